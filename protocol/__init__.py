@@ -1,0 +1,76 @@
+"""Wire contracts shared by every package: tickets, keys, routes, status reports, TGI bodies, SSE.
+
+No I/O lives here: these are models and pure functions that the router, the PyWorker, the
+backend and the client all agree on (see the architecture document, §4).
+"""
+
+from protocol.keys import KeySet, PublishedKey, SigningKey, key_id, load_public_key, public_key_pem
+from protocol.route import MAX_COST, RouteRequest, RouteWaiting
+from protocol.sse import (
+    ServerSentEvent,
+    SSEError,
+    SSEParser,
+    encode_data_event,
+    encode_json_event,
+)
+from protocol.status import WorkerState, WorkerStatusReport
+from protocol.tgi import (
+    Details,
+    ErrorBody,
+    FinishReason,
+    GenerateParameters,
+    GenerateRequest,
+    GenerateResponse,
+    Info,
+    PrefillToken,
+    StreamDetails,
+    StreamResponse,
+    Token,
+)
+from protocol.tickets import (
+    SIGNATURE_FIELD,
+    AuthData,
+    canonical_bytes,
+    decode_signature,
+    sign_ticket,
+    verify_ticket_signature,
+)
+from protocol.workload import WorkloadError, workload_of
+
+__all__ = [
+    "MAX_COST",
+    "SIGNATURE_FIELD",
+    "AuthData",
+    "Details",
+    "ErrorBody",
+    "FinishReason",
+    "GenerateParameters",
+    "GenerateRequest",
+    "GenerateResponse",
+    "Info",
+    "KeySet",
+    "PrefillToken",
+    "PublishedKey",
+    "RouteRequest",
+    "RouteWaiting",
+    "SSEError",
+    "SSEParser",
+    "ServerSentEvent",
+    "SigningKey",
+    "StreamDetails",
+    "StreamResponse",
+    "Token",
+    "WorkerState",
+    "WorkerStatusReport",
+    "WorkloadError",
+    "canonical_bytes",
+    "decode_signature",
+    "encode_data_event",
+    "encode_json_event",
+    "key_id",
+    "load_public_key",
+    "public_key_pem",
+    "sign_ticket",
+    "verify_ticket_signature",
+    "workload_of",
+]

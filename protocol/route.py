@@ -1,0 +1,38 @@
+"""The `/route/` request and its "no worker yet" answer (architecture §4.1)."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+__all__ = ["MAX_COST", "RouteRequest", "RouteWaiting"]
+
+MAX_COST = 1_000_000.0
+"""The largest workload one ticket may pay for; anything above is a client mistake."""
+
+
+class RouteRequest(BaseModel):
+    """What a client asks the router for: a ticket to spend `cost` on `endpoint`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint: StrictStr = Field(min_length=1, max_length=256)
+    cost: float = Field(default=100.0, description="workload the request will use, in tokens")
+    request_idx: StrictInt | None = Field(default=None, ge=0)
+    api_key: StrictStr | None = None
+
+    @field_validator("cost")
+    @classmethod
+    def _cost_in_range(cls, cost: float) -> float:
+        if not math.isfinite(cost) or cost <= 0 or cost > MAX_COST:
+            raise ValueError(f"cost must be a finite number > 0 and <= {MAX_COST:g}")
+        return cost
+
+
+class RouteWaiting(BaseModel):
+    """The answer when no worker is ready yet: poll `/route/` again with the same `request_idx`."""
+
+    endpoint: str
+    status: dict[str, int]
+    request_idx: int

@@ -1,0 +1,47 @@
+"""Worker status reports (`POST /worker_status/`): Vast's fields plus ours (architecture §4.4)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["WorkerState", "WorkerStatusReport"]
+
+
+class WorkerState(StrEnum):
+    """Where a worker is in its life. Only `ready` and `busy` workers get routes."""
+
+    STARTING = "starting"  # process up, backend not yet reachable
+    LOADING = "loading"  # backend is loading the model
+    BENCHMARKING = "benchmarking"  # measuring max_perf before taking traffic
+    READY = "ready"  # serving, with room for more
+    BUSY = "busy"  # serving, at or above its measured capacity
+    DRAINING = "draining"  # finishing in-flight work, taking no new tickets
+    STOPPED = "stopped"  # no longer serving
+    ERROR = "error"  # the backend failed; `error_msg` says why
+
+    @property
+    def routable(self) -> bool:
+        return self in (WorkerState.READY, WorkerState.BUSY)
+
+
+class WorkerStatusReport(BaseModel):
+    """One report. Field names (typo included) follow Vast's PyWorker so its router reads ours."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=128)
+    url: str = Field(min_length=1, max_length=2048)
+    endpoint: str = "default"
+    loadtime: float = Field(default=0.0, ge=0.0)
+    cur_load: float = Field(default=0.0, ge=0.0, description="workload of in-flight requests")
+    max_perf: float = Field(default=0.0, ge=0.0, description="tokens/s at best concurrency")
+    cur_perf: float = Field(default=0.0, ge=0.0, description="tokens/s served recently")
+    error_msg: str = ""
+    num_requests_working: int = Field(default=0, ge=0)
+    num_requests_recieved: int = Field(default=0, ge=0)
+    state: WorkerState = WorkerState.STARTING
+    queue_time: float = Field(default=0.0, ge=0.0, description="expected wait for a new request, s")
+    in_flight_workload: float = Field(default=0.0, ge=0.0)
+    version: str = ""

@@ -1,0 +1,3 @@
+from tgi_serverless.cli import main
+
+raise SystemExit(main())
