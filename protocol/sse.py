@@ -71,6 +71,17 @@ class SSEParser:
             raise SSEError(f"an SSE line is longer than {self._max_line_bytes} bytes")
         return events
 
+    def finish(self) -> list[ServerSentEvent]:
+        """The stream ended: a held-back final `\r` ends its line; partial events are dropped."""
+        events: list[ServerSentEvent] = []
+        if self._buffer.endswith(b"\r"):
+            event = self._process_line(bytes(self._buffer[:-1]))
+            if event is not None:
+                events.append(event)
+        self._buffer.clear()
+        self._data = []
+        return events
+
     def _take_lines(self) -> list[bytes]:
         lines: list[bytes] = []
         start = 0

@@ -1,3 +1,5 @@
 """The `tgi-serverless` command line: one entry point that dispatches to each package's command."""
 
-__version__ = "0.1.0"
+from protocol.version import VERSION as __version__
+
+__all__ = ["__version__"]

@@ -1,0 +1,94 @@
+"""Backend supervision: wait until TGI answers `/health`, learn its limits, measure `max_perf`.
+
+Readiness comes from the backend itself (its `/health` and `/info`), never from a guess:
+a worker that reports `ready` has already served a real request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from pydantic import ValidationError
+
+from protocol import GenerateResponse, Info
+
+__all__ = ["BENCHMARK_PROMPT", "BackendProbe", "BackendProbeError"]
+
+log = logging.getLogger(__name__)
+
+BENCHMARK_PROMPT = "A worker measures how many tokens per second its backend can generate."
+
+
+class BackendProbeError(Exception):
+    """The backend answered, but not as TGI does."""
+
+
+class BackendProbe:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        backend_url: str,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._url = backend_url.rstrip("/")
+        self._sleep = sleep
+
+    async def healthy(self) -> bool:
+        try:
+            timeout = aiohttp.ClientTimeout(total=5)
+            async with self._session.get(f"{self._url}/health", timeout=timeout) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    async def wait_until_healthy(self, poll_s: float = 0.5, log_every: int = 60) -> None:
+        polls = 0
+        while not await self.healthy():
+            if polls % log_every == 0:
+                log.info("waiting for the backend at %s to become healthy", self._url)
+            polls += 1
+            await self._sleep(poll_s)
+
+    async def info(self) -> Info:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with self._session.get(f"{self._url}/info", timeout=timeout) as response:
+            if response.status != 200:
+                raise BackendProbeError(f"GET /info answered {response.status}")
+            try:
+                return Info.model_validate(await response.json())
+            except (ValidationError, ValueError) as exc:
+                raise BackendProbeError(f"GET /info is not TGI's: {exc}") from None
+
+    async def measure_tokens_per_second(self, max_new_tokens: int) -> float:
+        """One warm-up, then one timed greedy request: generated tokens / wall time."""
+        await self._generate(max_new_tokens)
+        started = time.perf_counter()
+        generated = await self._generate(max_new_tokens)
+        elapsed = time.perf_counter() - started
+        return generated / elapsed if elapsed > 0 else 0.0
+
+    async def _generate(self, max_new_tokens: int) -> int:
+        payload = {
+            "inputs": BENCHMARK_PROMPT,
+            "parameters": {"max_new_tokens": max_new_tokens, "details": True},
+        }
+        timeout = aiohttp.ClientTimeout(total=300)
+        async with self._session.post(
+            f"{self._url}/generate", json=payload, timeout=timeout
+        ) as response:
+            if response.status != 200:
+                body = await response.text()
+                raise BackendProbeError(f"benchmark request answered {response.status}: {body}")
+            try:
+                result = GenerateResponse.model_validate(await response.json())
+            except (ValidationError, ValueError) as exc:
+                raise BackendProbeError(f"benchmark answer is not TGI's: {exc}") from None
+        if result.details is None:
+            raise BackendProbeError("benchmark answer has no details")
+        return result.details.generated_tokens

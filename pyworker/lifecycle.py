@@ -1,0 +1,56 @@
+"""The worker's state machine and the facts a status report is made of.
+
+    starting → loading → benchmarking → ready ⇄ busy → draining → stopped
+                                     ↘ error (cleared when the backend recovers)
+
+Every change sets `changed`, which wakes the reporter at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocol import WorkerState
+
+__all__ = ["Lifecycle"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Lifecycle:
+    clock: Callable[[], float]
+    started_at: float = 0.0
+    state: WorkerState = WorkerState.STARTING
+    error_msg: str = ""
+    max_perf: float = 0.0
+    max_new_tokens_default: int = 0
+    loadtime: float = 0.0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.started_at = self.clock()
+
+    @property
+    def serving(self) -> bool:
+        return self.state.routable
+
+    def move_to(self, state: WorkerState, error_msg: str = "") -> None:
+        if state == self.state and error_msg == self.error_msg:
+            return
+        if state is WorkerState.ERROR:
+            log.error("worker state %s → error: %s", self.state.value, error_msg)
+        else:
+            log.info("worker state %s → %s", self.state.value, state.value)
+        self.state = state
+        self.error_msg = error_msg
+        self.changed.set()
+
+    def mark_ready(self, max_perf: float, max_new_tokens_default: int) -> None:
+        self.max_perf = max_perf
+        self.max_new_tokens_default = max_new_tokens_default
+        self.loadtime = self.clock() - self.started_at
+        self.move_to(WorkerState.READY)

@@ -1,0 +1,93 @@
+"""Load accounting: what this worker has in flight, and what it served recently.
+
+Every admitted request is counted in with `begin()` and out with exactly one `finish()`, on
+every exit path (success, error, cancellation), so counters cannot leak. `RequestSlot` as a
+context manager guarantees that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from types import TracebackType
+
+__all__ = ["LoadTracker", "Outcome", "RequestSlot"]
+
+
+class Outcome(Enum):
+    SUCCESS = "success"
+    ERROR = "error"  # the backend failed or answered 5xx
+    CANCELLED = "cancelled"  # the client went away
+
+
+@dataclass
+class LoadTracker:
+    clock: Callable[[], float]
+    perf_window_s: float = 30.0
+    in_flight_workload: float = 0.0
+    requests_working: int = 0
+    requests_received: int = 0
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    _served: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def begin(self, workload: float) -> None:
+        self.in_flight_workload += workload
+        self.requests_working += 1
+        self.requests_received += 1
+
+    def finish(self, workload: float, outcome: Outcome, tokens_served: float = 0.0) -> None:
+        self.in_flight_workload = max(0.0, self.in_flight_workload - workload)
+        self.requests_working = max(0, self.requests_working - 1)
+        if self.requests_working == 0:
+            self.in_flight_workload = 0.0  # no float residue once idle
+        self.outcomes[outcome] += 1
+        if tokens_served > 0:
+            self._served.append((self.clock(), tokens_served))
+
+    def recent_perf(self) -> float:
+        """Tokens per second served over the last `perf_window_s`."""
+        horizon = self.clock() - self.perf_window_s
+        while self._served and self._served[0][0] < horizon:
+            self._served.popleft()
+        return sum(tokens for _, tokens in self._served) / self.perf_window_s
+
+    def slot(self, workload: float) -> RequestSlot:
+        return RequestSlot(self, workload)
+
+
+class RequestSlot:
+    """Counts one request in flight for the duration of a `with` block.
+
+    The outcome defaults to ERROR on an exception, CANCELLED on cancellation, else SUCCESS;
+    the handler may set `outcome` and `tokens_served` explicitly before leaving the block.
+    """
+
+    def __init__(self, tracker: LoadTracker, workload: float) -> None:
+        self._tracker = tracker
+        self._workload = workload
+        self.outcome: Outcome | None = None
+        self.tokens_served = 0.0
+
+    def __enter__(self) -> RequestSlot:
+        self._tracker.begin(self._workload)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        outcome = self.outcome or _outcome_of(exc)
+        self._tracker.finish(self._workload, outcome, self.tokens_served)
+
+
+def _outcome_of(exc: BaseException | None) -> Outcome:
+    if exc is None:
+        return Outcome.SUCCESS
+    if isinstance(exc, asyncio.CancelledError | ConnectionResetError | GeneratorExit):
+        return Outcome.CANCELLED
+    return Outcome.ERROR

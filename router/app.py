@@ -1,0 +1,277 @@
+"""The router's aiohttp application.
+
+POST /route/            {"endpoint", "cost", "request_idx"?} + API key → a signed ticket
+GET  /pubkey/           the current public key, PEM (where Vast's PyWorker looks)
+GET  /keys              every key whose tickets workers should accept, with its kid
+POST /worker_status/    a worker's status report (with the worker token, when set)
+GET  /status            endpoints and their workers, as JSON (no secrets)
+GET  /health            the router itself is up
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from protocol import KeySet, RouteRequest, RouteWaiting, SigningKey, WorkerStatusReport
+from protocol.keys import public_key_pem
+from router.errors import (
+    BadRequest,
+    EndpointNotFound,
+    InvalidRequest,
+    Overloaded,
+    RouterError,
+    Unauthorized,
+)
+from router.keystore import load_or_create_signing_key
+from router.registry import WorkerRecord, WorkerRegistry
+from router.routing import least_expected_wait
+from router.settings import RouterSettings
+from router.tickets import TicketIssuer
+
+__all__ = ["REGISTRY", "create_app"]
+
+log = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", RouteRequest, WorkerStatusReport)
+
+
+@dataclass
+class RouteQueue:
+    """Clients waiting for a worker: a bounded count, woken by every status report."""
+
+    capacity: asyncio.Condition
+    waiting: int = 0
+
+
+SETTINGS = web.AppKey("settings", RouterSettings)
+REGISTRY = web.AppKey("registry", WorkerRegistry)
+ISSUER = web.AppKey("issuer", TicketIssuer)
+QUEUE = web.AppKey("queue", RouteQueue)
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+RNG = web.AppKey("rng", random.Random)
+REQUEST_IDS: web.AppKey[itertools.count[int]] = web.AppKey("request_ids")
+
+
+def create_app(
+    settings: RouterSettings,
+    *,
+    signing_key: SigningKey | None = None,
+    clock: Callable[[], float] = time.time,
+    rng: random.Random | None = None,
+) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app[REGISTRY] = WorkerRegistry(
+        stale_after_s=settings.worker_stale_s, settle_s=settings.ticket_settle_s
+    )
+    app[CLOCK] = clock
+    app[RNG] = rng or random.Random()
+    app[REQUEST_IDS] = itertools.count(1)
+    app.cleanup_ctx.append(_signing_key(signing_key))
+    app.router.add_post("/route/", route)
+    app.router.add_get("/pubkey/", pubkey)
+    app.router.add_get("/keys", keys)
+    app.router.add_post("/worker_status/", worker_status)
+    app.router.add_get("/status", status)
+    app.router.add_get("/health", health)
+    return app
+
+
+def _signing_key(
+    injected: SigningKey | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        key = injected
+        if key is None:
+            key = await asyncio.to_thread(load_or_create_signing_key, settings.state_dir)
+        app[ISSUER] = TicketIssuer(key, app[REGISTRY], ttl_s=settings.ticket_ttl_s)
+        app[QUEUE] = RouteQueue(asyncio.Condition())
+        yield
+
+    return context
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RouterError as exc:
+        headers = {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        body = {"error": exc.message, "error_type": exc.error_type}
+        return web.json_response(body, status=exc.status, headers=headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return web.json_response(
+            {"error": exc.reason, "error_type": "http"}, status=exc.status, headers=exc.headers
+        )
+
+
+async def route(request: web.Request) -> web.Response:
+    app = request.app
+    route_request = _parse(RouteRequest, await _read_json(request))
+    settings = app[SETTINGS]
+    if route_request.endpoint != settings.endpoint:
+        raise EndpointNotFound(f"no endpoint named {route_request.endpoint!r}")
+    _check_api_key(request, route_request, settings)
+    request_ids = app[REQUEST_IDS]
+    request_idx = route_request.request_idx or next(request_ids)
+    worker = await _wait_for_worker(app, route_request.endpoint)
+    now = app[CLOCK]()
+    if worker is None:
+        waiting = RouteWaiting(
+            endpoint=route_request.endpoint,
+            status=app[REGISTRY].counts_by_state(route_request.endpoint, now),
+            request_idx=request_idx,
+        )
+        return web.json_response(waiting.model_dump())
+    ticket = app[ISSUER].issue(
+        worker,
+        endpoint=route_request.endpoint,
+        cost=route_request.cost,
+        request_idx=request_idx,
+        now=now,
+    )
+    return web.json_response(ticket)
+
+
+def _check_api_key(request: web.Request, body: RouteRequest, settings: RouterSettings) -> None:
+    presented = _bearer_token(request) or body.api_key or ""
+    expected = settings.api_key.get_secret_value()
+    if not expected or not _same_secret(presented, expected):
+        raise Unauthorized(
+            "missing or wrong API key: send `Authorization: Bearer <key>` (or `api_key`)"
+        )
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _same_secret(presented: str, expected: str) -> bool:
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
+
+def _pick(app: web.Application, endpoint: str) -> WorkerRecord | None:
+    registry, now = app[REGISTRY], app[CLOCK]()
+    registry.expire_pending(now)
+    return least_expected_wait(registry.routable(endpoint, now), app[RNG])
+
+
+async def _wait_for_worker(app: web.Application, endpoint: str) -> WorkerRecord | None:
+    """A ready worker now, or within `route_timeout_s`; None if none came."""
+    worker = _pick(app, endpoint)
+    settings, queue = app[SETTINGS], app[QUEUE]
+    if worker is not None or settings.route_timeout_s == 0:
+        return worker
+    if queue.waiting >= settings.max_waiting_routes:
+        raise Overloaded(
+            "too many requests are already waiting for a worker; retry later",
+            retry_after_s=settings.route_timeout_s,
+        )
+    queue.waiting += 1
+    try:
+        async with asyncio.timeout(settings.route_timeout_s), queue.capacity:
+            while (worker := _pick(app, endpoint)) is None:
+                await queue.capacity.wait()
+            return worker
+    except TimeoutError:
+        return None
+    finally:
+        queue.waiting -= 1
+
+
+async def worker_status(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+    expected = settings.worker_token.get_secret_value()
+    if expected and not _same_secret(_bearer_token(request) or "", expected):
+        raise Unauthorized("status report without the right worker token")
+    report = _parse(WorkerStatusReport, await _read_json(request))
+    if report.endpoint != settings.endpoint:
+        raise EndpointNotFound(f"no endpoint named {report.endpoint!r}")
+    before = app[REGISTRY].get(report.id)
+    previous_state = before.state if before else None
+    record = app[REGISTRY].apply_report(report, app[CLOCK]())
+    if record is None or record.state != previous_state:
+        log.info("worker %s (%s): %s", report.id, report.url, report.state.value)
+    queue = app[QUEUE]
+    async with queue.capacity:
+        queue.capacity.notify_all()
+    return web.json_response({"accepted": True})
+
+
+async def pubkey(request: web.Request) -> web.Response:
+    key = request.app[ISSUER].key
+    return web.Response(text=public_key_pem(key.public_key), content_type="application/x-pem-file")
+
+
+async def keys(request: web.Request) -> web.Response:
+    key_set = KeySet(keys=[request.app[ISSUER].key.published()])
+    return web.json_response(key_set.model_dump())
+
+
+async def status(request: web.Request) -> web.Response:
+    app = request.app
+    now = app[CLOCK]()
+    endpoint = app[SETTINGS].endpoint
+    workers = [_worker_view(worker, now) for worker in app[REGISTRY] if worker.endpoint == endpoint]
+    return web.json_response({"endpoints": [{"name": endpoint, "workers": workers}]})
+
+
+def _worker_view(worker: WorkerRecord, now: float) -> dict[str, Any]:
+    return {
+        "id": worker.id,
+        "url": worker.url,
+        "state": worker.state.value,
+        "max_perf": worker.max_perf,
+        "expected_load": worker.expected_load,
+        "expected_wait_s": worker.expected_wait_s,
+        "error_msg": worker.error_msg,
+        "last_report_age_s": round(now - worker.last_report_at, 3),
+    }
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+
+def _parse(model: type[ModelT], body: Any) -> ModelT:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidRequest(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        problems.append(f"{where}: {error['msg']}")
+    return "; ".join(problems)

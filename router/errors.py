@@ -1,0 +1,55 @@
+"""The router's exceptions, each with the HTTP status and `error_type` it becomes at the edge.
+
+RouterError
+├── BadRequest          400  the body is not JSON
+├── Unauthorized        401  wrong or missing API key / worker token
+├── EndpointNotFound    404  no such endpoint
+├── InvalidRequest      422  a field is out of range
+└── Overloaded          429  too many clients already waiting for a worker
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "EndpointNotFound",
+    "InvalidRequest",
+    "Overloaded",
+    "RouterError",
+    "Unauthorized",
+]
+
+
+class RouterError(Exception):
+    status = 500
+    error_type = "internal"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class BadRequest(RouterError):
+    status = 400
+    error_type = "bad_request"
+
+
+class Unauthorized(RouterError):
+    status = 401
+    error_type = "unauthorized"
+
+
+class EndpointNotFound(RouterError):
+    status = 404
+    error_type = "endpoint_not_found"
+
+
+class InvalidRequest(RouterError):
+    status = 422
+    error_type = "validation"
+
+
+class Overloaded(RouterError):
+    status = 429
+    error_type = "overloaded"

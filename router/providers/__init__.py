@@ -1,0 +1,1 @@
+"""Providers start and stop workers for the router. `local` runs them as child processes."""

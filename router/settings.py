@@ -1,0 +1,45 @@
+"""The router's settings: one typed object, built at start-up from flags and `TGIS_` variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["RouterSettings", "default_state_dir"]
+
+
+def default_state_dir() -> Path:
+    return Path.home() / ".local" / "state" / "tgi-serverless"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class RouterSettings(BaseSettings):
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    host: str = Field(default="127.0.0.1", validation_alias=_env("host", "TGIS_ROUTER_HOST"))
+    port: int = Field(
+        default=8080, ge=0, le=65535, validation_alias=_env("port", "TGIS_ROUTER_PORT")
+    )
+    state_dir: Path = Field(
+        default_factory=default_state_dir, validation_alias=_env("state_dir", "TGIS_STATE_DIR")
+    )
+    endpoint: str = Field(
+        default="default", min_length=1, validation_alias=_env("endpoint", "TGIS_ENDPOINT")
+    )
+    api_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias=_env("api_key", "TGIS_API_KEY")
+    )
+    worker_token: SecretStr = Field(
+        default=SecretStr(""), validation_alias=_env("worker_token", "TGIS_WORKER_TOKEN")
+    )
+    ticket_ttl_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    route_timeout_s: float = Field(default=10.0, ge=0.0, le=600.0)
+    max_waiting_routes: int = Field(default=1000, ge=0)
+    worker_stale_s: float = Field(default=20.0, gt=0.0)
+    ticket_settle_s: float = Field(default=2.0, ge=0.0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from protocol import MAX_COST, GenerateRequest, RouteRequest, WorkloadError, workload_of
+
+
+def test_parameters_omitted_means_sampling_as_in_tgi() -> None:
+    assert GenerateRequest.model_validate({"inputs": "x"}).parameters.do_sample is True
+    present = GenerateRequest.model_validate({"inputs": "x", "parameters": {}})
+    assert present.parameters.do_sample is False
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{"max_new_tokens": 3.0}, {"temperature": "1"}, {"stop": None}, {"do_sample": None}],
+)
+def test_generate_parameters_are_typed_like_tgis(parameters: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        GenerateRequest.model_validate({"inputs": "x", "parameters": parameters})
+
+
+def test_unknown_fields_are_ignored() -> None:
+    request = GenerateRequest.model_validate(
+        {"inputs": "x", "stream": True, "parameters": {"z": 1}}
+    )
+    assert request.inputs == "x"
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"inputs": "x", "parameters": {"max_new_tokens": 12}}, 12),
+        ({"inputs": "x", "parameters": {"max_new_tokens": None}}, 2048),
+        ({"inputs": "x", "parameters": {}}, 2048),
+        ({"inputs": "x"}, 2048),
+    ],
+)
+def test_workload_is_max_new_tokens_or_the_backend_default(
+    payload: dict[str, Any], expected: int
+) -> None:
+    assert workload_of(payload, 2048) == expected
+
+
+@pytest.mark.parametrize(
+    "parameters", [[], {"max_new_tokens": "10"}, {"max_new_tokens": -1}, {"max_new_tokens": True}]
+)
+def test_workload_refuses_malformed_max_new_tokens(parameters: Any) -> None:
+    with pytest.raises(WorkloadError):
+        workload_of({"inputs": "x", "parameters": parameters}, 100)
+
+
+@pytest.mark.parametrize("cost", [0, -1, float("nan"), float("inf"), MAX_COST * 2])
+def test_route_request_refuses_absurd_costs(cost: float) -> None:
+    with pytest.raises(ValidationError, match="cost"):
+        RouteRequest.model_validate({"endpoint": "default", "cost": cost})
+
+
+def test_route_request_defaults() -> None:
+    request = RouteRequest.model_validate({"endpoint": "default"})
+    assert (request.cost, request.request_idx) == (100.0, None)

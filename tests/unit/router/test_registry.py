@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from protocol import WorkerState
+from router.registry import MIN_PERF, PendingTicket, WorkerRegistry
+from tests.unit.router.helpers import report
+
+
+def registry() -> WorkerRegistry:
+    return WorkerRegistry(stale_after_s=20, settle_s=2)
+
+
+def test_a_report_registers_a_worker() -> None:
+    workers = registry()
+    record = workers.apply_report(report(), now=10)
+    assert record is not None
+    assert (record.state, record.max_perf, record.url) == (WorkerState.READY, 100, report().url)
+    assert [w.id for w in workers.routable("default", now=10)] == ["w1"]
+
+
+def test_only_serving_fresh_workers_of_the_endpoint_are_routable() -> None:
+    workers = registry()
+    workers.apply_report(report("loading", state=WorkerState.LOADING), now=0)
+    workers.apply_report(report("error", state=WorkerState.ERROR), now=0)
+    workers.apply_report(report("busy", state=WorkerState.BUSY), now=0)
+    workers.apply_report(report("other", endpoint="other"), now=0)
+    workers.apply_report(report("stale"), now=-30)
+    assert [w.id for w in workers.routable("default", now=0)] == ["busy"]
+    assert workers.counts_by_state("default", now=0) == {
+        "busy": 1,
+        "error": 1,
+        "loading": 1,
+        "stale": 1,
+    }
+
+
+def test_a_stopped_report_removes_the_worker() -> None:
+    workers = registry()
+    workers.apply_report(report(), now=0)
+    assert workers.apply_report(report(state=WorkerState.STOPPED), now=1) is None
+    assert len(workers) == 0
+
+
+def test_expected_load_counts_unsettled_tickets() -> None:
+    workers = registry()
+    record = workers.apply_report(report(in_flight_workload=50), now=0)
+    assert record is not None
+    workers.add_pending(record, PendingTicket(cost=150, issued_at=0, expires_at=60))
+    assert record.expected_load == 200
+    assert record.expected_wait_s == 2.0
+
+
+def test_a_report_settles_tickets_issued_long_enough_before_it() -> None:
+    workers = registry()
+    record = workers.apply_report(report(), now=0)
+    assert record is not None
+    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=60))
+    workers.add_pending(record, PendingTicket(cost=20, issued_at=2.5, expires_at=60))
+    workers.apply_report(report(in_flight_workload=10), now=3)
+    assert [t.cost for t in record.pending] == [20]
+    assert record.expected_load == 30
+
+
+def test_expired_tickets_stop_counting() -> None:
+    workers = registry()
+    record = workers.apply_report(report(), now=0)
+    assert record is not None
+    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=5))
+    workers.expire_pending(now=6)
+    assert record.expected_load == 0
+
+
+def test_unmeasured_workers_use_a_minimum_perf() -> None:
+    record = registry().apply_report(report(max_perf=0, in_flight_workload=3), now=0)
+    assert record is not None
+    assert record.expected_wait_s == 3 / MIN_PERF
+
+
+def test_reqnums_increase_and_start_above_a_restarted_routers() -> None:
+    first = registry().apply_report(report(), now=1000.0)
+    assert first is not None
+    issued = [first.take_reqnum() for _ in range(3)]
+    assert issued == sorted(set(issued))
+    restarted = registry().apply_report(report(), now=1001.0)
+    assert restarted is not None
+    assert restarted.take_reqnum() > issued[-1]
