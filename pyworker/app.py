@@ -94,8 +94,13 @@ async def error_middleware(
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        headers = {
+            k: v
+            for k, v in exc.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        }
         return web.json_response(
-            {"error": exc.reason, "error_type": "http"}, status=exc.status, headers=exc.headers
+            {"error": exc.reason, "error_type": "http"}, status=exc.status, headers=headers
         )
 
 
@@ -237,8 +242,8 @@ async def _bring_up(app: web.Application) -> None:
     settings, lifecycle = app[SETTINGS], app[LIFECYCLE]
     probe = BackendProbe(app[SESSION], settings.backend_url)
     app[VERIFIER].set_keys(await fetch_keys_until_success(app[SESSION], settings.report_addresses))
-    while True:
-        lifecycle.move_to(WorkerState.LOADING)
+    lifecycle.move_to(WorkerState.LOADING)
+    while True:  # an `error` state stays, with its message, until the backend is healthy again
         await probe.wait_until_healthy()
         try:
             info = await probe.info()

@@ -116,12 +116,25 @@ async def error_middleware(
             headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
         body = {"error": exc.message, "error_type": exc.error_type}
         return web.json_response(body, status=exc.status, headers=headers)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        body = {"error": f"request body is over the {limit}-byte limit", "error_type": "too_large"}
+        return web.json_response(body, status=413)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return web.json_response(
-            {"error": exc.reason, "error_type": "http"}, status=exc.status, headers=exc.headers
+            {"error": exc.reason, "error_type": "http"},
+            status=exc.status,
+            headers=_extra_headers(exc),
         )
+
+
+def _extra_headers(exc: web.HTTPException) -> dict[str, str]:
+    """An HTTP exception's headers that still apply to a JSON body (e.g. `Allow` on a 405)."""
+    return {
+        k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")
+    }
 
 
 async def route(request: web.Request) -> web.Response:

@@ -1,0 +1,128 @@
+"""A scriptable stand-in for a TGI backend, for the faults a real one will not produce on demand.
+
+It speaks TGI's wire format (health, info, JSON generate, SSE generate_stream) and records
+every payload it receives, so tests can assert what did, and did not, reach the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+from protocol import encode_json_event
+
+Mode = Literal["ok", "error_422", "error_500", "die_mid_stream", "slow_stream"]
+
+FAKE_INFO = {
+    "model_id": "fake-tgi",
+    "model_sha": None,
+    "model_pipeline_tag": "text-generation",
+    "max_concurrent_requests": 128,
+    "max_best_of": 2,
+    "max_stop_sequences": 4,
+    "max_input_tokens": 1024,
+    "max_total_tokens": 2048,
+    "validation_workers": 2,
+    "max_client_batch_size": 4,
+    "router": "text-generation-router",
+    "version": "3.3.6",
+    "sha": None,
+    "docker_label": None,
+}
+
+
+@dataclass
+class FakeTGI:
+    mode: Mode = "ok"
+    healthy: bool = True
+    tokens: int = 3
+    received: list[tuple[str, Any]] = field(default_factory=list)
+    stream_started: asyncio.Event = field(default_factory=asyncio.Event)
+    stream_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/info", self.info)
+        app.router.add_post("/generate", self.generate)
+        app.router.add_post("/generate_stream", self.generate_stream)
+        return app
+
+    def payloads(self, path: str) -> list[Any]:
+        return [payload for p, payload in self.received if p == path]
+
+    async def health(self, request: web.Request) -> web.Response:
+        if not self.healthy:
+            return web.json_response(
+                {"error": "unhealthy", "error_type": "healthcheck"}, status=503
+            )
+        return web.Response()
+
+    async def info(self, request: web.Request) -> web.Response:
+        return web.json_response(FAKE_INFO)
+
+    async def generate(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        self.received.append(("/generate", payload))
+        if self.mode == "error_422":
+            error = {"error": "Input validation error: `top_p` bad", "error_type": "validation"}
+            return web.json_response(error, status=422)
+        if self.mode == "error_500":
+            return web.json_response({"error": "boom", "error_type": "generation"}, status=500)
+        body: dict[str, Any] = {
+            "generated_text": " a b c",
+            "details": {
+                "finish_reason": "length",
+                "generated_tokens": self.tokens,
+                "seed": None,
+                "prefill": [],
+                "tokens": [],
+            },
+        }
+        headers = {"x-generated-tokens": str(self.tokens), "x-compute-type": "fake"}
+        return web.json_response(body, headers=headers)
+
+    async def generate_stream(self, request: web.Request) -> web.StreamResponse:
+        self.received.append(("/generate_stream", await request.json()))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        self.stream_started.set()
+        try:
+            for index in range(1, self.tokens + 1):
+                await response.write(stream_event(index, self.tokens))
+                if self.mode == "die_mid_stream" and index == 1:
+                    await response.write(b'data: {"index":2,"tok')
+                    assert request.transport is not None
+                    request.transport.close()
+                    return response
+                if self.mode == "slow_stream":
+                    await asyncio.sleep(0.2)
+        except (asyncio.CancelledError, ConnectionResetError):
+            self.stream_cancelled.set()
+            raise
+        await response.write_eof()
+        return response
+
+
+def stream_event(index: int, last: int) -> bytes:
+    final = index == last
+    return encode_json_event(
+        {
+            "index": index,
+            "token": {"id": index, "text": f" t{index}", "logprob": -0.5, "special": False},
+            "generated_text": " ".join(f"t{i}" for i in range(1, last + 1)) if final else None,
+            "details": None,
+        }
+    )
+
+
+def expected_stream(tokens: int) -> bytes:
+    return b"".join(stream_event(i, tokens) for i in range(1, tokens + 1))
+
+
+def dumps(payload: Any) -> str:
+    return json.dumps(payload)
