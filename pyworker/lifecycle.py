@@ -30,9 +30,13 @@ class Lifecycle:
     max_new_tokens_default: int = 0
     loadtime: float = 0.0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _serving: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
+
+    async def wait_until_serving(self) -> None:
+        await self._serving.wait()
 
     @property
     def serving(self) -> bool:
@@ -47,6 +51,10 @@ class Lifecycle:
             log.info("worker state %s → %s", self.state.value, state.value)
         self.state = state
         self.error_msg = error_msg
+        if state.routable:
+            self._serving.set()
+        else:
+            self._serving.clear()
         self.changed.set()
 
     def mark_ready(self, max_perf: float, max_new_tokens_default: int) -> None:
