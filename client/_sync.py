@@ -1,0 +1,87 @@
+"""`Client`: the synchronous twin of `AsyncClient`, running it on a private background loop."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from types import TracebackType
+from typing import Self, Unpack
+
+from client._async import DEFAULT_ENDPOINT, DEFAULT_ROUTER_URL, DEFAULT_TIMEOUT, AsyncClient
+from client._loop_thread import LoopThread
+from client.generation import DEFAULT_MAX_NEW_TOKENS, GenerateOptions
+from client.routing import PollPolicy, Ticket
+from protocol.tgi import GenerateResponse, StreamResponse
+
+__all__ = ["Client"]
+
+
+class Client:
+    """The same methods as `AsyncClient`, blocking. Use it as `with Client(...) as client:` (or
+    call `close()`). One client may be shared by several threads: every call runs on the
+    client's own event loop thread. It must not be called from inside a running event loop."""
+
+    def __init__(
+        self,
+        router_url: str = DEFAULT_ROUTER_URL,
+        endpoint: str = DEFAULT_ENDPOINT,
+        api_key: str | None = None,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        polling: PollPolicy | None = None,
+    ) -> None:
+        self._async = AsyncClient(router_url, endpoint, api_key, timeout=timeout, polling=polling)
+        self._loop = LoopThread(name="tgi-serverless-client")
+
+    @property
+    def router_url(self) -> str:
+        return self._async.router_url
+
+    @property
+    def endpoint(self) -> str:
+        return self._async.endpoint
+
+    def __repr__(self) -> str:
+        return f"Client(router_url={self.router_url!r}, endpoint={self.endpoint!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session and stop the background loop. Safe to call twice."""
+        if self._loop.running:
+            self._loop.run(self._async.aclose())
+        self._loop.stop()
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        **options: Unpack[GenerateOptions],
+    ) -> GenerateResponse:
+        """See `AsyncClient.generate`."""
+        coro = self._async.generate(prompt, max_new_tokens=max_new_tokens, **options)
+        return self._loop.run(coro)
+
+    def generate_stream(
+        self,
+        prompt: str,
+        *,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        **options: Unpack[GenerateOptions],
+    ) -> Generator[StreamResponse, None, None]:
+        """See `AsyncClient.generate_stream`."""
+        agen = self._async.generate_stream(prompt, max_new_tokens=max_new_tokens, **options)
+        return self._loop.iterate(agen)
+
+    def route(self, cost: int) -> Ticket:
+        """See `AsyncClient.route`."""
+        return self._loop.run(self._async.route(cost))

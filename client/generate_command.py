@@ -1,0 +1,221 @@
+"""Send one prompt through the router and a worker, and print the generated text.
+
+What happens: the command asks the router (POST ROUTER/route/) for a signed ticket to spend
+--max-new-tokens tokens on the endpoint, waiting while the endpoint scales up from zero; then it
+posts the prompt with that ticket straight to the worker the router chose (/generate, or
+/generate_stream with --stream, which prints tokens as they arrive).
+
+The API key is --api-key, or else the environment variable TGIS_API_KEY
+(`tgi-serverless up` prints the key it serves with).
+
+Examples:
+  export TGIS_API_KEY=<key printed by tgi-serverless up>
+  tgi-serverless generate "What is a GPU?"
+  tgi-serverless generate "Tell me a story" --stream --max-new-tokens 200 --temperature 0.7
+  tgi-serverless generate "Hello" --router http://10.0.0.5:8080 --endpoint llama --details
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+from client._async import DEFAULT_ENDPOINT, DEFAULT_ROUTER_URL, AsyncClient
+from client.errors import (
+    AuthenticationError,
+    ConnectionFailed,
+    EndpointNotFound,
+    NoCapacityError,
+    OverloadedError,
+    TGISError,
+    TicketRejected,
+    ValidationError,
+)
+from client.generation import DEFAULT_MAX_NEW_TOKENS, GenerateOptions
+from client.routing import PollPolicy
+from protocol.tgi import Details, GenerateResponse, StreamDetails, StreamResponse
+
+__all__ = ["HELP", "add_arguments", "run"]
+
+HELP = "send one prompt through the router and a worker and print the generated text"
+
+N = TypeVar("N", int, float)
+
+API_KEY_ENV = "TGIS_API_KEY"
+DEFAULT_WAIT = 120.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", help="the text to continue")
+    parser.add_argument(
+        "--router",
+        metavar="URL",
+        default=DEFAULT_ROUTER_URL,
+        help=f"router URL (default: {DEFAULT_ROUTER_URL})",
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="NAME",
+        default=DEFAULT_ENDPOINT,
+        help=f"endpoint name (default: {DEFAULT_ENDPOINT})",
+    )
+    parser.add_argument(
+        "--api-key", metavar="KEY", help=f"the endpoint's API key (default: ${API_KEY_ENV})"
+    )
+    parser.add_argument(
+        "--max-new-tokens",
+        type=_positive_int,
+        metavar="N",
+        default=DEFAULT_MAX_NEW_TOKENS,
+        help=f"most tokens to generate; also the ticket's cost (default: {DEFAULT_MAX_NEW_TOKENS})",
+    )
+    parser.add_argument("--stream", action="store_true", help="print tokens as they arrive")
+    parser.add_argument(
+        "--temperature", type=_positive_float, metavar="T", help="sampling temperature"
+    )
+    parser.add_argument(
+        "--seed", type=_non_negative_int, metavar="N", help="random seed for sampling"
+    )
+    parser.add_argument(
+        "--details", action="store_true", help="also print why and after how many tokens it ended"
+    )
+    parser.add_argument(
+        "--wait",
+        type=_positive_float,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=f"how long to wait for a worker to become ready (default: {DEFAULT_WAIT:g})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    api_key = args.api_key or os.environ.get(API_KEY_ENV)
+    if not api_key:
+        _fail(
+            f"no API key: pass --api-key KEY or set {API_KEY_ENV} (`tgi-serverless up` prints it)"
+        )
+        return 1
+    try:
+        asyncio.run(_generate(args, api_key))
+    except TGISError as exc:
+        _fail(_explain(exc, args))
+        return 1
+    return 0
+
+
+async def _generate(args: argparse.Namespace, api_key: str) -> None:
+    polling = PollPolicy(timeout=args.wait)
+    options = _generate_options(args)
+    async with AsyncClient(args.router, args.endpoint, api_key, polling=polling) as client:
+        if args.stream:
+            stream = client.generate_stream(
+                args.prompt, max_new_tokens=args.max_new_tokens, **options
+            )
+            await _print_stream(stream, details=args.details)
+        else:
+            response = await client.generate(
+                args.prompt, max_new_tokens=args.max_new_tokens, **options
+            )
+            _print_response(response, details=args.details)
+
+
+def _generate_options(args: argparse.Namespace) -> GenerateOptions:
+    options = GenerateOptions()
+    if args.temperature is not None:
+        options["temperature"] = args.temperature
+    if args.seed is not None:
+        options["seed"] = args.seed
+    if args.details:
+        options["details"] = True
+    return options
+
+
+def _print_response(response: GenerateResponse, *, details: bool) -> None:
+    print(response.generated_text)
+    if details and response.details is not None:
+        _print_details(response.details)
+
+
+async def _print_stream(stream: AsyncIterator[StreamResponse], *, details: bool) -> None:
+    """Print each token as it arrives; end the line even when the stream fails midway."""
+    last: StreamResponse | None = None
+    try:
+        async for event in stream:
+            if not event.token.special:
+                print(event.token.text, end="", flush=True)
+            last = event
+    finally:
+        if last is not None:
+            print(flush=True)
+    if details and last is not None and last.details is not None:
+        _print_details(last.details)
+
+
+def _print_details(details: Details | StreamDetails) -> None:
+    print(
+        f"finish_reason={details.finish_reason} generated_tokens={details.generated_tokens} "
+        f"seed={details.seed}",
+        file=sys.stderr,
+    )
+
+
+def _explain(exc: TGISError, args: argparse.Namespace) -> str:
+    hint = _hint(exc, args)
+    return f"{exc}; {hint}" if hint else str(exc)
+
+
+def _hint(exc: TGISError, args: argparse.Namespace) -> str:
+    """What the user should change, for the errors a user can do something about."""
+    if isinstance(exc, AuthenticationError):
+        return f"check --api-key or ${API_KEY_ENV}"
+    if isinstance(exc, EndpointNotFound):
+        return f"check --endpoint (it was {args.endpoint!r})"
+    if isinstance(exc, ConnectionFailed) and exc.origin == "router":
+        return f"is a router running at {args.router}? start one with `tgi-serverless up`"
+    if isinstance(exc, NoCapacityError):
+        return "check the workers' logs, or wait longer with --wait SECONDS"
+    if isinstance(exc, OverloadedError):
+        later = f"in {exc.retry_after:g} s" if exc.retry_after is not None else "later"
+        return f"the endpoint is at capacity: try again {later}"
+    if isinstance(exc, TicketRejected):
+        return "the worker refused the router's ticket: check that they share keys and clocks"
+    if isinstance(exc, ValidationError):
+        return "check the prompt and the generation options"
+    return ""
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _positive_int(text: str) -> int:
+    value = _number(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _number(int, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _number(float, text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def _number(kind: Callable[[str], N], text: str) -> N:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None

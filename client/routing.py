@@ -1,0 +1,139 @@
+"""Asking the router for a worker, as pure logic: the request body, what an answer means, and when
+to ask again. The I/O lives in `client._async`; nothing here touches the network or sleeps.
+
+The router answers `/route/` in one of two ways (architecture §4.1): a signed ticket whose `url`
+names the worker to post to, or "no worker ready yet" with a `request_idx` to poll again with.
+Polling starts after 1 s and backs off with jitter up to 5 s, until a deadline.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+
+from client.errors import ProtocolError, invalid_request
+from protocol.route import RouteRequest, RouteWaiting
+
+__all__ = ["PollPolicy", "PollSchedule", "Ticket", "interpret_route_answer", "route_body"]
+
+
+class Ticket:
+    """A routing ticket as the router sent it: post it back to the worker exactly as received.
+
+    Its repr names the worker and the cost but never the signature.
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self._fields = dict(fields)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the worker this ticket is valid for."""
+        return str(self._fields["url"])
+
+    def auth_data(self) -> dict[str, Any]:
+        """The ticket as the `auth_data` of a worker request (a fresh copy, every field kept)."""
+        return dict(self._fields)
+
+    def worker_url(self, path: str) -> str:
+        """The URL of `path` (such as "/generate") on the worker this ticket is for."""
+        return self.url.rstrip("/") + path
+
+    def worker_body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON body of a worker request (§4.3): this ticket and the TGI payload."""
+        return {"auth_data": self.auth_data(), "payload": dict(payload)}
+
+    def __repr__(self) -> str:
+        cost = self._fields.get("cost")
+        return f"Ticket(url={self.url!r}, cost={cost!r})"
+
+
+def route_body(endpoint: str, cost: int, request_idx: int | None = None) -> dict[str, Any]:
+    """The JSON body of `POST /route/`. The API key travels in a header, never in the body."""
+    try:
+        RouteRequest(endpoint=endpoint, cost=cost, request_idx=request_idx)
+    except pydantic.ValidationError as exc:
+        raise invalid_request("route request", exc) from None
+    body: dict[str, Any] = {"endpoint": endpoint, "cost": cost}
+    if request_idx is not None:
+        body["request_idx"] = request_idx
+    return body
+
+
+def interpret_route_answer(answer: object) -> Ticket | RouteWaiting:
+    """A 200 answer of `/route/`: a ticket (it has `url`) or a "wait and poll again" answer."""
+    if not isinstance(answer, dict):
+        raise ProtocolError("the route answer is not a JSON object", origin="router", status=200)
+    if "url" in answer:
+        return _ticket_from(answer)
+    try:
+        return RouteWaiting.model_validate(answer)
+    except pydantic.ValidationError:
+        raise ProtocolError(
+            "the route answer has neither a worker `url` nor a `request_idx` to poll with",
+            origin="router",
+            status=200,
+        ) from None
+
+
+def _ticket_from(answer: dict[str, Any]) -> Ticket:
+    url = answer["url"]
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ProtocolError(
+            f"the ticket's worker url is not an http(s) URL: {url!r}", origin="router", status=200
+        )
+    return Ticket(answer)
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How long and how often to poll `/route/` while no worker is ready (scale-from-zero)."""
+
+    timeout: float = 120.0
+    """Give up (NoCapacityError) when no ticket came within this many seconds."""
+    initial_delay: float = 1.0
+    max_delay: float = 5.0
+    factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.initial_delay <= self.max_delay:
+            raise ValueError("PollPolicy needs 0 < initial_delay <= max_delay")
+        if self.factor < 1 or self.timeout < 0:
+            raise ValueError("PollPolicy needs factor >= 1 and timeout >= 0")
+
+    def delays(self, rng: random.Random) -> Iterator[float]:
+        """Endless jittered exponential backoff: `initial_delay` first, then each delay drawn
+        uniformly between `initial_delay` and `factor` times the previous one, capped."""
+        delay = self.initial_delay
+        while True:
+            yield delay
+            delay = rng.uniform(self.initial_delay, min(self.max_delay, delay * self.factor))
+
+
+@dataclass
+class PollSchedule:
+    """One request's polling: the next delay, shortened to fit the deadline, or None when the
+    deadline has passed. The clock starts when the schedule is made."""
+
+    policy: PollPolicy
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.monotonic
+    _deadline: float = field(init=False)
+    _delays: Iterator[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = self.clock() + self.policy.timeout
+        self._delays = self.policy.delays(self.rng)
+
+    def next_delay(self) -> float | None:
+        remaining = self._deadline - self.clock()
+        if remaining <= 0:
+            return None
+        return min(next(self._delays), remaining)

@@ -1,0 +1,148 @@
+"""The mapping from an HTTP answer to the SDK's exception hierarchy."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from client.errors import (
+    AuthenticationError,
+    EndpointNotFound,
+    OverloadedError,
+    ProtocolError,
+    ServerError,
+    StreamError,
+    TGISError,
+    TicketRejected,
+    ValidationError,
+    error_from_response,
+    parse_retry_after,
+)
+
+Peer = Literal["router", "worker"]
+
+
+def _body(error: str, error_type: str) -> bytes:
+    return json.dumps({"error": error, "error_type": error_type}).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "origin", "expected"),
+    [
+        (401, "router", AuthenticationError),
+        (403, "router", AuthenticationError),
+        (404, "router", EndpointNotFound),
+        (401, "worker", TicketRejected),
+        (403, "worker", TicketRejected),
+        (404, "worker", ProtocolError),
+        (400, "worker", ValidationError),
+        (413, "worker", ValidationError),
+        (422, "router", ValidationError),
+        (429, "worker", OverloadedError),
+        (503, "router", OverloadedError),
+        (500, "worker", ServerError),
+        (502, "worker", ServerError),
+        (418, "router", ProtocolError),
+    ],
+)
+def test_status_and_origin_choose_the_exception(
+    status: int, origin: Peer, expected: type[TGISError]
+) -> None:
+    error = error_from_response(status, _body("what went wrong", "some_type"), origin=origin)
+    assert type(error) is expected
+    assert error.status == status
+    assert error.origin == origin
+    assert error.error_type == "some_type"
+    assert "what went wrong" in error.message
+
+
+def test_the_json_error_body_becomes_message_and_type() -> None:
+    error = error_from_response(401, _body("invalid API key", "authentication"), origin="router")
+    assert error.message == "invalid API key"
+    assert str(error) == "router 401 (authentication): invalid API key"
+
+
+def test_overloaded_carries_retry_after_seconds() -> None:
+    error = error_from_response(429, _body("busy", "overloaded"), origin="worker", retry_after="3")
+    assert isinstance(error, OverloadedError)
+    assert error.retry_after == 3.0
+
+
+def test_a_stream_error_does_not_show_its_200_status() -> None:
+    error = StreamError("oom", origin="worker", status=200, error_type="generation")
+    assert str(error) == "worker (generation): oom"
+
+
+def test_a_non_json_body_becomes_the_message() -> None:
+    error = error_from_response(502, b"<html>Bad   gateway</html>\n", origin="worker")
+    assert isinstance(error, ServerError)
+    assert error.message == "<html>Bad gateway</html>"
+    assert error.error_type is None
+
+
+def test_an_empty_body_still_gives_a_message() -> None:
+    assert error_from_response(500, b"", origin="worker").message == "HTTP 500 with an empty body"
+
+
+def test_a_json_body_of_another_shape_is_kept_as_text() -> None:
+    error = error_from_response(422, b'{"auth_data": "field missing"}', origin="worker")
+    assert error.message == '{"auth_data": "field missing"}'
+
+
+def test_a_huge_body_is_truncated() -> None:
+    error = error_from_response(500, b"x" * 10_000, origin="worker")
+    assert len(error.message) == 500
+    assert error.message.endswith("…")
+
+
+@given(
+    status=st.integers(min_value=100, max_value=599).filter(lambda s: s != 200),
+    body=st.one_of(st.binary(max_size=300), st.text(max_size=300)),
+    origin=st.sampled_from(["router", "worker"]),
+    retry_after=st.one_of(st.none(), st.text(max_size=10)),
+)
+def test_any_answer_maps_to_a_typed_error(
+    status: int, body: bytes | str, origin: Peer, retry_after: str | None
+) -> None:
+    error = error_from_response(status, body, origin=origin, retry_after=retry_after)
+    assert isinstance(error, TGISError)
+    assert error.status == status
+    assert error.message
+    assert str(error).startswith(origin)
+    assert str(status) in str(error)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+def test_any_json_body_maps_to_a_typed_error(value: object) -> None:
+    body = json.dumps(value)
+    error = error_from_response(400, body, origin="worker")
+    assert isinstance(error, ValidationError)
+    assert error.message
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("5", 5.0),
+        (" 1.5 ", 1.5),
+        ("0", 0.0),
+        (None, None),
+        ("-1", None),
+        ("nan", None),
+        ("inf", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+    ],
+)
+def test_retry_after_accepts_only_delta_seconds(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header) == seconds
