@@ -89,6 +89,9 @@ def configure_logging(level: str) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    # One line per HTTP request drowns what matters; show them only when debugging.
+    access_level = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    logging.getLogger("aiohttp.access").setLevel(access_level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
