@@ -88,8 +88,8 @@ class Details(_Wire):
     seed: int | None
     prefill: list[PrefillToken] = Field(default_factory=list)
     tokens: list[Token] = Field(default_factory=list)
-    top_tokens: list[list[Token]] | None = None
     best_of_sequences: list[dict[str, Any]] | None = None
+    top_tokens: list[list[Token]] | None = None
 
 
 class GenerateResponse(_Wire):

@@ -1,0 +1,72 @@
+"""The backend as a real process: TGI's readiness line, a clean SIGTERM, TGI's start-up errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ports import free_port
+
+pytestmark = pytest.mark.e2e
+
+READY_MARKER = '"message":"Connected","target":"text_generation_router::server"'
+
+
+def start(args: list[str], cache_dir: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "TGIS_CACHE_DIR": str(cache_dir), "HF_HUB_OFFLINE": "1"}
+    env.pop("MODEL_ID", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tgi_serverless", "backend", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def lines_until(stream: Iterator[str], marker: str, deadline_s: float) -> list[str]:
+    seen: list[str] = []
+    end = time.monotonic() + deadline_s
+    for line in stream:
+        seen.append(line)
+        if marker in line or time.monotonic() > end:
+            break
+    return seen
+
+
+def test_ready_line_health_and_graceful_stop(tgis_cache_dir: Path) -> None:
+    port = free_port()
+    process = start(["--port", str(port), "--json-output"], tgis_cache_dir)
+    try:
+        assert process.stdout is not None
+        seen = lines_until(process.stdout, READY_MARKER, deadline_s=60)
+        assert READY_MARKER in seen[-1], seen
+        assert all(json.loads(line)["timestamp"] for line in seen)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0
+        assert "graceful shutdown" in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_a_model_that_cannot_load_ends_with_shard_cannot_start(tmp_path: Path) -> None:
+    port = free_port()
+    process = start(["--port", str(port), "--model-id", str(tmp_path / "missing")], tmp_path)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert errors.strip().endswith("Error: ShardCannotStart")
+    assert "Error when initializing model" in errors

@@ -1,0 +1,43 @@
+"""Fixtures for the backend's integration tests: the real tiny model behind an in-process app."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
+
+from tgi_server.app import create_app
+from tgi_server.loading import LoadedModel, build_engine, load_model
+from tgi_server.settings import BackendSettings
+
+BackendClient = TestClient[web.Request, web.Application]
+MakeClient = Callable[..., Awaitable[BackendClient]]
+
+
+@pytest.fixture(scope="session")
+def loaded_model(tgis_cache_dir: Path) -> LoadedModel:
+    return load_model(BackendSettings(cache_dir=tgis_cache_dir, model_id=None))
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: AiohttpClient, loaded_model: LoadedModel, tgis_cache_dir: Path
+) -> MakeClient:
+    """A client of a fresh backend (its own engine) with the given settings."""
+
+    async def make(**settings: Any) -> BackendClient:
+        defaults: dict[str, Any] = {"cache_dir": tgis_cache_dir, "model_id": None, "port": 5001}
+        app = create_app(BackendSettings(**{**defaults, **settings}), build_engine(loaded_model))
+        return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> BackendClient:
+    return await make_client()

@@ -1,0 +1,133 @@
+"""POST /generate_stream: TGI's SSE bytes, in-stream errors, and clients that leave early."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from protocol.tgi import StreamResponse
+from tests.integration.tgi_server.conftest import BackendClient, MakeClient
+from tgi_server.app import ENGINE_KEY, SLOTS_KEY
+
+PROMPT = "The ferry crossed"
+
+
+async def stream_bytes(client: BackendClient, body: dict[str, Any]) -> tuple[bytes, Any]:
+    response = await client.post("/generate_stream", json=body)
+    assert response.status == 200
+    return await response.read(), response.headers
+
+
+def events_of(raw: bytes) -> list[bytes]:
+    """The `data:` payloads, checking TGI's framing on the way: `data: {json}\\n\\n` each."""
+    assert raw.endswith(b"\n\n")
+    frames = raw[:-2].split(b"\n\n")
+    assert all(frame.startswith(b"data: {") and b"\n" not in frame for frame in frames)
+    return [frame.removeprefix(b"data: ") for frame in frames]
+
+
+async def test_the_stream_is_tgis_sse_byte_for_byte(client: BackendClient) -> None:
+    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 5, "details": True}}
+    raw, headers = await stream_bytes(client, body)
+    assert headers["Content-Type"] == "text/event-stream"
+    assert headers["Cache-Control"] == "no-cache"
+    assert headers["X-Accel-Buffering"] == "no"
+    assert headers["x-compute-type"] == "cpu"
+    payloads = events_of(raw)
+    events = [json.loads(payload) for payload in payloads]
+    for payload, event in zip(payloads, events, strict=True):
+        compact = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        assert payload == compact
+        assert list(event) == ["index", "token", "generated_text", "details"]
+        StreamResponse.model_validate(event)
+    assert [event["index"] for event in events] == list(range(1, len(events) + 1))
+    assert all(event["generated_text"] is None for event in events[:-1])
+    assert all(event["details"] is None for event in events[:-1])
+    final = events[-1]
+    assert final["details"]["generated_tokens"] == len(events)
+    assert list(final["details"]) == ["finish_reason", "generated_tokens", "seed", "input_length"]
+    assert final["details"]["seed"] is None
+
+
+async def test_the_stream_says_what_generate_says(client: BackendClient) -> None:
+    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 9}}
+    response = await client.post("/generate", json=body)
+    expected = (await response.json())["generated_text"]
+    raw, _ = await stream_bytes(client, body)
+    events = [json.loads(payload) for payload in events_of(raw)]
+    assert events[-1]["generated_text"] == expected
+    assert events[-1]["details"] is None
+    texts = "".join(event["token"]["text"] for event in events if not event["token"]["special"])
+    assert texts == expected.rstrip("\ufffd")  # a trailing partial character has text ""
+
+
+async def test_top_tokens_sit_between_token_and_generated_text(client: BackendClient) -> None:
+    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 2, "top_n_tokens": 2}}
+    raw, _ = await stream_bytes(client, body)
+    event = json.loads(events_of(raw)[0])
+    assert list(event) == ["index", "token", "top_tokens", "generated_text", "details"]
+    assert len(event["top_tokens"]) >= 2
+
+
+async def error_event(client: BackendClient, body: dict[str, Any]) -> dict[str, Any]:
+    raw, _ = await stream_bytes(client, body)
+    (payload,) = events_of(raw)
+    event: dict[str, Any] = json.loads(payload)
+    return event
+
+
+async def test_validation_errors_arrive_inside_a_200_stream(client: BackendClient) -> None:
+    assert await error_event(client, {"inputs": ""}) == {
+        "error": "Input validation error: `inputs` cannot be empty",
+        "error_type": "validation",
+    }
+    event = await error_event(client, {"inputs": "a", "parameters": {"best_of": 2}})
+    assert event["error"] == (
+        "Input validation error: `best_of` != 1 is not supported when streaming tokens"
+    )
+    body = {"inputs": "a", "parameters": {"decoder_input_details": True}}
+    assert (await error_event(client, body))["error"] == (
+        "Input validation error: `decoder_input_details` == true is not supported "
+        "when streaming tokens"
+    )
+
+
+async def test_overload_arrives_inside_the_stream(make_client: MakeClient) -> None:
+    client = await make_client(max_concurrent_requests=1)
+    long_body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
+    async with client.post("/generate_stream", json=long_body) as holder:
+        await holder.content.readuntil(b"\n\n")
+        event = await error_event(client, {"inputs": "a"})
+        assert event == {"error": "Model is overloaded", "error_type": "overloaded"}
+        refused = await client.post("/generate", json={"inputs": "a"})
+        assert refused.status == 429
+        assert await refused.json() == {"error": "Model is overloaded", "error_type": "overloaded"}
+
+
+async def eventually(condition: Callable[[], bool], within_s: float = 10.0) -> None:
+    for _ in range(int(within_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never became true")
+
+
+async def test_a_client_that_disconnects_mid_stream_frees_its_slot(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(max_concurrent_requests=1)
+    app = client.app
+    long_body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
+    response = await client.post("/generate_stream", json=long_body)
+    first = await response.content.readuntil(b"\n\n")
+    assert first.startswith(b'data: {"index":1,')
+    response.close()  # drop the connection mid-stream
+    await eventually(lambda: app[SLOTS_KEY].in_use == 0 and app[ENGINE_KEY].stats.cancelled == 1)
+    follower = await client.post(
+        "/generate", json={"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}
+    )
+    assert follower.status == 200
+    assert app[ENGINE_KEY].stats.cancelled == 1
+    assert app[ENGINE_KEY].stats.completed == 1  # only the follower ran to its end

@@ -1,0 +1,65 @@
+"""`tgi-serverless backend`: flags, help, and a light import."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from tgi_server import command
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_importing_the_command_does_not_import_torch_or_transformers() -> None:
+    code = (
+        "import sys, tgi_server.command; "
+        "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_help_teaches_what_it_is_the_environment_and_examples() -> None:
+    doc = command.__doc__ or ""
+    assert "TGI" in doc
+    for name in ("MODEL_ID", "HF_TOKEN", "PORT", "MAX_INPUT_TOKENS", "TGIS_CACHE_DIR"):
+        assert name in doc
+    assert "Examples:" in doc
+    assert "\n" not in command.HELP
+
+
+def test_only_given_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "6001")
+    monkeypatch.setenv("MAX_CONCURRENT_REQUESTS", "7")
+    settings = command.build_settings(parse("--max-concurrent-requests", "9", "--json-output"))
+    assert settings.port == 6001
+    assert settings.max_concurrent_requests == 9
+    assert settings.json_output is True
+
+
+def test_all_flags_reach_the_settings() -> None:
+    args = parse(
+        "--port", "5002", "--host", "0.0.0.0", "--model-id", "org/m",
+        "--max-input-tokens", "10", "--max-total-tokens", "20",
+    )  # fmt: skip
+    settings = command.build_settings(args)
+    assert (settings.port, settings.host, settings.model_id) == (5002, "0.0.0.0", "org/m")
+    assert (settings.max_input_tokens, settings.max_total_tokens) == (10, 20)
+
+
+def test_bad_limits_stop_with_tgis_argument_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status = command.run(parse("--max-input-tokens", "3000", "--max-total-tokens", "2000"))
+    assert status == 1
+    assert capsys.readouterr().err.strip() == (
+        'Error: ArgumentValidation("`max_input_tokens`(3000) must be < `max_total_tokens`(2000)")'
+    )

@@ -1,0 +1,136 @@
+"""The engine: model work on its own thread, events back on the event loop, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
+from tgi_server.engine import Engine, GenerationHandle, ServedModel
+from tgi_server.errors import BackendError, GenerationError
+from tgi_server.events import EngineEvent, FailureEvent, TokenEvent
+from tgi_server.scheduler import Job, SchedulerStats, SequentialScheduler
+from tgi_server.validation import SamplingParams, ValidatedRequest
+
+CODEC = ByteCodec()
+MODEL = ServedModel(model_id="scripted", codec=CODEC, device_type="cpu")
+
+
+def request(max_new_tokens: int) -> ValidatedRequest:
+    return ValidatedRequest(
+        inputs="Hi",
+        input_ids=tuple(CODEC.encode("Hi")),
+        sampling=SamplingParams(),
+        max_new_tokens=max_new_tokens,
+    )
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[Engine]:
+    scheduler = SequentialScheduler(ScriptedRunner([ord("o"), ord("k")]), CODEC, set())
+    started = Engine(scheduler, MODEL)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+async def collect(handle: GenerationHandle) -> list[EngineEvent]:
+    events: list[EngineEvent] = []
+    while True:
+        event = await asyncio.wait_for(handle.next_event(), 5)
+        assert event is not None
+        events.append(event)
+        if isinstance(event, FailureEvent) or event.completion is not None:
+            return events
+
+
+async def test_tokens_arrive_on_the_event_loop_from_the_model_thread(engine: Engine) -> None:
+    with engine.submit(request(4)) as handle:
+        events = await collect(handle)
+    tokens = [event for event in events if isinstance(event, TokenEvent)]
+    assert [event.token.text for event in tokens] == ["o", "k", "o", "k"]
+    assert tokens[-1].completion is not None
+    assert tokens[-1].completion.generated_text == "okok"
+    assert engine.running
+
+
+async def test_concurrent_requests_are_all_served(engine: Engine) -> None:
+    handles = [engine.submit(request(3)) for _ in range(5)]
+    results = await asyncio.gather(*(collect(handle) for handle in handles))
+    assert all(len(events) == 3 for events in results)
+    assert engine.stats.completed == 5
+
+
+async def test_leaving_the_handle_early_cancels_the_job(engine: Engine) -> None:
+    with engine.submit(request(100_000)) as handle:
+        first = await asyncio.wait_for(handle.next_event(), 5)
+    assert isinstance(first, TokenEvent)
+    with engine.submit(request(2)) as follower:
+        events = await collect(follower)
+    assert len(events) == 2
+    assert engine.stats.cancelled == 1
+
+
+async def test_a_silent_handle_reports_none_after_the_idle_time(engine: Engine) -> None:
+    blocker = engine.submit(request(100_000))
+    waiting = engine.submit(request(1))
+    try:
+        assert await waiting.next_event(idle_s=0.05) is None
+    finally:
+        blocker.cancel()
+        waiting.cancel()
+
+
+async def test_stopping_fails_what_is_still_queued() -> None:
+    scheduler = SequentialScheduler(ScriptedRunner([ord("o")]), CODEC, set())
+    engine = Engine(scheduler, MODEL)
+    await engine.start()
+    handle = engine.submit(request(1_000_000))
+    await engine.stop()
+    events = await collect(handle)
+    failure = events[-1]
+    assert isinstance(failure, FailureEvent)
+    assert "shutting down" in failure.error.message
+    assert not engine.running
+    with pytest.raises(GenerationError, match="the engine is not running"):
+        engine.submit(request(1))
+
+
+class ExplodingScheduler:
+    """A scheduler with a bug: its first step raises."""
+
+    def __init__(self) -> None:
+        self.stats = SchedulerStats()
+        self.jobs: list[Job] = []
+        self.exploded = threading.Event()
+
+    def add(self, job: Job) -> None:
+        self.jobs.append(job)
+
+    def has_work(self) -> bool:
+        return bool(self.jobs)
+
+    def step(self) -> None:
+        self.exploded.set()
+        raise ValueError("scheduler bug")
+
+    def abort_all(self, error: BackendError) -> None:
+        for job in self.jobs:
+            job.emit(FailureEvent(error))
+        self.jobs.clear()
+
+
+async def test_a_scheduler_bug_fails_its_requests_but_keeps_the_engine_alive() -> None:
+    engine = Engine(ExplodingScheduler(), MODEL)
+    await engine.start()
+    try:
+        with engine.submit(request(1)) as handle:
+            events = await collect(handle)
+        assert isinstance(events[-1], FailureEvent)
+        assert events[-1].error.status == 424
+        assert engine.running
+    finally:
+        await engine.stop()

@@ -1,0 +1,131 @@
+"""The generate use cases without HTTP: slots, best_of, keep-alives, failures."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import torch
+
+from protocol.tgi import GenerateRequest
+from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, favouring
+from tgi_server.admission import RequestSlots
+from tgi_server.engine import Engine, ServedModel
+from tgi_server.errors import GenerationError, OverloadedError, ValidationError
+from tgi_server.runner import PrefillOutput
+from tgi_server.scheduler import SequentialScheduler
+from tgi_server.service import GenerationService
+from tgi_server.validation import Limits, SamplingParams, ValidatedRequest
+
+CODEC = ByteCodec()
+MODEL = ServedModel(model_id="scripted", codec=CODEC, device_type="cpu")
+
+
+class ConfidenceRunner(ScriptedRunner):
+    """Each new sequence is more confident than the one before (higher mean logprob)."""
+
+    def __init__(self) -> None:
+        super().__init__([ord("a")])
+        self.sequences = 0
+
+    def prefill(self, input_ids: Sequence[int], *, all_logits: bool = False) -> PrefillOutput:
+        self.sequences += 1
+        return PrefillOutput(self._logits(), None, cache={"steps": 0})
+
+    def decode(self, token_id: int, cache: Any) -> torch.Tensor:
+        return self._logits()
+
+    def _logits(self) -> torch.Tensor:
+        return favouring(ord("a")) * (self.sequences - 1)  # uniform, then near-certain
+
+
+async def started_service(
+    runner: ScriptedRunner, *, slots: int = 4, keepalive_s: float = 15.0
+) -> AsyncIterator[tuple[GenerationService, Engine]]:
+    engine = Engine(SequentialScheduler(runner, CODEC, {ByteCodec.EOS}), MODEL)
+    seeds = itertools.count(1)
+    await engine.start()
+    with ThreadPoolExecutor(1) as executor:
+        service = GenerationService(
+            engine,
+            Limits(),
+            RequestSlots(slots),
+            executor,
+            keepalive_s=keepalive_s,
+            seed_source=lambda: next(seeds),
+        )
+        try:
+            yield service, engine
+        finally:
+            await engine.stop()
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[GenerationService]:
+    async for started, _ in started_service(ScriptedRunner([ord("o"), ord("k")])):
+        yield started
+
+
+def body(max_new_tokens: int, **parameters: Any) -> GenerateRequest:
+    return GenerateRequest.model_validate(
+        {"inputs": "Hi", "parameters": {"max_new_tokens": max_new_tokens, **parameters}}
+    )
+
+
+async def test_generate_collects_every_token(service: GenerationService) -> None:
+    result = await service.generate(body(3, details=True), received_at=0.0)
+    assert [token.text for token in result.best.tokens] == ["o", "k", "o"]
+    assert result.best.completion.generated_text == "oko"
+    assert result.others == ()
+    assert result.request.details
+    assert result.validated_at >= result.received_at
+
+
+async def test_best_of_keeps_the_candidate_with_the_best_mean_logprob() -> None:
+    async for service, _ in started_service(ConfidenceRunner()):
+        result = await service.generate(body(3, best_of=2, do_sample=True), received_at=0.0)
+        assert result.best.completion.seed == 2  # the second, more confident candidate
+        assert [other.completion.seed for other in result.others] == [1]
+        assert result.best.mean_logprob > result.others[0].mean_logprob
+
+
+async def test_validation_errors_come_out_of_generate(service: GenerationService) -> None:
+    with pytest.raises(ValidationError, match="`max_new_tokens` must be strictly positive"):
+        await service.generate(body(0), received_at=0.0)
+
+
+async def test_stream_yields_keepalives_while_queued_then_tokens() -> None:
+    async for service, engine in started_service(ScriptedRunner([ord("o")]), keepalive_s=0.05):
+        blocker = engine.submit(
+            ValidatedRequest("Hi", (256, 72, 105), SamplingParams(), max_new_tokens=10**6)
+        )
+        async with contextlib.aclosing(service.stream(body(2))) as items:
+            assert await anext(items) is None
+            blocker.cancel()
+            events = [item async for item in items if item is not None]
+        assert [event.token.text for event in events] == ["o", "o"]
+        assert events[-1].completion is not None
+
+
+async def test_a_stream_holds_its_slot_until_it_is_closed() -> None:
+    async for service, _ in started_service(ScriptedRunner([ord("o")]), slots=1):
+        items = service.stream(body(1000))
+        first = await anext(items)
+        assert first is not None
+        with pytest.raises(OverloadedError):
+            await service.generate(body(1), received_at=0.0)
+        await items.aclose()
+        result = await service.generate(body(1), received_at=0.0)
+        assert result.best.completion.generated_tokens == 1
+
+
+async def test_a_generation_failure_is_raised_from_the_stream() -> None:
+    async for service, _ in started_service(ScriptedRunner([ord("o")], fail_on_decode=1)):
+        async with contextlib.aclosing(service.stream(body(5))) as items:
+            assert await anext(items) is not None
+            with pytest.raises(GenerationError, match="boom"):
+                await anext(items)

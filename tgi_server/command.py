@@ -1,0 +1,112 @@
+"""Run the embedded TGI-compatible backend: TGI 3.x's HTTP API on transformers and torch.
+
+It serves POST /generate, POST /generate_stream, GET /health and GET /info the way
+Text Generation Inference does (same parameters, validation messages, SSE bytes and headers),
+on a GPU when there is one and on the CPU otherwise. Without a model id it serves the built-in
+tiny model, a small Llama built on first start (in about a second) and cached, so everything
+works offline. Like TGI, it opens its port only once the model is loaded and then logs
+`Connected`.
+
+Environment (TGI's names; flags win):
+  MODEL_ID                 hub id or local folder (default: the built-in tiny model)
+  HF_TOKEN                 token for gated or private models
+  PORT                     port to listen on (default 5001)
+  TGIS_BACKEND_HOST        address to bind (default 127.0.0.1)
+  MAX_INPUT_TOKENS         longest prompt, in tokens (default 1024)
+  MAX_TOTAL_TOKENS         prompt + new tokens per request (default 2048)
+  MAX_CONCURRENT_REQUESTS  requests in flight before 429 "Model is overloaded" (default 128)
+  MAX_STOP_SEQUENCES, MAX_BEST_OF, MAX_TOP_N_TOKENS   per-request limits (4, 2, 5)
+  TGIS_CACHE_DIR           where the tiny model is cached (default ~/.cache/tgi-serverless)
+  JSON_OUTPUT              log JSON lines in TGI's shape (true/false)
+
+Examples:
+  tgi-serverless backend
+  curl -s localhost:5001/generate -H 'Content-Type: application/json' \\
+       -d '{"inputs": "The lighthouse", "parameters": {"max_new_tokens": 20}}'
+  MODEL_ID=HuggingFaceTB/SmolLM2-135M-Instruct tgi-serverless backend --port 8081
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import pydantic
+
+from tgi_server.settings import BackendSettings
+
+__all__ = ["HELP", "add_arguments", "build_settings", "run"]
+
+HELP = "run the embedded TGI-compatible backend (transformers + torch, CPU or GPU)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port", type=int, metavar="N", help="port to listen on (default 5001, $PORT)"
+    )
+    parser.add_argument(
+        "--host", metavar="ADDRESS", help="address to bind (default 127.0.0.1, $TGIS_BACKEND_HOST)"
+    )
+    parser.add_argument(
+        "--model-id",
+        metavar="ID",
+        help="hub id or local folder (default: the built-in tiny model, $MODEL_ID)",
+    )
+    parser.add_argument(
+        "--max-input-tokens", type=int, metavar="N", help="longest prompt in tokens (default 1024)"
+    )
+    parser.add_argument(
+        "--max-total-tokens",
+        type=int,
+        metavar="N",
+        help="prompt + new tokens per request (default 2048)",
+    )
+    parser.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        metavar="N",
+        help="requests in flight before answering 429 (default 128)",
+    )
+    parser.add_argument(
+        "--json-output",
+        action="store_true",
+        default=None,
+        help="log JSON lines in TGI's shape ($JSON_OUTPUT)",
+    )
+
+
+def build_settings(args: argparse.Namespace) -> BackendSettings:
+    """Settings from the environment, overridden by the flags the user actually gave."""
+    flags: dict[str, Any] = {
+        "port": args.port,
+        "host": args.host,
+        "model_id": args.model_id,
+        "max_input_tokens": args.max_input_tokens,
+        "max_total_tokens": args.max_total_tokens,
+        "max_concurrent_requests": args.max_concurrent_requests,
+        "json_output": args.json_output,
+    }
+    return BackendSettings(**{name: value for name, value in flags.items() if value is not None})
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = build_settings(args)
+    except pydantic.ValidationError as exc:
+        print(f'Error: ArgumentValidation("{_first_problem(exc)}")', file=sys.stderr)
+        return 1
+    if settings.json_output:
+        from tgi_server.json_logging import use_json_logs
+
+        use_json_logs()
+    from tgi_server.server import serve
+
+    return serve(settings)
+
+
+def _first_problem(exc: pydantic.ValidationError) -> str:
+    error = exc.errors()[0]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    field = ".".join(str(part) for part in error["loc"])
+    return f"{field}: {message}" if field else message

@@ -1,0 +1,161 @@
+"""The engine: a model thread behind an asyncio-friendly front.
+
+The event loop never runs the model. `Engine.submit` hands a validated request to a dedicated
+thread, which drives a `Scheduler` step by step; every token comes back to the request's own
+`asyncio.Queue` through `loop.call_soon_threadsafe`. Leaving a `GenerationHandle`'s `with` block
+early (the client went away, the handler was cancelled) marks the job cancelled, and the
+scheduler drops it at its next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from types import TracebackType
+
+from tgi_server.codec import TextCodec
+from tgi_server.errors import GenerationError
+from tgi_server.events import EngineEvent
+from tgi_server.scheduler import Job, Scheduler, SchedulerStats
+from tgi_server.validation import ValidatedRequest
+
+__all__ = ["Engine", "GenerationHandle", "ServedModel"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What the HTTP layer needs to know about the model the engine runs."""
+
+    model_id: str
+    codec: TextCodec
+    device_type: str
+    """"cpu", "cuda", ...: the torch device type the model runs on."""
+
+
+class GenerationHandle:
+    """One submitted request's view of its events. Use it as a context manager."""
+
+    def __init__(self, events: asyncio.Queue[EngineEvent], cancelled: threading.Event) -> None:
+        self._events = events
+        self._cancelled = cancelled
+
+    async def next_event(self, *, idle_s: float | None = None) -> EngineEvent | None:
+        """The next event, or None when none came within `idle_s` seconds."""
+        if idle_s is None:
+            return await self._events.get()
+        try:
+            return await asyncio.wait_for(self._events.get(), idle_s)
+        except TimeoutError:
+            return None
+
+    def cancel(self) -> None:
+        """Tell the engine to stop working on this request (harmless once it has finished)."""
+        self._cancelled.set()
+
+    def __enter__(self) -> GenerationHandle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cancel()
+
+
+class Engine:
+    """Runs a scheduler on its own thread and connects it to asyncio handlers."""
+
+    def __init__(self, scheduler: Scheduler, model: ServedModel) -> None:
+        self.model = model
+        self._scheduler = scheduler
+        self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def stats(self) -> SchedulerStats:
+        return self._scheduler.stats
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    async def start(self) -> None:
+        """Start the model thread; tokens will be delivered on the running event loop."""
+        if self._thread is not None:
+            raise RuntimeError("the engine has already been started")
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._work, name="tgis-engine", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Fail what is still queued or running, and wait for the model thread to end."""
+        if self._thread is None:
+            return
+        self._inbox.put(None)  # the stop signal
+        await asyncio.to_thread(self._thread.join)
+
+    def submit(self, request: ValidatedRequest) -> GenerationHandle:
+        """Queue `request`; its events arrive through the returned handle."""
+        if self._loop is None or not self.running:
+            raise GenerationError("Server error: the engine is not running")
+        events: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        job = Job(request=request, emit=_Deliver(self._loop, events))
+        self._inbox.put(job)
+        return GenerationHandle(events, job.cancelled)
+
+    def _work(self) -> None:
+        while self._take_jobs(block=not self._scheduler.has_work()):
+            if not self._scheduler.has_work():
+                continue
+            try:
+                self._scheduler.step()
+            except Exception:
+                log.exception("the scheduler failed; failing its requests")
+                self._scheduler.abort_all(GenerationError("Server error: scheduler failure"))
+        self._drain_inbox()
+        self._scheduler.abort_all(GenerationError("Server error: the server is shutting down"))
+
+    def _take_jobs(self, *, block: bool) -> bool:
+        """Move submitted jobs to the scheduler; False once told to stop."""
+        try:
+            item = self._inbox.get(block=block)
+        except queue.Empty:
+            return True
+        while item is not None:
+            self._scheduler.add(item)
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return True
+        return False
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._scheduler.add(item)
+
+
+class _Deliver:
+    """Hands events from the model thread to one request's queue on the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, events: asyncio.Queue[EngineEvent]):
+        self._loop = loop
+        self._events = events
+
+    def __call__(self, event: EngineEvent) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._events.put_nowait, event)
+        except RuntimeError:
+            log.debug("event loop closed; dropping an event")

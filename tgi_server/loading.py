@@ -1,0 +1,95 @@
+"""Loading the served model and wiring it into an engine.
+
+With MODEL_ID unset, the built-in tiny model is built (first time) and loaded from the cache;
+otherwise transformers loads MODEL_ID, a hub id or a local folder, with HF_TOKEN for gated repos.
+The model goes on the GPU when there is one (bfloat16 where supported), else on the CPU in
+float32.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tgi_server.codec import HFTextCodec
+from tgi_server.engine import Engine, ServedModel
+from tgi_server.runner import ModelRunner
+from tgi_server.scheduler import SequentialScheduler
+from tgi_server.settings import BackendSettings
+from tgi_server.tiny_model import TINY_MODEL_ID, ensure_tiny_model
+
+__all__ = ["LoadedModel", "build_engine", "eos_token_ids", "load_model"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model_id: str
+    """The id reported in /info: MODEL_ID, or the tiny model's name."""
+    model: Any
+    tokenizer: Any
+    device: torch.device
+
+
+def load_model(settings: BackendSettings) -> LoadedModel:
+    """Load the configured model and tokenizer, ready for inference."""
+    if settings.model_id is None:
+        source: str | Path = ensure_tiny_model(settings.cache_dir)
+        model_id = TINY_MODEL_ID
+    else:
+        source = model_id = settings.model_id
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    device = _pick_device()
+    log.info("Loading %s on %s", model_id, device)
+    tokenizer = AutoTokenizer.from_pretrained(source, token=token)
+    model: Any = AutoModelForCausalLM.from_pretrained(
+        source, token=token, dtype=_pick_dtype(device)
+    )
+    model.to(device)
+    model.eval()
+    return LoadedModel(model_id=model_id, model=model, tokenizer=tokenizer, device=device)
+
+
+def build_engine(loaded: LoadedModel) -> Engine:
+    """An engine serving `loaded` with the default scheduler."""
+    codec = HFTextCodec(loaded.tokenizer)
+    runner = ModelRunner(loaded.model, loaded.device)
+    scheduler = SequentialScheduler(runner, codec, eos_token_ids(loaded.model, loaded.tokenizer))
+    served = ServedModel(model_id=loaded.model_id, codec=codec, device_type=loaded.device.type)
+    return Engine(scheduler, served)
+
+
+def eos_token_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    """Every id that ends a sequence: the generation config's and the tokenizer's EOS."""
+    generation_config = getattr(model, "generation_config", None)
+    candidates = [
+        getattr(generation_config, "eos_token_id", None),
+        getattr(model.config, "eos_token_id", None),
+        getattr(tokenizer, "eos_token_id", None),
+    ]
+    return frozenset(_as_ids(candidates))
+
+
+def _as_ids(values: Iterable[Any]) -> Iterable[int]:
+    for value in values:
+        if isinstance(value, int):
+            yield value
+        elif isinstance(value, list | tuple):
+            yield from (int(v) for v in value)
+
+
+def _pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _pick_dtype(device: torch.device) -> torch.dtype:
+    if device.type != "cuda":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

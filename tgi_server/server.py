@@ -1,0 +1,80 @@
+"""The backend process: load the model, then serve until SIGTERM or SIGINT.
+
+As with TGI, nothing listens until the model is ready: a refused connection means "still
+loading", and the `Connected` log line means "ready". A failure to load ends the process with
+TGI's `Error: ShardCannotStart`; a port that cannot be bound with `Error: WebserverFailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any, cast
+
+from aiohttp import web
+
+from tgi_server.json_logging import LAUNCHER_TARGET, SERVER_TARGET
+from tgi_server.settings import BackendSettings
+
+__all__ = ["serve"]
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: BackendSettings) -> int:
+    """Run the backend with `settings`; the process exit status."""
+    from transformers.utils import logging as transformers_logging
+
+    from tgi_server.app import create_app
+    from tgi_server.loading import build_engine, load_model
+
+    cast(Any, transformers_logging).disable_progress_bar()
+    try:
+        loaded = load_model(settings)
+    except Exception:
+        log.exception("Error when initializing model", extra={"target": LAUNCHER_TARGET})
+        log.error("Shard 0 failed to start", extra={"target": LAUNCHER_TARGET})
+        print("Error: ShardCannotStart", file=sys.stderr, flush=True)
+        return 1
+    app = create_app(settings, build_engine(loaded))
+    return asyncio.run(_serve(app, settings))
+
+
+async def _serve(app: web.Application, settings: BackendSettings) -> int:
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=settings.shutdown_timeout_s,
+        access_log=None,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+    except OSError as exc:
+        log.error("Webserver Crashed: %s", exc, extra={"target": LAUNCHER_TARGET})
+        print("Error: WebserverFailed", file=sys.stderr, flush=True)
+        await runner.cleanup()
+        return 1
+    log.info("Connected", extra={"target": SERVER_TARGET})
+    log.info("Serving on http://%s:%d", settings.host, settings.port)
+    await _wait_for_signal()
+    log.info("signal received, starting graceful shutdown", extra={"target": SERVER_TARGET})
+    await runner.cleanup()
+    log.info("webserver terminated", extra={"target": LAUNCHER_TARGET})
+    return 0
+
+
+async def _wait_for_signal() -> None:
+    """Return on the first SIGTERM or SIGINT; a second one gets the default behaviour."""
+    loop = asyncio.get_running_loop()
+    received = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, received.set)
+    try:
+        await received.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

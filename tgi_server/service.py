@@ -1,0 +1,140 @@
+"""The generate use cases, free of HTTP: admit, validate, run on the engine, collect.
+
+`generate` serves one non-streamed request (with `best_of` fan-out) and returns everything its
+response needs; `stream` yields token events as they come. Both take their request slots first
+(429 when none is free), validate off the event loop (tokenizing a 2 MB prompt takes a while),
+and cancel their engine jobs however they end, so a client that leaves frees its slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncGenerator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from functools import partial
+
+from protocol.tgi import GenerateRequest
+from tgi_server.admission import RequestSlots
+from tgi_server.engine import Engine, GenerationHandle
+from tgi_server.events import Completion, FailureEvent, GeneratedToken, TokenEvent
+from tgi_server.validation import (
+    Limits,
+    SeedSource,
+    ValidatedRequest,
+    check_best_of,
+    check_stream_parameters,
+    random_seed,
+    validate_request,
+)
+
+__all__ = ["FinishedSequence", "GenerateResult", "GenerationService", "StreamItem"]
+
+KEEPALIVE_S = 15.0
+"""TGI (axum) sends an SSE comment when a stream has been silent this long."""
+
+StreamItem = TokenEvent | None
+"""A token event, or None when nothing happened for a keep-alive interval."""
+
+
+@dataclass(frozen=True)
+class FinishedSequence:
+    tokens: tuple[GeneratedToken, ...]
+    top_tokens: tuple[tuple[GeneratedToken, ...], ...]
+    completion: Completion
+
+    @property
+    def mean_logprob(self) -> float:
+        """What TGI ranks `best_of` candidates by."""
+        return sum(token.logprob for token in self.tokens) / max(len(self.tokens), 1)
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    request: ValidatedRequest
+    best: FinishedSequence
+    others: tuple[FinishedSequence, ...]
+    """The `best_of` candidates that lost, in submission order."""
+    received_at: float
+    validated_at: float
+    """`time.monotonic()` when the request arrived and when it passed validation."""
+
+
+class GenerationService:
+    def __init__(
+        self,
+        engine: Engine,
+        limits: Limits,
+        slots: RequestSlots,
+        executor: Executor,
+        *,
+        keepalive_s: float = KEEPALIVE_S,
+        seed_source: SeedSource = random_seed,
+    ) -> None:
+        self._engine = engine
+        self._limits = limits
+        self._slots = slots
+        self._executor = executor
+        self._keepalive_s = keepalive_s
+        self._seed_source = seed_source
+
+    async def generate(self, request: GenerateRequest, received_at: float) -> GenerateResult:
+        """Generate a whole response; raises BackendError for anything that goes wrong."""
+        best_of = max(request.parameters.best_of or 1, 1)
+        if best_of > 1:
+            check_best_of(best_of, self._limits)
+        with self._slots.hold(best_of):
+            validated = await self._validate(request)
+            validated_at = time.monotonic()
+            candidates = [validated, *(self._reseeded(validated) for _ in range(best_of - 1))]
+            with contextlib.ExitStack() as jobs:
+                handles = [jobs.enter_context(self._engine.submit(c)) for c in candidates]
+                finished = [await _collect(handle) for handle in handles]
+        best = max(finished, key=lambda sequence: sequence.mean_logprob)
+        others = tuple(sequence for sequence in finished if sequence is not best)
+        return GenerateResult(validated, best, others, received_at, validated_at)
+
+    async def stream(self, request: GenerateRequest) -> AsyncGenerator[StreamItem, None]:
+        """Yield the request's token events; the last one carries the completion."""
+        check_stream_parameters(request.parameters)
+        with self._slots.hold():
+            validated = await self._validate(request)
+            with self._engine.submit(validated) as handle:
+                while True:
+                    event = await handle.next_event(idle_s=self._keepalive_s)
+                    if isinstance(event, FailureEvent):
+                        raise event.error
+                    yield event
+                    if event is not None and event.completion is not None:
+                        return
+
+    async def _validate(self, request: GenerateRequest) -> ValidatedRequest:
+        validate = partial(
+            validate_request,
+            request,
+            self._limits,
+            self._engine.model.codec.encode,
+            seed_source=self._seed_source,
+        )
+        return await asyncio.get_running_loop().run_in_executor(self._executor, validate)
+
+    def _reseeded(self, request: ValidatedRequest) -> ValidatedRequest:
+        sampling = dataclasses.replace(request.sampling, seed=self._seed_source())
+        return dataclasses.replace(request, sampling=sampling)
+
+
+async def _collect(handle: GenerationHandle) -> FinishedSequence:
+    tokens: list[GeneratedToken] = []
+    top_tokens: list[tuple[GeneratedToken, ...]] = []
+    while True:
+        event = await handle.next_event()
+        if isinstance(event, FailureEvent):
+            raise event.error
+        assert event is not None  # always an event without `idle_s`
+        tokens.append(event.token)
+        top_tokens.append(event.top_tokens)
+        if event.completion is not None:
+            return FinishedSequence(tuple(tokens), tuple(top_tokens), event.completion)

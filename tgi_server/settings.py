@@ -1,0 +1,86 @@
+"""The backend's settings: one typed object, built once at start-up from flags and environment.
+
+TGI's variable names are kept (`MODEL_ID`, `HF_TOKEN`, `PORT`, `MAX_INPUT_TOKENS`, ...) so TGI
+templates work unchanged; our own start with `TGIS_`. `HOSTNAME` is deliberately not read:
+Docker sets it to the container id, which is not an address.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_CACHE_DIR", "BackendSettings"]
+
+DEFAULT_CACHE_DIR = Path("~/.cache/tgi-serverless")
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class BackendSettings(BaseSettings):
+    """Everything `tgi-serverless backend` can be told. Flags win over the environment."""
+
+    model_config = SettingsConfigDict(
+        populate_by_name=True,
+        case_sensitive=True,
+        extra="ignore",
+        frozen=True,
+        protected_namespaces=(),
+    )
+
+    model_id: str | None = Field(
+        default=None,
+        validation_alias=_env("MODEL_ID"),
+        description="hub id or local path; None serves the built-in tiny model",
+    )
+    hf_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=_env("TGIS_BACKEND_HOST"))
+    port: int = Field(default=5001, ge=1, le=65535, validation_alias=_env("PORT"))
+    max_input_tokens: int = Field(default=1024, ge=1, validation_alias=_env("MAX_INPUT_TOKENS"))
+    max_total_tokens: int = Field(default=2048, ge=2, validation_alias=_env("MAX_TOTAL_TOKENS"))
+    max_concurrent_requests: int = Field(
+        default=128, ge=1, validation_alias=_env("MAX_CONCURRENT_REQUESTS")
+    )
+    max_stop_sequences: int = Field(default=4, ge=0, validation_alias=_env("MAX_STOP_SEQUENCES"))
+    max_best_of: int = Field(default=2, ge=1, validation_alias=_env("MAX_BEST_OF"))
+    max_top_n_tokens: int = Field(default=5, ge=0, validation_alias=_env("MAX_TOP_N_TOKENS"))
+    max_client_batch_size: int = Field(
+        default=4, ge=1, validation_alias=_env("MAX_CLIENT_BATCH_SIZE")
+    )
+    validation_workers: int = Field(default=2, ge=1, validation_alias=_env("VALIDATION_WORKERS"))
+    payload_limit: int = Field(default=2_000_000, ge=1024, validation_alias=_env("PAYLOAD_LIMIT"))
+    compute_type: str | None = Field(
+        default=None,
+        validation_alias=_env("COMPUTE_TYPE"),
+        description="value of the x-compute-type header; None derives it from the device",
+    )
+    cache_dir: Path = Field(default=DEFAULT_CACHE_DIR, validation_alias=_env("TGIS_CACHE_DIR"))
+    json_output: bool = Field(default=False, validation_alias=_env("JSON_OUTPUT"))
+    shutdown_timeout_s: float = Field(
+        default=90.0, ge=0.0, validation_alias=_env("GRACEFUL_TERMINATION_TIMEOUT")
+    )
+
+    @field_validator("model_id")
+    @classmethod
+    def _blank_means_builtin(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @model_validator(mode="after")
+    def _check_token_limits(self) -> BackendSettings:
+        if self.max_input_tokens >= self.max_total_tokens:
+            raise ValueError(
+                f"`max_input_tokens`({self.max_input_tokens}) must be < "
+                f"`max_total_tokens`({self.max_total_tokens})"
+            )
+        return self
