@@ -14,6 +14,7 @@ the worker it names.
 
 from client._async import AsyncClient
 from client._sync import Client
+from client.chat import ChatCompletion
 from client.errors import (
     AuthenticationError,
     ConnectionFailed,
@@ -30,7 +31,9 @@ from client.errors import (
     ValidationError,
 )
 from client.generation import GenerateOptions
+from client.retrying import RetryPolicy
 from client.routing import PollPolicy, Ticket
+from client.timeouts import Timeouts
 from protocol.tgi import (
     Details,
     FinishReason,
@@ -44,6 +47,7 @@ from protocol.tgi import (
 __all__ = [
     "AsyncClient",
     "AuthenticationError",
+    "ChatCompletion",
     "Client",
     "ConnectionFailed",
     "Details",
@@ -58,6 +62,7 @@ __all__ = [
     "PrefillToken",
     "ProtocolError",
     "RequestTimeout",
+    "RetryPolicy",
     "ServerError",
     "StreamDetails",
     "StreamError",
@@ -65,6 +70,7 @@ __all__ = [
     "TGISError",
     "Ticket",
     "TicketRejected",
+    "Timeouts",
     "Token",
     "ValidationError",
 ]

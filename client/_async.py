@@ -6,15 +6,16 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager
 from types import TracebackType
 from typing import Any, Self, Unpack
 
 import aiohttp
 
-from client._http import Peer, post_json, post_streaming
-from client.errors import NoCapacityError, ProtocolError
+from client._http import Peer, ReadLimits, iter_chunks, post_json, post_streaming
+from client.chat import CHAT_PATH, ChatCompletion, build_chat_call, parse_chat_completion
+from client.errors import NoCapacityError, ProtocolError, TGISError, ValidationError
 from client.generation import (
     DEFAULT_MAX_NEW_TOKENS,
     GenerateOptions,
@@ -22,7 +23,9 @@ from client.generation import (
     build_generate_call,
     parse_generate_response,
 )
+from client.retrying import RetryPolicy
 from client.routing import PollPolicy, PollSchedule, Ticket, interpret_route_answer, route_body
+from client.timeouts import Timeouts
 from protocol.route import RouteWaiting
 from protocol.tgi import GenerateResponse, StreamResponse
 from protocol.version import VERSION
@@ -31,8 +34,8 @@ __all__ = ["DEFAULT_ENDPOINT", "DEFAULT_ROUTER_URL", "DEFAULT_TIMEOUT", "AsyncCl
 
 DEFAULT_ROUTER_URL = "http://127.0.0.1:8080"
 DEFAULT_ENDPOINT = "default"
-DEFAULT_TIMEOUT = 600.0
-"""Seconds one HTTP exchange (a route call, or a whole generation) may take."""
+DEFAULT_TIMEOUT = Timeouts()
+"""Per-phase limits (route, connect, first byte, idle stream); see `client.Timeouts`."""
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +44,11 @@ class AsyncClient:
     """A client of one endpoint behind one router, with one pooled HTTP session.
 
     Use it as `async with AsyncClient(...) as client:` (or call `aclose()`). The API key goes
-    to the router only; workers get the signed ticket. `polling` says how long to wait for a
-    worker while the endpoint scales from zero. An injected `session` is used but not closed.
+    to the router only; workers get the signed ticket. `timeout` is a `Timeouts` (or one number
+    for every phase); `polling` says how long to wait for a worker while the endpoint scales
+    from zero; `retries` which failures before the first byte are tried again with a new ticket.
+    `api_key_in_body=True` sends the key as `"api_key"` in the route request, as Vast.ai's own
+    router expects. An injected `session` is used but not closed.
     """
 
     def __init__(
@@ -51,8 +57,10 @@ class AsyncClient:
         endpoint: str = DEFAULT_ENDPOINT,
         api_key: str | None = None,
         *,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: Timeouts | float | None = DEFAULT_TIMEOUT,
         polling: PollPolicy | None = None,
+        retries: RetryPolicy | None = None,
+        api_key_in_body: bool = False,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         if not router_url.startswith(("http://", "https://")):
@@ -60,8 +68,10 @@ class AsyncClient:
         self._router_url = router_url.rstrip("/")
         self._endpoint = endpoint
         self._api_key = api_key
-        self._timeouts = aiohttp.ClientTimeout(total=timeout)
+        self._timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.uniform(timeout)
         self._polling = polling or PollPolicy()
+        self._retries = retries or RetryPolicy()
+        self._api_key_in_body = api_key_in_body
         self._session = session
         self._owns_session = session is None
         self._rng = random.Random()
@@ -104,9 +114,7 @@ class AsyncClient:
     ) -> GenerateResponse:
         """Generate up to `max_new_tokens` tokens for `prompt` (TGI's `/generate`)."""
         call = build_generate_call(prompt, max_new_tokens, options)
-        ticket = await self.route(call.cost)
-        body = await self._post_to_worker(ticket, "/generate", call.payload)
-        return parse_generate_response(body)
+        return parse_generate_response(await self.request("/generate", call.payload, call.cost))
 
     async def generate_stream(
         self,
@@ -118,9 +126,8 @@ class AsyncClient:
         """Yield the tokens of `prompt`'s generation as they arrive (TGI's `/generate_stream`);
         the last event carries `generated_text`. Nothing is sent until iteration starts."""
         call = build_generate_call(prompt, max_new_tokens, options)
-        ticket = await self.route(call.cost)
         decoder = StreamDecoder()
-        chunks = self._stream_from_worker(ticket, "/generate_stream", call.payload)
+        chunks = self.request_stream("/generate_stream", call.payload, call.cost)
         async with aclosing(chunks):
             async for chunk in chunks:
                 for response in decoder.feed(chunk):
@@ -129,36 +136,121 @@ class AsyncClient:
                     return
         decoder.finish()
 
+    async def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        **options: Any,
+    ) -> ChatCompletion:
+        """An OpenAI-style chat completion (the worker's `/v1/chat/completions`); `options` are
+        the OpenAI fields (`temperature`, `tools`, ...) sent as given."""
+        call = build_chat_call(messages, max_tokens, options)
+        return parse_chat_completion(await self.request(CHAT_PATH, call.payload, call.cost))
+
+    async def request(self, path: str, payload: Mapping[str, Any], cost: int) -> bytes:
+        """POST `payload` to the worker route `path` with a ticket for `cost` tokens, and return
+        the raw body of the 200 answer (with the same retries as every other call)."""
+        _check_path(path)
+        attempt = 0
+        while True:
+            attempt += 1
+            ticket = await self.route(cost)
+            try:
+                return await self._post_to_worker(ticket, path, payload)
+            except TGISError as error:
+                await self._before_retry(error, attempt, ticket)
+
+    async def request_stream(
+        self, path: str, payload: Mapping[str, Any], cost: int
+    ) -> AsyncGenerator[bytes, None]:
+        """The raw bytes of a streaming answer of the worker route `path`, as they arrive.
+        Failures before the first byte are retried; later ones are raised."""
+        _check_path(path)
+        async with self._open_stream(path, payload, cost) as response:
+            async for chunk in iter_chunks(response, self._timeouts.idle):
+                yield chunk
+
     async def route(self, cost: int) -> Ticket:
         """A ticket for `cost` tokens on this endpoint, polling while no worker is ready."""
         schedule = PollSchedule(self._polling, rng=self._rng)
         request_idx: int | None = None
+        attempt = 0
         while True:
-            answer = await self._ask_router(cost, request_idx)
+            try:
+                answer = await self._ask_router(cost, request_idx)
+            except TGISError as error:
+                attempt += 1
+                await self._before_retry(error, attempt, None)
+                continue
             if isinstance(answer, Ticket):
                 logger.debug("routed to %s (cost %d)", answer.url, cost)
                 return answer
             request_idx = answer.request_idx
-            delay = schedule.next_delay()
-            if delay is None:
-                raise NoCapacityError(
-                    f"no worker of endpoint {self._endpoint!r} became ready within "
-                    f"{self._polling.timeout:g} s (workers: {answer.status})",
-                    origin="router",
-                )
-            logger.debug("no worker ready yet (%s); asking again in %.2f s", answer.status, delay)
-            await asyncio.sleep(delay)
+            await self._wait_for_capacity(schedule, answer)
+
+    async def _wait_for_capacity(self, schedule: PollSchedule, answer: RouteWaiting) -> None:
+        delay = schedule.next_delay()
+        if delay is None:
+            raise NoCapacityError(
+                f"no worker of endpoint {self._endpoint!r} became ready within "
+                f"{self._polling.timeout:g} s (workers: {answer.status})",
+                origin="router",
+            )
+        logger.debug("no worker ready yet (%s); asking again in %.2f s", answer.status, delay)
+        await asyncio.sleep(delay)
+
+    async def _before_retry(self, error: TGISError, attempt: int, ticket: Ticket | None) -> None:
+        """Re-raise `error` unless the policy allows another attempt; then back off."""
+        if not self._retries.should_retry(error, attempt):
+            raise error
+        delay = self._retries.delay(error, attempt, self._rng)
+        where = ticket.url if ticket else "the router"
+        logger.info("%s (%s); trying again with a new ticket in %.2f s", where, error, delay)
+        await asyncio.sleep(delay)
+
+    @asynccontextmanager
+    async def _open_stream(
+        self, path: str, payload: Mapping[str, Any], cost: int
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        attempt = 0
+        while True:
+            attempt += 1
+            ticket = await self.route(cost)
+            opening = post_streaming(
+                self._http(),
+                ticket.worker_url(path),
+                ticket.worker_body(payload),
+                peer="worker",
+                limits=self._worker_limits(),
+            )
+            try:
+                response = await opening.__aenter__()
+            except TGISError as error:
+                await self._before_retry(error, attempt, ticket)
+                continue
+            break
+        try:
+            yield response
+        except BaseException as exc:
+            if not await opening.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await opening.__aexit__(None, None, None)
 
     async def _ask_router(self, cost: int, request_idx: int | None) -> Ticket | RouteWaiting:
-        body = await post_json(
+        body = route_body(self._endpoint, cost, request_idx)
+        if self._api_key_in_body and self._api_key:
+            body["api_key"] = self._api_key
+        answer = await post_json(
             self._http(),
             f"{self._router_url}/route/",
-            route_body(self._endpoint, cost, request_idx),
+            body,
             peer="router",
             headers=self._router_headers(),
-            timeouts=self._timeouts,
+            limits=ReadLimits(self._timeouts.router_timeout()),
         )
-        return interpret_route_answer(_json_body(body, "router"))
+        return interpret_route_answer(_json_body(answer, "router"))
 
     async def _post_to_worker(self, ticket: Ticket, path: str, payload: Mapping[str, Any]) -> bytes:
         return await post_json(
@@ -166,33 +258,34 @@ class AsyncClient:
             ticket.worker_url(path),
             ticket.worker_body(payload),
             peer="worker",
-            timeouts=self._timeouts,
+            limits=self._worker_limits(),
         )
 
-    async def _stream_from_worker(
-        self, ticket: Ticket, path: str, payload: Mapping[str, Any]
-    ) -> AsyncGenerator[bytes, None]:
-        async with post_streaming(
-            self._http(),
-            ticket.worker_url(path),
-            ticket.worker_body(payload),
-            peer="worker",
-            timeouts=self._timeouts,
-        ) as response:
-            async for chunk in response.content.iter_any():
-                yield chunk
+    def _worker_limits(self) -> ReadLimits:
+        timeouts = self._timeouts
+        return ReadLimits(
+            timeouts.worker_timeout(), first_byte=timeouts.first_byte, idle=timeouts.idle
+        )
 
     def _router_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        if not self._api_key or self._api_key_in_body:
+            return {}
+        return {"Authorization": f"Bearer {self._api_key}"}
 
     def _http(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError("this client is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                headers={"User-Agent": f"tgi-serverless-client/{VERSION}"}
+                headers={"User-Agent": f"tgi-serverless-client/{VERSION}"},
+                connector=aiohttp.TCPConnector(limit=0),
             )
         return self._session
+
+
+def _check_path(path: str) -> None:
+    if not path.startswith("/") or "://" in path:
+        raise ValidationError(f"a worker path must start with '/', got {path!r}", origin="client")
 
 
 def _json_body(body: bytes, peer: Peer) -> Any:

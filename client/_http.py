@@ -1,10 +1,13 @@
 """The one place the SDK talks HTTP: POST a JSON body, get a 200 body or stream, or a typed error.
 
-aiohttp's exceptions are translated here, at the boundary, into `client.errors`.
+aiohttp's exceptions are translated here, at the boundary, into `client.errors`. The first-byte
+limit covers sending the request and waiting for the answer's headers; the idle limit covers
+every read of the body after that.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal
@@ -13,9 +16,26 @@ import aiohttp
 
 from client.errors import ConnectionFailed, RequestTimeout, TGISError, error_from_response
 
-__all__ = ["post_json", "post_streaming"]
+__all__ = ["Peer", "ReadLimits", "iter_chunks", "post_json", "post_streaming"]
 
 Peer = Literal["router", "worker"]
+
+
+class ReadLimits:
+    """The client-side limits of one exchange: aiohttp's (connect, total) and ours."""
+
+    __slots__ = ("first_byte", "idle", "timeout")
+
+    def __init__(
+        self,
+        timeout: aiohttp.ClientTimeout,
+        *,
+        first_byte: float | None = None,
+        idle: float | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.first_byte = first_byte
+        self.idle = idle
 
 
 async def post_json(
@@ -25,13 +45,14 @@ async def post_json(
     *,
     peer: Peer,
     headers: Mapping[str, str] | None = None,
-    timeouts: aiohttp.ClientTimeout,
+    limits: ReadLimits,
 ) -> bytes:
     """POST `body` as JSON and return the body of a 200 answer; raise the typed error otherwise."""
     async with post_streaming(
-        session, url, body, peer=peer, headers=headers, timeouts=timeouts
+        session, url, body, peer=peer, headers=headers, limits=limits
     ) as response:
-        return await response.read()
+        async with asyncio.timeout(limits.idle):
+            return await response.read()
 
 
 @asynccontextmanager
@@ -42,20 +63,35 @@ async def post_streaming(
     *,
     peer: Peer,
     headers: Mapping[str, str] | None = None,
-    timeouts: aiohttp.ClientTimeout,
+    limits: ReadLimits,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """POST `body` as JSON and yield a 200 response whose body is still unread. Errors raised while
     the caller reads it come back through here, so they are translated too."""
     with _translate_errors(peer, url):
-        async with session.post(url, json=body, headers=headers, timeout=timeouts) as response:
-            if response.status != 200:
-                raise error_from_response(
-                    response.status,
-                    await response.read(),
-                    origin=peer,
-                    retry_after=response.headers.get("Retry-After"),
-                )
-            yield response
+        async with asyncio.timeout(limits.first_byte) as first_byte:
+            post = session.post(url, json=body, headers=headers, timeout=limits.timeout)
+            async with post as response:
+                first_byte.reschedule(None)
+                if response.status != 200:
+                    async with asyncio.timeout(limits.idle):
+                        content = await response.read()
+                    raise error_from_response(
+                        response.status,
+                        content,
+                        origin=peer,
+                        retry_after=response.headers.get("Retry-After"),
+                    )
+                yield response
+
+
+async def iter_chunks(response: aiohttp.ClientResponse, idle: float | None) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive, each wait bounded by `idle` seconds."""
+    while True:
+        async with asyncio.timeout(idle):
+            chunk = await response.content.readany()
+        if not chunk:
+            return
+        yield chunk
 
 
 @contextmanager
@@ -66,7 +102,7 @@ def _translate_errors(peer: Peer, url: str) -> Iterator[None]:
     except TGISError:
         raise
     except TimeoutError:
-        raise RequestTimeout(f"no complete answer from {url} in time", origin=peer) from None
+        raise RequestTimeout(f"no answer from {url} in time", origin=peer) from None
     except aiohttp.ClientPayloadError:
         raise ConnectionFailed(f"the answer from {url} broke off", origin=peer) from None
     except aiohttp.ClientError as exc:

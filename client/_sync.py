@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping, Sequence
 from types import TracebackType
-from typing import Self, Unpack
+from typing import Any, Self, Unpack
 
 from client._async import DEFAULT_ENDPOINT, DEFAULT_ROUTER_URL, DEFAULT_TIMEOUT, AsyncClient
 from client._loop_thread import LoopThread
+from client.chat import ChatCompletion
 from client.generation import DEFAULT_MAX_NEW_TOKENS, GenerateOptions
+from client.retrying import RetryPolicy
 from client.routing import PollPolicy, Ticket
+from client.timeouts import Timeouts
 from protocol.tgi import GenerateResponse, StreamResponse
 
 __all__ = ["Client"]
@@ -26,10 +29,20 @@ class Client:
         endpoint: str = DEFAULT_ENDPOINT,
         api_key: str | None = None,
         *,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: Timeouts | float | None = DEFAULT_TIMEOUT,
         polling: PollPolicy | None = None,
+        retries: RetryPolicy | None = None,
+        api_key_in_body: bool = False,
     ) -> None:
-        self._async = AsyncClient(router_url, endpoint, api_key, timeout=timeout, polling=polling)
+        self._async = AsyncClient(
+            router_url,
+            endpoint,
+            api_key,
+            timeout=timeout,
+            polling=polling,
+            retries=retries,
+            api_key_in_body=api_key_in_body,
+        )
         self._loop = LoopThread(name="tgi-serverless-client")
 
     @property
@@ -81,6 +94,26 @@ class Client:
         """See `AsyncClient.generate_stream`."""
         agen = self._async.generate_stream(prompt, max_new_tokens=max_new_tokens, **options)
         return self._loop.iterate(agen)
+
+    def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        **options: Any,
+    ) -> ChatCompletion:
+        """See `AsyncClient.chat`."""
+        return self._loop.run(self._async.chat(messages, max_tokens=max_tokens, **options))
+
+    def request(self, path: str, payload: Mapping[str, Any], cost: int) -> bytes:
+        """See `AsyncClient.request`."""
+        return self._loop.run(self._async.request(path, payload, cost))
+
+    def request_stream(
+        self, path: str, payload: Mapping[str, Any], cost: int
+    ) -> Generator[bytes, None, None]:
+        """See `AsyncClient.request_stream`."""
+        return self._loop.iterate(self._async.request_stream(path, payload, cost))
 
     def route(self, cost: int) -> Ticket:
         """See `AsyncClient.route`."""

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from client import AsyncClient, PollPolicy
+from client import AsyncClient, PollPolicy, RetryPolicy
 from protocol.keys import SigningKey
 from tests.integration.client.fakes import API_KEY, FakeRouter, FakeWorker
 
@@ -39,5 +39,7 @@ async def router(
 
 @pytest.fixture
 async def client(router: FakeRouter) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(router.url, api_key=API_KEY, polling=FAST_POLLING) as client:
+    async with AsyncClient(
+        router.url, api_key=API_KEY, polling=FAST_POLLING, retries=RetryPolicy.never()
+    ) as client:
         yield client

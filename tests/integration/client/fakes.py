@@ -89,12 +89,32 @@ class FakeWorker:
         self.chunk_size = 3  # split every SSE event across several writes
         self.drop_connection_after: int | None = None
         self.delay = 0.0
+        self.rejections_left: int | None = None  # None: `reject` applies to every request
+        self.stall_after_first_chunk = 0.0
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/generate", self._generate)
         app.router.add_post("/generate_stream", self._generate_stream)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/{path:.+}", self._echo)
         return app
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        refusal = await self._check(request)
+        if refusal is not None:
+            return refusal
+        message = {"role": "assistant", "content": GENERATED_TEXT}
+        usage = {"prompt_tokens": 3, "completion_tokens": len(WORDS), "total_tokens": 8}
+        choice = {"index": 0, "message": message, "finish_reason": "length"}
+        body = {"id": "chat-1", "model": "fake", "choices": [choice], "usage": usage}
+        return json_answer({**body, "system_fingerprint": "fp"})
+
+    async def _echo(self, request: web.Request) -> web.StreamResponse:
+        refusal = await self._check(request)
+        if refusal is not None:
+            return refusal
+        return json_answer({"path": request.path, "payload": self.seen[-1].body["payload"]})
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
         refusal = await self._check(request)
@@ -116,6 +136,8 @@ class FakeWorker:
                 request.transport.close()
                 return response
             await response.write(data[offset : offset + self.chunk_size])
+            if offset == 0:
+                await asyncio.sleep(self.stall_after_first_chunk)
         await response.write_eof()
         return response
 
@@ -123,16 +145,24 @@ class FakeWorker:
         body = await request.json()
         self.seen.append(Seen(request.path, dict(request.headers), body))
         await asyncio.sleep(self.delay)
-        if self.reject is not None:
+        if self.reject is not None and self.rejections_left != 0:
+            if self.rejections_left is not None:
+                self.rejections_left -= 1
             return self.reject.response()
         ticket = body["auth_data"]
         if not verify_ticket_signature(self.key.public_key, ticket):
             return Scripted.error(401, "invalid ticket signature", "authentication").response()
         if ticket["url"] != self.url:
             return Scripted.error(403, "ticket is for another worker", "forbidden").response()
-        if workload_of(body["payload"], 1024) > ticket["cost"]:
+        if _workload(body["payload"]) > ticket["cost"]:
             return Scripted.error(403, "workload above ticket cost", "forbidden").response()
         return None
+
+
+def _workload(payload: dict[str, Any]) -> int:
+    """TGI's max_new_tokens, or an OpenAI body's max_tokens (a 1024 default when neither)."""
+    max_tokens = payload.get("max_tokens")
+    return max_tokens if isinstance(max_tokens, int) else workload_of(payload, 1024)
 
 
 class FakeRouter:
@@ -163,7 +193,8 @@ class FakeRouter:
         self.seen.append(Seen(request.path, dict(request.headers), body))
         if self.reject is not None:
             return self.reject.response()
-        if request.headers.get("Authorization") != f"Bearer {API_KEY}":
+        presented = request.headers.get("Authorization") or f"Bearer {body.get('api_key')}"
+        if presented != f"Bearer {API_KEY}":
             return Scripted.error(401, "invalid API key", "authentication").response()
         if body["endpoint"] != self.endpoint:
             return Scripted.error(404, "no such endpoint", "not_found").response()

@@ -117,3 +117,27 @@ async def test_calling_it_inside_an_event_loop_is_refused(router: FakeRouter) ->
     with make_client(router) as client, pytest.raises(RuntimeError, match="AsyncClient"):
         client.generate("Hi")
     assert router.seen == []
+
+
+async def test_chat_request_and_request_stream_work_blocking(
+    router: FakeRouter, worker: FakeWorker
+) -> None:
+    payload = {"inputs": "Hi", "parameters": {"max_new_tokens": 5}}
+
+    def use() -> tuple[str, bytes, bytes]:
+        with make_client(router) as client:
+            chat = client.chat([{"role": "user", "content": "Hi"}], max_tokens=5)
+            raw = client.request("/info_like", payload, cost=5)
+            streamed = b"".join(client.request_stream("/generate_stream", payload, cost=5))
+        return chat.content, raw, streamed
+
+    content, raw, streamed = await asyncio.to_thread(use)
+
+    assert content == GENERATED_TEXT
+    assert b'"path":"/info_like"' in raw.replace(b" ", b"")
+    assert streamed == b"".join(stream_events())
+    assert [seen.path for seen in worker.seen] == [
+        "/v1/chat/completions",
+        "/info_like",
+        "/generate_stream",
+    ]

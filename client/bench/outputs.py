@@ -1,0 +1,59 @@
+"""Writing a run's outputs (summary.json, records.jsonl, report.html) and its console summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from client.bench.orchestrate import BenchOutcome
+from client.bench.report import render_report
+
+__all__ = ["console_summary", "write_outputs"]
+
+
+def write_outputs(outcome: BenchOutcome, directory: Path) -> dict[str, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "summary": directory / "summary.json",
+        "records": directory / "records.jsonl",
+        "report": directory / "report.html",
+    }
+    paths["summary"].write_text(json.dumps(outcome.summary, indent=2) + "\n", encoding="utf-8")
+    with paths["records"].open("w", encoding="utf-8") as out:
+        for record in outcome.records:
+            out.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
+    report = render_report(outcome.summary, outcome.records, outcome.workers)
+    paths["report"].write_text(report, encoding="utf-8")
+    return paths
+
+
+def console_summary(summary: dict[str, Any]) -> str:
+    figures = summary["summary"]
+    counts, rates, good = figures["requests"], figures["throughput"], figures["goodput"]
+    lines = [
+        f"{summary['target']['kind']} {summary['target']['url']}: {summary['load']['description']}",
+        f"requests {counts['total']}: {counts['ok']} ok, {counts['overloaded']} overloaded "
+        f"(429/503), {counts['failed']} failed",
+        f"throughput {rates['requests_per_s']} req/s, {rates['output_tokens_per_s']} output "
+        f"tokens/s; goodput {good['requests_per_s']} req/s (SLO attainment {good['attainment']})",
+        f"{'':16}{'p50':>10}{'p90':>10}{'p95':>10}{'p99':>10}  (ms)",
+    ]
+    for name in ("ttft", "itl", "tpot", "e2e", "dispatch_delay", "route_time", "time_to_headers"):
+        row = figures[name]
+        cells = "".join(_cell(row[f"p{p}_ms"]) for p in (50, 90, 95, 99))
+        lines.append(f"{name:<16}{cells}")
+    if "scenario" in summary:
+        lines.append(f"cold start: {json.dumps(summary['scenario'])}")
+    if "sweep_stopped" in summary:
+        lines.append(f"sweep stopped: {'; '.join(summary['sweep_stopped'])}")
+    if summary["client"]["client_bound"]:
+        lines.append("WARNING: client-bound run, figures not trustworthy:")
+        lines.extend(f"  - {reason}" for reason in summary["client"]["reasons"])
+        processes = summary["client"]["processes"]
+        lines.append(f"  spread the load over more client processes: --processes {processes * 2}")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return f"{'–':>10}" if value is None else f"{value:>10.1f}"

@@ -1,0 +1,193 @@
+"""One self-contained HTML report of a run: headline figures, latency distributions, throughput
+and concurrency over time, the router's workers over time, and sweep curves. Inline SVG only:
+it opens offline, with no scripts and no external files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from client.bench.records import RequestRecord
+from client.bench.svg import Series, line_chart
+from client.bench.timeline import WorkerSample
+
+__all__ = ["cdf", "render_report", "time_buckets"]
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;"
+    "text-align:right}th{background:#f4f4f4}figure{display:inline-block;margin:8px}"
+    ".warn{background:#fee;border:1px solid #c00;padding:8px 12px;color:#900}"
+    "pre{background:#f8f8f8;padding:8px;overflow:auto}"
+)
+
+
+def cdf(
+    values: Sequence[float], scale: float = 1000.0, points: int = 200
+) -> list[tuple[float, float]]:
+    """(value x scale, cumulative share) at up to `points` evenly spaced ranks."""
+    ordered = sorted(values)
+    if not ordered:
+        return []
+    step = max(1, len(ordered) // points)
+    chosen = [*range(0, len(ordered), step), len(ordered) - 1]
+    return [(ordered[i] * scale, (i + 1) / len(ordered)) for i in chosen]
+
+
+def time_buckets(
+    records: Sequence[RequestRecord], bucket: float
+) -> dict[str, list[tuple[float, float]]]:
+    """Per-bucket token rate, completion rate, failure rate and in-flight requests."""
+    end = max((r.end or r.intended for r in records), default=0.0)
+    count = int(end / bucket) + 1
+    tokens, done, failed = [0] * count, [0] * count, [0] * count
+    for r in records:
+        for t in r.tokens:
+            tokens[min(int(t / bucket), count - 1)] += 1
+        if r.end is not None:
+            slot = min(int(r.end / bucket), count - 1)
+            if r.outcome == "ok":
+                done[slot] += 1
+            else:
+                failed[slot] += 1
+    starts = [i * bucket for i in range(count)]
+    return {
+        "tokens_per_s": [(t, n / bucket) for t, n in zip(starts, tokens, strict=True)],
+        "requests_per_s": [(t, n / bucket) for t, n in zip(starts, done, strict=True)],
+        "failures_per_s": [(t, n / bucket) for t, n in zip(starts, failed, strict=True)],
+        "in_flight": [(t, float(_in_flight(records, t))) for t in starts],
+    }
+
+
+def _in_flight(records: Sequence[RequestRecord], t: float) -> int:
+    return sum(1 for r in records if r.sent is not None and r.sent <= t < (r.end or t + 1))
+
+
+def render_report(
+    summary: dict[str, Any], records: Sequence[RequestRecord], workers: Sequence[WorkerSample]
+) -> str:
+    title = f"tgi-serverless bench: {summary['target']['kind']} {summary['target']['url']}"
+    ok = [r for r in records if r.outcome == "ok"]
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        f"<p>{escape(summary['created'])} · {escape(summary['load']['description'])}</p>",
+        _warning(summary),
+        _headline(summary["summary"]),
+        "<h2>Latency distributions</h2>",
+        line_chart(
+            "TTFT and end-to-end latency (CDF)",
+            [
+                Series("TTFT", cdf([r.ttft for r in ok if r.ttft is not None])),
+                Series("end-to-end", cdf([r.e2e for r in ok if r.e2e is not None])),
+            ],
+            "milliseconds",
+            "share of requests",
+        ),
+        line_chart(
+            "Inter-token latency (CDF of every gap)",
+            [Series("ITL", cdf([g for r in ok for g in r.gaps()]))],
+            "milliseconds",
+            "share of gaps",
+        ),
+        "<h2>Over time</h2>",
+        *_time_charts(records, summary),
+        *_worker_chart(workers),
+        *_sweep_charts(summary.get("sweep")),
+        "<h2>Full summary</h2>",
+        f"<pre>{escape(json.dumps(summary, indent=2))}</pre>",
+    ]
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}"
+        f"</title><style>{_STYLE}</style></head><body>{''.join(body)}</body></html>"
+    )
+
+
+def _warning(summary: dict[str, Any]) -> str:
+    reasons = summary["client"]["reasons"]
+    if not reasons:
+        return ""
+    items = "".join(f"<li>{escape(r)}</li>" for r in reasons)
+    headline = "<b>Client-bound run: figures are not trustworthy.</b>"
+    return f"<div class='warn'>{headline}<ul>{items}</ul></div>"
+
+
+def _headline(figures: dict[str, Any]) -> str:
+    rows = []
+    for name in ("ttft", "itl", "tpot", "e2e", "dispatch_delay", "route_time", "time_to_headers"):
+        f = figures[name]
+        cells = "".join(_cell(f.get(k)) for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms"))
+        rows.append(f"<tr><th>{name}</th>{cells}<td>{f['count']}</td></tr>")
+    head = "<tr><th></th><th>p50 ms</th><th>p90</th><th>p95</th><th>p99</th><th>n</th></tr>"
+    t, g, c = figures["throughput"], figures["goodput"], figures["requests"]
+    lines = (
+        f"<p>{t['requests_per_s']} req/s · {t['output_tokens_per_s']} output tokens/s · "
+        f"goodput {g['requests_per_s']} req/s (attainment {g['attainment']}) · requests "
+        f"{c['total']}: {c['ok']} ok, {c['overloaded']} overloaded (429/503), "
+        f"{c['failed']} failed</p>"
+    )
+    return f"{lines}<table>{head}{''.join(rows)}</table>"
+
+
+def _cell(value: Any) -> str:
+    return f"<td>{'–' if value is None else value}</td>"
+
+
+def _time_charts(records: Sequence[RequestRecord], summary: dict[str, Any]) -> list[str]:
+    duration = max(summary["load"]["duration_s"], 1.0)
+    buckets = time_buckets(records, bucket=max(0.25, duration / 120))
+    return [
+        line_chart(
+            "Throughput",
+            [
+                Series("output tokens/s", buckets["tokens_per_s"], step=True),
+            ],
+            "seconds",
+            "tokens/s",
+        ),
+        line_chart(
+            "Requests",
+            [
+                Series("completed/s", buckets["requests_per_s"], step=True),
+                Series("failed/s", buckets["failures_per_s"], step=True),
+                Series("in flight", buckets["in_flight"], step=True),
+            ],
+            "seconds",
+            "requests",
+        ),
+    ]
+
+
+def _worker_chart(workers: Sequence[WorkerSample]) -> list[str]:
+    if not workers:
+        return []
+    states = sorted({s for w in workers for s in w.states})
+    series = [
+        Series(state, [(w.t, float(w.states.get(state, 0))) for w in workers], step=True)
+        for state in states
+    ]
+    chart = line_chart("Router's workers by state", series, "seconds", "workers")
+    return ["<h2>Workers</h2>", chart]
+
+
+def _sweep_charts(sweep: list[dict[str, Any]] | None) -> list[str]:
+    if not sweep:
+        return []
+    offered = [(s["offered_rate"], s["summary"]) for s in sweep if s["offered_rate"]]
+    latency = [
+        Series(
+            f"TTFT {p}",
+            [(rate, fig["ttft"][f"{p}_ms"]) for rate, fig in offered if fig["ttft"][f"{p}_ms"]],
+        )
+        for p in ("p50", "p99")
+    ]
+    throughput = [
+        Series("completed req/s", [(r, f["throughput"]["requests_per_s"]) for r, f in offered]),
+        Series("goodput req/s", [(r, f["goodput"]["requests_per_s"]) for r, f in offered]),
+    ]
+    return [
+        "<h2>Sweep</h2>",
+        line_chart("Latency against offered load", latency, "offered req/s", "ms"),
+        line_chart("Throughput against offered load", throughput, "offered req/s", "req/s"),
+    ]

@@ -1,0 +1,74 @@
+"""Serverless scenarios as load plans, and the figures only they have. Pure.
+
+scale-from-zero  one request alone (cold: it waits for a worker to start), then open-loop
+                 load (warm); reports the cold request's TTFT against warm TTFT
+idle-burst       nothing for `idle` seconds, then `rate` for `seconds`
+step             a list of rate:seconds steps
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from client.bench.arrivals import Phase
+from client.bench.plan import LoadPlan
+from client.bench.records import RequestRecord
+from client.bench.stats import latency_summary
+from client.bench.timeline import WorkerSample
+
+__all__ = ["Scenario", "cold_start_summary", "scenario_plan", "workers_summary"]
+
+Scenario = Literal["scale-from-zero", "idle-burst", "step"]
+
+
+def scenario_plan(
+    scenario: Scenario,
+    *,
+    rate: float,
+    seconds: float,
+    idle: float,
+    steps: Sequence[Phase],
+    burstiness: float,
+    seed: int,
+) -> LoadPlan:
+    if scenario == "scale-from-zero":
+        return LoadPlan("cold", (Phase(rate, seconds),), burstiness, seed=seed)
+    if scenario == "idle-burst":
+        return LoadPlan("open", (Phase(0, idle), Phase(rate, seconds)), burstiness, seed=seed)
+    return LoadPlan("open", tuple(steps), burstiness, seed=seed)
+
+
+def cold_start_summary(records: Sequence[RequestRecord]) -> dict[str, Any]:
+    """The first request's figures (cold) against those of the requests after it (warm)."""
+    cold = [r for r in records if r.phase == 0]
+    warm = [r for r in records if r.phase > 0 and r.outcome == "ok" and r.ttft is not None]
+    first = cold[0] if cold else None
+    return {
+        "cold_outcome": first.outcome if first else None,
+        "cold_ttft_ms": _ms(first.ttft) if first else None,
+        "cold_route_ms": _ms(first.route_time) if first else None,
+        "time_to_first_success_ms": _ms(first.e2e) if first and first.outcome == "ok" else None,
+        "warm_ttft": latency_summary([r.ttft for r in warm if r.ttft is not None]),
+    }
+
+
+def workers_summary(samples: Sequence[WorkerSample]) -> dict[str, Any]:
+    """Peak count per state and the first time any worker was ready."""
+    peaks: dict[str, int] = {}
+    first_ready = None
+    for sample in samples:
+        for state, count in sample.states.items():
+            peaks[state] = max(peaks.get(state, 0), count)
+        if first_ready is None and sample.states.get("ready", 0) + sample.states.get("busy", 0):
+            first_ready = sample.t
+    return {
+        "samples": len(samples),
+        "failed_samples": sum(1 for s in samples if not s.ok),
+        "peak_by_state": dict(sorted(peaks.items())),
+        "first_ready_s": first_ready,
+    }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)

@@ -1,0 +1,139 @@
+"""The figures of a run, from its records: pure functions, no I/O.
+
+Latency percentiles use the requests whose intended start lies in the measurement window
+(warm-up and cool-down excluded); TTFT, inter-token and end-to-end latency come from successful
+requests; every failed request still counts against goodput and SLO attainment. Request
+throughput counts successes that ended in the window, token throughput the tokens that arrived
+in it. 429/503 answers are counted apart from other failures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from client.bench.records import RequestRecord
+
+__all__ = ["PERCENTILES", "Slo", "Window", "latency_summary", "percentile", "summarize"]
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile with linear interpolation between closest ranks; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def latency_summary(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Milliseconds: mean and p50/p90/p95/p99 (None when there are no values), and the count."""
+    summary: dict[str, float | int | None] = {"count": len(values)}
+    if not values:
+        summary.update({"mean_ms": None, **{f"p{p}_ms": None for p in PERCENTILES}})
+        return summary
+    summary["mean_ms"] = round(1000 * sum(values) / len(values), 3)
+    for p in PERCENTILES:
+        summary[f"p{p}_ms"] = round(1000 * percentile(values, p), 3)
+    return summary
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return max(self.end - self.start, 1e-9)
+
+    def holds(self, t: float | None) -> bool:
+        return t is not None and self.start <= t < self.end
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Upper bounds in seconds; None means no bound."""
+
+    ttft: float | None = None
+    itl: float | None = None
+    e2e: float | None = None
+
+    def met_by(self, record: RequestRecord) -> bool:
+        if record.outcome != "ok":
+            return False
+        worst_gap = max(record.gaps(), default=0.0)
+        checks = ((self.ttft, record.ttft), (self.itl, worst_gap), (self.e2e, record.e2e))
+        return all(bound is None or (v is not None and v <= bound) for bound, v in checks)
+
+    def to_json(self) -> dict[str, float | None]:
+        return {
+            f"{name}_ms": None if value is None else value * 1000
+            for name, value in (("ttft", self.ttft), ("itl", self.itl), ("e2e", self.e2e))
+        }
+
+
+def summarize(records: Sequence[RequestRecord], window: Window, slo: Slo) -> dict[str, Any]:
+    measured = [r for r in records if window.holds(r.intended)]
+    ok = [r for r in measured if r.outcome == "ok"]
+    ttft = [r.ttft for r in ok if r.ttft is not None]
+    e2e = [r.e2e for r in ok if r.e2e is not None]
+    gaps = [gap for r in ok for gap in r.gaps()]
+    tpot = [t for r in ok if (t := r.tpot()) is not None]
+    dispatch = [d for r in measured if (d := r.dispatch_delay) is not None]
+    routes = [t for r in measured if (t := r.route_time) is not None]
+    headers = [t for r in measured if (t := r.time_to_headers) is not None]
+    good = [r for r in measured if slo.met_by(r)]
+    ended_ok = sum(1 for r in records if r.outcome == "ok" and window.holds(r.end))
+    tokens = sum(1 for r in records for t in r.tokens if window.holds(t))
+    server_tokens = [r.output_tokens for r in ok if r.output_tokens is not None]
+    return {
+        "window_s": round(window.seconds, 3),
+        "requests": _counts(measured),
+        "ttft": latency_summary(ttft),
+        "itl": latency_summary(gaps),
+        "tpot": latency_summary(tpot),
+        "e2e": latency_summary(e2e),
+        "dispatch_delay": latency_summary(dispatch),
+        "route_time": latency_summary(routes),
+        "time_to_headers": latency_summary(headers),
+        "throughput": {
+            "requests_per_s": round(ended_ok / window.seconds, 3),
+            "output_tokens_per_s": round(tokens / window.seconds, 3),
+            "sent_per_s": round(len(dispatch) / window.seconds, 3),
+        },
+        "tokens": {
+            "server_counted": len(server_tokens),
+            "events_counted": len(ok) - len(server_tokens),
+            "mean_output_tokens": _mean(server_tokens),
+        },
+        "goodput": {
+            "slo": slo.to_json(),
+            "requests_per_s": round(len(good) / window.seconds, 3),
+            "attainment": round(len(good) / len(measured), 4) if measured else None,
+        },
+    }
+
+
+def _counts(measured: Sequence[RequestRecord]) -> dict[str, Any]:
+    outcomes = Counter(r.outcome for r in measured)
+    statuses = Counter(str(r.status) for r in measured if r.outcome != "ok")
+    return {
+        "total": len(measured),
+        "ok": outcomes["ok"],
+        "overloaded": outcomes["overloaded"],
+        "failed": len(measured) - outcomes["ok"] - outcomes["overloaded"],
+        "by_outcome": dict(sorted(outcomes.items())),
+        "failed_by_status": dict(sorted(statuses.items())),
+    }
+
+
+def _mean(values: Sequence[int]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None

@@ -1,0 +1,320 @@
+"""Where the load goes, hop by hop, with one workload:
+
+    router   route at the router (timed, polling while it scales), then stream from the worker
+    worker   straight to the workers: tickets are fetched from the router ahead of time, outside
+             the timed window, so only the worker's hop (PyWorker + backend) is measured
+    backend  straight to a TGI backend's /generate_stream (no ticket)
+    openai   an OpenAI-compatible server's /v1/completions with stream: true
+
+Each target fills a RequestRecord and raises `Failed` with the outcome when a request fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import aiohttp
+
+from client.bench.errors import TargetDown
+from client.bench.events import Dialect, EventHook, StreamFailure, TokenTally
+from client.bench.records import Outcome, RequestRecord
+from client.bench.workload import RequestSpec
+
+__all__ = [
+    "Failed",
+    "Target",
+    "TargetKind",
+    "TargetSettings",
+    "make_target",
+    "stream_into",
+    "tgi_payload",
+]
+
+TargetKind = Literal["router", "worker", "backend", "openai"]
+Clock = Callable[[], float]
+_ROUTE_POLL_S = 0.25
+_TICKET_MARGIN_S = 5.0
+_ROUTER_HINTS = {
+    401: "check --api-key or $TGIS_API_KEY",
+    403: "check --api-key or $TGIS_API_KEY",
+    404: "check --endpoint",
+}
+
+
+class Failed(Exception):
+    """A failed request; `fatal` when every later request would fail the same way."""
+
+    def __init__(
+        self, outcome: Outcome, message: str, status: int | None = None, *, fatal: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.outcome: Outcome = outcome
+        self.status = status
+        self.fatal = fatal
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    kind: TargetKind
+    url: str
+    endpoint: str = "default"
+    api_key: str | None = None
+    model: str = "tgi"
+    idle_timeout: float = 60.0
+    route_wait: float = 120.0
+    api_key_in_body: bool = False
+    """Send the key as `"api_key"` in the route body, as Vast.ai's own client does."""
+
+
+class Target(Protocol):
+    settings: TargetSettings
+
+    async def probe(self, session: aiohttp.ClientSession) -> None: ...
+
+    async def send(
+        self, session: aiohttp.ClientSession, spec: RequestSpec, record: RequestRecord, clock: Clock
+    ) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def make_target(settings: TargetSettings) -> Target:
+    if settings.kind == "router":
+        return RouterTarget(settings)
+    if settings.kind == "worker":
+        return WorkerTarget(settings)
+    return DirectTarget(settings)
+
+
+def tgi_payload(spec: RequestSpec) -> dict[str, Any]:
+    return {
+        "inputs": spec.prompt,
+        "parameters": {"max_new_tokens": spec.max_new_tokens, "details": True},
+    }
+
+
+def openai_payload(spec: RequestSpec, model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "prompt": spec.prompt,
+        "max_tokens": spec.max_new_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+async def probe_url(session: aiohttp.ClientSession, url: str, what: str) -> None:
+    """Raise TargetDown unless `url` answers at all (any HTTP status) within 5 s."""
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
+            await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise TargetDown(f"the {what} at {url} does not answer: {reason}") from None
+
+
+async def stream_into(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: Mapping[str, Any],
+    record: RequestRecord,
+    clock: Clock,
+    dialect: Dialect,
+    idle: float,
+    on_event: EventHook | None = None,
+) -> None:
+    """POST `body`, then read its token stream into `record` (status, tokens, end, count)."""
+    tally = TokenTally(dialect, record.tokens.append, on_event)
+    try:
+        async with session.post(url, json=body) as response:
+            record.headers = clock()
+            record.status = response.status
+            if response.status != 200:
+                raise _http_failure(response.status, await response.read())
+            while chunk := await _read(response, idle):
+                tally.feed(chunk, clock())
+    except aiohttp.ClientError as exc:
+        raise Failed("incomplete" if record.tokens else "error", _describe(exc)) from None
+    except StreamFailure as exc:
+        raise Failed("error", str(exc), record.status) from None
+    record.end = clock()
+    record.first_token = record.tokens[0] if record.tokens else None
+    record.output_tokens = tally.server_tokens
+    if not tally.finished:
+        raise Failed("incomplete", "the stream ended before its final event", record.status)
+
+
+async def _read(response: aiohttp.ClientResponse, idle: float) -> bytes:
+    try:
+        async with asyncio.timeout(idle):
+            return await response.content.readany()
+    except TimeoutError:
+        raise Failed("timeout", f"no byte for {idle:g} s", response.status) from None
+
+
+def _http_failure(status: int, body: bytes) -> Failed:
+    message = body.decode("utf-8", errors="replace")[:200]
+    try:
+        parsed = json.loads(body)
+        if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+            message = parsed["error"]
+    except ValueError:
+        pass
+    outcome: Outcome = "overloaded" if status in (429, 503) else "error"
+    return Failed(outcome, f"HTTP {status}: {message}", status)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class DirectTarget:
+    """A TGI backend or an OpenAI-compatible server, with no router and no ticket."""
+
+    def __init__(self, settings: TargetSettings) -> None:
+        self.settings = settings
+        self._base = settings.url.rstrip("/")
+
+    async def probe(self, session: aiohttp.ClientSession) -> None:
+        path = "/health" if self.settings.kind == "backend" else "/v1/models"
+        await probe_url(session, self._base + path, f"{self.settings.kind} target")
+
+    async def send(
+        self, session: aiohttp.ClientSession, spec: RequestSpec, record: RequestRecord, clock: Clock
+    ) -> None:
+        record.sent = clock()
+        idle = self.settings.idle_timeout
+        if self.settings.kind == "openai":
+            body = openai_payload(spec, self.settings.model)
+            url = self._base + "/v1/completions"
+            await stream_into(session, url, body, record, clock, "openai", idle)
+        else:
+            url = self._base + "/generate_stream"
+            await stream_into(session, url, tgi_payload(spec), record, clock, "tgi", idle)
+
+    async def close(self) -> None:
+        return None
+
+
+class RouterTarget:
+    """Route (timed, part of the latency), then stream from the worker the ticket names."""
+
+    def __init__(self, settings: TargetSettings) -> None:
+        self.settings = settings
+        self._base = settings.url.rstrip("/")
+
+    async def probe(self, session: aiohttp.ClientSession) -> None:
+        await probe_url(session, self._base + "/health", "router")
+
+    async def send(
+        self, session: aiohttp.ClientSession, spec: RequestSpec, record: RequestRecord, clock: Clock
+    ) -> None:
+        record.sent = clock()
+        ticket = await route(session, self.settings, spec.max_new_tokens)
+        record.routed = clock()
+        record.worker = str(ticket["url"])
+        body = {"auth_data": ticket, "payload": tgi_payload(spec)}
+        url = str(ticket["url"]).rstrip("/") + "/generate_stream"
+        await stream_into(session, url, body, record, clock, "tgi", self.settings.idle_timeout)
+
+    async def close(self) -> None:
+        return None
+
+
+async def route(
+    session: aiohttp.ClientSession, settings: TargetSettings, cost: int
+) -> dict[str, Any]:
+    """A ticket from the router, polling with the same request_idx while no worker is ready."""
+    body: dict[str, Any] = {"endpoint": settings.endpoint, "cost": cost}
+    headers: dict[str, str] = {}
+    if settings.api_key and settings.api_key_in_body:
+        body["api_key"] = settings.api_key
+    elif settings.api_key:
+        headers["Authorization"] = f"Bearer {settings.api_key}"
+    deadline = time.monotonic() + settings.route_wait
+    url = settings.url.rstrip("/") + "/route/"
+    while True:
+        answer = await _ask_router(session, url, body, headers)
+        if "url" in answer:
+            return answer
+        if time.monotonic() >= deadline:
+            raise Failed("timeout", f"no worker ready within {settings.route_wait:g} s")
+        body["request_idx"] = answer.get("request_idx")
+        await asyncio.sleep(_ROUTE_POLL_S)
+
+
+async def _ask_router(
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
+    try:
+        async with session.post(url, json=body, headers=headers) as response:
+            content = await response.read()
+            if response.status != 200:
+                failure = _http_failure(response.status, content)
+                hint = _ROUTER_HINTS.get(response.status)
+                message = f"router: {failure}" + (f" ({hint})" if hint else "")
+                raise Failed(failure.outcome, message, response.status, fatal=bool(hint))
+    except aiohttp.ClientError as exc:
+        raise Failed("error", f"router: {_describe(exc)}") from None
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        raise Failed("error", "router: the answer is not JSON") from None
+    if not isinstance(answer, dict):
+        raise Failed("error", "router: the answer is not a JSON object")
+    return answer
+
+
+class WorkerTarget:
+    """Straight to the workers, with tickets fetched ahead of time by a background task. A
+    ticket that is about to expire, or pays less than the request needs, is replaced by a fresh
+    one before the request's send time (the wait shows in its latency, never in its route time).
+    """
+
+    def __init__(self, settings: TargetSettings, prefetch: int = 4) -> None:
+        self.settings = settings
+        self._tickets: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=prefetch)
+        self._filler: asyncio.Task[None] | None = None
+        self._router = RouterTarget(settings)
+        self._cost = 1
+
+    async def probe(self, session: aiohttp.ClientSession) -> None:
+        await self._router.probe(session)
+
+    async def send(
+        self, session: aiohttp.ClientSession, spec: RequestSpec, record: RequestRecord, clock: Clock
+    ) -> None:
+        self._cost = max(self._cost, spec.max_new_tokens)
+        if self._filler is None:
+            self._filler = asyncio.create_task(self._fill(session))
+        ticket = await self._ticket(session, spec.max_new_tokens)
+        record.sent = clock()
+        record.worker = str(ticket["url"])
+        body = {"auth_data": ticket, "payload": tgi_payload(spec)}
+        url = str(ticket["url"]).rstrip("/") + "/generate_stream"
+        await stream_into(session, url, body, record, clock, "tgi", self.settings.idle_timeout)
+
+    async def _ticket(self, session: aiohttp.ClientSession, cost: int) -> dict[str, Any]:
+        ticket = await self._tickets.get()
+        fresh = float(ticket.get("exp", math.inf)) - time.time() > _TICKET_MARGIN_S
+        if fresh and float(ticket.get("cost", 0)) >= cost:
+            return ticket
+        return await route(session, self.settings, cost)
+
+    async def _fill(self, session: aiohttp.ClientSession) -> None:
+        while True:
+            try:
+                await self._tickets.put(await route(session, self.settings, self._cost))
+            except Failed:
+                await asyncio.sleep(_ROUTE_POLL_S)
+
+    async def close(self) -> None:
+        if self._filler is not None:
+            self._filler.cancel()
+            await asyncio.gather(self._filler, return_exceptions=True)

@@ -1,0 +1,73 @@
+"""The router's workers on the run's timeline: `GET /status` sampled every `interval` seconds,
+counted by state per endpoint. A sample that fails is recorded as such, never fatal."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+__all__ = ["StatusSampler", "WorkerSample", "count_states"]
+
+
+@dataclass(frozen=True)
+class WorkerSample:
+    t: float
+    states: dict[str, int]
+    """Workers by state (for the sampled endpoint); empty when the sample failed."""
+    ok: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": round(self.t, 3), "states": self.states, "ok": self.ok}
+
+
+def count_states(status: Any, endpoint: str) -> dict[str, int]:
+    """Workers by state of `endpoint` in a router's `/status` body; {} when it is not there."""
+    if not isinstance(status, dict):
+        return {}
+    for entry in status.get("endpoints") or []:
+        if isinstance(entry, dict) and entry.get("name") == endpoint:
+            workers = entry.get("workers") or []
+            states = Counter(str(w.get("state")) for w in workers if isinstance(w, dict))
+            return dict(sorted(states.items()))
+    return {}
+
+
+@dataclass
+class StatusSampler:
+    router_url: str
+    endpoint: str
+    t0: float
+    interval: float = 0.5
+    samples: list[WorkerSample] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> StatusSampler:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        url = self.router_url.rstrip("/") + "/status"
+        timeout = aiohttp.ClientTimeout(total=max(self.interval, 1.0))
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                self.samples.append(await self._sample(session, url))
+                await asyncio.sleep(self.interval)
+
+    async def _sample(self, session: aiohttp.ClientSession, url: str) -> WorkerSample:
+        now = time.perf_counter() - self.t0
+        try:
+            async with session.get(url) as response:
+                body = await response.json(content_type=None)
+                return WorkerSample(now, count_states(body, self.endpoint), response.status == 200)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return WorkerSample(now, {}, ok=False)

@@ -1,0 +1,50 @@
+"""When to try a request again, as pure logic: which errors, how many times, how long to wait.
+
+Only failures before the first byte of an answer are retried, each with a fresh ticket (the
+router routes again, so the retry can land on another worker): 429/503 (the router or worker is
+at capacity) and connection failures. Anything after the first byte is the caller's to handle,
+since tokens may already have been consumed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from client.errors import ConnectionFailed, OverloadedError, TGISError
+
+__all__ = ["RetryPolicy"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`attempts` tries in all (1 = never retry), with jittered exponential back-off between
+    them; a server's `Retry-After` is honoured up to `max_delay`."""
+
+    attempts: int = 3
+    initial_delay: float = 0.25
+    max_delay: float = 5.0
+    factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy needs attempts >= 1")
+        if not 0 <= self.initial_delay <= self.max_delay or self.factor < 1:
+            raise ValueError("RetryPolicy needs 0 <= initial_delay <= max_delay and factor >= 1")
+
+    @classmethod
+    def never(cls) -> RetryPolicy:
+        return cls(attempts=1)
+
+    def should_retry(self, error: TGISError, attempt: int) -> bool:
+        """Whether failed attempt number `attempt` (1-based) is worth another try."""
+        return attempt < self.attempts and isinstance(error, OverloadedError | ConnectionFailed)
+
+    def delay(self, error: TGISError, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt `attempt`: the server's Retry-After when it gave
+        one, else full jitter over the exponential step; never above `max_delay`."""
+        retry_after = error.retry_after if isinstance(error, OverloadedError) else None
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        step = min(self.max_delay, self.initial_delay * self.factor ** (attempt - 1))
+        return rng.uniform(step / 2, step)

@@ -1,0 +1,243 @@
+"""Load runs over real sockets: records, outcomes, targets, processes, a target that is down."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pytest_aiohttp import AiohttpServer
+
+from client.bench.arrivals import Phase
+from client.bench.config import BenchConfig
+from client.bench.errors import RunAborted, TargetDown
+from client.bench.execute import execute
+from client.bench.live import LiveView
+from client.bench.orchestrate import run_bench
+from client.bench.plan import LoadPlan
+from client.bench.runner import RunnerSettings
+from client.bench.stats import Slo, Window, summarize
+from client.bench.sweep import SweepPolicy
+from client.bench.targets import TargetKind, TargetSettings
+from client.bench.timeline import StatusSampler
+from client.bench.workload import LengthDist, Workload
+from tests.integration.client.bench.conftest import Served
+from tests.integration.client.fakes import API_KEY, FakeRouter, FakeWorker
+from tests.ports import free_port
+
+WORKLOAD = Workload(LengthDist("fixed", 4), LengthDist("fixed", 6))
+QUICK = RunnerSettings(request_timeout=10, drain_s=5)
+
+
+def settings(kind: TargetKind, url: str) -> TargetSettings:
+    return TargetSettings(kind, url, api_key=API_KEY, idle_timeout=5, route_wait=5)
+
+
+async def test_an_open_loop_records_every_request_with_server_token_counts(
+    paced: Served,
+) -> None:
+    plan = LoadPlan("open", (Phase(20, 1.0),), burstiness=1.0, seed=1)
+    result = await execute(plan, settings("backend", paced.url), WORKLOAD, QUICK)
+
+    assert len(result.records) == 20
+    for record in result.records:
+        assert record.outcome == "ok", record.error
+        assert record.sent is not None
+        assert record.sent >= record.intended
+        assert len(record.tokens) == 6
+        assert record.output_tokens == 6
+        assert record.ttft is not None
+        assert 0.025 <= record.ttft < 2.0
+    summary = summarize(result.records, Window(0, 1.0), Slo())
+    assert 5 <= summary["itl"]["p50_ms"] <= 100
+    assert result.health[0].cpu_share >= 0
+
+
+async def test_a_closed_loop_against_an_openai_server_uses_its_usage_counts(
+    paced: Served,
+) -> None:
+    plan = LoadPlan("closed", users=3, seconds=0.8)
+    result = await execute(plan, settings("openai", paced.url), WORKLOAD, QUICK)
+
+    assert len(result.records) >= 3
+    assert {r.outcome for r in result.records} == {"ok"}
+    assert {r.output_tokens for r in result.records} == {6}
+
+
+async def test_429_answers_are_overloaded_not_errors(paced: Served) -> None:
+    paced.fake.status = 429
+    plan = LoadPlan("open", (Phase(10, 0.5),), seed=2)
+    result = await execute(plan, settings("backend", paced.url), WORKLOAD, QUICK)
+
+    assert {(r.outcome, r.status) for r in result.records} == {("overloaded", 429)}
+    assert summarize(result.records, Window(0, 1), Slo())["requests"]["overloaded"] == 5
+
+
+async def test_a_target_that_refuses_connections_stops_the_run_quickly() -> None:
+    plan = LoadPlan("open", (Phase(20, 60.0),), seed=3)
+    started = time.monotonic()
+    with pytest.raises(TargetDown, match="stopped answering"):
+        await execute(plan, settings("backend", f"http://127.0.0.1:{free_port()}"), WORKLOAD, QUICK)
+    assert time.monotonic() - started < 30
+
+
+@pytest.fixture
+async def routed(aiohttp_server: AiohttpServer) -> FakeRouter:
+    from protocol.keys import SigningKey
+
+    key = SigningKey.generate()
+    worker = FakeWorker(key)
+    worker_server = await aiohttp_server(worker.app(), host="127.0.0.1")
+    worker.url = str(worker_server.make_url("")).rstrip("/")
+    router = FakeRouter(key, worker)
+    router.waits = 0
+    app = router.app()
+    app.router.add_get("/health", _ok)
+    router_server = await aiohttp_server(app, host="127.0.0.1")
+    router.url = str(router_server.make_url("")).rstrip("/")
+    return router
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def test_through_the_router_each_request_is_routed_then_streamed(
+    routed: FakeRouter,
+) -> None:
+    routed.waits = 1  # one "no worker yet" answer per request: the bench polls
+    plan = LoadPlan("open", (Phase(4, 0.5),), seed=4)
+    result = await execute(plan, settings("router", routed.url), WORKLOAD, QUICK)
+
+    assert [r.outcome for r in result.records] == ["ok", "ok"]
+    for record in result.records:
+        assert record.worker == routed.worker.url
+        assert record.route_time is not None
+        assert record.route_time >= 0.2  # one poll
+        assert record.time_to_headers is not None
+        assert record.e2e is not None
+        assert 0 <= record.time_to_headers < record.e2e - record.route_time
+        assert len(record.tokens) == 5
+    assert len(routed.worker.seen) == 2
+    polled = [seen.body.get("request_idx") for seen in routed.seen]
+    assert polled.count(None) == 2
+    assert len(polled) == 4
+
+
+async def test_straight_to_the_worker_tickets_come_ahead_and_are_not_timed(
+    routed: FakeRouter,
+) -> None:
+    plan = LoadPlan("open", (Phase(4, 0.5),), seed=5)
+    result = await execute(plan, settings("worker", routed.url), WORKLOAD, QUICK)
+
+    assert [r.outcome for r in result.records] == ["ok", "ok"]
+    assert all(r.routed is None and r.worker == routed.worker.url for r in result.records)
+
+
+async def test_two_client_processes_share_one_timeline(paced: Served) -> None:
+    plan = LoadPlan("open", (Phase(20, 1.0),), seed=6)
+    result = await execute(plan, settings("backend", paced.url), WORKLOAD, QUICK, processes=2)
+
+    assert {r.shard for r in result.records} == {0, 1}
+    assert len(result.records) == 20
+    assert {r.outcome for r in result.records} == {"ok"}
+    assert len(result.health) == 2
+    assert max(r.intended for r in result.records) < 1.0
+
+
+async def test_the_status_sampler_counts_workers_by_state(aiohttp_server: AiohttpServer) -> None:
+    states = ["loading"]
+
+    async def status(request: web.Request) -> web.Response:
+        workers = [{"id": str(i), "state": s} for i, s in enumerate(states)]
+        return web.json_response({"endpoints": [{"name": "default", "workers": workers}]})
+
+    app = web.Application()
+    app.router.add_get("/status", status)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    sampler = StatusSampler(str(server.make_url("")), "default", time.perf_counter(), 0.05)
+    async with sampler:
+        await _until(lambda: len(sampler.samples) >= 2)
+        states[:] = ["ready", "ready"]
+        await _until(lambda: sampler.samples[-1].states == {"ready": 2})
+    assert sampler.samples[0].states == {"loading": 1}
+
+
+async def _until(condition: Any, limit: float = 10.0) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def config(target: TargetSettings, **kw: Any) -> BenchConfig:
+    options: dict[str, Any] = {"request_timeout": 10.0, "drain": 5.0, "status_interval": 0.1}
+    return BenchConfig(target=target, workload=WORKLOAD, **{**options, **kw})
+
+
+async def test_a_step_scenario_reports_each_phase(paced: Served) -> None:
+    steps = (Phase(4, 0.5), Phase(10, 0.5))
+    cfg = config(settings("backend", paced.url), mode="scenario", scenario="step", steps=steps)
+    outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
+
+    phases = outcome.summary["phases"]
+    assert [p["requests"]["total"] for p in phases] == [2, 5]
+    assert outcome.summary["summary"]["requests"]["ok"] == 7
+
+
+async def test_scale_from_zero_reports_cold_and_warm_with_the_worker_timeline(
+    routed: FakeRouter,
+) -> None:
+    routed.waits = 2  # the first request waits for "a worker to start"
+    target = settings("router", routed.url)
+    cfg = config(target, mode="scenario", scenario="scale-from-zero", rate=4.0, seconds=0.5)
+    outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
+
+    scenario = outcome.summary["scenario"]
+    assert scenario["cold_outcome"] == "ok"
+    assert scenario["cold_route_ms"] >= 400
+    assert scenario["warm_ttft"]["count"] == 2
+    assert outcome.summary["workers"]["failed_samples"] >= 1  # the fake router has no /status
+
+
+async def test_a_sweep_climbs_until_the_target_is_overloaded_then_stops(paced: Served) -> None:
+    paced.fake.capacity = 2  # beyond two streams at once, 429
+    cfg = config(
+        settings("backend", paced.url),
+        mode="sweep",
+        seconds=1.0,
+        sweep=SweepPolicy(factor=2.0, max_steps=6),
+    )
+    outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
+
+    steps = outcome.summary["sweep"]
+    assert steps[0]["offered_rate"] is None
+    assert [s["offered_rate"] for s in steps[1:]] == sorted(s["offered_rate"] for s in steps[1:])
+    assert steps[-1]["overloaded"], "the sweep should have stopped at an overloaded step"
+    assert len(steps) < 7
+    assert outcome.summary["sweep_stopped"] == steps[-1]["overloaded"]
+    assert {r.phase for r in outcome.records} == set(range(len(steps)))
+
+
+async def test_a_wrong_api_key_aborts_the_run_with_a_hint(routed: FakeRouter) -> None:
+    target = TargetSettings("router", routed.url, api_key="wrong", idle_timeout=5, route_wait=5)
+    plan = LoadPlan("closed", users=2, seconds=30.0)
+    started = time.monotonic()
+    with pytest.raises(RunAborted, match=r"router: HTTP 401.*check --api-key"):
+        await execute(plan, target, WORKLOAD, QUICK)
+    assert time.monotonic() - started < 10
+
+
+async def test_the_key_can_travel_in_the_route_body_as_vast_sends_it(routed: FakeRouter) -> None:
+    target = TargetSettings(
+        "router", routed.url, api_key=API_KEY, idle_timeout=5, route_wait=5, api_key_in_body=True
+    )
+    result = await execute(LoadPlan("open", (Phase(2, 0.5),)), target, WORKLOAD, QUICK)
+
+    assert [r.outcome for r in result.records] == ["ok"]
+    assert routed.seen[0].body["api_key"] == API_KEY
+    assert "Authorization" not in routed.seen[0].headers

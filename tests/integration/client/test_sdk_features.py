@@ -1,0 +1,147 @@
+"""chat, raw requests, split timeouts, retries before the first byte, and Vast-style keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from client import (
+    AsyncClient,
+    ConnectionFailed,
+    OverloadedError,
+    RequestTimeout,
+    RetryPolicy,
+    Timeouts,
+    ValidationError,
+)
+from tests.integration.client.conftest import FAST_POLLING
+from tests.integration.client.fakes import (
+    API_KEY,
+    GENERATED_TEXT,
+    WORDS,
+    FakeRouter,
+    FakeWorker,
+    Scripted,
+)
+from tests.ports import free_port
+
+QUICK_RETRIES = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05)
+
+
+def make_client(router: FakeRouter, **kwargs: object) -> AsyncClient:
+    options: dict[str, object] = {"polling": FAST_POLLING, "retries": QUICK_RETRIES, **kwargs}
+    return AsyncClient(router.url, api_key=API_KEY, **options)  # type: ignore[arg-type]
+
+
+async def test_chat_posts_an_openai_body_with_a_ticket_and_types_the_answer(
+    client: AsyncClient, router: FakeRouter, worker: FakeWorker
+) -> None:
+    messages = [{"role": "user", "content": "Hi"}]
+    completion = await client.chat(messages, max_tokens=7, temperature=0.2)
+
+    assert completion.content == GENERATED_TEXT
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens == len(WORDS)
+    assert completion.model_dump()["system_fingerprint"] == "fp"
+    [call] = worker.seen
+    assert call.path == "/v1/chat/completions"
+    assert call.body["payload"] == {
+        "model": "tgi",
+        "messages": messages,
+        "max_tokens": 7,
+        "temperature": 0.2,
+    }
+    assert router.seen[-1].body["cost"] == 7
+
+
+@pytest.mark.parametrize("messages", [[], [{"content": "no role"}]])
+async def test_chat_refuses_bad_messages_before_routing(
+    client: AsyncClient, router: FakeRouter, messages: list[dict[str, str]]
+) -> None:
+    with pytest.raises(ValidationError):
+        await client.chat(messages)
+    assert router.seen == []
+
+
+async def test_request_posts_any_path_with_the_wire_envelope(
+    client: AsyncClient, router: FakeRouter, worker: FakeWorker
+) -> None:
+    payload = {"inputs": "abc", "parameters": {"max_new_tokens": 1}}
+    body = await client.request("/tokenize", payload, cost=1)
+
+    assert json.loads(body) == {"path": "/tokenize", "payload": payload}
+    assert worker.seen[0].body["auth_data"] == router.issued[0]
+
+
+async def test_request_refuses_a_path_that_is_not_a_path(client: AsyncClient) -> None:
+    with pytest.raises(ValidationError, match="start with"):
+        await client.request("http://elsewhere/x", {}, cost=1)
+
+
+async def test_a_429_before_the_first_byte_is_retried_with_a_new_ticket(
+    router: FakeRouter, worker: FakeWorker
+) -> None:
+    worker.reject = Scripted.error(429, "queue full", "overloaded", **{"Retry-After": "0.01"})
+    worker.rejections_left = 2
+    async with make_client(router) as client:
+        events = [event async for event in client.generate_stream("Hi", max_new_tokens=5)]
+
+    assert events[-1].generated_text == GENERATED_TEXT
+    assert len(worker.seen) == 3
+    reqnums = [seen.body["auth_data"]["reqnum"] for seen in worker.seen]
+    assert len(set(reqnums)) == 3
+
+
+async def test_retries_stop_after_the_policy_s_attempts(
+    router: FakeRouter, worker: FakeWorker
+) -> None:
+    worker.reject = Scripted.error(503, "loading", "overloaded")
+    async with make_client(router) as client:
+        with pytest.raises(OverloadedError):
+            await client.generate("Hi", max_new_tokens=5)
+    assert len(worker.seen) == QUICK_RETRIES.attempts
+
+
+async def test_an_unreachable_router_is_retried_then_reported(router: FakeRouter) -> None:
+    dead = AsyncClient(f"http://127.0.0.1:{free_port()}", api_key=API_KEY, retries=QUICK_RETRIES)
+    async with dead:
+        with pytest.raises(ConnectionFailed):
+            await dead.generate("Hi")
+
+
+async def test_a_stream_that_stalls_after_its_first_byte_hits_the_idle_limit(
+    router: FakeRouter, worker: FakeWorker
+) -> None:
+    worker.stall_after_first_chunk = 2.0
+    timeouts = Timeouts(route=5, connect=5, first_byte=5, idle=0.2)
+    async with make_client(router, timeout=timeouts) as client:
+        with pytest.raises(RequestTimeout):
+            async for _ in client.generate_stream("Hi", max_new_tokens=5):
+                pass
+    assert len(worker.seen) == 1  # never retried after the first byte
+
+
+async def test_a_slow_first_byte_hits_the_first_byte_limit(
+    router: FakeRouter, worker: FakeWorker
+) -> None:
+    worker.delay = 2.0
+    timeouts = Timeouts(route=5, connect=5, first_byte=0.2, idle=5)
+    async with make_client(router, timeout=timeouts) as client:
+        with pytest.raises(RequestTimeout):
+            await client.generate("Hi", max_new_tokens=5)
+
+
+async def test_vast_style_sends_the_key_in_the_body_only(router: FakeRouter) -> None:
+    async with make_client(router, api_key_in_body=True) as client:
+        response = await client.generate("Hi", max_new_tokens=5)
+
+    assert response.generated_text == GENERATED_TEXT
+    assert all(seen.body["api_key"] == API_KEY for seen in router.seen)
+    assert all("Authorization" not in seen.headers for seen in router.seen)
+
+
+@pytest.mark.parametrize("bad", [{"idle": 0}, {"route": -1.0}, {"connect": float("nan")}])
+def test_timeouts_refuse_non_positive_values(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be a positive number"):
+        Timeouts(**bad)

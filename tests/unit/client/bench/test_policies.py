@@ -1,0 +1,112 @@
+"""Pure policies: comparison verdicts, sweep overload, client self-check, the down-watch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from client.bench.compare import compare
+from client.bench.selfcheck import ClientHealth, verdict
+from client.bench.sweep import SweepPolicy, overload_reasons
+from client.bench.watchdog import DownWatch
+
+
+def doc(ttft_p50: float = 100.0, rps: float = 10.0) -> dict[str, Any]:
+    return {
+        "summary": {
+            "ttft": {"p50_ms": ttft_p50, "p99_ms": 200.0},
+            "itl": {"p50_ms": 20.0, "p99_ms": 30.0},
+            "e2e": {"p50_ms": 1000.0, "p99_ms": 2000.0},
+            "throughput": {"requests_per_s": rps, "output_tokens_per_s": rps * 50},
+            "goodput": {"requests_per_s": rps},
+        }
+    }
+
+
+def regressions(a: dict[str, Any], b: dict[str, Any], **kw: float) -> list[str]:
+    threshold = kw.pop("threshold", 0.10)
+    return [c.metric for c in compare(a, b, threshold, **kw) if c.regression]
+
+
+def test_identical_runs_do_not_regress() -> None:
+    assert regressions(doc(), doc()) == []
+
+
+def test_slower_ttft_beyond_the_threshold_regresses() -> None:
+    assert regressions(doc(), doc(ttft_p50=115)) == ["ttft.p50_ms"]
+    assert regressions(doc(), doc(ttft_p50=105)) == []
+
+
+def test_less_throughput_regresses_and_more_does_not() -> None:
+    worse = regressions(doc(), doc(rps=8))
+    assert worse == [
+        "throughput.requests_per_s",
+        "throughput.output_tokens_per_s",
+        "goodput.requests_per_s",
+    ]
+    assert regressions(doc(), doc(rps=20)) == []
+
+
+def test_sub_millisecond_latency_noise_never_regresses() -> None:
+    assert regressions(doc(ttft_p50=0.2), doc(ttft_p50=0.6)) == []
+    assert regressions(doc(ttft_p50=0.2), doc(ttft_p50=0.6), min_ms=0.0) == ["ttft.p50_ms"]
+
+
+def test_missing_figures_are_not_regressions() -> None:
+    assert regressions({"summary": {}}, doc()) == []
+
+
+def step(completed: float, ttft: float, ok: int = 10, total: int = 10) -> dict[str, Any]:
+    return {
+        "throughput": {"requests_per_s": completed},
+        "requests": {"total": total, "ok": ok},
+        "ttft": {"p50_ms": ttft},
+    }
+
+
+def test_a_step_that_keeps_up_is_not_overloaded() -> None:
+    assert overload_reasons(step(9.5, 60), 10, 50, SweepPolicy()) == []
+    assert overload_reasons(step(9.5, 60, ok=9), 10, 50, SweepPolicy()) == []  # one is no trend
+
+
+@pytest.mark.parametrize(
+    ("summary", "reason"),
+    [
+        (step(5, 60), "completed 5.00 req/s of 10.00"),
+        (step(10, 60, ok=8), "2 of 10 requests failed"),
+        (step(10, 60, ok=18, total=20), "2 of 20 requests failed"),
+        (step(10, 400), "median TTFT 400 ms"),
+    ],
+)
+def test_overload_signals(summary: dict[str, Any], reason: str) -> None:
+    assert any(reason in r for r in overload_reasons(summary, 10, 50, SweepPolicy()))
+
+
+def test_sweep_rates_grow_geometrically() -> None:
+    policy = SweepPolicy(factor=2)
+    assert [policy.rate(3, k) for k in (1, 2, 3)] == [3, 6, 12]
+
+
+def test_the_self_check_flags_lag_cpu_and_dispatch_delay() -> None:
+    calm = ClientHealth(0.001, 0.002, 0.003, 0.2)
+    assert verdict([calm], 0.001) == []
+    busy = ClientHealth(0.01, 0.05, 0.1, 0.97)
+    reasons = verdict([calm, busy], 0.030)
+    assert len(reasons) == 3
+    assert reasons[0].startswith("process 1: event-loop lag p99 50.0 ms")
+
+
+def test_the_down_watch_needs_repeated_connection_failures_and_no_success() -> None:
+    watch = DownWatch(window_s=5, min_failures=3)
+    for t in (0.0, 0.1):
+        watch.observe(t, reached=False, error="refused")
+    assert not watch.down()
+    watch.observe(0.2, reached=False, error="refused")
+    assert watch.down()
+    assert watch.last_error == "refused"
+    watch.observe(0.3, reached=True)
+    assert not watch.down()
+    for t in (10.0, 10.1, 10.2):
+        watch.observe(t, reached=False)
+    assert watch.down()  # the old success fell out of the window

@@ -1,0 +1,107 @@
+"""Workers timeline parsing, scenario figures, the HTML report and its charts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from client.bench.records import RequestRecord
+from client.bench.report import cdf, render_report, time_buckets
+from client.bench.scenarios import cold_start_summary, workers_summary
+from client.bench.stats import Slo, Window, summarize
+from client.bench.svg import Series, line_chart
+from client.bench.timeline import WorkerSample, count_states
+
+
+def ok_record(intended: float, ttft: float, phase: int = 0) -> RequestRecord:
+    r = RequestRecord(0, intended, 3, 3, phase=phase, sent=intended, status=200, outcome="ok")
+    r.tokens = [intended + ttft + 0.01 * i for i in range(3)]
+    r.first_token, r.end, r.output_tokens = r.tokens[0], r.tokens[-1], 3
+    return r
+
+
+def test_count_states_reads_the_router_status_body() -> None:
+    body = {
+        "endpoints": [
+            {"name": "other", "workers": [{"id": "x", "state": "ready"}]},
+            {"name": "default", "workers": [{"state": "ready"}, {"state": "loading"}, {}]},
+        ]
+    }
+    assert count_states(body, "default") == {"None": 1, "loading": 1, "ready": 1}
+    assert count_states(body, "missing") == {}
+    assert count_states(["junk"], "default") == {}
+
+
+def test_workers_summary_finds_peaks_and_the_first_ready_sample() -> None:
+    samples = [
+        WorkerSample(0.0, {}),
+        WorkerSample(0.5, {"loading": 2}),
+        WorkerSample(1.0, {"loading": 1, "ready": 1}),
+        WorkerSample(1.5, {}, ok=False),
+    ]
+    summary = workers_summary(samples)
+    assert summary["peak_by_state"] == {"loading": 2, "ready": 1}
+    assert summary["first_ready_s"] == 1.0
+    assert summary["failed_samples"] == 1
+
+
+def test_cold_start_compares_the_first_request_with_the_warm_ones() -> None:
+    records = [ok_record(0.0, 5.0), ok_record(6.0, 0.1, phase=1), ok_record(6.5, 0.1, phase=1)]
+    summary = cold_start_summary(records)
+    assert summary["cold_ttft_ms"] == 5000.0
+    assert summary["warm_ttft"]["p50_ms"] == 100.0
+    assert summary["time_to_first_success_ms"] == 5020.0
+
+
+def test_time_buckets_and_cdf() -> None:
+    records = [ok_record(0.0, 0.1), ok_record(1.0, 0.1)]
+    buckets = time_buckets(records, 1.0)
+    assert [n for _, n in buckets["tokens_per_s"]] == [3.0, 3.0]
+    assert [n for _, n in buckets["in_flight"]] == [1.0, 1.0]
+    assert cdf([0.3, 0.1, 0.2]) == [(100.0, 1 / 3), (200.0, 2 / 3), (300.0, 1.0), (300.0, 1.0)]
+
+
+def test_a_chart_is_inline_svg_and_escapes_names() -> None:
+    svg = line_chart("a <b>", [Series("s&p", [(0, 1), (1, 2)])], "x", "y")
+    assert svg.count("<svg") == 1
+    assert "<polyline" in svg
+    assert "a &lt;b&gt;" in svg
+    assert "s&amp;p" in svg
+    assert "no data" in line_chart("t", [Series("e", [])], "x", "y")
+
+
+def summary_doc(records: list[RequestRecord], reasons: list[str]) -> dict[str, Any]:
+    return {
+        "created": "now",
+        "target": {"kind": "router", "url": "http://127.0.0.1:1"},
+        "load": {"description": "closed loop", "duration_s": 2.0},
+        "summary": summarize(records, Window(0, 2), Slo()),
+        "client": {"reasons": reasons},
+    }
+
+
+def test_the_report_is_one_self_contained_file() -> None:
+    records = [ok_record(0.0, 0.1), ok_record(1.0, 0.2)]
+    workers = [WorkerSample(0.0, {"ready": 1}), WorkerSample(1.0, {"ready": 2})]
+    html = render_report(summary_doc(records, ["lag too high"]), records, workers)
+    assert html.startswith("<!DOCTYPE html>")
+    assert len(re.findall("<svg", html)) == 5
+    assert "Client-bound run" in html
+    assert "lag too high" in html
+    assert not re.search(r"<script|<link|src=", html)
+
+
+def test_shifted_moves_every_time_of_a_record() -> None:
+    from client.bench.document import shifted
+
+    original = ok_record(1.0, 0.1)
+    original.routed, original.headers = 1.01, 1.02
+    [moved] = shifted([original], 10.0)
+    moved_times = (moved.intended, moved.sent, moved.routed, moved.headers, moved.first_token)
+    assert moved_times == pytest.approx((11.0, 11.0, 11.01, 11.02, 11.1))
+    assert moved.tokens == pytest.approx([t + 10.0 for t in original.tokens])
+    assert moved.end == pytest.approx(11.12)
+    assert moved.ttft == pytest.approx(original.ttft)
+    assert shifted([original], 0.0) == [original]
