@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# The `text-generation` client pins huggingface-hub<1.0, which transformers 5 cannot use;
+	# the compatibility tests only need its pydantic models and HTTP code.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps text-generation==0.7.0
 	touch $(STAMP)
 
 up: $(STAMP)

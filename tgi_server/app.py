@@ -1,9 +1,13 @@
 """The HTTP layer: TGI's routes on aiohttp, translating between the wire and the service.
 
-Routes: `POST /generate`, `POST /generate_stream`, `GET /health`, `GET /info`. Every error a
-client can cause is a 4xx with TGI's JSON body; a stream, once its body has parsed, always
-answers 200 and reports failures as one in-stream `{"error", "error_type"}` event. The engine
-starts and stops with the application (`cleanup_ctx`), after in-flight requests have ended.
+Routes: `POST /generate`, `POST /generate_stream`, `POST /` (compat: `stream` picks the form;
+`return_full_text` defaults to true), `POST /invocations` (SageMaker: a generate, chat or
+completions body), `POST /v1/chat/completions`, `POST /v1/completions`, `POST /tokenize`,
+`GET /health` (also `/ping` and `GET /`), `GET /info`, `GET /v1/models`, `GET /metrics`.
+Every error a client can cause is a 4xx with TGI's JSON body; a stream, once its body has
+parsed, always answers 200 and reports failures as one in-stream `{"error", "error_type"}`
+event. The engine starts and stops with the application (`cleanup_ctx`), after in-flight
+requests have ended.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aiohttp import web
 
@@ -24,31 +29,53 @@ from tgi_server.engine import Engine
 from tgi_server.errors import (
     BackendError,
     GenerationError,
-    PayloadTooLargeError,
+    InvalidBodyError,
     UnhealthyError,
 )
-from tgi_server.parsing import parse_generate_request
+from tgi_server.http_common import (
+    ENGINE_KEY,
+    KEEPALIVE_EVENT,
+    METRICS_KEY,
+    SERVICE_KEY,
+    SETTINGS_KEY,
+    SLOTS_KEY,
+    compute_type,
+    json_response,
+    read_generate_request,
+    read_json,
+)
+from tgi_server.metrics import BackendMetrics
+from tgi_server.openai_routes import (
+    chat_completions,
+    chat_document,
+    completion_document,
+    completions,
+)
+from tgi_server.parsing import (
+    generate_request_from,
+    stream_flag,
+)
 from tgi_server.service import GenerationService
 from tgi_server.settings import BackendSettings
 from tgi_server.validation import Limits
 from tgi_server.wire import (
-    dumps,
     generate_body,
     generate_headers,
     stream_event_body,
     stream_headers,
 )
 
-__all__ = ["ENGINE_KEY", "SERVICE_KEY", "SETTINGS_KEY", "SLOTS_KEY", "create_app"]
+__all__ = [
+    "ENGINE_KEY",
+    "METRICS_KEY",
+    "SERVICE_KEY",
+    "SETTINGS_KEY",
+    "SLOTS_KEY",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
 
-SETTINGS_KEY = web.AppKey("settings", BackendSettings)
-ENGINE_KEY = web.AppKey("engine", Engine)
-SLOTS_KEY = web.AppKey("slots", RequestSlots)
-SERVICE_KEY = web.AppKey("service", GenerationService)
-
-KEEPALIVE_EVENT = b":\n\n"
 ROUTER_NAME = "tgi-serverless"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,11 +87,20 @@ def create_app(settings: BackendSettings, engine: Engine) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[ENGINE_KEY] = engine
     app[SLOTS_KEY] = RequestSlots(settings.max_concurrent_requests)
+    app[METRICS_KEY] = BackendMetrics(settings.max_input_tokens, settings.max_total_tokens)
     app.cleanup_ctx.append(_engine_lifetime)
     app.router.add_post("/generate", generate)
     app.router.add_post("/generate_stream", generate_stream)
-    app.router.add_get("/health", health)
+    app.router.add_post("/", compat_generate)
+    app.router.add_post("/invocations", invocations)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/tokenize", tokenize)
+    for path in ("/health", "/ping", "/"):
+        app.router.add_get(path, health)
     app.router.add_get("/info", info)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/metrics", metrics)
     return app
 
 
@@ -84,20 +120,96 @@ async def _engine_lifetime(app: web.Application) -> AsyncIterator[None]:
 
 async def generate(request: web.Request) -> web.Response:
     received_at = time.monotonic()
-    body = await _read_generate_request(request)
-    result = await request.app[SERVICE_KEY].generate(body, received_at)
-    headers = generate_headers(result, _compute_type(request.app))
-    return _json_response(generate_body(result), headers=headers)
+    body = await read_generate_request(request)
+    return await _generate_response(request, body, received_at, as_list=False)
 
 
 async def generate_stream(request: web.Request) -> web.StreamResponse:
-    body = await _read_generate_request(request)
-    response = web.StreamResponse(headers=stream_headers(_compute_type(request.app), body.inputs))
+    body = await read_generate_request(request)
+    return await _stream_response(request, body)
+
+
+async def compat_generate(request: web.Request) -> web.StreamResponse:
+    """`POST /`: `/generate` (as a one-item list) or, with `stream`, `/generate_stream`."""
+    return await _compat_document(request, await read_json(request), time.monotonic())
+
+
+async def invocations(request: web.Request) -> web.StreamResponse:
+    """SageMaker's route: a compat body (`inputs`), a chat (`messages`) or completions
+    (`prompt`), tried in that order."""
+    received_at = time.monotonic()
+    document = await read_json(request)
+    if isinstance(document, dict) and "inputs" in document:
+        return await _compat_document(request, document, received_at)
+    if isinstance(document, dict) and "messages" in document:
+        return await chat_document(request, document, received_at)
+    if isinstance(document, dict) and "prompt" in document:
+        return await completion_document(request, document, received_at)
+    raise InvalidBodyError("data did not match any variant of untagged enum SagemakerRequest")
+
+
+async def _compat_document(
+    request: web.Request, document: Any, received_at: float
+) -> web.StreamResponse:
+    body = generate_request_from(document)
+    if body.parameters.return_full_text is None:
+        full_text = request.app[SETTINGS_KEY].compat_return_full_text
+        parameters = body.parameters.model_copy(update={"return_full_text": full_text})
+        body = body.model_copy(update={"parameters": parameters})
+    if stream_flag(document):
+        return await _stream_response(request, body)
+    return await _generate_response(request, body, received_at, as_list=True)
+
+
+async def tokenize(request: web.Request) -> web.Response:
+    body = await read_generate_request(request)
+    codec = request.app[ENGINE_KEY].model.codec
+    spans = codec.spans(body.inputs)
+    truncate = body.parameters.truncate
+    if truncate is not None and len(spans) > truncate:
+        spans = spans[len(spans) - truncate :]
+    tokens = [
+        {"id": span.id, "text": span.text, "start": span.start, "stop": span.stop} for span in spans
+    ]
+    return json_response(tokens)
+
+
+async def models(request: web.Request) -> web.Response:
+    model_id = request.app[ENGINE_KEY].model.model_id
+    entry = {"id": model_id, "object": "model", "created": 0, "owned_by": model_id}
+    return json_response({"object": "list", "data": [entry]})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    text = request.app[METRICS_KEY].render(request.app[ENGINE_KEY].stats)
+    return web.Response(body=text, content_type="text/plain", charset="utf-8")
+
+
+async def _generate_response(
+    request: web.Request, body: GenerateRequest, received_at: float, *, as_list: bool
+) -> web.Response:
+    recorder = request.app[METRICS_KEY]
+    recorder.received()
+    try:
+        result = await request.app[SERVICE_KEY].generate(body, received_at)
+    except BackendError as exc:
+        recorder.failed(exc.error_type)
+        raise
+    recorder.served(result.best.completion, received_at, result.validated_at)
+    headers = generate_headers(result, compute_type(request.app))
+    payload = generate_body(result)
+    return json_response([payload] if as_list else payload, headers=headers)
+
+
+async def _stream_response(request: web.Request, body: GenerateRequest) -> web.StreamResponse:
+    response = web.StreamResponse(headers=stream_headers(compute_type(request.app), body.inputs))
+    request.app[METRICS_KEY].received()
     try:
         await response.prepare(request)
-        await _write_events(response, request.app[SERVICE_KEY], body)
+        await _write_events(response, request.app, body)
         await response.write_eof()
     except ConnectionResetError:
+        request.app[METRICS_KEY].failed("incomplete")
         log.debug("client went away during a stream")
     return response
 
@@ -126,56 +238,31 @@ async def info(request: web.Request) -> web.Response:
         sha=None,
         docker_label=None,
     )
-    return _json_response(body.model_dump())
+    return json_response(body.model_dump())
 
 
 async def _write_events(
-    response: web.StreamResponse, service: GenerationService, body: GenerateRequest
+    response: web.StreamResponse, app: web.Application, body: GenerateRequest
 ) -> None:
     details = body.parameters.details
+    received_at = time.monotonic()
     try:
-        async with contextlib.aclosing(service.stream(body)) as events:
+        async with contextlib.aclosing(app[SERVICE_KEY].stream(body)) as events:
             async for event in events:
                 if event is None:
                     await response.write(KEEPALIVE_EVENT)
-                else:
-                    await response.write(
-                        encode_json_event(stream_event_body(event, details=details))
-                    )
+                    continue
+                await response.write(encode_json_event(stream_event_body(event, details=details)))
+                if event.completion is not None:
+                    app[METRICS_KEY].served(event.completion, received_at, received_at)
     except BackendError as exc:
+        app[METRICS_KEY].failed(exc.error_type)
         await response.write(encode_json_event(exc.body()))
     except ConnectionResetError:
         raise
     except Exception as exc:
         log.exception("a stream failed")
         await response.write(encode_json_event(GenerationError(f"Server error: {exc}").body()))
-
-
-async def _read_generate_request(request: web.Request) -> GenerateRequest:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLargeError() from exc
-    return parse_generate_request(request.headers.get("Content-Type", ""), raw)
-
-
-def _compute_type(app: web.Application) -> str:
-    configured = app[SETTINGS_KEY].compute_type
-    if configured:
-        return configured
-    device_type = app[ENGINE_KEY].model.device_type
-    return "gpu+optimized" if device_type == "cuda" else device_type
-
-
-def _json_response(
-    body: object, *, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        body=dumps(body).encode("utf-8"),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
 
 
 @web.middleware
@@ -185,14 +272,14 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
     except BackendError as exc:
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.path, exc.message)
-        return _json_response(exc.body(), status=exc.status)
+        return json_response(exc.body(), status=exc.status)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         body = {"error": exc.reason, "error_type": exc.reason.lower().replace(" ", "_")}
-        return _json_response(body, status=exc.status, headers=headers)
+        return json_response(body, status=exc.status, headers=headers)
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         body = {"error": "Internal server error", "error_type": "internal"}
-        return _json_response(body, status=500)
+        return json_response(body, status=500)

@@ -7,14 +7,32 @@ with a fake codec and work with any transformers tokenizer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["HFTextCodec", "TextCodec"]
+from tgi_server.errors import TemplateError
+
+__all__ = ["HFTextCodec", "TextCodec", "TokenSpan"]
+
+
+@dataclass(frozen=True)
+class TokenSpan:
+    """One token of a prompt, as `POST /tokenize` lists it."""
+
+    id: int
+    text: str
+    start: int
+    stop: int
+    """Byte offsets into the prompt's UTF-8; 0 and 0 for tokens no text produced."""
 
 
 class TextCodec(Protocol):
-    def encode(self, text: str) -> list[int]:
-        """Token ids of `text`, with the model's special tokens (e.g. BOS) added."""
+    def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of `text`, with the model's special tokens (e.g. BOS) unless told not to."""
+        ...
+
+    def render_chat(self, messages: list[dict[str, Any]], tools: list[Any] | None) -> str:
+        """The prompt of a chat, from the tokenizer's chat template (TemplateError if none)."""
         ...
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
@@ -25,6 +43,10 @@ class TextCodec(Protocol):
         """Whether `token_id` is one of the tokenizer's special tokens."""
         ...
 
+    def spans(self, text: str) -> list[TokenSpan]:
+        """`encode(text)` with each token's text and UTF-8 byte offsets into `text`."""
+        ...
+
 
 class HFTextCodec:
     """A TextCodec over a transformers tokenizer."""
@@ -32,12 +54,28 @@ class HFTextCodec:
     def __init__(self, tokenizer: Any) -> None:
         self._tokenizer = tokenizer
         self._special_ids = frozenset(int(i) for i in tokenizer.all_special_ids)
+        # Fast tokenizers decode in Rust; calling it directly skips a per-call Python layer
+        # that costs more than the decoding itself (two decodes per token per request).
+        self._backend: Any = getattr(tokenizer, "backend_tokenizer", None)
 
-    def encode(self, text: str) -> list[int]:
-        ids = self._tokenizer.encode(text, add_special_tokens=True, verbose=False)
+    def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        ids = self._tokenizer.encode(text, add_special_tokens=add_special_tokens, verbose=False)
         return [int(i) for i in ids]
 
+    def render_chat(self, messages: list[dict[str, Any]], tools: list[Any] | None) -> str:
+        if not getattr(self._tokenizer, "chat_template", None):
+            raise TemplateError("template not found")
+        try:
+            text = self._tokenizer.apply_chat_template(
+                messages, tools=tools, add_generation_prompt=True, tokenize=False
+            )
+        except Exception as exc:  # a template that fails on this input is the client's 422
+            raise TemplateError(str(exc)) from exc
+        return str(text)
+
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+        if self._backend is not None:
+            return str(self._backend.decode(list(ids), skip_special_tokens=skip_special_tokens))
         text = self._tokenizer.decode(
             list(ids),
             skip_special_tokens=skip_special_tokens,
@@ -47,3 +85,14 @@ class HFTextCodec:
 
     def is_special(self, token_id: int) -> bool:
         return token_id in self._special_ids
+
+    def spans(self, text: str) -> list[TokenSpan]:
+        encoding = self._tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
+        spans = []
+        for token_id, (start, stop) in zip(
+            encoding["input_ids"], encoding["offset_mapping"], strict=True
+        ):
+            start_byte = len(text[:start].encode("utf-8"))
+            stop_byte = start_byte + len(text[start:stop].encode("utf-8"))
+            spans.append(TokenSpan(int(token_id), text[start:stop], start_byte, stop_byte))
+        return spans

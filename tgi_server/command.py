@@ -16,6 +16,9 @@ Environment (TGI's names; flags win):
   MAX_TOTAL_TOKENS         prompt + new tokens per request (default 2048)
   MAX_CONCURRENT_REQUESTS  requests in flight before 429 "Model is overloaded" (default 128)
   MAX_STOP_SEQUENCES, MAX_BEST_OF, MAX_TOP_N_TOKENS   per-request limits (4, 2, 5)
+  MAX_BATCH_PREFILL_TOKENS, MAX_BATCH_TOTAL_TOKENS, MAX_BATCH_SIZE, WAITING_SERVED_RATIO,
+  MAX_WAITING_TOKENS       continuous-batching admission, as TGI's router
+  TGIS_SCHEDULER           batching (default) or sequential
   TGIS_CACHE_DIR           where the tiny model is cached (default ~/.cache/tgi-serverless)
   JSON_OUTPUT              log JSON lines in TGI's shape (true/false)
 
@@ -68,12 +71,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="requests in flight before answering 429 (default 128)",
     )
+    for flag, kind, text in _BATCH_FLAGS:
+        parser.add_argument(flag, type=kind, metavar="N", help=text)
+    parser.add_argument(
+        "--scheduler",
+        choices=("batching", "sequential"),
+        help="continuous batching (default) or one request at a time ($TGIS_SCHEDULER)",
+    )
     parser.add_argument(
         "--json-output",
         action="store_true",
         default=None,
         help="log JSON lines in TGI's shape ($JSON_OUTPUT)",
     )
+
+
+_BATCH_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("--max-batch-prefill-tokens", int, "most tokens in one prefill (default 4096)"),
+    ("--max-batch-total-tokens", int, "most tokens a running batch holds (default 131072)"),
+    ("--max-batch-size", int, "most requests in the running batch (default: no limit)"),
+    ("--waiting-served-ratio", float, "waiting/running ratio that lets requests join (1.2)"),
+    ("--max-waiting-tokens", int, "steps after which waiting requests join anyway (20)"),
+)
 
 
 def build_settings(args: argparse.Namespace) -> BackendSettings:
@@ -86,6 +105,12 @@ def build_settings(args: argparse.Namespace) -> BackendSettings:
         "max_total_tokens": args.max_total_tokens,
         "max_concurrent_requests": args.max_concurrent_requests,
         "json_output": args.json_output,
+        "scheduler": args.scheduler,
+        "max_batch_prefill_tokens": args.max_batch_prefill_tokens,
+        "max_batch_total_tokens": args.max_batch_total_tokens,
+        "max_batch_size": args.max_batch_size,
+        "waiting_served_ratio": args.waiting_served_ratio,
+        "max_waiting_tokens": args.max_waiting_tokens,
     }
     return BackendSettings(**{name: value for name, value in flags.items() if value is not None})
 

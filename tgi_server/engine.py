@@ -1,10 +1,10 @@
 """The engine: a model thread behind an asyncio-friendly front.
 
 The event loop never runs the model. `Engine.submit` hands a validated request to a dedicated
-thread, which drives a `Scheduler` step by step; every token comes back to the request's own
-`asyncio.Queue` through `loop.call_soon_threadsafe`. Leaving a `GenerationHandle`'s `with` block
-early (the client went away, the handler was cancelled) marks the job cancelled, and the
-scheduler drops it at its next step.
+thread, which drives a `Scheduler` step by step; after each step, all of the step's tokens go to
+their requests' `asyncio.Queue`s through one `loop.call_soon_threadsafe`. Leaving a
+`GenerationHandle`'s `with` block early (the client went away, the handler was cancelled) marks
+the job cancelled, and the scheduler drops it at its next step.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from types import TracebackType
 from tgi_server.codec import TextCodec
 from tgi_server.errors import GenerationError
 from tgi_server.events import EngineEvent
+from tgi_server.grammar import GrammarCompiler
 from tgi_server.scheduler import Job, Scheduler, SchedulerStats
 from tgi_server.validation import ValidatedRequest
 
@@ -35,6 +36,8 @@ class ServedModel:
     codec: TextCodec
     device_type: str
     """"cpu", "cuda", ...: the torch device type the model runs on."""
+    grammar: GrammarCompiler | None = None
+    """Compiles `grammar` parameters; None when structured generation is unavailable."""
 
 
 class GenerationHandle:
@@ -46,6 +49,8 @@ class GenerationHandle:
 
     async def next_event(self, *, idle_s: float | None = None) -> EngineEvent | None:
         """The next event, or None when none came within `idle_s` seconds."""
+        if not self._events.empty():
+            return self._events.get_nowait()
         if idle_s is None:
             return await self._events.get()
         try:
@@ -78,6 +83,8 @@ class Engine:
         self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: list[tuple[asyncio.Queue[EngineEvent], EngineEvent]] = []
+        """Events of the current step, handed to the event loop together after the step."""
 
     @property
     def stats(self) -> SchedulerStats:
@@ -107,7 +114,7 @@ class Engine:
         if self._loop is None or not self.running:
             raise GenerationError("Server error: the engine is not running")
         events: asyncio.Queue[EngineEvent] = asyncio.Queue()
-        job = Job(request=request, emit=_Deliver(self._loop, events))
+        job = Job(request=request, emit=_Deliver(self._outbox, events))
         self._inbox.put(job)
         return GenerationHandle(events, job.cancelled)
 
@@ -120,8 +127,20 @@ class Engine:
             except Exception:
                 log.exception("the scheduler failed; failing its requests")
                 self._scheduler.abort_all(GenerationError("Server error: scheduler failure"))
+            self._flush()
         self._drain_inbox()
         self._scheduler.abort_all(GenerationError("Server error: the server is shutting down"))
+        self._flush()
+
+    def _flush(self) -> None:
+        """Hand the step's events to the event loop in one wake-up (not one per token)."""
+        if not self._outbox or self._loop is None:
+            return
+        batch, self._outbox[:] = list(self._outbox), []
+        try:
+            self._loop.call_soon_threadsafe(_put_all, batch)
+        except RuntimeError:
+            log.debug("event loop closed; dropping %d events", len(batch))
 
     def _take_jobs(self, *, block: bool) -> bool:
         """Move submitted jobs to the scheduler; False once told to stop."""
@@ -148,14 +167,21 @@ class Engine:
 
 
 class _Deliver:
-    """Hands events from the model thread to one request's queue on the event loop."""
+    """Collects one request's events on the model thread, for the engine to flush."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, events: asyncio.Queue[EngineEvent]):
-        self._loop = loop
+    def __init__(
+        self,
+        outbox: list[tuple[asyncio.Queue[EngineEvent], EngineEvent]],
+        events: asyncio.Queue[EngineEvent],
+    ) -> None:
+        self._outbox = outbox
         self._events = events
 
     def __call__(self, event: EngineEvent) -> None:
-        try:
-            self._loop.call_soon_threadsafe(self._events.put_nowait, event)
-        except RuntimeError:
-            log.debug("event loop closed; dropping an event")
+        self._outbox.append((self._events, event))
+
+
+def _put_all(batch: list[tuple[asyncio.Queue[EngineEvent], EngineEvent]]) -> None:
+    """On the event loop: every event to its request's queue, in order."""
+    for events, event in batch:
+        events.put_nowait(event)

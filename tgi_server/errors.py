@@ -6,6 +6,9 @@ BackendError
 ├── UnsupportedMediaTypeError 415  unsupported_media_type  the body is not declared as JSON
 ├── InvalidBodyError          422  validation              the JSON does not fit the request type
 ├── ValidationError           422  validation              a parameter breaks one of TGI's rules
+├── TemplateError             422  template_error          the chat template is missing or fails
+├── ToolError                 422  tool_error              tools that cannot be honoured
+├── OpenAIRequestError        422  (its own)               /v1/completions' own refusals
 ├── OverloadedError           429  overloaded              no free request slot
 ├── GenerationError           424  generation              the model failed while generating
 └── UnhealthyError            503  healthcheck             the engine is not running
@@ -22,8 +25,11 @@ __all__ = [
     "GenerationError",
     "InvalidBodyError",
     "MalformedBodyError",
+    "OpenAIRequestError",
     "OverloadedError",
     "PayloadTooLargeError",
+    "TemplateError",
+    "ToolError",
     "UnhealthyError",
     "UnsupportedMediaTypeError",
     "ValidationError",
@@ -86,6 +92,35 @@ class ValidationError(BackendError):
     def __init__(self, detail: str) -> None:
         super().__init__(f"Input validation error: {detail}")
         self.detail = detail
+
+
+class TemplateError(BackendError):
+    status = 422
+    error_type = "template_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Template error: {detail}")
+
+
+class ToolError(BackendError):
+    status = 422
+    error_type = "tool_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"Tool error: {detail}")
+
+
+class OpenAIRequestError(BackendError):
+    """A refusal of the OpenAI routes, whose `error_type` TGI spells per case."""
+
+    status = 422
+
+    def __init__(self, message: str, error_type: str) -> None:
+        super().__init__(message)
+        self.kind = error_type
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.message, "error_type": self.kind}
 
 
 class OverloadedError(BackendError):

@@ -17,14 +17,18 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from tgi_server.admission_policy import BatchLimits
+from tgi_server.batch_runner import BatchRunner, supports_padded_batching
+from tgi_server.batching import BatchingScheduler
 from tgi_server.codec import HFTextCodec
 from tgi_server.engine import Engine, ServedModel
+from tgi_server.grammar import GrammarCompiler
 from tgi_server.runner import ModelRunner
-from tgi_server.scheduler import SequentialScheduler
+from tgi_server.scheduler import Scheduler, SequentialScheduler
 from tgi_server.settings import BackendSettings
 from tgi_server.tiny_model import TINY_MODEL_ID, ensure_tiny_model
 
-__all__ = ["LoadedModel", "build_engine", "eos_token_ids", "load_model"]
+__all__ = ["LoadedModel", "batch_limits", "build_engine", "eos_token_ids", "load_model"]
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +61,51 @@ def load_model(settings: BackendSettings) -> LoadedModel:
     return LoadedModel(model_id=model_id, model=model, tokenizer=tokenizer, device=device)
 
 
-def build_engine(loaded: LoadedModel) -> Engine:
-    """An engine serving `loaded` with the default scheduler."""
+def build_engine(loaded: LoadedModel, settings: BackendSettings | None = None) -> Engine:
+    """An engine serving `loaded` with the scheduler `settings` ask for (default: batching)."""
+    settings = settings or BackendSettings()
     codec = HFTextCodec(loaded.tokenizer)
-    runner = ModelRunner(loaded.model, loaded.device)
-    scheduler = SequentialScheduler(runner, codec, eos_token_ids(loaded.model, loaded.tokenizer))
-    served = ServedModel(model_id=loaded.model_id, codec=codec, device_type=loaded.device.type)
+    scheduler = _build_scheduler(loaded, codec, settings)
+    served = ServedModel(
+        model_id=loaded.model_id,
+        codec=codec,
+        device_type=loaded.device.type,
+        grammar=_grammar_compiler(loaded),
+    )
     return Engine(scheduler, served)
+
+
+def batch_limits(settings: BackendSettings) -> BatchLimits:
+    """The continuous-batching admission limits of `settings`."""
+    return BatchLimits(
+        max_batch_prefill_tokens=settings.batch_prefill_tokens,
+        max_batch_total_tokens=settings.batch_total_tokens,
+        max_batch_size=settings.max_batch_size,
+        waiting_served_ratio=settings.waiting_served_ratio,
+        max_waiting_tokens=settings.max_waiting_tokens,
+    )
+
+
+def _build_scheduler(
+    loaded: LoadedModel, codec: HFTextCodec, settings: BackendSettings
+) -> Scheduler:
+    eos = frozenset() if settings.ignore_eos else eos_token_ids(loaded.model, loaded.tokenizer)
+    if settings.scheduler == "batching":
+        if supports_padded_batching(loaded.model):
+            runner = BatchRunner(loaded.model, loaded.device)
+            return BatchingScheduler(runner, codec, eos, batch_limits(settings))
+        log.warning(
+            "%s cannot be batched (sliding-window attention); serving sequentially", loaded.model_id
+        )
+    return SequentialScheduler(ModelRunner(loaded.model, loaded.device), codec, eos)
+
+
+def _grammar_compiler(loaded: LoadedModel) -> GrammarCompiler | None:
+    eos = getattr(loaded.tokenizer, "eos_token_id", None)
+    if eos is None:
+        log.warning("no EOS token: structured generation (grammar) is disabled")
+        return None
+    return GrammarCompiler(loaded.tokenizer, int(eos))
 
 
 def eos_token_ids(model: Any, tokenizer: Any) -> frozenset[int]:

@@ -16,7 +16,14 @@ import pydantic
 from protocol.tgi import GenerateParameters, GenerateRequest
 from tgi_server.errors import InvalidBodyError, MalformedBodyError, UnsupportedMediaTypeError
 
-__all__ = ["is_json_content_type", "parse_generate_request"]
+__all__ = [
+    "generate_request_from",
+    "is_json_content_type",
+    "load_json_body",
+    "parse_compat_request",
+    "parse_generate_request",
+    "stream_flag",
+]
 
 _U32 = (0, 2**32 - 1)
 _U64 = (0, 2**64 - 1)
@@ -41,9 +48,34 @@ def is_json_content_type(content_type: str) -> bool:
 
 def parse_generate_request(content_type: str, body: bytes) -> GenerateRequest:
     """The request in `body`, or the BackendError TGI would answer with."""
+    return generate_request_from(load_json_body(content_type, body))
+
+
+def parse_compat_request(content_type: str, body: bytes) -> tuple[GenerateRequest, bool]:
+    """`POST /`'s body: a generate request plus `stream` (a bool, default false)."""
+    document = load_json_body(content_type, body)
+    return generate_request_from(document), stream_flag(document)
+
+
+def stream_flag(document: Any) -> bool:
+    """The `stream` field of a JSON object body; false when absent; 422 when not a bool."""
+    stream = document.get("stream", False) if isinstance(document, dict) else False
+    if stream is None:
+        return False
+    if not isinstance(stream, bool):
+        raise InvalidBodyError(f"stream: invalid type: {stream!r}, expected a boolean")
+    return stream
+
+
+def load_json_body(content_type: str, body: bytes) -> Any:
+    """The JSON document in `body`: 415 when not declared JSON, 400 when not valid JSON."""
     if not is_json_content_type(content_type):
         raise UnsupportedMediaTypeError()
-    document = _load_json(body)
+    return _load_json(body)
+
+
+def generate_request_from(document: Any) -> GenerateRequest:
+    """A generate request from a parsed JSON document, with TGI's 422 for a wrong shape."""
     try:
         request = GenerateRequest.model_validate(document)
     except pydantic.ValidationError as exc:

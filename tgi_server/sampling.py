@@ -53,6 +53,11 @@ class TokenChooser:
             self._generator.manual_seed(params.seed)
 
     @property
+    def plain_greedy(self) -> bool:
+        """Whether the choice is the bare argmax of the logits (no penalty, no sampling)."""
+        return self._generator is None and not self._penalties
+
+    @property
     def reported_seed(self) -> int | None:
         """The seed TGI reports in `details`: the request's seed when sampling, else null."""
         return self._seed if self.samples else None

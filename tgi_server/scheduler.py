@@ -44,6 +44,17 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     queued_at: float = field(default_factory=time.monotonic)
 
+    @property
+    def input_length(self) -> int:
+        return self.request.input_length
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.request.max_new_tokens
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled.is_set()
+
 
 @dataclass
 class SchedulerStats:
@@ -53,6 +64,10 @@ class SchedulerStats:
     completed: int = 0
     cancelled: int = 0
     failed: int = 0
+    queue_size: int = 0
+    """Requests waiting for the model, as of the last step."""
+    batch_size: int = 0
+    """Requests on the model, as of the last step."""
 
 
 class Scheduler(Protocol):
@@ -108,6 +123,8 @@ class SequentialScheduler:
                 self._start_next()
             else:
                 self._decode(self._running)
+        self.stats.queue_size = len(self._waiting)
+        self.stats.batch_size = 0 if self._running is None else 1
 
     def abort_all(self, error: BackendError) -> None:
         jobs = list(self._waiting)

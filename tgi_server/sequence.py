@@ -15,6 +15,7 @@ from protocol.tgi import FinishReason
 from tgi_server.codec import TextCodec
 from tgi_server.detokenizer import IncrementalDetokenizer, decode_new_text
 from tgi_server.events import Completion, GeneratedToken, PrefillToken, TokenEvent
+from tgi_server.grammar import TokenConstraint
 from tgi_server.sampling import Choice, TokenChooser, top_alternatives
 from tgi_server.stopping import StoppingCriteria
 from tgi_server.validation import ValidatedRequest
@@ -35,6 +36,7 @@ class SequenceState:
         self.request = request
         self._codec = codec
         self._chooser = TokenChooser(request.sampling, device)
+        self._constraint = TokenConstraint(request.grammar) if request.grammar else None
         self._stopping = StoppingCriteria(
             request.max_new_tokens, eos_token_ids, request.stop_sequences
         )
@@ -73,12 +75,26 @@ class SequenceState:
             for i, logprob in zip(ids, logprobs, strict=True)
         )
 
+    @property
+    def plain_greedy(self) -> bool:
+        """Whether the next token is the bare argmax: a batch may then choose it for many rows."""
+        return self._chooser.plain_greedy and self._constraint is None
+
     def advance(self, logits: torch.Tensor) -> TokenEvent:
         """Choose the next token from the last position's logits ([1, V]) and record it."""
         if self.finished:
             raise RuntimeError("the sequence has already finished")
-        choice = self._chooser.choose(self._history[:, : self._length], logits)
+        if self._constraint is not None:
+            logits = self._constraint.mask(logits.to(torch.float32))
+        return self.accept(self._chooser.choose(self._history[:, : self._length], logits))
+
+    def accept(self, choice: Choice) -> TokenEvent:
+        """Record a token chosen elsewhere (a batched argmax for `plain_greedy` rows)."""
+        if self.finished:
+            raise RuntimeError("the sequence has already finished")
         token_id = choice.token_id
+        if self._constraint is not None:
+            self._constraint.advance(token_id)
         self._history[0, self._length] = token_id
         self._length += 1
         self._generated.append(token_id)

@@ -22,6 +22,10 @@ __all__ = ["serve"]
 
 log = logging.getLogger(__name__)
 
+GIL_SWITCH_INTERVAL_S = 0.0002
+"""The model thread and the event loop hand tokens to each other at every step; with Python's
+default 5 ms switch interval each hand-off can wait that long for the GIL."""
+
 
 def serve(settings: BackendSettings) -> int:
     """Run the backend with `settings`; the process exit status."""
@@ -31,6 +35,7 @@ def serve(settings: BackendSettings) -> int:
     from tgi_server.loading import build_engine, load_model
 
     cast(Any, transformers_logging).disable_progress_bar()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
         loaded = load_model(settings)
     except Exception:
@@ -38,7 +43,7 @@ def serve(settings: BackendSettings) -> int:
         log.error("Shard 0 failed to start", extra={"target": LAUNCHER_TARGET})
         print("Error: ShardCannotStart", file=sys.stderr, flush=True)
         return 1
-    app = create_app(settings, build_engine(loaded))
+    app = create_app(settings, build_engine(loaded, settings))
     return asyncio.run(_serve(app, settings))
 
 

@@ -81,13 +81,15 @@ class GenerationService:
         self._keepalive_s = keepalive_s
         self._seed_source = seed_source
 
-    async def generate(self, request: GenerateRequest, received_at: float) -> GenerateResult:
+    async def generate(
+        self, request: GenerateRequest, received_at: float, *, add_special_tokens: bool = True
+    ) -> GenerateResult:
         """Generate a whole response; raises BackendError for anything that goes wrong."""
         best_of = max(request.parameters.best_of or 1, 1)
         if best_of > 1:
             check_best_of(best_of, self._limits)
         with self._slots.hold(best_of):
-            validated = await self._validate(request)
+            validated = await self._validate(request, add_special_tokens)
             validated_at = time.monotonic()
             candidates = [validated, *(self._reseeded(validated) for _ in range(best_of - 1))]
             with contextlib.ExitStack() as jobs:
@@ -97,11 +99,13 @@ class GenerationService:
         others = tuple(sequence for sequence in finished if sequence is not best)
         return GenerateResult(validated, best, others, received_at, validated_at)
 
-    async def stream(self, request: GenerateRequest) -> AsyncGenerator[StreamItem, None]:
+    async def stream(
+        self, request: GenerateRequest, *, add_special_tokens: bool = True
+    ) -> AsyncGenerator[StreamItem, None]:
         """Yield the request's token events; the last one carries the completion."""
         check_stream_parameters(request.parameters)
         with self._slots.hold():
-            validated = await self._validate(request)
+            validated = await self._validate(request, add_special_tokens)
             with self._engine.submit(validated) as handle:
                 while True:
                     event = await handle.next_event(idle_s=self._keepalive_s)
@@ -111,13 +115,18 @@ class GenerationService:
                     if event is not None and event.completion is not None:
                         return
 
-    async def _validate(self, request: GenerateRequest) -> ValidatedRequest:
+    async def _validate(
+        self, request: GenerateRequest, add_special_tokens: bool = True
+    ) -> ValidatedRequest:
+        model = self._engine.model
+        encode = partial(model.codec.encode, add_special_tokens=add_special_tokens)
         validate = partial(
             validate_request,
             request,
             self._limits,
-            self._engine.model.codec.encode,
+            encode,
             seed_source=self._seed_source,
+            compile_grammar=model.grammar.compile if model.grammar else None,
         )
         return await asyncio.get_running_loop().run_in_executor(self._executor, validate)
 

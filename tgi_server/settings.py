@@ -8,6 +8,7 @@ Docker sets it to the container id, which is not an address.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,38 @@ class BackendSettings(BaseSettings):
         default=4, ge=1, validation_alias=_env("MAX_CLIENT_BATCH_SIZE")
     )
     validation_workers: int = Field(default=2, ge=1, validation_alias=_env("VALIDATION_WORKERS"))
+    scheduler: Literal["batching", "sequential"] = Field(
+        default="batching",
+        validation_alias=_env("TGIS_SCHEDULER"),
+        description="continuous batching, or one request at a time",
+    )
+    max_batch_prefill_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias=_env("MAX_BATCH_PREFILL_TOKENS"),
+        description="most tokens one prefill may process; None: max(4096, max_input_tokens + 50)",
+    )
+    max_batch_total_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias=_env("MAX_BATCH_TOTAL_TOKENS"),
+        description="most tokens a running batch may hold; None: max(131072, max_total_tokens)",
+    )
+    max_batch_size: int | None = Field(default=None, ge=1, validation_alias=_env("MAX_BATCH_SIZE"))
+    waiting_served_ratio: float = Field(
+        default=1.2, ge=0.0, validation_alias=_env("WAITING_SERVED_RATIO")
+    )
+    max_waiting_tokens: int = Field(default=20, ge=0, validation_alias=_env("MAX_WAITING_TOKENS"))
+    compat_return_full_text: bool = Field(
+        default=True,
+        validation_alias=_env("TGIS_COMPAT_RETURN_FULL_TEXT"),
+        description="`return_full_text` when `POST /` does not say (TGI: true for text-generation)",
+    )
+    ignore_eos: bool = Field(
+        default=False,
+        validation_alias=_env("TGIS_IGNORE_EOS"),
+        description="never stop on EOS (benchmarks: every request runs its full length)",
+    )
     payload_limit: int = Field(default=2_000_000, ge=1024, validation_alias=_env("PAYLOAD_LIMIT"))
     compute_type: str | None = Field(
         default=None,
@@ -83,4 +116,28 @@ class BackendSettings(BaseSettings):
                 f"`max_input_tokens`({self.max_input_tokens}) must be < "
                 f"`max_total_tokens`({self.max_total_tokens})"
             )
+        if self.batch_prefill_tokens < self.max_input_tokens:
+            raise ValueError(
+                f"`max_batch_prefill_tokens`({self.batch_prefill_tokens}) must be >= "
+                f"`max_input_tokens`({self.max_input_tokens})"
+            )
+        if self.batch_total_tokens < self.max_total_tokens:
+            raise ValueError(
+                f"`max_batch_total_tokens`({self.batch_total_tokens}) must be >= "
+                f"`max_total_tokens`({self.max_total_tokens})"
+            )
         return self
+
+    @property
+    def batch_prefill_tokens(self) -> int:
+        """`max_batch_prefill_tokens`, or its default for these token limits."""
+        if self.max_batch_prefill_tokens is not None:
+            return self.max_batch_prefill_tokens
+        return max(4096, self.max_input_tokens + 50)
+
+    @property
+    def batch_total_tokens(self) -> int:
+        """`max_batch_total_tokens`, or its default for these token limits."""
+        if self.max_batch_total_tokens is not None:
+            return self.max_batch_total_tokens
+        return max(131_072, self.max_total_tokens)

@@ -10,8 +10,9 @@ comes in as a function.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from protocol.tgi import GenerateParameters, GenerateRequest
 from tgi_server.errors import ValidationError
@@ -32,6 +33,8 @@ AUTO_CHUNK_TOKENS = 1024
 """TGI 3.x schedules generation in chunks of at most this many new tokens."""
 
 Encoder = Callable[[str], list[int]]
+GrammarCompile = Callable[[Mapping[str, Any]], Any]
+"""Compiles a request's `grammar` (raising ValidationError when it cannot)."""
 SeedSource = Callable[[], int]
 
 
@@ -104,6 +107,8 @@ class ValidatedRequest:
     decoder_input_details: bool = False
     return_full_text: bool = False
     best_of: int = 1
+    grammar: Any = None
+    """The compiled grammar (`grammar.CompiledGrammar`) the output must match, if any."""
 
     @property
     def input_length(self) -> int:
@@ -136,6 +141,7 @@ def validate_request(
     encode: Encoder,
     *,
     seed_source: SeedSource = random_seed,
+    compile_grammar: GrammarCompile | None = None,
 ) -> ValidatedRequest:
     """Apply TGI's rules in TGI's order; the first that fails raises `ValidationError`."""
     parameters = request.parameters
@@ -143,8 +149,11 @@ def validate_request(
     _check_inputs(request.inputs, parameters, limits)
     input_ids = _tokenize(request.inputs, parameters.truncate, encode)
     budget = _check_lengths(len(input_ids), parameters.max_new_tokens, limits)
+    grammar = None
     if parameters.grammar is not None:
-        raise ValidationError("grammar is not supported")
+        if compile_grammar is None:
+            raise ValidationError("grammar is not supported")
+        grammar = compile_grammar(parameters.grammar)
     return ValidatedRequest(
         inputs=request.inputs,
         input_ids=input_ids,
@@ -156,6 +165,7 @@ def validate_request(
         decoder_input_details=parameters.decoder_input_details,
         return_full_text=bool(parameters.return_full_text),
         best_of=max(parameters.best_of or 1, 1),
+        grammar=grammar,
     )
 
 

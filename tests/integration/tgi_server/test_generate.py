@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from protocol.tgi import GenerateResponse
 from tests.integration.tgi_server.conftest import BackendClient
 from tgi_server.loading import LoadedModel
@@ -159,4 +161,10 @@ async def test_many_concurrent_requests_are_all_served_in_full(client: BackendCl
     results = await asyncio.gather(*(one(index) for index in range(24)))
     assert all(result["details"]["generated_tokens"] >= 1 for result in results)
     again = await one(7)
-    assert again == results[7]  # greedy: the same prompt gives the same answer under load
+    # Greedy: the same prompt gives the same tokens under load. Logprobs may differ in the last
+    # float digits, since a batch's shape changes the order of the sums, as on TGI.
+    assert again["generated_text"] == results[7]["generated_text"]
+    tokens, before = again["details"]["tokens"], results[7]["details"]["tokens"]
+    assert [token["id"] for token in tokens] == [token["id"] for token in before]
+    for token, earlier in zip(tokens, before, strict=True):
+        assert token["logprob"] == pytest.approx(earlier["logprob"], abs=1e-4)

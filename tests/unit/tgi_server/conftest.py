@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from tgi_server.codec import HFTextCodec
+from tgi_server.codec import HFTextCodec, TokenSpan
 from tgi_server.runner import PrefillOutput
 from tgi_server.tiny_model import ensure_tiny_model
 
@@ -41,8 +41,11 @@ class ByteCodec:
     NAMES: ClassVar[dict[int, str]] = {BOS: "<s>", EOS: "</s>"}
     VOCAB_SIZE = 258
 
-    def encode(self, text: str) -> list[int]:
-        return [self.BOS, *text.encode("utf-8")]
+    def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        return [self.BOS, *text.encode("utf-8")] if add_special_tokens else [*text.encode()]
+
+    def render_chat(self, messages: list[dict[str, Any]], tools: list[Any] | None) -> str:
+        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         text, pending = "", bytearray()
@@ -57,6 +60,17 @@ class ByteCodec:
 
     def is_special(self, token_id: int) -> bool:
         return token_id in self.NAMES
+
+    def spans(self, text: str) -> list[TokenSpan]:
+        data = text.encode("utf-8")
+        spans = [TokenSpan(self.BOS, "", 0, 0)]
+        for offset, byte in enumerate(data):
+            spans.append(
+                TokenSpan(
+                    byte, data[offset : offset + 1].decode(errors="replace"), offset, offset + 1
+                )
+            )
+        return spans
 
 
 @pytest.fixture

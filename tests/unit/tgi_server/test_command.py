@@ -63,3 +63,30 @@ def test_bad_limits_stop_with_tgis_argument_error(capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err.strip() == (
         'Error: ArgumentValidation("`max_input_tokens`(3000) must be < `max_total_tokens`(2000)")'
     )
+
+
+def test_batching_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_WAITING_TOKENS", "7")
+    args = parse(
+        "--max-batch-prefill-tokens", "5000", "--max-batch-total-tokens", "9000",
+        "--max-batch-size", "16", "--waiting-served-ratio", "0.5", "--scheduler", "sequential",
+    )  # fmt: skip
+    settings = command.build_settings(args)
+    assert (settings.batch_prefill_tokens, settings.batch_total_tokens) == (5000, 9000)
+    assert (settings.max_batch_size, settings.waiting_served_ratio) == (16, 0.5)
+    assert (settings.max_waiting_tokens, settings.scheduler) == (7, "sequential")
+
+
+def test_batch_budgets_default_from_the_token_limits() -> None:
+    settings = command.build_settings(
+        parse("--max-input-tokens", "8000", "--max-total-tokens", "9000")
+    )
+    assert settings.batch_prefill_tokens == 8050
+    assert settings.batch_total_tokens == 131_072
+
+
+def test_a_prefill_budget_below_one_prompt_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert command.run(parse("--max-batch-prefill-tokens", "100")) == 1
+    assert "`max_batch_prefill_tokens`(100) must be >= `max_input_tokens`(1024)" in (
+        capsys.readouterr().err
+    )

@@ -1,0 +1,272 @@
+"""Streaming throughput of the embedded backend under concurrency, against transformers.
+
+Starts `tgi-serverless backend` as a child process (EOS ignored, so every request runs its full
+length) and, for each concurrency C, sends C streaming `POST /generate_stream` requests at once
+with the same prompt and max_new_tokens. It measures output tokens per second over the round
+and the time to first token (p50/p99); each figure is the best of `--repeats` rounds. Anchors,
+measured afterwards in this process on the same model: sequential `model.generate` (one request
+at a time) and static-batch `model.generate` with C copies of the prompt. It prints the ratios;
+the issue's goals are, at C = 32: at least 10x the sequential anchor, at least 0.8x the static
+batch, and a TTFT p50 within 2x a lone request's.
+
+    python benchmarks/backend_throughput.py [--concurrency 1,8,32,64] [--new-tokens 64]
+        [--repeats 3] [--device cpu|cuda] [--model-id ID]
+
+With `--device cuda` and no model id, it builds a ~1B-parameter Llama from a config (random
+weights, the tiny model's tokenizer) and serves that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+import torch
+
+PROMPT = "The keeper climbed the stairs of the lighthouse and"
+GPU_ARCHITECTURE: dict[str, Any] = {
+    "hidden_size": 2048,
+    "intermediate_size": 5632,
+    "num_hidden_layers": 22,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 4,
+    "max_position_embeddings": 4096,
+}
+"""TinyLlama-1.1B's shape, with the tiny model's vocabulary."""
+
+
+@dataclass(frozen=True)
+class Round:
+    concurrency: int
+    tokens: int
+    seconds: float
+    ttft: list[float]
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--concurrency", default="1,8,32,64", help="comma-separated levels")
+    parser.add_argument("--new-tokens", type=int, default=64, help="max_new_tokens per request")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--model-id", help="model to serve (default: tiny model / 1B on cuda)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per figure; best kept")
+    parser.add_argument("--scheduler", choices=("batching", "sequential"), default="batching")
+    return parser.parse_args()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare_model(args: argparse.Namespace, workdir: Path) -> Path:
+    """The folder (or hub id) the backend and the anchors both load."""
+    from tgi_server.tiny_model import ensure_tiny_model
+
+    if args.model_id:
+        return Path(args.model_id)
+    tiny = ensure_tiny_model(workdir / "cache")
+    if args.device == "cpu":
+        return tiny
+    return build_gpu_model(tiny, workdir / "llama-1b")
+
+
+def build_gpu_model(tiny: Path, target: Path) -> Path:
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    config = LlamaConfig(vocab_size=len(tokenizer), **GPU_ARCHITECTURE)
+    torch.manual_seed(0)
+    model: Any = LlamaForCausalLM(config)
+    model.to(torch.bfloat16)
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    count = sum(parameter.numel() for parameter in model.parameters())
+    print(f"built a {count / 1e9:.2f}B-parameter Llama from a config")
+    return target
+
+
+def start_backend(model: Path, port: int, args: argparse.Namespace, workdir: Path) -> Any:
+    env = {
+        **os.environ,
+        "TGIS_IGNORE_EOS": "true",
+        "TGIS_SCHEDULER": args.scheduler,
+        "TGIS_CACHE_DIR": str(workdir / "cache"),
+        "MAX_CONCURRENT_REQUESTS": "256",
+    }
+    if args.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    command = [sys.executable, "-m", "tgi_serverless", "backend", "--port", str(port)]
+    command += ["--model-id", str(model)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+
+
+async def wait_healthy(base: str, process: Any, limit_s: float = 600.0) -> None:
+    deadline = time.monotonic() + limit_s
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit("the backend exited before it was ready")
+            try:
+                async with session.get(f"{base}/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit("the backend did not become ready")
+
+
+async def stream_one(
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any]
+) -> tuple[int, float]:
+    """(tokens received, seconds to the first one)."""
+    started = time.perf_counter()
+    first: float | None = None
+    tokens = 0
+    async with session.post(url, json=body) as response:
+        response.raise_for_status()
+        async for line in response.content:
+            if line.startswith(b"data:"):
+                tokens += 1
+                if first is None:
+                    first = time.perf_counter() - started
+    return tokens, first if first is not None else float("nan")
+
+
+async def measure_round(base: str, concurrency: int, new_tokens: int) -> Round:
+    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": new_tokens}}
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=3600)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        url = f"{base}/generate_stream"
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(stream_one(session, url, body) for _ in range(concurrency))
+        )
+        elapsed = time.perf_counter() - started
+    return Round(concurrency, sum(n for n, _ in results), elapsed, [t for _, t in results])
+
+
+async def measure_backend(
+    base: str, levels: list[int], new_tokens: int, repeats: int
+) -> list[Round]:
+    """The best of `repeats` rounds per level (the machine is shared: the best is the signal)."""
+    await measure_round(base, 1, new_tokens)  # warm-up
+    await measure_round(base, min(8, max(levels)), new_tokens)
+    best: dict[int, Round] = {}
+    for _ in range(repeats):
+        for level in levels:
+            result = await measure_round(base, level, new_tokens)
+            if level not in best or result.tokens_per_second > best[level].tokens_per_second:
+                best[level] = result
+    return [best[level] for level in levels]
+
+
+def generate_tokens_per_second(model: Any, ids: torch.Tensor, new_tokens: int) -> float:
+    with torch.inference_mode():
+        started = time.perf_counter()
+        output = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            pad_token_id=0,
+        )
+        if ids.device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - started
+    generated = int((output.shape[1] - ids.shape[1]) * ids.shape[0])
+    return generated / elapsed
+
+
+def measure_anchors(
+    model_path: Path, args: argparse.Namespace, levels: list[int]
+) -> tuple[float, dict[int, float]]:
+    """Sequential generate tokens/s, and static-batch tokens/s per concurrency level."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = cast(Any, AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype))
+    model.to(device).eval()
+    ids = torch.tensor([tokenizer.encode(PROMPT)], device=device)
+    generate_tokens_per_second(model, ids, 8)  # warm-up
+    sequential = max(
+        generate_tokens_per_second(model, ids, args.new_tokens) for _ in range(args.repeats)
+    )
+    static = {
+        level: max(
+            generate_tokens_per_second(model, ids.repeat(level, 1), args.new_tokens)
+            for _ in range(args.repeats)
+        )
+        for level in levels
+    }
+    return sequential, static
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return float(ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))])
+
+
+def report(rounds: list[Round], sequential: float, static: dict[int, float]) -> None:
+    lone = next((r for r in rounds if r.concurrency == 1), rounds[0])
+    lone_ttft = statistics.median(lone.ttft)
+    print(f"sequential model.generate: {sequential:9.1f} tokens/s (anchor)")
+    print(
+        f"{'C':>4} {'ours tok/s':>11} {'static tok/s':>13} {'x seq':>7} {'x static':>9} "
+        f"{'TTFT p50 ms':>12} {'TTFT p99 ms':>12} {'p50/lone':>9}"
+    )
+    for r in rounds:
+        p50, p99 = percentile(r.ttft, 0.5), percentile(r.ttft, 0.99)
+        print(
+            f"{r.concurrency:>4} {r.tokens_per_second:>11.1f} {static[r.concurrency]:>13.1f} "
+            f"{r.tokens_per_second / sequential:>7.2f} "
+            f"{r.tokens_per_second / static[r.concurrency]:>9.2f} "
+            f"{p50 * 1000:>12.1f} {p99 * 1000:>12.1f} {p50 / lone_ttft:>9.2f}"
+        )
+
+
+def main() -> None:
+    args = parse_args()
+    levels = [int(level) for level in args.concurrency.split(",")]
+    with tempfile.TemporaryDirectory(prefix="tgis-throughput-") as scratch:
+        workdir = Path(scratch)
+        model_path = prepare_model(args, workdir)
+        port = free_port()
+        process = start_backend(model_path, port, args, workdir)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(wait_healthy(base, process))
+            rounds = asyncio.run(measure_backend(base, levels, args.new_tokens, args.repeats))
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=120)
+        sequential, static = measure_anchors(model_path, args, levels)
+    print(f"model: {model_path.name} on {args.device}, scheduler: {args.scheduler}, ", end="")
+    print(f"torch threads: {torch.get_num_threads()}, {args.new_tokens} new tokens, EOS ignored")
+    report(rounds, sequential, static)
+
+
+if __name__ == "__main__":
+    main()

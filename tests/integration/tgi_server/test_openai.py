@@ -1,0 +1,229 @@
+"""The OpenAI routes: chat completions and completions, streamed or not, and their errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.integration.tgi_server.conftest import BackendClient
+
+MESSAGES = [{"role": "user", "content": "Tell me about the lighthouse"}]
+
+
+async def post(client: BackendClient, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    response = await client.post(path, json=body)
+    return response.status, await response.json()
+
+
+def sse_payloads(raw: bytes) -> list[bytes]:
+    frames = raw.strip().split(b"\n\n")
+    assert all(frame.startswith(b"data: ") for frame in frames)
+    return [frame.removeprefix(b"data: ") for frame in frames]
+
+
+async def test_chat_answers_greedily_with_usage(client: BackendClient) -> None:
+    body = {"model": "tgi", "messages": MESSAGES, "max_tokens": 5, "temperature": 0}
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert status == 200
+    assert list(payload) == [
+        "object",
+        "id",
+        "created",
+        "model",
+        "system_fingerprint",
+        "choices",
+        "usage",
+    ]
+    assert payload["object"] == "chat.completion"
+    assert payload["model"] == "tiny-llama"
+    choice = payload["choices"][0]
+    assert choice["message"]["role"] == "assistant"
+    assert choice["finish_reason"] == "length"
+    assert payload["usage"]["completion_tokens"] == 5
+    usage = payload["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + 5
+    _, again = await post(client, "/v1/chat/completions", body)
+    assert again["choices"][0]["message"]["content"] == choice["message"]["content"]
+
+
+async def test_chat_logprobs_list_each_token(client: BackendClient) -> None:
+    body = {
+        "messages": MESSAGES,
+        "max_tokens": 3,
+        "temperature": 0,
+        "logprobs": True,
+        "top_logprobs": 2,
+    }
+    _, payload = await post(client, "/v1/chat/completions", body)
+    content = payload["choices"][0]["logprobs"]["content"]
+    assert len(content) == 3
+    assert all(len(entry["top_logprobs"]) >= 2 for entry in content)
+
+
+async def test_chat_stream_is_chunks_then_usage_then_done(client: BackendClient) -> None:
+    body = {
+        "messages": MESSAGES,
+        "max_tokens": 4,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    response = await client.post("/v1/chat/completions", json=body)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/event-stream"
+    payloads = sse_payloads(await response.read())
+    assert payloads[-1] == b"[DONE]"
+    chunks = [json.loads(payload) for payload in payloads[:-1]]
+    tokens, usage = chunks[:-1], chunks[-1]
+    assert len(tokens) == 4
+    assert all(chunk["object"] == "chat.completion.chunk" for chunk in chunks)
+    assert [c["choices"][0]["finish_reason"] for c in tokens] == [None, None, None, "length"]
+    assert usage["choices"] == []
+    assert usage["usage"]["completion_tokens"] == 4
+    _, whole = await post(client, "/v1/chat/completions", {**body, "stream": False})
+    text = "".join(chunk["choices"][0]["delta"]["content"] for chunk in tokens)
+    # A stream never sends half a character; the whole text may end with one (as U+FFFD).
+    assert whole["choices"][0]["message"]["content"].rstrip("\ufffd") == text
+
+
+async def test_chat_stream_reports_validation_errors_in_stream(client: BackendClient) -> None:
+    body = {"messages": MESSAGES, "top_p": 1.0, "stream": True}
+    response = await client.post("/v1/chat/completions", json=body)
+    assert response.status == 200
+    payloads = sse_payloads(await response.read())
+    assert payloads[-1] == b"[DONE]"
+    error = json.loads(payloads[0])["error"]
+    assert error["http_status_code"] == 422
+    assert "top_p" in error["message"]
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city, by its id",
+        "parameters": {
+            "type": "object",
+            "properties": {"city_id": {"type": "integer"}},
+            "required": ["city_id"],
+        },
+    },
+}
+
+
+async def test_tools_with_response_format_are_refused(client: BackendClient) -> None:
+    both = {"messages": MESSAGES, "tools": [WEATHER], "response_format": {"type": "json_object"}}
+    status, payload = await post(client, "/v1/chat/completions", both)
+    assert status == 422
+    assert payload == {
+        "error": "Tool error: Grammar and tools are mutually exclusive",
+        "error_type": "tool_error",
+    }
+
+
+async def test_a_named_tool_is_called_with_arguments_fitting_its_schema(
+    client: BackendClient,
+) -> None:
+    body = {
+        "messages": MESSAGES,
+        "tools": [WEATHER],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "max_tokens": 200,
+        "temperature": 0,
+    }
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert status == 200
+    message = payload["choices"][0]["message"]
+    assert "content" not in message
+    (call,) = message["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+    assert isinstance(json.loads(call["function"]["arguments"])["city_id"], int)
+    response = await client.post("/v1/chat/completions", json={**body, "stream": True})
+    payloads = sse_payloads(await response.read())
+    assert payloads[-1] == b"[DONE]"
+    (chunk,) = [json.loads(p) for p in payloads[:-1]]
+    streamed = chunk["choices"][0]["delta"]["tool_calls"][0]["function"]
+    assert streamed["arguments"] == call["function"]["arguments"]
+
+
+async def test_an_unknown_named_tool_is_a_tool_error(client: BackendClient) -> None:
+    body = {"messages": MESSAGES, "tools": [WEATHER], "tool_choice": "nope"}
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert (status, payload["error_type"]) == (422, "tool_error")
+
+
+async def test_tool_choice_none_answers_in_text(client: BackendClient) -> None:
+    body = {"messages": MESSAGES, "tools": [WEATHER], "tool_choice": "none", "max_tokens": 3}
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert status == 200
+    assert "content" in payload["choices"][0]["message"]
+
+
+async def test_response_format_constrains_the_answer(client: BackendClient) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"open": {"type": "boolean"}},
+        "required": ["open"],
+        "additionalProperties": False,
+    }
+    body = {
+        "messages": MESSAGES,
+        "max_tokens": 100,
+        "temperature": 0,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+    }
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert status == 200
+    choice = payload["choices"][0]
+    assert choice["finish_reason"] == "stop"
+    assert isinstance(json.loads(choice["message"]["content"])["open"], bool)
+
+
+async def test_chat_without_messages_is_a_body_error(client: BackendClient) -> None:
+    status, payload = await post(client, "/v1/chat/completions", {"model": "tgi"})
+    assert status == 422
+    assert payload["error"].startswith("Failed to deserialize the JSON body")
+
+
+async def test_completions_answer_every_prompt(client: BackendClient) -> None:
+    body = {"prompt": ["The ferry", "A gull"], "max_tokens": 3, "temperature": 0}
+    status, payload = await post(client, "/v1/completions", body)
+    assert status == 200
+    assert payload["object"] == "text_completion"
+    assert [choice["index"] for choice in payload["choices"]] == [0, 1]
+    assert payload["usage"]["completion_tokens"] == 6
+    one = await post(client, "/v1/completions", {**body, "prompt": "A gull"})
+    assert one[1]["choices"][0]["text"] == payload["choices"][1]["text"]
+
+
+async def test_completions_stream_ends_with_a_final_chunk_per_prompt(
+    client: BackendClient,
+) -> None:
+    body = {"prompt": "The ferry", "max_tokens": 3, "temperature": 0, "stream": True}
+    response = await client.post("/v1/completions", json=body)
+    payloads = sse_payloads(await response.read())
+    assert payloads[-1] == b"[DONE]"
+    chunks = [json.loads(payload) for payload in payloads[:-1]]
+    assert [chunk["choices"][0]["finish_reason"] for chunk in chunks] == ["", "", "length"]
+    assert chunks[-1]["usage"]["completion_tokens"] == 3
+
+
+async def test_completions_refuse_suffix_and_too_many_prompts(client: BackendClient) -> None:
+    status, payload = await post(client, "/v1/completions", {"prompt": "x", "suffix": "y"})
+    assert (status, payload["error_type"]) == (422, "suffix not supported")
+    status, payload = await post(client, "/v1/completions", {"prompt": ["x"] * 5})
+    assert status == 422
+    assert payload == {
+        "error": "Number of prompts exceeds the maximum allowed batch size of 4",
+        "error_type": "batch size exceeded",
+    }
+
+
+async def test_invocations_dispatch_on_the_body(client: BackendClient) -> None:
+    chat = {"messages": MESSAGES, "max_tokens": 2, "temperature": 0}
+    status, payload = await post(client, "/invocations", chat)
+    assert (status, payload["object"]) == (200, "chat.completion")
+    status, payload = await post(client, "/invocations", {"prompt": "x", "max_tokens": 2})
+    assert (status, payload["object"]) == (200, "text_completion")
+    status, payload = await post(client, "/invocations", {"nothing": 1})
+    assert status == 422

@@ -1,0 +1,202 @@
+"""Continuous batching on the tiny model: rows join and leave, and each is served as if alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import torch
+
+from tgi_server.admission_policy import BatchLimits
+from tgi_server.batch_runner import BatchRunner, PaddedBatch, supports_padded_batching
+from tgi_server.batching import BatchingScheduler
+from tgi_server.codec import HFTextCodec
+from tgi_server.events import EngineEvent, FailureEvent, TokenEvent
+from tgi_server.runner import ModelRunner
+from tgi_server.scheduler import Job, SequentialScheduler
+from tgi_server.validation import SamplingParams, ValidatedRequest
+
+PROMPTS = ("The lighthouse keeper", "Once", "A long time ago in a harbour far away", "Tea")
+EOS: set[int] = set()  # never stop early: every row runs its full budget
+
+
+def request(
+    codec: HFTextCodec, prompt: str, max_new_tokens: int, sampling: SamplingParams | None = None
+) -> ValidatedRequest:
+    return ValidatedRequest(
+        inputs=prompt,
+        input_ids=tuple(codec.encode(prompt)),
+        sampling=sampling or SamplingParams(),
+        max_new_tokens=max_new_tokens,
+        decoder_input_details=True,
+    )
+
+
+def tokens(events: Sequence[EngineEvent]) -> list[tuple[int, float]]:
+    return [(e.token.id, e.token.logprob) for e in events if isinstance(e, TokenEvent)]
+
+
+def run(scheduler: Any, limit: int = 500) -> int:
+    steps = 0
+    while scheduler.has_work() and steps < limit:
+        scheduler.step()
+        steps += 1
+    return steps
+
+
+def alone(model: Any, codec: HFTextCodec, req: ValidatedRequest) -> list[EngineEvent]:
+    sequential = SequentialScheduler(ModelRunner(model, torch.device("cpu")), codec, EOS)
+    events: list[EngineEvent] = []
+    sequential.add(Job(req, events.append))
+    run(sequential)
+    return events
+
+
+def batching(model: Any, codec: HFTextCodec, **limits: Any) -> BatchingScheduler:
+    runner = BatchRunner(model, torch.device("cpu"))
+    return BatchingScheduler(runner, codec, EOS, BatchLimits(**limits))
+
+
+def assert_same_as_alone(
+    model: Any, codec: HFTextCodec, req: ValidatedRequest, events: list[EngineEvent]
+) -> None:
+    reference = alone(model, codec, req)
+    got, want = tokens(events), tokens(reference)
+    assert [i for i, _ in got] == [i for i, _ in want]
+    assert [lp for _, lp in got] == pytest.approx([lp for _, lp in want], abs=1e-4)
+    last, expected = events[-1], reference[-1]
+    assert isinstance(last, TokenEvent)
+    assert isinstance(expected, TokenEvent)
+    assert last.completion is not None
+    assert expected.completion is not None
+    assert last.completion.generated_text == expected.completion.generated_text
+    assert len(last.completion.prefill) == len(expected.completion.prefill)
+
+
+def test_the_tiny_model_can_be_batched(tiny_model: Any) -> None:
+    assert supports_padded_batching(tiny_model)
+
+
+def test_staggered_requests_share_a_batch_and_match_their_lone_runs(
+    tiny_model: Any, tiny_codec: HFTextCodec
+) -> None:
+    scheduler = batching(tiny_model, tiny_codec, waiting_served_ratio=0.0)
+    budgets = (9, 3, 7, 5)
+    requests = [request(tiny_codec, p, n) for p, n in zip(PROMPTS, budgets, strict=True)]
+    inboxes: list[list[EngineEvent]] = [[] for _ in requests]
+    sizes: list[int] = []
+    for index, (req, inbox) in enumerate(zip(requests, inboxes, strict=True)):
+        scheduler.add(Job(req, inbox.append))
+        for _ in range(index + 1):  # later requests arrive while others are mid-way
+            scheduler.step()
+            sizes.append(scheduler.batch_size)
+    run(scheduler)
+    assert max(sizes) >= 3  # several requests really were in one batch
+    assert scheduler.stats.completed == len(requests)
+    for req, inbox in zip(requests, inboxes, strict=True):
+        assert len(tokens(inbox)) == req.max_new_tokens
+        assert_same_as_alone(tiny_model, tiny_codec, req, inbox)
+
+
+def test_seeded_sampling_in_a_batch_gives_the_lone_output(
+    tiny_model: Any, tiny_codec: HFTextCodec
+) -> None:
+    sampled = SamplingParams(do_sample=True, temperature=0.8, top_k=50, seed=1234)
+    penalized = SamplingParams(repetition_penalty=1.3, frequency_penalty=0.5)
+    requests = [
+        request(tiny_codec, PROMPTS[0], 8, sampled),
+        request(tiny_codec, PROMPTS[1], 8),
+        request(tiny_codec, PROMPTS[2], 8, penalized),
+    ]
+    scheduler = batching(tiny_model, tiny_codec)
+    inboxes: list[list[EngineEvent]] = [[] for _ in requests]
+    for req, inbox in zip(requests, inboxes, strict=True):
+        scheduler.add(Job(req, inbox.append))
+    run(scheduler)
+    for req, inbox in zip(requests, inboxes, strict=True):
+        assert_same_as_alone(tiny_model, tiny_codec, req, inbox)
+
+
+def test_a_cancelled_request_leaves_the_batch_at_the_next_step(
+    tiny_model: Any, tiny_codec: HFTextCodec
+) -> None:
+    scheduler = batching(tiny_model, tiny_codec)
+    kept: list[EngineEvent] = []
+    gone: list[EngineEvent] = []
+    leaving = Job(request(tiny_codec, PROMPTS[0], 50), gone.append)
+    staying = request(tiny_codec, PROMPTS[1], 6)
+    scheduler.add(leaving)
+    scheduler.add(Job(staying, kept.append))
+    scheduler.step()
+    assert scheduler.batch_size == 2
+    leaving.cancelled.set()
+    scheduler.step()
+    assert scheduler.batch_size == 1
+    assert len(gone) == 1  # nothing more after the cancel
+    run(scheduler)
+    assert scheduler.stats.cancelled == 1
+    assert scheduler.stats.completed == 1
+    assert_same_as_alone(tiny_model, tiny_codec, staying, kept)
+
+
+def test_a_request_cancelled_while_waiting_never_reaches_the_model(
+    tiny_model: Any, tiny_codec: HFTextCodec
+) -> None:
+    scheduler = batching(tiny_model, tiny_codec)
+    events: list[EngineEvent] = []
+    job = Job(request(tiny_codec, PROMPTS[0], 4), events.append)
+    job.cancelled.set()
+    scheduler.add(job)
+    run(scheduler)
+    assert events == []
+    assert scheduler.stats.cancelled == 1
+    assert not scheduler.has_work()
+
+
+def test_the_batch_size_limit_holds_back_the_rest(tiny_model: Any, tiny_codec: HFTextCodec) -> None:
+    scheduler = batching(tiny_model, tiny_codec, max_batch_size=2)
+    inboxes: list[list[EngineEvent]] = [[] for _ in PROMPTS]
+    for prompt, inbox in zip(PROMPTS, inboxes, strict=True):
+        scheduler.add(Job(request(tiny_codec, prompt, 3), inbox.append))
+    sizes = []
+    while scheduler.has_work():
+        scheduler.step()
+        sizes.append(scheduler.batch_size)
+    assert max(sizes) == 2
+    assert all(len(tokens(inbox)) == 3 for inbox in inboxes)
+
+
+class FailingPrefill(BatchRunner):
+    """Fails the prefill of one prompt length, as a bad request might."""
+
+    def __init__(self, model: Any, bad_length: int) -> None:
+        super().__init__(model, torch.device("cpu"))
+        self.bad_length = bad_length
+
+    def prefill(self, prompts: Sequence[Sequence[int]], *, all_logits: Sequence[bool] = ()) -> Any:
+        if any(len(prompt) == self.bad_length for prompt in prompts):
+            raise RuntimeError("prefill exploded")
+        return super().prefill(prompts, all_logits=all_logits)
+
+    def decode(self, batch: PaddedBatch, token_ids: Sequence[int]) -> torch.Tensor:
+        return super().decode(batch, token_ids)
+
+
+def test_a_failed_prefill_fails_only_the_requests_joining(
+    tiny_model: Any, tiny_codec: HFTextCodec
+) -> None:
+    good = request(tiny_codec, PROMPTS[0], 6)
+    bad = request(tiny_codec, PROMPTS[2], 6)
+    runner = FailingPrefill(tiny_model, bad.input_length)
+    scheduler = BatchingScheduler(runner, tiny_codec, EOS, BatchLimits(waiting_served_ratio=0))
+    good_events: list[EngineEvent] = []
+    bad_events: list[EngineEvent] = []
+    scheduler.add(Job(good, good_events.append))
+    scheduler.step()
+    scheduler.add(Job(bad, bad_events.append))
+    run(scheduler)
+    assert len(bad_events) == 1
+    assert isinstance(bad_events[0], FailureEvent)
+    assert "prefill exploded" in bad_events[0].error.message
+    assert_same_as_alone(tiny_model, tiny_codec, good, good_events)

@@ -1,0 +1,206 @@
+"""Continuous batching: TGI's router loop over one padded batch, one model step at a time.
+
+Each `step` is one forward pass. First, rows whose client went away leave the batch. Then, if
+the admission policy lets waiting requests in (`admission_policy`), they are prefilled together
+as a new batch while the running rows pause for that one forward, and joined to the running
+batch; otherwise every running row decodes one token. After each forward, every row's token
+goes to its request and rows that finished leave the batch.
+
+Every row keeps its own `SequenceState`: its sampling parameters, seeded generator, penalties,
+stop sequences and detokenizer, so requests in a shared batch are served as if alone. Rows that
+decode greedily without penalties (the common case) get their tokens from one batched argmax.
+A failed prefill fails only the requests it was admitting; a failed decode fails the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+import torch
+
+from tgi_server.admission_policy import BatchLimits, bounds, next_batch
+from tgi_server.batch_runner import BatchRunner, PaddedBatch
+from tgi_server.codec import TextCodec
+from tgi_server.errors import BackendError, GenerationError
+from tgi_server.events import FailureEvent, TokenEvent
+from tgi_server.sampling import Choice
+from tgi_server.scheduler import Job, SchedulerStats
+from tgi_server.sequence import SequenceState
+
+__all__ = ["BatchingScheduler"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Row:
+    job: Job
+    state: SequenceState
+    started_at: float
+
+
+class BatchingScheduler:
+    """Continuous batching behind the `Scheduler` protocol."""
+
+    def __init__(
+        self,
+        runner: BatchRunner,
+        codec: TextCodec,
+        eos_token_ids: Iterable[int],
+        limits: BatchLimits | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._runner = runner
+        self._codec = codec
+        self._eos_token_ids = frozenset(eos_token_ids)
+        self._limits = limits or BatchLimits()
+        self._clock = clock
+        self._waiting: deque[Job] = deque()
+        self._rows: list[_Row] = []
+        self._batch: PaddedBatch | None = None
+        self._steps_since_join = 0
+        self.stats = SchedulerStats()
+
+    @property
+    def batch_size(self) -> int:
+        """How many requests are in the running batch."""
+        return len(self._rows)
+
+    def add(self, job: Job) -> None:
+        self._waiting.append(job)
+
+    def has_work(self) -> bool:
+        return bool(self._rows) or bool(self._waiting)
+
+    def step(self) -> None:
+        with torch.inference_mode():
+            self._drop_cancelled()
+            admission = bounds(
+                self._limits, [row.job for row in self._rows], self._steps_since_join
+            )
+            joining, dropped = next_batch(self._waiting, self._limits, admission)
+            self.stats.cancelled += dropped
+            if joining:
+                self._prefill(joining)
+            elif self._rows:
+                self._decode()
+        self.stats.queue_size = len(self._waiting)
+        self.stats.batch_size = len(self._rows)
+
+    def abort_all(self, error: BackendError) -> None:
+        jobs = [*self._waiting, *(row.job for row in self._rows)]
+        self._waiting.clear()
+        self._rows = []
+        self._batch = None
+        for job in jobs:
+            self.stats.failed += 1
+            job.emit(FailureEvent(error))
+
+    def _prefill(self, jobs: list[Job]) -> None:
+        started_at = self._clock()
+        self.stats.started += len(jobs)
+        try:
+            rows = [_Row(job, self._new_state(job), started_at) for job in jobs]
+            prefill = self._runner.prefill(
+                [job.request.input_ids for job in jobs],
+                all_logits=[job.request.decoder_input_details for job in jobs],
+            )
+            for row, prompt_logits in zip(rows, prefill.prompt_logits, strict=True):
+                if prompt_logits is not None:
+                    row.state.record_prefill(prompt_logits)
+            events = _choose(rows, prefill.next_logits)
+        except Exception as exc:
+            log.exception("generation failed at prefill")
+            self._fail(jobs, exc)
+            return
+        if self._batch is None:
+            self._batch = prefill.batch
+        else:
+            self._batch = self._runner.concatenate(self._batch, prefill.batch)
+        first = len(self._rows)
+        self._rows.extend(rows)
+        self._steps_since_join = 1
+        self._publish(events, first=first)
+
+    def _decode(self) -> None:
+        assert self._batch is not None
+        try:
+            last = [row.state.last_token_id for row in self._rows]
+            logits = self._runner.decode(self._batch, last)
+            events = _choose(self._rows, logits)
+        except Exception as exc:
+            log.exception("generation failed at decode")
+            jobs = [row.job for row in self._rows]
+            self._rows, self._batch = [], None
+            self._fail(jobs, exc)
+            return
+        self._steps_since_join += 1
+        self._publish(events)
+
+    def _publish(self, events: list[TokenEvent], *, first: int = 0) -> None:
+        """Send rows `first`... their events, in order; finished rows leave the batch."""
+        now = self._clock()
+        keep = list(range(first))
+        for index, (row, event) in enumerate(zip(self._rows[first:], events, strict=True), first):
+            if row.state.finished:
+                completion = row.state.completion(row.job.queued_at, row.started_at, now)
+                event = replace(event, completion=completion)
+                self.stats.completed += 1
+            else:
+                keep.append(index)
+            row.job.emit(event)
+        self._keep(keep)
+
+    def _drop_cancelled(self) -> None:
+        keep = [i for i, row in enumerate(self._rows) if not row.job.cancelled.is_set()]
+        dropped = len(self._rows) - len(keep)
+        if dropped:
+            log.debug("dropping %d cancelled request(s) from the batch", dropped)
+            self.stats.cancelled += dropped
+            self._keep(keep)
+
+    def _keep(self, keep: list[int]) -> None:
+        if len(keep) == len(self._rows):
+            return
+        self._rows = [self._rows[i] for i in keep]
+        if not keep:
+            self._batch = None
+        elif self._batch is not None:
+            self._batch = self._runner.filter(self._batch, keep)
+
+    def _new_state(self, job: Job) -> SequenceState:
+        return SequenceState(job.request, self._codec, self._eos_token_ids, self._runner.device)
+
+    def _fail(self, jobs: list[Job], exc: Exception) -> None:
+        for job in jobs:
+            self.stats.failed += 1
+            job.emit(FailureEvent(GenerationError(f"Server error: {exc}")))
+
+
+def _choose(rows: list[_Row], logits: torch.Tensor) -> list[TokenEvent]:
+    """Each row's next token from its logits row ([rows, V]), greedy rows in one batch."""
+    greedy = [i for i, row in enumerate(rows) if row.state.plain_greedy]
+    choices: dict[int, Choice] = {}
+    if greedy:
+        index = torch.tensor(greedy, dtype=torch.long, device=logits.device)
+        scores = logits.index_select(0, index).to(torch.float32)
+        logprobs = torch.log_softmax(scores, dim=-1)
+        ids = torch.nan_to_num(scores, nan=-torch.inf).argmax(dim=-1)
+        chosen = logprobs.gather(1, ids.unsqueeze(1)).squeeze(1)
+        for position, (i, token_id, logprob) in enumerate(
+            zip(greedy, ids.tolist(), chosen.tolist(), strict=True)
+        ):
+            choices[i] = Choice(int(token_id), float(logprob), logprobs[position])
+    events: list[TokenEvent] = []
+    for i, row in enumerate(rows):
+        choice = choices.get(i)
+        if choice is None:
+            events.append(row.state.advance(logits[i : i + 1]))
+        else:
+            events.append(row.state.accept(choice))
+    return events

@@ -1,0 +1,85 @@
+"""The backend's Prometheus metrics, under TGI's `tgi_` names, in a registry of its own.
+
+The HTTP edge records each request's outcome and timings; the queue and batch gauges are read
+from the scheduler's counters when `/metrics` is scraped. Duration histograms use TGI's 35
+geometric buckets (0.00015 s x 1.5^k).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from tgi_server.events import Completion
+from tgi_server.scheduler import SchedulerStats
+
+__all__ = ["BackendMetrics"]
+
+DURATION_BUCKETS = tuple(0.00015 * 1.5**k for k in range(35))
+
+
+def _length_buckets(limit: int) -> tuple[float, ...]:
+    step = max(limit // 100, 1)
+    return tuple(float(step * k) for k in range(1, 101))
+
+
+class BackendMetrics:
+    """Everything `/metrics` exposes."""
+
+    def __init__(self, max_input_tokens: int, max_total_tokens: int) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.requests = Counter("tgi_request_count", "Requests received", registry=registry)
+        self.successes = Counter("tgi_request_success", "Requests served", registry=registry)
+        self.failures = Counter(
+            "tgi_request_failure", "Requests failed", ["err"], registry=registry
+        )
+        self.duration = self._seconds("tgi_request_duration", "End-to-end request time")
+        self.validation = self._seconds("tgi_request_validation_duration", "Validation time")
+        self.queue = self._seconds("tgi_request_queue_duration", "Time spent queued")
+        self.inference = self._seconds("tgi_request_inference_duration", "Time on the model")
+        self.per_token = self._seconds(
+            "tgi_request_mean_time_per_token_duration", "Inference time per generated token"
+        )
+        self.input_length = Histogram(
+            "tgi_request_input_length",
+            "Prompt tokens",
+            buckets=_length_buckets(max_input_tokens),
+            registry=registry,
+        )
+        self.generated_tokens = Histogram(
+            "tgi_request_generated_tokens",
+            "Generated tokens",
+            buckets=_length_buckets(max_total_tokens),
+            registry=registry,
+        )
+        self.queue_size = Gauge("tgi_queue_size", "Requests waiting", registry=registry)
+        self.batch_size = Gauge(
+            "tgi_batch_current_size", "Requests in the batch", registry=registry
+        )
+
+    def _seconds(self, name: str, text: str) -> Histogram:
+        return Histogram(name, text, buckets=DURATION_BUCKETS, registry=self.registry)
+
+    def received(self) -> None:
+        self.requests.inc()
+
+    def failed(self, error_type: str) -> None:
+        self.failures.labels(err=error_type).inc()
+
+    def served(self, completion: Completion, received_at: float, validated_at: float) -> None:
+        """Record a finished request (`time.monotonic()` stamps, as in the completion)."""
+        self.successes.inc()
+        self.duration.observe(max(completion.finished_at - received_at, 0.0))
+        self.validation.observe(max(validated_at - received_at, 0.0))
+        self.queue.observe(max(completion.started_at - completion.queued_at, 0.0))
+        inference = max(completion.finished_at - completion.started_at, 0.0)
+        self.inference.observe(inference)
+        self.per_token.observe(inference / max(completion.generated_tokens, 1))
+        self.input_length.observe(completion.input_length)
+        self.generated_tokens.observe(completion.generated_tokens)
+
+    def render(self, stats: SchedulerStats) -> bytes:
+        """The exposition text, with the gauges read from `stats` now."""
+        self.queue_size.set(stats.queue_size)
+        self.batch_size.set(stats.batch_size)
+        return generate_latest(self.registry)

@@ -1,0 +1,284 @@
+"""The OpenAI-style request bodies, turned into generate requests as TGI's router does.
+
+`/v1/chat/completions`: the messages go through the tokenizer's chat template (the prompt is
+then tokenized without special tokens); `temperature` 0 means greedy, any other value or none
+means sampling; `max_tokens` (or `max_completion_tokens`) becomes `max_new_tokens`;
+`presence_penalty` p becomes `repetition_penalty` p + 2; `top_logprobs` becomes `top_n_tokens`.
+`/v1/completions`: one prompt or a list of at most `max_client_batch_size`, with the same
+sampling rules; `suffix` is refused. Pure: the template comes in as a function.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol.tgi import GenerateParameters, GenerateRequest
+from tgi_server.errors import InvalidBodyError, OpenAIRequestError, ToolError
+
+__all__ = [
+    "ChatCall",
+    "ChatRequest",
+    "CompletionCall",
+    "CompletionRequest",
+    "chat_call",
+    "completion_call",
+    "tool_call",
+]
+
+B = TypeVar("B", bound=BaseModel)
+RenderChat = Callable[[list[dict[str, Any]], list[Any] | None], str]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class StreamOptions(_Body):
+    include_usage: bool = False
+
+
+class _Sampling(_Body):
+    model: str | None = None
+    max_tokens: int | None = Field(default=None, ge=0)
+    temperature: float | None = None
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = Field(default=None, ge=0)
+    stop: list[str] | str | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+
+
+class ChatRequest(_Sampling):
+    messages: list[dict[str, Any]]
+    max_completion_tokens: int | None = Field(default=None, ge=0)
+    presence_penalty: float | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0)
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+
+
+class CompletionRequest(_Sampling):
+    prompt: str | list[str]
+    repetition_penalty: float | None = None
+    suffix: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    request: GenerateRequest
+    stream: bool
+    include_usage: bool
+    logprobs: bool
+    model: str | None
+    uses_tools: bool = False
+    """The output is a tool call in TGI's JSON form (see `tool_call`)."""
+
+
+@dataclass(frozen=True)
+class CompletionCall:
+    requests: tuple[GenerateRequest, ...]
+    stream: bool
+    model: str | None
+
+
+def parse_body(model: type[B], document: Any) -> B:
+    try:
+        return model.model_validate(document)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        path = ".".join(str(part) for part in error["loc"])
+        raise InvalidBodyError(f"{path}: {error['msg']}" if path else str(error["msg"])) from exc
+
+
+def chat_call(document: Any, render: RenderChat) -> ChatCall:
+    """The generate request a chat body stands for (422 for what TGI refuses)."""
+    body = parse_body(ChatRequest, document)
+    if body.tools and body.response_format is not None:
+        raise ToolError("Grammar and tools are mutually exclusive")
+    tools = _chosen_tools(body.tools or [], body.tool_choice)
+    grammar = _tool_grammar(tools, body.tool_choice) if tools else _response_grammar(body)
+    messages = [_flatten(message) for message in body.messages]
+    prompt = render(messages, tools or None)
+    repetition = None if body.presence_penalty is None else body.presence_penalty + 2.0
+    parameters = _parameters(
+        body,
+        max_new_tokens=body.max_tokens
+        if body.max_tokens is not None
+        else body.max_completion_tokens,
+        repetition_penalty=repetition,
+        top_n_tokens=body.top_logprobs if body.logprobs else None,
+        details=True,
+    )
+    if grammar is not None:
+        parameters = parameters.model_copy(update={"grammar": grammar})
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return ChatCall(
+        GenerateRequest(inputs=prompt, parameters=parameters),
+        body.stream,
+        include_usage,
+        body.logprobs,
+        body.model,
+        uses_tools=bool(tools),
+    )
+
+
+def completion_call(document: Any, max_client_batch_size: int) -> CompletionCall:
+    """The generate requests of a completions body, one per prompt."""
+    body = parse_body(CompletionRequest, document)
+    if body.suffix is not None:
+        raise OpenAIRequestError(
+            "Suffix is not supported and can be achieved by preprocessing the prompt.",
+            "suffix not supported",
+        )
+    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    if not prompts:
+        raise InvalidBodyError("prompt: expected a non-empty list")
+    if len(prompts) > max_client_batch_size:
+        raise OpenAIRequestError(
+            f"Number of prompts exceeds the maximum allowed batch size of {max_client_batch_size}",
+            "batch size exceeded",
+        )
+    parameters = _parameters(
+        body,
+        max_new_tokens=body.max_tokens,
+        repetition_penalty=body.repetition_penalty,
+        top_n_tokens=None,
+        details=True,
+    )
+    requests = tuple(GenerateRequest(inputs=p, parameters=parameters) for p in prompts)
+    return CompletionCall(requests, body.stream, body.model)
+
+
+def _parameters(
+    body: _Sampling,
+    *,
+    max_new_tokens: int | None,
+    repetition_penalty: float | None,
+    top_n_tokens: int | None,
+    details: bool,
+) -> GenerateParameters:
+    greedy = body.temperature == 0.0
+    stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    return GenerateParameters(
+        do_sample=not greedy,
+        temperature=None if greedy else body.temperature,
+        top_p=body.top_p,
+        frequency_penalty=body.frequency_penalty,
+        repetition_penalty=repetition_penalty,
+        max_new_tokens=max_new_tokens,
+        seed=body.seed,
+        stop=stop,
+        top_n_tokens=top_n_tokens,
+        details=details,
+        return_full_text=False,
+    )
+
+
+NO_TOOL = "no_tool"
+"""TGI's extra function under `tool_choice: auto`: the model answers in text instead."""
+
+
+def _chosen_tools(tools: list[dict[str, Any]], choice: Any) -> list[dict[str, Any]]:
+    """The tools the model may call under `tool_choice`; [] for none."""
+    if not tools or choice == "none":
+        return []
+    name = _named_choice(choice)
+    if name is None:
+        return tools
+    chosen = [tool for tool in tools if _function(tool).get("name") == name]
+    if not chosen:
+        raise ToolError(f"Tool with name {name} not found")
+    return chosen
+
+
+def _named_choice(choice: Any) -> str | None:
+    if choice is None or choice in ("auto", "required"):
+        return None
+    if isinstance(choice, str):
+        return choice
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            return str(function["name"])
+    raise ToolError(f"invalid tool_choice: {choice!r}")
+
+
+def _function(tool: dict[str, Any]) -> dict[str, Any]:
+    function = tool.get("function")
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise ToolError("each tool needs a function with a name")
+    return function
+
+
+def _tool_grammar(tools: list[dict[str, Any]], choice: Any) -> dict[str, Any]:
+    """TGI's tool grammar: `{"function": {"_name": <tool>, ...its arguments}}`."""
+    options = [_tool_schema(_function(tool)) for tool in tools]
+    if choice is None or choice == "auto":
+        content = {"type": "object", "properties": {"content": {"type": "string"}}}
+        options.append(_tool_schema({"name": NO_TOOL, "parameters": content}))
+    schema = {
+        "type": "object",
+        "properties": {"function": {"anyOf": options}},
+        "required": ["function"],
+    }
+    return {"type": "json", "value": schema}
+
+
+def _tool_schema(function: dict[str, Any]) -> dict[str, Any]:
+    parameters = function.get("parameters") or {}
+    properties = dict(parameters.get("properties") or {})
+    required = list(parameters.get("required") or [])
+    return {
+        "type": "object",
+        "properties": {"_name": {"type": "string", "const": function["name"]}, **properties},
+        "required": ["_name", *required],
+    }
+
+
+def _response_grammar(body: ChatRequest) -> dict[str, Any] | None:
+    """`response_format` as a TGI grammar (OpenAI's `json_schema` form accepted too)."""
+    response_format = body.response_format
+    if response_format is None or response_format.get("type") == "text":
+        return None
+    if response_format.get("type") == "json_schema" and "json_schema" in response_format:
+        inner = response_format["json_schema"] or {}
+        return {"type": "json_schema", "value": {"schema": inner.get("schema", {})}}
+    return response_format
+
+
+def tool_call(text: str) -> tuple[str | None, dict[str, Any]]:
+    """(function name, arguments) from a tool-grammar output; name None for `no_tool`."""
+    try:
+        document = json.loads(text)
+        function = dict(document["function"])
+        name = str(function.pop("_name"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ToolError(f"the model's tool call is not valid: {exc}") from exc
+    if name == NO_TOOL:
+        return None, function
+    return name, function
+
+
+def _flatten(message: dict[str, Any]) -> dict[str, Any]:
+    """A message with its content as one string: text parts joined, images as markdown."""
+    content = message.get("content")
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+            elif isinstance(part, dict) and part.get("type") == "image_url":
+                parts.append(f"![]({part.get('image_url', {}).get('url', '')})")
+        content = "".join(parts)
+    if content is None and not message.get("tool_calls"):
+        raise InvalidBodyError("messages: a message needs content or tool_calls")
+    return {**message, "content": content if content is not None else ""}
