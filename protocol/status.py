@@ -45,3 +45,5 @@ class WorkerStatusReport(BaseModel):
     queue_time: float = Field(default=0.0, ge=0.0, description="expected wait for a new request, s")
     in_flight_workload: float = Field(default=0.0, ge=0.0)
     version: str = ""
+    unsecured: bool = Field(default=False, description="the worker checks no tickets")
+    warnings: list[str] = Field(default_factory=list, description="what an operator must know")

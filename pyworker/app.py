@@ -1,11 +1,16 @@
-"""The PyWorker's aiohttp application: ticket checks at the door, then relay to the backend.
+"""The PyWorker's aiohttp application: ticket checks at the door, then admission, then relay.
 
     POST /generate, /generate_stream    {"auth_data": <ticket>, "payload": <TGI body>}
     GET  /ping, /health                  liveness, and whether the backend is serving
+    GET  /metrics                        Prometheus text format
 
 A request goes through, in order: size limit (413), JSON (400), envelope (422), workload of
-the payload (422), ticket checks (401/403), readiness (503), then the relay, with its workload
-counted in flight until the last byte is sent.
+the payload (422), ticket checks (401/403), readiness (503), expected wait (429 with
+Retry-After), a FIFO in front of the backend's concurrency cap, then the relay, with its
+workload counted in flight until the last byte is sent.
+
+On shutdown (SIGTERM) the worker drains: it refuses new requests (503), reports `draining`,
+lets in-flight requests finish for up to `drain_grace_s`, then reports `stopped`.
 """
 
 from __future__ import annotations
@@ -21,24 +26,30 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from protocol import WorkerState, workload_of
+from protocol import Info, WorkerState, workload_of
 from protocol.workload import WorkloadError
-from pyworker.backend import BackendProbe, BackendProbeError
+from pyworker.admission import FifoGate, refuse_if_overloaded
+from pyworker.backend import BackendProbe
 from pyworker.errors import (
     BadRequest,
     InvalidPayload,
     NotReady,
+    Overloaded,
     PayloadTooLarge,
     TicketRejected,
     WorkerError,
 )
-from pyworker.keys import KeyFetchError, fetch_keys, fetch_keys_until_success
+from pyworker.http1 import BackendPool
+from pyworker.keys import KeyRefresher, fetch_keys, fetch_keys_until_success
 from pyworker.lifecycle import Lifecycle
-from pyworker.load import LoadTracker
+from pyworker.load import LoadTracker, RequestSlot
+from pyworker.metrics import CONTENT_TYPE, WorkerMetrics
+from pyworker.model_log import LogFollower
 from pyworker.relay import Relay
-from pyworker.reporter import StatusReporter, build_report
+from pyworker.reporter import UNSECURED_WARNING, StatusReporter, build_report
 from pyworker.settings import WorkerSettings
-from pyworker.tickets import TicketVerifier
+from pyworker.supervisor import Supervisor
+from pyworker.tickets import TicketScheme, TicketVerifier
 
 __all__ = ["create_app"]
 
@@ -48,12 +59,16 @@ SETTINGS = web.AppKey("settings", WorkerSettings)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 LOAD = web.AppKey("load", LoadTracker)
 VERIFIER = web.AppKey("verifier", TicketVerifier)
+REFRESHER = web.AppKey("refresher", KeyRefresher)
+GATE = web.AppKey("gate", FifoGate)
+METRICS = web.AppKey("metrics", WorkerMetrics)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 RELAY = web.AppKey("relay", Relay)
-KEY_REFRESH = web.AppKey("key_refresh", asyncio.Lock)
+POOL = web.AppKey("pool", BackendPool)
+REPORTER = web.AppKey("reporter", StatusReporter)
 
 RELAYED_PATHS = ("/generate", "/generate_stream")
-KEY_REFRESH_MIN_INTERVAL_S = 5.0
+INITIAL_CONCURRENCY = 128  # until the backend's /info says otherwise (TGI's default)
 
 
 def create_app(
@@ -63,20 +78,24 @@ def create_app(
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle(clock=clock)
     app[LOAD] = LoadTracker(clock=clock)
+    app[GATE] = FifoGate(settings.max_concurrency or INITIAL_CONCURRENCY)
+    app[METRICS] = WorkerMetrics(app[LOAD], app[LIFECYCLE], lambda: app[GATE])
     app[VERIFIER] = TicketVerifier(
         settings.advertised_url,
         {},
         clock=clock,
+        scheme=settings.ticket_scheme,
         clock_skew_s=settings.clock_skew_s,
         replay_window=settings.replay_window,
     )
-    app[KEY_REFRESH] = asyncio.Lock()
     app.cleanup_ctx.append(_client_session)
     app.cleanup_ctx.append(_background_tasks)
+    app.on_shutdown.append(_drain)
     for path in RELAYED_PATHS:
         app.router.add_post(path, _relay_handler(path))
     app.router.add_get("/ping", ping)
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     return app
 
 
@@ -87,6 +106,9 @@ async def error_middleware(
     try:
         return await handler(request)
     except WorkerError as exc:
+        metrics = request.app[METRICS]
+        counts = metrics.relay_errors if exc.status >= 500 else metrics.rejections
+        counts[exc.error_type] += 1
         return _error_response(exc)
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_bytes
@@ -106,9 +128,13 @@ async def error_middleware(
 
 def _error_response(exc: WorkerError) -> web.Response:
     body: dict[str, Any] = {"error": exc.message, "error_type": exc.error_type}
+    headers: dict[str, str] | None = None
     if isinstance(exc, TicketRejected):
         body["reason"] = exc.reason
-    headers = {"Retry-After": "1"} if isinstance(exc, NotReady) else None
+    elif isinstance(exc, Overloaded):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    elif isinstance(exc, NotReady):
+        headers = {"Retry-After": "1"}
     return web.json_response(body, status=exc.status, headers=headers)
 
 
@@ -121,14 +147,42 @@ def _relay_handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamRes
 
 async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
     app = request.app
-    auth_data, payload = _parse_envelope(await _read_json(request))
-    workload = _workload(payload, app[LIFECYCLE].max_new_tokens_default)
-    await _verify_ticket(app, auth_data, workload)
-    lifecycle = app[LIFECYCLE]
+    settings, lifecycle, load = app[SETTINGS], app[LIFECYCLE], app[LOAD]
+    auth_data, payload = _parse_envelope(await _read_json(request), settings.unsecured)
+    workload = _workload(payload, lifecycle.max_new_tokens_default)
+    if not settings.unsecured:
+        await _verify_ticket(app, auth_data, workload)
     if not lifecycle.serving:
         raise NotReady(f"worker is not serving (state: {lifecycle.state.value}); route again")
-    with app[LOAD].slot(workload) as slot:
-        return await app[RELAY].forward(request, path, payload, slot)
+    refuse_if_overloaded(load.in_flight_workload, lifecycle.max_perf, settings.max_queue_time_s)
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    with load.slot(workload) as slot:
+        response = await _admit_and_relay(app, request, path, body, slot)
+    _observe(app[METRICS], slot)
+    return response
+
+
+async def _admit_and_relay(
+    app: web.Application, request: web.Request, path: str, body: bytes, slot: RequestSlot
+) -> web.StreamResponse:
+    gate, metrics, lifecycle = app[GATE], app[METRICS], app[LIFECYCLE]
+    if gate.active >= gate.limit:
+        lifecycle.set_busy(True)  # this request will queue
+    await gate.acquire()
+    try:
+        metrics.queue_time.observe(time.perf_counter() - slot.started_at)
+        return await app[RELAY].forward(request, path, body, slot)
+    finally:
+        gate.release()
+        if not gate.waiting:
+            lifecycle.set_busy(False)
+
+
+def _observe(metrics: WorkerMetrics, slot: RequestSlot) -> None:
+    if slot.first_byte_at is not None:
+        metrics.time_to_first_byte.observe(slot.first_byte_at - slot.started_at)
+    if slot.relay_error is not None:
+        metrics.relay_errors[slot.relay_error] += 1
 
 
 async def _read_json(request: web.Request) -> Any:
@@ -139,15 +193,15 @@ async def _read_json(request: web.Request) -> Any:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
 
 
-def _parse_envelope(body: Any) -> tuple[Any, dict[str, Any]]:
+def _parse_envelope(body: Any, unsecured: bool) -> tuple[Any, dict[str, Any]]:
     if not isinstance(body, dict):
         raise InvalidPayload('body must be a JSON object {"auth_data": {...}, "payload": {...}}')
-    if "auth_data" not in body:
+    if "auth_data" not in body and not unsecured:
         raise TicketRejected(401, "missing", "`auth_data` is missing: get a ticket from /route/")
     payload = body.get("payload")
     if not isinstance(payload, dict):
         raise InvalidPayload("`payload` must be a JSON object (a TGI request body)")
-    return body["auth_data"], payload
+    return body.get("auth_data"), payload
 
 
 def _workload(payload: dict[str, Any], default_max_new_tokens: int) -> int:
@@ -162,25 +216,19 @@ async def _verify_ticket(app: web.Application, auth_data: Any, workload: int) ->
     try:
         verifier.verify(auth_data, workload)
     except TicketRejected as exc:
-        if exc.reason != "unknown_key" or not await _refresh_keys(app):
+        if not _may_be_a_new_key(verifier.scheme, exc) or not await app[REFRESHER].refresh():
+            app[METRICS].ticket_rejections[exc.reason] += 1
             raise
-        verifier.verify(auth_data, workload)  # the router may have rotated its key
-
-
-async def _refresh_keys(app: web.Application) -> bool:
-    """Fetch the router's keys again, at most once per interval; True if the set changed."""
-    lock = app[KEY_REFRESH]
-    if lock.locked():
-        return False
-    async with lock:
-        verifier = app[VERIFIER]
-        before = verifier.known_kids
         try:
-            verifier.set_keys(await fetch_keys(app[SESSION], app[SETTINGS].report_addresses))
-        except KeyFetchError as exc:
-            log.warning("key refresh failed: %s", exc)
-        await asyncio.sleep(KEY_REFRESH_MIN_INTERVAL_S)  # hold the lock: rate limit
-        return verifier.known_kids != before
+            verifier.verify(auth_data, workload)  # the router may have rotated its key
+        except TicketRejected as again:
+            app[METRICS].ticket_rejections[again.reason] += 1
+            raise
+
+
+def _may_be_a_new_key(scheme: TicketScheme, exc: TicketRejected) -> bool:
+    """Vast tickets name no key: a bad signature may come from a key we have not seen yet."""
+    return exc.reason == "unknown_key" or (scheme.uses_rsa and exc.reason == "bad_signature")
 
 
 async def ping(request: web.Request) -> web.Response:
@@ -189,8 +237,15 @@ async def ping(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     lifecycle = request.app[LIFECYCLE]
-    body = {"state": lifecycle.state.value, "error_msg": lifecycle.error_msg}
+    body: dict[str, Any] = {"state": lifecycle.state.value, "error_msg": lifecycle.error_msg}
+    if request.app[SETTINGS].unsecured:
+        body["warnings"] = [UNSECURED_WARNING]
     return web.json_response(body, status=200 if lifecycle.serving else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
@@ -198,17 +253,26 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector) as session:
         app[SESSION] = session
+        app[POOL] = BackendPool(settings.backend_url, connect_timeout_s=settings.connect_timeout_s)
         app[RELAY] = Relay(
-            session,
-            settings.backend_url,
-            connect_timeout_s=settings.connect_timeout_s,
+            app[POOL],
+            first_byte_timeout_s=settings.first_byte_timeout_s,
             idle_timeout_s=settings.stream_idle_timeout_s,
         )
+        app[REFRESHER] = KeyRefresher(
+            app[VERIFIER],
+            lambda: fetch_keys(session, settings.report_addresses, settings.ticket_scheme),
+            clock=time.monotonic,
+            min_interval_s=settings.key_refresh_interval_s,
+        )
         yield
+        await app[POOL].close()
 
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    if settings.unsecured:
+        _warn_unsecured()
     reporter = StatusReporter(
         app[SESSION],
         settings.report_addresses,
@@ -218,11 +282,13 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
             endpoint=settings.endpoint,
             lifecycle=app[LIFECYCLE],
             load=app[LOAD],
+            unsecured=settings.unsecured,
         ),
         app[LIFECYCLE].changed,
         interval_s=settings.report_interval_s,
         token=settings.worker_token.get_secret_value() if settings.worker_token else None,
     )
+    app[REPORTER] = reporter
     tasks = [
         asyncio.create_task(_bring_up(app), name="bring-up"),
         asyncio.create_task(reporter.run(), name="status-reporter"),
@@ -237,31 +303,47 @@ async def _background_tasks(app: web.Application) -> AsyncIterator[None]:
     await reporter.send_final()
 
 
+def _warn_unsecured() -> None:
+    banner = "!" * 78
+    log.warning("%s\n%s\n%s", banner, UNSECURED_WARNING, banner)
+
+
 async def _bring_up(app: web.Application) -> None:
-    """Keys, then a healthy backend, then a measured max_perf; then watch the backend's health."""
+    """Keys (unless unsecured), then supervise the backend: loading → ... → ready ⇄ error."""
     settings, lifecycle = app[SETTINGS], app[LIFECYCLE]
-    probe = BackendProbe(app[SESSION], settings.backend_url)
-    app[VERIFIER].set_keys(await fetch_keys_until_success(app[SESSION], settings.report_addresses))
-    lifecycle.move_to(WorkerState.LOADING)
-    while True:  # an `error` state stays, with its message, until the backend is healthy again
-        await probe.wait_until_healthy()
-        try:
-            info = await probe.info()
-            lifecycle.move_to(WorkerState.BENCHMARKING)
-            perf = await probe.measure_tokens_per_second(settings.benchmark_tokens)
-        except (BackendProbeError, aiohttp.ClientError, TimeoutError) as exc:
-            lifecycle.move_to(WorkerState.ERROR, f"backend check failed: {exc}")
-            await asyncio.sleep(settings.health_interval_s)
-            continue
-        log.info("backend ready: %s, max_perf %.1f tokens/s", info.model_id, perf)
-        lifecycle.mark_ready(perf, info.max_total_tokens)
-        await _watch_health(probe, lifecycle, settings.health_interval_s)
+    session = app[SESSION]
+    if not settings.unsecured:
+        keys = await fetch_keys_until_success(
+            session, settings.report_addresses, settings.ticket_scheme
+        )
+        app[REFRESHER].install(keys)
+
+    def on_ready(info: Info, perf: float) -> None:
+        app[GATE].set_limit(settings.max_concurrency or max(1, info.max_concurrent_requests))
+
+    follower = LogFollower(settings.model_log).lines() if settings.model_log else None
+    supervisor = Supervisor(
+        BackendProbe(session, settings.backend_url),
+        lifecycle,
+        on_ready=on_ready,
+        health_interval_s=settings.health_interval_s,
+        benchmark_tokens=settings.benchmark_tokens,
+        benchmark_concurrency=settings.benchmark_concurrency,
+        log_lines=follower,
+    )
+    await supervisor.run()
 
 
-async def _watch_health(probe: BackendProbe, lifecycle: Lifecycle, interval_s: float) -> None:
-    """Return when the backend stops being healthy (after marking the worker `error`)."""
-    while True:
-        await asyncio.sleep(interval_s)
-        if not await probe.healthy():
-            lifecycle.move_to(WorkerState.ERROR, "backend /health is failing")
-            return
+async def _drain(app: web.Application) -> None:
+    """Stop taking requests, say so, and give in-flight ones up to the grace period to end."""
+    lifecycle, load = app[LIFECYCLE], app[LOAD]
+    lifecycle.move_to(WorkerState.DRAINING)
+    reporter = app.get(REPORTER)
+    if reporter is not None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter.send_final(WorkerState.DRAINING)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(app[SETTINGS].drain_grace_s):
+            await load.idle.wait()
+    if load.requests_working:
+        log.warning("drain grace over with %d request(s) still in flight", load.requests_working)

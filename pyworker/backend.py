@@ -65,12 +65,24 @@ class BackendProbe:
             except (ValidationError, ValueError) as exc:
                 raise BackendProbeError(f"GET /info is not TGI's: {exc}") from None
 
-    async def measure_tokens_per_second(self, max_new_tokens: int) -> float:
-        """One warm-up, then one timed greedy request: generated tokens / wall time."""
+    async def measure_tokens_per_second(self, max_new_tokens: int, concurrency: int = 1) -> float:
+        """One warm-up, then `concurrency` requests at once: generated tokens / wall time.
+
+        Every answer must be a 200 with TGI's details: an error is never mistaken for a fast
+        success, and tokens are counted as generated (a stop at EOS counts what it made).
+        """
         await self._generate(max_new_tokens)
         started = time.perf_counter()
-        generated = await self._generate(max_new_tokens)
+        results = await asyncio.gather(
+            *(self._generate(max_new_tokens) for _ in range(concurrency)), return_exceptions=True
+        )
         elapsed = time.perf_counter() - started
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise BackendProbeError(
+                f"{len(failures)} of {concurrency} benchmark requests failed: {failures[0]}"
+            )
+        generated = sum(r for r in results if isinstance(r, int))
         return generated / elapsed if elapsed > 0 else 0.0
 
     async def _generate(self, max_new_tokens: int) -> int:
@@ -84,7 +96,9 @@ class BackendProbe:
         ) as response:
             if response.status != 200:
                 body = await response.text()
-                raise BackendProbeError(f"benchmark request answered {response.status}: {body}")
+                raise BackendProbeError(
+                    f"benchmark request answered {response.status}: {body[:200]}"
+                )
             try:
                 result = GenerateResponse.model_validate(await response.json())
             except (ValidationError, ValueError) as exc:

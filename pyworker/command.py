@@ -15,6 +15,14 @@ Environment (Vast.ai's names, so its templates work unchanged):
   TGIS_BACKEND_URL     the TGI backend (default http://127.0.0.1:5001)
   TGIS_ENDPOINT        the endpoint this worker serves (default "default")
   TGIS_WORKER_TOKEN    token the router expects on status reports
+  TGIS_TICKET_SCHEME   ed25519 (default, keys from /keys), vast or vast-url (RSA, /pubkey/)
+  UNSECURED=true       check no tickets at all (testing only; warned about everywhere)
+  MODEL_LOG            the backend's log: TGI --json-output lines tell loaded / failed
+  TGIS_MAX_QUEUE_TIME  seconds of expected wait above which requests get 429 (default 30)
+  TGIS_MAX_CONCURRENCY requests relayed at once (default: the backend's max_concurrent_requests)
+  TGIS_DRAIN_GRACE     seconds in-flight requests get to finish after SIGTERM (default 30)
+  USE_SSL=true         serve HTTPS with TGIS_SSL_CERT / TGIS_SSL_KEY
+                       (default /etc/instance.crt and /etc/instance.key, as on Vast)
 
 Example:
   tgi-serverless backend --port 5001 &
@@ -24,8 +32,10 @@ Example:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import socket
+import ssl
 
 from pyworker.settings import WorkerSettings, public_url_from_env
 
@@ -57,10 +67,21 @@ def build_settings(args: argparse.Namespace) -> WorkerSettings:
     settings = WorkerSettings(**{name: value for name, value in flags.items() if value is not None})
     derived: dict[str, str] = {}
     if not settings.public_url:
-        derived["public_url"] = public_url_from_env(os.environ, settings.port)
+        derived["public_url"] = public_url_from_env(
+            os.environ, settings.port, use_ssl=settings.use_ssl
+        )
     if not settings.worker_id:
         derived["worker_id"] = f"{socket.gethostname()}-{settings.port}"
     return settings.model_copy(update=derived)
+
+
+def ssl_context(settings: WorkerSettings) -> ssl.SSLContext | None:
+    """The server's TLS context when `USE_SSL` is set (Vast's certificate paths by default)."""
+    if not settings.use_ssl:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.ssl_cert, settings.ssl_key)
+    return context
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,12 +92,25 @@ def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     app = create_app(settings)
     print(f"PyWorker {settings.worker_id} on {settings.advertised_url}", flush=True)
+    # SIGTERM: listening stops, the app drains for up to drain_grace_s (on_shutdown), and
+    # whatever still runs after a short extra allowance is cancelled.
     web.run_app(
         app,
         host=settings.host,
         port=settings.port,
+        ssl_context=ssl_context(settings),
         print=None,
         handler_cancellation=True,
-        shutdown_timeout=10.0,
+        shutdown_timeout=2.0,
+        loop=_event_loop(),
     )
     return 0
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop (a project dependency) when it is installed, else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()

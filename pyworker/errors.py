@@ -5,17 +5,21 @@ WorkerError
 ├── PayloadTooLarge       413  the body is over the size limit
 ├── InvalidPayload        422  the envelope or payload is malformed
 ├── TicketRejected        401 / 403  no valid routing ticket (see `reason`)
-├── NotReady              503  the backend is not serving yet
-└── BackendUnavailable    502  the backend could not be reached
+├── Overloaded            429  the expected wait is over max_queue_time (Retry-After)
+├── NotReady              503  the backend is not serving yet, or the worker is draining
+├── BackendUnavailable    502  the backend could not be reached
+└── BackendTimeout        504  the backend sent no first byte in time
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BackendTimeout",
     "BackendUnavailable",
     "BadRequest",
     "InvalidPayload",
     "NotReady",
+    "Overloaded",
     "PayloadTooLarge",
     "TicketRejected",
     "WorkerError",
@@ -57,6 +61,15 @@ class TicketRejected(WorkerError):
         self.reason = reason
 
 
+class Overloaded(WorkerError):
+    status = 429
+    error_type = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class NotReady(WorkerError):
     status = 503
     error_type = "not_ready"
@@ -65,3 +78,8 @@ class NotReady(WorkerError):
 class BackendUnavailable(WorkerError):
     status = 502
     error_type = "backend_unavailable"
+
+
+class BackendTimeout(WorkerError):
+    status = 504
+    error_type = "backend_timeout"

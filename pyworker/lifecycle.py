@@ -3,6 +3,8 @@
     starting → loading → benchmarking → ready ⇄ busy → draining → stopped
                                      ↘ error (cleared when the backend recovers)
 
+Once draining, the only way on is `stopped`.
+
 Every change sets `changed`, which wakes the reporter at once.
 """
 
@@ -42,9 +44,15 @@ class Lifecycle:
     def serving(self) -> bool:
         return self.state.routable
 
+    @property
+    def winding_down(self) -> bool:
+        return self.state in (WorkerState.DRAINING, WorkerState.STOPPED)
+
     def move_to(self, state: WorkerState, error_msg: str = "") -> None:
         if state == self.state and error_msg == self.error_msg:
             return
+        if self.winding_down and state is not WorkerState.STOPPED:
+            return  # draining only ends in stopped: no health check may revive the worker
         if state is WorkerState.ERROR:
             log.error("worker state %s → error: %s", self.state.value, error_msg)
         else:
@@ -55,6 +63,16 @@ class Lifecycle:
             self._serving.set()
         else:
             self._serving.clear()
+        self.changed.set()
+
+    def set_busy(self, busy: bool) -> None:
+        """ready ⇄ busy (both routable): busy while requests queue for a relay slot."""
+        if busy and self.state is WorkerState.READY:
+            self.state = WorkerState.BUSY
+        elif not busy and self.state is WorkerState.BUSY:
+            self.state = WorkerState.READY
+        else:
+            return
         self.changed.set()
 
     def mark_ready(self, max_perf: float, max_new_tokens_default: int) -> None:

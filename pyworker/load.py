@@ -8,6 +8,7 @@ context manager guarantees that.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,9 +32,14 @@ class LoadTracker:
     requests_working: int = 0
     requests_received: int = 0
     outcomes: Counter[Outcome] = field(default_factory=Counter)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while nothing is in flight
     _served: deque[tuple[float, float]] = field(default_factory=deque)
 
+    def __post_init__(self) -> None:
+        self.idle.set()
+
     def begin(self, workload: float) -> None:
+        self.idle.clear()
         self.in_flight_workload += workload
         self.requests_working += 1
         self.requests_received += 1
@@ -43,6 +49,7 @@ class LoadTracker:
         self.requests_working = max(0, self.requests_working - 1)
         if self.requests_working == 0:
             self.in_flight_workload = 0.0  # no float residue once idle
+            self.idle.set()
         self.outcomes[outcome] += 1
         if tokens_served > 0:
             self._served.append((self.clock(), tokens_served))
@@ -70,6 +77,9 @@ class RequestSlot:
         self._workload = workload
         self.outcome: Outcome | None = None
         self.tokens_served = 0.0
+        self.started_at = time.perf_counter()
+        self.first_byte_at: float | None = None  # when the backend's answer began
+        self.relay_error: str | None = None  # what went wrong mid-relay, for the metrics
 
     def __enter__(self) -> RequestSlot:
         self._tracker.begin(self._workload)

@@ -4,20 +4,25 @@ JSON answers come back with the backend's status, body and the headers that matt
 bodies included). SSE answers are forwarded event by event as they arrive: bytes are written
 up to the last complete event (`\\n\\n`), so that if the backend dies mid-stream the client's
 stream can still end with one well-formed TGI error event.
+
+Three timeouts, no total cap: connecting (502 when it fails), the first byte of the answer
+(504), and silence between two chunks of a stream (the stream ends with the error event). A
+slow reader holds the relay at `write()` (aiohttp drains past its buffer limit), which stops
+reads from the backend in turn, so memory per stream stays bounded.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+import time
+from collections.abc import Iterable
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
 from protocol import encode_json_event
-from pyworker.errors import BackendUnavailable
+from pyworker.errors import BackendTimeout, BackendUnavailable
+from pyworker.http1 import BackendPool, BackendResponse, ProtocolError
 from pyworker.load import Outcome, RequestSlot
 
 __all__ = ["Relay", "relayed_headers"]
@@ -45,107 +50,154 @@ INCOMPLETE_STREAM_EVENT = encode_json_event(
 )
 
 
-def relayed_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
-    return CIMultiDict(
-        (name, value) for name, value in headers.items() if name.lower() not in _NOT_RELAYED
-    )
+def relayed_headers(headers: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
+    return CIMultiDict((name, value) for name, value in headers if name.lower() not in _NOT_RELAYED)
+
+
+_BACKEND_FAILURES = (OSError, ProtocolError, asyncio.IncompleteReadError, TimeoutError)
 
 
 class Relay:
     def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        backend_url: str,
-        *,
-        connect_timeout_s: float,
-        idle_timeout_s: float,
+        self, pool: BackendPool, *, first_byte_timeout_s: float, idle_timeout_s: float
     ) -> None:
-        self._session = session
-        self._backend_url = backend_url.rstrip("/")
-        # No total cap: a healthy stream may run as long as it keeps sending.
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout_s, sock_read=idle_timeout_s
-        )
+        self._pool = pool
+        self._first_byte_s = first_byte_timeout_s
+        self._idle_s = idle_timeout_s
 
     async def forward(
-        self, request: web.Request, path: str, payload: Any, slot: RequestSlot
+        self, request: web.Request, path: str, body: bytes, slot: RequestSlot
     ) -> web.StreamResponse:
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        try:
-            upstream = await self._session.post(
-                f"{self._backend_url}{path}",
-                data=body,
-                headers={"Content-Type": "application/json"},
-                timeout=self._timeout,
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise BackendUnavailable(f"backend unreachable: {exc or type(exc).__name__}") from None
+        """POST `body` (the payload's JSON bytes) to the backend and relay its answer."""
+        upstream = await self._post(path, body)
         async with upstream:
-            if _is_event_stream(upstream) and upstream.status == 200:
+            slot.first_byte_at = time.perf_counter()
+            if upstream.status == 200 and upstream.head.content_type == "text/event-stream":
                 return await self._relay_stream(request, upstream, slot)
             return await self._relay_body(upstream, slot)
 
-    async def _relay_body(
-        self, upstream: aiohttp.ClientResponse, slot: RequestSlot
-    ) -> web.Response:
+    async def _post(self, path: str, body: bytes) -> BackendResponse:
+        deadline = asyncio.timeout(self._first_byte_s)
         try:
-            body = await upstream.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            async with deadline:
+                return await self._pool.post(path, body)
+        except _BACKEND_FAILURES as exc:
+            if deadline.expired():
+                raise BackendTimeout(
+                    f"backend sent nothing within {self._first_byte_s:g}s"
+                ) from None
+            raise BackendUnavailable(f"backend unreachable: {exc or type(exc).__name__}") from None
+
+    async def _relay_body(self, upstream: BackendResponse, slot: RequestSlot) -> web.Response:
+        try:
+            async with asyncio.timeout(self._idle_s):
+                body = await upstream.read()
+        except _BACKEND_FAILURES as exc:
             raise BackendUnavailable(
                 f"backend failed mid-answer: {exc or type(exc).__name__}"
             ) from None
         if upstream.status >= 500:
             slot.outcome = Outcome.ERROR
-        slot.tokens_served = _generated_tokens(upstream) if upstream.status == 200 else 0.0
+        if upstream.status == 200:
+            slot.tokens_served = _generated_tokens(upstream.head.headers)
         return web.Response(
-            status=upstream.status, body=body, headers=relayed_headers(upstream.headers)
+            status=upstream.status, body=body, headers=relayed_headers(upstream.head.headers)
         )
 
     async def _relay_stream(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, slot: RequestSlot
+        self, request: web.Request, upstream: BackendResponse, slot: RequestSlot
     ) -> web.StreamResponse:
         response = web.StreamResponse(
-            status=upstream.status, headers=relayed_headers(upstream.headers)
+            status=upstream.status, headers=relayed_headers(upstream.head.headers)
         )
         await response.prepare(request)
+        watchdog = IdleWatchdog(upstream, self._idle_s)
         try:
-            events, complete = await _pump_events(upstream, response)
+            events, complete = await _pump_events(upstream, response, watchdog)
             if not complete:
                 # The backend stopped mid-event or mid-stream: end the client's stream cleanly.
                 slot.outcome = Outcome.ERROR
+                slot.relay_error = "idle_timeout" if watchdog.fired else "stream_interrupted"
                 await response.write(INCOMPLETE_STREAM_EVENT)
             slot.tokens_served = float(events)
             await response.write_eof()
         except ConnectionResetError:
             slot.outcome = Outcome.CANCELLED  # the client went away; the backend request ends
+        finally:
+            watchdog.stop()
         return response
 
 
+class IdleWatchdog:
+    """Closes the upstream answer when no chunk arrived for `idle_s`: one timer per stream.
+
+    The pump only stamps `last` per chunk; the timer re-arms itself for the remaining time.
+    """
+
+    def __init__(self, upstream: BackendResponse, idle_s: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._upstream = upstream
+        self._idle_s = idle_s
+        self.fired = False
+        self.last = self._loop.time()
+        self._handle = self._loop.call_at(self.last + idle_s, self._check)
+
+    def touch(self) -> None:
+        self.last = self._loop.time()
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+    def _check(self) -> None:
+        due = self.last + self._idle_s
+        if self._loop.time() < due:
+            self._handle = self._loop.call_at(due, self._check)
+            return
+        self.fired = True
+        self._upstream.close()  # the pump's read fails, and the stream ends with an error event
+
+
 async def _pump_events(
-    upstream: aiohttp.ClientResponse, response: web.StreamResponse
+    upstream: BackendResponse, response: web.StreamResponse, watchdog: IdleWatchdog
 ) -> tuple[int, bool]:
-    """Write whole events as they arrive; return (events written, whether the stream was whole)."""
+    """Write whole events as they arrive; return (events written, whether the stream was whole).
+
+    A failing backend ends the pump (the stream is not whole); a failing client raises from
+    `write` (ConnectionResetError), which the caller counts as a cancellation.
+    """
     pending = b""
     events = 0
-    try:
-        async for chunk in upstream.content.iter_any():
-            pending += chunk
-            cut = pending.rfind(b"\n\n") + 2
-            if cut >= 2:
-                events += pending.count(b"\n\n", 0, cut)
-                await response.write(pending[:cut])
-                pending = pending[cut:]
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, TimeoutError):
-        return events, False
-    return events, not pending.strip()
+    touch = watchdog.touch
+    write = response.write
+    chunks = upstream.iter_chunks()
+    while True:
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            break
+        except _BACKEND_FAILURES:
+            return events, False
+        touch()
+        if pending:
+            chunk = pending + chunk
+        if chunk.endswith(b"\n\n"):  # the usual case: whole events, forwarded as they are
+            pending = b""
+            events += chunk.count(b"\n\n")
+            await write(chunk)
+            continue
+        cut = chunk.rfind(b"\n\n") + 2
+        if cut >= 2:
+            events += chunk.count(b"\n\n", 0, cut)
+            await write(chunk[:cut])
+        pending = chunk[cut:] if cut >= 2 else chunk
+    return events, not watchdog.fired and not pending.strip()
 
 
-def _is_event_stream(upstream: aiohttp.ClientResponse) -> bool:
-    return upstream.content_type == "text/event-stream"
-
-
-def _generated_tokens(upstream: aiohttp.ClientResponse) -> float:
-    try:
-        return float(upstream.headers.get("x-generated-tokens", "0"))
-    except ValueError:
-        return 0.0
+def _generated_tokens(headers: Iterable[tuple[str, str]]) -> float:
+    for name, value in headers:
+        if name.lower() == "x-generated-tokens":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 0.0

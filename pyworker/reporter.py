@@ -15,19 +15,30 @@ import aiohttp
 
 from protocol import WorkerState, WorkerStatusReport
 from protocol.version import VERSION
+from pyworker.admission import expected_wait_s
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker
 
-__all__ = ["StatusReporter", "build_report"]
+__all__ = ["UNSECURED_WARNING", "StatusReporter", "build_report"]
 
 log = logging.getLogger(__name__)
 
+UNSECURED_WARNING = (
+    "UNSECURED: this worker checks no routing tickets; anyone who can reach it can use its backend"
+)
+
 
 def build_report(
-    *, worker_id: str, url: str, endpoint: str, lifecycle: Lifecycle, load: LoadTracker
+    *,
+    worker_id: str,
+    url: str,
+    endpoint: str,
+    lifecycle: Lifecycle,
+    load: LoadTracker,
+    unsecured: bool = False,
 ) -> WorkerStatusReport:
     max_perf = lifecycle.max_perf
-    queue_time = load.in_flight_workload / max_perf if max_perf > 0 else 0.0
+    queue_time = expected_wait_s(load.in_flight_workload, max_perf)
     return WorkerStatusReport(
         id=worker_id,
         url=url,
@@ -43,6 +54,8 @@ def build_report(
         queue_time=queue_time,
         in_flight_workload=load.in_flight_workload,
         version=VERSION,
+        unsecured=unsecured,
+        warnings=[UNSECURED_WARNING] if unsecured else [],
     )
 
 

@@ -4,28 +4,66 @@ A ticket is accepted only if all of these hold (architecture §4.2), checked in 
 
     1. it has every field, with the right JSON types        else 401 malformed
     2. it names a key (`kid`) this worker knows              else 401 unknown_key
-    3. its Ed25519 signature is valid for that key           else 401 bad_signature
+    3. its signature is valid for that key                   else 401 bad_signature
     4. it has not expired (with a small clock-skew allowance) else 401 expired
     5. its `url` is this worker's public URL                 else 403 wrong_url
     6. the payload's workload is at most its `cost`          else 403 cost_too_low
     7. its `reqnum` was not used before (sliding window)     else 403 replayed
 
-The reqnum is recorded only when every check passed, so a rejected ticket spends nothing.
+The signature scheme is a setting: the native Ed25519 one, or one of Vast's two RSA variants
+(`protocol.vast_tickets`). Vast tickets name no key: every RSA key the router published is
+tried, and they carry no expiry (an `exp`, when present, is still enforced). The reqnum is
+recorded only when every check passed, so a rejected ticket spends nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from pydantic import ValidationError
 
 from protocol import AuthData, verify_ticket_signature
+from protocol.vast_tickets import VastAuthData, VastVariant, verify_vast_signature
 from pyworker.errors import TicketRejected
 from pyworker.replay import ReplayVerdict, ReplayWindow
 
-__all__ = ["TicketVerifier", "normalize_url"]
+__all__ = ["PublicKey", "TicketFacts", "TicketScheme", "TicketVerifier", "normalize_url"]
+
+PublicKey = Ed25519PublicKey | RSAPublicKey
+ModelT = TypeVar("ModelT", AuthData, VastAuthData)
+
+
+class TicketScheme(StrEnum):
+    ED25519 = "ed25519"  # native: kid + Ed25519 over canonical JSON of every field
+    VAST = "vast"  # Vast PyWorker v2: RSA over {cost, endpoint, reqnum, url}
+    VAST_URL = "vast-url"  # vastai SDK 1.1: RSA over {url} only
+
+    @property
+    def uses_rsa(self) -> bool:
+        return self is not TicketScheme.ED25519
+
+    @property
+    def keys_path(self) -> str:
+        """Where the router publishes this scheme's keys."""
+        return "/pubkey/" if self.uses_rsa else "/keys"
+
+
+_VARIANT = {TicketScheme.VAST: VastVariant.LEGACY, TicketScheme.VAST_URL: VastVariant.URL}
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFacts:
+    """What the checks after the signature need, whichever scheme signed the ticket."""
+
+    cost: float
+    url: str
+    reqnum: int
+    exp: float | None
 
 
 def normalize_url(url: str) -> str:
@@ -36,76 +74,97 @@ class TicketVerifier:
     def __init__(
         self,
         worker_url: str,
-        keys: Mapping[str, Ed25519PublicKey],
+        keys: Mapping[str, PublicKey],
         *,
         clock: Callable[[], float],
+        scheme: TicketScheme = TicketScheme.ED25519,
         clock_skew_s: float = 5.0,
         replay_window: int = 4096,
     ) -> None:
         self._worker_url = normalize_url(worker_url)
-        self._keys = dict(keys)
+        self._scheme = scheme
         self._clock = clock
         self._clock_skew_s = clock_skew_s
         self._replay = ReplayWindow(replay_window)
+        self.set_keys(keys)
+
+    @property
+    def scheme(self) -> TicketScheme:
+        return self._scheme
 
     @property
     def known_kids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
-    def set_keys(self, keys: Mapping[str, Ed25519PublicKey]) -> None:
-        self._keys = dict(keys)
+    def current_keys(self) -> dict[str, PublicKey]:
+        return dict(self._keys)
 
-    def verify(self, raw: object, workload: float) -> AuthData:
-        """Return the ticket if it admits a request of `workload`; raise TicketRejected if not."""
+    def set_keys(self, keys: Mapping[str, PublicKey]) -> None:
+        self._keys = dict(keys)
+        self._rsa_keys = [key for key in keys.values() if isinstance(key, RSAPublicKey)]
+
+    def verify(self, raw: object, workload: float) -> TicketFacts:
+        """Return the ticket's facts if it admits `workload`; raise TicketRejected if not."""
         if not isinstance(raw, Mapping):
             raise TicketRejected(401, "malformed", "`auth_data` must be the ticket from /route/")
-        ticket = self._parse(raw)
-        self._check_signature(ticket, raw)
-        self._check_expiry(ticket)
-        self._check_url(ticket)
-        self._check_cost(ticket, workload)
-        self._spend(ticket)
-        return ticket
+        facts = self._check_vast(raw) if self._scheme.uses_rsa else self._check_native(raw)
+        self._check_expiry(facts)
+        self._check_url(facts)
+        self._check_cost(facts, workload)
+        self._spend(facts)
+        return facts
 
-    def _parse(self, raw: Mapping[str, Any]) -> AuthData:
-        try:
-            return AuthData.model_validate(raw)
-        except ValidationError as exc:
-            fields = sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]})
-            detail = ", ".join(fields) or "ticket"
-            raise TicketRejected(
-                401, "malformed", f"`auth_data` is missing or has invalid fields: {detail}"
-            ) from None
-
-    def _check_signature(self, ticket: AuthData, raw: Mapping[str, Any]) -> None:
+    def _check_native(self, raw: Mapping[str, Any]) -> TicketFacts:
+        ticket = _parse(AuthData, raw)
         key = self._keys.get(ticket.kid)
-        if key is None:
+        if not isinstance(key, Ed25519PublicKey):
             raise TicketRejected(
                 401, "unknown_key", f"ticket signed by unknown key {ticket.kid!r}: route again"
             )
         if not verify_ticket_signature(key, raw):
             raise TicketRejected(401, "bad_signature", "ticket signature is not valid")
+        return TicketFacts(ticket.cost, ticket.url, ticket.reqnum, ticket.exp)
 
-    def _check_expiry(self, ticket: AuthData) -> None:
-        if self._clock() > ticket.exp + self._clock_skew_s:
+    def _check_vast(self, raw: Mapping[str, Any]) -> TicketFacts:
+        ticket = _parse(VastAuthData, raw)
+        if not self._rsa_keys:
+            raise TicketRejected(401, "unknown_key", "no router public key loaded yet: retry")
+        variant = _VARIANT[self._scheme]
+        if not any(verify_vast_signature(key, raw, variant) for key in self._rsa_keys):
+            raise TicketRejected(401, "bad_signature", "ticket signature is not valid")
+        return TicketFacts(ticket.cost, ticket.url, ticket.reqnum, ticket.exp)
+
+    def _check_expiry(self, facts: TicketFacts) -> None:
+        if facts.exp is not None and self._clock() > facts.exp + self._clock_skew_s:
             raise TicketRejected(401, "expired", "ticket has expired: route again")
 
-    def _check_url(self, ticket: AuthData) -> None:
-        if normalize_url(ticket.url) != self._worker_url:
+    def _check_url(self, facts: TicketFacts) -> None:
+        if normalize_url(facts.url) != self._worker_url:
             raise TicketRejected(403, "wrong_url", "ticket was issued for another worker")
 
-    def _check_cost(self, ticket: AuthData, workload: float) -> None:
-        if workload > ticket.cost:
+    def _check_cost(self, facts: TicketFacts, workload: float) -> None:
+        if workload > facts.cost:
             raise TicketRejected(
                 403,
                 "cost_too_low",
-                f"request workload {workload:g} exceeds the ticket's cost {ticket.cost:g}: "
+                f"request workload {workload:g} exceeds the ticket's cost {facts.cost:g}: "
                 "route with cost >= max_new_tokens",
             )
 
-    def _spend(self, ticket: AuthData) -> None:
-        verdict = self._replay.accept(ticket.reqnum)
+    def _spend(self, facts: TicketFacts) -> None:
+        verdict = self._replay.accept(facts.reqnum)
         if verdict is ReplayVerdict.REPLAYED:
             raise TicketRejected(403, "replayed", "ticket was already used: route again")
         if verdict is ReplayVerdict.TOO_OLD:
             raise TicketRejected(403, "replayed", "ticket is too old to be used: route again")
+
+
+def _parse(model: type[ModelT], raw: Mapping[str, Any]) -> ModelT:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        fields = sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]})
+        detail = ", ".join(fields) or "ticket"
+        raise TicketRejected(
+            401, "malformed", f"`auth_data` is missing or has invalid fields: {detail}"
+        ) from None

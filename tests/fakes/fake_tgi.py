@@ -15,7 +15,7 @@ from aiohttp import web
 
 from protocol import encode_json_event
 
-Mode = Literal["ok", "error_422", "error_500", "die_mid_stream", "slow_stream"]
+Mode = Literal["ok", "error_422", "error_500", "die_mid_stream", "slow_stream", "stall_stream"]
 
 FAKE_INFO = {
     "model_id": "fake-tgi",
@@ -43,6 +43,14 @@ class FakeTGI:
     received: list[tuple[str, Any]] = field(default_factory=list)
     stream_started: asyncio.Event = field(default_factory=asyncio.Event)
     stream_cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    # Faults and observations beyond the modes: a delay before any answer, a gate every
+    # generate waits at (set = open), padding that makes stream events big, and counters.
+    first_byte_delay_s: float = 0.0
+    gate: asyncio.Event | None = None
+    event_padding: int = 0
+    active: int = 0
+    peak_active: int = 0
+    stream_bytes_sent: int = 0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -65,9 +73,24 @@ class FakeTGI:
     async def info(self, request: web.Request) -> web.Response:
         return web.json_response(FAKE_INFO)
 
+    async def _enter(self) -> None:
+        self.active += 1
+        self.peak_active = max(self.peak_active, self.active)
+        if self.first_byte_delay_s:
+            await asyncio.sleep(self.first_byte_delay_s)
+        if self.gate is not None:
+            await self.gate.wait()
+
     async def generate(self, request: web.Request) -> web.Response:
         payload = await request.json()
         self.received.append(("/generate", payload))
+        try:
+            await self._enter()
+            return self._generate_answer()
+        finally:
+            self.active -= 1
+
+    def _generate_answer(self) -> web.Response:
         if self.mode == "error_422":
             error = {"error": "Input validation error: `top_p` bad", "error_type": "validation"}
             return web.json_response(error, status=422)
@@ -88,12 +111,23 @@ class FakeTGI:
 
     async def generate_stream(self, request: web.Request) -> web.StreamResponse:
         self.received.append(("/generate_stream", await request.json()))
+        try:
+            await self._enter()
+            return await self._stream(request)
+        finally:
+            self.active -= 1
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         self.stream_started.set()
         try:
             for index in range(1, self.tokens + 1):
-                await response.write(stream_event(index, self.tokens))
+                event = stream_event(index, self.tokens, self.event_padding)
+                await response.write(event)
+                self.stream_bytes_sent += len(event)
+                if self.mode == "stall_stream":
+                    await asyncio.sleep(3600)
                 if self.mode == "die_mid_stream" and index == 1:
                     await response.write(b'data: {"index":2,"tok')
                     assert request.transport is not None
@@ -108,12 +142,13 @@ class FakeTGI:
         return response
 
 
-def stream_event(index: int, last: int) -> bytes:
+def stream_event(index: int, last: int, padding: int = 0) -> bytes:
     final = index == last
+    text = f" t{index}" + " " * padding
     return encode_json_event(
         {
             "index": index,
-            "token": {"id": index, "text": f" t{index}", "logprob": -0.5, "special": False},
+            "token": {"id": index, "text": text, "logprob": -0.5, "special": False},
             "generated_text": " ".join(f"t{i}" for i in range(1, last + 1)) if final else None,
             "details": None,
         }

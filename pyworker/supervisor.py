@@ -1,0 +1,124 @@
+"""Backend supervision: from `loading` to `ready`, and out to `error` and back.
+
+Readiness needs both signals this worker can get: the backend answers `/health` with 200, and
+its log (`MODEL_LOG`, when set) has not reported a failure since it last said "Connected". A
+log line wakes the supervisor at once; otherwise it polls. Before `ready` it reads `/info` and
+measures `max_perf` with concurrent requests. An `error` state carries the message (the log
+line, or the failing check) and is cleared when the backend is healthy again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+
+from protocol import Info, WorkerState
+from pyworker.backend import BackendProbe, BackendProbeError
+from pyworker.lifecycle import Lifecycle
+from pyworker.model_log import LogSignal, classify_line
+
+__all__ = ["Supervisor"]
+
+log = logging.getLogger(__name__)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        probe: BackendProbe,
+        lifecycle: Lifecycle,
+        *,
+        on_ready: Callable[[Info, float], None],
+        health_interval_s: float,
+        benchmark_tokens: int,
+        benchmark_concurrency: int,
+        log_lines: AsyncIterator[str] | None = None,
+        poll_s: float = 0.5,
+    ) -> None:
+        self._probe = probe
+        self._lifecycle = lifecycle
+        self._on_ready = on_ready
+        self._health_interval_s = health_interval_s
+        self._benchmark_tokens = benchmark_tokens
+        self._benchmark_concurrency = benchmark_concurrency
+        self._log_lines = log_lines
+        self._poll_s = poll_s
+        self._log_failure: str | None = None
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        watcher = asyncio.create_task(self._watch_log()) if self._log_lines else None
+        try:
+            self._lifecycle.move_to(WorkerState.LOADING)
+            while True:
+                await self._until_healthy()
+                if await self._bring_up():
+                    await self._watch()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+    async def _bring_up(self) -> bool:
+        lifecycle = self._lifecycle
+        try:
+            info = await self._probe.info()
+            lifecycle.move_to(WorkerState.BENCHMARKING)
+            perf = await self._probe.measure_tokens_per_second(
+                self._benchmark_tokens, self._benchmark_concurrency
+            )
+        except (BackendProbeError, aiohttp.ClientError, TimeoutError) as exc:
+            lifecycle.move_to(WorkerState.ERROR, f"backend check failed: {exc}")
+            await self._sleep_or_wake(self._health_interval_s)
+            return False
+        if perf <= 0:
+            lifecycle.move_to(WorkerState.ERROR, "backend benchmark generated no tokens")
+            return False
+        log.info("backend ready: %s, max_perf %.1f tokens/s", info.model_id, perf)
+        self._on_ready(info, perf)
+        lifecycle.mark_ready(perf, info.max_total_tokens)
+        return True
+
+    async def _until_healthy(self) -> None:
+        polls = 0
+        while self._log_failure is not None or not await self._probe.healthy():
+            if polls % 60 == 0 and self._log_failure is None:
+                log.info("waiting for the backend to become healthy")
+            polls += 1
+            await self._sleep_or_wake(self._poll_s)
+
+    async def _watch(self) -> None:
+        """Return when the backend stops being healthy (after marking the worker `error`)."""
+        while True:
+            await self._sleep_or_wake(self._health_interval_s)
+            if self._log_failure is not None:
+                return  # the log watcher already moved the worker to `error`
+            if not await self._probe.healthy():
+                self._lifecycle.move_to(WorkerState.ERROR, "backend /health is failing")
+                return
+
+    async def _sleep_or_wake(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        self._wake.clear()
+
+    async def _watch_log(self) -> None:
+        assert self._log_lines is not None
+        async for line in self._log_lines:
+            event = classify_line(line)
+            if event is None:
+                continue
+            if event.signal is LogSignal.FAILED:
+                self._log_failure = event.message
+                self._lifecycle.move_to(WorkerState.ERROR, f"backend failed: {event.message}")
+            else:
+                if self._log_failure is not None:
+                    log.info("backend log says it is serving again")
+                self._log_failure = None
+            self._wake.set()

@@ -1,0 +1,447 @@
+"""The PyWorker's production behaviour, in process, against fakes that speak the wire formats.
+
+Vast's RSA tickets against a router stand-in that serves `/pubkey/` and records reports;
+unsecured mode; admission (429, the concurrency cap); the relay's timeouts and a slow reader;
+supervision from the backend's log and the startup benchmark; metrics; drain; TLS. After
+each, the worker's in-flight counters are back to zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.x509.oid import NameOID
+
+from protocol.vast_tickets import VastVariant, rsa_public_key_pem, sign_vast_ticket
+from pyworker.app import GATE, LIFECYCLE, LOAD, create_app
+from pyworker.command import ssl_context
+from pyworker.settings import WorkerSettings
+from tests.fakes.fake_tgi import FakeTGI, expected_stream
+from tests.integration.pyworker.test_pyworker_app import PAYLOAD, ServerFactory, wait_until
+from tests.ports import free_port
+
+
+@dataclass
+class VastRouter:
+    """Vast's router as a worker sees it: one RSA key at /pubkey/, and /worker_status/."""
+
+    key: RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    pubkey_fetches: int = 0
+    reports: list[dict[str, Any]] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/pubkey/", self.pubkey)
+        app.router.add_post("/worker_status/", self.worker_status)
+        return app
+
+    async def pubkey(self, request: web.Request) -> web.Response:
+        self.pubkey_fetches += 1
+        return web.Response(text=rsa_public_key_pem(self.key.public_key()))
+
+    async def worker_status(self, request: web.Request) -> web.Response:
+        self.reports.append(await request.json())
+        return web.json_response({})
+
+    def states(self) -> list[str]:
+        return [report["state"] for report in self.reports]
+
+
+@dataclass
+class VastStack:
+    router: VastRouter
+    worker: TestServer
+    backend: FakeTGI
+    http: aiohttp.ClientSession
+    variant: VastVariant
+    reqnum: int = 0
+
+    @property
+    def url(self) -> str:
+        return str(self.worker.make_url("")).rstrip("/")
+
+    def ticket(self, cost: int = 3, **overrides: Any) -> dict[str, Any]:
+        self.reqnum += 1
+        fields = {"cost": cost, "endpoint": "e", "reqnum": self.reqnum, "url": self.url}
+        return sign_vast_ticket(self.router.key, {**fields, **overrides}, self.variant)
+
+    async def post(self, path: str, body: Any) -> aiohttp.ClientResponse:
+        return await self.http.post(f"{self.url}{path}", json=body)
+
+    def assert_idle(self) -> None:
+        load = self.worker.app[LOAD]
+        assert (load.in_flight_workload, load.requests_working) == (0, 0)
+
+
+@contextlib.asynccontextmanager
+async def vast_stack(
+    aiohttp_server: ServerFactory,
+    backend: FakeTGI,
+    variant: VastVariant = VastVariant.LEGACY,
+    **worker_fields: Any,
+) -> AsyncIterator[VastStack]:
+    router = VastRouter()
+    router_server = await aiohttp_server(router.app())
+    backend_server = await aiohttp_server(backend.app())
+    port = free_port()
+    scheme = "vast" if variant is VastVariant.LEGACY else "vast-url"
+    fields: dict[str, Any] = {
+        "port": port,
+        "backend_url": str(backend_server.make_url("")).rstrip("/"),
+        "report_addr": str(router_server.make_url("")).rstrip("/"),
+        "public_url": f"http://127.0.0.1:{port}",
+        "worker_id": "vast-1",
+        "ticket_scheme": scheme,
+        "report_interval_s": 0.2,
+        "health_interval_s": 0.2,
+        "benchmark_tokens": 3,
+        "key_refresh_interval_s": 0.0,
+    }
+    settings = WorkerSettings(**{**fields, **worker_fields})
+    worker = await aiohttp_server(create_app(settings), port=port)
+    async with aiohttp.ClientSession() as http:
+        await wait_until(lambda: worker.app[LIFECYCLE].serving)
+        backend.received.clear()
+        yield VastStack(router, worker, backend, http, variant)
+
+
+@pytest.fixture
+async def vast(aiohttp_server: ServerFactory) -> AsyncIterator[VastStack]:
+    async with vast_stack(aiohttp_server, FakeTGI()) as running:
+        yield running
+
+
+@pytest.mark.parametrize("variant", list(VastVariant))
+async def test_vast_tickets_of_both_variants_are_checked(
+    aiohttp_server: ServerFactory, variant: VastVariant
+) -> None:
+    async with vast_stack(aiohttp_server, FakeTGI(), variant) as stack:
+        ok = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+        assert ok.status == 200
+        wrong = await stack.post(
+            "/generate", {"auth_data": stack.ticket(url="http://x:1"), "payload": PAYLOAD}
+        )
+        assert (wrong.status, (await wrong.json())["reason"]) == (403, "wrong_url")
+        forged = {**stack.ticket(), "url": "http://x:1"}
+        forged_answer = await stack.post("/generate", {"auth_data": forged, "payload": PAYLOAD})
+        assert (await forged_answer.json())["reason"] == "bad_signature"
+        assert len(stack.backend.payloads("/generate")) == 1
+        stack.assert_idle()
+
+
+async def test_a_rotated_vast_key_is_fetched_again(vast: VastStack) -> None:
+    fetches = vast.router.pubkey_fetches
+    vast.router.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    response = await vast.post("/generate", {"auth_data": vast.ticket(), "payload": PAYLOAD})
+    assert response.status == 200
+    assert vast.router.pubkey_fetches == fetches + 1
+    vast.assert_idle()
+
+
+async def test_refetching_keys_is_rate_limited(aiohttp_server: ServerFactory) -> None:
+    async with vast_stack(aiohttp_server, FakeTGI(), key_refresh_interval_s=60) as stack:
+        fetches = stack.router.pubkey_fetches
+        forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        for _ in range(5):
+            fields = {"cost": 3, "endpoint": "e", "reqnum": 1, "url": stack.url}
+            forged = sign_vast_ticket(forger, fields, VastVariant.LEGACY)
+            answer = await stack.post("/generate", {"auth_data": forged, "payload": PAYLOAD})
+            assert answer.status == 401
+        assert stack.router.pubkey_fetches <= fetches + 1
+        assert stack.backend.received == []
+
+
+async def test_unsecured_mode_relays_without_tickets_and_says_so_everywhere(
+    aiohttp_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with vast_stack(aiohttp_server, FakeTGI(), unsecured=True) as stack:
+        response = await stack.post("/generate", {"payload": PAYLOAD})
+        assert response.status == 200
+        await wait_until(lambda: len(stack.router.reports) >= 2)
+        assert all(report["unsecured"] for report in stack.router.reports)
+        assert all("UNSECURED" in report["warnings"][0] for report in stack.router.reports)
+        health = await (await stack.http.get(f"{stack.url}/health")).json()
+        assert "UNSECURED" in health["warnings"][0]
+        assert stack.router.pubkey_fetches == 0
+        stack.assert_idle()
+    assert any("UNSECURED" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_request_that_would_wait_too_long_gets_429(aiohttp_server: ServerFactory) -> None:
+    backend = FakeTGI()
+    async with vast_stack(aiohttp_server, backend, max_queue_time_s=1) as stack:
+        backend.gate = asyncio.Event()  # the benchmark is over: hold what comes next
+        stack.worker.app[LIFECYCLE].max_perf = 1.0  # 1 token/s: 3 tokens in flight = 3 s
+        first = asyncio.create_task(
+            stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+        )
+        await wait_until(lambda: stack.worker.app[LOAD].requests_working == 1)
+        refused = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+        assert refused.status == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert (await refused.json())["error_type"] == "overloaded"
+        backend.gate.set()
+        assert (await first).status == 200
+        stack.assert_idle()
+
+
+async def test_the_concurrency_cap_holds_requests_in_a_queue(
+    aiohttp_server: ServerFactory,
+) -> None:
+    backend = FakeTGI()
+    async with vast_stack(aiohttp_server, backend, max_concurrency=2) as stack:
+        backend.gate, backend.peak_active = asyncio.Event(), 0
+        calls = [
+            asyncio.create_task(
+                stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+            )
+            for _ in range(6)
+        ]
+        gate = stack.worker.app[GATE]
+        await wait_until(lambda: gate.waiting == 4)
+        assert backend.active == 2
+        assert stack.worker.app[LIFECYCLE].state.value == "busy"  # still routable
+        await wait_until(lambda: "busy" in stack.router.states())
+        backend.gate.set()
+        assert [r.status for r in await asyncio.gather(*calls)] == [200] * 6
+        assert backend.peak_active == 2
+        assert stack.worker.app[LIFECYCLE].state.value == "ready"
+        stack.assert_idle()
+
+
+async def test_the_cap_defaults_to_the_backends_max_concurrent_requests(vast: VastStack) -> None:
+    assert vast.worker.app[GATE].limit == 128
+
+
+async def test_a_backend_that_never_answers_gets_504(aiohttp_server: ServerFactory) -> None:
+    backend = FakeTGI()
+    async with vast_stack(aiohttp_server, backend, first_byte_timeout_s=0.3) as stack:
+        backend.first_byte_delay_s = 30
+        response = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+        assert response.status == 504
+        assert (await response.json())["error_type"] == "backend_timeout"
+        stack.assert_idle()
+
+
+async def test_a_slow_stream_is_not_capped_but_a_silent_one_is_ended(
+    aiohttp_server: ServerFactory,
+) -> None:
+    backend = FakeTGI(mode="slow_stream", tokens=4)  # 0.2 s between events, 0.6 s in all
+    async with vast_stack(aiohttp_server, backend, stream_idle_timeout_s=0.5) as stack:
+        body = {"auth_data": stack.ticket(4), "payload": PAYLOAD}
+        healthy = await stack.post("/generate_stream", body)
+        assert await healthy.read() == expected_stream(4)
+        backend.mode = "stall_stream"
+        stalled = await stack.post("/generate_stream", {**body, "auth_data": stack.ticket(4)})
+        text = (await stalled.read()).decode()
+        assert text.startswith('data: {"index":1')
+        assert text.endswith('"error_type":"incomplete_generation_stream"}\n\n')
+        await wait_until(lambda: stack.worker.app[LOAD].requests_working == 0)
+        metrics = await (await stack.http.get(f"{stack.url}/metrics")).text()
+        assert 'tgis_worker_relay_errors_total{kind="idle_timeout"} 1.0' in metrics
+        stack.assert_idle()
+
+
+async def test_a_slow_reader_holds_the_backend_back(aiohttp_server: ServerFactory) -> None:
+    backend = FakeTGI(tokens=2000, event_padding=32 * 1024)  # a 64 MiB stream
+    async with vast_stack(aiohttp_server, backend) as stack:
+        body = {"auth_data": stack.ticket(2000), "payload": PAYLOAD}
+        response = await stack.post("/generate_stream", body)
+        assert response.status == 200
+        await response.content.readexactly(1024)
+        await asyncio.sleep(1.0)  # read nothing more for a while
+        sent = backend.stream_bytes_sent
+        assert sent < 24 * 1024 * 1024, sent  # socket buffers, not the stream
+        print(f"slow reader: the backend got {sent} bytes out")
+        response.close()
+        await wait_until(lambda: stack.worker.app[LOAD].requests_working == 0)
+        stack.assert_idle()
+
+
+async def test_the_startup_benchmark_is_concurrent_and_checks_every_status(
+    aiohttp_server: ServerFactory,
+) -> None:
+    backend = FakeTGI(mode="error_500", first_byte_delay_s=0.05)
+    router = VastRouter()
+    router_server = await aiohttp_server(router.app())
+    backend_server = await aiohttp_server(backend.app())
+    settings = WorkerSettings(
+        backend_url=str(backend_server.make_url("")).rstrip("/"),
+        report_addr=str(router_server.make_url("")).rstrip("/"),
+        worker_id="w",
+        ticket_scheme="vast",
+        health_interval_s=0.2,
+        benchmark_tokens=3,
+        benchmark_concurrency=4,
+    )
+    worker = await aiohttp_server(create_app(settings))
+    lifecycle = worker.app[LIFECYCLE]
+    await wait_until(lambda: lifecycle.state.value == "error")
+    assert "benchmark" in lifecycle.error_msg
+    assert "500" in lifecycle.error_msg
+    backend.mode, backend.peak_active = "ok", 0
+    await wait_until(lambda: lifecycle.serving)
+    assert backend.peak_active == 4
+    assert lifecycle.max_perf > 0
+    assert "error" in router.states()
+
+
+async def test_readiness_and_failure_come_from_the_backends_log(
+    aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    log = tmp_path / "infer.log"
+    log.write_text("Error: ShardCannotStart\n")  # an earlier run's failure: must be ignored
+    backend = FakeTGI()
+    async with vast_stack(
+        aiohttp_server, backend, model_log=str(log), health_interval_s=30
+    ) as stack:
+        lifecycle = stack.worker.app[LIFECYCLE]
+        with log.open("a") as handle:
+            handle.write('{"message":"Error: DownloadError","target":"launcher"}\n')
+        await wait_until(lambda: lifecycle.state.value == "error")
+        assert "DownloadError" in lifecycle.error_msg
+        refused = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+        assert refused.status == 503
+        with log.open("a") as handle:
+            handle.write(
+                '{"level":"INFO","message":"Connected","target":"text_generation_router::server"}\n'
+            )
+        await wait_until(lambda: lifecycle.serving)
+        assert lifecycle.error_msg == ""
+        assert "error" in stack.router.states()
+        stack.assert_idle()
+
+
+async def test_a_log_failure_keeps_the_worker_out_even_if_health_says_ok(
+    aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    log = tmp_path / "infer.log"
+    log.write_text('{"message":"Connected","target":"text_generation_router"}\n')
+    backend = FakeTGI(healthy=False)  # an old "Connected" line must not make it ready
+    router = VastRouter()
+    router_server = await aiohttp_server(router.app())
+    backend_server = await aiohttp_server(backend.app())
+    settings = WorkerSettings(
+        backend_url=str(backend_server.make_url("")).rstrip("/"),
+        report_addr=str(router_server.make_url("")).rstrip("/"),
+        worker_id="w",
+        ticket_scheme="vast",
+        model_log=str(log),
+    )
+    worker = await aiohttp_server(create_app(settings))
+    lifecycle = worker.app[LIFECYCLE]
+    await wait_until(lambda: lifecycle.state.value == "loading")
+    await asyncio.sleep(0.5)
+    assert lifecycle.state.value == "loading"
+    with log.open("a") as handle:
+        handle.write("Error: WebserverFailed\n")
+    await wait_until(lambda: lifecycle.state.value == "error")
+    backend.healthy = True
+    await asyncio.sleep(1.0)
+    assert lifecycle.state.value == "error"  # healthy, but the log said it failed
+
+
+async def test_metrics_count_outcomes_rejections_and_latencies(vast: VastStack) -> None:
+    assert (await vast.post("/generate", {"auth_data": vast.ticket(), "payload": PAYLOAD})).ok
+    forged = {**vast.ticket(), "cost": 10**6}
+    assert (await vast.post("/generate", {"auth_data": forged, "payload": PAYLOAD})).status == 401
+    response = await vast.http.get(f"{vast.url}/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = await response.text()
+    for line in (
+        'tgis_worker_requests_total{outcome="success"} 1.0',
+        'tgis_worker_requests_total{outcome="rejected_ticket_rejected"} 1.0',
+        'tgis_worker_ticket_rejections_total{reason="bad_signature"} 1.0',
+        "tgis_worker_queue_time_seconds_count 1.0",
+        "tgis_worker_time_to_first_byte_seconds_count 1.0",
+        "tgis_worker_in_flight_workload 0.0",
+        'tgis_worker_state{state="ready"} 1.0',
+    ):
+        assert line in text, line
+
+
+async def test_ping(vast: VastStack) -> None:
+    assert await (await vast.http.get(f"{vast.url}/ping")).text() == "pong"
+
+
+async def test_shutdown_drains_in_flight_streams_then_reports_stopped(
+    aiohttp_server: ServerFactory,
+) -> None:
+    backend = FakeTGI(mode="slow_stream", tokens=5)
+    async with vast_stack(aiohttp_server, backend) as stack:
+        body = {"auth_data": stack.ticket(5), "payload": PAYLOAD}
+        response = await stack.post("/generate_stream", body)
+        await response.content.readline()
+        closing = asyncio.create_task(stack.worker.close())
+        await wait_until(lambda: stack.worker.app[LIFECYCLE].state.value == "draining")
+        assert await response.content.read() != b""  # the stream goes on to its end
+        await closing
+        states = stack.router.states()
+        assert states[-2:] == ["draining", "stopped"]
+        stack.assert_idle()
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "instance.crt", tmp_path / "instance.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_tls_with_use_ssl(aiohttp_server: ServerFactory, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    assert ssl_context(WorkerSettings(use_ssl=False)) is None
+    settings = WorkerSettings(
+        use_ssl=True,
+        ssl_cert=str(cert),
+        ssl_key=str(key),
+        report_addr="http://127.0.0.1:9",
+        worker_id="tls",
+    )
+    assert settings.advertised_url.startswith("https://")
+    context = ssl_context(settings)
+    assert context is not None
+    server = await aiohttp_server(create_app(settings), ssl=context)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    client_context.check_hostname = False
+    async with aiohttp.ClientSession() as http:
+        url = str(server.make_url("/ping"))
+        assert url.startswith("https://")
+        async with http.get(url, ssl=client_context) as response:
+            assert await response.text() == "pong"

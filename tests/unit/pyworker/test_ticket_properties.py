@@ -1,0 +1,186 @@
+"""Generated attacks on every ticket scheme: each is refused for its reason, and spends nothing."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from protocol import SigningKey, sign_ticket
+from protocol.vast_tickets import VastVariant, rsa_key_id, sign_vast_ticket
+from pyworker.errors import TicketRejected
+from pyworker.tickets import PublicKey, TicketScheme, TicketVerifier
+
+URL = "http://10.0.0.5:3000"
+NOW = 1_800_000_000.0
+SKEW = 5.0
+ED_KEY = SigningKey.generate()
+ED_OTHER = SigningKey.generate()
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_OTHER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+VARIANT = {TicketScheme.VAST: VastVariant.LEGACY, TicketScheme.VAST_URL: VastVariant.URL}
+SIGNED_FIELDS = {
+    TicketScheme.ED25519: ["cost", "endpoint", "reqnum", "url", "request_idx", "exp", "kid"],
+    TicketScheme.VAST: ["cost", "endpoint", "reqnum", "url"],
+    TicketScheme.VAST_URL: ["url"],
+}
+schemes = st.sampled_from(list(TicketScheme))
+
+
+def verifier(scheme: TicketScheme, window: int = 64) -> TicketVerifier:
+    keys: dict[str, PublicKey] = (
+        {rsa_key_id(RSA_KEY.public_key()): RSA_KEY.public_key()}
+        if scheme.uses_rsa
+        else {ED_KEY.kid: ED_KEY.public_key}
+    )
+    return TicketVerifier(
+        URL, keys, clock=lambda: NOW, scheme=scheme, clock_skew_s=SKEW, replay_window=window
+    )
+
+
+def issue(scheme: TicketScheme, *, other_key: bool = False, **overrides: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "cost": 100,
+        "endpoint": "default",
+        "reqnum": 1,
+        "url": URL,
+        "request_idx": 1,
+        "exp": NOW + 60,
+    }
+    fields.update(overrides)
+    if scheme.uses_rsa:
+        key = RSA_OTHER if other_key else RSA_KEY
+        return sign_vast_ticket(key, fields, VARIANT[scheme])
+    signer = ED_OTHER if other_key else ED_KEY
+    return sign_ticket(signer.private_key, {**fields, "kid": ED_KEY.kid})
+
+
+def refused(check: TicketVerifier, raw: object, workload: float = 1) -> TicketRejected:
+    with pytest.raises(TicketRejected) as caught:
+        check.verify(raw, workload)
+    return caught.value
+
+
+def still_accepts_a_fresh_ticket(check: TicketVerifier, scheme: TicketScheme, reqnum: int) -> None:
+    assert check.verify(issue(scheme, reqnum=reqnum), workload=1).reqnum == reqnum
+
+
+@pytest.mark.parametrize("scheme", list(TicketScheme))
+def test_a_genuine_ticket_passes_every_scheme(scheme: TicketScheme) -> None:
+    assert verifier(scheme).verify(issue(scheme, reqnum=9), workload=100).reqnum == 9
+
+
+json_values = st.one_of(
+    st.integers(-(10**6), 10**6), st.text(max_size=8), st.floats(-1e6, 1e6, allow_nan=False)
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(scheme=schemes, data=st.data())
+def test_forged_tickets_are_refused(scheme: TicketScheme, data: st.DataObject) -> None:
+    genuine = issue(scheme, reqnum=5)
+    how = data.draw(st.sampled_from(["tamper", "signature", "other_key"]))
+    if how == "tamper":
+        field = data.draw(st.sampled_from(SIGNED_FIELDS[scheme]))
+        value = data.draw(json_values)
+        assume(not (value == genuine[field] and type(value) is type(genuine[field])))
+        forged = {**genuine, field: value}
+    elif how == "signature":
+        raw = bytearray(base64.b64decode(genuine["signature"]))
+        index = data.draw(st.integers(0, len(raw) - 1))
+        raw[index] ^= data.draw(st.integers(1, 255))
+        forged = {**genuine, "signature": base64.b64encode(bytes(raw)).decode()}
+    else:
+        forged = issue(scheme, other_key=True, reqnum=5)
+    check = verifier(scheme)
+    error = refused(check, forged)
+    assert error.status in (401, 403)
+    if how != "tamper":
+        assert (error.status, error.reason) == (401, "bad_signature")
+    still_accepts_a_fresh_ticket(check, scheme, 5)  # the forgery spent nothing
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    scheme=schemes,
+    reqnums=st.lists(st.integers(1, 60), min_size=1, max_size=20, unique=True),
+    data=st.data(),
+)
+def test_replays_are_refused_in_any_arrival_order(
+    scheme: TicketScheme, reqnums: list[int], data: st.DataObject
+) -> None:
+    check = verifier(scheme)
+    tickets = {n: issue(scheme, reqnum=n) for n in reqnums}
+    for n in reqnums:  # out of order, all within the window: each is accepted once
+        assert check.verify(tickets[n], workload=1).reqnum == n
+    replayed = data.draw(st.sampled_from(reqnums))
+    error = refused(check, tickets[replayed])
+    assert (error.status, error.reason) == (403, "replayed")
+
+
+@settings(max_examples=40, deadline=None)
+@given(scheme=schemes, late_by=st.floats(min_value=0.001, max_value=1e6))
+def test_expired_tickets_are_refused(scheme: TicketScheme, late_by: float) -> None:
+    check = verifier(scheme)
+    error = refused(check, issue(scheme, exp=NOW - SKEW - late_by))
+    assert (error.status, error.reason) == (401, "expired")
+    still_accepts_a_fresh_ticket(check, scheme, 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    scheme=schemes,
+    host=st.from_regex(r"[a-z0-9]{1,12}(\.[a-z0-9]{1,8}){0,3}", fullmatch=True),
+    port=st.integers(1, 65535),
+)
+def test_tickets_for_another_worker_are_refused(scheme: TicketScheme, host: str, port: int) -> None:
+    url = f"http://{host}:{port}"
+    assume(url != URL)
+    check = verifier(scheme)
+    error = refused(check, issue(scheme, url=url))
+    assert (error.status, error.reason) == (403, "wrong_url")
+    still_accepts_a_fresh_ticket(check, scheme, 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(scheme=schemes, cost=st.integers(0, 10_000), excess=st.integers(1, 10_000))
+def test_a_workload_over_the_signed_cost_is_refused(
+    scheme: TicketScheme, cost: int, excess: int
+) -> None:
+    check = verifier(scheme)
+    error = refused(check, issue(scheme, cost=cost), workload=cost + excess)
+    assert (error.status, error.reason) == (403, "cost_too_low")
+    still_accepts_a_fresh_ticket(check, scheme, 1)
+
+
+@pytest.mark.parametrize("scheme", [TicketScheme.VAST, TicketScheme.VAST_URL])
+def test_vast_tickets_may_omit_kid_exp_and_request_idx(scheme: TicketScheme) -> None:
+    fields = {"cost": 10, "endpoint": "e", "reqnum": 3, "url": URL}
+    ticket = sign_vast_ticket(RSA_KEY, fields, VARIANT[scheme])
+    assert verifier(scheme).verify(ticket, workload=10).exp is None
+
+
+@pytest.mark.parametrize(
+    ("scheme", "make"),
+    [
+        (TicketScheme.VAST, lambda: {"cost": 1}),
+        (TicketScheme.VAST, lambda: issue(TicketScheme.ED25519)),  # Ed25519 ticket, RSA worker
+        (TicketScheme.ED25519, lambda: issue(TicketScheme.VAST)),  # no kid
+    ],
+)
+def test_tickets_of_the_wrong_shape_are_malformed_or_unsigned(
+    scheme: TicketScheme, make: Callable[[], Any]
+) -> None:
+    error = refused(verifier(scheme), make())
+    assert error.status == 401
+    assert error.reason in ("malformed", "bad_signature")
+
+
+def test_a_vast_worker_without_a_key_says_so() -> None:
+    check = TicketVerifier(URL, {}, clock=lambda: NOW, scheme=TicketScheme.VAST)
+    assert refused(check, issue(TicketScheme.VAST)).reason == "unknown_key"
