@@ -35,10 +35,11 @@ from protocol.tickets import (
     sign_ticket,
     verify_ticket_signature,
 )
-from protocol.workload import WorkloadError, workload_of
+from protocol.workload import OPENAI_PATHS, WorkloadError, workload_for_path, workload_of
 
 __all__ = [
     "MAX_COST",
+    "OPENAI_PATHS",
     "SIGNATURE_FIELD",
     "AuthData",
     "Details",
@@ -72,5 +73,6 @@ __all__ = [
     "public_key_pem",
     "sign_ticket",
     "verify_ticket_signature",
+    "workload_for_path",
     "workload_of",
 ]

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from protocol import Info, WorkerState, workload_of
+from protocol import Info, WorkerState, workload_for_path
 from protocol.workload import WorkloadError
 from pyworker.admission import FifoGate, refuse_if_overloaded
 from pyworker.backend import BackendProbe
@@ -67,7 +67,8 @@ RELAY = web.AppKey("relay", Relay)
 POOL = web.AppKey("pool", BackendPool)
 REPORTER = web.AppKey("reporter", StatusReporter)
 
-RELAYED_PATHS = ("/generate", "/generate_stream")
+# TGI's generation routes, the compat route, and the OpenAI-compatible ones.
+RELAYED_PATHS = ("/generate", "/generate_stream", "/", "/v1/chat/completions", "/v1/completions")
 INITIAL_CONCURRENCY = 128  # until the backend's /info says otherwise (TGI's default)
 
 
@@ -149,7 +150,7 @@ async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
     app = request.app
     settings, lifecycle, load = app[SETTINGS], app[LIFECYCLE], app[LOAD]
     auth_data, payload = _parse_envelope(await _read_json(request), settings.unsecured)
-    workload = _workload(payload, lifecycle.max_new_tokens_default)
+    workload = _workload(path, payload, lifecycle.max_new_tokens_default)
     if not settings.unsecured:
         await _verify_ticket(app, auth_data, workload)
     if not lifecycle.serving:
@@ -204,9 +205,9 @@ def _parse_envelope(body: Any, unsecured: bool) -> tuple[Any, dict[str, Any]]:
     return body.get("auth_data"), payload
 
 
-def _workload(payload: dict[str, Any], default_max_new_tokens: int) -> int:
+def _workload(path: str, payload: dict[str, Any], default_max_new_tokens: int) -> int:
     try:
-        return workload_of(payload, default_max_new_tokens)
+        return workload_for_path(path, payload, default_max_new_tokens)
     except WorkloadError as exc:
         raise InvalidPayload(str(exc)) from None
 

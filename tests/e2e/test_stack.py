@@ -131,3 +131,27 @@ def test_the_generate_command_explains_a_wrong_key(stack: Stack) -> None:
     assert result.returncode == 1
     assert "API key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_chat_goes_through_the_worker_to_the_openai_route(stack: Stack) -> None:
+    messages = [{"role": "user", "content": "Say something."}]
+    with Client(stack.router_url, api_key=API_KEY) as client:
+        answer = client.chat(messages, max_tokens=6, temperature=0.0)
+    status, direct = post_json(
+        f"{stack.backend_url}/v1/chat/completions",
+        {"messages": messages, "max_tokens": 6, "temperature": 0.0},
+    )
+    assert status == 200
+    assert answer.content == direct["choices"][0]["message"]["content"]
+    assert answer.usage is not None
+    assert answer.usage.completion_tokens <= 6
+
+
+def test_a_chat_ticket_must_pay_for_max_tokens(stack: Stack) -> None:
+    with Client(stack.router_url, api_key=API_KEY) as client:
+        ticket = client.route(5)
+    payload = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 50}
+    status, body = post_json(
+        f"{ticket.url}/v1/chat/completions", {"auth_data": ticket.auth_data(), "payload": payload}
+    )
+    assert (status, body["reason"]) == (403, "cost_too_low")

@@ -5,7 +5,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from protocol import MAX_COST, GenerateRequest, RouteRequest, WorkloadError, workload_of
+from protocol import (
+    MAX_COST,
+    GenerateRequest,
+    RouteRequest,
+    WorkloadError,
+    workload_for_path,
+    workload_of,
+)
 
 
 def test_parameters_omitted_means_sampling_as_in_tgi() -> None:
@@ -62,3 +69,24 @@ def test_route_request_refuses_absurd_costs(cost: float) -> None:
 def test_route_request_defaults() -> None:
     request = RouteRequest.model_validate({"endpoint": "default"})
     assert (request.cost, request.request_idx) == (100.0, None)
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "expected"),
+    [
+        ("/v1/chat/completions", {"messages": [], "max_tokens": 30}, 30),
+        ("/v1/chat/completions", {"messages": [], "max_completion_tokens": 12}, 12),
+        ("/v1/chat/completions", {"messages": []}, 2048),
+        ("/v1/completions", {"prompt": ["a", "b", "c"], "max_tokens": 10}, 30),
+        ("/v1/completions", {"prompt": "a", "max_tokens": 10}, 10),
+        ("/generate", {"inputs": "x", "parameters": {"max_new_tokens": 7}}, 7),
+        ("/", {"inputs": "x", "parameters": {"max_new_tokens": 7}, "stream": True}, 7),
+    ],
+)
+def test_workload_by_route(path: str, payload: dict[str, Any], expected: int) -> None:
+    assert workload_for_path(path, payload, 2048) == expected
+
+
+def test_openai_workload_refuses_non_integers() -> None:
+    with pytest.raises(WorkloadError, match="max_tokens"):
+        workload_for_path("/v1/chat/completions", {"max_tokens": "9"}, 100)
