@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from protocol import KeySet, RouteRequest, RouteWaiting, SigningKey, WorkerStatusReport
 from protocol.keys import public_key_pem
+from router.autoscaler.demand import DemandSignal
 from router.errors import (
     BadRequest,
     EndpointNotFound,
@@ -40,7 +41,7 @@ from router.routing import least_expected_wait
 from router.settings import RouterSettings
 from router.tickets import TicketIssuer
 
-__all__ = ["REGISTRY", "create_app"]
+__all__ = ["DEMAND", "REGISTRY", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ QUEUE = web.AppKey("queue", RouteQueue)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 RNG = web.AppKey("rng", random.Random)
 REQUEST_IDS: web.AppKey[itertools.count[int]] = web.AppKey("request_ids")
+DEMAND = web.AppKey("demand", DemandSignal)
 
 
 def create_app(
@@ -70,6 +72,7 @@ def create_app(
     signing_key: SigningKey | None = None,
     clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
+    demand: DemandSignal | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
     app[SETTINGS] = settings
@@ -79,6 +82,7 @@ def create_app(
     app[CLOCK] = clock
     app[RNG] = rng or random.Random()
     app[REQUEST_IDS] = itertools.count(1)
+    app[DEMAND] = demand if demand is not None else DemandSignal()
     app.cleanup_ctx.append(_signing_key(signing_key))
     app.router.add_post("/route/", route)
     app.router.add_get("/pubkey/", pubkey)
@@ -146,7 +150,9 @@ async def route(request: web.Request) -> web.Response:
     _check_api_key(request, route_request, settings)
     request_ids = app[REQUEST_IDS]
     request_idx = route_request.request_idx or next(request_ids)
-    worker = await _wait_for_worker(app, route_request.endpoint)
+    if route_request.request_idx is None:
+        app[DEMAND].arrived(route_request.cost)  # a poll for the same request is not new demand
+    worker = await _wait_for_worker(app, route_request.endpoint, route_request.cost)
     now = app[CLOCK]()
     if worker is None:
         waiting = RouteWaiting(
@@ -189,8 +195,11 @@ def _pick(app: web.Application, endpoint: str) -> WorkerRecord | None:
     return least_expected_wait(registry.routable(endpoint, now), app[RNG])
 
 
-async def _wait_for_worker(app: web.Application, endpoint: str) -> WorkerRecord | None:
-    """A ready worker now, or within `route_timeout_s`; None if none came."""
+async def _wait_for_worker(
+    app: web.Application, endpoint: str, cost: float = 0.0
+) -> WorkerRecord | None:
+    """A ready worker now, or within `route_timeout_s`; None if none came. While it waits, the
+    autoscaler's demand signal counts it (and wakes the autoscaler: scale from zero)."""
     worker = _pick(app, endpoint)
     settings, queue = app[SETTINGS], app[QUEUE]
     if worker is not None or settings.route_timeout_s == 0:
@@ -201,6 +210,7 @@ async def _wait_for_worker(app: web.Application, endpoint: str) -> WorkerRecord 
             retry_after_s=settings.route_timeout_s,
         )
     queue.waiting += 1
+    app[DEMAND].waiting_started(cost)
     try:
         async with asyncio.timeout(settings.route_timeout_s), queue.capacity:
             while (worker := _pick(app, endpoint)) is None:
@@ -210,6 +220,7 @@ async def _wait_for_worker(app: web.Application, endpoint: str) -> WorkerRecord 
         return None
     finally:
         queue.waiting -= 1
+        app[DEMAND].waiting_ended(cost)
 
 
 async def worker_status(request: web.Request) -> web.Response:

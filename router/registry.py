@@ -60,6 +60,7 @@ class WorkerRecord:
 class WorkerRegistry:
     def __init__(self, *, stale_after_s: float, settle_s: float) -> None:
         self._workers: dict[str, WorkerRecord] = {}
+        self._excluded: set[str] = set()
         self._stale_after_s = stale_after_s
         self._settle_s = settle_s
 
@@ -121,8 +122,26 @@ class WorkerRegistry:
         return [
             worker
             for worker in self._workers.values()
-            if worker.endpoint == endpoint and worker.state.routable and self.is_fresh(worker, now)
+            if worker.endpoint == endpoint
+            and worker.state.routable
+            and self.is_fresh(worker, now)
+            and worker.id not in self._excluded
         ]
+
+    def exclude(self, worker_id: str) -> None:
+        """Route nothing more to this worker (it is draining), whatever it reports."""
+        self._excluded.add(worker_id)
+
+    def include(self, worker_id: str) -> None:
+        self._excluded.discard(worker_id)
+
+    def is_excluded(self, worker_id: str) -> bool:
+        return worker_id in self._excluded
+
+    def remove(self, worker_id: str) -> None:
+        """Forget a worker that is gone (stopped or destroyed) without its last report."""
+        self._workers.pop(worker_id, None)
+        self._excluded.discard(worker_id)
 
     def counts_by_state(self, endpoint: str, now: float) -> dict[str, int]:
         counts: Counter[str] = Counter()

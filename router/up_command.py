@@ -1,12 +1,14 @@
-"""Bring the whole stack up on this machine: the router plus N local workers.
+"""Bring the whole stack up on this machine: the router plus N local workers, autoscaled.
 
 Each worker is two child processes on free ports: the embedded TGI-compatible backend (the
 built-in tiny model unless --model-id names another) and a PyWorker in front of it. When every
 worker has reported `ready`, it prints the router URL, the API key and a command to try.
-Ctrl-C (or SIGTERM) stops everything; no child process outlives it.
+Then the autoscaler keeps the endpoint between --workers (the minimum) and --max-workers:
+it adds workers under load (resuming cold ones first), drains and parks them when load falls,
+and replaces any that die. Ctrl-C (or SIGTERM) stops everything; no child process outlives it.
 
 Example:
-  tgi-serverless up --workers 2
+  tgi-serverless up --workers 2 --max-workers 4
   TGIS_API_KEY=<key> tgi-serverless generate "Hello" --stream     (from another shell)
 """
 
@@ -27,7 +29,10 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from protocol import WorkerState
-from router.app import REGISTRY, create_app
+from router.app import DEMAND, REGISTRY, create_app
+from router.autoscaler.loop import AutoscalerLoop, stop_task
+from router.autoscaler.params import EndpointParams, ParamsError
+from router.autoscaler.policies import make_policy, policy_names
 from router.command import add_router_arguments, build_settings
 from router.providers.local import LocalProvider
 from router.registry import WorkerRegistry
@@ -52,29 +57,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=600.0,
         help="seconds to wait for every worker to be ready (default 600)",
     )
+    autoscaler = parser.add_argument_group("autoscaler")
+    autoscaler.add_argument(
+        "--max-workers", type=int, help="most workers, cold ones included (default: --workers)"
+    )
+    autoscaler.add_argument(
+        "--cold-workers", type=int, default=0, help="workers kept ready-quick (default 0)"
+    )
+    autoscaler.add_argument(
+        "--policy", default="default", choices=policy_names(), help="autoscaling policy"
+    )
+    autoscaler.add_argument(
+        "--set",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another endpoint parameter (target_util, cold_mult, ...); repeatable",
+    )
+
+
+def endpoint_params(args: argparse.Namespace) -> EndpointParams:
+    """The endpoint's parameters: --workers is the floor of active workers."""
+    defaults: dict[str, object] = {
+        "min_workers": args.workers,
+        "max_workers": args.max_workers if args.max_workers is not None else args.workers,
+        "cold_workers": args.cold_workers,
+        "ready_timeout_s": args.ready_timeout,
+    }
+    return EndpointParams.from_assignments(args.params, defaults)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("tgi-serverless up: --workers must be at least 1", file=sys.stderr)
         return 2
+    try:
+        params = endpoint_params(args)
+    except ParamsError as exc:
+        print(f"tgi-serverless up: {exc}", file=sys.stderr)
+        return 2
     settings = build_settings(args, worker_token=SecretStr(secrets.token_urlsafe(24)))
     backend_args = ["--model-id", args.model_id] if args.model_id else []
-    return asyncio.run(_serve(settings, args, backend_args))
+    return asyncio.run(_serve(settings, args, backend_args, params))
 
 
 async def _serve(
-    settings: RouterSettings, args: argparse.Namespace, backend_args: list[str]
+    settings: RouterSettings,
+    args: argparse.Namespace,
+    backend_args: list[str],
+    params: EndpointParams,
 ) -> int:
     app = create_app(settings)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        print(f"tgi-serverless up: cannot listen on {settings.host}:{settings.port}: {exc}")
-        return 1
     router_url = f"http://{settings.host}:{settings.port}"
     env = {**os.environ, "TGIS_WORKER_TOKEN": settings.worker_token.get_secret_value()}
     provider = LocalProvider(
@@ -84,7 +118,18 @@ async def _serve(
         backend_args=backend_args,
         log_level=args.log_level,
     )
+    loop = AutoscalerLoop(make_policy(args.policy, params), provider, app[REGISTRY], app[DEMAND])
+    add_autoscaler_routes(app, loop)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        print(f"tgi-serverless up: cannot listen on {settings.host}:{settings.port}: {exc}")
+        return 1
     stop = _stop_event()
+    autoscaler: asyncio.Task[None] | None = None
     try:
         print(
             f"router listening on {router_url}; starting {args.workers} worker(s) ...", flush=True
@@ -95,13 +140,30 @@ async def _serve(
         ready = await _wait_until_ready(app[REGISTRY], names, provider, stop, args.ready_timeout)
         if ready:
             print(_banner(settings, router_url, len(names)), flush=True)
+            autoscaler = asyncio.create_task(loop.run(stop))
             await stop.wait()
         return 0 if ready else 1
     finally:
+        if autoscaler is not None:
+            await stop_task(autoscaler)
         print("stopping workers ...", file=sys.stderr, flush=True)
         await provider.stop_all()
         await runner.cleanup()
         print("stopped.", file=sys.stderr, flush=True)
+
+
+def add_autoscaler_routes(app: web.Application, loop: AutoscalerLoop) -> None:
+    """GET /autoscaler (status and latest decisions, JSON) and /autoscaler/metrics
+    (Prometheus text)."""
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(loop.status())
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=loop.metrics.exposition(), content_type="text/plain")
+
+    app.router.add_get("/autoscaler", status)
+    app.router.add_get("/autoscaler/metrics", metrics)
 
 
 def _stop_event() -> asyncio.Event:

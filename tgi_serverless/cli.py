@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "worker": "pyworker.command",
     "backend": "tgi_server.command",
     "generate": "client.generate_command",
+    "simulate": "router.simulate_command",
     "bench": "client.bench_command",
 }
 

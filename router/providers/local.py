@@ -1,5 +1,9 @@
 """The local provider: each worker is an embedded backend plus a PyWorker, as child processes.
 
+A cold worker keeps its backend (the model stays loaded) and loses its PyWorker, which reports
+`stopped` as it goes; resuming starts a new PyWorker in front of the same backend, so it is
+serving again in about a second. Destroying a worker stops both.
+
 Children get ports that were free a moment ago, start in their own session (so a Ctrl-C in the
 terminal reaches only the supervisor, which then stops them in order), and die with their
 parent even if it is killed outright (Linux parent-death signal). Their output is relayed line
@@ -9,14 +13,18 @@ by line, prefixed with the worker's name.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import ctypes
 import logging
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from router.providers.base import ProviderError, ProviderState, ProviderWorker
 
 __all__ = ["LocalProvider", "LocalWorker", "free_port"]
 
@@ -44,6 +52,8 @@ class LocalWorker:
     worker_port: int
     processes: list[asyncio.subprocess.Process] = field(default_factory=list)
     relays: list[asyncio.Task[None]] = field(default_factory=list)
+    cold: bool = False
+    started_at: float = field(default_factory=time.time)
 
     @property
     def url(self) -> str:
@@ -56,6 +66,12 @@ class LocalWorker:
     def exited(self) -> list[int]:
         """Return codes of the processes that have already exited."""
         return [p.returncode for p in self.processes if p.returncode is not None]
+
+    @property
+    def state(self) -> ProviderState:
+        if self.exited() or not self.processes:
+            return ProviderState.EXITED
+        return ProviderState.STOPPED if self.cold else ProviderState.RUNNING
 
 
 class LocalProvider:
@@ -78,16 +94,21 @@ class LocalProvider:
         self._python = python
         self._output = output
         self.workers: list[LocalWorker] = []
+        self.grace_s = 15.0
 
     async def start_worker(self, name: str) -> LocalWorker:
         worker = LocalWorker(name, backend_port=free_port(), worker_port=free_port())
         self.workers.append(worker)
-        backend_url = f"http://127.0.0.1:{worker.backend_port}"
         await self._spawn(
             worker,
             "backend",
             ["backend", "--port", str(worker.backend_port), *self._backend_args],
         )
+        await self._spawn_pyworker(worker)
+        return worker
+
+    async def _spawn_pyworker(self, worker: LocalWorker) -> None:
+        backend_url = f"http://127.0.0.1:{worker.backend_port}"
         await self._spawn(
             worker,
             "worker",
@@ -98,13 +119,54 @@ class LocalProvider:
                 "--backend-url", backend_url,
                 "--router", self._router_url,
                 "--public-url", worker.url,
-                "--worker-id", name,
+                "--worker-id", worker.name,
                 "--endpoint", self._endpoint,
             ],
         )  # fmt: skip
-        return worker
 
-    async def _spawn(self, worker: LocalWorker, role: str, args: list[str]) -> None:
+    # The Provider protocol (router.providers.base), for the autoscaler loop.
+
+    async def start(self) -> ProviderWorker:
+        taken = {worker.name for worker in self.workers}
+        index = len(self.workers) + 1
+        while f"worker-{index}" in taken:
+            index += 1
+        return _view(await self.start_worker(f"worker-{index}"))
+
+    async def stop_to_cold(self, worker_id: str) -> None:
+        """Stop the PyWorker (it reports `stopped`); the backend keeps the model loaded."""
+        worker = self._get(worker_id)
+        if worker.cold or len(worker.processes) < 2:
+            return
+        pyworker = worker.processes.pop()
+        with contextlib.suppress(ProcessLookupError):
+            pyworker.terminate()
+        await _wait_or_kill([pyworker], self.grace_s)
+        worker.cold = True
+
+    async def resume(self, worker_id: str) -> None:
+        worker = self._get(worker_id)
+        if not worker.cold:
+            return
+        worker.worker_port = free_port()
+        await self._spawn_pyworker(worker)
+        worker.cold = False
+
+    async def destroy(self, worker_id: str) -> None:
+        worker = self._get(worker_id)
+        self.workers.remove(worker)
+        await self._stop([worker], self.grace_s)
+
+    async def list(self) -> builtins.list[ProviderWorker]:
+        return [_view(worker) for worker in self.workers]
+
+    def _get(self, worker_id: str) -> LocalWorker:
+        for worker in self.workers:
+            if worker.name == worker_id:
+                return worker
+        raise ProviderError(f"no local worker named {worker_id!r}")
+
+    async def _spawn(self, worker: LocalWorker, role: str, args: builtins.list[str]) -> None:
         command = [self._python, "-m", "tgi_serverless", "--log-level", self._log_level, *args]
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -127,14 +189,22 @@ class LocalProvider:
 
     async def stop_all(self, grace_s: float = 15.0) -> None:
         """SIGTERM every child (PyWorkers first, so they report `stopped`), SIGKILL stragglers."""
-        processes = [p for w in self.workers for p in reversed(w.processes)]
+        await self._stop(self.workers, grace_s)
+
+    @staticmethod
+    async def _stop(workers: Sequence[LocalWorker], grace_s: float) -> None:
+        processes = [p for w in workers for p in reversed(w.processes)]
         for process in processes:
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     process.terminate()
         await _wait_or_kill(processes, grace_s)
-        relays = [task for worker in self.workers for task in worker.relays]
+        relays = [task for worker in workers for task in worker.relays]
         await asyncio.gather(*relays, return_exceptions=True)
+
+
+def _view(worker: LocalWorker) -> ProviderWorker:
+    return ProviderWorker(worker.name, worker.state, worker.url, worker.started_at)
 
 
 async def _wait_or_kill(processes: Sequence[asyncio.subprocess.Process], grace_s: float) -> None:

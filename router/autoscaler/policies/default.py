@@ -1,0 +1,125 @@
+"""Our policy: token load against max_perf, a stable and a panic window, queue-time guard rail.
+
+Every tick it measures the arrival rate of work (tokens/s) over a stable window (60 s) and a
+panic window (6 s), and the backlog that ready workers cannot clear within target_queue_time.
+
+* Up: when the panic window or the backlog needs more workers than are active, it panics and
+  scales up at once (cold workers resumed first); while panicking, and for a stable window
+  after, it never scales down.
+* Down: when the stable window needs fewer workers for down_delay_s (a sustained breach, with
+  tolerance for a short contrary dip), it drains the least-loaded ones, to the cold pool first.
+* To zero: only with no floor, and after inactivity_timeout with nothing arriving or in flight.
+"""
+
+from __future__ import annotations
+
+import math
+
+from router.autoscaler.breach import BreachTimer
+from router.autoscaler.decision import Decision
+from router.autoscaler.observation import Observation
+from router.autoscaler.params import EndpointParams
+from router.autoscaler.policy import (
+    COLD_PLAN_S,
+    active_floor,
+    at_rest,
+    cold_target,
+    decision,
+    workers_for,
+)
+from router.autoscaler.window import RunningMax, SlidingWindow
+
+__all__ = ["DefaultPolicy"]
+
+
+class DefaultPolicy:
+    name = "default"
+
+    def __init__(self, params: EndpointParams) -> None:
+        self.params = params
+        self._stable = SlidingWindow(params.stable_window_s)
+        self._panic = SlidingWindow(params.panic_window_s)
+        self._up = BreachTimer(params.up_delay_s, params.breach_tolerance_s)
+        self._down = BreachTimer(params.down_delay_s, params.breach_tolerance_s)
+        self._idle = BreachTimer(params.inactivity_timeout, 0.0)
+        self._panic_until = -math.inf
+        self._cold_plan = RunningMax(COLD_PLAN_S)
+        self._target = 0
+        self._started = False
+
+    def at_rest(self) -> tuple[int, int]:
+        return at_rest(self.params, cold_pool=True)
+
+    def decide(self, obs: Observation) -> Decision:
+        p, now = self.params, obs.now
+        if not self._started:
+            self._target, self._started = obs.active, True
+        self._stable.add(now, obs.arrived_tokens)
+        self._panic.add(now, obs.arrived_tokens)
+        unit = obs.mean_perf(p.assumed_max_perf) * p.target_util
+        stable_rate = self._stable.rate(now, obs.interval_s)
+        panic_rate = self._panic.rate(now, obs.interval_s)
+        backlog = obs.backlog_tokens(p.target_queue_time / 2)
+        floor = active_floor(p, unit)
+        need_stable = max(floor, workers_for(stable_rate + backlog / p.target_queue_time, unit))
+        need_panic = workers_for(panic_rate + backlog / p.target_queue_time, unit)
+        if obs.waiting_requests:
+            # No room, or queues forming: trust the last tick alone (0 -> N at once).
+            recent = obs.arrived_tokens / obs.interval_s + backlog / p.target_queue_time
+            need_panic = max(need_panic, workers_for(recent, unit), 1)
+        idle = self._idle.update(now, panic_rate == 0 and obs.in_flight_requests() == 0)
+        target, reason, panic = self._next_target(obs, need_stable, need_panic, floor, idle)
+        target = min(target, p.max_workers)
+        self._target = target
+        inputs = {
+            "stable_rate": stable_rate,
+            "panic_rate": panic_rate,
+            "backlog_tokens": backlog,
+            "per_worker": unit,
+            "need_stable": float(need_stable),
+            "need_panic": float(need_panic),
+        }
+        cold = int(self._cold_plan.add(now, cold_target(p, max(target, need_stable))))
+        return decision(
+            self,
+            obs,
+            target,
+            cold,
+            reason,
+            panic=panic,
+            inputs=inputs,
+            create_cold_to=max(0, p.cold_workers - target),
+        )
+
+    def _next_target(
+        self, obs: Observation, need_stable: int, need_panic: int, floor: int, idle: bool
+    ) -> tuple[int, str, bool]:
+        now, current = obs.now, self._target
+        if need_panic > current and (obs.waiting_requests or need_panic >= 2 * max(current, 1)):
+            self._panic_until = now + self.params.stable_window_s
+            self._down.reset()
+            return max(need_panic, need_stable), "panic: burst or backlog above capacity", True
+        if now < self._panic_until:
+            want = max(current, need_stable, need_panic)
+            return want, "panicking: no scale-down until the stable window passes", True
+        want = need_stable
+        if want > current:
+            self._down.reset()
+            if self._up.update(now, True):
+                return want, "stable load above capacity", False
+            return current, "load above capacity, waiting for up delay", False
+        self._up.update(now, False)
+        return self._down_target(now, current, want, floor, idle)
+
+    def _down_target(
+        self, now: float, current: int, want: int, floor: int, idle: bool
+    ) -> tuple[int, str, bool]:
+        if want == 0 and not idle:
+            want = min(current, max(1, floor))
+        if want >= current:
+            self._down.update(now, False)
+            return current, "load within capacity", False
+        if self._down.update(now, True):
+            self._down.reset()
+            return want, "stable load below capacity for the down delay", False
+        return current, "load below capacity, waiting for down delay", False

@@ -1,0 +1,120 @@
+"""The Vast.ai provider: workers are Vast instances, managed through Vast's REST API.
+
+start:        POST /api/v0/bundles/ (search offers; cheapest first), then
+              PUT  /api/v0/asks/{offer_id}/ with the template (answers {"new_contract": id})
+stop_to_cold: PUT  /api/v0/instances/{id}/ {"state": "stopped"}  (disk and model are kept)
+resume:       PUT  /api/v0/instances/{id}/ {"state": "running"}
+destroy:      DELETE /api/v0/instances/{id}/
+list:         GET  /api/v0/instances/ (only instances labelled for this endpoint)
+
+Every call carries `Authorization: Bearer <api key>`; a non-2xx answer or a network error
+becomes a ProviderError naming the call. The session is injected (aiohttp), so the caller owns
+its lifetime and tests can point it at a fake server.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from router.providers.base import ProviderError, ProviderState, ProviderWorker
+
+__all__ = ["VastAIConfig", "VastAIProvider"]
+
+STATES = {
+    "running": ProviderState.RUNNING,
+    "loading": ProviderState.CREATING,
+    "created": ProviderState.CREATING,
+    "scheduling": ProviderState.CREATING,
+    "offline": ProviderState.ERROR,
+    "error": ProviderState.ERROR,
+}
+
+
+@dataclass(frozen=True)
+class VastAIConfig:
+    api_key: str
+    template_hash: str
+    endpoint: str = "default"
+    base_url: str = "https://console.vast.ai"
+    search: dict[str, Any] = field(
+        default_factory=lambda: {"verified": {"eq": True}, "rentable": {"eq": True}}
+    )
+    disk_gb: float = 32.0
+
+    @property
+    def label(self) -> str:
+        return f"tgi-serverless:{self.endpoint}"
+
+
+class VastAIProvider:
+    def __init__(self, config: VastAIConfig, session: aiohttp.ClientSession) -> None:
+        self.config = config
+        self.session = session
+
+    async def start(self) -> ProviderWorker:
+        offers = await self._request("POST", "/api/v0/bundles/", {**self.config.search})
+        candidates = sorted(offers.get("offers") or [], key=lambda o: o.get("dph_total", 0.0))
+        if not candidates:
+            raise ProviderError("vastai: no offer matches the search")
+        body = {
+            "client_id": "me",
+            "template_hash_id": self.config.template_hash,
+            "disk": self.config.disk_gb,
+            "label": self.config.label,
+        }
+        created = await self._request("PUT", f"/api/v0/asks/{candidates[0]['id']}/", body)
+        if not created.get("success") or "new_contract" not in created:
+            raise ProviderError(f"vastai: the instance was not created: {created}")
+        return ProviderWorker(str(created["new_contract"]), ProviderState.CREATING, "", time.time())
+
+    async def stop_to_cold(self, worker_id: str) -> None:
+        await self._request("PUT", f"/api/v0/instances/{worker_id}/", {"state": "stopped"})
+
+    async def resume(self, worker_id: str) -> None:
+        await self._request("PUT", f"/api/v0/instances/{worker_id}/", {"state": "running"})
+
+    async def destroy(self, worker_id: str) -> None:
+        await self._request("DELETE", f"/api/v0/instances/{worker_id}/", None)
+
+    async def list(self) -> builtins.list[ProviderWorker]:
+        answer = await self._request("GET", "/api/v0/instances/", None)
+        return [
+            _worker(instance)
+            for instance in answer.get("instances") or []
+            if instance.get("label") == self.config.label
+        ]
+
+    async def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        url = self.config.base_url.rstrip("/") + path
+        headers = {"Authorization": f"Bearer {self.config.api_key}"}
+        try:
+            async with self.session.request(method, url, json=body, headers=headers) as response:
+                text = await response.text()
+                if response.status >= 300:
+                    raise ProviderError(f"vastai: {method} {path}: {response.status} {text[:200]}")
+        except aiohttp.ClientError as exc:
+            raise ProviderError(f"vastai: {method} {path}: {exc}") from None
+        try:
+            return json.loads(text) if text else {}
+        except ValueError:
+            raise ProviderError(f"vastai: {method} {path}: not JSON: {text[:200]}") from None
+
+
+def _worker(instance: dict[str, Any]) -> ProviderWorker:
+    actual = str(instance.get("actual_status") or "created")
+    intended = str(instance.get("intended_status") or "running")
+    if actual in ("stopped", "exited"):
+        state = ProviderState.STOPPED if intended == "stopped" else ProviderState.EXITED
+    else:
+        state = STATES.get(actual, ProviderState.CREATING)
+    ports = instance.get("ports") or {}
+    mapped = (ports.get("3000/tcp") or [{}])[0].get("HostPort")
+    address = instance.get("public_ipaddr")
+    url = f"http://{address}:{mapped}" if address and mapped else ""
+    return ProviderWorker(str(instance["id"]), state, url, float(instance.get("start_date") or 0))

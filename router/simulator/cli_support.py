@@ -1,0 +1,67 @@
+"""What `simulate` does with its flags: validated parameters, the trace, the run, the plot."""
+
+from __future__ import annotations
+
+import argparse
+
+from pydantic import ValidationError
+
+from router.autoscaler.params import EndpointParams, ParamsError
+from router.autoscaler.policies import PolicyHints, make_policy
+from router.simulator.engine import SimConfig, simulate
+from router.simulator.fleet import FleetSpec
+from router.simulator.plot import write_plot
+from router.simulator.results import SimResult
+from router.simulator.trace import TraceError, load_trace
+
+__all__ = ["SimulationInputError", "run_simulation"]
+
+
+class SimulationInputError(ValueError):
+    """A trace, a fleet setting or a plot path that cannot be used; the message says why."""
+
+
+def fleet_spec(args: argparse.Namespace, params: EndpointParams) -> FleetSpec:
+    checks = [
+        ("--start-time", args.start_time >= 0, ">= 0"),
+        ("--resume-time", args.resume_time >= 0, ">= 0"),
+        ("--max-perf", args.max_perf > 0, "> 0"),
+        ("--slots", args.slots >= 1, ">= 1"),
+        ("--failure-rate", 0 <= args.failure_rate < 1, "in [0, 1)"),
+    ]
+    for flag, ok, valid in checks:
+        if not ok:
+            raise SimulationInputError(f"{flag} must be {valid}")
+    return FleetSpec(
+        start_s=args.start_time,
+        resume_s=args.resume_time,
+        max_perf=args.max_perf,
+        slots=args.slots,
+        failure_rate=args.failure_rate,
+        drain_grace_s=params.drain_grace_s,
+    )
+
+
+def run_simulation(args: argparse.Namespace) -> SimResult:
+    params = EndpointParams.from_assignments(args.params)
+    if args.time_scale <= 0:
+        raise SimulationInputError("--time-scale must be > 0")
+    spec = fleet_spec(args, params)
+    try:
+        trace = load_trace(args.trace, time_scale=args.time_scale)
+    except TraceError as exc:
+        raise SimulationInputError(str(exc)) from None
+    hints = PolicyHints(mean_request_tokens=trace.mean_output_tokens, worker_concurrency=spec.slots)
+    try:
+        policy = make_policy(args.policy, params.model_copy(), hints)
+    except ValidationError as exc:  # pragma: no cover - parameters were validated above
+        raise ParamsError(str(exc)) from None
+    active, cold = policy.at_rest()
+    config = SimConfig(fleet=spec, seed=args.seed, initial_workers=active, initial_cold=cold)
+    result = simulate(trace, policy, config)
+    if args.plot is not None:
+        try:
+            write_plot(args.plot, result)
+        except OSError as exc:
+            raise SimulationInputError(f"cannot write {args.plot}: {exc.strerror}") from None
+    return result

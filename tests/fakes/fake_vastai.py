@@ -1,0 +1,101 @@
+"""A fake Vast.ai REST API (the parts the vastai provider uses), in memory, with the same wire
+format: offers search, create from an ask, stop/start, destroy, list instances. It checks the
+bearer key, and can be told to fail the next calls."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["FakeVast", "create_fake_vast"]
+
+
+@dataclass
+class FakeVast:
+    api_key: str = "vast-key"
+    offers: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"id": 11, "gpu_name": "RTX_4090", "dph_total": 0.45},
+            {"id": 12, "gpu_name": "RTX_3090", "dph_total": 0.25},
+        ]
+    )
+    instances: dict[int, dict[str, Any]] = field(default_factory=dict)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    fail_next: int = 0
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
+
+
+FAKE = web.AppKey("fake", FakeVast)
+
+
+def create_fake_vast(fake: FakeVast) -> web.Application:
+    app = web.Application(middlewares=[_checks])
+    app[FAKE] = fake
+    app.router.add_post("/api/v0/bundles/", _search)
+    app.router.add_put("/api/v0/asks/{offer}/", _create)
+    app.router.add_get("/api/v0/instances/", _list)
+    app.router.add_put("/api/v0/instances/{id}/", _change)
+    app.router.add_delete("/api/v0/instances/{id}/", _destroy)
+    return app
+
+
+@web.middleware
+async def _checks(request: web.Request, handler: Any) -> web.StreamResponse:
+    fake = request.app[FAKE]
+    body = await request.json() if request.can_read_body else None
+    fake.requests.append((request.method, request.path, body))
+    if request.headers.get("Authorization") != f"Bearer {fake.api_key}":
+        return web.json_response({"success": False, "error": "invalid_api_key"}, status=401)
+    if fake.fail_next > 0:
+        fake.fail_next -= 1
+        return web.json_response({"success": False, "error": "server_error"}, status=500)
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+async def _search(request: web.Request) -> web.Response:
+    return web.json_response({"offers": request.app[FAKE].offers})
+
+
+async def _create(request: web.Request) -> web.Response:
+    fake = request.app[FAKE]
+    body = await request.json()
+    offer = int(request.match_info["offer"])
+    if offer not in {o["id"] for o in fake.offers}:
+        return web.json_response({"success": False, "error": "no_such_ask"}, status=404)
+    new_id = next(fake.ids)
+    fake.instances[new_id] = {
+        "id": new_id,
+        "label": body.get("label"),
+        "template_hash_id": body.get("template_hash_id"),
+        "actual_status": "loading",
+        "intended_status": "running",
+        "public_ipaddr": "203.0.113.7",
+        "ports": {"3000/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(40000 + new_id % 1000)}]},
+        "start_date": 1700000000.0,
+    }
+    return web.json_response({"success": True, "new_contract": new_id})
+
+
+async def _list(request: web.Request) -> web.Response:
+    return web.json_response({"instances": list(request.app[FAKE].instances.values())})
+
+
+async def _change(request: web.Request) -> web.Response:
+    instance = request.app[FAKE].instances.get(int(request.match_info["id"]))
+    if instance is None:
+        return web.json_response({"success": False, "error": "no_such_instance"}, status=404)
+    state = (await request.json()).get("state")
+    instance["intended_status"] = state
+    instance["actual_status"] = "running" if state == "running" else "exited"
+    return web.json_response({"success": True})
+
+
+async def _destroy(request: web.Request) -> web.Response:
+    removed = request.app[FAKE].instances.pop(int(request.match_info["id"]), None)
+    if removed is None:
+        return web.json_response({"success": False, "error": "no_such_instance"}, status=404)
+    return web.json_response({"success": True})

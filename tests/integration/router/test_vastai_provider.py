@@ -1,0 +1,106 @@
+"""The vastai provider against a fake server speaking Vast's REST wire format."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from router.providers.base import ProviderError, ProviderState
+from router.providers.vastai import VastAIConfig, VastAIProvider
+from tests.fakes.fake_vastai import FakeVast, create_fake_vast
+from tests.ports import free_port
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeVast, str]]:
+    state = FakeVast()
+    server = TestServer(create_fake_vast(state), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield state, str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+def provider(
+    base_url: str, session: aiohttp.ClientSession, key: str = "vast-key"
+) -> VastAIProvider:
+    config = VastAIConfig(api_key=key, template_hash="tmpl-abc", base_url=base_url)
+    return VastAIProvider(config, session)
+
+
+async def test_start_rents_the_cheapest_offer_from_the_template(
+    fake: tuple[FakeVast, str], session: aiohttp.ClientSession
+) -> None:
+    state, url = fake
+    worker = await provider(url, session).start()
+    assert worker.state is ProviderState.CREATING
+    method, path, body = state.requests[-1]
+    assert (method, path) == ("PUT", "/api/v0/asks/12/")  # 0.25 $/h beats 0.45
+    assert body["template_hash_id"] == "tmpl-abc"
+    assert body["label"] == "tgi-serverless:default"
+    assert state.instances[int(worker.id)]["actual_status"] == "loading"
+
+
+async def test_the_lifecycle_round_trip(
+    fake: tuple[FakeVast, str], session: aiohttp.ClientSession
+) -> None:
+    state, url = fake
+    vast = provider(url, session)
+    worker = await vast.start()
+    state.instances[int(worker.id)]["actual_status"] = "running"
+    [listed] = await vast.list()
+    assert listed.state is ProviderState.RUNNING
+    assert listed.url.startswith("http://203.0.113.7:")
+    await vast.stop_to_cold(worker.id)
+    assert [w.state for w in await vast.list()] == [ProviderState.STOPPED]
+    await vast.resume(worker.id)
+    assert [w.state for w in await vast.list()] == [ProviderState.RUNNING]
+    await vast.destroy(worker.id)
+    assert await vast.list() == []
+
+
+async def test_list_shows_only_this_endpoints_instances_and_deaths(
+    fake: tuple[FakeVast, str], session: aiohttp.ClientSession
+) -> None:
+    state, url = fake
+    vast = provider(url, session)
+    worker = await vast.start()
+    state.instances[1] = {"id": 1, "label": "someone else", "actual_status": "running"}
+    state.instances[int(worker.id)]["actual_status"] = "exited"  # died, meant to run
+    assert [(w.id, w.state) for w in await vast.list()] == [(worker.id, ProviderState.EXITED)]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("bad_key", "401"),
+        ("server_error", "500"),
+        ("no_offers", "no offer matches"),
+    ],
+)
+async def test_failures_become_provider_errors(
+    fake: tuple[FakeVast, str], session: aiohttp.ClientSession, setup: str, message: str
+) -> None:
+    state, url = fake
+    key = "wrong" if setup == "bad_key" else "vast-key"
+    state.fail_next = 1 if setup == "server_error" else 0
+    if setup == "no_offers":
+        state.offers = []
+    with pytest.raises(ProviderError, match=message):
+        await provider(url, session, key).start()
+    assert state.instances == {}
+
+
+async def test_an_unreachable_api_is_a_provider_error(session: aiohttp.ClientSession) -> None:
+    with pytest.raises(ProviderError, match="GET /api/v0/instances/"):
+        await provider(f"http://127.0.0.1:{free_port()}", session).list()

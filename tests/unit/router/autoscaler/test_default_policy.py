@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from router.autoscaler.decision import ActionKind
+from router.autoscaler.params import EndpointParams
+from router.autoscaler.policies.default import DefaultPolicy
+from tests.unit.router.autoscaler.fleet_model import PERF, ToyFleet
+
+PARAMS = EndpointParams(
+    assumed_max_perf=PERF, cold_workers=0, cold_mult=0.0, max_workers=30, inactivity_timeout=20.0
+)
+
+
+def run(policy: DefaultPolicy, fleet: ToyFleet, loads: list[float], start: float = 0.0) -> None:
+    for i, load in enumerate(loads):
+        now = start + i
+        fleet.advance(now)
+        fleet.apply(policy.decide(fleet.observe(now, load)), now)
+
+
+def active(fleet: ToyFleet) -> int:
+    return sum(1 for w in fleet.workers.values() if w.phase.active)
+
+
+def test_a_burst_scales_up_at_once_and_panics() -> None:
+    policy, fleet = DefaultPolicy(PARAMS), ToyFleet()
+    run(policy, fleet, [90.0] * 40)
+    assert active(fleet) == 1
+    fleet.advance(40.0)
+    decision = policy.decide(fleet.observe(40.0, 2000.0))
+    decision = policy.decide(fleet.observe(41.0, 2000.0))
+    assert decision.panic
+    assert decision.desired_active >= 2000.0 / 6 / (PERF * 0.9)  # the panic window sees it
+
+
+def test_no_scale_down_while_panicking() -> None:
+    policy, fleet = DefaultPolicy(PARAMS), ToyFleet()
+    run(policy, fleet, [90.0] * 30 + [3000.0] * 8)
+    peak = active(fleet)
+    for t in range(38, 38 + int(PARAMS.stable_window_s) - 2):
+        fleet.advance(float(t))
+        decision = policy.decide(fleet.observe(float(t), 0.0 if t > 40 else 3000.0))
+        assert not any(a.kind is ActionKind.DRAIN for a in decision.actions)
+        fleet.apply(decision, float(t))
+    assert active(fleet) >= peak
+
+
+def test_scale_down_waits_for_a_sustained_drop_then_drains() -> None:
+    policy, fleet = DefaultPolicy(PARAMS), ToyFleet()
+    run(policy, fleet, [450.0] * 60)
+    assert active(fleet) == 5
+    run(policy, fleet, [90.0] * 200, start=60.0)
+    assert active(fleet) == 1
+
+
+def test_a_request_waiting_with_no_worker_scales_from_zero() -> None:
+    policy, fleet = DefaultPolicy(PARAMS), ToyFleet()
+    decision = policy.decide(fleet.observe(0.0, 0.0, waiting=1))
+    assert [a.kind for a in decision.actions] == [ActionKind.START]
+    assert "panic" in decision.reason
+
+
+def test_to_zero_only_after_the_inactivity_timeout() -> None:
+    policy, fleet = DefaultPolicy(PARAMS), ToyFleet()
+    run(policy, fleet, [90.0] * 40 + [0.0] * 15)
+    assert active(fleet) == 1  # idle for less than inactivity_timeout: keep one
+    run(policy, fleet, [0.0] * 40, start=55.0)
+    assert active(fleet) == 0
+
+
+def test_the_floor_holds_with_no_traffic() -> None:
+    params = PARAMS.model_copy(update={"min_workers": 2, "min_load": 250.0})
+    policy, fleet = DefaultPolicy(params), ToyFleet()
+    run(policy, fleet, [0.0] * 100)
+    assert active(fleet) == 3  # min_load 250 tokens/s at 90 tokens/s each
