@@ -89,8 +89,12 @@ def endpoint_params(args: argparse.Namespace) -> EndpointParams:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        print("tgi-serverless up: --workers must be at least 1", file=sys.stderr)
+    if args.workers < 0 or (args.workers == 0 and (args.max_workers or 0) < 1):
+        print(
+            "tgi-serverless up: --workers must be at least 1, or 0 (scale from zero) "
+            "with --max-workers at least 1",
+            file=sys.stderr,
+        )
         return 2
     try:
         params = endpoint_params(args)
@@ -209,7 +213,7 @@ def _banner(settings: RouterSettings, router_url: str, workers: int) -> str:
     return "\n".join(
         [
             "",
-            f"tgi-serverless is up: {workers} worker(s) ready on endpoint {settings.endpoint!r}",
+            _readiness_line(workers, settings.endpoint),
             f"  router URL  {router_url}",
             f"  API key     {key}",
             "",
@@ -220,6 +224,15 @@ def _banner(settings: RouterSettings, router_url: str, workers: int) -> str:
             "",
         ]
     )
+
+
+def _readiness_line(workers: int, endpoint: str) -> str:
+    if workers == 0:
+        return (
+            f"tgi-serverless is up: endpoint {endpoint!r} has no worker yet; "
+            "the first request starts one (scale from zero)"
+        )
+    return f"tgi-serverless is up: {workers} worker(s) ready on endpoint {endpoint!r}"
 
 
 def _console_script() -> str:

@@ -43,6 +43,13 @@ class ManagedProcess:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
 
+    def wait(self, limit_s: float) -> int:
+        """Wait for the process to exit by itself; its return code."""
+        try:
+            return self.popen.wait(limit_s)
+        finally:
+            self.stop()
+
     def stop(self, sig: int = signal.SIGTERM, grace_s: float = 20.0) -> int:
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
@@ -51,7 +58,8 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
         return self.popen.returncode
 
 

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.e2e
 API_KEY = "up-api-key"
 
 
-def start_up(tmp_path: Path, cache_dir: Path, workers: int) -> tuple[ManagedProcess, str]:
+def start_up(
+    tmp_path: Path, cache_dir: Path, workers: int, *extra: str
+) -> tuple[ManagedProcess, str]:
     port = free_port()
     args = [
         "up",
@@ -25,6 +27,7 @@ def start_up(tmp_path: Path, cache_dir: Path, workers: int) -> tuple[ManagedProc
         "--workers", str(workers),
         "--api-key", API_KEY,
         "--state-dir", str(tmp_path / "state"),
+        *extra,
     ]  # fmt: skip
     up = ManagedProcess("up", args, {"TGIS_CACHE_DIR": str(cache_dir)}, tmp_path)
     wait_for("the up banner", lambda: "tgi-serverless is up" in up.output(), [up], limit_s=180)
@@ -75,3 +78,27 @@ def test_children_die_with_a_killed_up(tmp_path: Path, tgis_cache_dir: Path) -> 
     assert children
     up.stop(signal.SIGKILL)
     assert wait_gone(children, limit_s=30) == []
+
+
+def test_up_from_zero_starts_a_worker_for_the_first_request(
+    tmp_path: Path, tgis_cache_dir: Path
+) -> None:
+    up, router_url = start_up(tmp_path, tgis_cache_dir, 0, "--max-workers", "1")
+    try:
+        assert "no worker yet" in up.output()
+        assert children_of(up.pid) == []
+        with Client(router_url, api_key=API_KEY, timeout=120) as client:
+            text = client.generate("Hello", max_new_tokens=4).generated_text
+        assert text
+        assert len(children_of(up.pid)) == 2  # one backend and one PyWorker, started on demand
+        children = all_descendants(up.pid)
+    finally:
+        returncode = up.stop(signal.SIGTERM, grace_s=40)
+    assert returncode == 0, up.output()[-3000:]
+    assert wait_gone(children, limit_s=5) == []
+
+
+def test_up_refuses_zero_workers_without_room_to_grow(tmp_path: Path) -> None:
+    up = ManagedProcess("up0", ["up", "--workers", "0"], {}, tmp_path)
+    assert up.wait(limit_s=60) == 2
+    assert "--max-workers" in up.output()
