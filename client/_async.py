@@ -153,13 +153,15 @@ class AsyncClient:
         the raw body of the 200 answer (with the same retries as every other call)."""
         _check_path(path)
         attempt = 0
+        failed: list[str] = []
         while True:
             attempt += 1
-            ticket = await self.route(cost)
+            ticket = await self.route(cost, avoid=failed)
             try:
                 return await self._post_to_worker(ticket, path, payload)
             except TGISError as error:
                 await self._before_retry(error, attempt, ticket)
+                failed.append(ticket.url)
 
     async def request_stream(
         self, path: str, payload: Mapping[str, Any], cost: int
@@ -171,14 +173,15 @@ class AsyncClient:
             async for chunk in iter_chunks(response, self._timeouts.idle):
                 yield chunk
 
-    async def route(self, cost: int) -> Ticket:
-        """A ticket for `cost` tokens on this endpoint, polling while no worker is ready."""
+    async def route(self, cost: int, avoid: Sequence[str] = ()) -> Ticket:
+        """A ticket for `cost` tokens on this endpoint, polling while no worker is ready.
+        The router skips the workers in `avoid` (ones that just failed) if another is ready."""
         schedule = PollSchedule(self._polling, rng=self._rng)
         request_idx: int | None = None
         attempt = 0
         while True:
             try:
-                answer = await self._ask_router(cost, request_idx)
+                answer = await self._ask_router(cost, request_idx, avoid)
             except TGISError as error:
                 attempt += 1
                 await self._before_retry(error, attempt, None)
@@ -214,9 +217,10 @@ class AsyncClient:
         self, path: str, payload: Mapping[str, Any], cost: int
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         attempt = 0
+        failed: list[str] = []
         while True:
             attempt += 1
-            ticket = await self.route(cost)
+            ticket = await self.route(cost, avoid=failed)
             opening = post_streaming(
                 self._http(),
                 ticket.worker_url(path),
@@ -228,6 +232,7 @@ class AsyncClient:
                 response = await opening.__aenter__()
             except TGISError as error:
                 await self._before_retry(error, attempt, ticket)
+                failed.append(ticket.url)
                 continue
             break
         try:
@@ -238,8 +243,10 @@ class AsyncClient:
         else:
             await opening.__aexit__(None, None, None)
 
-    async def _ask_router(self, cost: int, request_idx: int | None) -> Ticket | RouteWaiting:
-        body = route_body(self._endpoint, cost, request_idx)
+    async def _ask_router(
+        self, cost: int, request_idx: int | None, avoid: Sequence[str] = ()
+    ) -> Ticket | RouteWaiting:
+        body = route_body(self._endpoint, cost, request_idx, avoid)
         if self._api_key_in_body and self._api_key:
             body["api_key"] = self._api_key
         answer = await post_json(

@@ -115,6 +115,6 @@ class Client:
         """See `AsyncClient.request_stream`."""
         return self._loop.iterate(self._async.request_stream(path, payload, cost))
 
-    def route(self, cost: int) -> Ticket:
+    def route(self, cost: int, avoid: Sequence[str] = ()) -> Ticket:
         """See `AsyncClient.route`."""
-        return self._loop.run(self._async.route(cost))
+        return self._loop.run(self._async.route(cost, avoid))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,15 +55,20 @@ class Ticket:
         return f"Ticket(url={self.url!r}, cost={cost!r})"
 
 
-def route_body(endpoint: str, cost: int, request_idx: int | None = None) -> dict[str, Any]:
-    """The JSON body of `POST /route/`. The API key travels in a header, never in the body."""
+def route_body(
+    endpoint: str, cost: int, request_idx: int | None = None, avoid: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The JSON body of `POST /route/`. The API key travels in a header, never in the body.
+    `avoid` names workers that just failed this request: the router prefers any other."""
     try:
-        RouteRequest(endpoint=endpoint, cost=cost, request_idx=request_idx)
+        RouteRequest(endpoint=endpoint, cost=cost, request_idx=request_idx, avoid=list(avoid))
     except pydantic.ValidationError as exc:
         raise invalid_request("route request", exc) from None
     body: dict[str, Any] = {"endpoint": endpoint, "cost": cost}
     if request_idx is not None:
         body["request_idx"] = request_idx
+    if avoid:
+        body["avoid"] = list(avoid)
     return body
 
 

@@ -21,6 +21,11 @@ class RouteRequest(BaseModel):
     cost: float = Field(default=100.0, description="workload the request will use, in tokens")
     request_idx: StrictInt | None = Field(default=None, ge=0)
     api_key: StrictStr | None = None
+    avoid: list[StrictStr] = Field(
+        default_factory=list,
+        max_length=64,
+        description="worker URLs to skip while another worker is ready (a retry after a failure)",
+    )
 
     @field_validator("cost")
     @classmethod

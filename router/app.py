@@ -152,7 +152,9 @@ async def route(request: web.Request) -> web.Response:
     request_idx = route_request.request_idx or next(request_ids)
     if route_request.request_idx is None:
         app[DEMAND].arrived(route_request.cost)  # a poll for the same request is not new demand
-    worker = await _wait_for_worker(app, route_request.endpoint, route_request.cost)
+    worker = await _wait_for_worker(
+        app, route_request.endpoint, route_request.cost, frozenset(route_request.avoid)
+    )
     now = app[CLOCK]()
     if worker is None:
         waiting = RouteWaiting(
@@ -189,18 +191,22 @@ def _same_secret(presented: str, expected: str) -> bool:
     return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
 
 
-def _pick(app: web.Application, endpoint: str) -> WorkerRecord | None:
+def _pick(
+    app: web.Application, endpoint: str, avoid: frozenset[str] = frozenset()
+) -> WorkerRecord | None:
     registry, now = app[REGISTRY], app[CLOCK]()
     registry.expire_pending(now)
-    return least_expected_wait(registry.routable(endpoint, now), app[RNG])
+    candidates = registry.routable(endpoint, now)
+    preferred = [worker for worker in candidates if worker.url not in avoid]
+    return least_expected_wait(preferred or candidates, app[RNG])
 
 
 async def _wait_for_worker(
-    app: web.Application, endpoint: str, cost: float = 0.0
+    app: web.Application, endpoint: str, cost: float = 0.0, avoid: frozenset[str] = frozenset()
 ) -> WorkerRecord | None:
     """A ready worker now, or within `route_timeout_s`; None if none came. While it waits, the
     autoscaler's demand signal counts it (and wakes the autoscaler: scale from zero)."""
-    worker = _pick(app, endpoint)
+    worker = _pick(app, endpoint, avoid)
     settings, queue = app[SETTINGS], app[QUEUE]
     if worker is not None or settings.route_timeout_s == 0:
         return worker
@@ -213,7 +219,7 @@ async def _wait_for_worker(
     app[DEMAND].waiting_started(cost)
     try:
         async with asyncio.timeout(settings.route_timeout_s), queue.capacity:
-            while (worker := _pick(app, endpoint)) is None:
+            while (worker := _pick(app, endpoint, avoid)) is None:
                 await queue.capacity.wait()
             return worker
     except TimeoutError:

@@ -91,6 +91,13 @@ async def test_a_429_before_the_first_byte_is_retried_with_a_new_ticket(
     assert len(worker.seen) == 3
     reqnums = [seen.body["auth_data"]["reqnum"] for seen in worker.seen]
     assert len(set(reqnums)) == 3
+    # Each new route asks the router to prefer another worker than the ones that failed.
+    first_routes = [seen.body for seen in router.seen if "request_idx" not in seen.body]
+    assert [body.get("avoid", []) for body in first_routes] == [
+        [],
+        [worker.url],
+        [worker.url, worker.url],
+    ]
 
 
 async def test_retries_stop_after_the_policy_s_attempts(

@@ -249,3 +249,32 @@ async def test_an_injected_key_signs(aiohttp_client: ClientFactory, tmp_path: Pa
     ticket = await (await client.post("/route/", json={"endpoint": "default"}, headers=AUTH)).json()
     assert ticket["kid"] == key.kid
     assert not (tmp_path / "state").exists()
+
+
+async def test_a_retry_avoids_the_worker_that_failed_while_another_is_ready(
+    client: TestClient[Any, Any],
+) -> None:
+    await report(client, worker_id="failed")
+    await report(client, worker_id="other", in_flight_workload=10_000)
+    failed_url = worker_report("failed")["url"]
+    body = {"endpoint": "default", "cost": 5, "avoid": [failed_url]}
+    for _ in range(3):
+        ticket = await (await client.post("/route/", json=body, headers=AUTH)).json()
+        assert ticket["url"].endswith("/other")  # even though it is far busier
+
+
+async def test_avoiding_the_only_ready_worker_still_routes_to_it(
+    client: TestClient[Any, Any],
+) -> None:
+    await report(client)
+    body = {"endpoint": "default", "cost": 5, "avoid": [worker_report()["url"]]}
+    ticket = await (await client.post("/route/", json=body, headers=AUTH)).json()
+    assert ticket["url"] == worker_report()["url"]
+
+
+@pytest.mark.parametrize("avoid", ["http://w", [1], ["u"] * 65])
+async def test_a_malformed_avoid_list_is_422(client: TestClient[Any, Any], avoid: Any) -> None:
+    body = {"endpoint": "default", "avoid": avoid}
+    response = await client.post("/route/", json=body, headers=AUTH)
+    assert response.status == 422
+    assert "avoid" in (await response.json())["error"]
