@@ -161,7 +161,7 @@ class AsyncClient:
                 return await self._post_to_worker(ticket, path, payload)
             except TGISError as error:
                 await self._before_retry(error, attempt, ticket)
-                failed.append(ticket.url)
+                _remember(failed, ticket.url)
 
     async def request_stream(
         self, path: str, payload: Mapping[str, Any], cost: int
@@ -232,7 +232,7 @@ class AsyncClient:
                 response = await opening.__aenter__()
             except TGISError as error:
                 await self._before_retry(error, attempt, ticket)
-                failed.append(ticket.url)
+                _remember(failed, ticket.url)
                 continue
             break
         try:
@@ -288,6 +288,12 @@ class AsyncClient:
                 connector=aiohttp.TCPConnector(limit=0),
             )
         return self._session
+
+
+def _remember(failed: list[str], url: str) -> None:
+    """Add a worker that failed this request to the list the router is asked to avoid."""
+    if url not in failed:
+        failed.append(url)
 
 
 def _check_path(path: str) -> None:
