@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from client.bench.records import RequestRecord
+from client.bench.selfcheck import advice
 from client.bench.svg import Series, line_chart
 from client.bench.timeline import WorkerSample
 
@@ -268,7 +269,10 @@ def _client(client: dict[str, Any]) -> list[str]:
         f"{_cell(h['loop_lag_max_ms'])}<td>{h['cpu_share']:.0%}</td></tr>"
         for i, h in enumerate(client["health"])
     ]
-    verdict = "client-bound: see the warning above" if client["reasons"] else "kept up"
+    shares = [h["cpu_share"] for h in client["health"]]
+    verdict = (
+        f"client-bound ({advice(shares, client['processes'])})" if client["reasons"] else "kept up"
+    )
     return [
         "<h2>Client self-check</h2>",
         f"<p>{escape(verdict)}</p><table>{head}{''.join(rows)}</table>",
@@ -280,24 +284,37 @@ def _ms(value: Any) -> str:
 
 
 def _sweep_charts(sweep: list[dict[str, Any]] | None) -> list[str]:
+    """Latency and throughput against the load of each step: the offered rate of open-loop
+    steps, the rate the single user of step 0 sent."""
     if not sweep:
         return []
-    offered = [(s["offered_rate"], s["summary"]) for s in sweep if s["offered_rate"]]
+    steps = [
+        (s["offered_rate"] or s["summary"]["throughput"]["sent_per_s"], s["summary"]) for s in sweep
+    ]
+    steps = sorted(((rate, fig) for rate, fig in steps if rate), key=lambda step: step[0])
     latency = [
         Series(
             f"TTFT {p}",
-            [(rate, fig["ttft"][f"{p}_ms"]) for rate, fig in offered if fig["ttft"][f"{p}_ms"]],
+            [(rate, fig["ttft"][f"{p}_ms"]) for rate, fig in steps if fig["ttft"][f"{p}_ms"]],
         )
         for p in ("p50", "p99")
     ]
     throughput = [
-        Series("completed req/s", [(r, f["throughput"]["requests_per_s"]) for r, f in offered]),
-        Series("goodput req/s", [(r, f["goodput"]["requests_per_s"]) for r, f in offered]),
+        Series("completed req/s", [(r, f["throughput"]["requests_per_s"]) for r, f in steps]),
+        Series("goodput req/s", [(r, f["goodput"]["requests_per_s"]) for r, f in steps]),
     ]
     return [
         "<h2>Sweep</h2>",
-        line_chart("Latency against offered load", latency, "offered req/s", "ms", log_x=True),
+        "<p class='note'>One point per step (step 0: one user at a time).</p>",
         line_chart(
-            "Throughput against offered load", throughput, "offered req/s", "req/s", log_x=True
+            "Latency against load", latency, "req/s sent (log)", "ms", log_x=True, markers=True
+        ),
+        line_chart(
+            "Throughput against load",
+            throughput,
+            "req/s sent (log)",
+            "req/s",
+            log_x=True,
+            markers=True,
         ),
     ]

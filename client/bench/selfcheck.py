@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from client.bench.stats import percentile
 
-__all__ = ["ClientHealth", "LagSampler", "verdict"]
+__all__ = ["ClientHealth", "LagSampler", "advice", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,14 @@ def verdict(
             f"dispatch delay p99 {dispatch_p99_s * 1000:.1f} ms > {max_lag_s * 1000:g} ms"
         )
     return reasons
+
+
+def advice(cpu_shares: list[float], processes: int, *, busy_cpu: float = 0.5) -> str:
+    """What to do about a client-bound run. A client that lagged while using little CPU was
+    held up by other programs on the machine, and more client processes would not help."""
+    if cpu_shares and max(cpu_shares) < busy_cpu:
+        return (
+            f"the client used at most {max(cpu_shares):.0%} of a core: other programs on this "
+            "machine delayed it; run the bench where it has a core to itself"
+        )
+    return f"spread the load over more client processes: --processes {processes * 2}"

@@ -36,11 +36,13 @@ def line_chart(
     y_range: tuple[float, float] | None = None,
     stacked: bool = False,
     integer_y: bool = False,
+    markers: bool = False,
 ) -> str:
     """One chart. `log_x` spaces the x axis by decades (values <= 0 are left out); `x_range` and
     `y_range` fix an axis (to align charts over one timeline, or a share on 0..1); `stacked`
     draws step series as areas piled on each other (they must share their x values);
-    `integer_y` keeps y ticks on whole numbers (counts)."""
+    `integer_y` keeps y ticks on whole numbers (counts); `markers` draws a dot on every point
+    (for a few measured points, such as sweep steps: one alone is still visible)."""
     drawn = [_positive_x(s) if log_x else s for s in series]
     drawn = [s for s in drawn if s.points]
     if not drawn:
@@ -58,6 +60,8 @@ def line_chart(
         _area(s, below, scale, colours[s.name]) if stacked else _line(s, scale, colours[s.name])
         for s, below in layers
     ]
+    if markers:
+        marks += [_dots(s, scale, colours[s.name]) for s, _ in layers]
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(title)}">',
@@ -93,7 +97,8 @@ def _log_ticks(low: float, high: float) -> list[float]:
     start, stop = math.floor(math.log10(low)), math.ceil(math.log10(high))
     multiples = (1, 2, 5) if stop - start <= 3 else (1,)
     ticks = [m * 10.0**e for e in range(start, stop + 1) for m in multiples]
-    return [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+    inside = [t for t in ticks if low * (1 - 1e-9) <= t <= high * (1 + 1e-9)]
+    return inside if len(inside) >= 2 else nice_ticks(low, high, 3)
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,14 @@ def _line(series: Series, scale: _Scale, colour: str) -> str:
     return (
         f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" '
         f'points="{points}"><title>{escape(series.name)}</title></polyline>'
+    )
+
+
+def _dots(series: Series, scale: _Scale, colour: str) -> str:
+    return "".join(
+        f'<circle cx="{scale.x(x):.1f}" cy="{scale.y(y):.1f}" r="3" fill="{colour}">'
+        f"<title>{escape(series.name)}: {_tick(y)} at {_tick(x)}</title></circle>"
+        for x, y in series.points
     )
 
 

@@ -82,7 +82,7 @@ def summary_doc(records: list[RequestRecord], reasons: list[str]) -> dict[str, A
         "target": {"kind": "router", "url": "http://127.0.0.1:1"},
         "load": {"description": "closed loop", "duration_s": 2.0},
         "summary": summarize(records, Window(0, 2), Slo()),
-        "client": {"reasons": reasons, "health": [HEALTH]},
+        "client": {"reasons": reasons, "health": [HEALTH], "processes": 1},
         "window": {"start_s": 0.0, "end_s": 2.0},
     }
 
@@ -178,3 +178,25 @@ def test_the_report_shows_cold_start_phases_and_only_measured_latencies() -> Non
     ttft_chart = html[html.index("TTFT and end-to-end") :]
     ttft_chart = ttft_chart[: ttft_chart.index("</svg>")]
     assert "1\u2009000" not in ttft_chart  # the 5 s cold request is out of the axis
+
+
+def test_a_narrow_log_axis_still_gets_ticks_and_single_points_show() -> None:
+    svg = line_chart("t", [Series("s", [(8.6, 1.0)]), Series("u", [(9.0, 2.0)])], "req/s", "ms",
+                     log_x=True, markers=True)  # fmt: skip
+    labels = re.findall(r'text-anchor="middle" font-size="10">([^<]+)</text>', svg)
+    assert len(labels) >= 2
+    assert svg.count("<circle") == 2
+
+
+def test_the_console_summary_spells_out_cold_start_and_what_to_do_when_client_bound() -> None:
+    from client.bench.outputs import console_summary
+
+    records = [ok_record(0.0, 5.0), ok_record(6.0, 0.1, phase=1)]
+    doc = summary_doc(records, ["process 0: event-loop lag p99 13.1 ms > 10 ms"])
+    doc["client"]["client_bound"] = True
+    doc["scenario"] = cold_start_summary(records)
+    text = console_summary(doc)
+    assert "scale from zero: first request ok, route (waiting for a worker) –, TTFT 5000 ms" in text
+    assert "warm TTFT p50 100 ms" in text
+    assert "WARNING: client-bound run" in text
+    assert "at most 20% of a core: other programs on this machine delayed it" in text
