@@ -189,6 +189,20 @@ async def test_a_step_scenario_reports_each_phase(paced: Served) -> None:
     assert outcome.summary["summary"]["requests"]["ok"] == 7
 
 
+async def test_idle_then_burst_sends_nothing_then_the_burst(paced: Served) -> None:
+    cfg = config(
+        settings("backend", paced.url), mode="scenario", scenario="idle-burst", rate=10.0,
+        seconds=0.5, idle=0.6,
+    )  # fmt: skip
+    outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
+
+    idle, burst = outcome.summary["phases"]
+    assert (idle["rate"], idle["requests"]["total"]) == (0, 0)
+    assert (burst["rate"], burst["requests"]["ok"]) == (10.0, 5)
+    assert min(r.intended for r in outcome.records) >= 0.6
+    assert min(r.sent or 0.0 for r in outcome.records) >= 0.6
+
+
 async def test_scale_from_zero_reports_cold_and_warm_with_the_worker_timeline(
     routed: FakeRouter,
 ) -> None:
