@@ -183,6 +183,8 @@ class FakeRouter:
         """Workers to route to, in order of preference; empty: only `worker`. As the real
         router, it skips the ones a retry names in `avoid` while another one is left."""
         self.delay = 0.0
+        self.waits_without_request_idx = False
+        """Answer "wait" as Vast.ai documents it: `endpoint` and `status` only."""
         self._polls: dict[int, int] = {}
         self._request_idx = itertools.count(1)
         self._reqnum = itertools.count(1)
@@ -204,9 +206,12 @@ class FakeRouter:
         if body["endpoint"] != self.endpoint:
             return Scripted.error(404, "no such endpoint", "not_found").response()
         request_idx = body.get("request_idx") or next(self._request_idx)
-        polls = self._polls[request_idx] = self._polls.get(request_idx, 0) + 1
+        counted = 0 if self.waits_without_request_idx else request_idx
+        polls = self._polls[counted] = self._polls.get(counted, 0) + 1
         if polls <= self.waits:
             waiting = {"endpoint": self.endpoint, "status": {"loading": 1}}
+            if self.waits_without_request_idx:
+                return json_answer(waiting)
             return json_answer({**waiting, "request_idx": request_idx})
         url = self._pick(body.get("avoid") or [])
         return json_answer(self._ticket(body["cost"], request_idx, url))

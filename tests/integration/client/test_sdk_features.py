@@ -148,6 +148,18 @@ async def test_vast_style_sends_the_key_in_the_body_only(router: FakeRouter) -> 
     assert all("Authorization" not in seen.headers for seen in router.seen)
 
 
+async def test_a_vast_style_wait_without_request_idx_is_polled_until_a_ticket(
+    router: FakeRouter,
+) -> None:
+    router.waits_without_request_idx = True
+    async with make_client(router, api_key_in_body=True) as client:
+        response = await client.generate("Hi", max_new_tokens=5)
+
+    assert response.generated_text == GENERATED_TEXT
+    assert len(router.seen) == router.waits + 1
+    assert all("request_idx" not in seen.body for seen in router.seen)
+
+
 @pytest.mark.parametrize("bad", [{"idle": 0}, {"route": -1.0}, {"connect": float("nan")}])
 def test_timeouts_refuse_non_positive_values(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be a positive number"):

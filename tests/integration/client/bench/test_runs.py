@@ -284,3 +284,17 @@ async def test_the_key_can_travel_in_the_route_body_as_vast_sends_it(routed: Fak
     assert [r.outcome for r in result.records] == ["ok"]
     assert routed.seen[0].body["api_key"] == API_KEY
     assert "Authorization" not in routed.seen[0].headers
+
+
+async def test_a_vast_style_wait_without_request_idx_is_polled(routed: FakeRouter) -> None:
+    routed.waits, routed.waits_without_request_idx = 2, True
+    target = TargetSettings(
+        "router", routed.url, api_key=API_KEY, idle_timeout=5, route_wait=5, api_key_in_body=True
+    )
+    result = await execute(LoadPlan("open", (Phase(2, 0.5),)), target, WORKLOAD, QUICK)
+
+    [record] = result.records
+    assert record.outcome == "ok", record.error
+    assert record.route_time is not None
+    assert record.route_time >= 0.4  # two polls, 0.25 s apart
+    assert [("request_idx" in seen.body) for seen in routed.seen] == [False, False, False]
