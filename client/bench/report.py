@@ -120,8 +120,8 @@ def render_report(
         "<h2>Over time</h2>",
         "<p class='note'>Every request of the run, on one clock (seconds from its start)"
         f"{', with the router' + chr(39) + 's workers below' if workers else ''}.</p>",
-        *_time_charts(records, end),
-        *_worker_chart(workers, end),
+        *_time_charts(records, end, _phase_marks(summary)),
+        *_worker_chart(workers, end, _phase_marks(summary)),
         *_sweep_charts(summary.get("sweep")),
         *_client(summary["client"]),
         "<details><summary>Full summary (summary.json)</summary>",
@@ -171,7 +171,17 @@ def _measured(record: RequestRecord, summary: dict[str, Any]) -> bool:
     return bool(start <= record.intended < end)
 
 
-def _time_charts(records: Sequence[RequestRecord], end: float) -> list[str]:
+def _phase_marks(summary: dict[str, Any]) -> list[tuple[float, str]]:
+    """Where each phase of a scenario starts, labelled with its rate (none for one phase)."""
+    phases = summary.get("phases") or []
+    if len(phases) < 2:
+        return []
+    return [(p["start_s"], f"{p['rate']:g}/s") for p in phases]
+
+
+def _time_charts(
+    records: Sequence[RequestRecord], end: float, marks: Sequence[tuple[float, str]] = ()
+) -> list[str]:
     buckets = time_buckets(records, bucket=max(0.5, end / 60))
     return [
         line_chart(
@@ -180,6 +190,7 @@ def _time_charts(records: Sequence[RequestRecord], end: float) -> list[str]:
             "seconds",
             "tokens/s",
             x_range=(0.0, end),
+            x_marks=marks,
         ),
         line_chart(
             "Requests",
@@ -191,11 +202,14 @@ def _time_charts(records: Sequence[RequestRecord], end: float) -> list[str]:
             "seconds",
             "requests",
             x_range=(0.0, end),
+            x_marks=marks,
         ),
     ]
 
 
-def _worker_chart(workers: Sequence[WorkerSample], end: float) -> list[str]:
+def _worker_chart(
+    workers: Sequence[WorkerSample], end: float, marks: Sequence[tuple[float, str]] = ()
+) -> list[str]:
     if not workers:
         return []
     seen = {s for w in workers for s in w.states}
@@ -217,6 +231,7 @@ def _worker_chart(workers: Sequence[WorkerSample], end: float) -> list[str]:
         x_range=(0.0, end),
         stacked=True,
         integer_y=True,
+        x_marks=marks,
     )
     return [chart]
 

@@ -37,12 +37,14 @@ def line_chart(
     stacked: bool = False,
     integer_y: bool = False,
     markers: bool = False,
+    x_marks: Sequence[tuple[float, str]] = (),
 ) -> str:
     """One chart. `log_x` spaces the x axis by decades (values <= 0 are left out); `x_range` and
     `y_range` fix an axis (to align charts over one timeline, or a share on 0..1); `stacked`
     draws step series as areas piled on each other (they must share their x values);
     `integer_y` keeps y ticks on whole numbers (counts); `markers` draws a dot on every point
-    (for a few measured points, such as sweep steps: one alone is still visible)."""
+    (for a few measured points, such as sweep steps: one alone is still visible); `x_marks`
+    draws labelled dashed vertical lines (such as where each phase of a scenario starts)."""
     drawn = [_positive_x(s) if log_x else s for s in series]
     drawn = [s for s in drawn if s.points]
     if not drawn:
@@ -68,6 +70,7 @@ def line_chart(
         f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" font-size="14" font-weight="600">'
         f"{escape(title)}</text>",
         *_axes(scale, x_label, y_label),
+        *(_x_mark(x, label, scale) for x, label in x_marks if scale.x0 <= x <= scale.x1),
         *marks,
         *_legend([(s.name, colours[s.name]) for s in drawn]),
         "</svg>",
@@ -198,6 +201,15 @@ def _line(series: Series, scale: _Scale, colour: str) -> str:
     return (
         f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" '
         f'points="{points}"><title>{escape(series.name)}</title></polyline>'
+    )
+
+
+def _x_mark(x: float, label: str, scale: _Scale) -> str:
+    px = scale.x(x)
+    return (
+        f'<line x1="{px:.1f}" y1="{TOP}" x2="{px:.1f}" y2="{HEIGHT - BOTTOM}" stroke="#888" '
+        f'stroke-dasharray="4 3"/><text x="{px + 3:.1f}" y="{TOP + 10}" font-size="10" '
+        f'fill="#555">{escape(label)}</text>'
     )
 
 

@@ -174,6 +174,9 @@ def test_the_report_shows_cold_start_phases_and_only_measured_latencies() -> Non
     assert "Scale from zero" in html
     assert "5,000.0 ms" in html  # the cold TTFT
     assert "<h2>Phases</h2>" in html
+    # both phases start with a marked line on each of the three charts over time
+    assert html.count('stroke-dasharray="4 3"') == 2 * 3
+    assert ">0/s</text>" in html
     assert "kept up" in html
     ttft_chart = html[html.index("TTFT and end-to-end") :]
     ttft_chart = ttft_chart[: ttft_chart.index("</svg>")]
