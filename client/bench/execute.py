@@ -188,6 +188,7 @@ def _child_main(job: _Job, messages: multiprocessing.Queue[tuple[str, int, Any]]
             "lag_p99_s": health.lag_p99_s,
             "lag_max_s": health.lag_max_s,
             "cpu_share": health.cpu_share,
+            "preempted_per_s": health.preempted_per_s,
         },
     }
     messages.put(("done", shard, payload))

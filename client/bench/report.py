@@ -278,10 +278,14 @@ def _phases(phases: list[dict[str, Any]] | None) -> list[str]:
 
 
 def _client(client: dict[str, Any]) -> list[str]:
-    head = "<tr><th>process</th><th>loop lag p50 ms</th><th>p99</th><th>max</th><th>CPU</th></tr>"
+    head = (
+        "<tr><th>process</th><th>loop lag p50 ms</th><th>p99</th><th>max</th><th>CPU</th>"
+        "<th>preempted/s</th></tr>"
+    )
     rows = [
         f"<tr><td>{i}</td>{_cell(h['loop_lag_p50_ms'])}{_cell(h['loop_lag_p99_ms'])}"
-        f"{_cell(h['loop_lag_max_ms'])}<td>{h['cpu_share']:.0%}</td></tr>"
+        f"{_cell(h['loop_lag_max_ms'])}<td>{h['cpu_share']:.0%}</td>"
+        f"{_cell(h.get('preempted_per_s'))}</tr>"
         for i, h in enumerate(client["health"])
     ]
     shares = [h["cpu_share"] for h in client["health"]]

@@ -56,6 +56,8 @@ async def test_an_open_loop_records_every_request_with_server_token_counts(
     summary = summarize(result.records, Window(0, 1.0), Slo())
     assert 5 <= summary["itl"]["p50_ms"] <= 100
     assert result.health[0].cpu_share >= 0
+    assert result.health[0].preempted_per_s >= 0
+    assert "preempted_per_s" in result.health[0].to_json()
 
 
 async def test_a_closed_loop_against_an_openai_server_uses_its_usage_counts(
