@@ -56,7 +56,7 @@ def parse_trace(
     rows = list(csv.reader(text.splitlines()))
     if not rows:
         raise BenchInputError(f"the trace {source} is empty")
-    header = tuple(cell.strip().lower() for cell in rows[0])
+    header = tuple(cell.strip().lstrip("\ufeff").lower() for cell in rows[0])
     layout = _LAYOUTS.get(header)
     if layout is None:
         raise BenchInputError(

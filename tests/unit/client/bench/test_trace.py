@@ -35,6 +35,11 @@ def test_azure_timestamps_count_from_the_first_row_with_their_fractions() -> Non
     assert trace.specs[1].max_new_tokens == 109
 
 
+def test_a_byte_order_mark_before_the_header_is_ignored() -> None:
+    trace = parse_trace("\ufeff" + OURS, "t.csv", speed=1.0, limit_s=100.0, rng=random.Random(0))
+    assert len(trace.arrivals) == 3
+
+
 def test_only_arrivals_within_the_limit_are_replayed() -> None:
     trace = parse_trace(OURS, "t.csv", speed=1.0, limit_s=1.0, rng=random.Random(0))
     assert len(trace.arrivals) == len(trace.specs) == 2
