@@ -10,7 +10,10 @@ arrival rate against the asked one up to 500 requests/s (pass: within 2 %); and 
 events/s one client process takes in while the p99 of its timing error (the bench's time stamp
 of an event minus the fake's send time, both on the machine's monotonic clock) stays <= 10 ms.
 The fake shares the machine's cores with the client: on a busy machine its own lateness (also
-printed) shows up in TTFT, which is measured from the client's send.
+printed) shows up in TTFT, which is measured from the client's send. Each step of the events/s
+ladder also prints the client's CPU share and how often the kernel preempted it (involuntary
+context switches per second): a large timing error with a small CPU share and many preemptions
+means the machine, not the client, ran out of time.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ from client.bench.loop import loop_name, run_fast
 from client.bench.plan import LoadPlan
 from client.bench.records import RequestRecord
 from client.bench.runner import Runner, RunnerSettings
+from client.bench.selfcheck import ClientHealth
 from client.bench.stats import Slo, Window, percentile, summarize
 from client.bench.targets import TargetSettings, stream_into, tgi_payload
 from client.bench.workload import LengthDist, RequestSpec, Workload
@@ -114,16 +119,24 @@ def _workload(tokens: int) -> Workload:
     return Workload(LengthDist("fixed", 8), LengthDist("fixed", tokens))
 
 
-async def closed_run(
-    url: str, streams: int, seconds: float, tokens: int
-) -> tuple[list[RequestRecord], list[float], float]:
-    """Records, event lags and elapsed seconds of a closed loop of `streams` users."""
+@dataclass
+class ClosedRun:
+    records: list[RequestRecord]
+    lags: list[float]
+    """Each event's time stamp in the bench minus the fake's send time."""
+    elapsed: float
+    health: ClientHealth
+
+
+async def closed_run(url: str, streams: int, seconds: float, tokens: int) -> ClosedRun:
+    """A closed loop of `streams` users, with every event's timing error."""
     target = StampedTarget(url)
     rng = random.Random(1)
     async with Runner(target, _workload(tokens), rng, SETTINGS, time.perf_counter()) as runner:
         await runner.closed_loop(streams, seconds, ramp_s=RAMP_S)
         elapsed = runner.clock()
-    return runner.records, target.lags, elapsed
+        health = await runner.health()
+    return ClosedRun(runner.records, target.lags, elapsed, health)
 
 
 def _ok(measured: float, truth: float) -> bool:
@@ -132,9 +145,10 @@ def _ok(measured: float, truth: float) -> bool:
 
 async def fidelity(streams: int, seconds: float, ttft: float, gap: float) -> bool:
     with paced_fake(ttft, gap) as url:
-        records, lags, _ = await closed_run(url, streams, seconds, tokens=20)
+        run = await closed_run(url, streams, seconds, tokens=20)
         late = server_lateness_ms(url)
-    summary = summarize(records, Window(1.0, seconds), Slo())
+    lags = run.lags
+    summary = summarize(run.records, Window(RAMP_S, seconds), Slo())
     ttft_p50 = summary["ttft"]["p50_ms"] / 1000
     itl_p50 = summary["itl"]["p50_ms"] / 1000
     passed = _ok(ttft_p50, ttft) and _ok(itl_p50, gap)
@@ -162,22 +176,42 @@ async def arrival_rate(rate: float, seconds: float) -> bool:
     return passed
 
 
+STREAM_LADDER = (25, 50, 75, 100, 150, 200, 300, 400, 600, 800)
+ATTEMPTS = 2
+"""A step whose fake was itself late by more than the bound (p99) was disturbed by the rest of
+the machine rather than by the client's own work: it is run once more before it counts."""
+
+
 async def events_per_second(seconds: float, gap: float) -> float:
+    """Climb the ladder of stream counts until the p99 timing error passes 10 ms; the event
+    rate of the last step that stayed within it is the figure."""
     sustained = 0.0
-    for streams in (50, 100, 200, 400, 800):
-        with paced_fake(0.02, gap) as url:
-            records, lags, elapsed = await closed_run(url, streams, seconds, tokens=40)
-            late = server_lateness_ms(url)
-        events = sum(len(r.tokens) for r in records)
-        p99 = percentile(lags, 99)
-        print(
-            f"{streams:4d} streams: {events / elapsed:8.0f} events/s, timing error p99 "
-            f"{p99 * 1000:6.2f} ms (the fake's own lateness p99 {late:.1f} ms)"
-        )
-        if p99 > 0.010:
+    for streams in STREAM_LADDER:
+        for attempt in range(1, ATTEMPTS + 1):
+            rate, error_ms, late_ms = await _events_step(streams, seconds, gap)
+            if late_ms <= 10 or error_ms <= 10 or attempt == ATTEMPTS:
+                break
+            print("      the fake itself was late: the machine was busy; once more")
+        if error_ms > 10:
             break
-        sustained = events / elapsed
+        sustained = rate
     return sustained
+
+
+async def _events_step(streams: int, seconds: float, gap: float) -> tuple[float, float, float]:
+    """Events/s, p99 timing error (ms) and the fake's own p99 lateness (ms) of one step."""
+    with paced_fake(0.02, gap) as url:
+        run = await closed_run(url, streams, seconds, tokens=40)
+        late = server_lateness_ms(url)
+    rate = sum(len(r.tokens) for r in run.records) / run.elapsed
+    error = percentile(run.lags, 99) * 1000
+    print(
+        f"{streams:4d} streams: {rate:8.0f} events/s, timing error p99 {error:6.2f} ms; "
+        f"client CPU {run.health.cpu_share:4.0%} of a core, loop lag p99 "
+        f"{run.health.lag_p99_s * 1000:5.1f} ms, preempted {run.health.preempted_per_s:4.0f}/s; "
+        f"the fake's own lateness p99 {late:.1f} ms"
+    )
+    return rate, error, late
 
 
 async def main(quick: bool) -> int:

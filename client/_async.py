@@ -24,9 +24,15 @@ from client.generation import (
     parse_generate_response,
 )
 from client.retrying import RetryPolicy
-from client.routing import PollPolicy, PollSchedule, Ticket, interpret_route_answer, route_body
+from client.routing import (
+    PollPolicy,
+    PollSchedule,
+    Ticket,
+    Waiting,
+    interpret_route_answer,
+    route_body,
+)
 from client.timeouts import Timeouts
-from protocol.route import RouteWaiting
 from protocol.tgi import GenerateResponse, StreamResponse
 from protocol.version import VERSION
 
@@ -161,7 +167,7 @@ class AsyncClient:
                 return await self._post_to_worker(ticket, path, payload)
             except TGISError as error:
                 await self._before_retry(error, attempt, ticket)
-                failed.append(ticket.url)
+                _remember(failed, ticket.url)
 
     async def request_stream(
         self, path: str, payload: Mapping[str, Any], cost: int
@@ -189,10 +195,10 @@ class AsyncClient:
             if isinstance(answer, Ticket):
                 logger.debug("routed to %s (cost %d)", answer.url, cost)
                 return answer
-            request_idx = answer.request_idx
+            request_idx = answer.request_idx if answer.request_idx is not None else request_idx
             await self._wait_for_capacity(schedule, answer)
 
-    async def _wait_for_capacity(self, schedule: PollSchedule, answer: RouteWaiting) -> None:
+    async def _wait_for_capacity(self, schedule: PollSchedule, answer: Waiting) -> None:
         delay = schedule.next_delay()
         if delay is None:
             raise NoCapacityError(
@@ -232,7 +238,7 @@ class AsyncClient:
                 response = await opening.__aenter__()
             except TGISError as error:
                 await self._before_retry(error, attempt, ticket)
-                failed.append(ticket.url)
+                _remember(failed, ticket.url)
                 continue
             break
         try:
@@ -245,7 +251,7 @@ class AsyncClient:
 
     async def _ask_router(
         self, cost: int, request_idx: int | None, avoid: Sequence[str] = ()
-    ) -> Ticket | RouteWaiting:
+    ) -> Ticket | Waiting:
         body = route_body(self._endpoint, cost, request_idx, avoid)
         if self._api_key_in_body and self._api_key:
             body["api_key"] = self._api_key
@@ -288,6 +294,12 @@ class AsyncClient:
                 connector=aiohttp.TCPConnector(limit=0),
             )
         return self._session
+
+
+def _remember(failed: list[str], url: str) -> None:
+    """Add a worker that failed this request to the list the router is asked to avoid."""
+    if url not in failed:
+        failed.append(url)
 
 
 def _check_path(path: str) -> None:

@@ -101,6 +101,9 @@ def _translate_errors(peer: Peer, url: str) -> Iterator[None]:
         yield
     except TGISError:
         raise
+    except aiohttp.ConnectionTimeoutError:
+        # Nothing was sent yet: a connection failure, safe to retry on another worker.
+        raise ConnectionFailed(f"could not connect to {url} in time", origin=peer) from None
     except TimeoutError:
         raise RequestTimeout(f"no answer from {url} in time", origin=peer) from None
     except aiohttp.ClientPayloadError:

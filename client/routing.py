@@ -17,9 +17,16 @@ from typing import Any
 import pydantic
 
 from client.errors import ProtocolError, invalid_request
-from protocol.route import RouteRequest, RouteWaiting
+from protocol.route import RouteRequest
 
-__all__ = ["PollPolicy", "PollSchedule", "Ticket", "interpret_route_answer", "route_body"]
+__all__ = [
+    "PollPolicy",
+    "PollSchedule",
+    "Ticket",
+    "Waiting",
+    "interpret_route_answer",
+    "route_body",
+]
 
 
 class Ticket:
@@ -72,20 +79,33 @@ def route_body(
     return body
 
 
-def interpret_route_answer(answer: object) -> Ticket | RouteWaiting:
-    """A 200 answer of `/route/`: a ticket (it has `url`) or a "wait and poll again" answer."""
+@dataclass(frozen=True)
+class Waiting:
+    """A "no worker ready yet" answer: poll again, with its `request_idx` when it gave one
+    (ours always does; Vast.ai's documented answer may carry only `endpoint` and `status`)."""
+
+    request_idx: int | None
+    status: Any
+    """The router's workers by state, as it sent them (shown in messages only)."""
+
+
+def interpret_route_answer(answer: object) -> Ticket | Waiting:
+    """A 200 answer of `/route/`: a ticket (it has `url`) or a "wait and poll again" answer
+    (no `url`, but the workers' `status`, and usually the `request_idx` to poll with)."""
     if not isinstance(answer, dict):
         raise ProtocolError("the route answer is not a JSON object", origin="router", status=200)
     if "url" in answer:
         return _ticket_from(answer)
-    try:
-        return RouteWaiting.model_validate(answer)
-    except pydantic.ValidationError:
+    request_idx = answer.get("request_idx")
+    valid_idx = request_idx is None or (type(request_idx) is int and request_idx >= 0)
+    if "status" not in answer or not valid_idx:
         raise ProtocolError(
-            "the route answer has neither a worker `url` nor a `request_idx` to poll with",
+            "the route answer has neither a worker `url` nor the workers' `status` (with an "
+            "optional whole-number `request_idx`) of a wait-and-poll answer",
             origin="router",
             status=200,
-        ) from None
+        )
+    return Waiting(request_idx, answer["status"])
 
 
 def _ticket_from(answer: dict[str, Any]) -> Ticket:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 from client.bench.arrivals import MAX_RATE, Phase, parse_phases
@@ -14,6 +15,7 @@ from client.bench.errors import BenchInputError
 from client.bench.stats import Slo
 from client.bench.sweep import SweepPolicy
 from client.bench.targets import TargetKind, TargetSettings
+from client.bench.trace import load_trace
 from client.bench.workload import RequestSpec, Workload, load_dataset, parse_length
 
 __all__ = ["add_compare_arguments", "add_run_arguments", "build_config"]
@@ -48,7 +50,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     target.add_argument("--model", default="tgi", help="model name for --target openai")
 
-    load = parser.add_argument_group("load (one of --rate, --concurrency, --sweep, --scenario)")
+    load = parser.add_argument_group(
+        "load (one of --rate, --concurrency, --sweep, --scenario, --trace)"
+    )
     load.add_argument("--rate", type=_rate, metavar="R", help="open loop: requests/s")
     load.add_argument("--concurrency", type=_count, metavar="N", help="closed loop: N users")
     load.add_argument(
@@ -61,6 +65,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["scale-from-zero", "idle-burst", "step"],
         help="serverless scenario (uses --rate, --idle, --steps)",
     )
+    load.add_argument(
+        "--trace", type=Path, metavar="FILE",
+        help="replay a trace's arrivals and lengths (CSV: arrival_s,input_tokens,output_tokens "
+        "or Azure's TIMESTAMP,ContextTokens,GeneratedTokens), its first --duration seconds",
+    )  # fmt: skip
+    load.add_argument(
+        "--trace-speed", type=_seconds, default=1.0, metavar="X",
+        help="replay the trace X times faster (default 1)",
+    )  # fmt: skip
     load.add_argument(
         "--burstiness", type=_burstiness, default=1.0, metavar="B",
         help="gamma shape of arrival gaps: 1 Poisson (default), <1 burstier, inf even",
@@ -117,9 +130,14 @@ def build_config(args: argparse.Namespace, api_key: str | None) -> BenchConfig:
     if args.warmup + args.cooldown >= duration:
         raise BenchInputError("--warmup plus --cooldown must be shorter than --duration")
     steps = _steps(args, mode)
+    workload, trace = _workload(args), None
+    if args.trace is not None:
+        rng = random.Random(args.seed)
+        trace = load_trace(args.trace, speed=args.trace_speed, limit_s=duration, rng=rng)
+        workload = replace(workload, dataset=trace.specs, in_order=True)
     return BenchConfig(
         target=_target(args, api_key),
-        workload=_workload(args),
+        workload=workload,
         mode=mode,
         rate=args.rate or 1.0,
         concurrency=args.concurrency or 1,
@@ -137,6 +155,7 @@ def build_config(args: argparse.Namespace, api_key: str | None) -> BenchConfig:
         seed=args.seed,
         request_timeout=args.request_timeout,
         drain=args.drain,
+        trace=trace,
     )
 
 
@@ -147,11 +166,18 @@ def _mode(args: argparse.Namespace) -> Mode:
             ("--concurrency", args.concurrency is not None),
             ("--sweep", args.sweep),
             ("--scenario", args.scenario is not None),
+            ("--trace", args.trace is not None),
         )
         if given
     ]
     if len(chosen) > 1:
         raise BenchInputError(f"choose one of {', '.join(chosen)}")
+    if args.trace is not None:
+        if args.rate is not None or args.dataset is not None:
+            raise BenchInputError(
+                "--trace brings its own arrivals and lengths: drop --rate and --dataset"
+            )
+        return "trace"
     if args.concurrency is not None and args.rate is not None:
         raise BenchInputError(
             "--rate (open loop) and --concurrency (closed loop) exclude each other"

@@ -112,6 +112,11 @@ def build_document(
 def _load_description(config: BenchConfig, plan: LoadPlan) -> dict[str, Any]:
     if plan.kind == "closed":
         text = f"closed loop, {plan.users} concurrent users for {plan.seconds:g} s"
+    elif config.trace is not None:
+        text = (
+            f"trace replay of {config.trace.source} at {config.trace.speed:g}x: "
+            f"{len(config.trace.arrivals)} requests in {plan.duration:g} s"
+        )
     else:
         steps = ", ".join(f"{p.rate:g} req/s for {p.seconds:g} s" for p in plan.phases)
         arrivals = (

@@ -118,7 +118,8 @@ async def _run_in_processes(
     children = []
     for index in range(processes):
         shard_runner = RunnerSettings(runner.request_timeout, runner.drain_s, shard=index)
-        job = _Job(plan.shard(index, processes), target, workload, shard_runner, t0)
+        shard_work = workload.shard(index, processes)
+        job = _Job(plan.shard(index, processes), target, shard_work, shard_runner, t0)
         child = context.Process(target=_child_main, args=(job, messages), daemon=True)
         child.start()
         children.append(child)
@@ -187,6 +188,7 @@ def _child_main(job: _Job, messages: multiprocessing.Queue[tuple[str, int, Any]]
             "lag_p99_s": health.lag_p99_s,
             "lag_max_s": health.lag_max_s,
             "cpu_share": health.cpu_share,
+            "preempted_per_s": health.preempted_per_s,
         },
     }
     messages.put(("done", shard, payload))

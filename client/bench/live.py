@@ -1,5 +1,5 @@
 """The live terminal view: one status line, rewritten in place on a terminal (every second) or
-appended (every 5 s) when stderr is a file or pipe."""
+appended (every 5 s) when stderr is a file or pipe, and written once more, final, at the end."""
 
 from __future__ import annotations
 
@@ -37,25 +37,38 @@ class LiveView:
         self._started = time.monotonic()
         self._label = ""
         self._planned = 0.0
+        self._progress: Progress | None = None
+        self._shown: tuple[int, int] | None = None
 
     def start(self, label: str, planned_s: float) -> None:
         self._label, self._planned = label, planned_s
         self._started = time.monotonic()
         self._last = 0.0
+        self._progress = self._shown = None
 
     def update(self, progress: Progress) -> None:
+        self._progress = progress
         now = time.monotonic()
-        if not self._enabled or now - self._last < self._every:
+        if self._enabled and now - self._last >= self._every:
+            self._last = now
+            self._show(progress, now)
+
+    def finish(self) -> None:
+        """Show the last counts (unless the last line already did), then end the line."""
+        if not self._enabled:
             return
-        self._last = now
+        progress = self._progress
+        if progress is not None and self._shown != (progress.sent, progress.done):
+            self._show(progress, time.monotonic())
+        if self._tty:
+            self._stream.write("\n")
+            self._stream.flush()
+
+    def _show(self, progress: Progress, now: float) -> None:
+        self._shown = (progress.sent, progress.done)
         line = status_line(progress, now - self._started, self._planned, self._label)
         if self._tty:
             self._stream.write("\r\x1b[2K" + line)
         else:
             self._stream.write(line + "\n")
         self._stream.flush()
-
-    def finish(self) -> None:
-        if self._enabled and self._tty:
-            self._stream.write("\n")
-            self._stream.flush()

@@ -101,6 +101,10 @@ def _plan(config: BenchConfig) -> LoadPlan:
     if config.mode == "rate":
         phases = (Phase(config.rate, config.seconds),)
         return LoadPlan("open", phases, config.burstiness, seed=config.seed)
+    if config.trace is not None:
+        mean_rate = len(config.trace.arrivals) / config.seconds
+        phases = (Phase(mean_rate, config.seconds),)
+        return LoadPlan("open", phases, seed=config.seed, arrivals=config.trace.arrivals)
     return scenario_plan(
         config.scenario,
         rate=config.rate,

@@ -8,6 +8,7 @@ from typing import Any
 
 from client.bench.orchestrate import BenchOutcome
 from client.bench.report import render_report
+from client.bench.selfcheck import advice
 
 __all__ = ["console_summary", "write_outputs"]
 
@@ -44,15 +45,29 @@ def console_summary(summary: dict[str, Any]) -> str:
         cells = "".join(_cell(row[f"p{p}_ms"]) for p in (50, 90, 95, 99))
         lines.append(f"{name:<16}{cells}")
     if "scenario" in summary:
-        lines.append(f"cold start: {json.dumps(summary['scenario'])}")
+        lines.append(_cold_start_line(summary["scenario"]))
     if "sweep_stopped" in summary:
         lines.append(f"sweep stopped: {'; '.join(summary['sweep_stopped'])}")
     if summary["client"]["client_bound"]:
         lines.append("WARNING: client-bound run, figures not trustworthy:")
         lines.extend(f"  - {reason}" for reason in summary["client"]["reasons"])
-        processes = summary["client"]["processes"]
-        lines.append(f"  spread the load over more client processes: --processes {processes * 2}")
+        shares = [h["cpu_share"] for h in summary["client"]["health"]]
+        lines.append(f"  {advice(shares, summary['client']['processes'])}")
     return "\n".join(lines)
+
+
+def _cold_start_line(scenario: dict[str, Any]) -> str:
+    warm = scenario["warm_ttft"]
+    return (
+        f"scale from zero: first request {scenario['cold_outcome']}, route (waiting for a "
+        f"worker) {_ms(scenario['cold_route_ms'])}, TTFT {_ms(scenario['cold_ttft_ms'])}, first "
+        f"success after {_ms(scenario['time_to_first_success_ms'])}; warm TTFT p50 "
+        f"{_ms(warm['p50_ms'])}, p99 {_ms(warm['p99_ms'])}"
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} ms"
 
 
 def _cell(value: float | None) -> str:

@@ -24,6 +24,8 @@ class LoadPlan:
     seed: int = 0
     ramp: float = 0.0
     """Closed loops: seconds over which the users start, evenly spread."""
+    arrivals: tuple[float, ...] = ()
+    """Open loops: given arrival times (a replayed trace) instead of drawn ones."""
 
     @property
     def duration(self) -> float:
@@ -40,6 +42,8 @@ class LoadPlan:
         return windows
 
     def offsets(self, rng: random.Random) -> list[float]:
+        if self.arrivals:
+            return list(self.arrivals)
         return schedule(self.phases, self.burstiness, rng)
 
     def shard(self, index: int, count: int) -> LoadPlan:
@@ -49,4 +53,4 @@ class LoadPlan:
             users = self.users // count + (1 if index < self.users % count else 0)
             return replace(self, users=users, seed=seed)
         phases = tuple(Phase(p.rate / count, p.seconds) for p in self.phases)
-        return replace(self, phases=phases, seed=seed)
+        return replace(self, phases=phases, seed=seed, arrivals=self.arrivals[index::count])

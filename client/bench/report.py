@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from client.bench.records import RequestRecord
+from client.bench.selfcheck import advice
 from client.bench.svg import Series, line_chart
 from client.bench.timeline import WorkerSample
 
@@ -21,7 +22,22 @@ _STYLE = (
     "text-align:right}th{background:#f4f4f4}figure{display:inline-block;margin:8px}"
     ".warn{background:#fee;border:1px solid #c00;padding:8px 12px;color:#900}"
     "pre{background:#f8f8f8;padding:8px;overflow:auto}"
+    "summary{cursor:pointer;font-weight:600;margin:1em 0}"
+    ".note{color:#555;font-size:90%;max-width:1300px}"
 )
+_STATE_COLOURS = {
+    "ready": "#2ca02c",
+    "busy": "#1f77b4",
+    "benchmarking": "#9467bd",
+    "loading": "#ff7f0e",
+    "starting": "#e6c229",
+    "draining": "#8c564b",
+    "cold": "#17becf",
+    "stopped": "#7f7f7f",
+    "error": "#d62728",
+}
+"""Serving states first (at the bottom of the workers chart), those on their way up or down
+above them, each in its own colour."""
 
 
 def cdf(
@@ -69,34 +85,47 @@ def render_report(
     summary: dict[str, Any], records: Sequence[RequestRecord], workers: Sequence[WorkerSample]
 ) -> str:
     title = f"tgi-serverless bench: {summary['target']['kind']} {summary['target']['url']}"
-    ok = [r for r in records if r.outcome == "ok"]
+    ok = [r for r in records if r.outcome == "ok" and _measured(r, summary)]
+    end = max([r.end or r.intended for r in records] + [w.t for w in workers] + [1.0])
     body = [
         f"<h1>{escape(title)}</h1>",
         f"<p>{escape(summary['created'])} · {escape(summary['load']['description'])}</p>",
         _warning(summary),
         _headline(summary["summary"]),
+        *_cold_start(summary.get("scenario")),
+        *_phases(summary.get("phases")),
         "<h2>Latency distributions</h2>",
+        "<p class='note'>Requests in the measurement window (warm-up, cool-down and a "
+        "scale-from-zero request left out); logarithmic time axis. Gaps of 0 (tokens read "
+        "together) are below the axis: the ITL curve starts at their share.</p>",
         line_chart(
             "TTFT and end-to-end latency (CDF)",
             [
                 Series("TTFT", cdf([r.ttft for r in ok if r.ttft is not None])),
                 Series("end-to-end", cdf([r.e2e for r in ok if r.e2e is not None])),
             ],
-            "milliseconds",
+            "milliseconds (log)",
             "share of requests",
+            log_x=True,
+            y_range=(0.0, 1.0),
         ),
         line_chart(
             "Inter-token latency (CDF of every gap)",
             [Series("ITL", cdf([g for r in ok for g in r.gaps()]))],
-            "milliseconds",
+            "milliseconds (log)",
             "share of gaps",
+            log_x=True,
+            y_range=(0.0, 1.0),
         ),
         "<h2>Over time</h2>",
-        *_time_charts(records, summary),
-        *_worker_chart(workers),
+        "<p class='note'>Every request of the run, on one clock (seconds from its start)"
+        f"{', with the router' + chr(39) + 's workers below' if workers else ''}.</p>",
+        *_time_charts(records, end, _phase_marks(summary)),
+        *_worker_chart(workers, end, _phase_marks(summary)),
         *_sweep_charts(summary.get("sweep")),
-        "<h2>Full summary</h2>",
-        f"<pre>{escape(json.dumps(summary, indent=2))}</pre>",
+        *_client(summary["client"]),
+        "<details><summary>Full summary (summary.json)</summary>",
+        f"<pre>{escape(json.dumps(summary, indent=2))}</pre></details>",
     ]
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}"
@@ -134,60 +163,177 @@ def _cell(value: Any) -> str:
     return f"<td>{'–' if value is None else value}</td>"
 
 
-def _time_charts(records: Sequence[RequestRecord], summary: dict[str, Any]) -> list[str]:
-    duration = max(summary["load"]["duration_s"], 1.0)
-    buckets = time_buckets(records, bucket=max(0.25, duration / 120))
+def _measured(record: RequestRecord, summary: dict[str, Any]) -> bool:
+    window = summary.get("window") or {}
+    start, end = window.get("start_s"), window.get("end_s")
+    if start is None or end is None:
+        return True
+    return bool(start <= record.intended < end)
+
+
+def _phase_marks(summary: dict[str, Any]) -> list[tuple[float, str]]:
+    """Where each phase of a scenario starts, labelled with its rate (none for one phase)."""
+    phases = summary.get("phases") or []
+    if len(phases) < 2:
+        return []
+    return [(p["start_s"], f"{p['rate']:g}/s") for p in phases]
+
+
+def _time_charts(
+    records: Sequence[RequestRecord], end: float, marks: Sequence[tuple[float, str]] = ()
+) -> list[str]:
+    buckets = time_buckets(records, bucket=max(0.5, end / 60))
     return [
         line_chart(
-            "Throughput",
-            [
-                Series("output tokens/s", buckets["tokens_per_s"], step=True),
-            ],
+            "Output tokens per second",
+            [Series("output tokens/s", buckets["tokens_per_s"], step=True)],
             "seconds",
             "tokens/s",
+            x_range=(0.0, end),
+            x_marks=marks,
         ),
         line_chart(
             "Requests",
             [
+                Series("in flight", buckets["in_flight"], step=True),
                 Series("completed/s", buckets["requests_per_s"], step=True),
                 Series("failed/s", buckets["failures_per_s"], step=True),
-                Series("in flight", buckets["in_flight"], step=True),
             ],
             "seconds",
             "requests",
+            x_range=(0.0, end),
+            x_marks=marks,
         ),
     ]
 
 
-def _worker_chart(workers: Sequence[WorkerSample]) -> list[str]:
+def _worker_chart(
+    workers: Sequence[WorkerSample], end: float, marks: Sequence[tuple[float, str]] = ()
+) -> list[str]:
     if not workers:
         return []
-    states = sorted({s for w in workers for s in w.states})
+    seen = {s for w in workers for s in w.states}
+    states = [s for s in _STATE_COLOURS if s in seen] + sorted(seen - set(_STATE_COLOURS))
     series = [
-        Series(state, [(w.t, float(w.states.get(state, 0))) for w in workers], step=True)
+        Series(
+            state,
+            [(w.t, float(w.states.get(state, 0))) for w in workers],
+            step=True,
+            colour=_STATE_COLOURS.get(state),
+        )
         for state in states
     ]
-    chart = line_chart("Router's workers by state", series, "seconds", "workers")
-    return ["<h2>Workers</h2>", chart]
+    chart = line_chart(
+        "Router's workers by state (stacked)",
+        series,
+        "seconds",
+        "workers",
+        x_range=(0.0, end),
+        stacked=True,
+        integer_y=True,
+        x_marks=marks,
+    )
+    return [chart]
+
+
+def _cold_start(scenario: dict[str, Any] | None) -> list[str]:
+    if not scenario:
+        return []
+    warm = scenario["warm_ttft"]
+    rows = [
+        ("first request", scenario["cold_outcome"]),
+        ("its route time (waiting for a worker)", _ms(scenario["cold_route_ms"])),
+        ("its TTFT (cold)", _ms(scenario["cold_ttft_ms"])),
+        ("time to first success", _ms(scenario["time_to_first_success_ms"])),
+        ("warm TTFT p50 / p99", f"{_ms(warm['p50_ms'])} / {_ms(warm['p99_ms'])}"),
+    ]
+    cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    return ["<h2>Scale from zero</h2>", f"<table>{cells}</table>"]
+
+
+def _phases(phases: list[dict[str, Any]] | None) -> list[str]:
+    if not phases or len(phases) < 2:
+        return []
+    head = (
+        "<tr><th>phase</th><th>from s</th><th>asked req/s</th><th>requests</th><th>ok</th>"
+        "<th>429/503</th><th>failed</th><th>TTFT p50 ms</th><th>TTFT p99 ms</th></tr>"
+    )
+    rows = []
+    for phase in phases:
+        fig = phase
+        counts = fig["requests"]
+        cells = [
+            phase["phase"],
+            round(phase["start_s"], 1),
+            phase["rate"],
+            counts["total"],
+            counts["ok"],
+            counts["overloaded"],
+            counts["failed"],
+            fig["ttft"]["p50_ms"],
+            fig["ttft"]["p99_ms"],
+        ]
+        rows.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
+    return ["<h2>Phases</h2>", f"<table>{head}{''.join(rows)}</table>"]
+
+
+def _client(client: dict[str, Any]) -> list[str]:
+    head = (
+        "<tr><th>process</th><th>loop lag p50 ms</th><th>p99</th><th>max</th><th>CPU</th>"
+        "<th>preempted/s</th></tr>"
+    )
+    rows = [
+        f"<tr><td>{i}</td>{_cell(h['loop_lag_p50_ms'])}{_cell(h['loop_lag_p99_ms'])}"
+        f"{_cell(h['loop_lag_max_ms'])}<td>{h['cpu_share']:.0%}</td>"
+        f"{_cell(h.get('preempted_per_s'))}</tr>"
+        for i, h in enumerate(client["health"])
+    ]
+    shares = [h["cpu_share"] for h in client["health"]]
+    verdict = (
+        f"client-bound ({advice(shares, client['processes'])})" if client["reasons"] else "kept up"
+    )
+    return [
+        "<h2>Client self-check</h2>",
+        f"<p>{escape(verdict)}</p><table>{head}{''.join(rows)}</table>",
+    ]
+
+
+def _ms(value: Any) -> str:
+    return "–" if value is None else f"{value:,.1f} ms"
 
 
 def _sweep_charts(sweep: list[dict[str, Any]] | None) -> list[str]:
+    """Latency and throughput against the load of each step: the offered rate of open-loop
+    steps, the rate the single user of step 0 sent."""
     if not sweep:
         return []
-    offered = [(s["offered_rate"], s["summary"]) for s in sweep if s["offered_rate"]]
+    steps = [
+        (s["offered_rate"] or s["summary"]["throughput"]["sent_per_s"], s["summary"]) for s in sweep
+    ]
+    steps = sorted(((rate, fig) for rate, fig in steps if rate), key=lambda step: step[0])
     latency = [
         Series(
             f"TTFT {p}",
-            [(rate, fig["ttft"][f"{p}_ms"]) for rate, fig in offered if fig["ttft"][f"{p}_ms"]],
+            [(rate, fig["ttft"][f"{p}_ms"]) for rate, fig in steps if fig["ttft"][f"{p}_ms"]],
         )
         for p in ("p50", "p99")
     ]
     throughput = [
-        Series("completed req/s", [(r, f["throughput"]["requests_per_s"]) for r, f in offered]),
-        Series("goodput req/s", [(r, f["goodput"]["requests_per_s"]) for r, f in offered]),
+        Series("completed req/s", [(r, f["throughput"]["requests_per_s"]) for r, f in steps]),
+        Series("goodput req/s", [(r, f["goodput"]["requests_per_s"]) for r, f in steps]),
     ]
     return [
         "<h2>Sweep</h2>",
-        line_chart("Latency against offered load", latency, "offered req/s", "ms"),
-        line_chart("Throughput against offered load", throughput, "offered req/s", "req/s"),
+        "<p class='note'>One point per step (step 0: one user at a time).</p>",
+        line_chart(
+            "Latency against load", latency, "req/s sent (log)", "ms", log_x=True, markers=True
+        ),
+        line_chart(
+            "Throughput against load",
+            throughput,
+            "req/s sent (log)",
+            "req/s",
+            log_x=True,
+            markers=True,
+        ),
     ]

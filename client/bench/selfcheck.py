@@ -1,4 +1,5 @@
-"""Is the client itself the bottleneck? An event-loop lag sampler and the process's CPU share.
+"""Is the client itself the bottleneck? An event-loop lag sampler, the process's CPU share and
+how often the kernel preempted it.
 
 The sampler asks to wake every `interval` seconds and records how late it woke: a loop busy
 with parsing or dispatching wakes late, and then every time stamp it takes is late too. A run
@@ -9,12 +10,13 @@ or the process used more than `max_cpu` of one core.
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 from dataclasses import dataclass, field
 
 from client.bench.stats import percentile
 
-__all__ = ["ClientHealth", "LagSampler", "verdict"]
+__all__ = ["ClientHealth", "LagSampler", "advice", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ class ClientHealth:
     lag_max_s: float
     cpu_share: float
     """Process CPU seconds over wall seconds (1.0 = one core busy all the time)."""
+    preempted_per_s: float = 0.0
+    """How often the kernel took the CPU away from the process while it could run (involuntary
+    context switches): many, with a small CPU share, mean other programs held the cores."""
 
     def to_json(self) -> dict[str, float]:
         return {
@@ -31,6 +36,7 @@ class ClientHealth:
             "loop_lag_p99_ms": round(self.lag_p99_s * 1000, 3),
             "loop_lag_max_ms": round(self.lag_max_s * 1000, 3),
             "cpu_share": round(self.cpu_share, 3),
+            "preempted_per_s": round(self.preempted_per_s, 1),
         }
 
 
@@ -41,9 +47,11 @@ class LagSampler:
     _task: asyncio.Task[None] | None = None
     _wall0: float = 0.0
     _cpu0: float = 0.0
+    _preempted0: int = 0
 
     def start(self) -> None:
         self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
+        self._preempted0 = _preemptions()
         self._task = asyncio.create_task(self._sample())
 
     async def stop(self) -> ClientHealth:
@@ -52,14 +60,20 @@ class LagSampler:
             await asyncio.gather(self._task, return_exceptions=True)
         wall = max(time.perf_counter() - self._wall0, 1e-9)
         cpu = (time.process_time() - self._cpu0) / wall
+        preempted = (_preemptions() - self._preempted0) / wall
         lags = self.lags or [0.0]
-        return ClientHealth(percentile(lags, 50), percentile(lags, 99), max(lags), cpu)
+        return ClientHealth(percentile(lags, 50), percentile(lags, 99), max(lags), cpu, preempted)
 
     async def _sample(self) -> None:
         while True:
             before = time.perf_counter()
             await asyncio.sleep(self.interval)
             self.lags.append(max(0.0, time.perf_counter() - before - self.interval))
+
+
+def _preemptions() -> int:
+    """Involuntary context switches of this process so far."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw)
 
 
 def verdict(
@@ -84,3 +98,14 @@ def verdict(
             f"dispatch delay p99 {dispatch_p99_s * 1000:.1f} ms > {max_lag_s * 1000:g} ms"
         )
     return reasons
+
+
+def advice(cpu_shares: list[float], processes: int, *, busy_cpu: float = 0.5) -> str:
+    """What to do about a client-bound run. A client that lagged while using little CPU was
+    held up by other programs on the machine, and more client processes would not help."""
+    if cpu_shares and max(cpu_shares) < busy_cpu:
+        return (
+            f"the client used at most {max(cpu_shares):.0%} of a core: other programs on this "
+            "machine delayed it; run the bench where it has a core to itself"
+        )
+    return f"spread the load over more client processes: --processes {processes * 2}"

@@ -3,8 +3,10 @@
 Latency percentiles use the requests whose intended start lies in the measurement window
 (warm-up and cool-down excluded); TTFT, inter-token and end-to-end latency come from successful
 requests; every failed request still counts against goodput and SLO attainment. Request
-throughput counts successes that ended in the window, token throughput the tokens that arrived
-in it. 429/503 answers are counted apart from other failures.
+throughput counts successes that ended in the window, and goodput those of them that met every
+SLO (so goodput never exceeds throughput); SLO attainment is the share of the requests meant to
+start in the window that succeeded within every SLO. Token throughput counts the tokens that
+arrived in the window. 429/503 answers are counted apart from other failures.
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ def summarize(records: Sequence[RequestRecord], window: Window, slo: Slo) -> dic
     routes = [t for r in measured if (t := r.route_time) is not None]
     headers = [t for r in measured if (t := r.time_to_headers) is not None]
     good = [r for r in measured if slo.met_by(r)]
-    ended_ok = sum(1 for r in records if r.outcome == "ok" and window.holds(r.end))
+    ended_ok = [r for r in records if r.outcome == "ok" and window.holds(r.end)]
+    ended_good = sum(1 for r in ended_ok if slo.met_by(r))
     tokens = sum(1 for r in records for t in r.tokens if window.holds(t))
     server_tokens = [r.output_tokens for r in ok if r.output_tokens is not None]
     return {
@@ -105,7 +108,7 @@ def summarize(records: Sequence[RequestRecord], window: Window, slo: Slo) -> dic
         "route_time": latency_summary(routes),
         "time_to_headers": latency_summary(headers),
         "throughput": {
-            "requests_per_s": round(ended_ok / window.seconds, 3),
+            "requests_per_s": round(len(ended_ok) / window.seconds, 3),
             "output_tokens_per_s": round(tokens / window.seconds, 3),
             "sent_per_s": round(len(dispatch) / window.seconds, 3),
         },
@@ -116,7 +119,7 @@ def summarize(records: Sequence[RequestRecord], window: Window, slo: Slo) -> dic
         },
         "goodput": {
             "slo": slo.to_json(),
-            "requests_per_s": round(len(good) / window.seconds, 3),
+            "requests_per_s": round(ended_good / window.seconds, 3),
             "attainment": round(len(good) / len(measured), 4) if measured else None,
         },
     }

@@ -245,7 +245,8 @@ async def route(
             return answer
         if time.monotonic() >= deadline:
             raise Failed("timeout", f"no worker ready within {settings.route_wait:g} s")
-        body["request_idx"] = answer.get("request_idx")
+        if isinstance(answer.get("request_idx"), int):  # Vast.ai's wait may carry none
+            body["request_idx"] = answer["request_idx"]
         await asyncio.sleep(_ROUTE_POLL_S)
 
 

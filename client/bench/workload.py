@@ -12,13 +12,20 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from client.bench.errors import BenchInputError
 
-__all__ = ["LengthDist", "RequestSpec", "Workload", "load_dataset", "parse_length"]
+__all__ = [
+    "LengthDist",
+    "RequestSpec",
+    "Workload",
+    "load_dataset",
+    "parse_length",
+    "synthetic_prompt",
+]
 
 MAX_LENGTH = 1_000_000
 _WORDS = [
@@ -157,12 +164,32 @@ class Workload:
     output_len: LengthDist
     dataset: tuple[RequestSpec, ...] = ()
 
+    in_order: bool = False
+    """Hand out the dataset's entries one after the other (a replayed trace, whose entries
+    belong to its arrivals) instead of at random."""
+    _taken: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
+
     def sample(self, rng: random.Random) -> RequestSpec:
+        if self.dataset and self.in_order:
+            index = self._taken[0] % len(self.dataset)
+            self._taken[0] += 1
+            return self.dataset[index]
         if self.dataset:
             return rng.choice(self.dataset)
         length = self.prompt_len.sample(rng)
-        prompt = " ".join(rng.choice(_WORDS) for _ in range(length))
-        return RequestSpec(prompt, length, self.output_len.sample(rng))
+        return RequestSpec(synthetic_prompt(length, rng), length, self.output_len.sample(rng))
+
+    def shard(self, index: int, count: int) -> Workload:
+        """This process's part when `count` processes share the load: an in-order dataset is
+        dealt out as the arrivals are (every `count`-th from `index`); anything else is shared."""
+        if not (self.in_order and self.dataset):
+            return self
+        return replace(self, dataset=self.dataset[index::count], _taken=[0])
+
+
+def synthetic_prompt(words: int, rng: random.Random) -> str:
+    """A prompt of `words` common English words (about one token each)."""
+    return " ".join(rng.choice(_WORDS) for _ in range(words))
 
 
 def load_dataset(path: Path, output_len: LengthDist, rng: random.Random) -> tuple[RequestSpec, ...]:

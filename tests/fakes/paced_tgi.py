@@ -62,7 +62,8 @@ class PacedTGI:
         """The fake's own lateness: how much of a client's timing error is the server's."""
         late = sorted(self.lateness)
         p99 = late[int(0.99 * (len(late) - 1))] if late else 0.0
-        return web.json_response({"events": len(late), "lateness_p99_s": p99})
+        body = {"events": len(late), "lateness_p99_s": p99, "requests": self.requests}
+        return web.json_response(body)
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "paced-fake"}]})

@@ -179,6 +179,12 @@ class FakeRouter:
         self.issued: list[dict[str, Any]] = []
         self.reject: Scripted | None = None
         self.cost_override: int | None = None
+        self.worker_urls: list[str] = []
+        """Workers to route to, in order of preference; empty: only `worker`. As the real
+        router, it skips the ones a retry names in `avoid` while another one is left."""
+        self.delay = 0.0
+        self.waits_without_request_idx = False
+        """Answer "wait" as Vast.ai documents it: `endpoint` and `status` only."""
         self._polls: dict[int, int] = {}
         self._request_idx = itertools.count(1)
         self._reqnum = itertools.count(1)
@@ -191,6 +197,7 @@ class FakeRouter:
     async def _route(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.seen.append(Seen(request.path, dict(request.headers), body))
+        await asyncio.sleep(self.delay)
         if self.reject is not None:
             return self.reject.response()
         presented = request.headers.get("Authorization") or f"Bearer {body.get('api_key')}"
@@ -199,18 +206,26 @@ class FakeRouter:
         if body["endpoint"] != self.endpoint:
             return Scripted.error(404, "no such endpoint", "not_found").response()
         request_idx = body.get("request_idx") or next(self._request_idx)
-        polls = self._polls[request_idx] = self._polls.get(request_idx, 0) + 1
+        counted = 0 if self.waits_without_request_idx else request_idx
+        polls = self._polls[counted] = self._polls.get(counted, 0) + 1
         if polls <= self.waits:
             waiting = {"endpoint": self.endpoint, "status": {"loading": 1}}
+            if self.waits_without_request_idx:
+                return json_answer(waiting)
             return json_answer({**waiting, "request_idx": request_idx})
-        return json_answer(self._ticket(body["cost"], request_idx))
+        url = self._pick(body.get("avoid") or [])
+        return json_answer(self._ticket(body["cost"], request_idx, url))
 
-    def _ticket(self, cost: int, request_idx: int) -> dict[str, Any]:
+    def _pick(self, avoid: list[str]) -> str:
+        urls = self.worker_urls or [self.worker.url]
+        return next((url for url in urls if url not in avoid), urls[0])
+
+    def _ticket(self, cost: int, request_idx: int, url: str) -> dict[str, Any]:
         fields = {
             "cost": self.cost_override or cost,
             "endpoint": self.endpoint,
             "reqnum": next(self._reqnum),
-            "url": self.worker.url,
+            "url": url,
             "request_idx": request_idx,
             "exp": time.time() + 60.0,
             "kid": self.key.kid,

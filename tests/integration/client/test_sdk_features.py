@@ -96,7 +96,7 @@ async def test_a_429_before_the_first_byte_is_retried_with_a_new_ticket(
     assert [body.get("avoid", []) for body in first_routes] == [
         [],
         [worker.url],
-        [worker.url, worker.url],
+        [worker.url],
     ]
 
 
@@ -148,7 +148,60 @@ async def test_vast_style_sends_the_key_in_the_body_only(router: FakeRouter) -> 
     assert all("Authorization" not in seen.headers for seen in router.seen)
 
 
+async def test_a_vast_style_wait_without_request_idx_is_polled_until_a_ticket(
+    router: FakeRouter,
+) -> None:
+    router.waits_without_request_idx = True
+    async with make_client(router, api_key_in_body=True) as client:
+        response = await client.generate("Hi", max_new_tokens=5)
+
+    assert response.generated_text == GENERATED_TEXT
+    assert len(router.seen) == router.waits + 1
+    assert all("request_idx" not in seen.body for seen in router.seen)
+
+
 @pytest.mark.parametrize("bad", [{"idle": 0}, {"route": -1.0}, {"connect": float("nan")}])
 def test_timeouts_refuse_non_positive_values(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be a positive number"):
         Timeouts(**bad)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_worker_that_refuses_connections_is_avoided_on_the_retry(
+    router: FakeRouter, worker: FakeWorker, streaming: bool
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    router.worker_urls = [dead, worker.url]  # the router prefers the dead one until told not to
+    async with make_client(router) as client:
+        if streaming:
+            events = [event async for event in client.generate_stream("Hi", max_new_tokens=5)]
+            text = events[-1].generated_text
+        else:
+            text = (await client.generate("Hi", max_new_tokens=5)).generated_text
+
+    assert text == GENERATED_TEXT
+    assert len(worker.seen) == 1
+    first_routes = [seen.body for seen in router.seen if "request_idx" not in seen.body]
+    assert [body.get("avoid", []) for body in first_routes] == [[], [dead]]
+    assert [ticket["url"] for ticket in router.issued] == [dead, worker.url]
+
+
+async def test_a_connection_dropped_after_the_first_byte_is_not_retried(
+    router: FakeRouter, worker: FakeWorker
+) -> None:
+    worker.drop_connection_after = 30
+    async with make_client(router) as client:
+        with pytest.raises(ConnectionFailed, match="broke off"):
+            async for _ in client.generate_stream("Hi", max_new_tokens=5):
+                pass
+    assert len(worker.seen) == 1
+
+
+async def test_a_slow_router_hits_the_route_limit(router: FakeRouter, worker: FakeWorker) -> None:
+    router.delay = 2.0
+    timeouts = Timeouts(route=0.2, connect=5, first_byte=5, idle=5)
+    async with make_client(router, timeout=timeouts) as client:
+        with pytest.raises(RequestTimeout) as caught:
+            await client.generate("Hi", max_new_tokens=5)
+    assert caught.value.origin == "router"
+    assert worker.seen == []

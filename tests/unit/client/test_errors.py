@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from client._http import _translate_errors
 from client.errors import (
     AuthenticationError,
+    ConnectionFailed,
     EndpointNotFound,
     OverloadedError,
     ProtocolError,
+    RequestTimeout,
     ServerError,
     StreamError,
     TGISError,
@@ -146,3 +150,23 @@ def test_any_json_body_maps_to_a_typed_error(value: object) -> None:
 )
 def test_retry_after_accepts_only_delta_seconds(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError("connect"), ConnectionFailed),
+        (aiohttp.ClientConnectionError("refused"), ConnectionFailed),
+        (TimeoutError(), RequestTimeout),
+        (aiohttp.ClientPayloadError("cut"), ConnectionFailed),
+    ],
+)
+def test_transport_failures_become_typed_errors(
+    raised: Exception, expected: type[TGISError]
+) -> None:
+    """A connect timeout sent nothing, so it is a connection failure (retried); a timeout
+    after the request went out is not."""
+    with pytest.raises(expected) as caught, _translate_errors("worker", "http://w"):
+        raise raised
+    assert caught.value.origin == "worker"
+    assert "http://w" in caught.value.message

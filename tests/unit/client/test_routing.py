@@ -10,8 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from client.errors import ProtocolError, ValidationError
-from client.routing import PollPolicy, PollSchedule, Ticket, interpret_route_answer, route_body
-from protocol.route import RouteWaiting
+from client.routing import (
+    PollPolicy,
+    PollSchedule,
+    Ticket,
+    Waiting,
+    interpret_route_answer,
+    route_body,
+)
 
 TICKET: dict[str, Any] = {
     "signature": "c2lnbmF0dXJl",
@@ -75,7 +81,12 @@ def test_a_ticket_is_a_copy_and_its_repr_hides_the_signature() -> None:
 def test_an_answer_without_url_means_wait_and_poll() -> None:
     answer = {"endpoint": "default", "status": {"loading": 1}, "request_idx": 9}
     waiting = interpret_route_answer(answer)
-    assert waiting == RouteWaiting(endpoint="default", status={"loading": 1}, request_idx=9)
+    assert waiting == Waiting(request_idx=9, status={"loading": 1})
+
+
+def test_a_vast_style_wait_without_request_idx_is_still_a_wait() -> None:
+    waiting = interpret_route_answer({"endpoint": "default", "status": {"loading": 2}})
+    assert waiting == Waiting(request_idx=None, status={"loading": 2})
 
 
 @pytest.mark.parametrize(
@@ -83,7 +94,10 @@ def test_an_answer_without_url_means_wait_and_poll() -> None:
     [
         [],
         "ticket",
-        {"endpoint": "default", "status": {}},
+        {"endpoint": "default"},
+        {"endpoint": "default", "status": {}, "request_idx": "9"},
+        {"endpoint": "default", "status": {}, "request_idx": -1},
+        {"endpoint": "default", "status": {}, "request_idx": True},
         {**TICKET, "url": 5},
         {**TICKET, "url": "ftp://10.0.0.2"},
     ],

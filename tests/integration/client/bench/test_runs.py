@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import random
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from client.bench.stats import Slo, Window, summarize
 from client.bench.sweep import SweepPolicy
 from client.bench.targets import TargetKind, TargetSettings
 from client.bench.timeline import StatusSampler
+from client.bench.trace import parse_trace
 from client.bench.workload import LengthDist, Workload
 from tests.integration.client.bench.conftest import Served
 from tests.integration.client.fakes import API_KEY, FakeRouter, FakeWorker
@@ -53,6 +56,8 @@ async def test_an_open_loop_records_every_request_with_server_token_counts(
     summary = summarize(result.records, Window(0, 1.0), Slo())
     assert 5 <= summary["itl"]["p50_ms"] <= 100
     assert result.health[0].cpu_share >= 0
+    assert result.health[0].preempted_per_s >= 0
+    assert "preempted_per_s" in result.health[0].to_json()
 
 
 async def test_a_closed_loop_against_an_openai_server_uses_its_usage_counts(
@@ -175,8 +180,10 @@ async def _until(condition: Any, limit: float = 10.0) -> None:
 
 
 def config(target: TargetSettings, **kw: Any) -> BenchConfig:
-    options: dict[str, Any] = {"request_timeout": 10.0, "drain": 5.0, "status_interval": 0.1}
-    return BenchConfig(target=target, workload=WORKLOAD, **{**options, **kw})
+    options: dict[str, Any] = {
+        "workload": WORKLOAD, "request_timeout": 10.0, "drain": 5.0, "status_interval": 0.1,
+    }  # fmt: skip
+    return BenchConfig(target=target, **{**options, **kw})
 
 
 async def test_a_step_scenario_reports_each_phase(paced: Served) -> None:
@@ -187,6 +194,44 @@ async def test_a_step_scenario_reports_each_phase(paced: Served) -> None:
     phases = outcome.summary["phases"]
     assert [p["requests"]["total"] for p in phases] == [2, 5]
     assert outcome.summary["summary"]["requests"]["ok"] == 7
+
+
+async def test_idle_then_burst_sends_nothing_then_the_burst(paced: Served) -> None:
+    cfg = config(
+        settings("backend", paced.url), mode="scenario", scenario="idle-burst", rate=10.0,
+        seconds=0.5, idle=0.6,
+    )  # fmt: skip
+    outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
+
+    idle, burst = outcome.summary["phases"]
+    assert (idle["rate"], idle["requests"]["total"]) == (0, 0)
+    assert (burst["rate"], burst["requests"]["ok"]) == (10.0, 5)
+    assert min(r.intended for r in outcome.records) >= 0.6
+    assert min(r.sent or 0.0 for r in outcome.records) >= 0.6
+
+
+async def test_a_trace_is_replayed_at_its_times_with_its_lengths_over_two_processes(
+    paced: Served, tmp_path: Path
+) -> None:
+    rows = [(0.05 * i, 3, 2 + i % 4) for i in range(12)]
+    text = "arrival_s,input_tokens,output_tokens\n" + "".join(f"{a},{i},{o}\n" for a, i, o in rows)
+    trace = parse_trace(text, "t.csv", speed=0.5, limit_s=1.0, rng=random.Random(0))
+    workload = Workload(LengthDist("fixed", 1), LengthDist("fixed", 1), trace.specs, in_order=True)
+    cfg = config(
+        settings("backend", paced.url), mode="trace", trace=trace, seconds=1.0, processes=2,
+        workload=workload,
+    )  # fmt: skip
+    outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
+
+    records = sorted(outcome.records, key=lambda r: r.intended)
+    assert len(records) == 10  # 0.1 s apart at half speed: the first 10 within 1 s
+    assert {r.shard for r in records} == {0, 1}
+    first = records[0].intended
+    for record, (at, _, out) in zip(records, rows, strict=False):
+        assert record.intended - first == pytest.approx(at / 0.5, abs=1e-6)
+        assert record.max_new_tokens == out
+        assert record.output_tokens == out  # the server made as many as the trace asked
+    assert "trace replay of t.csv at 0.5x: 10 requests" in outcome.summary["load"]["description"]
 
 
 async def test_scale_from_zero_reports_cold_and_warm_with_the_worker_timeline(
@@ -241,3 +286,17 @@ async def test_the_key_can_travel_in_the_route_body_as_vast_sends_it(routed: Fak
     assert [r.outcome for r in result.records] == ["ok"]
     assert routed.seen[0].body["api_key"] == API_KEY
     assert "Authorization" not in routed.seen[0].headers
+
+
+async def test_a_vast_style_wait_without_request_idx_is_polled(routed: FakeRouter) -> None:
+    routed.waits, routed.waits_without_request_idx = 2, True
+    target = TargetSettings(
+        "router", routed.url, api_key=API_KEY, idle_timeout=5, route_wait=5, api_key_in_body=True
+    )
+    result = await execute(LoadPlan("open", (Phase(2, 0.5),)), target, WORKLOAD, QUICK)
+
+    [record] = result.records
+    assert record.outcome == "ok", record.error
+    assert record.route_time is not None
+    assert record.route_time >= 0.4  # two polls, 0.25 s apart
+    assert [("request_idx" in seen.body) for seen in routed.seen] == [False, False, False]

@@ -50,6 +50,9 @@ def test_malformed_flags_exit_2(
         (["--scenario", "idle-burst"], "needs --rate"),
         (["--steps", "1:1"], "only for --scenario step"),
         (["--url", "ftp://x"], "must be an http(s) URL"),
+        (["--trace", "/nonexistent.csv"], "cannot read the trace"),
+        (["--trace", "x.csv", "--rate", "5"], "drop --rate and --dataset"),
+        (["--trace", "x.csv", "--sweep"], "choose one of --sweep, --trace"),
     ],
 )
 def test_inconsistent_input_exits_2_with_a_clear_message(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from client.bench.compare import compare
-from client.bench.selfcheck import ClientHealth, verdict
+from client.bench.selfcheck import ClientHealth, advice, verdict
 from client.bench.sweep import SweepPolicy, overload_reasons
 from client.bench.watchdog import DownWatch
 
@@ -110,3 +110,10 @@ def test_the_down_watch_needs_repeated_connection_failures_and_no_success() -> N
     for t in (10.0, 10.1, 10.2):
         watch.observe(t, reached=False)
     assert watch.down()  # the old success fell out of the window
+
+
+def test_advice_tells_a_busy_machine_from_a_busy_client() -> None:
+    assert advice([0.97], 1) == "spread the load over more client processes: --processes 2"
+    held_up = advice([0.04, 0.1], 2)
+    assert "at most 10% of a core" in held_up
+    assert "--processes" not in held_up

@@ -99,6 +99,27 @@ def test_goodput_needs_every_slo_met() -> None:
     assert summary["goodput"]["attainment"] == 0.5
 
 
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 12),
+            st.floats(0.001, 3),
+            st.sampled_from(["ok", "ok", "error", "overloaded"]),
+        ),
+        max_size=30,
+    ),
+    st.floats(0.05, 2),
+)
+def test_goodput_never_exceeds_throughput(
+    specs: list[tuple[float, float, Outcome]], ttft_slo: float
+) -> None:
+    records = [record(t, ttft=ttft, outcome=outcome) for t, ttft, outcome in specs]
+    summary = summarize(records, Window(1, 9), Slo(ttft=ttft_slo))
+    assert summary["goodput"]["requests_per_s"] <= summary["throughput"]["requests_per_s"]
+    attainment = summary["goodput"]["attainment"]
+    assert attainment is None or 0 <= attainment <= 1
+
+
 def test_token_throughput_counts_tokens_that_arrived_in_the_window() -> None:
     records = [record(float(t), tokens=10, gap=0.01) for t in range(10)]
     summary = summarize(records, Window(0, 10), Slo())
