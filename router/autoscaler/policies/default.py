@@ -1,13 +1,19 @@
 """Our policy: token load against max_perf, a stable and a panic window, queue-time guard rail.
 
-Every tick it measures the arrival rate of work (tokens/s) over a stable window (60 s) and a
-panic window (6 s), and the backlog that ready workers cannot clear within target_queue_time.
+Every tick it measures the arrival rate of work (tokens/s) over a stable window and a panic
+window, and the backlog: work that ready workers cannot start within BACKLOG_HORIZON of the
+target queue time (the rest of that budget is the margin for bringing a worker back from the
+cold pool).
 
-* Up: when the panic window or the backlog needs more workers than are active, it panics and
-  scales up at once (cold workers resumed first); while panicking, and for a stable window
-  after, it never scales down.
-* Down: when the stable window needs fewer workers for down_delay_s (a sustained breach, with
-  tolerance for a short contrary dip), it drains the least-loaded ones, to the cold pool first.
+* Up: when requests wait with no room, or the panic window (plus backlog) needs at least twice
+  the workers while queues are forming (queue time at least QUEUE_GATE of the target: a burst
+  the queues absorb within budget needs no new worker), it panics and scales up at once, cold
+  workers resumed first. It never scales down while panicking, which lasts while the panic
+  window still needs the workers it has, and one panic window longer.
+* Up on the stable window when its need exceeds the current count for up_delay_s.
+* Down: when neither window needs the current count for down_delay_s (a sustained breach, with
+  tolerance for a short contrary dip), it drains the least-loaded workers, to the cold pool
+  first. Never below what the panic window needs: that would be undone at the next tick.
 * To zero: only with no floor, and after inactivity_timeout with nothing arriving or in flight.
 """
 
@@ -29,7 +35,12 @@ from router.autoscaler.policy import (
 )
 from router.autoscaler.window import RunningMax, SlidingWindow
 
-__all__ = ["DefaultPolicy"]
+__all__ = ["BACKLOG_HORIZON", "QUEUE_GATE", "DefaultPolicy"]
+
+BACKLOG_HORIZON = 0.75
+"""Backlog is work that cannot start within this share of target_queue_time."""
+QUEUE_GATE = 0.25
+"""A rate-driven panic needs a worker's queue time at this share of target_queue_time."""
 
 
 class DefaultPolicy:
@@ -59,7 +70,7 @@ class DefaultPolicy:
         unit = obs.mean_perf(p.assumed_max_perf) * p.target_util
         stable_rate = self._stable.rate(now, obs.interval_s)
         panic_rate = self._panic.rate(now, obs.interval_s)
-        backlog = obs.backlog_tokens(p.target_queue_time / 2)
+        backlog = obs.backlog_tokens(p.target_queue_time * BACKLOG_HORIZON)
         floor = active_floor(p, unit)
         need_stable = max(floor, workers_for(stable_rate + backlog / p.target_queue_time, unit))
         need_panic = workers_for(panic_rate + backlog / p.target_queue_time, unit)
@@ -95,13 +106,15 @@ class DefaultPolicy:
         self, obs: Observation, need_stable: int, need_panic: int, floor: int, idle: bool
     ) -> tuple[int, str, bool]:
         now, current = obs.now, self._target
-        if need_panic > current and (obs.waiting_requests or need_panic >= 2 * max(current, 1)):
-            self._panic_until = now + self.params.stable_window_s
+        if need_panic > current and (obs.waiting_requests or self._bursting(obs, need_panic)):
+            self._panic_until = now + self.params.panic_window_s
             self._down.reset()
             return max(need_panic, need_stable), "panic: burst or backlog above capacity", True
         if now < self._panic_until:
+            if need_panic >= current:  # the burst goes on
+                self._panic_until = now + self.params.panic_window_s
             want = max(current, need_stable, need_panic)
-            return want, "panicking: no scale-down until the stable window passes", True
+            return want, "panicking: no scale-down until the burst has passed", True
         want = need_stable
         if want > current:
             self._down.reset()
@@ -109,7 +122,12 @@ class DefaultPolicy:
                 return want, "stable load above capacity", False
             return current, "load above capacity, waiting for up delay", False
         self._up.update(now, False)
-        return self._down_target(now, current, want, floor, idle)
+        return self._down_target(now, current, max(want, need_panic), floor, idle)
+
+    def _bursting(self, obs: Observation, need_panic: int) -> bool:
+        """The panic window needs twice the workers, and queues are forming."""
+        queueing = obs.max_queue_time() >= QUEUE_GATE * self.params.target_queue_time
+        return need_panic >= 2 * max(self._target, 1) and queueing
 
     def _down_target(
         self, now: float, current: int, want: int, floor: int, idle: bool

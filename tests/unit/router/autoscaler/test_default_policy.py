@@ -36,12 +36,31 @@ def test_no_scale_down_while_panicking() -> None:
     policy, fleet = DefaultPolicy(PARAMS), ToyFleet()
     run(policy, fleet, [90.0] * 30 + [3000.0] * 8)
     peak = active(fleet)
-    for t in range(38, 38 + int(PARAMS.stable_window_s) - 2):
+    last_burst = 40
+    for t in range(38, last_burst + int(PARAMS.panic_window_s)):
         fleet.advance(float(t))
-        decision = policy.decide(fleet.observe(float(t), 0.0 if t > 40 else 3000.0))
+        decision = policy.decide(fleet.observe(float(t), 0.0 if t > last_burst else 3000.0))
+        assert decision.panic
         assert not any(a.kind is ActionKind.DRAIN for a in decision.actions)
         fleet.apply(decision, float(t))
     assert active(fleet) >= peak
+
+
+def test_after_a_burst_it_scales_down_only_after_the_down_delay() -> None:
+    policy, fleet = DefaultPolicy(PARAMS), ToyFleet()
+    run(policy, fleet, [90.0] * 30 + [3000.0] * 8 + [90.0] * 20)
+    last_burst = 37
+    drained_at = None
+    for t in range(58, 200):
+        fleet.advance(float(t))
+        decision = policy.decide(fleet.observe(float(t), 90.0))
+        fleet.apply(decision, float(t))
+        if drained_at is None and any(a.kind is ActionKind.DRAIN for a in decision.actions):
+            drained_at = t
+    assert drained_at is not None
+    # Panic ends a panic window after the burst; then the drop must last the down delay.
+    assert drained_at >= last_burst + PARAMS.panic_window_s + PARAMS.down_delay_s
+    assert active(fleet) == 1
 
 
 def test_scale_down_waits_for_a_sustained_drop_then_drains() -> None:
