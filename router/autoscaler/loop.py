@@ -65,6 +65,12 @@ class AutoscalerLoop:
         self.metrics = AutoscalerMetrics()
         self._last_tick: float | None = None
 
+    def reconfigure(self, policy: Policy) -> None:
+        """Decide with `policy` (new parameters) from the next tick on; the fleet, the intents
+        (drains, warming) and the decisions so far are kept."""
+        self.policy, self.params = policy, policy.params
+        log.info("autoscaler: parameters changed: %s", policy.params.model_dump())
+
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every tick_s (at once when a request waits with no worker) until `stop`."""
         while not stop.is_set():
@@ -155,6 +161,7 @@ class AutoscalerLoop:
             try:
                 if await self._apply_one(action, now):
                     self.failures, self.error = 0, ""
+                    self.metrics.provider_failures.set(0)
             except ProviderError as exc:
                 self._failed(exc)
 
@@ -198,6 +205,7 @@ class AutoscalerLoop:
     def _failed(self, exc: ProviderError) -> None:
         self.failures += 1
         self.error = str(exc)
+        self.metrics.provider_failures.set(self.failures)
         log.warning("autoscaler: %s (%d in a row)", exc, self.failures)
         if self.failures >= FAILURES_BEFORE_BACKOFF:
             self.backoff_until = self.clock() + BACKOFF_S

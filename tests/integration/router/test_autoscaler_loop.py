@@ -156,6 +156,9 @@ async def test_starts_back_off_after_repeated_failures() -> None:
     await h.run(40)
     assert "no offers" in h.loop.error
     assert h.loop.failures >= 3
+    assert h.loop.status()["error"] == h.loop.error
+    metrics = h.loop.metrics.exposition().decode()
+    assert f"tgis_autoscaler_provider_failures {float(h.loop.failures)}" in metrics
     assert len(attempts) <= 2 * 2 * 3  # two rounds of 3 starts, each tried twice, not 40
     assert h.states() == {}
 
