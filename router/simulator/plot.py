@@ -91,8 +91,8 @@ def _nice(value: float) -> float:
     """A round upper bound for an axis: 1, 2 or 5 times a power of ten, at least `value`."""
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
-    return next(m * power for m in (1, 2, 5, 10) if m * power >= value)
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(float(m * power) for m in (1, 2, 5, 10) if m * power >= value)
 
 
 def _label(value: float) -> str:
