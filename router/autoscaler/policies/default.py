@@ -14,7 +14,9 @@ cold pool).
 * Down: when neither window needs the current count for down_delay_s (a sustained breach, with
   tolerance for a short contrary dip), it drains the least-loaded workers, to the cold pool
   first. Never below what the panic window needs: that would be undone at the next tick.
-* To zero: only with no floor, and after inactivity_timeout with nothing arriving or in flight.
+* To zero: only with no floor, and after inactivity_timeout with nothing arriving or in flight,
+  measured like the other delays: a stray request shorter than the tolerance does not restart
+  the countdown.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class DefaultPolicy:
         self._panic = SlidingWindow(params.panic_window_s)
         self._up = BreachTimer(params.up_delay_s, params.breach_tolerance_s)
         self._down = BreachTimer(params.down_delay_s, params.breach_tolerance_s)
-        self._idle = BreachTimer(params.inactivity_timeout, 0.0)
+        self._idle = BreachTimer(params.inactivity_timeout, params.breach_tolerance_s)
         self._panic_until = -math.inf
         self._cold_plan = RunningMax(COLD_PLAN_S)
         self._target = 0
@@ -78,7 +80,8 @@ class DefaultPolicy:
             # No room, or queues forming: trust the last tick alone (0 -> N at once).
             recent = obs.arrived_tokens / obs.interval_s + backlog / p.target_queue_time
             need_panic = max(need_panic, workers_for(recent, unit), 1)
-        idle = self._idle.update(now, panic_rate == 0 and obs.in_flight_requests() == 0)
+        quiet = obs.arrived_requests == 0 and obs.in_flight_requests() == 0
+        idle = self._idle.update(now, quiet)
         target, reason, panic = self._next_target(obs, need_stable, need_panic, floor, idle)
         target = min(target, p.max_workers)
         self._target = target
@@ -132,6 +135,11 @@ class DefaultPolicy:
     def _down_target(
         self, now: float, current: int, want: int, floor: int, idle: bool
     ) -> tuple[int, str, bool]:
+        if idle and floor == 0 and current > 0:
+            # Quiet for inactivity_timeout: a stray request the stable window still
+            # remembers does not keep a worker.
+            self._down.reset()
+            return 0, "idle for the inactivity timeout: to zero", False
         if want == 0 and not idle:
             want = min(current, max(1, floor))
         if want >= current:

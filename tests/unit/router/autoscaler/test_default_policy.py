@@ -86,6 +86,24 @@ def test_to_zero_only_after_the_inactivity_timeout() -> None:
     assert active(fleet) == 0
 
 
+def zero_at(loads: list[float]) -> int:
+    policy, fleet = DefaultPolicy(PARAMS), ToyFleet()
+    for t, load in enumerate(loads):
+        fleet.advance(float(t))
+        fleet.apply(policy.decide(fleet.observe(float(t), load)), float(t))
+        if t > 40 and active(fleet) == 0:
+            return t
+    raise AssertionError("never went to zero")
+
+
+def test_one_stray_request_does_not_restart_the_to_zero_countdown() -> None:
+    quiet = [90.0] * 40 + [0.0] * 60
+    stray = [90.0] * 40 + [0.0] * 10 + [50.0] + [0.0] * 49
+    busy = [90.0] * 40 + [0.0] * 10 + [50.0] * 6 + [0.0] * 44
+    assert zero_at(stray) == zero_at(quiet)  # one tick of activity is within the tolerance
+    assert zero_at(busy) > zero_at(quiet) + 10  # a longer spell starts the countdown again
+
+
 def test_the_floor_holds_with_no_traffic() -> None:
     params = PARAMS.model_copy(update={"min_workers": 2, "min_load": 250.0})
     policy, fleet = DefaultPolicy(params), ToyFleet()
