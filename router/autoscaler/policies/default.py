@@ -11,9 +11,11 @@ cold pool).
   workers resumed first. It never scales down while panicking, which lasts while the panic
   window still needs the workers it has, and one panic window longer.
 * Up on the stable window when its need exceeds the current count for up_delay_s.
-* Down: when neither window needs the current count for down_delay_s (a sustained breach, with
-  tolerance for a short contrary dip), it drains the least-loaded workers, to the cold pool
-  first. Never below what the panic window needs: that would be undone at the next tick.
+* Down: when neither window needs the current count for a sustained breach (with tolerance for
+  a short contrary dip), it drains the least-loaded workers, to the cold pool first. The
+  breach must last cold_down_delay_s when they go to the cold pool (a resume undoes that in
+  seconds) and down_delay_s when they go for good (undone only by a full start). Never below
+  what the panic window needs: that would be undone at the next tick.
 * To zero: only with no floor, and after inactivity_timeout with nothing arriving or in flight,
   measured like the other delays: a stray request shorter than the tolerance does not restart
   the countdown.
@@ -53,7 +55,7 @@ class DefaultPolicy:
         self._stable = SlidingWindow(params.stable_window_s)
         self._panic = SlidingWindow(params.panic_window_s)
         self._up = BreachTimer(params.up_delay_s, params.breach_tolerance_s)
-        self._down = BreachTimer(params.down_delay_s, params.breach_tolerance_s)
+        self._down = BreachTimer(0.0, params.breach_tolerance_s)  # its delay: _down_delay
         self._idle = BreachTimer(params.inactivity_timeout, params.breach_tolerance_s)
         self._panic_until = -math.inf
         self._cold_plan = RunningMax(COLD_PLAN_S)
@@ -125,7 +127,7 @@ class DefaultPolicy:
                 return want, "stable load above capacity", False
             return current, "load above capacity, waiting for up delay", False
         self._up.update(now, False)
-        return self._down_target(now, current, max(want, need_panic), floor, idle)
+        return self._down_target(obs, current, max(want, need_panic), floor, idle)
 
     def _bursting(self, obs: Observation, need_panic: int) -> bool:
         """The panic window needs twice the workers, and queues are forming."""
@@ -133,8 +135,9 @@ class DefaultPolicy:
         return need_panic >= 2 * max(self._target, 1) and queueing
 
     def _down_target(
-        self, now: float, current: int, want: int, floor: int, idle: bool
+        self, obs: Observation, current: int, want: int, floor: int, idle: bool
     ) -> tuple[int, str, bool]:
+        now = obs.now
         if idle and floor == 0 and current > 0:
             # Quiet for inactivity_timeout: a stray request the stable window still
             # remembers does not keep a worker.
@@ -145,7 +148,18 @@ class DefaultPolicy:
         if want >= current:
             self._down.update(now, False)
             return current, "load within capacity", False
-        if self._down.update(now, True):
+        self._down.update(now, True)
+        to_cold = self._drains_to_cold(obs, want)
+        delay = self.params.cold_down_delay_s if to_cold else self.params.down_delay_s
+        if self._down.lasted(now) >= delay:
             self._down.reset()
-            return want, "stable load below capacity for the down delay", False
+            where = "into the cold pool" if to_cold else "for good"
+            return want, f"load below capacity for the down delay: drain {where}", False
         return current, "load below capacity, waiting for down delay", False
+
+    def _drains_to_cold(self, obs: Observation, target: int) -> bool:
+        """Whether a worker removed now, down to `target`, would go to the cold pool (a resume
+        undoes that, so it needs less evidence) rather than for good (undone only by a full
+        start): the cold pool's plan, as decide() will make it, still has room."""
+        planned = max(self._cold_plan.peek(obs.now), cold_target(self.params, target))
+        return obs.cold_pool < planned

@@ -109,3 +109,37 @@ def test_the_floor_holds_with_no_traffic() -> None:
     policy, fleet = DefaultPolicy(params), ToyFleet()
     run(policy, fleet, [0.0] * 100)
     assert active(fleet) == 3  # min_load 250 tokens/s at 90 tokens/s each
+
+
+def first_drain(params: EndpointParams) -> tuple[int, bool]:
+    """When the first drain comes after load falls from five workers' worth to one's, and
+    whether it goes into the cold pool."""
+    policy, fleet = DefaultPolicy(params), ToyFleet()
+    run(policy, fleet, [450.0] * 60)
+    for t in range(60, 300):
+        fleet.advance(float(t))
+        decision = policy.decide(fleet.observe(float(t), 90.0))
+        fleet.apply(decision, float(t))
+        drains = [a for a in decision.actions if a.kind is ActionKind.DRAIN]
+        if drains:
+            return t, drains[0].to_cold
+    raise AssertionError("never drained")
+
+
+def test_draining_into_the_cold_pool_waits_the_cold_down_delay() -> None:
+    with_room = PARAMS.model_copy(update={"cold_workers": 5, "inactivity_timeout": 1000.0})
+    quick, to_cold = first_drain(with_room.model_copy(update={"cold_down_delay_s": 2.0}))
+    slow, _ = first_drain(with_room.model_copy(update={"cold_down_delay_s": 12.0}))
+    assert to_cold
+    assert slow - quick == 10
+    unchanged, _ = first_drain(with_room.model_copy(update={"down_delay_s": 60.0}))
+    assert unchanged == quick  # down_delay_s is for removals for good
+
+
+def test_removing_for_good_waits_the_down_delay() -> None:
+    quick, to_cold = first_drain(PARAMS.model_copy(update={"down_delay_s": 2.0}))
+    slow, _ = first_drain(PARAMS.model_copy(update={"down_delay_s": 12.0}))
+    assert not to_cold  # no cold pool asked for
+    assert slow - quick == 10
+    unchanged, _ = first_drain(PARAMS.model_copy(update={"cold_down_delay_s": 60.0}))
+    assert unchanged == first_drain(PARAMS)[0]  # cold_down_delay_s is for the cold pool
