@@ -71,6 +71,10 @@ async def test_a_waiting_request_scales_from_zero() -> None:
     assert h.loop.decisions[-1].inputs["waiting_requests"] == 1.0
     await h.run(12)
     assert h.routable() == ["sim-1"]
+    await h.run(30)  # quiet ticks: the status still shows the last decisions that acted
+    [latest] = h.loop.status()["decisions"]
+    assert "start" in latest["summary"]
+    assert "panic" in latest["summary"]
     metrics = h.loop.metrics.exposition().decode()
     assert 'tgis_autoscaler_workers{phase="ready"} 1.0' in metrics
     assert 'reason="panic: burst or backlog above capacity"' in metrics
