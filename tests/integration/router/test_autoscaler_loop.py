@@ -72,7 +72,9 @@ async def test_a_waiting_request_scales_from_zero() -> None:
     await h.run(12)
     assert h.routable() == ["sim-1"]
     await h.run(30)  # quiet ticks: the status still shows the last decisions that acted
-    [latest] = h.loop.status()["decisions"]
+    decisions = h.loop.status()["decisions"]
+    assert isinstance(decisions, list)
+    [latest] = decisions
     assert "start" in latest["summary"]
     assert "panic" in latest["summary"]
     metrics = h.loop.metrics.exposition().decode()
