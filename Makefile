@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	# The `text-generation` client pins huggingface-hub<1.0, which transformers 5 cannot use;
 	# the compatibility tests only need its pydantic models and HTTP code.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps text-generation==0.7.0
+	# Vast's own client, run against our fake Vast API in the vastai provider's tests. Its pins
+	# (cryptography, pillow) clash with ours; its REST client needs only requests and dateutil.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps vastai==1.9.1 python-dateutil==4.0.0
 	touch $(STAMP)
 
 up: $(STAMP)

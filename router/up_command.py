@@ -30,6 +30,7 @@ from pydantic import SecretStr
 
 from protocol import WorkerState
 from router.app import DEMAND, REGISTRY, create_app
+from router.autoscaler.http import add_autoscaler_routes
 from router.autoscaler.loop import AutoscalerLoop, stop_task
 from router.autoscaler.params import EndpointParams, ParamsError
 from router.autoscaler.policies import make_policy, policy_names
@@ -123,7 +124,8 @@ async def _serve(
         log_level=args.log_level,
     )
     loop = AutoscalerLoop(make_policy(args.policy, params), provider, app[REGISTRY], app[DEMAND])
-    add_autoscaler_routes(app, loop)
+    api_key = settings.api_key.get_secret_value()
+    add_autoscaler_routes(app, loop, lambda new: make_policy(args.policy, new), api_key)
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
     try:
@@ -154,20 +156,6 @@ async def _serve(
         await provider.stop_all()
         await runner.cleanup()
         print("stopped.", file=sys.stderr, flush=True)
-
-
-def add_autoscaler_routes(app: web.Application, loop: AutoscalerLoop) -> None:
-    """GET /autoscaler (status and latest decisions, JSON) and /autoscaler/metrics
-    (Prometheus text)."""
-
-    async def status(request: web.Request) -> web.Response:
-        return web.json_response(loop.status())
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=loop.metrics.exposition(), content_type="text/plain")
-
-    app.router.add_get("/autoscaler", status)
-    app.router.add_get("/autoscaler/metrics", metrics)
 
 
 def _stop_event() -> asyncio.Event:

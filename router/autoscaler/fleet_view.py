@@ -70,9 +70,8 @@ def observe(
     for worker in workers:
         record = registry.get(worker.id)
         serving = record is not None and record.state.routable and registry.is_fresh(record, now)
-        phase = phase_of(
-            worker, record, serving, intents.get(worker.id), now, params.ready_timeout_s
-        )
+        intent = intents.get(worker.id)
+        phase = phase_of(worker, record, serving, intent, now, params.ready_timeout_s)
         views.append(
             WorkerView(
                 id=worker.id,
@@ -82,6 +81,7 @@ def observe(
                 in_flight_requests=int(record is not None and record.expected_load > 0),
                 queue_time_s=record.expected_wait_s if record and serving else 0.0,
                 since=worker.since,
+                to_cold=intent is not None and intent.to_cold,
             )
         )
     tokens, requests = demand.take_arrivals()

@@ -36,6 +36,7 @@ FAILURES_BEFORE_BACKOFF = 3
 BACKOFF_S = 30.0
 CALL_TIMEOUT_S = 60.0
 DECISIONS_KEPT = 200
+STATUS_DECISIONS = 10
 
 
 class AutoscalerLoop:
@@ -57,13 +58,20 @@ class AutoscalerLoop:
         self.clock = clock
         self.call_timeout_s = call_timeout_s
         self.intents: dict[str, Intent] = {}
-        self.decisions: deque[Decision] = deque(maxlen=DECISIONS_KEPT)
+        self.decisions: deque[Decision] = deque(maxlen=DECISIONS_KEPT)  # every tick's
+        self.changes: deque[Decision] = deque(maxlen=DECISIONS_KEPT)  # those that acted
         self.last_observation: Observation | None = None
         self.failures = 0
         self.backoff_until = 0.0
         self.error = ""
         self.metrics = AutoscalerMetrics()
         self._last_tick: float | None = None
+
+    def reconfigure(self, policy: Policy) -> None:
+        """Decide with `policy` (new parameters) from the next tick on; the fleet, the intents
+        (drains, warming) and the decisions so far are kept."""
+        self.policy, self.params = policy, policy.params
+        log.info("autoscaler: parameters changed: %s", policy.params.model_dump())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every tick_s (at once when a request waits with no worker) until `stop`."""
@@ -103,6 +111,8 @@ class AutoscalerLoop:
         self.last_observation = obs
         decision = self.policy.decide(obs)
         self.decisions.append(decision)
+        if decision.changes:
+            self.changes.append(decision)
         self.metrics.record(obs, decision)
         if decision.changes:
             log.info("autoscaler: %s", decision.summary())
@@ -155,6 +165,7 @@ class AutoscalerLoop:
             try:
                 if await self._apply_one(action, now):
                     self.failures, self.error = 0, ""
+                    self.metrics.provider_failures.set(0)
             except ProviderError as exc:
                 self._failed(exc)
 
@@ -198,12 +209,14 @@ class AutoscalerLoop:
     def _failed(self, exc: ProviderError) -> None:
         self.failures += 1
         self.error = str(exc)
+        self.metrics.provider_failures.set(self.failures)
         log.warning("autoscaler: %s (%d in a row)", exc, self.failures)
         if self.failures >= FAILURES_BEFORE_BACKOFF:
             self.backoff_until = self.clock() + BACKOFF_S
 
     def status(self) -> dict[str, object]:
-        """Desired vs actual workers by phase, the cold pool, and the latest decisions."""
+        """Desired vs actual workers by phase, the cold pool, the provider error, and the
+        latest decisions that changed the fleet (however many quiet ticks came since)."""
         obs = self.last_observation
         counts = {phase.value: obs.count(phase) for phase in WorkerPhase} if obs else {}
         latest = self.decisions[-1] if self.decisions else None
@@ -216,8 +229,7 @@ class AutoscalerLoop:
             "error": self.error,
             "decisions": [
                 {"at": d.now, "summary": d.summary(), "inputs": d.inputs}
-                for d in list(self.decisions)[-10:]
-                if d.changes
+                for d in list(self.changes)[-STATUS_DECISIONS:]
             ],
         }
 

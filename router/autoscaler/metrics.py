@@ -1,5 +1,6 @@
 """Prometheus metrics of the autoscaler: desired vs actual workers by phase, the cold pool,
-and every decision counted by its reason. Kept in their own registry, exposed by `up`."""
+every decision counted by its reason, and provider failures in a row. Kept in their own
+registry, exposed by `up`."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ class AutoscalerMetrics:
             registry=self.registry,
         )
         self.panic = Gauge("tgis_autoscaler_panic", "1 while panicking", registry=self.registry)
+        self.provider_failures = Gauge(
+            "tgis_autoscaler_provider_failures",
+            "Provider calls that failed in a row (0 when the provider answers)",
+            registry=self.registry,
+        )
 
     def record(self, obs: Observation, decision: Decision) -> None:
         self.desired.labels(pool="active").set(decision.desired_active)

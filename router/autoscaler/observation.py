@@ -44,6 +44,12 @@ class WorkerView:
     in_flight_requests: int = 0
     queue_time_s: float = 0.0  # how long a new request would wait for a slot
     since: float = 0.0  # when it entered this phase
+    to_cold: bool = False  # draining into the cold pool (rather than for good)
+
+    @property
+    def joining_cold_pool(self) -> bool:
+        """In the cold pool, or on its way there (warming, or draining into it)."""
+        return self.phase.cold_pool or (self.phase is WorkerPhase.DRAINING and self.to_cold)
 
 
 @dataclass(frozen=True)
@@ -58,12 +64,16 @@ class Observation:
     waiting_requests: int = 0
     interval_s: float = 1.0
     counts: dict[WorkerPhase, int] = field(init=False, compare=False, repr=False)
+    draining_to_cold: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         counts = dict.fromkeys(WorkerPhase, 0)
+        to_cold = 0
         for worker in self.workers:
             counts[worker.phase] += 1
+            to_cold += worker.phase is WorkerPhase.DRAINING and worker.to_cold
         object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "draining_to_cold", to_cold)
 
     def in_phase(self, *phases: WorkerPhase) -> list[WorkerView]:
         return [worker for worker in self.workers if worker.phase in phases]
@@ -77,7 +87,8 @@ class Observation:
 
     @property
     def cold_pool(self) -> int:
-        return sum(n for phase, n in self.counts.items() if phase.cold_pool)
+        """Workers in the cold pool or on their way there (warming, or draining into it)."""
+        return sum(n for phase, n in self.counts.items() if phase.cold_pool) + self.draining_to_cold
 
     @property
     def ready(self) -> int:

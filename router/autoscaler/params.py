@@ -37,7 +37,12 @@ class EndpointParams(BaseModel):
     stable_window_s: float = Field(default=30.0, gt=0.0, le=3600.0)
     panic_window_s: float = Field(default=6.0, gt=0.0, le=600.0)
     up_delay_s: float = Field(default=0.0, ge=0.0, le=3600.0)
-    down_delay_s: float = Field(default=10.0, ge=0.0, le=86_400.0)
+    down_delay_s: float = Field(
+        default=10.0, ge=0.0, le=86_400.0, description="before removing workers for good"
+    )
+    cold_down_delay_s: float = Field(
+        default=2.0, ge=0.0, le=86_400.0, description="before draining workers into the cold pool"
+    )
     breach_tolerance_s: float = Field(default=4.0, ge=0.0, le=3600.0)
     max_step_up: int = Field(default=64, ge=1, le=10_000)
     max_step_down: int = Field(default=8, ge=1, le=10_000)

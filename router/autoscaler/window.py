@@ -56,6 +56,12 @@ class RunningMax:
         self.length_s = length_s
         self._samples: deque[tuple[float, float]] = deque()
 
+    def peek(self, now: float) -> float:
+        """The maximum over the window, without a new sample (0 when empty)."""
+        while self._samples and self._samples[0][0] <= now - self.length_s:
+            self._samples.popleft()
+        return self._samples[0][1] if self._samples else 0.0
+
     def add(self, now: float, value: float) -> float:
         """Add a sample and return the maximum over the window."""
         while self._samples and self._samples[-1][1] <= value:

@@ -1,11 +1,14 @@
 """The Vast.ai provider: workers are Vast instances, managed through Vast's REST API.
 
-start:        POST /api/v0/bundles/ (search offers; cheapest first), then
+start:        POST /api/v0/bundles/ (search on-demand offers, cheapest first), then
               PUT  /api/v0/asks/{offer_id}/ with the template (answers {"new_contract": id})
 stop_to_cold: PUT  /api/v0/instances/{id}/ {"state": "stopped"}  (disk and model are kept)
 resume:       PUT  /api/v0/instances/{id}/ {"state": "running"}
 destroy:      DELETE /api/v0/instances/{id}/
-list:         GET  /api/v0/instances/ (only instances labelled for this endpoint)
+list:         GET  /api/v0/instances/?owner=me (only instances labelled for this endpoint)
+
+The bodies are those Vast's own client (`vastai` on PyPI) sends for the same operations; the
+tests run that client against the same fake server as this provider.
 
 Every call carries `Authorization: Bearer <api key>`; a non-2xx answer or a network error
 becomes a ProviderError naming the call. The session is injected (aiohttp), so the caller owns
@@ -42,10 +45,21 @@ class VastAIConfig:
     template_hash: str
     endpoint: str = "default"
     base_url: str = "https://console.vast.ai"
-    search: dict[str, Any] = field(
-        default_factory=lambda: {"verified": {"eq": True}, "rentable": {"eq": True}}
-    )
+    search: dict[str, Any] = field(default_factory=dict)  # extra filters, Vast's query format
     disk_gb: float = 32.0
+
+    def offer_query(self) -> dict[str, Any]:
+        """The search body: Vast's default filters, then ours, cheapest first."""
+        return {
+            "verified": {"eq": True},
+            "external": {"eq": False},
+            "rentable": {"eq": True},
+            "rented": {"eq": False},
+            **self.search,
+            "order": [["dph_total", "asc"]],
+            "type": "on-demand",
+            "allocated_storage": self.disk_gb,
+        }
 
     @property
     def label(self) -> str:
@@ -58,7 +72,7 @@ class VastAIProvider:
         self.session = session
 
     async def start(self) -> ProviderWorker:
-        offers = await self._request("POST", "/api/v0/bundles/", {**self.config.search})
+        offers = await self._request("POST", "/api/v0/bundles/", self.config.offer_query())
         candidates = sorted(offers.get("offers") or [], key=lambda o: o.get("dph_total", 0.0))
         if not candidates:
             raise ProviderError("vastai: no offer matches the search")
@@ -80,10 +94,10 @@ class VastAIProvider:
         await self._request("PUT", f"/api/v0/instances/{worker_id}/", {"state": "running"})
 
     async def destroy(self, worker_id: str) -> None:
-        await self._request("DELETE", f"/api/v0/instances/{worker_id}/", None)
+        await self._request("DELETE", f"/api/v0/instances/{worker_id}/", {})
 
     async def list(self) -> builtins.list[ProviderWorker]:
-        answer = await self._request("GET", "/api/v0/instances/", None)
+        answer = await self._request("GET", "/api/v0/instances/?owner=me", None)
         return [
             _worker(instance)
             for instance in answer.get("instances") or []

@@ -187,6 +187,7 @@ class VirtualFleet:
                     in_flight_requests=len(worker.in_flight),
                     queue_time_s=worker.queue_time(now),
                     since=worker.since,
+                    to_cold=worker.then_cold,
                 )
             )
         return tuple(views)

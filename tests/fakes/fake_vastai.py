@@ -1,6 +1,8 @@
 """A fake Vast.ai REST API (the parts the vastai provider uses), in memory, with the same wire
-format: offers search, create from an ask, stop/start, destroy, list instances. It checks the
-bearer key, and can be told to fail the next calls."""
+format: offers search, create from an ask, stop/start, destroy, list instances (v0, and v1 as
+the current `vastai` client pages it), show one instance. It checks the bearer key, records
+every request, and can be told to fail the next calls. Vast's own client from PyPI runs
+against it in the tests, so the format is the real one, not our guess."""
 
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ def create_fake_vast(fake: FakeVast) -> web.Application:
     app.router.add_post("/api/v0/bundles/", _search)
     app.router.add_put("/api/v0/asks/{offer}/", _create)
     app.router.add_get("/api/v0/instances/", _list)
+    app.router.add_get("/api/v1/instances/", _list_v1)
+    app.router.add_get("/api/v0/instances/{id}/", _show)
     app.router.add_put("/api/v0/instances/{id}/", _change)
     app.router.add_delete("/api/v0/instances/{id}/", _destroy)
     return app
@@ -57,7 +61,13 @@ async def _checks(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 async def _search(request: web.Request) -> web.Response:
-    return web.json_response({"offers": request.app[FAKE].offers})
+    query = await request.json()
+    offers = list(request.app[FAKE].offers)
+    for column, direction in reversed(query.get("order") or []):
+        offers.sort(key=lambda offer: offer.get(column, 0), reverse=direction == "desc")
+    if "limit" in query:
+        offers = offers[: int(query["limit"])]
+    return web.json_response({"offers": offers})
 
 
 async def _create(request: web.Request) -> web.Response:
@@ -76,12 +86,25 @@ async def _create(request: web.Request) -> web.Response:
         "public_ipaddr": "203.0.113.7",
         "ports": {"3000/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(40000 + new_id % 1000)}]},
         "start_date": 1700000000.0,
+        "extra_env": [],
     }
     return web.json_response({"success": True, "new_contract": new_id})
 
 
 async def _list(request: web.Request) -> web.Response:
     return web.json_response({"instances": list(request.app[FAKE].instances.values())})
+
+
+async def _list_v1(request: web.Request) -> web.Response:
+    instances = list(request.app[FAKE].instances.values())
+    return web.json_response(
+        {"instances": instances, "next_token": None, "total_instances": len(instances)}
+    )
+
+
+async def _show(request: web.Request) -> web.Response:
+    instance = request.app[FAKE].instances.get(int(request.match_info["id"]))
+    return web.json_response({"instances": instance})
 
 
 async def _change(request: web.Request) -> web.Response:

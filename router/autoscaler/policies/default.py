@@ -1,14 +1,24 @@
 """Our policy: token load against max_perf, a stable and a panic window, queue-time guard rail.
 
-Every tick it measures the arrival rate of work (tokens/s) over a stable window (60 s) and a
-panic window (6 s), and the backlog that ready workers cannot clear within target_queue_time.
+Every tick it measures the arrival rate of work (tokens/s) over a stable window and a panic
+window, and the backlog: work that ready workers cannot start within BACKLOG_HORIZON of the
+target queue time (the rest of that budget is the margin for bringing a worker back from the
+cold pool).
 
-* Up: when the panic window or the backlog needs more workers than are active, it panics and
-  scales up at once (cold workers resumed first); while panicking, and for a stable window
-  after, it never scales down.
-* Down: when the stable window needs fewer workers for down_delay_s (a sustained breach, with
-  tolerance for a short contrary dip), it drains the least-loaded ones, to the cold pool first.
-* To zero: only with no floor, and after inactivity_timeout with nothing arriving or in flight.
+* Up: when requests wait with no room, or the panic window (plus backlog) needs at least twice
+  the workers while queues are forming (queue time at least QUEUE_GATE of the target: a burst
+  the queues absorb within budget needs no new worker), it panics and scales up at once, cold
+  workers resumed first. It never scales down while panicking, which lasts while the panic
+  window still needs the workers it has, and one panic window longer.
+* Up on the stable window when its need exceeds the current count for up_delay_s.
+* Down: when neither window needs the current count for a sustained breach (with tolerance for
+  a short contrary dip), it drains the least-loaded workers, to the cold pool first. The
+  breach must last cold_down_delay_s when they go to the cold pool (a resume undoes that in
+  seconds) and down_delay_s when they go for good (undone only by a full start). Never below
+  what the panic window needs: that would be undone at the next tick.
+* To zero: only with no floor, and after inactivity_timeout with nothing arriving or in flight,
+  measured like the other delays: a stray request shorter than the tolerance does not restart
+  the countdown.
 """
 
 from __future__ import annotations
@@ -29,7 +39,12 @@ from router.autoscaler.policy import (
 )
 from router.autoscaler.window import RunningMax, SlidingWindow
 
-__all__ = ["DefaultPolicy"]
+__all__ = ["BACKLOG_HORIZON", "QUEUE_GATE", "DefaultPolicy"]
+
+BACKLOG_HORIZON = 0.75
+"""Backlog is work that cannot start within this share of target_queue_time."""
+QUEUE_GATE = 0.25
+"""A rate-driven panic needs a worker's queue time at this share of target_queue_time."""
 
 
 class DefaultPolicy:
@@ -40,8 +55,8 @@ class DefaultPolicy:
         self._stable = SlidingWindow(params.stable_window_s)
         self._panic = SlidingWindow(params.panic_window_s)
         self._up = BreachTimer(params.up_delay_s, params.breach_tolerance_s)
-        self._down = BreachTimer(params.down_delay_s, params.breach_tolerance_s)
-        self._idle = BreachTimer(params.inactivity_timeout, 0.0)
+        self._down = BreachTimer(0.0, params.breach_tolerance_s)  # its delay: _down_delay
+        self._idle = BreachTimer(params.inactivity_timeout, params.breach_tolerance_s)
         self._panic_until = -math.inf
         self._cold_plan = RunningMax(COLD_PLAN_S)
         self._target = 0
@@ -59,7 +74,7 @@ class DefaultPolicy:
         unit = obs.mean_perf(p.assumed_max_perf) * p.target_util
         stable_rate = self._stable.rate(now, obs.interval_s)
         panic_rate = self._panic.rate(now, obs.interval_s)
-        backlog = obs.backlog_tokens(p.target_queue_time / 2)
+        backlog = obs.backlog_tokens(p.target_queue_time * BACKLOG_HORIZON)
         floor = active_floor(p, unit)
         need_stable = max(floor, workers_for(stable_rate + backlog / p.target_queue_time, unit))
         need_panic = workers_for(panic_rate + backlog / p.target_queue_time, unit)
@@ -67,7 +82,8 @@ class DefaultPolicy:
             # No room, or queues forming: trust the last tick alone (0 -> N at once).
             recent = obs.arrived_tokens / obs.interval_s + backlog / p.target_queue_time
             need_panic = max(need_panic, workers_for(recent, unit), 1)
-        idle = self._idle.update(now, panic_rate == 0 and obs.in_flight_requests() == 0)
+        quiet = obs.arrived_requests == 0 and obs.in_flight_requests() == 0
+        idle = self._idle.update(now, quiet)
         target, reason, panic = self._next_target(obs, need_stable, need_panic, floor, idle)
         target = min(target, p.max_workers)
         self._target = target
@@ -95,13 +111,15 @@ class DefaultPolicy:
         self, obs: Observation, need_stable: int, need_panic: int, floor: int, idle: bool
     ) -> tuple[int, str, bool]:
         now, current = obs.now, self._target
-        if need_panic > current and (obs.waiting_requests or need_panic >= 2 * max(current, 1)):
-            self._panic_until = now + self.params.stable_window_s
+        if need_panic > current and (obs.waiting_requests or self._bursting(obs, need_panic)):
+            self._panic_until = now + self.params.panic_window_s
             self._down.reset()
             return max(need_panic, need_stable), "panic: burst or backlog above capacity", True
         if now < self._panic_until:
+            if need_panic >= current:  # the burst goes on
+                self._panic_until = now + self.params.panic_window_s
             want = max(current, need_stable, need_panic)
-            return want, "panicking: no scale-down until the stable window passes", True
+            return want, "panicking: no scale-down until the burst has passed", True
         want = need_stable
         if want > current:
             self._down.reset()
@@ -109,17 +127,39 @@ class DefaultPolicy:
                 return want, "stable load above capacity", False
             return current, "load above capacity, waiting for up delay", False
         self._up.update(now, False)
-        return self._down_target(now, current, want, floor, idle)
+        return self._down_target(obs, current, max(want, need_panic), floor, idle)
+
+    def _bursting(self, obs: Observation, need_panic: int) -> bool:
+        """The panic window needs twice the workers, and queues are forming."""
+        queueing = obs.max_queue_time() >= QUEUE_GATE * self.params.target_queue_time
+        return need_panic >= 2 * max(self._target, 1) and queueing
 
     def _down_target(
-        self, now: float, current: int, want: int, floor: int, idle: bool
+        self, obs: Observation, current: int, want: int, floor: int, idle: bool
     ) -> tuple[int, str, bool]:
+        now = obs.now
+        if idle and floor == 0 and current > 0:
+            # Quiet for inactivity_timeout: a stray request the stable window still
+            # remembers does not keep a worker.
+            self._down.reset()
+            return 0, "idle for the inactivity timeout: to zero", False
         if want == 0 and not idle:
             want = min(current, max(1, floor))
         if want >= current:
             self._down.update(now, False)
             return current, "load within capacity", False
-        if self._down.update(now, True):
+        self._down.update(now, True)
+        to_cold = self._drains_to_cold(obs, want)
+        delay = self.params.cold_down_delay_s if to_cold else self.params.down_delay_s
+        if self._down.lasted(now) >= delay:
             self._down.reset()
-            return want, "stable load below capacity for the down delay", False
+            where = "into the cold pool" if to_cold else "for good"
+            return want, f"load below capacity for the down delay: drain {where}", False
         return current, "load below capacity, waiting for down delay", False
+
+    def _drains_to_cold(self, obs: Observation, target: int) -> bool:
+        """Whether a worker removed now, down to `target`, would go to the cold pool (a resume
+        undoes that, so it needs less evidence) rather than for good (undone only by a full
+        start): the cold pool's plan, as decide() will make it, still has room."""
+        planned = max(self._cold_plan.peek(obs.now), cold_target(self.params, target))
+        return obs.cold_pool < planned

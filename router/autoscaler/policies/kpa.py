@@ -3,9 +3,10 @@
 As Knative's autoscaler works (reference: peers.md §2.2): every 2 s it averages the requests in
 flight (at the workers, plus those held waiting, as the activator holds them) over a 60 s
 stable window and a 6 s panic window, and wants ceil(concurrency / target) pods for each. It
-panics when the panic window wants at least twice the ready pods; while panicking (and for a
-stable window after) it never scales down. Scale-down is at most halving per tick; scale to
-zero after a 30 s grace with nothing in flight. It keeps no cold pool.
+panics when the panic window wants at least twice the ready pods (counted as at least one, as
+Knative does, so a burst onto a fleet with nothing ready panics too); while panicking (and for a
+stable window after) it never scales down. Scale-down is at most halving the ready pods per
+tick; scale to zero after a 30 s grace with nothing in flight. It keeps no cold pool.
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ class KpaPolicy:
         return decision(self, obs, self._desired, 0, reason, panic=panic, inputs=inputs)
 
     def _update(self, obs: Observation, stable_want: int, panic_want: int) -> str:
-        now, ready = obs.now, obs.ready
+        now, ready = obs.now, max(1, obs.ready)
         floor = active_floor(self.params, obs.mean_perf(self.params.assumed_max_perf))
-        if ready and panic_want / ready >= PANIC_THRESHOLD:
+        if panic_want / ready >= PANIC_THRESHOLD:
             self._panic_until = now + STABLE_S
         if now < self._panic_until:
             self._desired = max(self._desired, panic_want, floor)
@@ -79,6 +80,6 @@ class KpaPolicy:
             want = 1  # the activator holds a request: wake one pod
         if want == 0 and not self._to_zero.update(now, obs.in_flight_requests() == 0):
             want = min(self._desired, 1)
-        limit = math.ceil(self._desired / MAX_SCALE_DOWN_RATE)
+        limit = math.floor(ready / MAX_SCALE_DOWN_RATE)
         self._desired = min(max(want, limit), self.params.max_workers)
         return "stable window"

@@ -71,6 +71,12 @@ async def test_a_waiting_request_scales_from_zero() -> None:
     assert h.loop.decisions[-1].inputs["waiting_requests"] == 1.0
     await h.run(12)
     assert h.routable() == ["sim-1"]
+    await h.run(30)  # quiet ticks: the status still shows the last decisions that acted
+    decisions = h.loop.status()["decisions"]
+    assert isinstance(decisions, list)
+    [latest] = decisions
+    assert "start" in latest["summary"]
+    assert "panic" in latest["summary"]
     metrics = h.loop.metrics.exposition().decode()
     assert 'tgis_autoscaler_workers{phase="ready"} 1.0' in metrics
     assert 'reason="panic: burst or backlog above capacity"' in metrics
@@ -156,6 +162,9 @@ async def test_starts_back_off_after_repeated_failures() -> None:
     await h.run(40)
     assert "no offers" in h.loop.error
     assert h.loop.failures >= 3
+    assert h.loop.status()["error"] == h.loop.error
+    metrics = h.loop.metrics.exposition().decode()
+    assert f"tgis_autoscaler_provider_failures {float(h.loop.failures)}" in metrics
     assert len(attempts) <= 2 * 2 * 3  # two rounds of 3 starts, each tried twice, not 40
     assert h.states() == {}
 

@@ -30,7 +30,10 @@ def test_text_output_and_a_plot(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "SLO attainment" in out
     assert "worker-seconds" in out
-    assert plot.read_text().startswith("<svg")
+    svg = plot.read_text()
+    assert svg.startswith("<svg")
+    for label in ("time, s", "tokens/s", "workers", "desired", "ready", "cold pool", "SLO"):
+        assert label in svg
 
 
 @pytest.mark.parametrize(

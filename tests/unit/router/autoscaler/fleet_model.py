@@ -1,4 +1,6 @@
-"""A toy fleet for policy tests: actions take effect on later ticks, deterministically."""
+"""A toy fleet for policy tests: actions take effect on later ticks, deterministically. Each
+ready worker holds an equal share of the last second's load, and reports the wait it implies
+(in-flight tokens / max_perf), as the router estimates it."""
 
 from __future__ import annotations
 
@@ -69,7 +71,9 @@ class ToyFleet:
                 max_perf=PERF if w.phase is WorkerPhase.READY else 0.0,
                 in_flight_tokens=share if w.phase is WorkerPhase.READY else 0.0,
                 in_flight_requests=int(share > 0),
+                queue_time_s=share / PERF if w.phase is WorkerPhase.READY else 0.0,
                 since=0.0,
+                to_cold=w.phase is WorkerPhase.DRAINING and w.then_cold,
             )
             for w in self.workers.values()
         )

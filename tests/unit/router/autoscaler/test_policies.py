@@ -17,8 +17,10 @@ from tests.unit.router.autoscaler.fleet_model import PERF, ToyFleet
 HINTS = PolicyHints(mean_request_tokens=50.0, worker_concurrency=4)
 
 
-def replay(policy: Policy, loads: list[float], fleet: ToyFleet) -> list[int]:
-    """Feed one load per second; return the active+draining+cold total after each tick."""
+def replay(policy: Policy, loads: list[float], fleet: ToyFleet, floor: int = 0) -> list[int]:
+    """Feed one load per second; return the worker total (every phase) after each tick, and
+    check at every tick that the policy never wants, nor leaves, fewer active workers than
+    `floor` (from the first tick on: what it asks for is under way at once)."""
     totals = []
     for t, load in enumerate(loads):
         now = float(t)
@@ -26,7 +28,10 @@ def replay(policy: Policy, loads: list[float], fleet: ToyFleet) -> list[int]:
         none_ready = not any(w.phase.value == "ready" for w in fleet.workers.values())
         waiting = 3 if load and none_ready else 0
         decision = policy.decide(fleet.observe(now, load, waiting=waiting))
+        assert decision.desired_active >= floor, decision.summary()
         fleet.apply(decision, now)
+        active = sum(1 for w in fleet.workers.values() if w.phase.active)
+        assert active >= floor, (t, decision.summary())
         totals.append(len(fleet.workers))
     return totals
 
@@ -44,7 +49,7 @@ params_strategy = st.builds(
 loads_strategy = st.lists(st.sampled_from([0.0, 0.0, 50.0, 300.0, 2000.0]), min_size=1, max_size=8)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(params_strategy, loads_strategy, st.sampled_from(["default", "vast", "kpa", "skypilot"]))
 def test_never_more_than_max_workers_never_fewer_than_the_minimum(
     params: EndpointParams, segments: list[float], name: str
@@ -52,9 +57,10 @@ def test_never_more_than_max_workers_never_fewer_than_the_minimum(
     loads = [load for load in segments for _ in range(25)]
     fleet = ToyFleet()
     policy = make_policy(name, params, HINTS)
-    totals = replay(policy, loads, fleet)
+    per_worker = PERF * params.target_util
+    floor = max(params.min_workers, -(-int(params.min_load) // int(per_worker)))
+    totals = replay(policy, loads, fleet, floor=min(floor, params.max_workers))
     assert max(totals) <= params.max_workers
-    floor = max(params.min_workers, -(-int(params.min_load) // int(PERF * params.target_util)))
     ready = sum(1 for w in fleet.workers.values() if w.phase.value == "ready")
     assert ready >= min(floor, params.max_workers)
 

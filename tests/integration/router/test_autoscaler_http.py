@@ -1,0 +1,98 @@
+"""The autoscaler's routes on the real router app: status, metrics, and its parameters, changed
+at run time and refused with a 422 naming the valid range."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from router.app import DEMAND, REGISTRY, create_app
+from router.autoscaler.http import add_autoscaler_routes
+from router.autoscaler.loop import AutoscalerLoop
+from router.autoscaler.params import EndpointParams
+from router.autoscaler.policies import make_policy
+from router.providers.simulated import SimulatedProvider
+from router.settings import RouterSettings
+
+API_KEY = "autoscaler-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def setup(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> tuple[TestClient[Any, Any], AutoscalerLoop]:
+    app = create_app(RouterSettings(api_key=API_KEY, state_dir=tmp_path / "state"))
+    provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
+    params = EndpointParams(min_workers=1, max_workers=4, cold_workers=2)
+    loop = AutoscalerLoop(make_policy("default", params), provider, app[REGISTRY], app[DEMAND])
+    add_autoscaler_routes(app, loop, lambda new: make_policy("default", new), API_KEY)
+    return await aiohttp_client(app), loop
+
+
+async def test_params_change_at_run_time(
+    setup: tuple[TestClient[Any, Any], AutoscalerLoop],
+) -> None:
+    client, loop = setup
+    assert (await (await client.get("/autoscaler/params")).json())["max_workers"] == 4
+    response = await client.patch(
+        "/autoscaler/params", json={"max_workers": 8, "target_util": 0.8}, headers=AUTH
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json())["max_workers"] == 8
+    assert (loop.params.max_workers, loop.policy.params.target_util) == (8, 0.8)
+    assert loop.params.cold_workers == 2  # what was not sent is kept
+    decision = await loop.tick()
+    assert decision.policy == "default"
+    assert (await (await client.get("/autoscaler")).json())["desired_active"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"target_util": 1.5}, 422, "target_util: Input should be less than or equal to 1"),
+        ({"target_util": 1.5}, 422, "(valid range: (0.0, 1.0])"),
+        ({"max_workers": -3}, 422, "(valid range: [0, 10000])"),
+        ({"max_workers": 1}, 422, "max_workers must be in [2, 10000]"),
+        ({"cold_workers": 9}, 422, "max_workers must be in [9, 10000]"),
+        ({"inactivity_timeout": "soon"}, 422, "inactivity_timeout: Input should be a valid number"),
+        ({"surprise": 1}, 422, "surprise: Extra inputs are not permitted"),
+        (["max_workers", 3], 422, "must be a JSON object"),
+    ],
+)
+async def test_bad_params_are_refused_with_the_valid_range(
+    setup: tuple[TestClient[Any, Any], AutoscalerLoop],
+    body: Any,
+    status: int,
+    message: str,
+) -> None:
+    client, loop = setup
+    before = loop.params
+    response = await client.patch("/autoscaler/params", json=body, headers=AUTH)
+    assert response.status == status
+    answer = await response.json()
+    assert answer["error_type"] == "validation"
+    assert message in answer["error"]
+    assert loop.params is before  # nothing changed
+
+
+async def test_changing_params_needs_the_api_key_and_json(
+    setup: tuple[TestClient[Any, Any], AutoscalerLoop],
+) -> None:
+    client, loop = setup
+    response = await client.patch("/autoscaler/params", json={"max_workers": 8})
+    assert response.status == 401
+    wrong = {"Authorization": "Bearer nope"}
+    response = await client.patch("/autoscaler/params", json={"max_workers": 8}, headers=wrong)
+    assert response.status == 401
+    response = await client.patch("/autoscaler/params", data=b"{max_workers", headers=AUTH)
+    assert response.status == 400
+    assert "not JSON" in (await response.json())["error"]
+    assert loop.params.max_workers == 4
