@@ -26,6 +26,12 @@ class RouteRequest(BaseModel):
         max_length=64,
         description="worker URLs to skip while another worker is ready (a retry after a failure)",
     )
+    session: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="a session key: the same key goes to the same worker while it is not busy",
+    )
 
     @field_validator("cost")
     @classmethod

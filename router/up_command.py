@@ -23,17 +23,20 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 from pydantic import SecretStr
 
 from protocol import WorkerState
-from router.app import DEMAND, REGISTRY, create_app
+from router.app import ADMISSION, DEMAND, REGISTRY, STORE, create_app
 from router.autoscaler.loop import AutoscalerLoop, stop_task
 from router.autoscaler.params import EndpointParams, ParamsError
 from router.autoscaler.policies import make_policy, policy_names
 from router.command import add_router_arguments, build_settings
+from router.endpoint_store import EndpointStore
+from router.endpoints import Endpoint
 from router.providers.local import LocalProvider
 from router.registry import WorkerRegistry
 from router.settings import RouterSettings
@@ -101,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
     except ParamsError as exc:
         print(f"tgi-serverless up: {exc}", file=sys.stderr)
         return 2
-    settings = build_settings(args, worker_token=SecretStr(secrets.token_urlsafe(24)))
+    settings = build_settings(
+        args,
+        worker_token=SecretStr(secrets.token_urlsafe(24)),
+        accept_unknown_workers=False,
+    )
     backend_args = ["--model-id", args.model_id] if args.model_id else []
     return asyncio.run(_serve(settings, args, backend_args, params))
 
@@ -124,8 +131,11 @@ async def _serve(
     )
     loop = AutoscalerLoop(make_policy(args.policy, params), provider, app[REGISTRY], app[DEMAND])
     add_autoscaler_routes(app, loop)
+    app[ADMISSION] = lambda worker_id: any(w.name == worker_id for w in provider.workers)
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
+    await _publish_params(app[STORE], settings.endpoint, params)
+    app[STORE].watch(_follow_endpoint(loop, settings.endpoint, args.policy))
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
     except OSError as exc:
@@ -154,6 +164,31 @@ async def _serve(
         await provider.stop_all()
         await runner.cleanup()
         print("stopped.", file=sys.stderr, flush=True)
+
+
+async def _publish_params(store: EndpointStore, name: str, params: EndpointParams) -> None:
+    """The flags of this `up` are the endpoint's parameters now (the API shows and edits them)."""
+    endpoint = store.endpoints.get(name)
+    if endpoint is not None and endpoint.params != params:
+        store.put_endpoint(endpoint.model_copy(update={"params": params}))
+        await store.save()
+
+
+def _follow_endpoint(
+    loop: AutoscalerLoop, name: str, policy: str
+) -> Callable[[str, Endpoint | None], None]:
+    """The seam between the endpoint resource and the autoscaler: when the endpoint's
+    parameters change through the API, the loop scales by the new ones from its next tick
+    (a fresh policy: its windows start empty)."""
+
+    def changed(endpoint_name: str, endpoint: Endpoint | None) -> None:
+        if endpoint_name != name or endpoint is None or endpoint.params == loop.params:
+            return
+        loop.policy = make_policy(policy, endpoint.params)
+        loop.params = endpoint.params
+        log.info("autoscaler: endpoint %s has new parameters", name)
+
+    return changed
 
 
 def add_autoscaler_routes(app: web.Application, loop: AutoscalerLoop) -> None:
@@ -216,6 +251,8 @@ def _banner(settings: RouterSettings, router_url: str, workers: int) -> str:
             _readiness_line(workers, settings.endpoint),
             f"  router URL  {router_url}",
             f"  API key     {key}",
+            f"  admin key   {settings.admin_key.get_secret_value()}   (management API, /api/v0)",
+            f"  status page {router_url}/ui",
             "",
             "Try it from another shell:",
             f"  TGIS_API_KEY={key} {command} --router {router_url}",
