@@ -368,6 +368,7 @@ async def keys(request: web.Request) -> web.Response:
 
 def status_view(app: web.Application) -> dict[str, Any]:
     now, registry, service = app[CLOCK](), app[REGISTRY], app[SERVICE]
+    registry.expire_pending(now)
     endpoints = []
     for endpoint in service.store.endpoints.values():
         workers = [
@@ -396,6 +397,7 @@ async def status_page(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    request.app[REGISTRY].expire_pending(request.app[CLOCK]())
     body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

@@ -28,6 +28,8 @@ __all__ = ["MIN_PERF", "PendingTicket", "WorkerRecord", "WorkerRegistry"]
 MIN_PERF = 1.0
 """Tokens/s assumed for a worker that has not measured its max_perf yet."""
 
+SWEEP_INTERVAL_S = 1.0
+
 
 @dataclass(frozen=True)
 class PendingTicket:
@@ -118,6 +120,7 @@ class WorkerRegistry:
         self._settle_s = settle_s
         self._reqnum_floor = reqnum_floor
         self._by_endpoint: dict[str, list[WorkerRecord]] = {}
+        self._next_sweep = float("-inf")
         self.version = 0
         """Bumped whenever membership, state, or health change (not on load changes)."""
 
@@ -161,6 +164,7 @@ class WorkerRegistry:
         if stale_before:
             self._changed()
         record.settle(now - self._settle_s)
+        record.expire(now)
         return record
 
     def _new_record(self, report: WorkerStatusReport, now: float) -> WorkerRecord:
@@ -184,6 +188,13 @@ class WorkerRegistry:
         for worker in self._workers.values():
             if worker.pending:
                 worker.expire(now)
+        self._next_sweep = now + SWEEP_INTERVAL_S
+
+    def expire_due(self, now: float) -> None:
+        """Expire every worker's due tickets, at most once per SWEEP_INTERVAL_S (routing calls
+        this each time; a worker out of rotation gets its expired cost back within a second)."""
+        if now >= self._next_sweep:
+            self.expire_pending(now)
 
     def is_fresh(self, worker: WorkerRecord, now: float) -> bool:
         return now - worker.last_report_at <= self._stale_after_s

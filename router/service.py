@@ -142,6 +142,7 @@ class RouteService:
         avoid: Collection[str] = (),
         session: str | None = None,
     ) -> WorkerRecord | None:
+        self.registry.expire_due(now)
         candidates = self.registry.routable(endpoint, now)
         for worker in candidates:
             if worker.pending and worker.pending[0].expires_at <= now:
