@@ -87,7 +87,7 @@ def _add_template_fields(parser: argparse.ArgumentParser) -> None:
         dest="launch_args",
         action="append",
         metavar="ARG",
-        help="an argument for the backend's launcher; repeatable",
+        help="an argument for the backend's launcher (--launch-arg=--flag); repeatable",
     )
 
 
