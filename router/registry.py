@@ -53,6 +53,8 @@ class WorkerRecord:
     pending_workload: float = 0.0
     failed_at: float | None = None
     tickets_issued: int = 0
+    stamp: int = 0
+    """Bumped whenever the expected wait may have changed (for routing's index)."""
 
     @property
     def expected_load(self) -> float:
@@ -75,12 +77,14 @@ class WorkerRecord:
     def add_pending(self, ticket: PendingTicket) -> None:
         self.pending.append(ticket)
         self.pending_workload += ticket.cost
+        self.stamp += 1
 
     def settle(self, issued_before: float) -> None:
         """Stop counting tickets issued at or before `issued_before` (the worker has them)."""
         pending = self.pending
         while pending and pending[0].issued_at <= issued_before:
             self.pending_workload -= pending.popleft().cost
+            self.stamp += 1
         self._clamp()
 
     def expire(self, now: float) -> None:
@@ -89,6 +93,7 @@ class WorkerRecord:
         pending = self.pending
         while pending and pending[0].expires_at <= now:
             self.pending_workload -= pending.popleft().cost
+            self.stamp += 1
         self._clamp()
 
     def _clamp(self) -> None:
@@ -121,6 +126,8 @@ class WorkerRegistry:
         self._reqnum_floor = reqnum_floor
         self._by_endpoint: dict[str, list[WorkerRecord]] = {}
         self._next_sweep = float("-inf")
+        self.touched: list[WorkerRecord] = []
+        """Workers reported since routing last looked (it re-indexes them, then clears this)."""
         self.version = 0
         """Bumped whenever membership, state, or health change (not on load changes)."""
 
@@ -165,6 +172,11 @@ class WorkerRegistry:
             self._changed()
         record.settle(now - self._settle_s)
         record.expire(now)
+        record.stamp += 1
+        self.touched.append(record)
+        if len(self.touched) > 2 * len(self._workers) + 64:
+            self.touched.clear()  # nobody is routing: the index is rebuilt when one does
+            self.version += 1
         return record
 
     def _new_record(self, report: WorkerStatusReport, now: float) -> WorkerRecord:
@@ -185,10 +197,14 @@ class WorkerRegistry:
         worker.add_pending(ticket)
 
     def expire_pending(self, now: float) -> None:
+        expired = False
         for worker in self._workers.values():
-            if worker.pending:
+            if worker.pending and worker.pending[0].expires_at <= now:
                 worker.expire(now)
+                expired = True
         self._next_sweep = now + SWEEP_INTERVAL_S
+        if expired:
+            self.version += 1  # many waits changed: routing re-indexes
 
     def expire_due(self, now: float) -> None:
         """Expire every worker's due tickets, at most once per SWEEP_INTERVAL_S (routing calls

@@ -8,13 +8,14 @@ another is ready, and a session's previous worker, kept while it is not overload
 
 from __future__ import annotations
 
+import heapq
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from protocol import WorkerState
 from router.registry import WorkerRecord
 
-__all__ = ["choose", "least_expected_wait", "overloaded"]
+__all__ = ["LoadIndex", "choose", "least_expected_wait", "overloaded"]
 
 
 def least_expected_wait(
@@ -57,3 +58,54 @@ def choose(
         preferred = [worker for worker in candidates if worker.url not in avoid]
         return least_expected_wait(preferred or candidates, rng)
     return least_expected_wait(candidates, rng)
+
+
+Entry = tuple[float, float, int, int, WorkerRecord]
+"""(expected wait, random tie-break, sequence, the worker's stamp then, worker)"""
+
+
+class LoadIndex:
+    """The routable workers of one endpoint in a heap ordered by expected wait, so the least
+    expected wait costs O(log n) instead of a scan of every worker. Ties break at random.
+
+    Entries are lazy: a worker whose load changed gets a new entry and its old one is skipped
+    when it reaches the top (its stamp no longer matches). `rebuild` starts over (membership or
+    health changed); the heap is compacted when skipped entries pile up.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._heap: list[Entry] = []
+        self._sequence = 0
+        self._members = 0
+
+    def rebuild(self, workers: Sequence[WorkerRecord]) -> None:
+        self._heap = [self._entry(worker) for worker in workers]
+        heapq.heapify(self._heap)
+        self._members = len(workers)
+
+    def _entry(self, worker: WorkerRecord) -> Entry:
+        self._sequence += 1
+        return (worker.expected_wait_s, self._rng.random(), self._sequence, worker.stamp, worker)
+
+    def update(self, worker: WorkerRecord) -> None:
+        """The worker's load changed: index it at its new expected wait."""
+        heapq.heappush(self._heap, self._entry(worker))
+        if len(self._heap) > 4 * self._members + 64:
+            live = {id(entry[4]): entry[4] for entry in self._heap if entry[3] == entry[4].stamp}
+            self.rebuild(list(live.values()))
+
+    def best(self, usable: Callable[[WorkerRecord], bool]) -> WorkerRecord | None:
+        """The worker with the least expected wait that is `usable` now. An unusable one leaves
+        the index (a rebuild brings it back once it serves again)."""
+        heap = self._heap
+        while heap:
+            _, _, _, stamp, worker = heap[0]
+            if stamp != worker.stamp:
+                heapq.heappop(heap)  # superseded by a newer entry
+            elif not usable(worker):
+                heapq.heappop(heap)
+                self._members = max(self._members - 1, 0)
+            else:
+                return worker
+        return None

@@ -23,7 +23,7 @@ from router.endpoints import Endpoint
 from router.errors import EndpointNotFound, Overloaded, Unauthorized, Unavailable
 from router.logs import event
 from router.registry import WorkerRecord, WorkerRegistry
-from router.routing import choose
+from router.routing import LoadIndex, choose
 from router.settings import RouterSettings
 from router.tickets import TicketIssuer
 from router.waiting import WaitQueue
@@ -62,6 +62,8 @@ class RouteService:
         self.rng = rng
         self._demand: dict[str, DemandSignal] = {settings.endpoint: demand}
         self._request_ids = itertools.count(1)
+        self._indexes: dict[str, LoadIndex] = {}
+        self._indexed_version = -1
 
     # -- callers -----------------------------------------------------------------------------
 
@@ -131,9 +133,13 @@ class RouteService:
             return None
         if session is not None:
             self.affinity.remember(endpoint, session, worker.id)
-        return self.issuer.issue(
+        ticket = self.issuer.issue(
             worker, endpoint=endpoint, cost=cost, request_idx=request_idx, now=now
         )
+        index = self._indexes.get(endpoint)
+        if index is not None:
+            index.update(worker)
+        return ticket
 
     def pick(
         self,
@@ -142,22 +148,63 @@ class RouteService:
         avoid: Collection[str] = (),
         session: str | None = None,
     ) -> WorkerRecord | None:
+        """The worker for one ticket: the session's if it still suits, else the least expected
+        wait (from the load index; a linear scan when the request avoids some workers)."""
         self.registry.expire_due(now)
-        candidates = self.registry.routable(endpoint, now)
-        for worker in candidates:
-            if worker.pending and worker.pending[0].expires_at <= now:
-                worker.expire(now)
         sticky = None
         if session is not None:
             sticky_id = self.affinity.worker_for(endpoint, session)
             sticky = self.registry.get(sticky_id) if sticky_id is not None else None
-        return choose(
-            candidates,
-            self.rng,
-            avoid=avoid,
-            sticky=sticky,
-            sticky_max_wait_s=self.settings.affinity_max_wait_s,
+            if sticky is not None and not self._usable(sticky, endpoint, now):
+                sticky = None
+        if avoid or sticky is not None:
+            candidates = self.registry.routable(endpoint, now)
+            for worker in candidates:
+                if worker.pending and worker.pending[0].expires_at <= now:
+                    worker.expire(now)
+            return choose(
+                candidates,
+                self.rng,
+                avoid=avoid,
+                sticky=sticky,
+                sticky_max_wait_s=self.settings.affinity_max_wait_s,
+            )
+        index = self._index(endpoint, now)
+        stale_before = now - self.settings.worker_stale_s
+        while True:
+            best = index.best(lambda w: w.healthy and w.last_report_at >= stale_before)
+            if best is None or not (best.pending and best.pending[0].expires_at <= now):
+                return best
+            best.expire(now)  # it had expired tickets: index it at its real wait, look again
+            index.update(best)
+
+    def _usable(self, worker: WorkerRecord, endpoint: str, now: float) -> bool:
+        return (
+            worker.endpoint == endpoint
+            and worker.healthy
+            and self.registry.is_fresh(worker, now)
+            and not self.registry.is_excluded(worker.id)
         )
+
+    def _index(self, endpoint: str, now: float) -> LoadIndex:
+        """The endpoint's load index, rebuilt when the registry's membership or health changed,
+        and told of every worker that reported since."""
+        registry = self.registry
+        if registry.version != self._indexed_version:
+            self._indexes.clear()
+            registry.touched.clear()
+            self._indexed_version = registry.version
+        elif registry.touched:
+            for worker in registry.touched:
+                touched_index = self._indexes.get(worker.endpoint)
+                if touched_index is not None:
+                    touched_index.update(worker)
+            registry.touched.clear()
+        index = self._indexes.get(endpoint)
+        if index is None:
+            index = self._indexes[endpoint] = LoadIndex(self.rng)
+            index.rebuild(registry.routable(endpoint, now))
+        return index
 
     async def _wait_and_issue(
         self,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from protocol import WorkerState
 from router.registry import PendingTicket, WorkerRegistry
-from router.routing import choose
+from router.routing import LoadIndex, choose
 from tests.unit.router.helpers import report
 
 WORKERS = ["w1", "w2", "w3"]
@@ -89,3 +89,37 @@ def test_mixed_gpus_are_used_in_proportion_to_their_perf() -> None:
         registry.add_pending(worker, PendingTicket(10, 0.0, 1e9))
         counts[worker.id] += 1
     assert counts == {"fast": 300, "mid": 200, "slow": 100}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(1, 1000), min_size=1, max_size=12),
+    st.lists(st.tuples(st.sampled_from(["ticket", "report"]), st.floats(0.5, 500)), max_size=80),
+    st.randoms(use_true_random=False),
+)
+def test_the_load_index_always_picks_the_least_expected_wait(
+    perfs: list[float], ops: list[tuple[str, float]], rng: random.Random
+) -> None:
+    registry = WorkerRegistry(stale_after_s=1e9, settle_s=0.5)
+    for index, perf in enumerate(perfs):
+        registry.apply_report(report(f"w{index}", max_perf=perf), 0.0)
+    load_index = LoadIndex(rng)
+    load_index.rebuild(registry.routable("default", 0.0))
+    registry.touched.clear()
+    now = 0.0
+    for kind, value in ops:
+        now += 0.1
+        if kind == "report":
+            worker_id = f"w{rng.randrange(len(perfs))}"
+            record = registry.apply_report(
+                report(worker_id, in_flight_workload=value, max_perf=perfs[int(worker_id[1:])]), now
+            )
+            assert record is not None
+            load_index.update(record)
+            continue
+        chosen = load_index.best(lambda worker: True)
+        assert chosen is not None
+        best = min(worker.expected_wait_s for worker in registry.routable("default", now))
+        assert chosen.expected_wait_s == best
+        registry.add_pending(chosen, PendingTicket(value, now, now + 1e6))
+        load_index.update(chosen)
