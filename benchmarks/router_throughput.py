@@ -119,7 +119,9 @@ def run_wrk(url: str, duration_s: float, connections: int, core: int | None) -> 
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if non_2xx:
         errors += int(non_2xx.group(1))
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
     if socket_errors:
         errors += sum(int(g) for g in socket_errors.groups())
     return Result(url, rate, _wrk_ms(out, "50%"), _wrk_ms(out, "99%"), errors)

@@ -1,0 +1,46 @@
+"""`up` runs the autoscaler by the endpoint resource's parameters: changing them through the
+management API changes what the loop scales by."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from router.app import DEMAND, REGISTRY, STORE, create_app
+from router.autoscaler.loop import AutoscalerLoop
+from router.autoscaler.params import EndpointParams
+from router.autoscaler.policies import make_policy
+from router.providers.simulated import SimulatedProvider
+from router.settings import RouterSettings
+from router.up_command import _follow_endpoint, _publish_params
+
+ADMIN = {"Authorization": "Bearer admin"}
+
+ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+async def test_the_loop_follows_the_endpoints_parameters(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(RouterSettings(api_key="k", admin_key="admin", state_dir=tmp_path))
+    params = EndpointParams(min_workers=1, max_workers=3, cold_workers=0)
+    provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
+    loop = AutoscalerLoop(make_policy("default", params), provider, app[REGISTRY], app[DEMAND])
+    client = await aiohttp_client(app)
+    await _publish_params(app[STORE], "default", params)
+    app[STORE].watch(_follow_endpoint(loop, "default", "default"))
+
+    shown = await (await client.get("/api/v0/endpoints/default", headers=ADMIN)).json()
+    assert (shown["endpoint"]["max_workers"], shown["endpoint"]["min_workers"]) == (3, 1)
+    response = await client.patch(
+        "/api/v0/endpoints/default", json={"max_workers": 6, "target_util": 0.6}, headers=ADMIN
+    )
+    assert response.status == 200
+    assert (loop.params.max_workers, loop.params.target_util) == (6, 0.6)
+    assert loop.policy.params == loop.params
+    await client.patch("/api/v0/endpoints/other", json={"max_workers": 1}, headers=ADMIN)
+    assert loop.params.max_workers == 6
