@@ -33,6 +33,13 @@ class RouteRequest(BaseModel):
         description="a session key: the same key goes to the same worker while it is not busy",
     )
 
+    @field_validator("cost", mode="before")
+    @classmethod
+    def _cost_is_a_number(cls, cost: object) -> object:
+        if isinstance(cost, bool | str):
+            raise ValueError("cost must be a JSON number (tokens), not a string or boolean")
+        return cost
+
     @field_validator("cost")
     @classmethod
     def _cost_in_range(cls, cost: float) -> float:

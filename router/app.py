@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -427,7 +428,11 @@ async def _read_json(request: web.Request) -> Any:
     raw = await request.read()
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+    except orjson.JSONDecodeError:
+        pass
+    try:  # slower, and lenient where it should be: NaN, Infinity, 1e999 reach validation (422)
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
 
 

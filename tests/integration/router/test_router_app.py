@@ -145,7 +145,7 @@ async def test_an_unknown_endpoint_is_404(client: TestClient[Any, Any]) -> None:
     assert "nope" in (await response.json())["error"]
 
 
-@pytest.mark.parametrize("cost", [0, -5, "lots", 1e12])
+@pytest.mark.parametrize("cost", [0, -5, "lots", "5", True, None, [1], 1e12, 1_000_001])
 async def test_an_absurd_cost_is_422(client: TestClient[Any, Any], cost: Any) -> None:
     response = await client.post(
         "/route/", json={"endpoint": "default", "cost": cost}, headers=AUTH
@@ -154,7 +154,22 @@ async def test_an_absurd_cost_is_422(client: TestClient[Any, Any], cost: Any) ->
     assert "cost" in (await response.json())["error"]
 
 
-@pytest.mark.parametrize("raw", [b"{", b"", b"\xff\xfe", b"[1, 2"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"endpoint": "default", "cost": NaN}',
+        b'{"endpoint": "default", "cost": Infinity}',
+        b'{"endpoint": "default", "cost": -Infinity}',
+        b'{"endpoint": "default", "cost": 1e999}',
+    ],
+)
+async def test_a_non_finite_cost_is_422(client: TestClient[Any, Any], raw: bytes) -> None:
+    response = await client.post("/route/", data=raw, headers=AUTH)
+    assert response.status == 422
+    assert "cost" in (await response.json())["error"]
+
+
+@pytest.mark.parametrize("raw", [b"{", b"", b"\xff\xfe", b"[1, 2", b"[" * 50_000])
 async def test_malformed_json_is_400(client: TestClient[Any, Any], raw: bytes) -> None:
     response = await client.post("/route/", data=raw, headers=AUTH)
     assert response.status == 400
