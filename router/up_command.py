@@ -36,7 +36,7 @@ from router.autoscaler.params import EndpointParams, ParamsError
 from router.autoscaler.policies import make_policy, policy_names
 from router.command import add_router_arguments, build_settings
 from router.endpoint_store import EndpointStore
-from router.endpoints import Endpoint
+from router.endpoints import Endpoint, EndpointState
 from router.providers.local import LocalProvider
 from router.registry import WorkerRegistry
 from router.settings import RouterSettings
@@ -182,13 +182,25 @@ def _follow_endpoint(
     (a fresh policy: its windows start empty)."""
 
     def changed(endpoint_name: str, endpoint: Endpoint | None) -> None:
-        if endpoint_name != name or endpoint is None or endpoint.params == loop.params:
+        if endpoint_name != name or endpoint is None:
             return
-        loop.policy = make_policy(policy, endpoint.params)
-        loop.params = endpoint.params
+        params = scaling_params(endpoint)
+        if params == loop.params:
+            return
+        loop.policy = make_policy(policy, params)
+        loop.params = params
         log.info("autoscaler: endpoint %s has new parameters", name)
 
     return changed
+
+
+def scaling_params(endpoint: Endpoint) -> EndpointParams:
+    """What the autoscaler scales by: the endpoint's parameters, or none at all for a stopped
+    endpoint (its workers all go; a suspended one keeps them, it only routes nothing)."""
+    if endpoint.endpoint_state is not EndpointState.STOPPED:
+        return endpoint.params
+    nothing = {"min_workers": 0, "min_load": 0.0, "cold_workers": 0, "max_workers": 0}
+    return endpoint.params.model_copy(update=nothing)
 
 
 def add_autoscaler_routes(app: web.Application, loop: AutoscalerLoop) -> None:

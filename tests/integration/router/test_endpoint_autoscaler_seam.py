@@ -44,3 +44,12 @@ async def test_the_loop_follows_the_endpoints_parameters(
     assert loop.policy.params == loop.params
     await client.patch("/api/v0/endpoints/other", json={"max_workers": 1}, headers=ADMIN)
     assert loop.params.max_workers == 6
+
+    await client.patch(
+        "/api/v0/endpoints/default", json={"endpoint_state": "stopped"}, headers=ADMIN
+    )
+    assert (loop.params.max_workers, loop.params.min_workers, loop.params.cold_workers) == (0, 0, 0)
+    await client.patch(
+        "/api/v0/endpoints/default", json={"endpoint_state": "active"}, headers=ADMIN
+    )
+    assert loop.params.max_workers == 6

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -387,3 +388,43 @@ async def test_the_status_page_escapes_and_shows_workers(client: TestClient[Any,
     assert "<script>" not in html
     assert API_KEY not in html
     assert ADMIN_KEY not in html
+
+
+# -- whatever a client sends ---------------------------------------------------------------------
+
+
+def _mutations(rng: random.Random) -> list[Any]:
+    values: list[Any] = [
+        None, True, 0, -1, 1.5, 1e308, -1e308, 2**80, "", "x" * 300, "default", [], {}, [1, "a"],
+        {"nested": {"deep": [None]}}, "\u0000", "\ud7ff", 100, 3.25,
+    ]  # fmt: skip
+    keys = ["endpoint", "cost", "request_idx", "avoid", "session", "api_key", "other"]
+    bodies: list[Any] = [rng.choice(values) for _ in range(20)]
+    for _ in range(200):
+        body: dict[str, Any] = {"endpoint": "default", "cost": 10}
+        for _ in range(rng.randint(1, 3)):
+            body[rng.choice(keys)] = rng.choice(values)
+        bodies.append(body)
+    return bodies
+
+
+async def test_no_body_crashes_the_router_or_leaks_load(
+    app: web.Application, client: TestClient[Any, Any]
+) -> None:
+    await report(client, "w1")
+    issued = 0.0
+    for body in _mutations(random.Random(5)):
+        response = await client.post("/route/", json=body, headers=AUTH)
+        assert response.status in (200, 400, 401, 404, 422), (body, response.status)
+        answer = await response.json()
+        if response.status == 200:
+            assert "url" in answer
+            issued += answer["cost"]
+        else:
+            assert answer["error"]
+            assert answer["error_type"]
+    assert app[REGISTRY].pending_total() == pytest.approx(issued)
+    await report(client, "w1", state="stopped")
+    assert app[REGISTRY].pending_total() == 0
+    assert app[QUEUE].waiting == 0
+    assert (await client.get("/health")).status == 200
