@@ -91,6 +91,7 @@ class _Api:
     async def create_endpoint(self, request: web.Request) -> web.Response:
         store = self._store(request)
         endpoint = endpoint_from_body(await self._read_json(request))
+        endpoint = endpoint.model_copy(update={"created_at": self._service(request.app).clock()})
         if endpoint.name in store.endpoints:
             raise Conflict(f"endpoint {endpoint.name!r} exists: update it with PATCH")
         store.put_endpoint(endpoint)

@@ -131,7 +131,7 @@ def _startup(
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings, store = app[SETTINGS], app[STORE]
         await asyncio.to_thread(store.load)
-        if _ensure_bootstrap_endpoint(store, settings):
+        if _ensure_bootstrap_endpoint(store, settings, app[CLOCK]()):
             await store.save()
         scheme = TicketScheme(settings.ticket_scheme)
         if injected is not None:
@@ -179,13 +179,13 @@ def _startup(
     return context
 
 
-def _ensure_bootstrap_endpoint(store: EndpointStore, settings: RouterSettings) -> bool:
+def _ensure_bootstrap_endpoint(store: EndpointStore, settings: RouterSettings, now: float) -> bool:
     """The settings' endpoint (`default`) exists, with the settings' API key when one is set.
     True if that changed anything."""
     current = store.endpoints.get(settings.endpoint)
     key = settings.api_key
     if current is None:
-        store.put_endpoint(Endpoint(name=settings.endpoint, api_key=key))
+        store.put_endpoint(Endpoint(name=settings.endpoint, api_key=key, created_at=now))
         return True
     if key.get_secret_value() and key.get_secret_value() != current.api_key.get_secret_value():
         store.put_endpoint(

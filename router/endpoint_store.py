@@ -42,7 +42,7 @@ class EndpointStore:
             return
         data = json.loads(self._path.read_text())
         for body in data.get("endpoints", []):
-            endpoint = endpoint_from_body(body)
+            endpoint = endpoint_from_body(body, stored=True)
             self.endpoints[endpoint.name] = endpoint
         for body in data.get("workergroups", []):
             group = worker_group_from_body(body)

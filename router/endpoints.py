@@ -82,6 +82,7 @@ class Endpoint(BaseModel):
     endpoint_state: EndpointState = EndpointState.ACTIVE
     template: Template = Field(default_factory=Template)
     params: EndpointParams = Field(default_factory=EndpointParams)
+    created_at: float = Field(default=0.0, ge=0.0, description="unix seconds")
 
     @field_validator("api_key")
     @classmethod
@@ -102,6 +103,7 @@ class Endpoint(BaseModel):
             "endpoint_state": self.endpoint_state.value,
             "template": self.template.view(),
             **self.params.model_dump(),
+            "created_at": self.created_at,
         }
         if reveal_key:
             body["api_key"] = self.api_key.get_secret_value()
@@ -127,13 +129,19 @@ class WorkerGroup(BaseModel):
         return body
 
 
-def endpoint_from_body(body: Any, *, current: Endpoint | None = None) -> Endpoint:
-    """An endpoint from a create (current None) or update body; InvalidRequest naming the
-    field and its valid range. An update keeps every value it does not name."""
+def endpoint_from_body(
+    body: Any, *, current: Endpoint | None = None, stored: bool = False
+) -> Endpoint:
+    """An endpoint from a create (current None) or update body, or (`stored`) as the store
+    saved it; InvalidRequest naming the field and its valid range. An update keeps every value
+    it does not name."""
     body = _object(body)
     if current is not None:
         body.pop("name", None)  # the name is in the URL; renaming is not an update
+    if not stored:
+        body.pop("created_at", None)  # the router's to say
     unknown = set(body) - PARAM_NAMES - {"name", "api_key", "endpoint_state", "template"}
+    unknown -= {"created_at"}
     if unknown:
         raise InvalidRequest(_unknown_fields(unknown, "endpoint"))
     base: dict[str, Any] = {}

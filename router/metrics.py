@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
@@ -45,9 +46,15 @@ class RouterMetrics:
             registry=self.prometheus,
         )
         self.prometheus.register(_FleetCollector(registry, queue, clock))
+        self._route_counters: dict[tuple[str, str], Any] = {}
 
     def route_done(self, endpoint: str, outcome: str, seconds: float) -> None:
-        self.routes.labels(endpoint, outcome).inc()
+        counter = self._route_counters.get((endpoint, outcome))
+        if counter is None:  # few: known endpoints times outcomes
+            counter = self._route_counters[(endpoint, outcome)] = self.routes.labels(
+                endpoint, outcome
+            )
+        counter.inc()
         self.route_seconds.observe(seconds)
 
     def exposition(self) -> bytes:

@@ -82,6 +82,13 @@ class RouteService:
             )
         return endpoint
 
+    def is_admin_key(self, presented: str) -> bool:
+        """True for the admin key (it may see every endpoint and its API key)."""
+        return same_secret(presented, self.settings.admin_key.get_secret_value())
+
+    def workers(self, endpoint: str) -> list[WorkerRecord]:
+        return [worker for worker in self.registry if worker.endpoint == endpoint]
+
     def demand_for(self, endpoint: str) -> DemandSignal:
         signal = self._demand.get(endpoint)
         if signal is None:
@@ -98,9 +105,13 @@ class RouteService:
         request_idx: int | None = None,
         avoid: Collection[str] = (),
         session: str | None = None,
+        strict_avoid: bool = False,
+        wait: bool = True,
     ) -> dict[str, Any]:
         """A signed ticket for the best worker of `endpoint` (an authenticated caller's), waiting
-        up to `route_timeout_s` for one; else the "no worker yet" answer (or 503/429)."""
+        up to `route_timeout_s` for one (unless not `wait`); else the "no worker yet" answer
+        (without `url`), or 503/429. `strict_avoid`: never a worker in `avoid` (gateway retries).
+        """
         resource = self.endpoint(endpoint)
         if not resource.routes:
             raise Unavailable(
@@ -111,9 +122,11 @@ class RouteService:
         if request_idx is None:
             request_idx = next(self._request_ids)
             self.demand_for(endpoint).arrived(cost)  # a poll for the same request is not new
-        ticket = self.try_issue(endpoint, cost, request_idx, avoid, session)
-        if ticket is None:
-            ticket = await self._wait_and_issue(endpoint, cost, request_idx, avoid, session)
+        ticket = self.try_issue(endpoint, cost, request_idx, avoid, session, strict=strict_avoid)
+        if ticket is None and wait:
+            ticket = await self._wait_and_issue(
+                endpoint, cost, request_idx, avoid, session, strict_avoid
+            )
         if ticket is None:
             return self._no_worker(endpoint, request_idx)
         return ticket
@@ -125,10 +138,12 @@ class RouteService:
         request_idx: int,
         avoid: Collection[str] = (),
         session: str | None = None,
+        *,
+        strict: bool = False,
     ) -> dict[str, Any] | None:
         """A ticket now, or None when no worker of `endpoint` is ready."""
         now = self.clock()
-        worker = self.pick(endpoint, now, avoid, session)
+        worker = self.pick(endpoint, now, avoid, session, strict=strict)
         if worker is None:
             return None
         if session is not None:
@@ -147,6 +162,8 @@ class RouteService:
         now: float,
         avoid: Collection[str] = (),
         session: str | None = None,
+        *,
+        strict: bool = False,
     ) -> WorkerRecord | None:
         """The worker for one ticket: the session's if it still suits, else the least expected
         wait (from the load index; a linear scan when the request avoids some workers)."""
@@ -168,6 +185,7 @@ class RouteService:
                 avoid=avoid,
                 sticky=sticky,
                 sticky_max_wait_s=self.settings.affinity_max_wait_s,
+                strict=strict,
             )
         index = self._index(endpoint, now)
         stale_before = now - self.settings.worker_stale_s
@@ -213,6 +231,7 @@ class RouteService:
         request_idx: int,
         avoid: Collection[str],
         session: str | None,
+        strict: bool = False,
     ) -> dict[str, Any] | None:
         """Wait (bounded, FIFO) for a worker; None after `route_timeout_s`. While it waits the
         autoscaler's demand signal counts it (and wakes the autoscaler: scale from zero)."""
@@ -232,7 +251,9 @@ class RouteService:
             async with asyncio.timeout(timeout):
                 while True:
                     await self.queue.wait(endpoint)
-                    ticket = self.try_issue(endpoint, cost, request_idx, avoid, session)
+                    ticket = self.try_issue(
+                        endpoint, cost, request_idx, avoid, session, strict=strict
+                    )
                     if ticket is not None:
                         return ticket
         except TimeoutError:

@@ -428,3 +428,26 @@ async def test_no_body_crashes_the_router_or_leaks_load(
     assert app[REGISTRY].pending_total() == 0
     assert app[QUEUE].waiting == 0
     assert (await client.get("/health")).status == 200
+
+
+# -- the service gateway mode calls ---------------------------------------------------------------
+
+
+async def test_the_route_service_serves_callers_without_http(
+    app: web.Application, client: TestClient[Any, Any]
+) -> None:
+    service = app[SERVICE]
+    await report(client, "a")
+    await report(client, "b", in_flight_workload=10_000)
+    ticket = await service.issue_ticket("default", 5, avoid=[url_of("b")], strict_avoid=True)
+    assert ticket["url"] == url_of("a")
+    none_left = await service.issue_ticket(
+        "default", 5, avoid=[url_of("a"), url_of("b")], strict_avoid=True, wait=False
+    )
+    assert "url" not in none_left  # strict: never a worker it was told to avoid
+    assert none_left["status"] == {"ready": 2}
+    lenient = await service.issue_ticket("default", 5, avoid=[url_of("a"), url_of("b")])
+    assert "url" in lenient
+    assert service.is_admin_key(ADMIN_KEY)
+    assert not service.is_admin_key(API_KEY)
+    assert [w.id for w in service.workers("default")] == ["a", "b"]

@@ -34,7 +34,9 @@ def test_an_update_keeps_what_it_does_not_name() -> None:
 
 def test_the_stored_form_reads_back_the_same() -> None:
     endpoint = endpoint_from_body({"name": "e", "min_load": 50, "endpoint_state": "stopped"})
-    assert endpoint_from_body(endpoint.stored()) == endpoint
+    endpoint = endpoint.model_copy(update={"created_at": 1234.5})
+    assert endpoint_from_body(endpoint.stored(), stored=True) == endpoint
+    assert endpoint_from_body({"name": "e", "created_at": 99.0}).created_at == 0.0
 
 
 @pytest.mark.parametrize(
