@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import itertools
 import logging
+import math
 import random
 from collections.abc import Callable, Collection
 from typing import Any
@@ -20,7 +21,14 @@ from router.affinity import SessionAffinity
 from router.autoscaler.demand import DemandSignal
 from router.endpoint_store import EndpointStore
 from router.endpoints import Endpoint
-from router.errors import EndpointNotFound, Overloaded, Unauthorized, Unavailable
+from protocol import MAX_COST
+from router.errors import (
+    EndpointNotFound,
+    InvalidRequest,
+    Overloaded,
+    Unauthorized,
+    Unavailable,
+)
 from router.logs import event
 from router.registry import WorkerRecord, WorkerRegistry
 from router.routing import LoadIndex, choose
@@ -112,6 +120,8 @@ class RouteService:
         up to `route_timeout_s` for one (unless not `wait`); else the "no worker yet" answer
         (without `url`), or 503/429. `strict_avoid`: never a worker in `avoid` (gateway retries).
         """
+        if not (isinstance(cost, int | float) and 0 < cost <= MAX_COST and math.isfinite(cost)):
+            raise InvalidRequest(f"cost must be a finite number > 0 and <= {MAX_COST:g}")
         resource = self.endpoint(endpoint)
         if not resource.routes:
             raise Unavailable(

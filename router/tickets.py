@@ -95,4 +95,4 @@ class TicketIssuer:
 
 def _json_number(value: float) -> int | float:
     """Whole numbers go out as JSON integers, as clients sent them (`100`, not `100.0`)."""
-    return int(value) if value.is_integer() else value
+    return int(value) if float(value).is_integer() else value
