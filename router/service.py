@@ -17,11 +17,11 @@ import random
 from collections.abc import Callable, Collection
 from typing import Any
 
+from protocol import MAX_COST
 from router.affinity import SessionAffinity
 from router.autoscaler.demand import DemandSignal
 from router.endpoint_store import EndpointStore
 from router.endpoints import Endpoint
-from protocol import MAX_COST
 from router.errors import (
     EndpointNotFound,
     InvalidRequest,
