@@ -285,6 +285,27 @@ def _print(best: dict[str, Result], args: argparse.Namespace, load: str, core: i
         )
     print(f"  ratio route/ceiling: {ratio:.2f}x (goal >= 0.70x)")
     print(f"  routes/s on one core: {route.requests_per_s:.0f} (goal >= 5000)")
+    sign_us = _signature_us()
+    per_route_us = 1e6 / route.requests_per_s
+    print(
+        f"  of a route's {per_route_us:.0f} us, one Ed25519 signature takes {sign_us:.0f} us "
+        f"({sign_us / per_route_us:.0%}); the ceiling's whole answer takes "
+        f"{1e6 / ceiling.requests_per_s:.0f} us"
+    )
+
+
+def _signature_us(samples: int = 5000) -> float:
+    """The cost of one ticket signature on this machine (in this process, best of 3)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key, message = Ed25519PrivateKey.generate(), CEILING_BODY[:160]
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(samples):
+            key.sign(message)
+        best = min(best, (time.perf_counter() - started) / samples)
+    return best * 1e6
 
 
 if __name__ == "__main__":
