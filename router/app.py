@@ -317,6 +317,8 @@ async def worker_status(request: web.Request) -> web.Response:
         presented = _bearer_token(request) or (raw.get("mtoken") if isinstance(raw, dict) else "")
         if not same_secret(presented if isinstance(presented, str) else "", expected):
             raise Unauthorized("status report without the right worker token")
+    if isinstance(raw, dict) and "endpoint" not in raw:
+        raw["endpoint"] = settings.endpoint  # Vast's PyWorker names none: the router's own
     report = _parse(WorkerStatusReport, raw)
     if report.endpoint not in service.store.endpoints:
         raise EndpointNotFound(f"no endpoint named {report.endpoint!r}")

@@ -31,7 +31,7 @@ from router.errors import (
 )
 from router.logs import event
 from router.registry import WorkerRecord, WorkerRegistry
-from router.routing import LoadIndex, choose
+from router.routing import LoadIndex, choose, overloaded
 from router.settings import RouterSettings
 from router.tickets import TicketIssuer
 from router.waiting import WaitQueue
@@ -175,8 +175,9 @@ class RouteService:
         *,
         strict: bool = False,
     ) -> WorkerRecord | None:
-        """The worker for one ticket: the session's if it still suits, else the least expected
-        wait (from the load index; a linear scan when the request avoids some workers)."""
+        """The worker for one ticket: the session's if it still suits (routable, not avoided, not
+        overloaded), else the least expected wait (from the load index; a linear scan when the
+        request avoids some workers)."""
         self.registry.expire_due(now)
         sticky = None
         if session is not None:
@@ -184,19 +185,17 @@ class RouteService:
             sticky = self.registry.get(sticky_id) if sticky_id is not None else None
             if sticky is not None and not self._usable(sticky, endpoint, now):
                 sticky = None
-        if avoid or sticky is not None:
+        if sticky is not None and sticky.url not in avoid:
+            if sticky.pending and sticky.pending[0].expires_at <= now:
+                sticky.expire(now)
+            if not overloaded(sticky, self.settings.affinity_max_wait_s):
+                return sticky
+        if avoid:
             candidates = self.registry.routable(endpoint, now)
             for worker in candidates:
                 if worker.pending and worker.pending[0].expires_at <= now:
                     worker.expire(now)
-            return choose(
-                candidates,
-                self.rng,
-                avoid=avoid,
-                sticky=sticky,
-                sticky_max_wait_s=self.settings.affinity_max_wait_s,
-                strict=strict,
-            )
+            return choose(candidates, self.rng, avoid=avoid, strict=strict)
         index = self._index(endpoint, now)
         stale_before = now - self.settings.worker_stale_s
         while True:

@@ -451,3 +451,13 @@ async def test_the_route_service_serves_callers_without_http(
     assert service.is_admin_key(ADMIN_KEY)
     assert not service.is_admin_key(API_KEY)
     assert [w.id for w in service.workers("default")] == ["a", "b"]
+
+
+async def test_a_report_naming_no_endpoint_joins_the_routers_own(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await aiohttp_client(create_app(settings(tmp_path, endpoint="chat")))
+    body = {"id": 7, "url": url_of("7"), "max_perf": 80.0}  # as Vast's PyWorker sends it
+    assert (await client.post("/worker_status/", json=body, headers=WORKER_AUTH)).status == 200
+    response = await client.post("/route/", json={"endpoint": "chat"}, headers=AUTH)
+    assert (await response.json())["url"] == url_of("7")
