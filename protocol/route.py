@@ -19,7 +19,7 @@ class RouteRequest(BaseModel):
 
     endpoint: StrictStr = Field(min_length=1, max_length=256)
     cost: float = Field(default=100.0, description="workload the request will use, in tokens")
-    request_idx: StrictInt | None = Field(default=None, ge=0)
+    request_idx: StrictInt | None = Field(default=None, ge=0, le=2**63 - 1)
     api_key: StrictStr | None = None
     avoid: list[StrictStr] = Field(
         default_factory=list,

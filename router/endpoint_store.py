@@ -40,7 +40,12 @@ class EndpointStore:
         """Read the stored resources (blocking: call it in a thread, at start-up)."""
         if self._path is None or not self._path.exists():
             return
-        data = json.loads(self._path.read_text())
+        try:
+            data = json.loads(self._path.read_text())
+        except ValueError as exc:
+            raise RuntimeError(
+                f"{self._path} is not valid JSON ({exc}); fix or move it, then start again"
+            ) from None
         for body in data.get("endpoints", []):
             endpoint = endpoint_from_body(body, stored=True)
             self.endpoints[endpoint.name] = endpoint

@@ -293,3 +293,12 @@ async def test_a_malformed_avoid_list_is_422(client: TestClient[Any, Any], avoid
     response = await client.post("/route/", json=body, headers=AUTH)
     assert response.status == 422
     assert "avoid" in (await response.json())["error"]
+
+
+@pytest.mark.parametrize("request_idx", [-1, 2**63, 2**80, 1.5, "7", True])
+async def test_a_bad_request_idx_is_422(client: TestClient[Any, Any], request_idx: Any) -> None:
+    await report(client)
+    body = {"endpoint": "default", "request_idx": request_idx}
+    response = await client.post("/route/", json=body, headers=AUTH)
+    assert response.status == 422
+    assert "request_idx" in (await response.json())["error"]
