@@ -134,7 +134,7 @@ async def _serve(
     app[ADMISSION] = lambda worker_id: any(w.name == worker_id for w in provider.workers)
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
-    await _publish_params(app[STORE], settings.endpoint, params)
+    await _publish_params(app[STORE], settings.endpoint, params, model_id=args.model_id or "")
     app[STORE].watch(_follow_endpoint(loop, settings.endpoint, args.policy))
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
@@ -166,11 +166,17 @@ async def _serve(
         print("stopped.", file=sys.stderr, flush=True)
 
 
-async def _publish_params(store: EndpointStore, name: str, params: EndpointParams) -> None:
-    """The flags of this `up` are the endpoint's parameters now (the API shows and edits them)."""
+async def _publish_params(
+    store: EndpointStore, name: str, params: EndpointParams, *, model_id: str = ""
+) -> None:
+    """The flags of this `up` are the endpoint's parameters and template now (the API shows
+    them, and edits the parameters the autoscaler follows)."""
     endpoint = store.endpoints.get(name)
-    if endpoint is not None and endpoint.params != params:
-        store.put_endpoint(endpoint.model_copy(update={"params": params}))
+    if endpoint is None:
+        return
+    template = endpoint.template.model_copy(update={"model_id": model_id, "backend": "embedded"})
+    if (endpoint.params, endpoint.template) != (params, template):
+        store.put_endpoint(endpoint.model_copy(update={"params": params, "template": template}))
         await store.save()
 
 

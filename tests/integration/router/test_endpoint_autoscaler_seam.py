@@ -31,11 +31,12 @@ async def test_the_loop_follows_the_endpoints_parameters(
     provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
     loop = AutoscalerLoop(make_policy("default", params), provider, app[REGISTRY], app[DEMAND])
     client = await aiohttp_client(app)
-    await _publish_params(app[STORE], "default", params)
+    await _publish_params(app[STORE], "default", params, model_id="org/tiny")
     app[STORE].watch(_follow_endpoint(loop, "default", "default"))
 
     shown = await (await client.get("/api/v0/endpoints/default", headers=ADMIN)).json()
     assert (shown["endpoint"]["max_workers"], shown["endpoint"]["min_workers"]) == (3, 1)
+    assert shown["endpoint"]["template"]["MODEL_ID"] == "org/tiny"
     response = await client.patch(
         "/api/v0/endpoints/default", json={"max_workers": 6, "target_util": 0.6}, headers=ADMIN
     )
