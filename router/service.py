@@ -129,7 +129,7 @@ class RouteService:
                 "until it is active again",
                 retry_after_s=max(self.settings.route_timeout_s, 1.0),
             )
-        if request_idx is None:
+        if not request_idx:  # None, or 0 as Vast's client sends on a new request
             request_idx = next(self._request_ids)
             self.demand_for(endpoint).arrived(cost)  # a poll for the same request is not new
         ticket = self.try_issue(endpoint, cost, request_idx, avoid, session, strict=strict_avoid)

@@ -461,3 +461,16 @@ async def test_a_report_naming_no_endpoint_joins_the_routers_own(
     assert (await client.post("/worker_status/", json=body, headers=WORKER_AUTH)).status == 200
     response = await client.post("/route/", json={"endpoint": "chat"}, headers=AUTH)
     assert (await response.json())["url"] == url_of("7")
+
+
+async def test_request_idx_zero_is_a_new_request_as_vasts_client_sends_it(
+    app: web.Application, client: TestClient[Any, Any]
+) -> None:
+    await report(client, "w1")
+    demand = app[SERVICE].demand_for("default")
+    first = await ticket(client, request_idx=0, cost=3)
+    assert first["request_idx"] > 0
+    assert demand.arrived_requests == 1
+    again = await ticket(client, request_idx=first["request_idx"], cost=3)
+    assert again["request_idx"] == first["request_idx"]
+    assert demand.arrived_requests == 1  # a poll for the same request is not new demand
