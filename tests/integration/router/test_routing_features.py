@@ -476,3 +476,22 @@ async def test_request_idx_zero_is_a_new_request_as_vasts_client_sends_it(
     again = await ticket(client, request_idx=first["request_idx"], cost=3)
     assert again["request_idx"] == first["request_idx"]
     assert demand.arrived_requests == 1  # a poll for the same request is not new demand
+
+
+async def test_keys_rotate_by_themselves_when_asked_to(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(settings(tmp_path, key_rotation_s=0.2, key_lead_s=0))
+    client = await aiohttp_client(app)
+    first = (await (await client.get("/keys")).json())["keys"]
+    async with asyncio.timeout(10):
+        while len((await (await client.get("/keys")).json())["keys"]) < 3:
+            await asyncio.sleep(0.05)
+    keys = (await (await client.get("/keys")).json())["keys"]
+    assert keys[0]["kid"] == first[0]["kid"]  # the old ones stay published for their tickets
+    assert await (await client.get("/pubkey/")).text() == keys[-1]["public_key"]
+    await report(client, "w1")
+    kid = (await ticket(client))["kid"]
+    published = {k["kid"] for k in (await (await client.get("/keys")).json())["keys"]}
+    assert kid in published
+    assert kid != first[0]["kid"]
