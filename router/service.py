@@ -115,11 +115,12 @@ class RouteService:
         session: str | None = None,
         strict_avoid: bool = False,
         wait: bool = True,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
         """A signed ticket for the best worker of `endpoint` (an authenticated caller's), waiting
-        up to `route_timeout_s` for one (unless not `wait`); else the "no worker yet" answer
-        (without `url`), or 503/429. `strict_avoid`: never a worker in `avoid` (gateway retries).
-        """
+        up to `timeout_s` (default `route_timeout_s`) for one, unless not `wait`; else the "no
+        worker yet" answer (without `url`), or 503/429. `strict_avoid`: never a worker in
+        `avoid` (gateway retries)."""
         if not (isinstance(cost, int | float) and 0 < cost <= MAX_COST and math.isfinite(cost)):
             raise InvalidRequest(f"cost must be a finite number > 0 and <= {MAX_COST:g}")
         resource = self.endpoint(endpoint)
@@ -135,7 +136,7 @@ class RouteService:
         ticket = self.try_issue(endpoint, cost, request_idx, avoid, session, strict=strict_avoid)
         if ticket is None and wait:
             ticket = await self._wait_and_issue(
-                endpoint, cost, request_idx, avoid, session, strict_avoid
+                endpoint, cost, request_idx, avoid, session, strict_avoid, timeout_s
             )
         if ticket is None:
             return self._no_worker(endpoint, request_idx)
@@ -241,10 +242,11 @@ class RouteService:
         avoid: Collection[str],
         session: str | None,
         strict: bool = False,
+        timeout_s: float | None = None,
     ) -> dict[str, Any] | None:
-        """Wait (bounded, FIFO) for a worker; None after `route_timeout_s`. While it waits the
+        """Wait (bounded, FIFO) for a worker; None after the timeout. While it waits the
         autoscaler's demand signal counts it (and wakes the autoscaler: scale from zero)."""
-        timeout = self.settings.route_timeout_s
+        timeout = self.settings.route_timeout_s if timeout_s is None else timeout_s
         if timeout == 0:
             return None
         if self.queue.full():

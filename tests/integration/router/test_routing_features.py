@@ -495,3 +495,14 @@ async def test_keys_rotate_by_themselves_when_asked_to(
     published = {k["kid"] for k in (await (await client.get("/keys")).json())["keys"]}
     assert kid in published
     assert kid != first[0]["kid"]
+
+
+async def test_a_caller_may_wait_less_than_the_route_timeout(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(settings(tmp_path, route_timeout_s=30))
+    await aiohttp_client(app)
+    started = asyncio.get_running_loop().time()
+    answer = await app[SERVICE].issue_ticket("default", 5, timeout_s=0.1)
+    assert "url" not in answer
+    assert asyncio.get_running_loop().time() - started < 5
