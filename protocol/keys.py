@@ -87,7 +87,7 @@ class PublishedKey(BaseModel):
     """One public key as `/keys` lists it."""
 
     kid: str
-    alg: Literal["Ed25519"] = "Ed25519"
+    alg: Literal["Ed25519", "RSA"] = "Ed25519"
     public_key: str
 
 

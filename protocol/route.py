@@ -19,13 +19,26 @@ class RouteRequest(BaseModel):
 
     endpoint: StrictStr = Field(min_length=1, max_length=256)
     cost: float = Field(default=100.0, description="workload the request will use, in tokens")
-    request_idx: StrictInt | None = Field(default=None, ge=0)
+    request_idx: StrictInt | None = Field(default=None, ge=0, le=2**63 - 1)
     api_key: StrictStr | None = None
     avoid: list[StrictStr] = Field(
         default_factory=list,
         max_length=64,
         description="worker URLs to skip while another worker is ready (a retry after a failure)",
     )
+    session: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="a session key: the same key goes to the same worker while it is not busy",
+    )
+
+    @field_validator("cost", mode="before")
+    @classmethod
+    def _cost_is_a_number(cls, cost: object) -> object:
+        if isinstance(cost, bool | str):
+            raise ValueError("cost must be a JSON number (tokens), not a string or boolean")
+        return cost
 
     @field_validator("cost")
     @classmethod

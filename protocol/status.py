@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["WorkerState", "WorkerStatusReport"]
 
@@ -47,3 +48,19 @@ class WorkerStatusReport(BaseModel):
     version: str = ""
     unsecured: bool = Field(default=False, description="the worker checks no tickets")
     warnings: list[str] = Field(default_factory=list, description="what an operator must know")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vast_report(cls, data: Any) -> Any:
+        """Vast's PyWorker sends `id` as a number and no `state`: take the id as text, and the
+        state from what it does send (an error message; a measured max_perf means loaded)."""
+        if not isinstance(data, dict):
+            return data
+        if isinstance(data.get("id"), int) and not isinstance(data.get("id"), bool):
+            data = {**data, "id": str(data["id"])}
+        if "state" not in data:
+            if data.get("error_msg"):
+                data = {**data, "state": WorkerState.ERROR}
+            elif isinstance(data.get("max_perf"), int | float) and data["max_perf"] > 0:
+                data = {**data, "state": WorkerState.READY}
+        return data

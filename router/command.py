@@ -1,14 +1,21 @@
-"""Run the router alone: it signs routing tickets for one endpoint's workers.
+"""Run the router alone: it signs routing tickets for its endpoints' workers.
 
 Clients POST /route/ with {"endpoint", "cost"} and the endpoint's API key and get a signed
 ticket for the ready worker with the least expected wait. Workers report to POST
 /worker_status/ and fetch the public keys from GET /keys (or /pubkey/). The signing key is
 created on first start and kept in the state directory, so tickets stay valid across restarts.
 
+Endpoints are resources: `default` (or --endpoint) always exists; `tgi-serverless endpoints`
+creates, lists, updates and deletes more through the management API (/api/v0/...), which
+the admin key guards. Endpoints, keys and the reqnum high-water mark live in the state dir.
+Status: GET /ui (HTML), GET /status (JSON), GET /metrics (Prometheus).
+
 Environment:
-  TGIS_API_KEY        the endpoint's API key (generated and printed when unset)
+  TGIS_API_KEY        the default endpoint's API key (generated and printed when unset)
+  TGIS_ADMIN_KEY      the management API's key (generated and printed when unset)
   TGIS_WORKER_TOKEN   token workers must present on status reports (unset: any worker)
-  TGIS_STATE_DIR      where the signing key lives (default ~/.local/state/tgi-serverless)
+  TGIS_TICKET_SCHEME  ed25519 (default), vast or vast-url (Vast's RSA tickets)
+  TGIS_STATE_DIR      where keys and endpoints live (default ~/.local/state/tgi-serverless)
 
 Example:
   TGIS_API_KEY=secret tgi-serverless router --port 8080
@@ -37,7 +44,15 @@ def add_router_arguments(parser: argparse.ArgumentParser, *, default_port: str) 
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--api-key", help="the endpoint's API key (default $TGIS_API_KEY)")
     parser.add_argument("--endpoint", help="the endpoint's name (default 'default')")
-    parser.add_argument("--state-dir", type=Path, help="where the signing key is kept")
+    parser.add_argument(
+        "--admin-key", help="key for the management API /api/v0 (default $TGIS_ADMIN_KEY)"
+    )
+    parser.add_argument(
+        "--ticket-scheme",
+        choices=["ed25519", "vast", "vast-url"],
+        help="how tickets are signed (default ed25519; vast: RSA, as Vast's router)",
+    )
+    parser.add_argument("--state-dir", type=Path, help="where keys, endpoints and reqnums are kept")
     parser.add_argument(
         "--route-timeout",
         type=float,
@@ -54,11 +69,15 @@ def build_settings(args: argparse.Namespace, **extra: Any) -> RouterSettings:
         "endpoint": args.endpoint,
         "state_dir": args.state_dir,
         "route_timeout_s": args.route_timeout,
+        "admin_key": args.admin_key,
+        "ticket_scheme": args.ticket_scheme,
         **extra,
     }
     settings = RouterSettings(**{name: value for name, value in flags.items() if value is not None})
     if not settings.api_key.get_secret_value():
         settings = settings.model_copy(update={"api_key": SecretStr(secrets.token_urlsafe(24))})
+    if not settings.admin_key.get_secret_value():
+        settings = settings.model_copy(update={"admin_key": SecretStr(secrets.token_urlsafe(24))})
     return settings
 
 
@@ -70,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     if not args.api_key:
         print(f"API key for endpoint {settings.endpoint!r}: {settings.api_key.get_secret_value()}")
+    if not args.admin_key:
+        print(f"admin key (management API): {settings.admin_key.get_secret_value()}")
     print(f"router on http://{settings.host}:{settings.port}", flush=True)
     web.run_app(
         create_app(settings),

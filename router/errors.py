@@ -2,21 +2,29 @@
 
 RouterError
 ├── BadRequest          400  the body is not JSON
-├── Unauthorized        401  wrong or missing API key / worker token
+├── Unauthorized        401  wrong or missing API key / admin key / worker token
+├── Forbidden           403  a worker this router did not start
 ├── EndpointNotFound    404  no such endpoint
+├── NotFound            404  no such resource (worker group, ...)
+├── Conflict            409  a resource of that name exists already
 ├── InvalidRequest      422  a field is out of range
-└── Overloaded          429  too many clients already waiting for a worker
+├── Overloaded          429  too many clients already waiting for a worker
+└── Unavailable         503  the endpoint is suspended or stopped
 """
 
 from __future__ import annotations
 
 __all__ = [
     "BadRequest",
+    "Conflict",
     "EndpointNotFound",
+    "Forbidden",
     "InvalidRequest",
+    "NotFound",
     "Overloaded",
     "RouterError",
     "Unauthorized",
+    "Unavailable",
 ]
 
 
@@ -53,3 +61,23 @@ class InvalidRequest(RouterError):
 class Overloaded(RouterError):
     status = 429
     error_type = "overloaded"
+
+
+class Forbidden(RouterError):
+    status = 403
+    error_type = "forbidden"
+
+
+class NotFound(RouterError):
+    status = 404
+    error_type = "not_found"
+
+
+class Conflict(RouterError):
+    status = 409
+    error_type = "conflict"
+
+
+class Unavailable(RouterError):
+    status = 503
+    error_type = "unavailable"

@@ -1,4 +1,4 @@
-"""The router's signing key, created on first start and kept in its state directory.
+"""The router's signing keys, created on first start and kept in its state directory.
 
 The private key file is created with mode 0600 and written atomically, so a crash never
 leaves half a key behind and two routers started at once agree on one key.
@@ -6,14 +6,29 @@ leaves half a key behind and two routers started at once agree on one key.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
 from pathlib import Path
 
-from protocol import SigningKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-__all__ = ["KEY_FILE", "load_or_create_signing_key"]
+from protocol import SigningKey
+from router.keyring import KeyAlg, KeyRing, PrivateKey, RingKey
+
+__all__ = [
+    "KEY_FILE",
+    "RING_FILE",
+    "RSA_KEY_FILE",
+    "load_key_ring",
+    "load_or_create_rsa_key",
+    "load_or_create_signing_key",
+    "save_key_ring",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +53,80 @@ def load_or_create_signing_key(state_dir: Path) -> SigningKey:
         os.unlink(temp_name)
     log.info("created a new ticket signing key %s in %s", key.kid, state_dir)
     return key
+
+
+RSA_KEY_FILE = "ticket-signing-key-rsa.pem"
+RING_FILE = "ticket-keys.json"
+
+
+def load_or_create_rsa_key(state_dir: Path) -> RSAPrivateKey:
+    """Vast's scheme: an RSA 2048 key, created on first start like the Ed25519 one."""
+    path = state_dir / RSA_KEY_FILE
+    if not path.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _write_private(state_dir, path, _private_pem(key))
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, RSAPrivateKey):
+        raise ValueError(f"{path} does not hold an RSA private key")
+    return loaded
+
+
+def load_key_ring(state_dir: Path, alg: KeyAlg, *, ttl_s: float) -> KeyRing:
+    """The ring saved by the last rotation, or one key (created on first start)."""
+    path = state_dir / RING_FILE
+    if path.exists():
+        keys = [key for key in _read_ring(path) if key.alg is alg]
+        if keys:
+            return KeyRing(keys, ttl_s=ttl_s)
+    first: PrivateKey
+    if alg is KeyAlg.RSA:
+        first = load_or_create_rsa_key(state_dir)
+    else:
+        first = load_or_create_signing_key(state_dir).private_key
+    return KeyRing([RingKey(first, signs_from=0.0)], ttl_s=ttl_s)
+
+
+def save_key_ring(state_dir: Path, ring: KeyRing) -> None:
+    """Write every key of the ring (private, mode 0600) with its signing window, atomically."""
+    entries = [
+        {
+            "pem": _private_pem(key.private_key).decode("ascii"),
+            "signs_from": key.signs_from,
+            "signs_until": key.signs_until,
+        }
+        for key in ring.keys
+    ]
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write_private(state_dir, state_dir / RING_FILE, json.dumps({"keys": entries}).encode())
+
+
+def _read_ring(path: Path) -> list[RingKey]:
+    keys = []
+    for entry in json.loads(path.read_text())["keys"]:
+        private = serialization.load_pem_private_key(entry["pem"].encode("ascii"), password=None)
+        if not isinstance(private, Ed25519PrivateKey | RSAPrivateKey):
+            raise ValueError(f"{path}: unsupported key type {type(private).__name__}")
+        until = entry.get("signs_until")
+        keys.append(RingKey(private, float(entry["signs_from"]), None if until is None else until))
+    return keys
+
+
+def _private_pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _write_private(state_dir: Path, path: Path, data: bytes) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor, temp_name = tempfile.mkstemp(dir=state_dir, prefix=".key-")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.chmod(temp_name, 0o600)
+        os.replace(temp_name, path)
+    except BaseException:
+        os.unlink(temp_name)
+        raise

@@ -4,12 +4,21 @@ Pure state with an injected `now`: no I/O, no clock reads. A worker's expected l
 last reported in flight plus the cost of tickets issued since, which are not yet in its report.
 A ticket stops counting once a report made `settle_s` after it was issued has arrived (by then
 the worker has it or never will), or when it expires, or when the worker goes away.
+
+Pending tickets sit in a deque per worker in the order they were issued, and their total is
+kept as a running sum, so settling and expiring pop from the left and reading a worker's
+expected wait costs O(1): routing stays cheap with hundreds of workers.
+
+Out of rotation at once: a worker whose report is older than `stale_after_s`, one that reports
+an error (state `error`, or a non-empty `error_msg`), one marked failed (`mark_failed`, e.g. a
+connection to it failed), and one the autoscaler is draining (`exclude`). A failed worker is
+back with its next healthy report made after the failure.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from protocol import WorkerState, WorkerStatusReport
@@ -19,6 +28,8 @@ __all__ = ["MIN_PERF", "PendingTicket", "WorkerRecord", "WorkerRegistry"]
 MIN_PERF = 1.0
 """Tokens/s assumed for a worker that has not measured its max_perf yet."""
 
+SWEEP_INTERVAL_S = 1.0
+
 
 @dataclass(frozen=True)
 class PendingTicket:
@@ -27,7 +38,7 @@ class PendingTicket:
     expires_at: float
 
 
-@dataclass
+@dataclass(eq=False)
 class WorkerRecord:
     id: str
     endpoint: str
@@ -38,11 +49,12 @@ class WorkerRecord:
     error_msg: str
     last_report_at: float
     last_reqnum: int
-    pending: list[PendingTicket] = field(default_factory=list)
-
-    @property
-    def pending_workload(self) -> float:
-        return sum(ticket.cost for ticket in self.pending)
+    pending: deque[PendingTicket] = field(default_factory=deque)
+    pending_workload: float = 0.0
+    failed_at: float | None = None
+    tickets_issued: int = 0
+    stamp: int = 0
+    """Bumped whenever the expected wait may have changed (for routing's index)."""
 
     @property
     def expected_load(self) -> float:
@@ -50,19 +62,74 @@ class WorkerRecord:
 
     @property
     def expected_wait_s(self) -> float:
-        return self.expected_load / max(self.max_perf, MIN_PERF)
+        return (self.reported_workload + self.pending_workload) / max(self.max_perf, MIN_PERF)
+
+    @property
+    def healthy(self) -> bool:
+        """Serving and not failing: in a routable state, no error, not marked failed."""
+        return self.state.routable and not self.error_msg and self.failed_at is None
 
     def take_reqnum(self) -> int:
         self.last_reqnum += 1
+        self.tickets_issued += 1
         return self.last_reqnum
+
+    def add_pending(self, ticket: PendingTicket) -> None:
+        self.pending.append(ticket)
+        self.pending_workload += ticket.cost
+        self.stamp += 1
+
+    def settle(self, issued_before: float) -> None:
+        """Stop counting tickets issued at or before `issued_before` (the worker has them)."""
+        pending = self.pending
+        while pending and pending[0].issued_at <= issued_before:
+            self.pending_workload -= pending.popleft().cost
+            self.stamp += 1
+        self._clamp()
+
+    def expire(self, now: float) -> None:
+        """Stop counting tickets that have expired (the client never used them, or gave up).
+        Tickets expire in the order they were issued: the router's ttl is one constant."""
+        pending = self.pending
+        while pending and pending[0].expires_at <= now:
+            self.pending_workload -= pending.popleft().cost
+            self.stamp += 1
+        self._clamp()
+
+    def _clamp(self) -> None:
+        if not self.pending:
+            self.pending_workload = 0.0  # no float drift survives an empty deque
+
+
+ReqnumFloor = Callable[[], int]
+
+
+def _time_floor_factory(now: float) -> int:
+    return int(now * 1000)
 
 
 class WorkerRegistry:
-    def __init__(self, *, stale_after_s: float, settle_s: float) -> None:
+    """Workers by id. `reqnum_floor()`, when given, is where a new worker's reqnums start: the
+    router's persisted high-water mark, so numbers keep increasing across restarts."""
+
+    def __init__(
+        self,
+        *,
+        stale_after_s: float,
+        settle_s: float,
+        reqnum_floor: ReqnumFloor | None = None,
+    ) -> None:
         self._workers: dict[str, WorkerRecord] = {}
         self._excluded: set[str] = set()
         self._stale_after_s = stale_after_s
         self._settle_s = settle_s
+        self._reqnum_floor = reqnum_floor
+        self._by_endpoint: dict[str, list[WorkerRecord]] = {}
+        self._next_sweep = float("-inf")
+        self.touched: list[WorkerRecord] = []
+        """Workers reported since routing last looked (it re-indexes them, then clears this)."""
+        self.version = 0
+        """Bumped whenever membership, state, or health change (not on load changes)."""
 
     def __iter__(self) -> Iterator[WorkerRecord]:
         return iter(list(self._workers.values()))
@@ -76,25 +143,44 @@ class WorkerRegistry:
     def apply_report(self, report: WorkerStatusReport, now: float) -> WorkerRecord | None:
         """Record a report; a `stopped` worker leaves the registry (and returns None)."""
         if report.state is WorkerState.STOPPED:
-            self._workers.pop(report.id, None)
+            self.remove(report.id)
             return None
         record = self._workers.get(report.id)
         if record is None:
             record = self._new_record(report, now)
             self._workers[report.id] = record
+            self._changed()
+        if (record.state, record.endpoint, record.url, bool(record.error_msg)) != (
+            report.state,
+            report.endpoint,
+            report.url,
+            bool(report.error_msg),
+        ):
+            self._changed()
         record.endpoint = report.endpoint
         record.url = report.url
         record.state = report.state
         record.max_perf = report.max_perf
         record.reported_workload = report.in_flight_workload
         record.error_msg = report.error_msg
+        if record.failed_at is not None and now > record.failed_at:
+            record.failed_at = None  # a report after the failure: it is back (if healthy)
+            self._changed()
+        stale_before = now - record.last_report_at > self._stale_after_s
         record.last_report_at = now
-        record.pending = [t for t in record.pending if t.issued_at > now - self._settle_s]
+        if stale_before:
+            self._changed()
+        record.settle(now - self._settle_s)
+        record.expire(now)
+        record.stamp += 1
+        self.touched.append(record)
+        if len(self.touched) > 2 * len(self._workers) + 64:
+            self.touched.clear()  # nobody is routing: the index is rebuilt when one does
+            self.version += 1
         return record
 
     def _new_record(self, report: WorkerStatusReport, now: float) -> WorkerRecord:
-        # Start reqnums at the current time in ms, so that a restarted router keeps issuing
-        # numbers above those its predecessor issued (unless it averaged >1000 tickets/s).
+        floor = self._reqnum_floor() if self._reqnum_floor else _time_floor_factory(now)
         return WorkerRecord(
             id=report.id,
             endpoint=report.endpoint,
@@ -104,48 +190,113 @@ class WorkerRegistry:
             reported_workload=report.in_flight_workload,
             error_msg=report.error_msg,
             last_report_at=now,
-            last_reqnum=int(now * 1000),
+            last_reqnum=floor,
         )
 
     def add_pending(self, worker: WorkerRecord, ticket: PendingTicket) -> None:
-        worker.pending.append(ticket)
+        worker.add_pending(ticket)
 
     def expire_pending(self, now: float) -> None:
+        expired = False
         for worker in self._workers.values():
-            worker.pending = [t for t in worker.pending if t.expires_at > now]
+            if worker.pending and worker.pending[0].expires_at <= now:
+                worker.expire(now)
+                expired = True
+        self._next_sweep = now + SWEEP_INTERVAL_S
+        if expired:
+            self.version += 1  # many waits changed: routing re-indexes
+
+    def expire_due(self, now: float) -> None:
+        """Expire every worker's due tickets, at most once per SWEEP_INTERVAL_S (routing calls
+        this each time; a worker out of rotation gets its expired cost back within a second)."""
+        if now >= self._next_sweep:
+            self.expire_pending(now)
 
     def is_fresh(self, worker: WorkerRecord, now: float) -> bool:
         return now - worker.last_report_at <= self._stale_after_s
 
     def routable(self, endpoint: str, now: float) -> list[WorkerRecord]:
-        """Workers of `endpoint` that may get a ticket now: serving and recently heard from."""
+        """Workers of `endpoint` that may get a ticket now: healthy, fresh, not excluded."""
+        stale_before = now - self._stale_after_s
         return [
             worker
-            for worker in self._workers.values()
-            if worker.endpoint == endpoint
-            and worker.state.routable
-            and self.is_fresh(worker, now)
-            and worker.id not in self._excluded
+            for worker in self._members(endpoint)
+            if worker.healthy and worker.last_report_at >= stale_before
         ]
+
+    def _members(self, endpoint: str) -> list[WorkerRecord]:
+        """Workers of `endpoint` not excluded, cached until membership or health changes."""
+        members = self._by_endpoint.get(endpoint)
+        if members is None:
+            members = [
+                worker
+                for worker in self._workers.values()
+                if worker.endpoint == endpoint and worker.id not in self._excluded
+            ]
+            self._by_endpoint[endpoint] = members
+        return members
+
+    def _changed(self) -> None:
+        self._by_endpoint.clear()
+        self.version += 1
+
+    def mark_failed(self, worker_id: str, now: float) -> None:
+        """Out of rotation until the worker's next report made after `now`."""
+        record = self._workers.get(worker_id)
+        if record is not None:
+            record.failed_at = now
+            self._changed()
 
     def exclude(self, worker_id: str) -> None:
         """Route nothing more to this worker (it is draining), whatever it reports."""
         self._excluded.add(worker_id)
+        self._changed()
 
     def include(self, worker_id: str) -> None:
         self._excluded.discard(worker_id)
+        self._changed()
 
     def is_excluded(self, worker_id: str) -> bool:
         return worker_id in self._excluded
 
     def remove(self, worker_id: str) -> None:
-        """Forget a worker that is gone (stopped or destroyed) without its last report."""
-        self._workers.pop(worker_id, None)
+        """Forget a worker that is gone (stopped or destroyed); its pending cost goes with it."""
+        record = self._workers.pop(worker_id, None)
+        if record is not None:
+            record.pending.clear()
+            record.pending_workload = 0.0
         self._excluded.discard(worker_id)
+        self._changed()
+
+    def remove_endpoint(self, endpoint: str) -> None:
+        """Forget every worker of a deleted endpoint."""
+        for worker in list(self._workers.values()):
+            if worker.endpoint == endpoint:
+                self.remove(worker.id)
+
+    def state_of(self, worker: WorkerRecord, now: float) -> str:
+        """The worker's state as an operator sees it: `stale`, `failed`, or its reported one."""
+        if not self.is_fresh(worker, now):
+            return "stale"
+        if worker.failed_at is not None:
+            return "failed"
+        if worker.error_msg and worker.state is not WorkerState.ERROR:
+            return "error"
+        if worker.id in self._excluded and worker.state.routable:
+            return "draining"
+        return worker.state.value
 
     def counts_by_state(self, endpoint: str, now: float) -> dict[str, int]:
         counts: Counter[str] = Counter()
         for worker in self._workers.values():
             if worker.endpoint == endpoint:
-                counts["stale" if not self.is_fresh(worker, now) else worker.state.value] += 1
+                counts[self.state_of(worker, now)] += 1
         return dict(sorted(counts.items()))
+
+    def pending_total(self, endpoint: str | None = None) -> float:
+        """The cost of unsettled tickets (of one endpoint, or all): zero when nothing leaks."""
+        return sum(
+            worker.pending_workload
+            for worker in self._workers.values()
+            if endpoint is None or worker.endpoint == endpoint
+        )

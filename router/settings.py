@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,9 +38,35 @@ class RouterSettings(BaseSettings):
     worker_token: SecretStr = Field(
         default=SecretStr(""), validation_alias=_env("worker_token", "TGIS_WORKER_TOKEN")
     )
+    admin_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias=_env("admin_key", "TGIS_ADMIN_KEY")
+    )
+    """Guards the management API (/api/v0/...); unset: that API answers 401 to everyone."""
+    ticket_scheme: Literal["ed25519", "vast", "vast-url"] = Field(
+        default="ed25519", validation_alias=_env("ticket_scheme", "TGIS_TICKET_SCHEME")
+    )
+    """ed25519 (native), vast (RSA over cost/endpoint/reqnum/url) or vast-url (RSA over url)."""
+    key_rotation_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=365 * 86_400.0,
+        validation_alias=_env("key_rotation_s", "TGIS_KEY_ROTATION_S"),
+    )
+    """Rotate the signing key this often (0: only when asked, POST /api/v0/keys/rotate)."""
+    key_lead_s: float = Field(default=60.0, ge=0.0, le=86_400.0)
+    """How long a new key is published before it signs."""
     ticket_ttl_s: float = Field(default=60.0, gt=0.0, le=3600.0)
     route_timeout_s: float = Field(default=10.0, ge=0.0, le=600.0)
-    max_waiting_routes: int = Field(default=1000, ge=0)
+    max_waiting_routes: int = Field(default=1000, ge=0, le=1_000_000)
+    no_worker_reply: Literal["poll", "retry"] = "poll"
+    """After route_timeout_s with no worker: `poll` answers Vast's {endpoint, status,
+    request_idx} (200, poll again with the same request_idx); `retry` answers 503 Retry-After."""
+    affinity_max_wait_s: float = Field(default=10.0, ge=0.0, le=3600.0)
+    """A session keeps its worker while that worker's expected wait is at most this."""
+    max_sessions: int = Field(default=100_000, ge=0, le=10_000_000)
+    reqnum_block: int = Field(default=100_000, ge=1)
+    accept_unknown_workers: bool = True
+    """False: a status report from a worker id the router did not start is refused (403)."""
     worker_stale_s: float = Field(default=20.0, gt=0.0)
     ticket_settle_s: float = Field(default=2.0, ge=0.0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

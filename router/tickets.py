@@ -1,43 +1,98 @@
-"""Issuing tickets: number, sign, and count the cost as in flight on the chosen worker."""
+"""Issuing tickets: number, sign, and count the cost as in flight on the chosen worker.
+
+Three schemes (`TicketScheme`): the native Ed25519 one (every field signed, with `exp` and the
+signing key's `kid`), and Vast's two RSA variants, which carry exactly the fields Vast's router
+sends (`cost`, `endpoint`, `reqnum`, `url`, `request_idx`) so Vast's PyWorker accepts them.
+"""
 
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from typing import Any
 
-from protocol import SigningKey, sign_ticket
-from router.registry import PendingTicket, WorkerRecord, WorkerRegistry
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-__all__ = ["TicketIssuer"]
+from protocol import SigningKey, sign_ticket
+from protocol.vast_tickets import VastVariant, sign_vast_ticket
+from router.keyring import KeyAlg, KeyRing, RingKey
+from router.registry import PendingTicket, WorkerRecord, WorkerRegistry
+from router.reqnums import ReqnumHighWater
+
+__all__ = ["TicketIssuer", "TicketScheme"]
+
+
+class TicketScheme(StrEnum):
+    ED25519 = "ed25519"  # native: Ed25519 over every field (canonical JSON)
+    VAST = "vast"  # Vast PyWorker v2: RSA over {cost, endpoint, reqnum, url}
+    VAST_URL = "vast-url"  # Vast SDK 1.1: RSA over {"url"} only
+
+    @property
+    def alg(self) -> KeyAlg:
+        return KeyAlg.ED25519 if self is TicketScheme.ED25519 else KeyAlg.RSA
 
 
 class TicketIssuer:
-    def __init__(self, key: SigningKey, registry: WorkerRegistry, *, ttl_s: float) -> None:
-        self._key = key
+    def __init__(
+        self,
+        key: SigningKey | KeyRing,
+        registry: WorkerRegistry,
+        *,
+        ttl_s: float,
+        scheme: TicketScheme = TicketScheme.ED25519,
+        high_water: ReqnumHighWater | None = None,
+    ) -> None:
+        if isinstance(key, SigningKey):
+            key = KeyRing([RingKey(key.private_key, signs_from=0.0)], ttl_s=ttl_s)
+        self.ring = key
+        self.scheme = scheme
         self._registry = registry
         self._ttl_s = ttl_s
+        self._high_water = high_water
 
     @property
     def key(self) -> SigningKey:
-        return self._key
+        """The first Ed25519 key of the ring (for callers that know only one key)."""
+        for ring_key in self.ring.keys:
+            if isinstance(ring_key.private_key, Ed25519PrivateKey):
+                return SigningKey(ring_key.private_key)
+        raise LookupError("this router signs with RSA keys (Vast's scheme)")
+
+    @property
+    def ttl_s(self) -> float:
+        return self._ttl_s
 
     def issue(
         self, worker: WorkerRecord, *, endpoint: str, cost: float, request_idx: int, now: float
     ) -> dict[str, Any]:
         expires_at = now + self._ttl_s
-        fields = {
+        signer = self.ring.signing_key(now)
+        fields: dict[str, Any] = {
             "cost": _json_number(cost),
             "endpoint": endpoint,
             "reqnum": worker.take_reqnum(),
             "url": worker.url,
             "request_idx": request_idx,
-            "exp": math.ceil(expires_at),
-            "kid": self._key.kid,
         }
-        self._registry.add_pending(worker, PendingTicket(cost, now, expires_at))
-        return sign_ticket(self._key.private_key, fields)
+        ticket = self._sign(signer, fields, expires_at)
+        if self._high_water is not None:
+            self._high_water.issued()
+        worker.add_pending(PendingTicket(cost, now, expires_at))
+        return ticket
+
+    def _sign(self, signer: RingKey, fields: dict[str, Any], expires_at: float) -> dict[str, Any]:
+        private = signer.private_key
+        if isinstance(private, RSAPrivateKey):
+            variant = (
+                VastVariant.URL if self.scheme is TicketScheme.VAST_URL else VastVariant.LEGACY
+            )
+            return sign_vast_ticket(private, fields, variant)
+        fields["exp"] = math.ceil(expires_at)
+        fields["kid"] = signer.kid
+        return sign_ticket(private, fields)
 
 
 def _json_number(value: float) -> int | float:
     """Whole numbers go out as JSON integers, as clients sent them (`100`, not `100.0`)."""
-    return int(value) if value.is_integer() else value
+    return int(value) if float(value).is_integer() else value

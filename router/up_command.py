@@ -23,13 +23,15 @@ import shlex
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 from pydantic import SecretStr
 
 from protocol import WorkerState
-from router.app import DEMAND, REGISTRY, create_app
+from router.app import ADMISSION, DEMAND, REGISTRY, STORE, create_app
+from router.autoscaler.endpoint_seam import follow_endpoint, publish_params
 from router.autoscaler.http import add_autoscaler_routes
 from router.autoscaler.loop import AutoscalerLoop, stop_task
 from router.autoscaler.params import EndpointParams, ParamsError
@@ -102,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
     except ParamsError as exc:
         print(f"tgi-serverless up: {exc}", file=sys.stderr)
         return 2
-    settings = build_settings(args, worker_token=SecretStr(secrets.token_urlsafe(24)))
+    settings = build_settings(
+        args,
+        worker_token=SecretStr(secrets.token_urlsafe(24)),
+        accept_unknown_workers=False,
+    )
     backend_args = ["--model-id", args.model_id] if args.model_id else []
     return asyncio.run(_serve(settings, args, backend_args, params))
 
@@ -124,10 +130,12 @@ async def _serve(
         log_level=args.log_level,
     )
     loop = AutoscalerLoop(make_policy(args.policy, params), provider, app[REGISTRY], app[DEMAND])
-    api_key = settings.api_key.get_secret_value()
-    add_autoscaler_routes(app, loop, lambda new: make_policy(args.policy, new), api_key)
+    add_autoscaler_routes(app, loop, app[STORE], settings.endpoint)
+    app[ADMISSION] = lambda worker_id: any(w.name == worker_id for w in provider.workers)
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
+    await publish_params(app[STORE], settings.endpoint, params, model_id=args.model_id or "")
+    app[STORE].watch(follow_endpoint(loop, settings.endpoint, partial(make_policy, args.policy)))
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
     except OSError as exc:
@@ -204,6 +212,8 @@ def _banner(settings: RouterSettings, router_url: str, workers: int) -> str:
             _readiness_line(workers, settings.endpoint),
             f"  router URL  {router_url}",
             f"  API key     {key}",
+            f"  admin key   {settings.admin_key.get_secret_value()}   (management API, /api/v0)",
+            f"  status page {router_url}/ui",
             "",
             "Try it from another shell:",
             f"  TGIS_API_KEY={key} {command} --router {router_url}",

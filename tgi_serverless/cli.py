@@ -20,6 +20,7 @@ from tgi_serverless import __version__
 COMMANDS: dict[str, str] = {
     "up": "router.up_command",
     "router": "router.command",
+    "endpoints": "router.endpoints_command",
     "worker": "pyworker.command",
     "backend": "tgi_server.command",
     "generate": "client.generate_command",

@@ -2,36 +2,45 @@
 
 GET   /autoscaler          desired vs actual workers by phase, the cold pool, latest decisions
 GET   /autoscaler/metrics  the same as Prometheus metrics
-GET   /autoscaler/params   the endpoint parameters in force
-PATCH /autoscaler/params   change some of them (endpoint API key); from the next tick
+GET   /autoscaler/params   the scaled endpoint's parameters (as the endpoint resource holds them)
+PATCH /autoscaler/params   change some of them (the endpoint's API key); from the next tick
 
-A PATCH is validated whole (the changes over the parameters in force): an out-of-range or
+The parameters live on the endpoint resource (`router.endpoint_store`): a PATCH here writes
+them there, exactly as `PATCH /api/v0/endpoints/{name}` does, and the loop follows the store
+(`router.autoscaler.endpoint_seam`), so both views always agree. A PATCH is validated whole
+(the changes over the parameters in force, by `EndpointParams.parse`): an out-of-range or
 inconsistent value is a 422 that names the parameter and its valid range, and changes nothing.
 Errors are raised as the router's exceptions, so its error middleware answers them as JSON.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from router.autoscaler.loop import AutoscalerLoop
 from router.autoscaler.params import EndpointParams, ParamsError
-from router.autoscaler.policy import Policy
-from router.errors import BadRequest, InvalidRequest, Unauthorized
+from router.credentials import bearer_token, same_secret
+from router.endpoint_store import EndpointStore
+from router.endpoints import Endpoint
+from router.errors import BadRequest, EndpointNotFound, InvalidRequest, Unauthorized
 
 __all__ = ["add_autoscaler_routes"]
 
-PolicyFactory = Callable[[EndpointParams], Policy]
-
 
 def add_autoscaler_routes(
-    app: web.Application, loop: AutoscalerLoop, make_policy: PolicyFactory, api_key: str
+    app: web.Application, loop: AutoscalerLoop, store: EndpointStore, endpoint: str
 ) -> None:
+    """The routes for `loop`, which scales `endpoint` of `store`."""
+
+    def current() -> Endpoint:
+        found = store.endpoints.get(endpoint)
+        if found is None:
+            raise EndpointNotFound(f"no endpoint named {endpoint!r}")
+        return found
+
     async def status(request: web.Request) -> web.Response:
         return web.json_response(loop.status())
 
@@ -39,29 +48,25 @@ def add_autoscaler_routes(
         return web.Response(body=loop.metrics.exposition(), content_type="text/plain")
 
     async def params(request: web.Request) -> web.Response:
-        return web.json_response(loop.params.model_dump())
+        return web.json_response(current().params.model_dump())
 
     async def change_params(request: web.Request) -> web.Response:
-        _check_key(request, api_key)
+        resource = current()
+        if not same_secret(bearer_token(request) or "", resource.api_key.get_secret_value()):
+            raise Unauthorized("missing or wrong API key: send `Authorization: Bearer <key>`")
         changes = await _json_object(request)
         try:
-            new = EndpointParams.parse({**loop.params.model_dump(), **changes})
+            new = EndpointParams.parse({**resource.params.model_dump(), **changes})
         except ParamsError as exc:
             raise InvalidRequest(str(exc)) from None
-        loop.reconfigure(make_policy(new))
+        store.put_endpoint(resource.model_copy(update={"params": new}))
+        await store.save()
         return web.json_response(new.model_dump())
 
     app.router.add_get("/autoscaler", status)
     app.router.add_get("/autoscaler/metrics", metrics)
     app.router.add_get("/autoscaler/params", params)
     app.router.add_patch("/autoscaler/params", change_params)
-
-
-def _check_key(request: web.Request, api_key: str) -> None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    presented = token.strip().encode() if scheme.lower() == "bearer" else b""
-    if not api_key or not hmac.compare_digest(presented, api_key.encode()):
-        raise Unauthorized("missing or wrong API key: send `Authorization: Bearer <key>`")
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The autoscaler's routes on the real router app: status, metrics, and its parameters, changed
-at run time and refused with a 422 naming the valid range."""
+at run time through the endpoint resource and refused with a 422 naming the valid range."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from router.app import DEMAND, REGISTRY, create_app
+from router.app import DEMAND, REGISTRY, STORE, create_app
+from router.autoscaler.endpoint_seam import follow_endpoint, publish_params
 from router.autoscaler.http import add_autoscaler_routes
 from router.autoscaler.loop import AutoscalerLoop
 from router.autoscaler.params import EndpointParams
@@ -21,6 +23,7 @@ from router.settings import RouterSettings
 
 API_KEY = "autoscaler-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+ADMIN = {"Authorization": "Bearer admin-key"}
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
@@ -29,12 +32,16 @@ ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 async def setup(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> tuple[TestClient[Any, Any], AutoscalerLoop]:
-    app = create_app(RouterSettings(api_key=API_KEY, state_dir=tmp_path / "state"))
+    settings = RouterSettings(api_key=API_KEY, admin_key="admin-key", state_dir=tmp_path / "state")
+    app = create_app(settings)
     provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
     params = EndpointParams(min_workers=1, max_workers=4, cold_workers=2)
     loop = AutoscalerLoop(make_policy("default", params), provider, app[REGISTRY], app[DEMAND])
-    add_autoscaler_routes(app, loop, lambda new: make_policy("default", new), API_KEY)
-    return await aiohttp_client(app), loop
+    add_autoscaler_routes(app, loop, app[STORE], "default")
+    client = await aiohttp_client(app)  # started: the store holds the endpoint `default`
+    await publish_params(app[STORE], "default", params)
+    app[STORE].watch(follow_endpoint(loop, "default", partial(make_policy, "default")))
+    return client, loop
 
 
 async def test_params_change_at_run_time(
@@ -52,6 +59,22 @@ async def test_params_change_at_run_time(
     decision = await loop.tick()
     assert decision.policy == "default"
     assert (await (await client.get("/autoscaler")).json())["desired_active"] == 1
+
+
+async def test_both_views_of_the_params_agree(
+    setup: tuple[TestClient[Any, Any], AutoscalerLoop],
+) -> None:
+    client, loop = setup
+    await client.patch("/autoscaler/params", json={"max_workers": 7}, headers=AUTH)
+    endpoint = await (await client.get("/api/v0/endpoints/default", headers=ADMIN)).json()
+    assert endpoint["endpoint"]["max_workers"] == 7
+    response = await client.patch(
+        "/api/v0/endpoints/default", json={"cold_mult": 1.5}, headers=ADMIN
+    )
+    assert response.status == 200, await response.text()
+    shown = await (await client.get("/autoscaler/params")).json()
+    assert (shown["max_workers"], shown["cold_mult"]) == (7, 1.5)
+    assert (loop.params.max_workers, loop.params.cold_mult) == (7, 1.5)
 
 
 @pytest.mark.parametrize(
@@ -81,6 +104,8 @@ async def test_bad_params_are_refused_with_the_valid_range(
     assert answer["error_type"] == "validation"
     assert message in answer["error"]
     assert loop.params is before  # nothing changed
+    shown = await (await client.get("/autoscaler/params")).json()
+    assert shown == before.model_dump()
 
 
 async def test_changing_params_needs_the_api_key_and_json(

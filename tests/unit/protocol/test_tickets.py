@@ -141,3 +141,27 @@ def test_decode_signature_is_strict_base64() -> None:
 def test_auth_data_rejects_wrong_json_types(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=field):
         AuthData.model_validate({**ticket_fields(), "signature": "x", field: value})
+
+
+@given(
+    st.dictionaries(
+        st.text(alphabet=st.characters(max_codepoint=127), max_size=8),
+        st.one_of(
+            st.integers(min_value=-(2**70), max_value=2**70),
+            st.text(alphabet=st.characters(max_codepoint=127), max_size=20),
+            st.text(max_size=5),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.booleans(),
+            st.none(),
+        ),
+        max_size=8,
+    )
+)
+def test_canonical_bytes_are_exactly_the_documented_json(fields: dict[str, Any]) -> None:
+    expected = json.dumps(
+        {k: v for k, v in fields.items() if k != "signature"},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    assert canonical_bytes(fields) == expected

@@ -4,7 +4,7 @@ import random
 from collections import Counter
 
 from router.registry import WorkerRecord, WorkerRegistry
-from router.routing import least_expected_wait
+from router.routing import choose, least_expected_wait
 from tests.unit.router.helpers import report
 
 
@@ -37,3 +37,17 @@ def test_ties_are_broken_at_random() -> None:
     picks = Counter(least_expected_wait(candidates, rng).id for _ in range(300))  # type: ignore[union-attr]
     assert set(picks) == {"a", "b", "c"}
     assert min(picks.values()) > 50
+
+
+def test_a_sticky_worker_wins_until_it_is_overloaded() -> None:
+    fast, slow = workers(("fast", 100, 0), ("slow", 100, 500))
+    rng = random.Random(0)
+    assert choose([fast, slow], rng, sticky=slow, sticky_max_wait_s=10) is slow
+    assert choose([fast, slow], rng, sticky=slow, sticky_max_wait_s=4) is fast
+    assert choose([fast], rng, sticky=slow, sticky_max_wait_s=10) is fast  # not a candidate
+    assert choose([fast, slow], rng, sticky=slow, sticky_max_wait_s=10, avoid=[slow.url]) is fast
+
+
+def test_avoided_workers_are_used_only_when_nothing_else_is_ready() -> None:
+    [only] = workers(("only", 100, 0))
+    assert choose([only], random.Random(0), avoid=[only.url]) is only

@@ -1,0 +1,60 @@
+"""The seam between the endpoint resource and the autoscaler loop that scales it.
+
+The endpoint in the store is the one source of truth for its parameters: `up` publishes its
+flags there at start-up, the management API (`/api/v0/endpoints/{name}`) and
+`PATCH /autoscaler/params` both change them there, and `follow_endpoint` makes the loop scale
+by whatever the store holds from its next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from router.autoscaler.loop import AutoscalerLoop
+from router.autoscaler.params import EndpointParams
+from router.autoscaler.policy import Policy
+from router.endpoint_store import EndpointStore, Watcher
+from router.endpoints import Endpoint, EndpointState
+
+__all__ = ["follow_endpoint", "publish_params", "scaling_params"]
+
+log = logging.getLogger(__name__)
+
+PolicyFactory = Callable[[EndpointParams], Policy]
+
+
+async def publish_params(
+    store: EndpointStore, name: str, params: EndpointParams, *, model_id: str = ""
+) -> None:
+    """Make `params` (and a template for `model_id`) endpoint `name`'s, and persist them."""
+    endpoint = store.endpoints.get(name)
+    if endpoint is None:
+        return
+    template = endpoint.template.model_copy(update={"model_id": model_id, "backend": "embedded"})
+    if (endpoint.params, endpoint.template) != (params, template):
+        store.put_endpoint(endpoint.model_copy(update={"params": params, "template": template}))
+        await store.save()
+
+
+def follow_endpoint(loop: AutoscalerLoop, name: str, make_policy: PolicyFactory) -> Watcher:
+    """A store watcher: when endpoint `name`'s parameters change, the loop decides with a fresh
+    policy (its windows start empty) by the new ones from its next tick."""
+
+    def changed(endpoint_name: str, endpoint: Endpoint | None) -> None:
+        if endpoint_name != name or endpoint is None:
+            return
+        params = scaling_params(endpoint)
+        if params != loop.params:
+            loop.reconfigure(make_policy(params))
+
+    return changed
+
+
+def scaling_params(endpoint: Endpoint) -> EndpointParams:
+    """What the autoscaler scales by: the endpoint's parameters, or none at all for a stopped
+    endpoint (its workers all go; a suspended one keeps them, it only routes nothing)."""
+    if endpoint.endpoint_state is not EndpointState.STOPPED:
+        return endpoint.params
+    nothing = {"min_workers": 0, "min_load": 0.0, "cold_workers": 0, "max_workers": 0}
+    return endpoint.params.model_copy(update=nothing)

@@ -1,0 +1,109 @@
+"""Where endpoints and worker groups live: in memory for routing, on disk so they survive a restart.
+
+`endpoints.json` in the router's state directory (mode 0600: it holds the endpoints' API keys)
+is rewritten atomically after every change, off the event loop, one write at a time and in
+the order of the changes. Watchers (the autoscaler's seam) hear of every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from router.endpoints import Endpoint, WorkerGroup, endpoint_from_body, worker_group_from_body
+
+__all__ = ["ENDPOINTS_FILE", "EndpointStore", "Watcher"]
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS_FILE = "endpoints.json"
+
+Watcher = Callable[[str, Endpoint | None], None]
+"""Called with an endpoint's name and its new value (None once deleted)."""
+
+
+class EndpointStore:
+    def __init__(self, state_dir: Path | None) -> None:
+        self._path = state_dir / ENDPOINTS_FILE if state_dir is not None else None
+        self.endpoints: dict[str, Endpoint] = {}
+        self.groups: dict[str, WorkerGroup] = {}
+        self._watchers: list[Watcher] = []
+        self._write_lock = asyncio.Lock()
+
+    def load(self) -> None:
+        """Read the stored resources (blocking: call it in a thread, at start-up)."""
+        if self._path is None or not self._path.exists():
+            return
+        try:
+            data = json.loads(self._path.read_text())
+        except ValueError as exc:
+            raise RuntimeError(
+                f"{self._path} is not valid JSON ({exc}); fix or move it, then start again"
+            ) from None
+        for body in data.get("endpoints", []):
+            endpoint = endpoint_from_body(body, stored=True)
+            self.endpoints[endpoint.name] = endpoint
+        for body in data.get("workergroups", []):
+            group = worker_group_from_body(body)
+            self.groups[group.name] = group
+
+    def watch(self, watcher: Watcher) -> None:
+        self._watchers.append(watcher)
+
+    def put_endpoint(self, endpoint: Endpoint) -> None:
+        self.endpoints[endpoint.name] = endpoint
+        self._notify(endpoint.name, endpoint)
+
+    def delete_endpoint(self, name: str) -> list[str]:
+        """Remove an endpoint and its worker groups; the names of the groups removed."""
+        self.endpoints.pop(name, None)
+        removed = [group.name for group in self.groups.values() if group.endpoint == name]
+        for group_name in removed:
+            del self.groups[group_name]
+        self._notify(name, None)
+        return removed
+
+    def put_group(self, group: WorkerGroup) -> None:
+        self.groups[group.name] = group
+
+    def delete_group(self, name: str) -> None:
+        self.groups.pop(name, None)
+
+    def _notify(self, name: str, endpoint: Endpoint | None) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(name, endpoint)
+            except Exception:
+                log.exception("endpoint watcher failed for %s", name)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "endpoints": [endpoint.stored() for endpoint in self.endpoints.values()],
+            "workergroups": [group.view() for group in self.groups.values()],
+        }
+
+    async def save(self) -> None:
+        """Persist the current resources; writes happen one at a time, newest state last."""
+        if self._path is None:
+            return
+        async with self._write_lock:
+            await asyncio.to_thread(_write_private_json, self._path, self.snapshot())
+
+
+def _write_private_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".endpoints-")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(data, handle, indent=1)
+        os.chmod(temp_name, 0o600)
+        os.replace(temp_name, path)
+    except BaseException:
+        os.unlink(temp_name)
+        raise

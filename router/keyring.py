@@ -1,0 +1,113 @@
+"""The router's signing keys over time: which one signs now, which ones workers must accept.
+
+Rotation overlaps on both sides. A new key is published `lead_s` before it starts signing, so
+every worker has fetched it by the time a ticket names it; the key it replaces stops signing at
+that moment but stays published for `ttl_s` more (plus a skew allowance), until the last ticket
+it signed has expired. Pure logic with an injected `now`; persistence lives in `keystore`.
+
+Two algorithms: Ed25519 (the native scheme, the default) and RSA 2048 (Vast's scheme). A ring
+holds keys of one algorithm, the one its scheme uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from functools import cached_property
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from protocol import key_id, public_key_pem
+from protocol.vast_tickets import rsa_key_id, rsa_public_key_pem
+
+__all__ = ["KeyAlg", "KeyRing", "RingKey", "generate_private_key"]
+
+SKEW_S = 30.0
+"""Extra time a retired key stays published: the PyWorker allows this much clock skew."""
+
+PrivateKey = Ed25519PrivateKey | RSAPrivateKey
+
+
+class KeyAlg(StrEnum):
+    ED25519 = "Ed25519"
+    RSA = "RSA"
+
+
+def generate_private_key(alg: KeyAlg) -> PrivateKey:
+    if alg is KeyAlg.RSA:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return Ed25519PrivateKey.generate()
+
+
+@dataclass(frozen=True)
+class RingKey:
+    private_key: PrivateKey
+    signs_from: float
+    signs_until: float | None = None
+
+    @property
+    def alg(self) -> KeyAlg:
+        return KeyAlg.RSA if isinstance(self.private_key, RSAPrivateKey) else KeyAlg.ED25519
+
+    @cached_property
+    def kid(self) -> str:
+        key = self.private_key
+        if isinstance(key, RSAPrivateKey):
+            return rsa_key_id(key.public_key())
+        return key_id(key.public_key())
+
+    @cached_property
+    def public_pem(self) -> str:
+        key = self.private_key
+        if isinstance(key, RSAPrivateKey):
+            return rsa_public_key_pem(key.public_key())
+        return public_key_pem(key.public_key())
+
+    def signs_at(self, now: float) -> bool:
+        return self.signs_from <= now and (self.signs_until is None or now < self.signs_until)
+
+
+class KeyRing:
+    def __init__(self, keys: list[RingKey], *, ttl_s: float) -> None:
+        if not keys:
+            raise ValueError("a key ring needs at least one key")
+        self._keys = sorted(keys, key=lambda key: key.signs_from)
+        self._ttl_s = ttl_s
+        self._signing: RingKey | None = None
+
+    @property
+    def keys(self) -> list[RingKey]:
+        return list(self._keys)
+
+    def signing_key(self, now: float) -> RingKey:
+        """The key that signs tickets at `now`: the newest one whose time has come."""
+        current = self._signing
+        if current is not None and current.signs_at(now):
+            return current
+        active = [key for key in self._keys if key.signs_at(now)]
+        chosen = active[-1] if active else self._keys[0]
+        self._signing = chosen
+        return chosen
+
+    def published(self, now: float) -> list[RingKey]:
+        """Keys a worker must accept (or fetch ahead): not yet past their last ticket's expiry.
+        Oldest first; the newest (which may not sign yet) is last."""
+        return [key for key in self._keys if not self._expired(key, now)]
+
+    def _expired(self, key: RingKey, now: float) -> bool:
+        return key.signs_until is not None and now >= key.signs_until + self._ttl_s + SKEW_S
+
+    def rotate(self, new_key: PrivateKey, now: float, *, lead_s: float) -> RingKey:
+        """Publish `new_key` now; it signs from `now + lead_s`, when the current one stops."""
+        starts = now + lead_s
+        updated = []
+        for key in self._keys:
+            if key.signs_until is None or key.signs_until > starts:
+                key = replace(key, signs_until=starts)
+            updated.append(key)
+        added = RingKey(new_key, signs_from=starts)
+        self._keys = [key for key in updated if not self._expired(key, now)] + [added]
+        self._signing = None
+        return added

@@ -1,0 +1,95 @@
+"""The router's status page in a real headless browser: a real router process, a worker report
+and a second endpoint created through the API, then Chromium renders /ui and we read its DOM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.processes import get_json, running, wait_for
+from tests.ports import free_port
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_KEY = "e2e-admin-key"
+WORKER_TOKEN = "e2e-worker-token"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no Chromium on this machine (.ci/run installs Debian's `chromium`)")
+
+
+def _post(url: str, body: dict[str, Any], token: str) -> int:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return int(response.status)
+
+
+def test_the_status_page_renders_endpoints_and_workers(tmp_path: Path) -> None:
+    browser = _chromium()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        "router",
+        "--port", str(port),
+        "--api-key", "e2e-endpoint-key",
+        "--admin-key", ADMIN_KEY,
+        "--state-dir", str(tmp_path / "state"),
+    ]  # fmt: skip
+    with running("router", args, {"TGIS_WORKER_TOKEN": WORKER_TOKEN}, tmp_path) as router:
+        wait_for("the router", lambda: get_json(f"{url}/health")[0] == 200, [router], 60)
+        report = {
+            "id": "gpu-box-1",
+            "url": "http://127.0.0.1:9",
+            "state": "ready",
+            "max_perf": 250.0,
+            "in_flight_workload": 40.0,
+        }
+        assert _post(f"{url}/worker_status/", report, WORKER_TOKEN) == 200
+        assert _post(f"{url}/api/v0/endpoints/", {"name": "chat"}, ADMIN_KEY) == 201
+        dom = subprocess.run(
+            [
+                browser,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={tmp_path / 'chromium-profile'}",
+                "--dump-dom",
+                f"{url}/ui",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
+        ).stdout
+    assert "<h1>tgi-serverless router</h1>" in dom
+    assert 'data-endpoint="default"' in dom
+    assert 'data-endpoint="chat"' in dom
+    row = dom.split('<tr data-worker="gpu-box-1">', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="state">ready</td>' in row
+    assert '<td class="num">40</td>' in row  # in-flight load
+    assert '<td class="num">250.0</td>' in row  # max perf
+    assert "e2e-endpoint-key" not in dom
+    assert ADMIN_KEY not in dom

@@ -1,0 +1,57 @@
+"""`up` runs the autoscaler by the endpoint resource's parameters: changing them through the
+management API changes what the loop scales by."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from router.app import DEMAND, REGISTRY, STORE, create_app
+from router.autoscaler.endpoint_seam import follow_endpoint, publish_params
+from router.autoscaler.loop import AutoscalerLoop
+from router.autoscaler.params import EndpointParams
+from router.autoscaler.policies import make_policy
+from router.providers.simulated import SimulatedProvider
+from router.settings import RouterSettings
+
+ADMIN = {"Authorization": "Bearer admin"}
+
+ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+async def test_the_loop_follows_the_endpoints_parameters(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(RouterSettings(api_key="k", admin_key="admin", state_dir=tmp_path))
+    params = EndpointParams(min_workers=1, max_workers=3, cold_workers=0)
+    provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
+    loop = AutoscalerLoop(make_policy("default", params), provider, app[REGISTRY], app[DEMAND])
+    client = await aiohttp_client(app)
+    await publish_params(app[STORE], "default", params, model_id="org/tiny")
+    app[STORE].watch(follow_endpoint(loop, "default", partial(make_policy, "default")))
+
+    shown = await (await client.get("/api/v0/endpoints/default", headers=ADMIN)).json()
+    assert (shown["endpoint"]["max_workers"], shown["endpoint"]["min_workers"]) == (3, 1)
+    assert shown["endpoint"]["template"]["MODEL_ID"] == "org/tiny"
+    response = await client.patch(
+        "/api/v0/endpoints/default", json={"max_workers": 6, "target_util": 0.6}, headers=ADMIN
+    )
+    assert response.status == 200
+    assert (loop.params.max_workers, loop.params.target_util) == (6, 0.6)
+    assert loop.policy.params == loop.params
+    await client.patch("/api/v0/endpoints/other", json={"max_workers": 1}, headers=ADMIN)
+    assert loop.params.max_workers == 6
+
+    await client.patch(
+        "/api/v0/endpoints/default", json={"endpoint_state": "stopped"}, headers=ADMIN
+    )
+    assert (loop.params.max_workers, loop.params.min_workers, loop.params.cold_workers) == (0, 0, 0)
+    await client.patch(
+        "/api/v0/endpoints/default", json={"endpoint_state": "active"}, headers=ADMIN
+    )
+    assert loop.params.max_workers == 6
