@@ -12,13 +12,17 @@ TORCH := torch==2.13.0
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	# The `text-generation` client pins huggingface-hub<1.0, which transformers 5 cannot use;
 	# the compatibility tests only need its pydantic models and HTTP code.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps text-generation==0.7.0
+	# `vastai` pins exact releases of cryptography, pillow and pycares that clash with ours; its
+	# serverless client and PyWorker (the Vast compatibility tests) need only the dev extra's
+	# pycryptodome, psutil and python-dateutil.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps vastai==1.9.1
 	touch $(STAMP)
 
 up: $(STAMP)

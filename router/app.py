@@ -6,6 +6,9 @@ GET  /keys              every key whose tickets workers should accept, with its 
 POST /worker_status/    a worker's status report (with the worker token, when set)
 GET  /status            endpoints and their workers, as JSON (no secrets)
 GET  /health            the router itself is up
+
+Gateway mode (`router.gateway`) and Vast.ai's client and PyWorker routes (`router.vast_compat`)
+are added on top; they reach the core only through the `Backplane` seam (`router.backplane`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,7 +29,9 @@ from pydantic import ValidationError
 
 from protocol import KeySet, RouteRequest, RouteWaiting, SigningKey, WorkerStatusReport
 from protocol.keys import public_key_pem
+from router import gateway, vast_compat
 from router.autoscaler.demand import DemandSignal
+from router.backplane import BACKPLANE, EndpointView, WorkerView
 from router.errors import (
     BadRequest,
     EndpointNotFound,
@@ -40,6 +45,7 @@ from router.registry import WorkerRecord, WorkerRegistry
 from router.routing import least_expected_wait
 from router.settings import RouterSettings
 from router.tickets import TicketIssuer
+from router.vast_signing import VastSigner, load_or_create_rsa_key, variant_for_scheme
 
 __all__ = ["DEMAND", "REGISTRY", "create_app"]
 
@@ -90,6 +96,9 @@ def create_app(
     app.router.add_post("/worker_status/", worker_status)
     app.router.add_get("/status", status)
     app.router.add_get("/health", health)
+    app[BACKPLANE] = CoreBackplane(app)
+    gateway.setup(app, settings)
+    vast_compat.setup(app, settings)
     return app
 
 
@@ -101,11 +110,21 @@ def _signing_key(
         key = injected
         if key is None:
             key = await asyncio.to_thread(load_or_create_signing_key, settings.state_dir)
-        app[ISSUER] = TicketIssuer(key, app[REGISTRY], ttl_s=settings.ticket_ttl_s)
+        app[ISSUER] = TicketIssuer(
+            key, app[REGISTRY], ttl_s=settings.ticket_ttl_s, vast=await _vast_signer(settings)
+        )
         app[QUEUE] = RouteQueue(asyncio.Condition())
         yield
 
     return context
+
+
+async def _vast_signer(settings: RouterSettings) -> VastSigner | None:
+    variant = variant_for_scheme(settings.ticket_scheme)
+    if variant is None:
+        return None
+    key = await asyncio.to_thread(load_or_create_rsa_key, settings.state_dir)
+    return VastSigner(key, variant)
 
 
 @web.middleware
@@ -149,11 +168,15 @@ async def route(request: web.Request) -> web.Response:
         raise EndpointNotFound(f"no endpoint named {route_request.endpoint!r}")
     _check_api_key(request, route_request, settings)
     request_ids = app[REQUEST_IDS]
-    request_idx = route_request.request_idx or next(request_ids)
-    if route_request.request_idx is None:
+    request_idx = route_request.request_idx or next(request_ids)  # Vast's client starts at 0
+    if not route_request.request_idx:
         app[DEMAND].arrived(route_request.cost)  # a poll for the same request is not new demand
     worker = await _wait_for_worker(
-        app, route_request.endpoint, route_request.cost, frozenset(route_request.avoid)
+        app,
+        route_request.endpoint,
+        route_request.cost,
+        frozenset(route_request.avoid),
+        timeout_s=vast_compat.route_wait_s(request, settings),
     )
     now = app[CLOCK]()
     if worker is None:
@@ -192,23 +215,37 @@ def _same_secret(presented: str, expected: str) -> bool:
 
 
 def _pick(
-    app: web.Application, endpoint: str, avoid: frozenset[str] = frozenset()
+    app: web.Application,
+    endpoint: str,
+    avoid: frozenset[str] = frozenset(),
+    *,
+    strict: bool = False,
 ) -> WorkerRecord | None:
+    """The ready worker with the least expected wait, preferring those not in `avoid` (and
+    never one in it when `strict`)."""
     registry, now = app[REGISTRY], app[CLOCK]()
     registry.expire_pending(now)
     candidates = registry.routable(endpoint, now)
     preferred = [worker for worker in candidates if worker.url not in avoid]
-    return least_expected_wait(preferred or candidates, app[RNG])
+    return least_expected_wait(preferred if strict else preferred or candidates, app[RNG])
 
 
 async def _wait_for_worker(
-    app: web.Application, endpoint: str, cost: float = 0.0, avoid: frozenset[str] = frozenset()
+    app: web.Application,
+    endpoint: str,
+    cost: float = 0.0,
+    avoid: frozenset[str] = frozenset(),
+    *,
+    strict: bool = False,
+    timeout_s: float | None = None,
 ) -> WorkerRecord | None:
-    """A ready worker now, or within `route_timeout_s`; None if none came. While it waits, the
-    autoscaler's demand signal counts it (and wakes the autoscaler: scale from zero)."""
-    worker = _pick(app, endpoint, avoid)
+    """A ready worker now, or within `route_timeout_s` (or `timeout_s`); None if none came.
+    While it waits, the autoscaler's demand signal counts it (and wakes the autoscaler: scale
+    from zero)."""
+    worker = _pick(app, endpoint, avoid, strict=strict)
     settings, queue = app[SETTINGS], app[QUEUE]
-    if worker is not None or settings.route_timeout_s == 0:
+    wait_s = settings.route_timeout_s if timeout_s is None else timeout_s
+    if worker is not None or wait_s == 0:
         return worker
     if queue.waiting >= settings.max_waiting_routes:
         raise Overloaded(
@@ -218,8 +255,8 @@ async def _wait_for_worker(
     queue.waiting += 1
     app[DEMAND].waiting_started(cost)
     try:
-        async with asyncio.timeout(settings.route_timeout_s), queue.capacity:
-            while (worker := _pick(app, endpoint, avoid)) is None:
+        async with asyncio.timeout(wait_s), queue.capacity:
+            while (worker := _pick(app, endpoint, avoid, strict=strict)) is None:
                 await queue.capacity.wait()
             return worker
     except TimeoutError:
@@ -232,10 +269,12 @@ async def _wait_for_worker(
 async def worker_status(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
+    body = await _read_json(request)
     expected = settings.worker_token.get_secret_value()
-    if expected and not _same_secret(_bearer_token(request) or "", expected):
+    presented = _bearer_token(request) or vast_compat.master_token(body)  # Vast sends `mtoken`
+    if expected and not _same_secret(presented, expected):
         raise Unauthorized("status report without the right worker token")
-    report = _parse(WorkerStatusReport, await _read_json(request))
+    report = _parse(WorkerStatusReport, vast_compat.normalize_report(body, settings.endpoint))
     if report.endpoint != settings.endpoint:
         raise EndpointNotFound(f"no endpoint named {report.endpoint!r}")
     before = app[REGISTRY].get(report.id)
@@ -250,12 +289,14 @@ async def worker_status(request: web.Request) -> web.Response:
 
 
 async def pubkey(request: web.Request) -> web.Response:
-    key = request.app[ISSUER].key
-    return web.Response(text=public_key_pem(key.public_key), content_type="application/x-pem-file")
+    issuer = request.app[ISSUER]
+    pem = issuer.vast.public_pem if issuer.vast else public_key_pem(issuer.key.public_key)
+    return web.Response(text=pem, content_type="application/x-pem-file")
 
 
 async def keys(request: web.Request) -> web.Response:
-    key_set = KeySet(keys=[request.app[ISSUER].key.published()])
+    issuer = request.app[ISSUER]
+    key_set = KeySet(keys=[] if issuer.vast else [issuer.key.published()])  # RSA: at /pubkey/
     return web.json_response(key_set.model_dump())
 
 
@@ -278,6 +319,61 @@ def _worker_view(worker: WorkerRecord, now: float) -> dict[str, Any]:
         "error_msg": worker.error_msg,
         "last_report_age_s": round(now - worker.last_report_at, 3),
     }
+
+
+class CoreBackplane:
+    """The core's side of the seam that gateway mode and the Vast routes use (one endpoint,
+    from the settings, for now)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._created_at = app[CLOCK]()
+
+    def endpoints(self) -> Sequence[EndpointView]:
+        settings = self._app[SETTINGS]
+        api_key = settings.api_key.get_secret_value()
+        return [EndpointView(settings.endpoint, api_key, self._created_at)]
+
+    def endpoint(self, name: str) -> EndpointView | None:
+        return next((view for view in self.endpoints() if view.name == name), None)
+
+    def is_admin_key(self, presented: str) -> bool:
+        return False  # no admin key yet: an endpoint's own key sees that endpoint only
+
+    async def ticket(
+        self, endpoint: str, cost: float, *, avoid: frozenset[str], wait: bool
+    ) -> dict[str, Any] | None:
+        app = self._app
+        if wait:
+            app[DEMAND].arrived(cost)
+            worker = await _wait_for_worker(app, endpoint, cost, avoid, strict=True)
+        else:
+            worker = _pick(app, endpoint, avoid, strict=True)
+        if worker is None:
+            return None
+        request_ids = app[REQUEST_IDS]
+        request_idx = next(request_ids)
+        now = app[CLOCK]()
+        return app[ISSUER].issue(
+            worker, endpoint=endpoint, cost=cost, request_idx=request_idx, now=now
+        )
+
+    def workers(self, endpoint: str) -> Sequence[WorkerView]:
+        return [
+            WorkerView(
+                id=worker.id,
+                url=worker.url,
+                state=worker.state.value,
+                max_perf=worker.max_perf,
+                expected_load=worker.expected_load,
+                last_report_at=worker.last_report_at,
+            )
+            for worker in self._app[REGISTRY]
+            if worker.endpoint == endpoint
+        ]
+
+    def worker_failed(self, endpoint: str, url: str, reason: str) -> None:
+        log.warning("worker %s of endpoint %r failed a gateway request: %s", url, endpoint, reason)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -4,8 +4,11 @@ RouterError
 ├── BadRequest          400  the body is not JSON
 ├── Unauthorized        401  wrong or missing API key / worker token
 ├── EndpointNotFound    404  no such endpoint
+├── PayloadTooLarge     413  the body is over the size limit
 ├── InvalidRequest      422  a field is out of range
-└── Overloaded          429  too many clients already waiting for a worker
+├── Overloaded          429  too many clients already waiting for a worker
+├── WorkerFailed        502  every worker tried failed before answering (gateway)
+└── NoWorker            503  no ready worker came in time (gateway)
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ __all__ = [
     "BadRequest",
     "EndpointNotFound",
     "InvalidRequest",
+    "NoWorker",
     "Overloaded",
+    "PayloadTooLarge",
     "RouterError",
     "Unauthorized",
+    "WorkerFailed",
 ]
 
 
@@ -53,3 +59,18 @@ class InvalidRequest(RouterError):
 class Overloaded(RouterError):
     status = 429
     error_type = "overloaded"
+
+
+class PayloadTooLarge(RouterError):
+    status = 413
+    error_type = "too_large"
+
+
+class WorkerFailed(RouterError):
+    status = 502
+    error_type = "worker_failed"
+
+
+class NoWorker(RouterError):
+    status = 503
+    error_type = "no_worker"
