@@ -9,6 +9,11 @@ Environment:
   TGIS_API_KEY        the endpoint's API key (generated and printed when unset)
   TGIS_WORKER_TOKEN   token workers must present on status reports (unset: any worker)
   TGIS_STATE_DIR      where the signing key lives (default ~/.local/state/tgi-serverless)
+  TGIS_TICKET_SCHEME  ed25519 (default), vast or vast-url: sign Vast's RSA tickets instead,
+                      for Vast.ai's own PyWorker (see docs/vast.md)
+
+Gateway mode: POST /endpoints/<name>/generate (also /generate_stream, /, /v1/chat/completions,
+/v1/completions) with `Authorization: Bearer <API key>`: the router proxies to a worker itself.
 
 Example:
   TGIS_API_KEY=secret tgi-serverless router --port 8080
@@ -30,6 +35,12 @@ HELP = "run the router alone: sign routing tickets, take worker reports, publish
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_router_arguments(parser, default_port="8080")
+    parser.add_argument(
+        "--ticket-scheme",
+        choices=["ed25519", "vast", "vast-url"],
+        help="how tickets are signed: ed25519 (native, default), vast (RSA, Vast's PyWorker v2) "
+        "or vast-url (RSA, the vastai package's PyWorker); default $TGIS_TICKET_SCHEME",
+    )
 
 
 def add_router_arguments(parser: argparse.ArgumentParser, *, default_port: str) -> None:
@@ -54,6 +65,7 @@ def build_settings(args: argparse.Namespace, **extra: Any) -> RouterSettings:
         "endpoint": args.endpoint,
         "state_dir": args.state_dir,
         "route_timeout_s": args.route_timeout,
+        "ticket_scheme": getattr(args, "ticket_scheme", None),
         **extra,
     }
     settings = RouterSettings(**{name: value for name, value in flags.items() if value is not None})
