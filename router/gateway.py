@@ -270,8 +270,7 @@ async def _relay_stream(
                 response = web.StreamResponse(status=upstream.status, headers=headers)
                 await response.prepare(request)
                 timeout_s = config.idle_timeout_s
-            for event in events:
-                await response.write(event)
+            await response.write(b"".join(events))  # every whole event that has arrived
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         if response is None:
             return _Failure(_describe(exc))
