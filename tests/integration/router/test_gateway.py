@@ -197,6 +197,13 @@ async def test_the_cost_comes_from_the_payload(
             422,
             "validation",
         ),
+        (
+            "/endpoints/default/v1/completions",
+            AUTH,
+            '{"prompt": ["a", "b"], "max_tokens": 900000}',
+            422,
+            "validation",
+        ),
         ("/endpoints/default/generate", AUTH, "x" * (100 * 1024), 413, "too_large"),
     ],
 )
