@@ -199,7 +199,6 @@ async def _forward(
         outcome = await _try_worker(request, app[SESSION], config, url + path, body)
         if not isinstance(outcome, _Failure):
             return outcome
-        log.info("gateway: worker %s failed before answering (%s)", url, outcome.reason)
         backplane.worker_failed(endpoint.name, url, outcome.reason)
         failed.append(url)
         last = outcome
