@@ -3,6 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from protocol import WorkerStatusReport
 from router.backplane import EndpointView, WorkerView
@@ -96,3 +99,24 @@ def test_a_worker_record_uses_vasts_status_names() -> None:
     record = worker_record(view)
     assert (record["status"], record["name"], record["perf"]) == ("IDLE", "w1", 50.0)
     assert isinstance(record["id"], int)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=10,
+)
+report_keys = st.sampled_from(
+    ["id", "url", "state", "loadtime", "max_perf", "cur_load", "error_msg", "endpoint", "mtoken"]
+)
+
+
+@given(body=st.dictionaries(report_keys, json_values) | json_values)
+def test_any_body_is_either_a_report_or_a_validation_error(body: Any) -> None:
+    normalized = normalize_report(body, "default")
+    try:
+        report = WorkerStatusReport.model_validate(normalized)
+    except ValidationError:
+        return  # the router answers 422
+    assert report.endpoint
+    assert master_token(body) in ("", body.get("mtoken"))
