@@ -101,16 +101,18 @@ async def start(worker: StandInWorker, servers: list[TestServer]) -> str:
     return str(server.make_url("")).rstrip("/")
 
 
-async def router(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient[Any, Any]:
-    settings = RouterSettings(
-        api_key=API_KEY,
-        worker_token=WORKER_TOKEN,
-        state_dir=tmp_path / "state",
-        route_timeout_s=0.2,
-        gateway_default_max_new_tokens=64,
-        gateway_max_body_bytes=64 * 1024,
-    )
-    return await aiohttp_client(create_app(settings))
+async def router(
+    aiohttp_client: ClientFactory, tmp_path: Path, **overrides: Any
+) -> TestClient[Any, Any]:
+    fields: dict[str, Any] = {
+        "api_key": API_KEY,
+        "worker_token": WORKER_TOKEN,
+        "state_dir": tmp_path / "state",
+        "route_timeout_s": 0.2,
+        "gateway_default_max_new_tokens": 64,
+        "gateway_max_body_bytes": 64 * 1024,
+    }
+    return await aiohttp_client(create_app(RouterSettings(**{**fields, **overrides})))
 
 
 async def register(client: TestClient[Any, Any], worker_id: str, url: str, load: float) -> None:
@@ -226,6 +228,18 @@ async def test_bad_requests_get_a_json_error_and_reach_no_worker(
     assert answer["error_type"] == error_type
     assert answer["error"]
     assert worker.received == []
+
+
+async def test_a_long_prompt_passes_through_over_the_routers_own_body_limit(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path, gateway_max_body_bytes=4 * 1024 * 1024)
+    worker = StandInWorker("a")
+    await register(client, "a", await start(worker, servers), 0)
+    payload = {**GENERATE, "inputs": "word " * 100_000}  # 500 kB: over /route/'s 64 KiB
+    response = await client.post("/endpoints/default/generate", json=payload, headers=AUTH)
+    assert response.status == 200
+    assert worker.received[0][1]["payload"] == payload
 
 
 @pytest.mark.parametrize("behaviour", ["busy", "reset", "stream_dies_early"])
