@@ -133,8 +133,8 @@ async def proxy(request: web.Request, path: str) -> web.StreamResponse:
         raise InvalidRequest(str(exc)) from None
     if cost > MAX_COST:
         raise InvalidRequest(f"the request may generate {cost:g} tokens: at most {MAX_COST:g}")
-    envelope_tail = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return await _forward(request, endpoint, path, cost, envelope_tail)
+    payload_json = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return await _forward(request, endpoint, path, cost, payload_json)
 
 
 def _authorized_endpoint(request: web.Request) -> EndpointView:
@@ -194,9 +194,9 @@ async def _forward(
         )
         if ticket is None:
             break
-        url = str(ticket["url"]).rstrip("/")
+        url = str(ticket["url"])  # as the worker reported it: what `avoid` compares
         body = b'{"auth_data":' + json.dumps(ticket).encode() + b',"payload":' + payload_json + b"}"
-        outcome = await _try_worker(request, app[SESSION], config, url + path, body)
+        outcome = await _try_worker(request, app[SESSION], config, url.rstrip("/") + path, body)
         if not isinstance(outcome, _Failure):
             return outcome
         backplane.worker_failed(endpoint.name, url, outcome.reason)

@@ -280,7 +280,7 @@ async def test_the_failed_worker_is_never_tried_again(
 ) -> None:
     client = await router(aiohttp_client, tmp_path)
     busy = StandInWorker("busy", "busy")
-    await register(client, "busy", await start(busy, servers), 0)
+    await register(client, "busy", await start(busy, servers) + "/", 0)  # URL as reported
     response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
     assert response.status == 429  # its own answer, with its Retry-After
     assert response.headers["Retry-After"] == "3"
