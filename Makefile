@@ -12,16 +12,18 @@ TORCH := torch==2.13.0
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	# The `text-generation` client pins huggingface-hub<1.0, which transformers 5 cannot use;
 	# the compatibility tests only need its pydantic models and HTTP code.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps text-generation==0.7.0
-	# Vast's own client, run against our fake Vast API in the vastai provider's tests. Its pins
-	# (cryptography, pillow) clash with ours; its REST client needs only requests and dateutil.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps vastai==1.9.1 python-dateutil==4.0.0
+	# Vast's own client: its serverless client and PyWorker (the Vast compatibility tests) and its
+	# REST client (against our fake Vast API in the vastai provider's tests). It pins exact
+	# releases of cryptography, pillow and pycares that clash with ours; what it really needs
+	# (requests, pycryptodome, psutil, python-dateutil) is in the dev extra.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps vastai==1.9.1
 	touch $(STAMP)
 
 up: $(STAMP)

@@ -52,15 +52,31 @@ class WorkerStatusReport(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _vast_report(cls, data: Any) -> Any:
-        """Vast's PyWorker sends `id` as a number and no `state`: take the id as text, and the
-        state from what it does send (an error message; a measured max_perf means loaded)."""
+        """Vast's PyWorker sends `id` as a number and no `state` (nor `in_flight_workload`):
+        take the id as text, and the state from what it does send:
+
+            error_msg non-empty             -> error
+            loadtime > 0 or max_perf > 0    -> ready   (it reports both once its model loaded)
+            otherwise                       -> loading
+            cur_load                        -> in_flight_workload
+        """
         if not isinstance(data, dict):
             return data
         if isinstance(data.get("id"), int) and not isinstance(data.get("id"), bool):
             data = {**data, "id": str(data["id"])}
         if "state" not in data:
-            if data.get("error_msg"):
-                data = {**data, "state": WorkerState.ERROR}
-            elif isinstance(data.get("max_perf"), int | float) and data["max_perf"] > 0:
-                data = {**data, "state": WorkerState.READY}
+            data = {**data, "state": _vast_state(data)}
+            if "in_flight_workload" not in data and _is_number(data.get("cur_load")):
+                data["in_flight_workload"] = data["cur_load"]
         return data
+
+
+def _vast_state(report: dict[str, Any]) -> WorkerState:
+    if isinstance(report.get("error_msg"), str) and report["error_msg"]:
+        return WorkerState.ERROR
+    loaded = any(_is_number(report.get(k)) and report[k] > 0 for k in ("loadtime", "max_perf"))
+    return WorkerState.READY if loaded else WorkerState.LOADING
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

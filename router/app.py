@@ -13,6 +13,9 @@ GET  /health            the router itself is up
 
 The routing itself lives in `RouteService` (`app[SERVICE]`, ready once the app has started):
 `await app[SERVICE].issue_ticket(endpoint, cost, request_idx=..., avoid=..., session=...)`.
+Gateway mode (`router.gateway`, /endpoints/{name}/...) and Vast.ai's client and PyWorker routes
+(`router.vast_compat`) are added on top; they reach the core through `router.backplane`, a thin
+adapter over that service.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from aiohttp import web
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from protocol import KeySet, PublishedKey, RouteRequest, SigningKey, WorkerStatusReport
+from router import gateway, vast_compat
 from router.api import add_management_routes
 from router.autoscaler.demand import DemandSignal
-from router.credentials import bearer_token, same_secret
+from router.backplane import BACKPLANE, CoreBackplane
+from router.credentials import bearer_token, master_token, same_secret
 from router.endpoint_store import EndpointStore
 from router.endpoints import Endpoint
 from router.errors import (
@@ -115,6 +120,8 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health)
     add_management_routes(app, lambda a: a[SERVICE], _read_json, _rotation)
+    gateway.setup(app, settings)
+    vast_compat.setup(app, settings)
     return app
 
 
@@ -159,6 +166,7 @@ def _startup(
             demand=app[DEMAND],
         )
         app[SERVICE] = service
+        app[BACKPLANE] = CoreBackplane(service)
         app[QUEUE] = service.queue
         app[METRICS] = RouterMetrics(app[REGISTRY], service.queue, app[CLOCK])
         rotation = None
@@ -292,6 +300,7 @@ async def route(request: web.Request) -> web.Response:
             request_idx=body.request_idx,
             avoid=body.avoid,
             session=body.session,
+            timeout_s=vast_compat.route_wait_s(request, app[SETTINGS]),
         )
     except RouterError as exc:
         app[METRICS].route_done(label, exc.error_type, time.perf_counter() - started)
@@ -310,8 +319,8 @@ async def worker_status(request: web.Request) -> web.Response:
     raw = await _read_json(request)
     expected = settings.worker_token.get_secret_value()
     if expected:
-        presented = bearer_token(request) or (raw.get("mtoken") if isinstance(raw, dict) else "")
-        if not same_secret(presented if isinstance(presented, str) else "", expected):
+        presented = bearer_token(request) or master_token(raw)  # Vast's PyWorker: `mtoken`
+        if not same_secret(presented, expected):
             raise Unauthorized("status report without the right worker token")
     if isinstance(raw, dict) and "endpoint" not in raw:
         raw["endpoint"] = settings.endpoint  # Vast's PyWorker names none: the router's own

@@ -14,8 +14,12 @@ Environment:
   TGIS_API_KEY        the default endpoint's API key (generated and printed when unset)
   TGIS_ADMIN_KEY      the management API's key (generated and printed when unset)
   TGIS_WORKER_TOKEN   token workers must present on status reports (unset: any worker)
-  TGIS_TICKET_SCHEME  ed25519 (default), vast or vast-url (Vast's RSA tickets)
   TGIS_STATE_DIR      where keys and endpoints live (default ~/.local/state/tgi-serverless)
+  TGIS_TICKET_SCHEME  ed25519 (default), vast or vast-url: sign Vast's RSA tickets instead,
+                      for Vast.ai's own PyWorker (see docs/vast.md)
+
+Gateway mode: POST /endpoints/<name>/generate (also /generate_stream, /, /v1/chat/completions,
+/v1/completions) with `Authorization: Bearer <API key>`: the router proxies to a worker itself.
 
 Example:
   TGIS_API_KEY=secret tgi-serverless router --port 8080
@@ -50,7 +54,8 @@ def add_router_arguments(parser: argparse.ArgumentParser, *, default_port: str) 
     parser.add_argument(
         "--ticket-scheme",
         choices=["ed25519", "vast", "vast-url"],
-        help="how tickets are signed (default ed25519; vast: RSA, as Vast's router)",
+        help="how tickets are signed: ed25519 (native, default), vast (RSA, Vast's PyWorker v2) "
+        "or vast-url (RSA, the vastai package's PyWorker); default $TGIS_TICKET_SCHEME",
     )
     parser.add_argument("--state-dir", type=Path, help="where keys, endpoints and reqnums are kept")
     parser.add_argument(

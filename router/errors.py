@@ -7,8 +7,11 @@ RouterError
 ├── EndpointNotFound    404  no such endpoint
 ├── NotFound            404  no such resource (worker group, ...)
 ├── Conflict            409  a resource of that name exists already
+├── PayloadTooLarge     413  the body is over the size limit
 ├── InvalidRequest      422  a field is out of range
 ├── Overloaded          429  too many clients already waiting for a worker
+├── WorkerFailed        502  every worker tried failed before answering (gateway)
+├── NoWorker            503  no ready worker came in time (gateway)
 └── Unavailable         503  the endpoint is suspended or stopped
 """
 
@@ -20,11 +23,14 @@ __all__ = [
     "EndpointNotFound",
     "Forbidden",
     "InvalidRequest",
+    "NoWorker",
     "NotFound",
     "Overloaded",
+    "PayloadTooLarge",
     "RouterError",
     "Unauthorized",
     "Unavailable",
+    "WorkerFailed",
 ]
 
 
@@ -81,3 +87,18 @@ class Conflict(RouterError):
 class Unavailable(RouterError):
     status = 503
     error_type = "unavailable"
+
+
+class PayloadTooLarge(RouterError):
+    status = 413
+    error_type = "too_large"
+
+
+class WorkerFailed(RouterError):
+    status = 502
+    error_type = "worker_failed"
+
+
+class NoWorker(RouterError):
+    status = 503
+    error_type = "no_worker"

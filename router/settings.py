@@ -8,7 +8,11 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["RouterSettings", "default_state_dir"]
+__all__ = ["RouterSettings", "TicketSchemeName", "default_state_dir"]
+
+TicketSchemeName = Literal["ed25519", "vast", "vast-url"]
+"""ed25519: native; vast: RSA over cost/endpoint/reqnum/url (Vast PyWorker v2); vast-url: RSA
+over {url} only (the `vastai` package's PyWorker). Same names as the worker's setting."""
 
 
 def default_state_dir() -> Path:
@@ -42,10 +46,9 @@ class RouterSettings(BaseSettings):
         default=SecretStr(""), validation_alias=_env("admin_key", "TGIS_ADMIN_KEY")
     )
     """Guards the management API (/api/v0/...); unset: that API answers 401 to everyone."""
-    ticket_scheme: Literal["ed25519", "vast", "vast-url"] = Field(
+    ticket_scheme: TicketSchemeName = Field(
         default="ed25519", validation_alias=_env("ticket_scheme", "TGIS_TICKET_SCHEME")
     )
-    """ed25519 (native), vast (RSA over cost/endpoint/reqnum/url) or vast-url (RSA over url)."""
     key_rotation_s: float = Field(
         default=0.0,
         ge=0.0,
@@ -70,3 +73,27 @@ class RouterSettings(BaseSettings):
     worker_stale_s: float = Field(default=20.0, gt=0.0)
     ticket_settle_s: float = Field(default=2.0, ge=0.0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Vast.ai compatibility (docs/vast.md)
+    vast_route_wait_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=9.0,
+        description="longest /route/ wait for Vast's client, which gives up after 10 s",
+    )
+    vast_root_ca_file: Path | None = Field(
+        default=None,
+        validation_alias=_env("vast_root_ca_file", "TGIS_VAST_ROOT_CA"),
+        description="CA certificate Vast's client should trust (default: the system's bundle)",
+    )
+    # Gateway mode (router/gateway.py)
+    gateway_max_attempts: int = Field(default=3, ge=1, le=10)
+    gateway_connect_timeout_s: float = Field(default=10.0, gt=0.0)
+    gateway_first_byte_timeout_s: float = Field(default=600.0, gt=0.0)
+    gateway_idle_timeout_s: float = Field(default=300.0, gt=0.0)
+    gateway_default_max_new_tokens: int = Field(
+        default=2048,
+        ge=1,
+        description="cost of a request that names no max_new_tokens / max_tokens; set it to the "
+        "backend's max_total_tokens, which is what the worker will count",
+    )
+    gateway_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)

@@ -20,14 +20,23 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ManagedProcess:
-    def __init__(self, name: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path):
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        *,
+        module: str = "tgi_serverless",
+        cwd: Path = REPO_ROOT,
+    ):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "tgi_serverless", *args],
+            [sys.executable, "-m", module, *args],
             env={**os.environ, **env},
-            cwd=REPO_ROOT,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -65,9 +74,15 @@ class ManagedProcess:
 
 @contextmanager
 def running(
-    name: str, args: Sequence[str], env: Mapping[str, str], log_dir: Path
+    name: str,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    log_dir: Path,
+    *,
+    module: str = "tgi_serverless",
+    cwd: Path = REPO_ROOT,
 ) -> Iterator[ManagedProcess]:
-    process = ManagedProcess(name, args, env, log_dir)
+    process = ManagedProcess(name, args, env, log_dir, module=module, cwd=cwd)
     try:
         yield process
     finally:

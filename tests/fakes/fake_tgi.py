@@ -2,10 +2,15 @@
 
 It speaks TGI's wire format (health, info, JSON generate, SSE generate_stream) and records
 every payload it receives, so tests can assert what did, and did not, reach the backend.
+As a process it prints TGI's `--json-output` "Connected" line once it listens, which is what
+Vast's PyWorker waits for in the model log:
+
+    python -m tests.fakes.fake_tgi --port 5001 [--tokens 3] > model.log
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from dataclasses import dataclass, field
@@ -161,3 +166,32 @@ def expected_stream(tokens: int) -> bytes:
 
 def dumps(payload: Any) -> str:
     return json.dumps(payload)
+
+
+CONNECTED_LINE = json.dumps(
+    {
+        "timestamp": "2026-01-01T00:00:00.000000Z",
+        "level": "INFO",
+        "message": "Connected",
+        "target": "text_generation_router::server",
+    },
+    separators=(",", ":"),
+)
+"""What TGI logs with `--json-output` once it serves (its PyWorker's "model loaded" signal)."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="a TGI stand-in")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tokens", type=int, default=3)
+    args = parser.parse_args()
+
+    def announce(_: str) -> None:  # called once the port is bound
+        print(CONNECTED_LINE, flush=True)
+
+    app = FakeTGI(tokens=args.tokens).app()
+    web.run_app(app, host="127.0.0.1", port=args.port, print=announce, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

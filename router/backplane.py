@@ -1,0 +1,129 @@
+"""The narrow seam between the router's core (endpoints, registry, routing, tickets) and the
+parts built on top of it: gateway mode and the Vast.ai compatibility routes.
+
+Those parts see the core only through `Backplane`, stored in the app under `BACKPLANE`.
+`CoreBackplane` is the implementation: a thin adapter over the core's `RouteService` (the
+endpoint store, the worker registry, the routing and the ticket issuer), so a change in how
+endpoints are stored or workers are chosen changes this adapter, not the gateway or the Vast
+routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from router.endpoints import Endpoint
+from router.service import RouteService
+
+__all__ = ["BACKPLANE", "Backplane", "CoreBackplane", "EndpointView", "WorkerView"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    """What the gateway and the Vast routes may know of an endpoint."""
+
+    name: str
+    api_key: str
+    created_at: float
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Vast's endpoint parameters (min_load, max_workers, ..., endpoint_state)."""
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    id: str
+    url: str
+    state: str
+    max_perf: float
+    expected_load: float
+    last_report_at: float
+
+
+class Backplane(Protocol):
+    def endpoints(self) -> Sequence[EndpointView]: ...
+
+    def endpoint(self, name: str) -> EndpointView | None: ...
+
+    def is_admin_key(self, presented: str) -> bool:
+        """True for a key that may see every endpoint and its API key."""
+        ...
+
+    async def ticket(
+        self, endpoint: str, cost: float, *, avoid: frozenset[str], wait: bool
+    ) -> dict[str, Any] | None:
+        """A signed ticket for a ready worker of `endpoint` whose URL is not in `avoid`, with
+        `cost` counted in flight on it; with `wait`, wait the router's route timeout for one.
+        None when no such worker came; a RouterError when the endpoint routes nothing (gone,
+        suspended) or too many requests wait already."""
+        ...
+
+    def workers(self, endpoint: str) -> Sequence[WorkerView]: ...
+
+    def worker_failed(self, endpoint: str, url: str, reason: str) -> None:
+        """A request to this worker failed before its first byte (connection, 5xx, 429)."""
+        ...
+
+
+class CoreBackplane:
+    """`Backplane` over the router's `RouteService`: every endpoint of its store, its routing
+    (strict about `avoid`: a gateway retry never goes back to a worker that failed)."""
+
+    def __init__(self, service: RouteService) -> None:
+        self._service = service
+
+    def endpoints(self) -> Sequence[EndpointView]:
+        return [_endpoint_view(endpoint) for endpoint in self._service.store.endpoints.values()]
+
+    def endpoint(self, name: str) -> EndpointView | None:
+        endpoint = self._service.store.endpoints.get(name)
+        return _endpoint_view(endpoint) if endpoint is not None else None
+
+    def is_admin_key(self, presented: str) -> bool:
+        return self._service.is_admin_key(presented)
+
+    async def ticket(
+        self, endpoint: str, cost: float, *, avoid: frozenset[str], wait: bool
+    ) -> dict[str, Any] | None:
+        answer = await self._service.issue_ticket(
+            endpoint, cost, avoid=avoid, strict_avoid=True, wait=wait
+        )
+        return answer if "url" in answer else None  # else Vast's "no worker yet" answer
+
+    def workers(self, endpoint: str) -> Sequence[WorkerView]:
+        service = self._service
+        now = service.clock()
+        return [
+            WorkerView(
+                id=worker.id,
+                url=worker.url,
+                state=service.registry.state_of(worker, now),
+                max_perf=worker.max_perf,
+                expected_load=worker.expected_load,
+                last_report_at=worker.last_report_at,
+            )
+            for worker in service.workers(endpoint)
+        ]
+
+    def worker_failed(self, endpoint: str, url: str, reason: str) -> None:
+        log.warning("worker %s of endpoint %r failed a gateway request: %s", url, endpoint, reason)
+        self._service.worker_failed(url)
+
+
+def _endpoint_view(endpoint: Endpoint) -> EndpointView:
+    params = {**endpoint.params.model_dump(), "endpoint_state": endpoint.endpoint_state.value}
+    return EndpointView(
+        name=endpoint.name,
+        api_key=endpoint.api_key.get_secret_value(),
+        created_at=endpoint.created_at,
+        params=params,
+    )
+
+
+BACKPLANE: web.AppKey[Backplane] = web.AppKey("backplane")

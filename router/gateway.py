@@ -1,0 +1,307 @@
+"""Gateway mode: the router proxies an endpoint's requests itself, so unmodified clients
+(huggingface_hub, openai, outlines, text-generation) need only a base URL and an API key.
+
+    POST /endpoints/{name}/generate               TGI
+    POST /endpoints/{name}/generate_stream        TGI, server-sent events
+    POST /endpoints/{name}/  (and without the /)  TGI's compat route ({"stream": bool})
+    POST /endpoints/{name}/v1/chat/completions    OpenAI
+    POST /endpoints/{name}/v1/completions         OpenAI
+
+with `Authorization: Bearer <the endpoint's API key>`. For each request the gateway counts its
+cost from the payload (`max_new_tokens` / `max_tokens`), takes a ticket for a ready worker
+through the core (`Backplane.ticket`), and posts `{"auth_data": ticket, "payload": body}` to
+the worker, exactly as a client would. The worker's status, headers and body come back; a
+stream comes back event by event, each event whole, as soon as it arrives.
+
+A worker that fails before the first byte reaches the client (cannot be reached, resets, times
+out, or answers 429/502/503/504) is left out and another one is tried, up to
+`gateway_max_attempts` in all; never the one that just failed. Once the first byte is out, a
+failure ends the stream with a TGI error event, since the answer cannot be taken back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from protocol import MAX_COST, encode_json_event
+from router.backplane import BACKPLANE, EndpointView
+from router.credentials import bearer_token, same_secret
+from router.errors import (
+    BadRequest,
+    EndpointNotFound,
+    InvalidRequest,
+    NoWorker,
+    PayloadTooLarge,
+    Unauthorized,
+    WorkerFailed,
+)
+from router.gateway_policy import (
+    GATEWAY_PATHS,
+    RETRYABLE_STATUSES,
+    EventFramer,
+    WorkloadError,
+    request_cost,
+)
+from router.settings import RouterSettings
+
+__all__ = ["GatewayConfig", "setup"]
+
+log = logging.getLogger(__name__)
+
+# Headers that describe one hop, not the answer: never relayed.
+_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "content-encoding",
+        "content-length",
+        "date",
+        "keep-alive",
+        "server",
+        "transfer-encoding",
+    }
+)
+_RETRY_AFTER_S = 1
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    max_attempts: int
+    connect_timeout_s: float
+    first_byte_timeout_s: float
+    idle_timeout_s: float
+    default_max_new_tokens: int
+    max_body_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: RouterSettings) -> GatewayConfig:
+        return cls(
+            max_attempts=settings.gateway_max_attempts,
+            connect_timeout_s=settings.gateway_connect_timeout_s,
+            first_byte_timeout_s=settings.gateway_first_byte_timeout_s,
+            idle_timeout_s=settings.gateway_idle_timeout_s,
+            default_max_new_tokens=settings.gateway_default_max_new_tokens,
+            max_body_bytes=settings.gateway_max_body_bytes,
+        )
+
+
+CONFIG = web.AppKey("gateway_config", GatewayConfig)
+SESSION = web.AppKey("gateway_session", aiohttp.ClientSession)
+
+
+def setup(app: web.Application, settings: RouterSettings) -> None:
+    app[CONFIG] = GatewayConfig.from_settings(settings)
+    app.cleanup_ctx.append(_client_session)
+    app.router.add_post("/endpoints/{name}", _handler("/"))
+    for path in GATEWAY_PATHS:
+        app.router.add_post(f"/endpoints/{{name}}{path}", _handler(path))
+
+
+async def _client_session(app: web.Application) -> AsyncIterator[None]:
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
+    timeout = aiohttp.ClientTimeout(total=None, connect=app[CONFIG].connect_timeout_s)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False
+    ) as session:
+        app[SESSION] = session
+        yield
+
+
+def _handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await proxy(request, path)
+
+    return handler
+
+
+async def proxy(request: web.Request, path: str) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    endpoint = _authorized_endpoint(request)
+    payload = _parse_payload(await _read_body(request, config.max_body_bytes))
+    try:
+        cost = request_cost(path, payload, config.default_max_new_tokens)
+    except WorkloadError as exc:
+        raise InvalidRequest(str(exc)) from None
+    if cost > MAX_COST:
+        raise InvalidRequest(f"the request may generate {cost:g} tokens: at most {MAX_COST:g}")
+    payload_json = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return await _forward(request, endpoint, path, cost, payload_json)
+
+
+def _authorized_endpoint(request: web.Request) -> EndpointView:
+    name = request.match_info["name"]
+    endpoint = request.app[BACKPLANE].endpoint(name)
+    if endpoint is None:
+        raise EndpointNotFound(f"no endpoint named {name!r}")
+    if not same_secret(bearer_token(request) or "", endpoint.api_key):
+        raise Unauthorized(
+            f"missing or wrong API key for endpoint {name!r}: "
+            "send `Authorization: Bearer <the endpoint's key>`"
+        )
+    return endpoint
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    return bytes(body)
+
+
+def _parse_payload(raw: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("request body must be a JSON object (a TGI or OpenAI request)")
+    return payload
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A worker failed before the first byte went out: try another."""
+
+    reason: str
+    status: int | None = None
+    body: bytes = b""
+    headers: Mapping[str, str] | None = None
+
+
+async def _forward(
+    request: web.Request, endpoint: EndpointView, path: str, cost: float, payload_json: bytes
+) -> web.StreamResponse:
+    app = request.app
+    config, backplane = app[CONFIG], app[BACKPLANE]
+    failed: list[str] = []
+    last: _Failure | None = None
+    for attempt in range(config.max_attempts):
+        ticket = await backplane.ticket(
+            endpoint.name, cost, avoid=frozenset(failed), wait=attempt == 0
+        )
+        if ticket is None:
+            break
+        url = str(ticket["url"])  # as the worker reported it: what `avoid` compares
+        body = b'{"auth_data":' + json.dumps(ticket).encode() + b',"payload":' + payload_json + b"}"
+        outcome = await _try_worker(request, app[SESSION], config, url.rstrip("/") + path, body)
+        if not isinstance(outcome, _Failure):
+            return outcome
+        backplane.worker_failed(endpoint.name, url, outcome.reason)
+        failed.append(url)
+        last = outcome
+    return _give_up(endpoint.name, failed, last)
+
+
+def _give_up(name: str, failed: list[str], last: _Failure | None) -> web.Response:
+    if last is None:
+        raise NoWorker(
+            f"no worker of endpoint {name!r} is ready; retry shortly",
+            retry_after_s=_RETRY_AFTER_S,
+        )
+    if last.status is not None:  # the last worker's own "not now" (429, 503, ...), as it said it
+        return web.Response(status=last.status, body=last.body, headers=last.headers)
+    others = "no other worker was ready" if len(failed) == 1 else f"{len(failed)} workers tried"
+    raise WorkerFailed(f"the worker failed before answering ({last.reason}); {others}")
+
+
+async def _try_worker(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    config: GatewayConfig,
+    url: str,
+    body: bytes,
+) -> web.StreamResponse | _Failure:
+    try:
+        async with asyncio.timeout(config.first_byte_timeout_s):
+            upstream = await session.post(  # a file-like body: large ones do not block the loop
+                url, data=io.BytesIO(body), headers={"Content-Type": "application/json"}
+            )
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return _Failure(_describe(exc))
+    async with upstream:
+        headers = _relayed_headers(upstream.headers)
+        if upstream.status in RETRYABLE_STATUSES:
+            return _Failure(
+                f"HTTP {upstream.status}", upstream.status, await _read_small(upstream), headers
+            )
+        if upstream.content_type == "text/event-stream":
+            return await _relay_stream(request, upstream, headers, config)
+        try:
+            async with asyncio.timeout(config.first_byte_timeout_s):
+                answer = await upstream.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return _Failure(_describe(exc))
+        return web.Response(status=upstream.status, body=answer, headers=headers)
+
+
+async def _relay_stream(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    headers: Mapping[str, str],
+    config: GatewayConfig,
+) -> web.StreamResponse | _Failure:
+    """Relay whole events as they arrive. Before the first one, a failure is the worker's (try
+    another); after it, the stream ends with a TGI error event."""
+    framer = EventFramer()
+    response: web.StreamResponse | None = None
+    timeout_s = config.first_byte_timeout_s
+    try:
+        while True:
+            async with asyncio.timeout(timeout_s):
+                chunk = await upstream.content.readany()
+            if not chunk:
+                break
+            events = framer.feed(chunk)
+            if not events:
+                continue
+            if response is None:
+                response = web.StreamResponse(status=upstream.status, headers=headers)
+                await response.prepare(request)
+                timeout_s = config.idle_timeout_s
+            await response.write(b"".join(events))  # every whole event that has arrived
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        if response is None:
+            return _Failure(_describe(exc))
+        log.warning("gateway: stream from %s broke after its first event: %s", upstream.url, exc)
+        error = {"error": f"the worker's stream broke: {_describe(exc)}", "error_type": "worker"}
+        await response.write(encode_json_event(error))
+        await response.write_eof()
+        return response
+    if response is None:
+        response = web.StreamResponse(status=upstream.status, headers=headers)
+        await response.prepare(request)
+    if rest := framer.rest():
+        await response.write(rest)
+    await response.write_eof()
+    return response
+
+
+async def _read_small(upstream: aiohttp.ClientResponse, limit: int = 64 * 1024) -> bytes:
+    try:
+        async with asyncio.timeout(5):
+            return await upstream.content.read(limit)
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return b""
+
+
+def _relayed_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HOP_HEADERS)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,72 @@
+"""Gateway mode's pure rules: which paths it proxies, what a request costs, which worker answers
+are worth another worker, and how a stream is cut into whole events. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from protocol.workload import WorkloadError, workload_for_path
+
+__all__ = [
+    "GATEWAY_PATHS",
+    "MAX_EVENT_BYTES",
+    "RETRYABLE_STATUSES",
+    "EventFramer",
+    "WorkloadError",
+    "request_cost",
+]
+
+GATEWAY_PATHS = ("/", "/generate", "/generate_stream", "/v1/chat/completions", "/v1/completions")
+"""The worker paths `/endpoints/{name}<path>` reaches: TGI's, its compat route, OpenAI's."""
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+"""Worker answers that say "not me, not now" (full, not ready, backend unreachable): another
+worker may serve the request. Anything else is the request's own answer and goes back as is."""
+
+MAX_EVENT_BYTES = 1 << 20
+"""A stream piece without an event boundary after this many bytes is passed on as it is."""
+
+
+def request_cost(path: str, payload: Mapping[str, Any], default_max_new_tokens: int) -> float:
+    """Tokens the request may generate, as the worker will count them (`protocol.workload`):
+    `parameters.max_new_tokens` for TGI bodies, `max_tokens` for OpenAI ones, or the default.
+    At least 1, since a ticket pays for something. WorkloadError for a malformed count."""
+    return float(max(1, workload_for_path(path, payload, default_max_new_tokens)))
+
+
+class EventFramer:
+    """Cuts a byte stream into whole server-sent events (each ending with a blank line), so a
+    relay writes one complete event at a time and never half of one."""
+
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._buffer = b""
+        self._max = max_event_bytes
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The events this chunk completes, each with its trailing blank line."""
+        self._buffer += chunk
+        events = []
+        while (end := _event_end(self._buffer)) is not None:
+            events.append(self._buffer[:end])
+            self._buffer = self._buffer[end:]
+        if len(self._buffer) > self._max:
+            events.append(self._buffer)
+            self._buffer = b""
+        return events
+
+    def rest(self) -> bytes:
+        """What is left when the stream ends: an unterminated last event, or nothing."""
+        rest, self._buffer = self._buffer, b""
+        return rest
+
+
+def _event_end(buffer: bytes) -> int | None:
+    """The index just past the first blank line (`\\n\\n`, `\\r\\n\\r\\n` or `\\r\\r`)."""
+    ends = [
+        found + len(separator)
+        for separator in (b"\n\n", b"\r\n\r\n", b"\r\r")
+        if (found := buffer.find(separator)) >= 0
+    ]
+    return min(ends) if ends else None

@@ -1,0 +1,219 @@
+"""Vast.ai's own PyWorker and client (the `vastai` package from PyPI) against our router.
+
+Real processes on 127.0.0.1: our router signing Vast's RSA tickets (`vast-url`, what the
+package's PyWorker verifies), a TGI stand-in that logs TGI's "Connected" line, Vast's PyWorker
+configured as Vast's TGI example, and our own PyWorker with the same ticket scheme, both
+reporting to our router. Vast's PyWorker must report itself ready to our /worker_status/, fetch
+our /pubkey/, serve requests that carry our tickets and refuse forged ones; Vast's client must
+find the endpoint and complete requests through this mixed fleet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.processes import ManagedProcess, get_json, running, wait_for
+from tests.ports import free_port
+
+pytestmark = pytest.mark.e2e
+
+vast_client = pytest.importorskip("vastai.serverless.client.client")
+
+API_KEY = "vast-e2e-key"
+WORKER_TOKEN = "vast-e2e-master-token"
+CONTAINER_ID = 4242
+PAYLOAD = {"inputs": "Tell me about cats", "parameters": {"max_new_tokens": 3}}
+
+
+@dataclass
+class VastStack:
+    router_url: str
+    worker_url: str  # Vast's PyWorker
+    ours_url: str  # our PyWorker
+    router: ManagedProcess
+    worker: ManagedProcess
+
+
+@pytest.fixture(scope="module")
+def vast_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VastStack]:
+    logs = tmp_path_factory.mktemp("vast-logs")
+    workdir = tmp_path_factory.mktemp("vast-worker")  # where it keeps `.has_benchmark`
+    names = ("router", "backend", "worker", "worker_http", "ours")
+    ports = {name: free_port() for name in names}
+    router_url = f"http://127.0.0.1:{ports['router']}"
+    worker_url = f"http://127.0.0.1:{ports['worker']}"
+    ours_url = f"http://127.0.0.1:{ports['ours']}"
+    router_args = [
+        "router",
+        "--port", str(ports["router"]),
+        "--api-key", API_KEY,
+        "--ticket-scheme", "vast-url",
+        "--state-dir", str(tmp_path_factory.mktemp("vast-router-state")),
+    ]  # fmt: skip
+    router_env = {"TGIS_WORKER_TOKEN": WORKER_TOKEN}
+    backend_args = ["--port", str(ports["backend"]), "--tokens", "3"]
+    ours_args = [
+        "worker",
+        "--port", str(ports["ours"]),
+        "--host", "127.0.0.1",
+        "--backend-url", f"http://127.0.0.1:{ports['backend']}",
+        "--router", router_url,
+        "--public-url", ours_url,
+        "--worker-id", "ours",
+    ]  # fmt: skip
+    ours_env = {"TGIS_TICKET_SCHEME": "vast-url", "TGIS_WORKER_TOKEN": WORKER_TOKEN}
+    with (
+        running("router", router_args, router_env, logs) as router,
+        running("backend", backend_args, {}, logs, module="tests.fakes.fake_tgi") as backend,
+        running("our-pyworker", ours_args, ours_env, logs) as ours,
+    ):
+        worker_env = {
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+            "WORKER_PORT": str(ports["worker"]),
+            "WORKER_HTTP_PORT": str(ports["worker_http"]),
+            "REPORT_ADDR": router_url,
+            "CONTAINER_ID": str(CONTAINER_ID),
+            "PUBLIC_IPADDR": "127.0.0.1",
+            f"VAST_TCP_PORT_{ports['worker']}": str(ports["worker"]),
+            "MASTER_TOKEN": WORKER_TOKEN,
+            "USE_SSL": "false",
+            "MODEL_LOG": str(backend.log_path),
+            "MODEL_SERVER_PORT": str(ports["backend"]),
+        }
+        with running(
+            "vast-pyworker", [], worker_env, logs, module="tests.e2e.vast_tgi_worker", cwd=workdir
+        ) as worker:
+            processes = [router, backend, worker, ours]
+            wait_for("both PyWorkers to be ready", lambda: _ready(router_url), processes, 90)
+            yield VastStack(router_url, worker_url, ours_url, router, worker)
+
+
+def _ready(router_url: str) -> bool:
+    status, body = get_json(f"{router_url}/status")
+    workers = body["endpoints"][0]["workers"] if status == 200 else []
+    ready = [worker for worker in workers if worker["state"] == "ready"]
+    return len(ready) == 2
+
+
+def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def route(stack: VastStack, to: str, cost: int = 3) -> dict[str, Any]:
+    """A ticket for the worker at `to` (the other one is avoided)."""
+    other = stack.ours_url if to == stack.worker_url else stack.worker_url
+    status, body = post(
+        f"{stack.router_url}/route/",
+        {"endpoint": "default", "cost": cost, "avoid": [other]},
+        {"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert status == 200, body
+    ticket: dict[str, Any] = json.loads(body)
+    return ticket
+
+
+def test_its_reports_make_it_a_ready_worker_of_ours(vast_stack: VastStack) -> None:
+    _, body = get_json(f"{vast_stack.router_url}/status")
+    workers = {worker["id"]: worker for worker in body["endpoints"][0]["workers"]}
+    worker = workers[str(CONTAINER_ID)]
+    assert worker["url"] == vast_stack.worker_url
+    assert worker["state"] == "ready"
+    assert worker["max_perf"] > 0  # its own benchmark's figure
+
+
+def test_it_serves_requests_that_carry_our_rsa_tickets(vast_stack: VastStack) -> None:
+    ticket = route(vast_stack, vast_stack.worker_url)
+    assert ticket["url"] == vast_stack.worker_url
+    status, body = post(f"{ticket['url']}/generate", {"auth_data": ticket, "payload": PAYLOAD})
+    assert status == 200, body
+    assert json.loads(body)["generated_text"] == " a b c"
+    ticket = route(vast_stack, vast_stack.worker_url)
+    status, body = post(
+        f"{ticket['url']}/generate_stream", {"auth_data": ticket, "payload": PAYLOAD}
+    )
+    assert status == 200
+    events = [json.loads(line[5:]) for line in body.split(b"\n\n") if line.startswith(b"data:")]
+    assert [event["index"] for event in events] == [1, 2, 3]
+
+
+def test_it_refuses_tickets_our_key_did_not_sign(vast_stack: VastStack) -> None:
+    ticket = route(vast_stack, vast_stack.worker_url)
+    raw = bytearray(base64.b64decode(ticket["signature"]))
+    raw[0] ^= 0xFF
+    forged = {**ticket, "signature": base64.b64encode(bytes(raw)).decode()}
+    status, _ = post(f"{ticket['url']}/generate", {"auth_data": forged, "payload": PAYLOAD})
+    assert status == 401
+    moved = {**route(vast_stack, vast_stack.worker_url), "url": "http://127.0.0.1:1"}
+    status, _ = post(f"{ticket['url']}/generate", {"auth_data": moved, "payload": PAYLOAD})
+    assert status == 401
+    status, _ = post(f"{ticket['url']}/generate", {"auth_data": ticket, "payload": PAYLOAD})
+    assert status == 200  # the genuine ticket still works
+
+
+def test_our_pyworker_takes_the_same_rsa_tickets(vast_stack: VastStack) -> None:
+    ticket = route(vast_stack, vast_stack.ours_url)
+    envelope = {"auth_data": ticket, "payload": PAYLOAD}
+    assert post(f"{vast_stack.ours_url}/generate", envelope)[0] == 200
+    status, body = post(f"{vast_stack.ours_url}/generate", envelope)
+    assert (status, json.loads(body)["reason"]) == (403, "replayed")  # ours also checks reqnum
+    theirs = route(vast_stack, vast_stack.worker_url)
+    status, body = post(f"{vast_stack.ours_url}/generate", {**envelope, "auth_data": theirs})
+    assert (status, json.loads(body)["reason"]) == (403, "wrong_url")
+
+
+def test_vasts_client_completes_requests_through_the_fleet(vast_stack: VastStack) -> None:
+    async def scenario() -> tuple[dict[str, Any], list[Any]]:
+        client = vast_client.CoroutineServerless(
+            api_key=API_KEY,
+            autoscaler_url=vast_stack.router_url,
+            webserver_url=vast_stack.router_url,
+        )
+        client.SSL_CERT_URL = f"{vast_stack.router_url}/static/jvastai_root.cer"
+        async with client:
+            endpoint = await client.get_endpoint("default")
+            whole = await endpoint.request("/generate", PAYLOAD, cost=3)
+            streamed = await endpoint.request("/generate_stream", PAYLOAD, cost=3, stream=True)
+            events = [event async for event in streamed["response"]]
+        return whole, events
+
+    # A ticket in flight makes our worker look busy for a moment, so the client's /generate
+    # goes to Vast's PyWorker; its stream may go to either.
+    route(vast_stack, vast_stack.ours_url, cost=1_000_000)
+    whole, events = asyncio.run(scenario())
+    assert whole["ok"], whole
+    assert whole["url"] == vast_stack.worker_url
+    assert whole["response"]["generated_text"] == " a b c"
+    assert [event["token"]["text"] for event in events] == [" t1", " t2", " t3"]
+
+
+def test_its_bookkeeping_calls_are_all_accepted(vast_stack: VastStack) -> None:
+    """Its status reports and `/delete_requests/` calls reach our router without an error."""
+    wait_for(
+        "a /delete_requests/ call",
+        lambda: "delete_requests response: 200" in vast_stack.worker.output(),
+        [vast_stack.worker],
+        limit_s=15,
+    )
+    output = vast_stack.worker.output()
+    assert "Request to /worker_status/ failed" not in output
+    assert "delete_requests failed" not in output
+    assert "Signature error" in output  # its own signature check refused the forged tickets

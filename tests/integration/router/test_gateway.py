@@ -1,0 +1,364 @@
+"""Gateway mode in process, over real sockets: the router app proxies to stand-in workers that
+answer, refuse, reset, die or stream on cue, so that retries and relaying can be pinned down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from protocol import encode_json_event, load_public_key, verify_ticket_signature
+from router.app import create_app
+from router.settings import RouterSettings
+from tests.ports import free_port
+
+API_KEY = "gateway-key"
+WORKER_TOKEN = "gateway-worker-token"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+GENERATE = {"inputs": "Hello", "parameters": {"max_new_tokens": 7}}
+
+Behaviour = Literal["ok", "busy", "reset", "stream_dies", "stream_dies_early"]
+ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+@dataclass
+class StandInWorker:
+    """A worker that records what reached it and behaves as told."""
+
+    name: str
+    behaviour: Behaviour = "ok"
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    next_event: asyncio.Event = field(default_factory=asyncio.Event)
+    stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    events: int = 3
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/{path:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.received.append((request.path, await request.json()))
+        if self.behaviour == "busy":
+            body = {"error": "worker queue is full", "error_type": "overloaded"}
+            return web.json_response(body, status=429, headers={"Retry-After": "3"})
+        if self.behaviour == "reset":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()
+        if request.path == "/generate_stream":
+            return await self.stream(request)
+        return web.json_response(
+            {"generated_text": f" from {self.name}"}, headers={"x-generated-tokens": "7"}
+        )
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if self.behaviour == "stream_dies_early":
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        try:
+            for index in range(1, self.events + 1):
+                event = encode_json_event({"index": index, "token": {"text": f" t{index}"}})
+                await response.write(event[:5])  # one event in two writes: the gateway joins them
+                await response.write(event[5:])
+                if self.behaviour == "stream_dies" and index == 1:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return response
+                if index < self.events:
+                    self.next_event.clear()
+                    await asyncio.wait_for(self.next_event.wait(), 10)
+        except (ConnectionError, asyncio.CancelledError):
+            self.stream_closed.set()
+            raise
+        await response.write_eof()
+        return response
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[list[TestServer]]:
+    started: list[TestServer] = []
+    yield started
+    for server in started:
+        await server.close()
+
+
+async def start(worker: StandInWorker, servers: list[TestServer]) -> str:
+    server = TestServer(worker.app())
+    await server.start_server()
+    servers.append(server)
+    return str(server.make_url("")).rstrip("/")
+
+
+async def router(
+    aiohttp_client: ClientFactory, tmp_path: Path, **overrides: Any
+) -> TestClient[Any, Any]:
+    fields: dict[str, Any] = {
+        "api_key": API_KEY,
+        "worker_token": WORKER_TOKEN,
+        "state_dir": tmp_path / "state",
+        "route_timeout_s": 0.2,
+        "gateway_default_max_new_tokens": 64,
+        "gateway_max_body_bytes": 64 * 1024,
+    }
+    return await aiohttp_client(create_app(RouterSettings(**{**fields, **overrides})))
+
+
+async def register(client: TestClient[Any, Any], worker_id: str, url: str, load: float) -> None:
+    """A ready worker; the one with the least load is chosen first."""
+    report = {"id": worker_id, "url": url, "state": "ready", "max_perf": 100.0}
+    report["in_flight_workload"] = load
+    headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+    response = await client.post("/worker_status/", json=report, headers=headers)
+    assert response.status == 200
+
+
+async def test_a_request_reaches_the_worker_with_a_ticket_for_its_cost(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    worker = StandInWorker("a")
+    url = await start(worker, servers)
+    await register(client, "a", url, 0)
+    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    assert response.status == 200
+    assert await response.json() == {"generated_text": " from a"}
+    assert response.headers["x-generated-tokens"] == "7"
+    [(path, envelope)] = worker.received
+    assert path == "/generate"
+    assert envelope["payload"] == GENERATE
+    ticket = envelope["auth_data"]
+    assert (ticket["cost"], ticket["url"], ticket["endpoint"]) == (7, url, "default")
+    [key] = (await (await client.get("/keys")).json())["keys"]
+    assert verify_ticket_signature(load_public_key(key["public_key"]), ticket)
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "cost"),
+    [
+        ("/v1/chat/completions", {"messages": [], "max_tokens": 5}, 5),
+        ("/v1/completions", {"prompt": ["a", "b"], "max_tokens": 3}, 6),
+        ("/", {"inputs": "x", "parameters": {"max_new_tokens": 9}, "stream": False}, 9),
+        ("", {"inputs": "x"}, 64),  # no max_new_tokens: the configured default
+    ],
+)
+async def test_the_cost_comes_from_the_payload(
+    aiohttp_client: ClientFactory,
+    tmp_path: Path,
+    servers: list[TestServer],
+    path: str,
+    payload: dict[str, Any],
+    cost: int,
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    worker = StandInWorker("a")
+    await register(client, "a", await start(worker, servers), 0)
+    response = await client.post(f"/endpoints/default{path}", json=payload, headers=AUTH)
+    assert response.status == 200
+    [(worker_path, envelope)] = worker.received
+    assert worker_path == (path or "/")
+    assert envelope["auth_data"]["cost"] == cost
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "error_type"),
+    [
+        ("/endpoints/nope/generate", AUTH, json.dumps(GENERATE), 404, "endpoint_not_found"),
+        ("/endpoints/default/generate", {}, json.dumps(GENERATE), 401, "unauthorized"),
+        (
+            "/endpoints/default/generate",
+            {"Authorization": "Bearer wrong"},
+            json.dumps(GENERATE),
+            401,
+            "unauthorized",
+        ),
+        ("/endpoints/default/generate", AUTH, '{"inputs": "x",', 400, "bad_request"),
+        ("/endpoints/default/generate", AUTH, "[1, 2]", 422, "validation"),
+        (
+            "/endpoints/default/generate",
+            AUTH,
+            '{"inputs": "x", "parameters": {"max_new_tokens": -3}}',
+            422,
+            "validation",
+        ),
+        (
+            "/endpoints/default/v1/chat/completions",
+            AUTH,
+            '{"messages": [], "max_tokens": "many"}',
+            422,
+            "validation",
+        ),
+        (
+            "/endpoints/default/v1/completions",
+            AUTH,
+            '{"prompt": ["a", "b"], "max_tokens": 900000}',
+            422,
+            "validation",
+        ),
+        ("/endpoints/default/generate", AUTH, "x" * (100 * 1024), 413, "too_large"),
+    ],
+)
+async def test_bad_requests_get_a_json_error_and_reach_no_worker(
+    aiohttp_client: ClientFactory,
+    tmp_path: Path,
+    servers: list[TestServer],
+    path: str,
+    headers: dict[str, str],
+    body: str,
+    status: int,
+    error_type: str,
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    worker = StandInWorker("a")
+    await register(client, "a", await start(worker, servers), 0)
+    response = await client.post(path, data=body, headers=headers)
+    assert response.status == status
+    answer = await response.json()
+    assert answer["error_type"] == error_type
+    assert answer["error"]
+    assert worker.received == []
+
+
+async def test_a_long_prompt_passes_through_over_the_routers_own_body_limit(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path, gateway_max_body_bytes=4 * 1024 * 1024)
+    worker = StandInWorker("a")
+    await register(client, "a", await start(worker, servers), 0)
+    payload = {**GENERATE, "inputs": "word " * 100_000}  # 500 kB: over /route/'s 64 KiB
+    response = await client.post("/endpoints/default/generate", json=payload, headers=AUTH)
+    assert response.status == 200
+    assert worker.received[0][1]["payload"] == payload
+
+
+@pytest.mark.parametrize("behaviour", ["busy", "reset", "stream_dies_early"])
+async def test_a_worker_that_fails_before_the_first_byte_is_replaced_by_another(
+    aiohttp_client: ClientFactory,
+    tmp_path: Path,
+    servers: list[TestServer],
+    behaviour: Behaviour,
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    failing, healthy = StandInWorker("failing", behaviour), StandInWorker("healthy")
+    await register(client, "failing", await start(failing, servers), 0)
+    await register(client, "healthy", await start(healthy, servers), 500)
+    path = "/endpoints/default/generate" + ("_stream" if behaviour.startswith("stream") else "")
+    healthy.events = 1
+    response = await client.post(path, json=GENERATE, headers=AUTH)
+    assert response.status == 200
+    body = await response.read()
+    assert b"healthy" in body or b'"index":1' in body
+    assert len(failing.received) == 1
+    assert len(healthy.received) == 1
+
+
+async def test_a_dead_worker_is_replaced_by_another(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    healthy = StandInWorker("healthy")
+    await register(client, "dead", f"http://127.0.0.1:{free_port()}", 0)
+    await register(client, "healthy", await start(healthy, servers), 500)
+    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    assert response.status == 200
+    assert await response.json() == {"generated_text": " from healthy"}
+
+
+async def test_the_failed_worker_is_never_tried_again(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    busy = StandInWorker("busy", "busy")
+    await register(client, "busy", await start(busy, servers) + "/", 0)  # URL as reported
+    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    assert response.status == 429  # its own answer, with its Retry-After
+    assert response.headers["Retry-After"] == "3"
+    assert (await response.json())["error_type"] == "overloaded"
+    assert len(busy.received) == 1
+
+
+async def test_when_the_only_worker_is_dead_the_answer_is_502(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    await register(client, "dead", f"http://127.0.0.1:{free_port()}", 0)
+    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    assert response.status == 502
+    answer = await response.json()
+    assert answer["error_type"] == "worker_failed"
+    assert "no other worker" in answer["error"]
+
+
+async def test_with_no_worker_the_answer_is_503_with_retry_after(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    assert (await response.json())["error_type"] == "no_worker"
+
+
+async def test_a_stream_is_relayed_event_by_event(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    worker = StandInWorker("a")
+    await register(client, "a", await start(worker, servers), 0)
+    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    assert response.status == 200
+    assert response.content_type == "text/event-stream"
+    received = []
+    for index in range(1, 4):
+        # the worker sends event n+1 only after the client has event n: nothing is held back
+        line = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+        received.append(json.loads(line.removeprefix(b"data:")))
+        worker.next_event.set()
+        assert received[-1]["index"] == index
+    assert await response.content.read() == b""
+
+
+async def test_a_stream_that_breaks_after_its_first_event_is_not_retried(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    dying, healthy = StandInWorker("dying", "stream_dies"), StandInWorker("healthy")
+    await register(client, "dying", await start(dying, servers), 0)
+    await register(client, "healthy", await start(healthy, servers), 500)
+    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    assert response.status == 200
+    body = await response.read()
+    events = [json.loads(chunk.removeprefix(b"data:")) for chunk in body.split(b"\n\n") if chunk]
+    assert events[0]["index"] == 1
+    assert events[-1]["error_type"] == "worker"
+    assert healthy.received == []
+
+
+async def test_a_client_that_goes_away_closes_the_worker_stream(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    worker = StandInWorker("a", events=1000)
+    await register(client, "a", await start(worker, servers), 0)
+    async with aiohttp.ClientSession() as session:
+        url = client.make_url("/endpoints/default/generate_stream")
+        async with session.post(url, json=GENERATE, headers=AUTH) as response:
+            await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+    for _ in range(500):  # let the worker go on writing until the dropped connection stops it
+        if worker.stream_closed.is_set():
+            break
+        worker.next_event.set()
+        await asyncio.sleep(0.01)
+    assert worker.stream_closed.is_set()
+    assert len(worker.received) == 1
