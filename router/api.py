@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from router.bodies import read_json
 from router.credentials import bearer_token, same_secret
 from router.endpoint_store import EndpointStore
 from router.endpoints import Endpoint, endpoint_from_body, worker_group_from_body
@@ -31,17 +32,15 @@ __all__ = ["add_management_routes"]
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ReadJson = Callable[[web.Request], Awaitable[Any]]
 Rotate = Callable[[], Awaitable[dict[str, Any]]]
 
 
 def add_management_routes(
     app: web.Application,
     service: Callable[[web.Application], RouteService],
-    read_json: ReadJson,
     rotate: Callable[[web.Application], Rotate],
 ) -> None:
-    api = _Api(service, read_json, rotate)
+    api = _Api(service, rotate)
     app.router.add_get("/api/v0/endpoints/", api.guard(api.list_endpoints))
     app.router.add_post("/api/v0/endpoints/", api.guard(api.create_endpoint))
     app.router.add_get("/api/v0/endpoints/{name}", api.guard(api.get_endpoint))
@@ -61,11 +60,9 @@ class _Api:
     def __init__(
         self,
         service: Callable[[web.Application], RouteService],
-        read_json: ReadJson,
         rotate: Callable[[web.Application], Rotate],
     ) -> None:
         self._service = service
-        self._read_json = read_json
         self._rotate = rotate
 
     def guard(self, handler: Handler) -> Handler:
@@ -91,7 +88,7 @@ class _Api:
 
     async def create_endpoint(self, request: web.Request) -> web.Response:
         store = self._store(request)
-        endpoint = endpoint_from_body(await self._read_json(request))
+        endpoint = endpoint_from_body(await read_json(request))
         endpoint = endpoint.model_copy(update={"created_at": self._service(request.app).clock()})
         if endpoint.name in store.endpoints:
             raise Conflict(f"endpoint {endpoint.name!r} exists: update it with PATCH")
@@ -107,7 +104,7 @@ class _Api:
 
     async def update_endpoint(self, request: web.Request) -> web.Response:
         store, current = self._store(request), self._endpoint(request)
-        updated = endpoint_from_body(await self._read_json(request), current=current)
+        updated = endpoint_from_body(await read_json(request), current=current)
         store.put_endpoint(updated)
         await store.save()
         event(log, "endpoint_updated", endpoint=updated.name, state=updated.endpoint_state.value)
@@ -138,7 +135,7 @@ class _Api:
 
     async def create_group(self, request: web.Request) -> web.Response:
         store = self._store(request)
-        group = worker_group_from_body(await self._read_json(request))
+        group = worker_group_from_body(await read_json(request))
         if group.name in store.groups:
             raise Conflict(f"worker group {group.name!r} exists: update it with PATCH")
         self._check_endpoint(store, group.endpoint)
@@ -152,9 +149,7 @@ class _Api:
 
     async def update_group(self, request: web.Request) -> web.Response:
         store = self._store(request)
-        updated = worker_group_from_body(
-            await self._read_json(request), current=self._group(request)
-        )
+        updated = worker_group_from_body(await read_json(request), current=self._group(request))
         self._check_endpoint(store, updated.endpoint)
         store.put_group(updated)
         await store.save()

@@ -22,30 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import SecretStr
 
 from protocol import KeySet, PublishedKey, RouteRequest, SigningKey, WorkerStatusReport
 from router import gateway, vast_compat
 from router.api import add_management_routes
 from router.autoscaler.demand import DemandSignal
 from router.backplane import BACKPLANE, CoreBackplane
+from router.bodies import parse_model, read_json
 from router.credentials import bearer_token, master_token, same_secret
 from router.endpoint_store import EndpointStore
 from router.endpoints import Endpoint
 from router.errors import (
-    BadRequest,
     EndpointNotFound,
     Forbidden,
-    InvalidRequest,
     RouterError,
     Unauthorized,
 )
@@ -72,7 +70,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
 Admission = Callable[[str], bool]
 
 SETTINGS = web.AppKey("settings", RouterSettings)
@@ -119,7 +116,7 @@ def create_app(
     app.router.add_get("/ui", status_page)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health)
-    add_management_routes(app, lambda a: a[SERVICE], _read_json, _rotation)
+    add_management_routes(app, lambda a: a[SERVICE], _rotation)
     gateway.setup(app, settings)
     vast_compat.setup(app, settings)
     return app
@@ -290,7 +287,7 @@ async def route(request: web.Request) -> web.Response:
     service, started = app[SERVICE], time.perf_counter()
     label = ""
     try:
-        body = _parse(RouteRequest, await _read_json(request))
+        body = parse_model(RouteRequest, await read_json(request))
         if body.endpoint in service.store.endpoints:
             label = body.endpoint
         service.authenticate(body.endpoint, bearer_token(request) or body.api_key)
@@ -316,7 +313,7 @@ async def route(request: web.Request) -> web.Response:
 async def worker_status(request: web.Request) -> web.Response:
     app = request.app
     settings, service = app[SETTINGS], app[SERVICE]
-    raw = await _read_json(request)
+    raw = await read_json(request)
     expected = settings.worker_token.get_secret_value()
     if expected:
         presented = bearer_token(request) or master_token(raw)  # Vast's PyWorker: `mtoken`
@@ -324,7 +321,7 @@ async def worker_status(request: web.Request) -> web.Response:
             raise Unauthorized("status report without the right worker token")
     if isinstance(raw, dict) and "endpoint" not in raw:
         raw["endpoint"] = settings.endpoint  # Vast's PyWorker names none: the router's own
-    report = _parse(WorkerStatusReport, raw)
+    report = parse_model(WorkerStatusReport, raw)
     if report.endpoint not in service.store.endpoints:
         raise EndpointNotFound(f"no endpoint named {report.endpoint!r}")
     registry = app[REGISTRY]
@@ -426,33 +423,3 @@ def _worker_view(registry: WorkerRegistry, worker: WorkerRecord, now: float) -> 
 
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
-
-
-# -- parsing -----------------------------------------------------------------------------------
-
-
-async def _read_json(request: web.Request) -> Any:
-    raw = await request.read()
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    try:  # slower, and lenient where it should be: NaN, Infinity, 1e999 reach validation (422)
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
-
-
-def _parse(model: type[ModelT], body: Any) -> ModelT:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidRequest(_describe(exc)) from None
-
-
-def _describe(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "body"
-        problems.append(f"{where}: {error['msg']}")
-    return "; ".join(problems)

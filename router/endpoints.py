@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from router.autoscaler.params import EndpointParams, ParamsError
+from router.bodies import describe_validation
 from router.errors import InvalidRequest
 
 __all__ = [
@@ -195,12 +196,4 @@ def _validate(model: type[Endpoint] | type[WorkerGroup], values: dict[str, Any])
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        raise InvalidRequest(_describe(exc)) from None
-
-
-def _describe(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "body"
-        problems.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
-    return "; ".join(problems)
+        raise InvalidRequest(describe_validation(exc)) from None

@@ -35,9 +35,9 @@ from multidict import CIMultiDict
 
 from protocol import MAX_COST, encode_json_event
 from router.backplane import BACKPLANE, EndpointView
+from router.bodies import json_object, parse_json
 from router.credentials import bearer_token, same_secret
 from router.errors import (
-    BadRequest,
     EndpointNotFound,
     InvalidRequest,
     NoWorker,
@@ -162,13 +162,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 
 
 def _parse_payload(raw: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("request body must be a JSON object (a TGI or OpenAI request)")
-    return payload
+    return json_object(parse_json(raw), " (a TGI or OpenAI request)")
 
 
 @dataclass(frozen=True)

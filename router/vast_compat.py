@@ -17,17 +17,16 @@ by `protocol.WorkerStatusReport`) and carry their token as `mtoken`
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from router.backplane import BACKPLANE, Backplane, EndpointView
+from router.bodies import read_json_object
 from router.credentials import bearer_token, master_token, same_secret
-from router.errors import BadRequest, EndpointNotFound, Unauthorized
+from router.errors import EndpointNotFound, Unauthorized
 from router.settings import RouterSettings
 from router.vast_wire import endpoint_id, endpoint_record, worker_record
 
@@ -97,7 +96,7 @@ async def get_endpoint(request: web.Request) -> web.Response:
 
 
 async def endpoint_workers(request: web.Request) -> web.Response:
-    body = await _json_object(request)
+    body = await read_json_object(request)
     backplane = request.app[BACKPLANE]
     presented = body.get("api_key") if isinstance(body.get("api_key"), str) else ""
     visible = _visible(backplane, presented or _presented_key(request))
@@ -111,7 +110,7 @@ async def endpoint_workers(request: web.Request) -> web.Response:
 async def delete_requests(request: web.Request) -> web.Response:
     """Vast's PyWorker says which requests ended; the core settles load from its status
     reports, so this only checks the token and acknowledges (else the PyWorker retries)."""
-    body = await _json_object(request)
+    body = await read_json_object(request)
     expected = request.app[CONFIG].worker_token
     presented = bearer_token(request) or master_token(body)
     if expected and not same_secret(presented, expected):
@@ -127,16 +126,6 @@ async def root_certificate(request: web.Request) -> web.Response:
         raise EndpointNotFound("no CA certificate configured: set TGIS_VAST_ROOT_CA")
     body = await asyncio.to_thread(path.read_bytes)
     return web.Response(body=body, content_type="application/x-x509-ca-cert")
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    return body
 
 
 def _system_ca_bundle() -> Path | None:

@@ -15,17 +15,15 @@ Errors are raised as the router's exceptions, so its error middleware answers th
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
 from router.autoscaler.loop import AutoscalerLoop
 from router.autoscaler.params import EndpointParams, ParamsError
+from router.bodies import read_json_object
 from router.credentials import bearer_token, same_secret
 from router.endpoint_store import EndpointStore
 from router.endpoints import Endpoint
-from router.errors import BadRequest, EndpointNotFound, InvalidRequest, Unauthorized
+from router.errors import EndpointNotFound, InvalidRequest, Unauthorized
 
 __all__ = ["add_autoscaler_routes"]
 
@@ -54,7 +52,7 @@ def add_autoscaler_routes(
         resource = current()
         if not same_secret(bearer_token(request) or "", resource.api_key.get_secret_value()):
             raise Unauthorized("missing or wrong API key: send `Authorization: Bearer <key>`")
-        changes = await _json_object(request)
+        changes = await read_json_object(request, ', e.g. {"max_workers": 8}')
         try:
             new = EndpointParams.parse({**resource.params.model_dump(), **changes})
         except ParamsError as exc:
@@ -67,13 +65,3 @@ def add_autoscaler_routes(
     app.router.add_get("/autoscaler/metrics", metrics)
     app.router.add_get("/autoscaler/params", params)
     app.router.add_patch("/autoscaler/params", change_params)
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON: send an object of parameters") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest('the body must be a JSON object, e.g. {"max_workers": 8}')
-    return body

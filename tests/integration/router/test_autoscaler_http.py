@@ -119,5 +119,5 @@ async def test_changing_params_needs_the_api_key_and_json(
     assert response.status == 401
     response = await client.patch("/autoscaler/params", data=b"{max_workers", headers=AUTH)
     assert response.status == 400
-    assert "not JSON" in (await response.json())["error"]
+    assert "not valid JSON" in (await response.json())["error"]
     assert loop.params.max_workers == 4
