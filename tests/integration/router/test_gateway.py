@@ -362,3 +362,46 @@ async def test_a_client_that_goes_away_closes_the_worker_stream(
         await asyncio.sleep(0.01)
     assert worker.stream_closed.is_set()
     assert len(worker.received) == 1
+
+
+async def test_every_endpoint_of_the_management_api_is_served_with_its_own_key(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path, admin_key="admin")
+    admin = {"Authorization": "Bearer admin"}
+    created = await client.post(
+        "/api/v0/endpoints/", json={"name": "chat", "api_key": "chat-key"}, headers=admin
+    )
+    assert created.status == 201, await created.text()
+    worker = StandInWorker("c")
+    report = {"id": "c", "url": await start(worker, servers), "state": "ready", "endpoint": "chat"}
+    workers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+    assert (await client.post("/worker_status/", json=report, headers=workers)).status == 200
+
+    chat = {"Authorization": "Bearer chat-key"}
+    response = await client.post("/endpoints/chat/generate", json=GENERATE, headers=chat)
+    assert response.status == 200, await response.text()
+    assert worker.received[0][1]["auth_data"]["endpoint"] == "chat"
+    response = await client.post("/endpoints/chat/generate", json=GENERATE, headers=AUTH)
+    assert response.status == 401  # the default endpoint's key is not chat's
+
+    await client.patch(
+        "/api/v0/endpoints/chat", json={"endpoint_state": "suspended"}, headers=admin
+    )
+    response = await client.post("/endpoints/chat/generate", json=GENERATE, headers=chat)
+    assert response.status == 503
+    assert (await response.json())["error_type"] == "unavailable"
+    assert len(worker.received) == 1
+
+
+async def test_a_worker_that_failed_a_gateway_request_is_out_of_rotation(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    await register(client, "dead", f"http://127.0.0.1:{free_port()}", 0)
+    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    assert response.status == 502
+    [endpoint] = (await (await client.get("/status")).json())["endpoints"]
+    assert [worker["state"] for worker in endpoint["workers"]] == ["failed"]
+    answer = await client.post("/route/", json={"endpoint": "default", "cost": 1}, headers=AUTH)
+    assert "url" not in await answer.json()  # no ticket for it until its next report

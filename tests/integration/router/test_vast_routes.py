@@ -171,3 +171,21 @@ async def test_vasts_client_waits_less_than_its_own_10_s_timeout(
     )
     assert "url" not in await response.json()
     assert time.monotonic() - started < 5.0
+
+
+async def test_the_admin_key_lists_every_endpoint_with_its_key(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await router(aiohttp_client, tmp_path, admin_key="admin")
+    admin = {"Authorization": "Bearer admin"}
+    body = {"name": "chat", "api_key": "chat-key", "max_workers": 3, "cold_workers": 1}
+    assert (await client.post("/api/v0/endpoints/", json=body, headers=admin)).status == 201
+    listing = await (await client.get("/api/v0/endptjobs/", headers=admin)).json()
+    records = {r["endpoint_name"]: r for r in listing["results"]}
+    assert {name: r["api_key"] for name, r in records.items()} == {
+        "default": API_KEY,
+        "chat": "chat-key",
+    }
+    assert (records["chat"]["max_workers"], records["chat"]["endpoint_state"]) == (3, "active")
+    own = await (await client.get("/api/v0/endptjobs/", headers=AUTH)).json()
+    assert [r["endpoint_name"] for r in own["results"]] == ["default"]
