@@ -56,10 +56,17 @@ class Backplane(Protocol):
         ...
 
     async def ticket(
-        self, endpoint: str, cost: float, *, avoid: frozenset[str], wait: bool
+        self,
+        endpoint: str,
+        cost: float,
+        *,
+        avoid: frozenset[str],
+        wait: bool,
+        request_idx: int | None = None,
     ) -> dict[str, Any] | None:
         """A signed ticket for a ready worker of `endpoint` whose URL is not in `avoid`, with
         `cost` counted in flight on it; with `wait`, wait the router's route timeout for one.
+        `request_idx`: a retry of that request (an earlier ticket's), not new demand.
         None when no such worker came; a RouterError when the endpoint routes nothing (gone,
         suspended) or too many requests wait already."""
         ...
@@ -89,10 +96,16 @@ class CoreBackplane:
         return self._service.is_admin_key(presented)
 
     async def ticket(
-        self, endpoint: str, cost: float, *, avoid: frozenset[str], wait: bool
+        self,
+        endpoint: str,
+        cost: float,
+        *,
+        avoid: frozenset[str],
+        wait: bool,
+        request_idx: int | None = None,
     ) -> dict[str, Any] | None:
         answer = await self._service.issue_ticket(
-            endpoint, cost, avoid=avoid, strict_avoid=True, wait=wait
+            endpoint, cost, request_idx=request_idx, avoid=avoid, strict_avoid=True, wait=wait
         )
         return answer if "url" in answer else None  # else Vast's "no worker yet" answer
 

@@ -182,12 +182,14 @@ async def _forward(
     config, backplane = app[CONFIG], app[BACKPLANE]
     failed: list[str] = []
     last: _Failure | None = None
+    request_idx: int | None = None  # the first ticket's: a retry is not new demand
     for attempt in range(config.max_attempts):
         ticket = await backplane.ticket(
-            endpoint.name, cost, avoid=frozenset(failed), wait=attempt == 0
+            endpoint.name, cost, avoid=frozenset(failed), wait=attempt == 0, request_idx=request_idx
         )
         if ticket is None:
             break
+        request_idx = ticket.get("request_idx")
         url = str(ticket["url"])  # as the worker reported it: what `avoid` compares
         body = b'{"auth_data":' + json.dumps(ticket).encode() + b',"payload":' + payload_json + b"}"
         outcome = await _try_worker(request, app[SESSION], config, url.rstrip("/") + path, body)

@@ -23,6 +23,7 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
@@ -121,7 +122,7 @@ async def _serve(
 ) -> int:
     app = create_app(settings)
     router_url = f"http://{settings.host}:{settings.port}"
-    env = {**os.environ, "TGIS_WORKER_TOKEN": settings.worker_token.get_secret_value()}
+    env = worker_env(settings, os.environ)
     provider = LocalProvider(
         router_url=router_url,
         endpoint=settings.endpoint,
@@ -164,6 +165,16 @@ async def _serve(
         await provider.stop_all()
         await runner.cleanup()
         print("stopped.", file=sys.stderr, flush=True)
+
+
+def worker_env(settings: RouterSettings, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the local workers: the router's worker token, and its ticket scheme
+    (a worker checks tickets by the scheme the router signs them with)."""
+    return {
+        **base,
+        "TGIS_WORKER_TOKEN": settings.worker_token.get_secret_value(),
+        "TGIS_TICKET_SCHEME": settings.ticket_scheme,
+    }
 
 
 def _stop_event() -> asyncio.Event:

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from protocol import encode_json_event, load_public_key, verify_ticket_signature
-from router.app import create_app
+from router.app import DEMAND, create_app
 from router.settings import RouterSettings
 from tests.ports import free_port
 
@@ -273,6 +273,8 @@ async def test_a_dead_worker_is_replaced_by_another(
     response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
     assert response.status == 200
     assert await response.json() == {"generated_text": " from healthy"}
+    assert client.app is not None
+    assert client.app[DEMAND].take_arrivals() == (7.0, 1)  # the retry is not new demand
 
 
 async def test_the_failed_worker_is_never_tried_again(
