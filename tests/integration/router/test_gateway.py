@@ -300,6 +300,10 @@ async def test_when_the_only_worker_is_dead_the_answer_is_502(
     answer = await response.json()
     assert answer["error_type"] == "worker_failed"
     assert "no other worker" in answer["error"]
+    [endpoint] = (await (await client.get("/status")).json())["endpoints"]
+    assert [worker["state"] for worker in endpoint["workers"]] == ["failed"]  # out of rotation
+    answer = await client.post("/route/", json={"endpoint": "default", "cost": 1}, headers=AUTH)
+    assert "url" not in await answer.json()  # no ticket for it until its next report
 
 
 async def test_with_no_worker_the_answer_is_503_with_retry_after(
@@ -394,16 +398,3 @@ async def test_every_endpoint_of_the_management_api_is_served_with_its_own_key(
     assert response.status == 503
     assert (await response.json())["error_type"] == "unavailable"
     assert len(worker.received) == 1
-
-
-async def test_a_worker_that_failed_a_gateway_request_is_out_of_rotation(
-    aiohttp_client: ClientFactory, tmp_path: Path
-) -> None:
-    client = await router(aiohttp_client, tmp_path)
-    await register(client, "dead", f"http://127.0.0.1:{free_port()}", 0)
-    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
-    assert response.status == 502
-    [endpoint] = (await (await client.get("/status")).json())["endpoints"]
-    assert [worker["state"] for worker in endpoint["workers"]] == ["failed"]
-    answer = await client.post("/route/", json={"endpoint": "default", "cost": 1}, headers=AUTH)
-    assert "url" not in await answer.json()  # no ticket for it until its next report
