@@ -86,7 +86,9 @@ class Relay:
                 raise BackendTimeout(
                     f"backend sent nothing within {self._first_byte_s:g}s"
                 ) from None
-            raise BackendUnavailable(f"backend unreachable: {exc or type(exc).__name__}") from None
+            raise BackendUnavailable(
+                f"backend unreachable: {str(exc) or type(exc).__name__}"
+            ) from None
 
     async def _relay_body(self, upstream: BackendResponse, slot: RequestSlot) -> web.Response:
         try:
@@ -94,7 +96,7 @@ class Relay:
                 body = await upstream.read()
         except _BACKEND_FAILURES as exc:
             raise BackendUnavailable(
-                f"backend failed mid-answer: {exc or type(exc).__name__}"
+                f"backend failed mid-answer: {str(exc) or type(exc).__name__}"
             ) from None
         if upstream.status >= 500:
             slot.outcome = Outcome.ERROR

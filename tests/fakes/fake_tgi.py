@@ -113,6 +113,8 @@ class FakeTGI:
         self.received.append(("/generate_stream", await request.json()))
         try:
             await self._enter()
+            if self.mode in ("error_422", "error_500"):
+                return self._generate_answer()  # TGI refuses before the stream starts
             return await self._stream(request)
         finally:
             self.active -= 1
