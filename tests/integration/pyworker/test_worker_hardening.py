@@ -375,6 +375,20 @@ async def test_metrics_count_outcomes_rejections_and_latencies(vast: VastStack) 
         'tgis_worker_state{state="ready"} 1.0',
     ):
         assert line in text, line
+    documented = {  # docs/pyworker.md, Operations
+        "tgis_worker_requests_total": "counter",
+        "tgis_worker_ticket_rejections_total": "counter",
+        "tgis_worker_relay_errors_total": "counter",
+        "tgis_worker_queue_time_seconds": "histogram",
+        "tgis_worker_time_to_first_byte_seconds": "histogram",
+        "tgis_worker_in_flight_workload": "gauge",
+        "tgis_worker_requests_in_flight": "gauge",
+        "tgis_worker_requests_queued": "gauge",
+        "tgis_worker_max_perf": "gauge",
+        "tgis_worker_state": "gauge",
+    }
+    for name, kind in documented.items():
+        assert f"# TYPE {name} {kind}" in text, name
 
 
 async def test_ping(vast: VastStack) -> None:
