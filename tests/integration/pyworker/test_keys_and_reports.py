@@ -32,6 +32,19 @@ from tests.fakes.fake_tgi import FakeTGI
 from tests.integration.pyworker.test_pyworker_app import PAYLOAD, ServerFactory, wait_until
 from tests.ports import free_port
 
+VAST_FIELDS = (
+    "id",
+    "loadtime",
+    "cur_load",
+    "max_perf",
+    "cur_perf",
+    "error_msg",
+    "num_requests_working",
+    "num_requests_recieved",
+    "url",
+)
+OUR_FIELDS = ("state", "queue_time", "in_flight_workload", "version", "unsecured", "warnings")
+
 
 @dataclass
 class NativeRouter:
@@ -178,6 +191,9 @@ async def test_reports_fall_over_to_the_next_router(aiohttp_server: ServerFactor
     report_addr = ",".join(address(server) for server in servers)
     async with worker_for(aiohttp_server, report_addr, FakeTGI()) as worker:
         await wait_until(lambda: any(r["state"] == "ready" for r in second.reports))
+        report = second.reports[-1]
+        assert set(VAST_FIELDS) | set(OUR_FIELDS) <= set(report)
+        assert (report["id"], report["url"], report["max_perf"] > 0) == ("w", worker.url, True)
         assert first.report_attempts
         assert not first.reports
         assert (await worker.generate(first.keys[0])).status == 200

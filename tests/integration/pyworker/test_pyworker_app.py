@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import io
 import json
+import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,47 @@ async def test_a_backend_that_is_down_gives_502(
         )
         assert response.status == 502
         assert (await response.json())["error_type"] == "backend_unavailable"
+        stack.assert_idle()
+
+
+@contextlib.contextmanager
+def accepting_no_connection(port: int) -> Iterator[None]:
+    """A listener on `port` whose accept queue is full: connecting to it hangs."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(0)
+    fillers = [socket.socket() for _ in range(3)]
+    try:
+        for filler in fillers:
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        yield
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
+async def test_a_backend_that_accepts_no_connection_gives_502_after_the_connect_timeout(
+    aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    async for stack in start_stack(
+        aiohttp_server, tmp_path, FakeTGI(), health_interval_s=60, connect_timeout_s=0.3
+    ):
+        port = stack.backend_server.port
+        assert port is not None
+        await stack.backend_server.close()
+        with accepting_no_connection(port):
+            body = {"auth_data": await stack.ticket(), "payload": PAYLOAD}
+            started = time.monotonic()
+            response = await stack.post("/generate", body)
+            waited = time.monotonic() - started
+        assert response.status == 502
+        answer = await response.json()
+        assert answer["error_type"] == "backend_unavailable"
+        assert "no connection within 0.3s" in answer["error"]
+        assert 0.3 <= waited < 3
         stack.assert_idle()
 
 

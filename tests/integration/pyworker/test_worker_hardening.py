@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.x509.oid import NameOID
 
 from protocol.vast_tickets import VastVariant, rsa_public_key_pem, sign_vast_ticket
-from pyworker.app import GATE, LIFECYCLE, LOAD, create_app
+from pyworker.app import GATE, LIFECYCLE, LOAD, POOL, create_app
 from pyworker.command import ssl_context
 from pyworker.settings import WorkerSettings
 from tests.fakes.fake_tgi import FakeTGI, expected_stream
@@ -222,6 +222,7 @@ async def test_the_concurrency_cap_holds_requests_in_a_queue(
         backend.gate.set()
         assert [r.status for r in await asyncio.gather(*calls)] == [200] * 6
         assert backend.peak_active == 2
+        assert stack.worker.app[POOL].idle_connections == 2  # kept alive, never more
         assert stack.worker.app[LIFECYCLE].state.value == "ready"
         stack.assert_idle()
 
