@@ -187,6 +187,15 @@ class BackendResponse:
         return self.head.status
 
     async def read(self) -> bytes:
+        """The whole body; raises ConnectionError if it ends early."""
+        if self._chunked is None and self._left:  # the usual case: one read of a known length
+            try:
+                data = await self._connection.reader.readexactly(self._left)
+            except asyncio.IncompleteReadError:
+                raise ConnectionResetError("the backend closed the connection mid-body") from None
+            self._left = 0
+            self._finish()
+            return data
         parts = [chunk async for chunk in self.iter_chunks()]
         return b"".join(parts)
 

@@ -241,6 +241,21 @@ async def test_a_backend_that_never_answers_gets_504(aiohttp_server: ServerFacto
         stack.assert_idle()
 
 
+async def test_a_body_that_stops_coming_gives_502_after_the_idle_timeout(
+    aiohttp_server: ServerFactory,
+) -> None:
+    backend = FakeTGI()
+    async with vast_stack(aiohttp_server, backend, stream_idle_timeout_s=0.3) as stack:
+        backend.mode = "stall_body"
+        response = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+        assert response.status == 502
+        answer = await response.json()
+        assert answer["error_type"] == "backend_unavailable"
+        assert "mid-answer" in answer["error"]
+        await wait_until(lambda: backend.active == 0)  # the backend's connection was dropped
+        stack.assert_idle()
+
+
 async def test_a_slow_stream_is_not_capped_but_a_silent_one_is_ended(
     aiohttp_server: ServerFactory,
 ) -> None:
