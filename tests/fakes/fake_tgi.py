@@ -83,7 +83,7 @@ class FakeTGI:
         if self.gate is not None:
             await self.gate.wait()
 
-    async def generate(self, request: web.Request) -> web.Response:
+    async def generate(self, request: web.Request) -> web.StreamResponse:
         payload = await request.json()
         self.received.append(("/generate", payload))
         try:
