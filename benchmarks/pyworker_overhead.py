@@ -3,13 +3,17 @@
     .venv/bin/python -m benchmarks.pyworker_overhead [--runs 3] [--requests 4000] [--streams 128]
 
 A fast fake TGI (answers at once; streams 256 tokens as fast as it can, or paced at 10 ms and
-2 ms a token) is measured directly, through the PyWorker (a fresh Ed25519 ticket verified per
-request) and through nginx (when installed), all in the same run. The server side (backend,
-PyWorker, nginx) is pinned to CPU 0 with `taskset`; the load generator, a lean HTTP/1.1 client
-on keep-alive connections, to CPU 1. Figures are medians over `--runs`, printed as ratios
-against the direct anchor: requests/s on /generate, relayed SSE events/s on /generate_stream,
-added p50/p99 latency and time to first byte, and the proxy process's CPU time per request and
-per event (from /proc). Issue 4's goals are printed beside them.
+2 ms a token) is measured directly, through the PyWorker with a fresh ticket verified per
+request (`pyworker`: the native Ed25519 scheme; `pyw-rsa`: Vast's RSA scheme, whose signature
+is about four times cheaper to verify) and through nginx, all in the same run. Without nginx
+(`apt-get install -y nginx`) the run says so loudly and goes on without that reference.
+
+The server side (backend, PyWorkers, nginx) is pinned to CPU 0 with `taskset`; the load
+generator, a lean HTTP/1.1 client on keep-alive connections, to CPU 1. Figures are medians
+over `--runs`, printed as ratios against the direct anchor: requests/s on /generate, relayed
+SSE events/s on /generate_stream, added p50/p99 latency and time to first byte, and the proxy
+process's CPU time per request and per event (from /proc). Issue 4's goals are printed beside
+them.
 """
 
 from __future__ import annotations
@@ -33,8 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from protocol import KeySet, SigningKey, sign_ticket
+from protocol.vast_tickets import VastVariant, rsa_public_key_pem, sign_vast_ticket
 
 TOKENS = 256
 SERVER_CPU, CLIENT_CPU = "0", "1"
@@ -100,11 +108,15 @@ def backend_app() -> web.Application:
     return app
 
 
-def router_app(key: SigningKey) -> web.Application:
+def router_app(key: SigningKey, rsa_key: RSAPrivateKey) -> web.Application:
     keys = KeySet(keys=[key.published()]).model_dump_json()
+    pem = rsa_public_key_pem(rsa_key.public_key())
 
     async def get_keys(request: web.Request) -> web.Response:
         return web.Response(text=keys, content_type="application/json")
+
+    async def get_pubkey(request: web.Request) -> web.Response:
+        return web.Response(text=pem)
 
     async def worker_status(request: web.Request) -> web.Response:
         await request.read()
@@ -112,6 +124,7 @@ def router_app(key: SigningKey) -> web.Application:
 
     app = web.Application()
     app.router.add_get("/keys", get_keys)
+    app.router.add_get("/pubkey/", get_pubkey)
     app.router.add_post("/worker_status/", worker_status)
     return app
 
@@ -141,7 +154,8 @@ class Connection:
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         if status != 200:
-            raise RuntimeError(f"HTTP {status}: {head[:200]!r}")
+            detail = await self.reader.read(2000)
+            raise RuntimeError(f"HTTP {status}: {head[:200]!r} {detail[:500]!r}")
         lower = head.lower()
         if b"transfer-encoding: chunked" in lower:
             ttfb, events = await self._chunked(started)
@@ -206,7 +220,7 @@ class Target:
     name: str
     port: int
     pids: list[int]
-    envelope: bool  # the PyWorker wants {"auth_data", "payload"}
+    scheme: str | None = None  # a PyWorker's ticket scheme: it wants {"auth_data", "payload"}
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -230,28 +244,31 @@ class Result:
 @dataclass
 class Bench:
     key: SigningKey
-    worker_url: str
+    rsa_key: RSAPrivateKey
     reqnum: int = 0
     results: dict[tuple[str, str], list[Result]] = field(default_factory=dict)
 
     def bodies(self, target: Target, payload: dict[str, Any], count: int) -> list[bytes]:
-        if not target.envelope:
+        if target.scheme is None:
             return [json.dumps(payload).encode()] * count
         out = []
         for _ in range(count):
-            self.reqnum += 1
-            fields = {
-                "cost": TOKENS,
-                "endpoint": "default",
-                "reqnum": self.reqnum,
-                "url": self.worker_url,
-                "request_idx": self.reqnum,
-                "exp": time.time() + 3600,
-                "kid": self.key.kid,
-            }
-            ticket = sign_ticket(self.key.private_key, fields)
-            out.append(json.dumps({"auth_data": ticket, "payload": payload}).encode())
+            self.reqnum += 1  # one counter for every worker: each sees rising reqnums
+            out.append(json.dumps({"auth_data": self.ticket(target), "payload": payload}).encode())
         return out
+
+    def ticket(self, target: Target) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "cost": TOKENS,
+            "endpoint": "default",
+            "reqnum": self.reqnum,
+            "url": f"http://127.0.0.1:{target.port}",
+            "request_idx": self.reqnum,
+        }
+        if target.scheme == "vast":
+            return sign_vast_ticket(self.rsa_key, fields, VastVariant.LEGACY)
+        fields.update(exp=time.time() + 3600, kid=self.key.kid)
+        return sign_ticket(self.key.private_key, fields)
 
     async def measure(
         self, scenario: str, target: Target, path: str, payload: dict[str, Any], count: int, c: int
@@ -303,6 +320,10 @@ def report(bench: Bench, scenarios: list[tuple[str, str]], targets: list[Target]
                 f"{r.cpu_us_per_unit if target.name != 'direct' else float('nan'):>16.1f}"
             )
 
+
+NGINX_MISSING = """
+!!! nginx is not installed: the reference proxy column is missing from this run.
+!!! Install it (as root: apt-get update && apt-get install -y nginx) and run again."""
 
 GOALS = """
 goals (issue 4): /generate >= 5x Vast's ~1,000 req/s and <= 200 µs CPU/request (c=64);
@@ -380,41 +401,55 @@ def children(pid: int) -> list[int]:
     return found
 
 
-@contextlib.contextmanager
-def servers(tmp: Path, key: SigningKey) -> Iterator[tuple[list[Target], str]]:
-    ports = {name: free_port() for name in ("backend", "router", "worker", "nginx")}
-    me = [sys.executable, "-m", "benchmarks.pyworker_overhead"]
-    (tmp / "key.pem").write_bytes(key.to_pem())
-    processes = [
-        spawn([*me, "serve-backend", "--port", str(ports["backend"])]),
-        subprocess.Popen(
-            [*me, "serve-router", "--port", str(ports["router"]), "--key", str(tmp / "key.pem")],
-            start_new_session=True,
-        ),
-    ]
-    worker_url = f"http://127.0.0.1:{ports['worker']}"
-    env = {"TGIS_MAX_QUEUE_TIME": "1000000"}
-    worker = spawn(
+def find_nginx() -> str | None:
+    return shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+
+
+def spawn_worker(ports: dict[str, int], name: str, scheme: str) -> subprocess.Popen[bytes]:
+    env = {"TGIS_MAX_QUEUE_TIME": "1000000", "TGIS_TICKET_SCHEME": scheme}
+    return spawn(
         [
             sys.executable, "-m", "tgi_serverless", "--log-level", "WARNING", "worker",
-            "--port", str(ports["worker"]), "--host", "127.0.0.1",
+            "--port", str(ports[name]), "--host", "127.0.0.1",
             "--backend-url", f"http://127.0.0.1:{ports['backend']}",
             "--router", f"http://127.0.0.1:{ports['router']}",
-            "--public-url", worker_url, "--worker-id", "bench",
+            "--public-url", f"http://127.0.0.1:{ports[name]}", "--worker-id", name,
         ],
         env,
     )  # fmt: skip
-    processes.append(worker)
+
+
+@contextlib.contextmanager
+def servers(tmp: Path, key: SigningKey, rsa_key: RSAPrivateKey) -> Iterator[list[Target]]:
+    ports = {name: free_port() for name in ("backend", "router", "pyworker", "pyw-rsa", "nginx")}
+    me = [sys.executable, "-m", "benchmarks.pyworker_overhead"]
+    (tmp / "key.pem").write_bytes(key.to_pem())
+    rsa_pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (tmp / "rsa.pem").write_bytes(rsa_pem)
+    router_args = ["--key", str(tmp / "key.pem"), "--rsa-key", str(tmp / "rsa.pem")]
+    processes = [
+        spawn([*me, "serve-backend", "--port", str(ports["backend"])]),
+        subprocess.Popen(
+            [*me, "serve-router", "--port", str(ports["router"]), *router_args],
+            start_new_session=True,
+        ),
+    ]
+    schemes = {"pyworker": "ed25519", "pyw-rsa": "vast"}
+    workers = {name: spawn_worker(ports, name, scheme) for name, scheme in schemes.items()}
+    processes.extend(workers.values())
     try:
         wait_http(f"http://127.0.0.1:{ports['backend']}/health")
-        wait_http(f"{worker_url}/health")
-        targets = [
-            Target("direct", ports["backend"], [processes[0].pid], envelope=False),
-            Target("pyworker", ports["worker"], [worker.pid], envelope=True),
-        ]
-        nginx = shutil.which("nginx") or (
-            "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-        )
+        targets = [Target("direct", ports["backend"], [processes[0].pid])]
+        for name, worker in workers.items():
+            wait_http(f"http://127.0.0.1:{ports[name]}/health")
+            targets.append(Target(name, ports[name], [worker.pid], scheme=schemes[name]))
+        nginx = find_nginx()
         if nginx:
             conf = tmp / "nginx.conf"
             conf.write_text(
@@ -423,12 +458,10 @@ def servers(tmp: Path, key: SigningKey) -> Iterator[tuple[list[Target], str]]:
             master = spawn([nginx, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"])
             processes.append(master)
             wait_http(f"http://127.0.0.1:{ports['nginx']}/health")
-            targets.append(
-                Target("nginx", ports["nginx"], [master.pid, *children(master.pid)], False)
-            )
+            targets.append(Target("nginx", ports["nginx"], [master.pid, *children(master.pid)]))
         else:
-            print("nginx not found: no reference proxy (apt-get install -y nginx)")
-        yield targets, worker_url
+            print(NGINX_MISSING, flush=True)
+        yield targets
     finally:
         for process in processes:
             with contextlib.suppress(ProcessLookupError):
@@ -442,10 +475,11 @@ def servers(tmp: Path, key: SigningKey) -> Iterator[tuple[list[Target], str]]:
 
 async def run(args: argparse.Namespace) -> None:
     key = SigningKey.generate()
-    with tempfile.TemporaryDirectory() as tmp, servers(Path(tmp), key) as (targets, worker_url):
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with tempfile.TemporaryDirectory() as tmp, servers(Path(tmp), key, rsa_key) as targets:
         with contextlib.suppress(AttributeError, OSError):
             os.sched_setaffinity(0, {int(CLIENT_CPU)})
-        bench = Bench(key, worker_url)
+        bench = Bench(key, rsa_key)
         fast = {"inputs": "Hello", "parameters": {"max_new_tokens": TOKENS}}
         scenarios = [
             (f"/generate, concurrency {args.concurrency}", "req"),
@@ -478,6 +512,8 @@ async def run(args: argparse.Namespace) -> None:
             print(f"run {run_index + 1}/{args.runs} done", flush=True)
         report(bench, scenarios, targets)
         print(GOALS)
+        if not any(target.name == "nginx" for target in targets):
+            print(NGINX_MISSING)
 
 
 def main() -> None:
@@ -488,6 +524,7 @@ def main() -> None:
     router = sub.add_parser("serve-router")
     router.add_argument("--port", type=int, required=True)
     router.add_argument("--key", type=Path, required=True)
+    router.add_argument("--rsa-key", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--requests", type=int, default=4000)
@@ -499,7 +536,10 @@ def main() -> None:
         web.run_app(backend_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
     elif args.command == "serve-router":
         key = SigningKey.from_pem(args.key.read_bytes())
-        web.run_app(router_app(key), host="127.0.0.1", port=args.port, print=None, access_log=None)
+        rsa_key = serialization.load_pem_private_key(args.rsa_key.read_bytes(), password=None)
+        assert isinstance(rsa_key, RSAPrivateKey)
+        app = router_app(key, rsa_key)
+        web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
     else:
         asyncio.run(run(args))
 

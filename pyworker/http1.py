@@ -187,6 +187,15 @@ class BackendResponse:
         return self.head.status
 
     async def read(self) -> bytes:
+        """The whole body; raises ConnectionError if it ends early."""
+        if self._chunked is None and self._left:  # the usual case: one read of a known length
+            try:
+                data = await self._connection.reader.readexactly(self._left)
+            except asyncio.IncompleteReadError:
+                raise ConnectionResetError("the backend closed the connection mid-body") from None
+            self._left = 0
+            self._finish()
+            return data
         parts = [chunk async for chunk in self.iter_chunks()]
         return b"".join(parts)
 
@@ -255,6 +264,11 @@ class BackendPool:
         self._connect_timeout_s = connect_timeout_s
         self._idle: deque[_Connection] = deque()
 
+    @property
+    def idle_connections(self) -> int:
+        """Kept-alive connections waiting for reuse (at most the peak concurrency)."""
+        return len(self._idle)
+
     async def post(
         self, path: str, body: bytes, content_type: bytes = b"application/json"
     ) -> BackendResponse:
@@ -303,10 +317,13 @@ class BackendPool:
             if connection.usable:
                 return connection, True
             connection.abort()
-        async with asyncio.timeout(self._connect_timeout_s):
-            reader, writer = await asyncio.open_connection(
-                self._host, self._port, limit=MAX_HEAD_BYTES
-            )
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                reader, writer = await asyncio.open_connection(
+                    self._host, self._port, limit=MAX_HEAD_BYTES
+                )
+        except TimeoutError:
+            raise TimeoutError(f"no connection within {self._connect_timeout_s:g}s") from None
         return _Connection(reader, writer), False
 
     def _release(self, connection: _Connection) -> None:

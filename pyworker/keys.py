@@ -41,7 +41,7 @@ async def fetch_keys(
         try:
             return await _fetch_from(session, address, scheme)
         except (aiohttp.ClientError, TimeoutError, ValueError, ValidationError) as exc:
-            problems.append(f"{address}{scheme.keys_path}: {exc or type(exc).__name__}")
+            problems.append(f"{address}{scheme.keys_path}: {str(exc) or type(exc).__name__}")
     raise KeyFetchError("; ".join(problems) or "no router address configured")
 
 

@@ -68,34 +68,50 @@ class Relay:
     async def forward(
         self, request: web.Request, path: str, body: bytes, slot: RequestSlot
     ) -> web.StreamResponse:
-        """POST `body` (the payload's JSON bytes) to the backend and relay its answer."""
-        upstream = await self._post(path, body)
-        async with upstream:
-            slot.first_byte_at = time.perf_counter()
-            if upstream.status == 200 and upstream.head.content_type == "text/event-stream":
-                return await self._relay_stream(request, upstream, slot)
-            return await self._relay_body(upstream, slot)
+        """POST `body` (the payload's JSON bytes) to the backend and relay its answer.
 
-    async def _post(self, path: str, body: bytes) -> BackendResponse:
+        One timer serves a plain answer: the first-byte deadline until the head arrives, then
+        the idle deadline while its body is read. A stream is timed by its own watchdog.
+        """
+        upstream, answer = await self._fetch(path, body, slot)
+        if answer is not None:
+            return self._plain_response(upstream, answer, slot)
+        async with upstream:
+            return await self._relay_stream(request, upstream, slot)
+
+    async def _fetch(
+        self, path: str, body: bytes, slot: RequestSlot
+    ) -> tuple[BackendResponse, bytes | None]:
+        """The answer's head, and its body unless it is a stream (then None)."""
         deadline = asyncio.timeout(self._first_byte_s)
+        upstream: BackendResponse | None = None
         try:
             async with deadline:
-                return await self._pool.post(path, body)
+                upstream = await self._pool.post(path, body)
+                slot.first_byte_at = time.perf_counter()
+                if upstream.status == 200 and upstream.head.content_type == "text/event-stream":
+                    deadline.reschedule(None)
+                    return upstream, None
+                deadline.reschedule(asyncio.get_running_loop().time() + self._idle_s)
+                return upstream, await upstream.read()
         except _BACKEND_FAILURES as exc:
+            reason = str(exc) or type(exc).__name__
+            if upstream is not None:
+                upstream.close()
+                raise BackendUnavailable(f"backend failed mid-answer: {reason}") from None
             if deadline.expired():
                 raise BackendTimeout(
                     f"backend sent nothing within {self._first_byte_s:g}s"
                 ) from None
-            raise BackendUnavailable(f"backend unreachable: {exc or type(exc).__name__}") from None
+            raise BackendUnavailable(f"backend unreachable: {reason}") from None
+        except BaseException:
+            if upstream is not None:
+                upstream.close()  # cancelled (the client left): drop the backend's connection
+            raise
 
-    async def _relay_body(self, upstream: BackendResponse, slot: RequestSlot) -> web.Response:
-        try:
-            async with asyncio.timeout(self._idle_s):
-                body = await upstream.read()
-        except _BACKEND_FAILURES as exc:
-            raise BackendUnavailable(
-                f"backend failed mid-answer: {exc or type(exc).__name__}"
-            ) from None
+    def _plain_response(
+        self, upstream: BackendResponse, body: bytes, slot: RequestSlot
+    ) -> web.Response:
         if upstream.status >= 500:
             slot.outcome = Outcome.ERROR
         if upstream.status == 200:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 
@@ -19,13 +19,18 @@ from pyworker.admission import expected_wait_s
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker
 
-__all__ = ["UNSECURED_WARNING", "StatusReporter", "build_report"]
+__all__ = ["UNSECURED_WARNING", "StatusReporter", "build_report", "retry_delay_s"]
 
 log = logging.getLogger(__name__)
 
 UNSECURED_WARNING = (
     "UNSECURED: this worker checks no routing tickets; anyone who can reach it can use its backend"
 )
+
+
+def retry_delay_s(failures: int, interval_s: float) -> float:
+    """Back-off after `failures` failed reports in a row: 0.5 s, 1 s, 2 s ... up to the interval."""
+    return min(interval_s, 0.25 * 2.0**failures)
 
 
 def build_report(
@@ -69,6 +74,7 @@ class StatusReporter:
         *,
         interval_s: float,
         token: str | None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._session = session
         self._addresses = list(addresses)
@@ -76,6 +82,7 @@ class StatusReporter:
         self._changed = changed
         self._interval_s = interval_s
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._sleep = sleep
 
     async def run(self) -> None:
         failures = 0
@@ -86,7 +93,7 @@ class StatusReporter:
                 await self._wait_for_change()
             else:
                 failures += 1
-                await asyncio.sleep(min(self._interval_s, 0.25 * 2**failures))
+                await self._sleep(retry_delay_s(failures, self._interval_s))
 
     async def send(self, report: WorkerStatusReport) -> bool:
         """Post one report; True when a router accepted it."""
@@ -106,7 +113,9 @@ class StatusReporter:
                         (await response.text())[:200],
                     )
             except (aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("cannot report to router %s: %s", address, exc or type(exc).__name__)
+                log.warning(
+                    "cannot report to router %s: %s", address, str(exc) or type(exc).__name__
+                )
         return False
 
     async def send_final(self, state: WorkerState = WorkerState.STOPPED) -> None:

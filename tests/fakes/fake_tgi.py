@@ -20,7 +20,9 @@ from aiohttp import web
 
 from protocol import encode_json_event
 
-Mode = Literal["ok", "error_422", "error_500", "die_mid_stream", "slow_stream", "stall_stream"]
+Mode = Literal[
+    "ok", "error_422", "error_500", "die_mid_stream", "slow_stream", "stall_stream", "stall_body"
+]
 
 FAKE_INFO = {
     "model_id": "fake-tgi",
@@ -86,14 +88,25 @@ class FakeTGI:
         if self.gate is not None:
             await self.gate.wait()
 
-    async def generate(self, request: web.Request) -> web.Response:
+    async def generate(self, request: web.Request) -> web.StreamResponse:
         payload = await request.json()
         self.received.append(("/generate", payload))
         try:
             await self._enter()
+            if self.mode == "stall_body":
+                return await self._stalled_body(request)
             return self._generate_answer()
         finally:
             self.active -= 1
+
+    async def _stalled_body(self, request: web.Request) -> web.StreamResponse:
+        """A head that promises 100 bytes, 10 of them, then silence."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 100
+        await response.prepare(request)
+        await response.write(b'{"generat')
+        await asyncio.sleep(3600)
+        return response
 
     def _generate_answer(self) -> web.Response:
         if self.mode == "error_422":
@@ -118,6 +131,8 @@ class FakeTGI:
         self.received.append(("/generate_stream", await request.json()))
         try:
             await self._enter()
+            if self.mode in ("error_422", "error_500"):
+                return self._generate_answer()  # TGI refuses before the stream starts
             return await self._stream(request)
         finally:
             self.active -= 1

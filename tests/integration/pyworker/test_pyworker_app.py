@@ -7,10 +7,12 @@ that the worker's in-flight counters are back to zero afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from protocol import SigningKey, sign_ticket
+from protocol import SigningKey, WorkerState, sign_ticket
 from pyworker.app import LIFECYCLE, LOAD, create_app
 from pyworker.load import Outcome
 from pyworker.settings import WorkerSettings
@@ -180,6 +182,7 @@ async def test_a_replayed_ticket_is_refused(stack: Stack) -> None:
     assert replay.status == 403
     assert (await replay.json())["reason"] == "replayed"
     assert len(stack.backend.payloads("/generate")) == 1
+    stack.assert_idle()
 
 
 async def test_a_payload_without_max_new_tokens_costs_the_backends_maximum(stack: Stack) -> None:
@@ -209,6 +212,7 @@ async def test_malformed_requests_get_a_json_4xx(stack: Stack, raw: bytes, statu
     assert response.status == status
     assert (await response.json())["error"]
     assert stack.backend.received == []
+    stack.assert_idle()
 
 
 async def test_a_huge_body_is_413(stack: Stack) -> None:
@@ -217,6 +221,41 @@ async def test_a_huge_body_is_413(stack: Stack) -> None:
     assert response.status == 413
     assert "limit" in (await response.json())["error"]
     assert stack.backend.received == []
+    stack.assert_idle()
+
+
+def padded_body(ticket: dict[str, Any], size: int) -> bytes:
+    """An envelope of exactly `size` bytes: the prompt is padded to fit."""
+    empty = json.dumps({"auth_data": ticket, "payload": {**PAYLOAD, "inputs": ""}}).encode()
+    padding = "x" * (size - len(empty))
+    body = json.dumps({"auth_data": ticket, "payload": {**PAYLOAD, "inputs": padding}}).encode()
+    assert len(body) == size
+    return body
+
+
+async def test_the_body_limit_is_exact_and_holds_without_a_content_length(
+    aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    limit = 4096
+    async for stack in start_stack(aiohttp_server, tmp_path, FakeTGI(), max_body_bytes=limit):
+        url = f"{stack.worker_url}/generate"
+        at_limit = padded_body(await stack.ticket(), limit)
+        assert (await stack.http.post(url, data=at_limit)).status == 200
+        over = padded_body(await stack.ticket(), limit + 1)
+        refused = await stack.http.post(url, data=over)
+        assert refused.status == 413
+        body = await refused.json()
+        assert body["error_type"] == "payload_too_large"
+        assert str(limit) in body["error"]
+
+        async def chunks() -> AsyncIterator[bytes]:  # chunked upload: no Content-Length
+            for _ in range(64):
+                yield b" " * 1024
+
+        streamed = await stack.http.post(url, data=chunks())
+        assert streamed.status == 413
+        assert len(stack.backend.payloads("/generate")) == 1
+        stack.assert_idle()
 
 
 async def test_unknown_paths_and_methods_are_json(stack: Stack) -> None:
@@ -226,21 +265,24 @@ async def test_unknown_paths_and_methods_are_json(stack: Stack) -> None:
     assert (await missing.json())["error_type"] == "http"
 
 
-async def test_backend_error_bodies_pass_through(stack: Stack) -> None:
+@pytest.mark.parametrize("path", ["/generate", "/generate_stream"])
+async def test_backend_error_bodies_pass_through(stack: Stack, path: str) -> None:
     stack.backend.mode = "error_422"
-    response = await stack.post(
-        "/generate", {"auth_data": await stack.ticket(), "payload": PAYLOAD}
-    )
+    response = await stack.post(path, {"auth_data": await stack.ticket(), "payload": PAYLOAD})
     assert response.status == 422
-    assert (await response.json())["error_type"] == "validation"
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert await response.json() == {
+        "error": "Input validation error: `top_p` bad",
+        "error_type": "validation",
+    }
+    assert stack.worker.app[LOAD].outcomes[Outcome.SUCCESS] == 1  # the client's fault
     stack.assert_idle()
 
 
-async def test_a_backend_500_is_relayed_and_counted_as_an_error(stack: Stack) -> None:
+@pytest.mark.parametrize("path", ["/generate", "/generate_stream"])
+async def test_a_backend_500_is_relayed_and_counted_as_an_error(stack: Stack, path: str) -> None:
     stack.backend.mode = "error_500"
-    response = await stack.post(
-        "/generate", {"auth_data": await stack.ticket(), "payload": PAYLOAD}
-    )
+    response = await stack.post(path, {"auth_data": await stack.ticket(), "payload": PAYLOAD})
     assert response.status == 500
     assert (await response.json())["error"] == "boom"
     assert stack.worker.app[LOAD].outcomes[Outcome.ERROR] == 1
@@ -272,6 +314,26 @@ async def test_a_client_that_disconnects_mid_stream_cancels_the_backend(stack: S
     await asyncio.wait_for(stack.backend.stream_cancelled.wait(), 5)
     await wait_until(lambda: stack.worker.app[LOAD].requests_working == 0)
     stack.assert_idle()
+    outcomes = stack.worker.app[LOAD].outcomes
+    assert (outcomes[Outcome.CANCELLED], outcomes[Outcome.ERROR]) == (1, 0)
+    metrics = await (await stack.http.get(f"{stack.worker_url}/metrics")).text()
+    assert 'tgis_worker_requests_total{outcome="cancelled"} 1.0' in metrics
+    assert "tgis_worker_relay_errors_total{" not in metrics
+
+
+async def test_a_client_that_leaves_while_the_backend_works_cancels_it(stack: Stack) -> None:
+    stack.backend.gate = asyncio.Event()  # the backend holds /generate until the gate opens
+    body = {"auth_data": await stack.ticket(), "payload": PAYLOAD}
+    call = asyncio.create_task(stack.post("/generate", body))
+    await wait_until(lambda: stack.backend.active == 1)
+    call.cancel()  # the client closes its connection
+    with contextlib.suppress(asyncio.CancelledError):
+        await call
+    await wait_until(lambda: stack.backend.active == 0)  # the backend's handler was cancelled
+    await wait_until(lambda: stack.worker.app[LOAD].requests_working == 0)
+    stack.assert_idle()
+    outcomes = stack.worker.app[LOAD].outcomes
+    assert (outcomes[Outcome.CANCELLED], outcomes[Outcome.ERROR]) == (1, 0)
 
 
 async def test_a_backend_that_is_down_gives_502(
@@ -285,6 +347,47 @@ async def test_a_backend_that_is_down_gives_502(
         )
         assert response.status == 502
         assert (await response.json())["error_type"] == "backend_unavailable"
+        stack.assert_idle()
+
+
+@contextlib.contextmanager
+def accepting_no_connection(port: int) -> Iterator[None]:
+    """A listener on `port` whose accept queue is full: connecting to it hangs."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(0)
+    fillers = [socket.socket() for _ in range(3)]
+    try:
+        for filler in fillers:
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        yield
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
+async def test_a_backend_that_accepts_no_connection_gives_502_after_the_connect_timeout(
+    aiohttp_server: ServerFactory, tmp_path: Path
+) -> None:
+    async for stack in start_stack(
+        aiohttp_server, tmp_path, FakeTGI(), health_interval_s=60, connect_timeout_s=0.3
+    ):
+        port = stack.backend_server.port
+        assert port is not None
+        await stack.backend_server.close()
+        with accepting_no_connection(port):
+            body = {"auth_data": await stack.ticket(), "payload": PAYLOAD}
+            started = time.monotonic()
+            response = await stack.post("/generate", body)
+            waited = time.monotonic() - started
+        assert response.status == 502
+        answer = await response.json()
+        assert answer["error_type"] == "backend_unavailable"
+        assert "no connection within 0.3s" in answer["error"]
+        assert 0.3 <= waited < 3
         stack.assert_idle()
 
 
@@ -325,6 +428,16 @@ async def test_a_worker_that_is_not_ready_answers_503(
         assert response.status == 503
         assert response.headers["Retry-After"] == "1"
         assert (await response.json())["error_type"] == "not_ready"
+
+
+async def test_a_draining_worker_refuses_new_requests(stack: Stack) -> None:
+    stack.worker.app[LIFECYCLE].move_to(WorkerState.DRAINING)  # the router routes here no more
+    response = await stack.post("/generate", {"auth_data": stack.forge(), "payload": PAYLOAD})
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "draining" in (await response.json())["error"]
+    assert stack.backend.received == []
+    stack.assert_idle()
 
 
 async def test_a_failing_backend_takes_the_worker_out_until_it_recovers(stack: Stack) -> None:

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.x509.oid import NameOID
 
 from protocol.vast_tickets import VastVariant, rsa_public_key_pem, sign_vast_ticket
-from pyworker.app import GATE, LIFECYCLE, LOAD, create_app
+from pyworker.app import GATE, LIFECYCLE, LOAD, POOL, create_app
 from pyworker.command import ssl_context
 from pyworker.settings import WorkerSettings
 from tests.fakes.fake_tgi import FakeTGI, expected_stream
@@ -222,6 +222,7 @@ async def test_the_concurrency_cap_holds_requests_in_a_queue(
         backend.gate.set()
         assert [r.status for r in await asyncio.gather(*calls)] == [200] * 6
         assert backend.peak_active == 2
+        assert stack.worker.app[POOL].idle_connections == 2  # kept alive, never more
         assert stack.worker.app[LIFECYCLE].state.value == "ready"
         stack.assert_idle()
 
@@ -237,6 +238,21 @@ async def test_a_backend_that_never_answers_gets_504(aiohttp_server: ServerFacto
         response = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
         assert response.status == 504
         assert (await response.json())["error_type"] == "backend_timeout"
+        stack.assert_idle()
+
+
+async def test_a_body_that_stops_coming_gives_502_after_the_idle_timeout(
+    aiohttp_server: ServerFactory,
+) -> None:
+    backend = FakeTGI()
+    async with vast_stack(aiohttp_server, backend, stream_idle_timeout_s=0.3) as stack:
+        backend.mode = "stall_body"
+        response = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+        assert response.status == 502
+        answer = await response.json()
+        assert answer["error_type"] == "backend_unavailable"
+        assert "mid-answer" in answer["error"]
+        await wait_until(lambda: backend.active == 0)  # the backend's connection was dropped
         stack.assert_idle()
 
 
@@ -375,6 +391,20 @@ async def test_metrics_count_outcomes_rejections_and_latencies(vast: VastStack) 
         'tgis_worker_state{state="ready"} 1.0',
     ):
         assert line in text, line
+    documented = {  # docs/pyworker.md, Operations
+        "tgis_worker_requests_total": "counter",
+        "tgis_worker_ticket_rejections_total": "counter",
+        "tgis_worker_relay_errors_total": "counter",
+        "tgis_worker_queue_time_seconds": "histogram",
+        "tgis_worker_time_to_first_byte_seconds": "histogram",
+        "tgis_worker_in_flight_workload": "gauge",
+        "tgis_worker_requests_in_flight": "gauge",
+        "tgis_worker_requests_queued": "gauge",
+        "tgis_worker_max_perf": "gauge",
+        "tgis_worker_state": "gauge",
+    }
+    for name, kind in documented.items():
+        assert f"# TYPE {name} {kind}" in text, name
 
 
 async def test_ping(vast: VastStack) -> None:

@@ -1,0 +1,272 @@
+"""The worker's two conversations with its routers: fetching keys and sending status reports.
+
+Against a stand-in for the native router (Ed25519 keys at `/keys`, reports at
+`/worker_status/`) that can refuse, hang or rotate its keys on demand: keys are fetched with
+retries from the first of a comma-separated `REPORT_ADDR` that answers, fetched again when a
+ticket names a new key, reports fall over to the next router and back off while none accepts,
+and a router that hangs never slows a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from protocol import KeySet, SigningKey, WorkerState, sign_ticket
+from pyworker.app import LIFECYCLE, LOAD, create_app
+from pyworker.lifecycle import Lifecycle
+from pyworker.load import LoadTracker
+from pyworker.reporter import StatusReporter, build_report, retry_delay_s
+from pyworker.settings import WorkerSettings
+from tests.fakes.fake_tgi import FakeTGI
+from tests.integration.pyworker.test_pyworker_app import PAYLOAD, ServerFactory, wait_until
+from tests.ports import free_port
+
+VAST_FIELDS = (
+    "id",
+    "loadtime",
+    "cur_load",
+    "max_perf",
+    "cur_perf",
+    "error_msg",
+    "num_requests_working",
+    "num_requests_recieved",
+    "url",
+)
+OUR_FIELDS = ("state", "queue_time", "in_flight_workload", "version", "unsecured", "warnings")
+
+
+@dataclass
+class NativeRouter:
+    """What a worker sees of the native router, with faults to order."""
+
+    keys: list[SigningKey] = field(default_factory=lambda: [SigningKey.generate()])
+    refuse_keys: int = 0  # answer 503 to this many key fetches first
+    refuse_reports: int = 0  # answer 503 to this many reports first
+    hang_reports: bool = False  # hold reports until `release` is set
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    key_fetches: int = 0
+    report_attempts: list[float] = field(default_factory=list)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/keys", self.get_keys)
+        app.router.add_post("/worker_status/", self.worker_status)
+        return app
+
+    async def get_keys(self, request: web.Request) -> web.Response:
+        self.key_fetches += 1
+        if self.refuse_keys:
+            self.refuse_keys -= 1
+            return web.json_response({"error": "starting"}, status=503)
+        body = KeySet(keys=[key.published() for key in self.keys]).model_dump_json()
+        return web.Response(text=body, content_type="application/json")
+
+    async def worker_status(self, request: web.Request) -> web.Response:
+        self.report_attempts.append(time.monotonic())
+        if self.hang_reports:
+            await self.release.wait()
+        if self.refuse_reports:
+            self.refuse_reports -= 1
+            return web.json_response({"error": "busy"}, status=503)
+        self.reports.append(await request.json())
+        return web.json_response({})
+
+
+@dataclass
+class Worker:
+    server: TestServer
+    http: aiohttp.ClientSession
+    reqnum: int = 0
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    def ticket(self, key: SigningKey, cost: int = 3) -> dict[str, Any]:
+        self.reqnum += 1
+        fields = {
+            "cost": cost,
+            "endpoint": "default",
+            "reqnum": self.reqnum,
+            "url": self.url,
+            "request_idx": self.reqnum,
+            "exp": time.time() + 60,
+            "kid": key.kid,
+        }
+        return sign_ticket(key.private_key, fields)
+
+    async def generate(self, key: SigningKey) -> aiohttp.ClientResponse:
+        body = {"auth_data": self.ticket(key), "payload": PAYLOAD}
+        return await self.http.post(f"{self.url}/generate", json=body)
+
+    def assert_idle(self) -> None:
+        load = self.server.app[LOAD]
+        assert (load.in_flight_workload, load.requests_working) == (0, 0)
+
+
+@contextlib.asynccontextmanager
+async def worker_for(
+    aiohttp_server: ServerFactory, report_addr: str, backend: FakeTGI, **fields: Any
+) -> AsyncIterator[Worker]:
+    backend_server = await aiohttp_server(backend.app())
+    port = free_port()
+    settings = WorkerSettings(
+        **{
+            "port": port,
+            "backend_url": str(backend_server.make_url("")).rstrip("/"),
+            "report_addr": report_addr,
+            "public_url": f"http://127.0.0.1:{port}",
+            "worker_id": "w",
+            "report_interval_s": 0.2,
+            "health_interval_s": 0.2,
+            "benchmark_tokens": 3,
+            **fields,
+        }
+    )
+    server = await aiohttp_server(create_app(settings), port=port)
+    async with aiohttp.ClientSession() as http:
+        await wait_until(lambda: server.app[LIFECYCLE].serving)
+        backend.received.clear()
+        yield Worker(server, http)
+
+
+def address(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+async def test_keys_come_with_retries_from_the_first_router_that_answers(
+    aiohttp_server: ServerFactory,
+) -> None:
+    router = NativeRouter(refuse_keys=2)  # starting up: two refusals, then its keys
+    router_server = await aiohttp_server(router.app())
+    nobody = f"http://127.0.0.1:{free_port()}"  # the first REPORT_ADDR is down
+    async with worker_for(
+        aiohttp_server, f"{nobody}, {address(router_server)}", FakeTGI()
+    ) as worker:
+        assert router.key_fetches == 3
+        assert (await worker.generate(router.keys[0])).status == 200
+        await wait_until(lambda: any(r["state"] == "ready" for r in router.reports))
+        worker.assert_idle()
+
+
+async def test_a_rotated_native_key_is_fetched_on_its_first_ticket(
+    aiohttp_server: ServerFactory,
+) -> None:
+    router = NativeRouter()
+    router_server = await aiohttp_server(router.app())
+    backend = FakeTGI()
+    async with worker_for(
+        aiohttp_server, address(router_server), backend, key_refresh_interval_s=0.0
+    ) as worker:
+        old, new = router.keys[0], SigningKey.generate()
+        fetches = router.key_fetches
+        router.keys = [old, new]  # rotation with overlap: both are published
+        assert (await worker.generate(new)).status == 200
+        assert router.key_fetches == fetches + 1
+        assert (await worker.generate(old)).status == 200  # still accepted: no fetch
+        assert router.key_fetches == fetches + 1
+        stranger = await worker.generate(SigningKey.generate())  # never published
+        assert stranger.status == 401
+        assert (await stranger.json())["reason"] == "unknown_key"
+        assert len(backend.payloads("/generate")) == 2
+        worker.assert_idle()
+
+
+async def test_reports_fall_over_to_the_next_router(aiohttp_server: ServerFactory) -> None:
+    first, second = NativeRouter(refuse_reports=10**6), NativeRouter()
+    second.keys = first.keys
+    servers = [await aiohttp_server(router.app()) for router in (first, second)]
+    report_addr = ",".join(address(server) for server in servers)
+    async with worker_for(aiohttp_server, report_addr, FakeTGI()) as worker:
+        await wait_until(lambda: any(r["state"] == "ready" for r in second.reports))
+        report = second.reports[-1]
+        assert set(VAST_FIELDS) | set(OUR_FIELDS) <= set(report)
+        assert (report["id"], report["url"], report["max_perf"] > 0) == ("w", worker.url, True)
+        assert first.report_attempts
+        assert not first.reports
+        assert (await worker.generate(first.keys[0])).status == 200
+        worker.assert_idle()
+
+
+async def test_a_router_that_hangs_never_slows_a_request(aiohttp_server: ServerFactory) -> None:
+    router = NativeRouter()
+    router_server = await aiohttp_server(router.app())
+    async with worker_for(aiohttp_server, address(router_server), FakeTGI()) as worker:
+        router.hang_reports = True
+        attempts = len(router.report_attempts)
+        await wait_until(lambda: len(router.report_attempts) > attempts)  # a report hangs now
+        started = time.monotonic()
+        for _ in range(5):
+            assert (await worker.generate(router.keys[0])).status == 200
+        assert time.monotonic() - started < 2.0
+        worker.assert_idle()
+        router.hang_reports = False
+        router.release.set()
+
+
+async def test_failed_reports_are_retried_with_growing_back_off(
+    aiohttp_server: ServerFactory,
+) -> None:
+    router = NativeRouter(refuse_reports=4)
+    router_server = await aiohttp_server(router.app())
+    lifecycle, load = Lifecycle(clock=time.time), LoadTracker(clock=time.time)
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    async with aiohttp.ClientSession() as session:
+        reporter = StatusReporter(
+            session,
+            [address(router_server)],
+            lambda: build_report(
+                worker_id="w", url="u", endpoint="e", lifecycle=lifecycle, load=load
+            ),
+            lifecycle.changed,
+            interval_s=5.0,
+            token=None,
+            sleep=sleep,
+        )
+        task = asyncio.create_task(reporter.run())
+        try:
+            await wait_until(lambda: len(router.reports) == 1)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert delays == [0.5, 1.0, 2.0, 4.0]
+    assert [retry_delay_s(n, 5.0) for n in (5, 6, 20)] == [5.0, 5.0, 5.0]  # capped
+    assert router.reports[0]["state"] == "starting"
+
+
+async def test_every_state_change_is_logged_and_reported(
+    aiohttp_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pyworker")
+    router = NativeRouter()
+    router_server = await aiohttp_server(router.app())
+    async with worker_for(aiohttp_server, address(router_server), FakeTGI()) as worker:
+        await wait_until(lambda: any(r["state"] == "ready" for r in router.reports))
+        await worker.server.close()
+    messages = [r.getMessage() for r in caplog.records if r.name == "pyworker.lifecycle"]
+    assert messages == [
+        "worker state starting → loading",
+        "worker state loading → benchmarking",
+        "worker state benchmarking → ready",
+        "worker state ready → draining",
+        "worker state draining → stopped",
+    ]
+    assert [r["state"] for r in router.reports][-2:] == ["draining", "stopped"]
+    assert worker.server.app[LIFECYCLE].state is WorkerState.STOPPED
