@@ -12,14 +12,13 @@ requests have ended.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from protocol.sse import encode_json_event
 from protocol.tgi import GenerateRequest, Info
@@ -34,7 +33,6 @@ from tgi_server.errors import (
 )
 from tgi_server.http_common import (
     ENGINE_KEY,
-    KEEPALIVE_EVENT,
     METRICS_KEY,
     SERVICE_KEY,
     SETTINGS_KEY,
@@ -57,11 +55,11 @@ from tgi_server.parsing import (
 )
 from tgi_server.service import GenerationService
 from tgi_server.settings import BackendSettings
+from tgi_server.stream_sink import SocketStreamSink
 from tgi_server.validation import Limits
 from tgi_server.wire import (
     generate_body,
     generate_headers,
-    stream_event_body,
     stream_headers,
 )
 
@@ -206,7 +204,8 @@ async def _stream_response(request: web.Request, body: GenerateRequest) -> web.S
     request.app[METRICS_KEY].received()
     try:
         await response.prepare(request)
-        await _write_events(response, request.app, body)
+        await response.write(b"")  # the headers go out now, ahead of the events
+        await _write_events(response, request, body)
         await response.write_eof()
     except ConnectionResetError:
         request.app[METRICS_KEY].failed("incomplete")
@@ -242,19 +241,22 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def _write_events(
-    response: web.StreamResponse, app: web.Application, body: GenerateRequest
+    response: web.StreamResponse, request: web.Request, body: GenerateRequest
 ) -> None:
-    details = body.parameters.details
+    """Stream the request's events straight to the socket (`SocketStreamSink`), then any error
+    as one in-stream event."""
+    app = request.app
     received_at = time.monotonic()
+    service = app[SERVICE_KEY]
+    sink = SocketStreamSink(
+        request.transport,
+        chunked=response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked",
+        details=body.parameters.details,
+    )
     try:
-        async with contextlib.aclosing(app[SERVICE_KEY].stream(body)) as events:
-            async for event in events:
-                if event is None:
-                    await response.write(KEEPALIVE_EVENT)
-                    continue
-                await response.write(encode_json_event(stream_event_body(event, details=details)))
-                if event.completion is not None:
-                    app[METRICS_KEY].served(event.completion, received_at, received_at)
+        async with service.streaming_into(body, sink):
+            completion = await sink.wait(service.keepalive_s)
+        app[METRICS_KEY].served(completion, received_at, received_at)
     except BackendError as exc:
         app[METRICS_KEY].failed(exc.error_type)
         await response.write(encode_json_event(exc.body()))

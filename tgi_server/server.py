@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any, cast
 
 from aiohttp import web
@@ -44,7 +45,19 @@ def serve(settings: BackendSettings) -> int:
         print("Error: ShardCannotStart", file=sys.stderr, flush=True)
         return 1
     app = create_app(settings, build_engine(loaded, settings))
-    return asyncio.run(_serve(app, settings))
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        return runner.run(_serve(app, settings))
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's loop (a project dependency) when it is installed, else asyncio's own: every
+    streamed token is a socket write and every engine step a cross-thread wake-up, both cheaper
+    on uvloop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
 
 
 async def _serve(app: web.Application, settings: BackendSettings) -> int:

@@ -1,7 +1,8 @@
 """The generate use cases, free of HTTP: admit, validate, run on the engine, collect.
 
 `generate` serves one non-streamed request (with `best_of` fan-out) and returns everything its
-response needs; `stream` yields token events as they come. Both take their request slots first
+response needs; `stream` yields token events as they come, and `streaming_into` hands them to a
+sink of the caller's (the fast path of `/generate_stream`). All take their request slots first
 (429 when none is free), validate off the event loop (tokenizing a 2 MB prompt takes a while),
 and cancel their engine jobs however they end, so a client that leaves frees its slot.
 """
@@ -12,14 +13,14 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
 
 from protocol.tgi import GenerateRequest
 from tgi_server.admission import RequestSlots
-from tgi_server.engine import Engine, GenerationHandle
+from tgi_server.engine import Engine, EventSink, GenerationHandle
 from tgi_server.events import Completion, FailureEvent, GeneratedToken, TokenEvent
 from tgi_server.validation import (
     Limits,
@@ -81,6 +82,11 @@ class GenerationService:
         self._keepalive_s = keepalive_s
         self._seed_source = seed_source
 
+    @property
+    def keepalive_s(self) -> float:
+        """How long a stream may stay silent before it gets a keep-alive comment."""
+        return self._keepalive_s
+
     async def generate(
         self, request: GenerateRequest, received_at: float, *, add_special_tokens: bool = True
     ) -> GenerateResult:
@@ -114,6 +120,21 @@ class GenerationService:
                     yield event
                     if event is not None and event.completion is not None:
                         return
+
+    @contextlib.asynccontextmanager
+    async def streaming_into(
+        self, request: GenerateRequest, sink: EventSink, *, add_special_tokens: bool = True
+    ) -> AsyncIterator[None]:
+        """Admit, validate and submit a streamed request whose events go to `sink`.
+
+        Entering raises BackendError when the request is refused; the request runs while the
+        block runs, and leaving the block (however) cancels it and frees its slot.
+        """
+        check_stream_parameters(request.parameters)
+        with self._slots.hold():
+            validated = await self._validate(request, add_special_tokens)
+            with self._engine.submit_to(validated, sink):
+                yield
 
     async def _validate(
         self, request: GenerateRequest, add_special_tokens: bool = True

@@ -134,3 +134,38 @@ async def test_a_scheduler_bug_fails_its_requests_but_keeps_the_engine_alive() -
         assert engine.running
     finally:
         await engine.stop()
+
+
+class ListSink:
+    """An EventSink that records its events and the thread they arrived on."""
+
+    def __init__(self) -> None:
+        self.events: list[EngineEvent] = []
+        self.threads: set[int] = set()
+        self.done = asyncio.Event()
+
+    def put_nowait(self, item: EngineEvent, /) -> None:
+        self.events.append(item)
+        self.threads.add(threading.get_ident())
+        if isinstance(item, FailureEvent) or item.completion is not None:
+            self.done.set()
+
+
+async def test_submit_to_hands_every_event_to_the_sink_on_the_event_loop(engine: Engine) -> None:
+    sink = ListSink()
+    with engine.submit_to(request(3), sink):
+        await asyncio.wait_for(sink.done.wait(), 5)
+    texts = [event.token.text for event in sink.events if isinstance(event, TokenEvent)]
+    assert texts == ["o", "k", "o"]
+    assert sink.threads == {threading.get_ident()}
+
+
+async def test_a_sink_that_raises_does_not_starve_the_others(engine: Engine) -> None:
+    class Broken:
+        def put_nowait(self, item: EngineEvent, /) -> None:
+            raise RuntimeError("broken sink")
+
+    sink = ListSink()
+    with engine.submit_to(request(2), Broken()), engine.submit_to(request(2), sink):
+        await asyncio.wait_for(sink.done.wait(), 5)
+    assert len(sink.events) == 2
