@@ -187,15 +187,16 @@ def _choose(rows: list[_Row], logits: torch.Tensor) -> list[TokenEvent]:
     greedy = [i for i, row in enumerate(rows) if row.state.plain_greedy]
     choices: dict[int, Choice] = {}
     if greedy:
-        index = torch.tensor(greedy, dtype=torch.long, device=logits.device)
-        scores = logits.index_select(0, index).to(torch.float32)
+        scores = logits if len(greedy) == len(rows) else logits[greedy]
+        scores = scores.to(torch.float32)
         logprobs = torch.log_softmax(scores, dim=-1)
-        ids = torch.nan_to_num(scores, nan=-torch.inf).argmax(dim=-1)
-        chosen = logprobs.gather(1, ids.unsqueeze(1)).squeeze(1)
+        ids = torch.nan_to_num(scores, nan=-torch.inf).argmax(dim=-1, keepdim=True)
+        chosen = logprobs.gather(1, ids).squeeze(1)
         for position, (i, token_id, logprob) in enumerate(
-            zip(greedy, ids.tolist(), chosen.tolist(), strict=True)
+            zip(greedy, ids.squeeze(1).tolist(), chosen.tolist(), strict=True)
         ):
-            choices[i] = Choice(int(token_id), float(logprob), logprobs[position])
+            wanted = rows[i].state.wants_alternatives
+            choices[i] = Choice(token_id, logprob, logprobs[position] if wanted else None)
     events: list[TokenEvent] = []
     for i, row in enumerate(rows):
         choice = choices.get(i)
