@@ -42,9 +42,9 @@ class BatchLimits:
     """TGI's router flags of the same names."""
 
     max_batch_prefill_tokens: int = 4096
-    max_batch_total_tokens: int = 131_072
+    max_batch_total_tokens: int = 16_000
     max_batch_size: int | None = None
-    waiting_served_ratio: float = 1.2
+    waiting_served_ratio: float = 0.3
     max_waiting_tokens: int = 20
 
 

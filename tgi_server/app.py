@@ -85,7 +85,9 @@ def create_app(settings: BackendSettings, engine: Engine) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[ENGINE_KEY] = engine
     app[SLOTS_KEY] = RequestSlots(settings.max_concurrent_requests)
-    app[METRICS_KEY] = BackendMetrics(settings.max_input_tokens, settings.max_total_tokens)
+    app[METRICS_KEY] = BackendMetrics(
+        settings.max_input_tokens, settings.max_total_tokens, settings.batch_total_tokens
+    )
     app.cleanup_ctx.append(_engine_lifetime)
     app.router.add_post("/generate", generate)
     app.router.add_post("/generate_stream", generate_stream)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from tgi_server.admission_policy import BatchLimits, bounds, next_batch
+from tgi_server.admission_policy import BatchLimits, batch_tokens, bounds, next_batch
 from tgi_server.batch_runner import BatchRunner, PaddedBatch
 from tgi_server.codec import TextCodec
 from tgi_server.errors import BackendError, GenerationError
@@ -86,11 +86,15 @@ class BatchingScheduler:
             joining, dropped = next_batch(self._waiting, self._limits, admission)
             self.stats.cancelled += dropped
             if joining:
+                if self._rows:
+                    waited = self._steps_since_join >= self._limits.max_waiting_tokens
+                    self.stats.concats["wait_exceeded" if waited else "backpressure"] += 1
                 self._prefill(joining)
             elif self._rows:
                 self._decode()
         self.stats.queue_size = len(self._waiting)
         self.stats.batch_size = len(self._rows)
+        self.stats.batch_max_tokens = batch_tokens([row.job for row in self._rows])
 
     def abort_all(self, error: BackendError) -> None:
         jobs = [*self._waiting, *(row.job for row in self._rows)]
@@ -116,8 +120,10 @@ class BatchingScheduler:
             events = _choose(rows, prefill.next_logits)
         except Exception as exc:
             log.exception("generation failed at prefill")
+            self.stats.forward("prefill", ok=False)
             self._fail(jobs, exc)
             return
+        self.stats.forward("prefill", ok=True)
         if self._batch is None:
             self._batch = prefill.batch
         else:
@@ -135,10 +141,12 @@ class BatchingScheduler:
             events = _choose(self._rows, logits)
         except Exception as exc:
             log.exception("generation failed at decode")
+            self.stats.forward("decode", ok=False)
             jobs = [row.job for row in self._rows]
             self._rows, self._batch = [], None
             self._fail(jobs, exc)
             return
+        self.stats.forward("decode", ok=True)
         self._steps_since_join += 1
         self._publish(events)
 

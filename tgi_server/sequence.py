@@ -131,6 +131,7 @@ class SequenceState:
             queued_at=queued_at,
             started_at=started_at,
             finished_at=finished_at,
+            max_new_tokens=self.request.max_new_tokens,
         )
 
     @property
