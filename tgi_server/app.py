@@ -12,6 +12,7 @@ requests have ended.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -75,6 +76,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ROUTER_NAME = "tgi-serverless"
+DROPPED = "dropped"
+"""TGI's `tgi_request_failure` label for a request whose client went away."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -195,6 +198,9 @@ async def _generate_response(
     except BackendError as exc:
         recorder.failed(exc.error_type)
         raise
+    except asyncio.CancelledError:  # the client went away
+        recorder.failed(DROPPED)
+        raise
     recorder.served(result.best.completion, received_at, result.validated_at)
     headers = generate_headers(result, compute_type(request.app))
     payload = generate_body(result)
@@ -210,8 +216,11 @@ async def _stream_response(request: web.Request, body: GenerateRequest) -> web.S
         await _write_events(response, request, body)
         await response.write_eof()
     except ConnectionResetError:
-        request.app[METRICS_KEY].failed("incomplete")
+        request.app[METRICS_KEY].failed(DROPPED)
         log.debug("client went away during a stream")
+    except asyncio.CancelledError:
+        request.app[METRICS_KEY].failed(DROPPED)
+        raise
     return response
 
 

@@ -125,6 +125,8 @@ async def test_a_client_that_disconnects_mid_stream_frees_its_slot(
     assert first.startswith(b'data: {"index":1,')
     response.close()  # drop the connection mid-stream
     await eventually(lambda: app[SLOTS_KEY].in_use == 0 and app[ENGINE_KEY].stats.cancelled == 1)
+    metrics = (await (await client.get("/metrics")).text()).splitlines()
+    assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
     follower = await client.post(
         "/generate", json={"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}
     )
