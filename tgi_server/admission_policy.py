@@ -65,15 +65,23 @@ def batch_tokens(entries: Sequence[Candidate]) -> int:
 
 
 def bounds(
-    limits: BatchLimits, running: Sequence[Candidate], steps_since_join: int
+    limits: BatchLimits,
+    running: Sequence[Candidate],
+    steps_since_join: int,
+    *,
+    running_tokens: int | None = None,
 ) -> AdmissionBounds:
-    """How many may join a batch running `running`, `steps_since_join` steps after the last join."""
+    """How many may join a batch running `running`, `steps_since_join` steps after the last join.
+
+    `running_tokens` is `batch_tokens(running)`, when the caller keeps it already."""
     if not running:
         return AdmissionBounds(None, limits.max_batch_size, limits.max_batch_total_tokens, True)
     waited_enough = steps_since_join >= limits.max_waiting_tokens
     min_size = None if waited_enough else math.floor(len(running) * limits.waiting_served_ratio)
     max_size = None if limits.max_batch_size is None else limits.max_batch_size - len(running)
-    budget = limits.max_batch_total_tokens - batch_tokens(running)
+    if running_tokens is None:
+        running_tokens = batch_tokens(running)
+    budget = limits.max_batch_total_tokens - running_tokens
     return AdmissionBounds(min_size, max_size, budget)
 
 

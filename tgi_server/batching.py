@@ -62,6 +62,8 @@ class BatchingScheduler:
         self._clock = clock
         self._waiting: deque[Job] = deque()
         self._rows: list[_Row] = []
+        self._jobs: list[Job] = []
+        """The rows' jobs, in row order (kept with the rows; read at every step)."""
         self._batch: PaddedBatch | None = None
         self._steps_since_join = 0
         self.stats = SchedulerStats()
@@ -81,7 +83,10 @@ class BatchingScheduler:
         with torch.inference_mode():
             self._drop_cancelled()
             admission = bounds(
-                self._limits, [row.job for row in self._rows], self._steps_since_join
+                self._limits,
+                self._jobs,
+                self._steps_since_join,
+                running_tokens=self.stats.batch_max_tokens,
             )
             joining, dropped = next_batch(self._waiting, self._limits, admission)
             self.stats.cancelled += dropped
@@ -94,12 +99,11 @@ class BatchingScheduler:
                 self._decode()
         self.stats.queue_size = len(self._waiting)
         self.stats.batch_size = len(self._rows)
-        self.stats.batch_max_tokens = batch_tokens([row.job for row in self._rows])
 
     def abort_all(self, error: BackendError) -> None:
         jobs = [*self._waiting, *(row.job for row in self._rows)]
         self._waiting.clear()
-        self._rows = []
+        self._set_rows([])
         self._batch = None
         for job in jobs:
             self.stats.failed += 1
@@ -129,7 +133,7 @@ class BatchingScheduler:
         else:
             self._batch = self._runner.concatenate(self._batch, prefill.batch)
         first = len(self._rows)
-        self._rows.extend(rows)
+        self._set_rows(self._rows + rows)
         self._steps_since_join = 1
         self._publish(events, first=first)
 
@@ -143,7 +147,8 @@ class BatchingScheduler:
             log.exception("generation failed at decode")
             self.stats.forward("decode", ok=False)
             jobs = [row.job for row in self._rows]
-            self._rows, self._batch = [], None
+            self._set_rows([])
+            self._batch = None
             self._fail(jobs, exc)
             return
         self.stats.forward("decode", ok=True)
@@ -175,11 +180,16 @@ class BatchingScheduler:
     def _keep(self, keep: list[int]) -> None:
         if len(keep) == len(self._rows):
             return
-        self._rows = [self._rows[i] for i in keep]
+        self._set_rows([self._rows[i] for i in keep])
         if not keep:
             self._batch = None
         elif self._batch is not None:
             self._batch = self._runner.filter(self._batch, keep)
+
+    def _set_rows(self, rows: list[_Row]) -> None:
+        self._rows = rows
+        self._jobs = [row.job for row in rows]
+        self.stats.batch_max_tokens = batch_tokens(self._jobs)
 
     def _new_state(self, job: Job) -> SequenceState:
         return SequenceState(job.request, self._codec, self._eos_token_ids, self._runner.device)

@@ -53,6 +53,10 @@ class SequenceState:
         self._generated: list[int] = []
         self._prefill: tuple[PrefillToken, ...] = ()
         self.finish_reason: FinishReason | None = None
+        self.plain_greedy = self._chooser.plain_greedy and self._constraint is None
+        """Whether each next token is the bare argmax: a batch may choose it for many rows."""
+        self.wants_alternatives = request.top_n_tokens > 0
+        """Whether each token comes with its top-n alternatives (`top_n_tokens`)."""
 
     @property
     def last_token_id(self) -> int:
@@ -79,11 +83,6 @@ class SequenceState:
             PrefillToken(id=i, text=self._codec.decode([i]), logprob=logprob)
             for i, logprob in zip(ids, logprobs, strict=True)
         )
-
-    @property
-    def plain_greedy(self) -> bool:
-        """Whether the next token is the bare argmax: a batch may then choose it for many rows."""
-        return self._chooser.plain_greedy and self._constraint is None
 
     def advance(self, logits: torch.Tensor) -> TokenEvent:
         """Choose the next token from the last position's logits ([1, V]) and record it."""
@@ -133,11 +132,6 @@ class SequenceState:
             finished_at=finished_at,
             max_new_tokens=self.request.max_new_tokens,
         )
-
-    @property
-    def wants_alternatives(self) -> bool:
-        """Whether each token comes with its top-n alternatives (`top_n_tokens`)."""
-        return self.request.top_n_tokens > 0
 
     def _alternatives(self, choice: Choice) -> tuple[GeneratedToken, ...]:
         if not self.request.top_n_tokens:
