@@ -8,6 +8,7 @@ TGI's `Error: ShardCannotStart`; a port that cannot be bound with `Error: Webser
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -45,8 +46,17 @@ def serve(settings: BackendSettings) -> int:
         print("Error: ShardCannotStart", file=sys.stderr, flush=True)
         return 1
     app = create_app(settings, build_engine(loaded, settings))
+    _freeze_the_heap()
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         return runner.run(_serve(app, settings))
+
+
+def _freeze_the_heap() -> None:
+    """Leave what loading made (the model, the tokenizer, the libraries: ~400 000 objects for
+    the tiny model) out of garbage collection from now on. Otherwise every full collection
+    walks all of it, a 100-200 ms pause in the middle of serving."""
+    gc.collect()
+    gc.freeze()
 
 
 def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
