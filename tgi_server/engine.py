@@ -32,6 +32,9 @@ __all__ = ["Engine", "EventSink", "GenerationHandle", "JobHandle", "ServedModel"
 
 log = logging.getLogger(__name__)
 
+HANDOFF_WAIT_S = 0.002
+"""How long the model thread waits, after a step, for the event loop to take its events."""
+
 
 @dataclass(frozen=True)
 class ServedModel:
@@ -105,6 +108,8 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: list[tuple[EventSink, EngineEvent]] = []
+        self._delivered = threading.Event()
+        """Set by the event loop once it has handed out the last flushed events."""
         """Events of the current step, handed to the event loop together after the step."""
 
     @property
@@ -161,14 +166,24 @@ class Engine:
         self._flush()
 
     def _flush(self) -> None:
-        """Hand the step's events to the event loop in one wake-up (not one per token)."""
+        """Hand the step's events to the event loop in one wake-up (not one per token), and
+        wait (briefly) until it has taken them.
+
+        Without the wait the event loop could starve: a forward pass releases and retakes the
+        GIL around every torch op, and CPython only forces a switch to a waiting thread when no
+        switch happened for a whole switch interval, so the loop could wait milliseconds
+        (several steps) to send a step's tokens. Waiting here costs little: with the GIL, the
+        loop's work and the next forward would not run at the same time anyway."""
         if not self._outbox or self._loop is None:
             return
         batch, self._outbox[:] = list(self._outbox), []
+        self._delivered.clear()
         try:
-            self._loop.call_soon_threadsafe(_put_all, batch)
+            self._loop.call_soon_threadsafe(_put_all, batch, self._delivered)
         except RuntimeError:
             log.debug("event loop closed; dropping %d events", len(batch))
+            return
+        self._delivered.wait(HANDOFF_WAIT_S)
 
     def _take_jobs(self, *, block: bool) -> bool:
         """Move submitted jobs to the scheduler; False once told to stop."""
@@ -205,10 +220,11 @@ class _Deliver:
         self._outbox.append((self._sink, event))
 
 
-def _put_all(batch: list[tuple[EventSink, EngineEvent]]) -> None:
+def _put_all(batch: list[tuple[EventSink, EngineEvent]], delivered: threading.Event) -> None:
     """On the event loop: every event to its request's sink, in order."""
     for sink, event in batch:
         try:
             sink.put_nowait(event)
         except Exception:  # one broken sink must not starve the others of their events
             log.exception("an event sink failed")
+    delivered.set()
