@@ -32,8 +32,10 @@ from tgi_server.errors import (
     InvalidBodyError,
     UnhealthyError,
 )
+from tgi_server.health import HealthCheck
 from tgi_server.http_common import (
     ENGINE_KEY,
+    HEALTH_KEY,
     METRICS_KEY,
     SERVICE_KEY,
     SETTINGS_KEY,
@@ -88,6 +90,7 @@ def create_app(settings: BackendSettings, engine: Engine) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[ENGINE_KEY] = engine
     app[SLOTS_KEY] = RequestSlots(settings.max_concurrent_requests)
+    app[HEALTH_KEY] = HealthCheck(engine)
     app[METRICS_KEY] = BackendMetrics(
         settings.max_input_tokens, settings.max_total_tokens, settings.batch_total_tokens
     )
@@ -225,7 +228,8 @@ async def _stream_response(request: web.Request, body: GenerateRequest) -> web.S
 
 
 async def health(request: web.Request) -> web.Response:
-    if not request.app[ENGINE_KEY].running:
+    """200 with an empty body; after a failed generation, only once one token generates."""
+    if not await request.app[HEALTH_KEY].healthy():
         raise UnhealthyError()
     return web.Response(status=200)
 
