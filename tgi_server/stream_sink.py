@@ -65,10 +65,13 @@ class SocketStreamSink:
 
     def _send(self, data: bytes) -> bool:
         transport = self._transport
-        if transport is None or transport.is_closing():
+        try:
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("the client went away")
+            transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
+        except (OSError, RuntimeError) as exc:  # ConnectionResetError is an OSError
             if not self._done.done():
-                self._done.set_exception(ConnectionResetError("the client went away"))
+                self._done.set_exception(ConnectionResetError(f"the client went away: {exc}"))
             return False
-        transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
         self._last_write = self._clock()
         return True

@@ -109,3 +109,14 @@ async def test_a_client_gone_during_keepalives_ends_the_wait() -> None:
     transport.closing = True
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_transport_that_fails_to_write_ends_the_wait_with_connection_reset() -> None:
+    class Failing(FakeTransport):
+        def write(self, data: bytes) -> None:
+            raise RuntimeError("unable to perform operation on a closed transport")
+
+    sink = sink_for(Failing())
+    sink.put_nowait(FIRST)
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(sink.wait(15.0), 1)
