@@ -42,9 +42,9 @@ class BatchLimits:
     """TGI's router flags of the same names."""
 
     max_batch_prefill_tokens: int = 4096
-    max_batch_total_tokens: int = 131_072
+    max_batch_total_tokens: int = 16_000
     max_batch_size: int | None = None
-    waiting_served_ratio: float = 1.2
+    waiting_served_ratio: float = 0.3
     max_waiting_tokens: int = 20
 
 
@@ -65,15 +65,23 @@ def batch_tokens(entries: Sequence[Candidate]) -> int:
 
 
 def bounds(
-    limits: BatchLimits, running: Sequence[Candidate], steps_since_join: int
+    limits: BatchLimits,
+    running: Sequence[Candidate],
+    steps_since_join: int,
+    *,
+    running_tokens: int | None = None,
 ) -> AdmissionBounds:
-    """How many may join a batch running `running`, `steps_since_join` steps after the last join."""
+    """How many may join a batch running `running`, `steps_since_join` steps after the last join.
+
+    `running_tokens` is `batch_tokens(running)`, when the caller keeps it already."""
     if not running:
         return AdmissionBounds(None, limits.max_batch_size, limits.max_batch_total_tokens, True)
     waited_enough = steps_since_join >= limits.max_waiting_tokens
     min_size = None if waited_enough else math.floor(len(running) * limits.waiting_served_ratio)
     max_size = None if limits.max_batch_size is None else limits.max_batch_size - len(running)
-    budget = limits.max_batch_total_tokens - batch_tokens(running)
+    if running_tokens is None:
+        running_tokens = batch_tokens(running)
+    budget = limits.max_batch_total_tokens - running_tokens
     return AdmissionBounds(min_size, max_size, budget)
 
 

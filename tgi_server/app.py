@@ -12,14 +12,14 @@ requests have ended.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from protocol.sse import encode_json_event
 from protocol.tgi import GenerateRequest, Info
@@ -32,9 +32,10 @@ from tgi_server.errors import (
     InvalidBodyError,
     UnhealthyError,
 )
+from tgi_server.health import HealthCheck
 from tgi_server.http_common import (
     ENGINE_KEY,
-    KEEPALIVE_EVENT,
+    HEALTH_KEY,
     METRICS_KEY,
     SERVICE_KEY,
     SETTINGS_KEY,
@@ -57,11 +58,11 @@ from tgi_server.parsing import (
 )
 from tgi_server.service import GenerationService
 from tgi_server.settings import BackendSettings
+from tgi_server.stream_sink import SocketStreamSink
 from tgi_server.validation import Limits
 from tgi_server.wire import (
     generate_body,
     generate_headers,
-    stream_event_body,
     stream_headers,
 )
 
@@ -77,6 +78,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ROUTER_NAME = "tgi-serverless"
+DROPPED = "dropped"
+"""TGI's `tgi_request_failure` label for a request whose client went away."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -87,7 +90,10 @@ def create_app(settings: BackendSettings, engine: Engine) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[ENGINE_KEY] = engine
     app[SLOTS_KEY] = RequestSlots(settings.max_concurrent_requests)
-    app[METRICS_KEY] = BackendMetrics(settings.max_input_tokens, settings.max_total_tokens)
+    app[HEALTH_KEY] = HealthCheck(engine)
+    app[METRICS_KEY] = BackendMetrics(
+        settings.max_input_tokens, settings.max_total_tokens, settings.batch_total_tokens
+    )
     app.cleanup_ctx.append(_engine_lifetime)
     app.router.add_post("/generate", generate)
     app.router.add_post("/generate_stream", generate_stream)
@@ -195,6 +201,9 @@ async def _generate_response(
     except BackendError as exc:
         recorder.failed(exc.error_type)
         raise
+    except asyncio.CancelledError:  # the client went away
+        recorder.failed(DROPPED)
+        raise
     recorder.served(result.best.completion, received_at, result.validated_at)
     headers = generate_headers(result, compute_type(request.app))
     payload = generate_body(result)
@@ -206,16 +215,21 @@ async def _stream_response(request: web.Request, body: GenerateRequest) -> web.S
     request.app[METRICS_KEY].received()
     try:
         await response.prepare(request)
-        await _write_events(response, request.app, body)
+        await response.write(b"")  # the headers go out now, ahead of the events
+        await _write_events(response, request, body)
         await response.write_eof()
     except ConnectionResetError:
-        request.app[METRICS_KEY].failed("incomplete")
+        request.app[METRICS_KEY].failed(DROPPED)
         log.debug("client went away during a stream")
+    except asyncio.CancelledError:
+        request.app[METRICS_KEY].failed(DROPPED)
+        raise
     return response
 
 
 async def health(request: web.Request) -> web.Response:
-    if not request.app[ENGINE_KEY].running:
+    """200 with an empty body; after a failed generation, only once one token generates."""
+    if not await request.app[HEALTH_KEY].healthy():
         raise UnhealthyError()
     return web.Response(status=200)
 
@@ -242,19 +256,22 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def _write_events(
-    response: web.StreamResponse, app: web.Application, body: GenerateRequest
+    response: web.StreamResponse, request: web.Request, body: GenerateRequest
 ) -> None:
-    details = body.parameters.details
+    """Stream the request's events straight to the socket (`SocketStreamSink`), then any error
+    as one in-stream event."""
+    app = request.app
     received_at = time.monotonic()
+    service = app[SERVICE_KEY]
+    sink = SocketStreamSink(
+        request.transport,
+        chunked=response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked",
+        details=body.parameters.details,
+    )
     try:
-        async with contextlib.aclosing(app[SERVICE_KEY].stream(body)) as events:
-            async for event in events:
-                if event is None:
-                    await response.write(KEEPALIVE_EVENT)
-                    continue
-                await response.write(encode_json_event(stream_event_body(event, details=details)))
-                if event.completion is not None:
-                    app[METRICS_KEY].served(event.completion, received_at, received_at)
+        async with service.streaming_into(body, sink):
+            completion = await sink.wait(service.keepalive_s)
+        app[METRICS_KEY].served(completion, received_at, received_at)
     except BackendError as exc:
         app[METRICS_KEY].failed(exc.error_type)
         await response.write(encode_json_event(exc.body()))

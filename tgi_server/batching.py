@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from tgi_server.admission_policy import BatchLimits, bounds, next_batch
+from tgi_server.admission_policy import BatchLimits, batch_tokens, bounds, next_batch
 from tgi_server.batch_runner import BatchRunner, PaddedBatch
 from tgi_server.codec import TextCodec
 from tgi_server.errors import BackendError, GenerationError
@@ -62,6 +62,8 @@ class BatchingScheduler:
         self._clock = clock
         self._waiting: deque[Job] = deque()
         self._rows: list[_Row] = []
+        self._jobs: list[Job] = []
+        """The rows' jobs, in row order (kept with the rows; read at every step)."""
         self._batch: PaddedBatch | None = None
         self._steps_since_join = 0
         self.stats = SchedulerStats()
@@ -81,11 +83,17 @@ class BatchingScheduler:
         with torch.inference_mode():
             self._drop_cancelled()
             admission = bounds(
-                self._limits, [row.job for row in self._rows], self._steps_since_join
+                self._limits,
+                self._jobs,
+                self._steps_since_join,
+                running_tokens=self.stats.batch_max_tokens,
             )
             joining, dropped = next_batch(self._waiting, self._limits, admission)
             self.stats.cancelled += dropped
             if joining:
+                if self._rows:
+                    waited = self._steps_since_join >= self._limits.max_waiting_tokens
+                    self.stats.concats["wait_exceeded" if waited else "backpressure"] += 1
                 self._prefill(joining)
             elif self._rows:
                 self._decode()
@@ -95,7 +103,7 @@ class BatchingScheduler:
     def abort_all(self, error: BackendError) -> None:
         jobs = [*self._waiting, *(row.job for row in self._rows)]
         self._waiting.clear()
-        self._rows = []
+        self._set_rows([])
         self._batch = None
         for job in jobs:
             self.stats.failed += 1
@@ -116,14 +124,16 @@ class BatchingScheduler:
             events = _choose(rows, prefill.next_logits)
         except Exception as exc:
             log.exception("generation failed at prefill")
+            self.stats.forward("prefill", ok=False)
             self._fail(jobs, exc)
             return
+        self.stats.forward("prefill", ok=True)
         if self._batch is None:
             self._batch = prefill.batch
         else:
             self._batch = self._runner.concatenate(self._batch, prefill.batch)
         first = len(self._rows)
-        self._rows.extend(rows)
+        self._set_rows(self._rows + rows)
         self._steps_since_join = 1
         self._publish(events, first=first)
 
@@ -135,10 +145,13 @@ class BatchingScheduler:
             events = _choose(self._rows, logits)
         except Exception as exc:
             log.exception("generation failed at decode")
+            self.stats.forward("decode", ok=False)
             jobs = [row.job for row in self._rows]
-            self._rows, self._batch = [], None
+            self._set_rows([])
+            self._batch = None
             self._fail(jobs, exc)
             return
+        self.stats.forward("decode", ok=True)
         self._steps_since_join += 1
         self._publish(events)
 
@@ -167,11 +180,16 @@ class BatchingScheduler:
     def _keep(self, keep: list[int]) -> None:
         if len(keep) == len(self._rows):
             return
-        self._rows = [self._rows[i] for i in keep]
+        self._set_rows([self._rows[i] for i in keep])
         if not keep:
             self._batch = None
         elif self._batch is not None:
             self._batch = self._runner.filter(self._batch, keep)
+
+    def _set_rows(self, rows: list[_Row]) -> None:
+        self._rows = rows
+        self._jobs = [row.job for row in rows]
+        self.stats.batch_max_tokens = batch_tokens(self._jobs)
 
     def _new_state(self, job: Job) -> SequenceState:
         return SequenceState(job.request, self._codec, self._eos_token_ids, self._runner.device)
@@ -187,15 +205,16 @@ def _choose(rows: list[_Row], logits: torch.Tensor) -> list[TokenEvent]:
     greedy = [i for i, row in enumerate(rows) if row.state.plain_greedy]
     choices: dict[int, Choice] = {}
     if greedy:
-        index = torch.tensor(greedy, dtype=torch.long, device=logits.device)
-        scores = logits.index_select(0, index).to(torch.float32)
+        scores = logits if len(greedy) == len(rows) else logits[greedy]
+        scores = scores.to(torch.float32)
         logprobs = torch.log_softmax(scores, dim=-1)
-        ids = torch.nan_to_num(scores, nan=-torch.inf).argmax(dim=-1)
-        chosen = logprobs.gather(1, ids.unsqueeze(1)).squeeze(1)
+        ids = torch.nan_to_num(scores, nan=-torch.inf).argmax(dim=-1, keepdim=True)
+        chosen = logprobs.gather(1, ids).squeeze(1)
         for position, (i, token_id, logprob) in enumerate(
-            zip(greedy, ids.tolist(), chosen.tolist(), strict=True)
+            zip(greedy, ids.squeeze(1).tolist(), chosen.tolist(), strict=True)
         ):
-            choices[i] = Choice(int(token_id), float(logprob), logprobs[position])
+            wanted = rows[i].state.wants_alternatives
+            choices[i] = Choice(token_id, logprob, logprobs[position] if wanted else None)
     events: list[TokenEvent] = []
     for i, row in enumerate(rows):
         choice = choices.get(i)

@@ -88,9 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 _BATCH_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("--max-batch-prefill-tokens", int, "most tokens in one prefill (default 4096)"),
-    ("--max-batch-total-tokens", int, "most tokens a running batch holds (default 131072)"),
+    ("--max-batch-total-tokens", int, "most tokens a running batch holds (default 16000)"),
     ("--max-batch-size", int, "most requests in the running batch (default: no limit)"),
-    ("--waiting-served-ratio", float, "waiting/running ratio that lets requests join (1.2)"),
+    ("--waiting-served-ratio", float, "waiting/running ratio that lets requests join (0.3)"),
     ("--max-waiting-tokens", int, "steps after which waiting requests join anyway (20)"),
 )
 

@@ -5,6 +5,10 @@ thread, which drives a `Scheduler` step by step; after each step, all of the ste
 their requests' `asyncio.Queue`s through one `loop.call_soon_threadsafe`. Leaving a
 `GenerationHandle`'s `with` block early (the client went away, the handler was cancelled) marks
 the job cancelled, and the scheduler drops it at its next step.
+
+`submit_to` delivers a request's events to an `EventSink` of the caller's instead of a queue:
+its `put_nowait` runs on the event loop inside that same hand-off, so a streaming response can
+write each token straight to its socket without waking its handler once per token.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
 from tgi_server.codec import TextCodec
 from tgi_server.errors import GenerationError
@@ -23,9 +28,12 @@ from tgi_server.grammar import GrammarCompiler
 from tgi_server.scheduler import Job, Scheduler, SchedulerStats
 from tgi_server.validation import ValidatedRequest
 
-__all__ = ["Engine", "GenerationHandle", "ServedModel"]
+__all__ = ["Engine", "EventSink", "GenerationHandle", "JobHandle", "ServedModel"]
 
 log = logging.getLogger(__name__)
+
+HANDOFF_WAIT_S = 0.002
+"""How long the model thread waits, after a step, for the event loop to take its events."""
 
 
 @dataclass(frozen=True)
@@ -40,12 +48,40 @@ class ServedModel:
     """Compiles `grammar` parameters; None when structured generation is unavailable."""
 
 
-class GenerationHandle:
+class EventSink(Protocol):
+    """Where a request's events go; called on the event loop, in order, never concurrently."""
+
+    def put_nowait(self, item: EngineEvent, /) -> None: ...
+
+
+class JobHandle:
+    """A submitted request, to cancel. Use it as a context manager: leaving it cancels."""
+
+    def __init__(self, cancelled: threading.Event) -> None:
+        self._cancelled = cancelled
+
+    def cancel(self) -> None:
+        """Tell the engine to stop working on this request (harmless once it has finished)."""
+        self._cancelled.set()
+
+    def __enter__(self) -> JobHandle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cancel()
+
+
+class GenerationHandle(JobHandle):
     """One submitted request's view of its events. Use it as a context manager."""
 
     def __init__(self, events: asyncio.Queue[EngineEvent], cancelled: threading.Event) -> None:
+        super().__init__(cancelled)
         self._events = events
-        self._cancelled = cancelled
 
     async def next_event(self, *, idle_s: float | None = None) -> EngineEvent | None:
         """The next event, or None when none came within `idle_s` seconds."""
@@ -58,20 +94,8 @@ class GenerationHandle:
         except TimeoutError:
             return None
 
-    def cancel(self) -> None:
-        """Tell the engine to stop working on this request (harmless once it has finished)."""
-        self._cancelled.set()
-
     def __enter__(self) -> GenerationHandle:
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.cancel()
 
 
 class Engine:
@@ -83,7 +107,9 @@ class Engine:
         self._inbox: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._outbox: list[tuple[asyncio.Queue[EngineEvent], EngineEvent]] = []
+        self._outbox: list[tuple[EventSink, EngineEvent]] = []
+        self._delivered = threading.Event()
+        """Set by the event loop once it has handed out the last flushed events."""
         """Events of the current step, handed to the event loop together after the step."""
 
     @property
@@ -111,12 +137,19 @@ class Engine:
 
     def submit(self, request: ValidatedRequest) -> GenerationHandle:
         """Queue `request`; its events arrive through the returned handle."""
+        events: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        return GenerationHandle(events, self._queue(request, events))
+
+    def submit_to(self, request: ValidatedRequest, sink: EventSink) -> JobHandle:
+        """Queue `request`; its events go to `sink.put_nowait`, on the event loop."""
+        return JobHandle(self._queue(request, sink))
+
+    def _queue(self, request: ValidatedRequest, sink: EventSink) -> threading.Event:
         if self._loop is None or not self.running:
             raise GenerationError("Server error: the engine is not running")
-        events: asyncio.Queue[EngineEvent] = asyncio.Queue()
-        job = Job(request=request, emit=_Deliver(self._outbox, events))
+        job = Job(request=request, emit=_Deliver(self._outbox, sink))
         self._inbox.put(job)
-        return GenerationHandle(events, job.cancelled)
+        return job.cancelled
 
     def _work(self) -> None:
         while self._take_jobs(block=not self._scheduler.has_work()):
@@ -133,14 +166,24 @@ class Engine:
         self._flush()
 
     def _flush(self) -> None:
-        """Hand the step's events to the event loop in one wake-up (not one per token)."""
+        """Hand the step's events to the event loop in one wake-up (not one per token), and
+        wait (briefly) until it has taken them.
+
+        Without the wait the event loop could starve: a forward pass releases and retakes the
+        GIL around every torch op, and CPython only forces a switch to a waiting thread when no
+        switch happened for a whole switch interval, so the loop could wait milliseconds
+        (several steps) to send a step's tokens. Waiting here costs little: with the GIL, the
+        loop's work and the next forward would not run at the same time anyway."""
         if not self._outbox or self._loop is None:
             return
         batch, self._outbox[:] = list(self._outbox), []
+        self._delivered.clear()
         try:
-            self._loop.call_soon_threadsafe(_put_all, batch)
+            self._loop.call_soon_threadsafe(_put_all, batch, self._delivered)
         except RuntimeError:
             log.debug("event loop closed; dropping %d events", len(batch))
+            return
+        self._delivered.wait(HANDOFF_WAIT_S)
 
     def _take_jobs(self, *, block: bool) -> bool:
         """Move submitted jobs to the scheduler; False once told to stop."""
@@ -169,19 +212,19 @@ class Engine:
 class _Deliver:
     """Collects one request's events on the model thread, for the engine to flush."""
 
-    def __init__(
-        self,
-        outbox: list[tuple[asyncio.Queue[EngineEvent], EngineEvent]],
-        events: asyncio.Queue[EngineEvent],
-    ) -> None:
+    def __init__(self, outbox: list[tuple[EventSink, EngineEvent]], sink: EventSink) -> None:
         self._outbox = outbox
-        self._events = events
+        self._sink = sink
 
     def __call__(self, event: EngineEvent) -> None:
-        self._outbox.append((self._events, event))
+        self._outbox.append((self._sink, event))
 
 
-def _put_all(batch: list[tuple[asyncio.Queue[EngineEvent], EngineEvent]]) -> None:
-    """On the event loop: every event to its request's queue, in order."""
-    for events, event in batch:
-        events.put_nowait(event)
+def _put_all(batch: list[tuple[EventSink, EngineEvent]], delivered: threading.Event) -> None:
+    """On the event loop: every event to its request's sink, in order."""
+    for sink, event in batch:
+        try:
+            sink.put_nowait(event)
+        except Exception:  # one broken sink must not starve the others of their events
+            log.exception("an event sink failed")
+    delivered.set()

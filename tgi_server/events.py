@@ -50,6 +50,8 @@ class Completion:
     started_at: float = 0.0
     finished_at: float = 0.0
     """`time.monotonic()` when the request was queued, got the model, and finished."""
+    max_new_tokens: int = 0
+    """The request's new-token budget (after validation)."""
 
 
 @dataclass(frozen=True)

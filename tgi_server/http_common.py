@@ -10,6 +10,7 @@ from protocol.tgi import GenerateRequest
 from tgi_server.admission import RequestSlots
 from tgi_server.engine import Engine
 from tgi_server.errors import PayloadTooLargeError
+from tgi_server.health import HealthCheck
 from tgi_server.metrics import BackendMetrics
 from tgi_server.parsing import load_json_body, parse_generate_request
 from tgi_server.service import GenerationService
@@ -18,6 +19,7 @@ from tgi_server.wire import dumps
 
 __all__ = [
     "ENGINE_KEY",
+    "HEALTH_KEY",
     "KEEPALIVE_EVENT",
     "METRICS_KEY",
     "SERVICE_KEY",
@@ -32,6 +34,7 @@ __all__ = [
 SETTINGS_KEY = web.AppKey("settings", BackendSettings)
 ENGINE_KEY = web.AppKey("engine", Engine)
 SLOTS_KEY = web.AppKey("slots", RequestSlots)
+HEALTH_KEY = web.AppKey("health", HealthCheck)
 SERVICE_KEY = web.AppKey("service", GenerationService)
 METRICS_KEY = web.AppKey("metrics", BackendMetrics)
 

@@ -1,13 +1,17 @@
 """The backend's Prometheus metrics, under TGI's `tgi_` names, in a registry of its own.
 
-The HTTP edge records each request's outcome and timings; the queue and batch gauges are read
-from the scheduler's counters when `/metrics` is scraped. Duration histograms use TGI's 35
-geometric buckets (0.00015 s x 1.5^k).
+The HTTP edge records each request's outcome and timings; the queue and batch gauges and the
+batch counters (forward passes by method, joins by reason) are read from the scheduler's counters
+when `/metrics` is scraped. Duration histograms use TGI's 35 geometric buckets (0.00015 s x
+1.5^k). Not exposed: TGI's per-batch duration histograms and `tgi_batch_next_size`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from tgi_server.events import Completion
 from tgi_server.scheduler import SchedulerStats
@@ -25,9 +29,13 @@ def _length_buckets(limit: int) -> tuple[float, ...]:
 class BackendMetrics:
     """Everything `/metrics` exposes."""
 
-    def __init__(self, max_input_tokens: int, max_total_tokens: int) -> None:
+    def __init__(
+        self, max_input_tokens: int, max_total_tokens: int, max_batch_total_tokens: int = 0
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
+        self._batches = _BatchCollector(max_batch_total_tokens)
+        registry.register(self._batches)
         self.requests = Counter("tgi_request_count", "Requests received", registry=registry)
         self.successes = Counter("tgi_request_success", "Requests served", registry=registry)
         self.failures = Counter(
@@ -49,6 +57,12 @@ class BackendMetrics:
         self.generated_tokens = Histogram(
             "tgi_request_generated_tokens",
             "Generated tokens",
+            buckets=_length_buckets(max_total_tokens),
+            registry=registry,
+        )
+        self.max_new_tokens = Histogram(
+            "tgi_request_max_new_tokens",
+            "New-token budget",
             buckets=_length_buckets(max_total_tokens),
             registry=registry,
         )
@@ -77,9 +91,52 @@ class BackendMetrics:
         self.per_token.observe(inference / max(completion.generated_tokens, 1))
         self.input_length.observe(completion.input_length)
         self.generated_tokens.observe(completion.generated_tokens)
+        self.max_new_tokens.observe(completion.max_new_tokens)
 
     def render(self, stats: SchedulerStats) -> bytes:
         """The exposition text, with the gauges read from `stats` now."""
         self.queue_size.set(stats.queue_size)
         self.batch_size.set(stats.batch_size)
+        self._batches.stats = stats
         return generate_latest(self.registry)
+
+
+class _BatchCollector:
+    """The batch counters and gauges, read from the scheduler's stats at each scrape."""
+
+    def __init__(self, max_batch_total_tokens: int) -> None:
+        self.stats = SchedulerStats()
+        self._max_batch_total_tokens = max_batch_total_tokens
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats
+        count = CounterMetricFamily(
+            "tgi_batch_inference_count", "Forward passes", labels=["method"]
+        )
+        success = CounterMetricFamily(
+            "tgi_batch_inference_success", "Forward passes that succeeded", labels=["method"]
+        )
+        failure = CounterMetricFamily(
+            "tgi_batch_inference_failure", "Forward passes that failed", labels=["method"]
+        )
+        for method, total in stats.forwards.items():
+            failed = stats.failed_forwards.get(method, 0)
+            count.add_metric([method], total)
+            success.add_metric([method], total - failed)
+            failure.add_metric([method], failed)
+        concat = CounterMetricFamily(
+            "tgi_batch_concat", "New requests joined to a running batch", labels=["reason"]
+        )
+        for reason, total in stats.concats.items():
+            concat.add_metric([reason], total)
+        yield from (count, success, failure, concat)
+        yield GaugeMetricFamily(
+            "tgi_batch_current_max_tokens",
+            "Most tokens the running batch may come to hold",
+            value=stats.batch_max_tokens,
+        )
+        yield GaugeMetricFamily(
+            "tgi_batch_max_total_tokens",
+            "Token budget of the running batch",
+            value=self._max_batch_total_tokens,
+        )

@@ -35,8 +35,9 @@ ScoreTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class Choice:
     token_id: int
     logprob: float
-    logprobs: torch.Tensor
-    """The log-distribution the token came from, shape [V]: the source of top-n alternatives."""
+    logprobs: torch.Tensor | None
+    """The log-distribution the token came from, shape [V]: the source of top-n alternatives
+    (None where nobody asked for them)."""
 
 
 class TokenChooser:
@@ -58,6 +59,11 @@ class TokenChooser:
         return self._generator is None and not self._penalties
 
     @property
+    def uses_history(self) -> bool:
+        """Whether `choose` reads the ids so far (the penalties do; warpers and greedy do not)."""
+        return bool(self._penalties)
+
+    @property
     def reported_seed(self) -> int | None:
         """The seed TGI reports in `details`: the request's seed when sampling, else null."""
         return self._seed if self.samples else None
@@ -74,12 +80,12 @@ class TokenChooser:
         return Choice(token_id=token_id, logprob=float(logprobs[token_id]), logprobs=logprobs)
 
 
-def top_alternatives(logprobs: torch.Tensor, count: int) -> list[tuple[int, float]]:
+def top_alternatives(logprobs: torch.Tensor | None, count: int) -> list[tuple[int, float]]:
     """The `count` most likely (id, logprob) pairs, best first, plus any tied with the last.
 
     Ties are kept as TGI keeps them, so a list can be longer than `count`; ties order by id.
     """
-    if count <= 0:
+    if count <= 0 or logprobs is None:
         return []
     k = min(count, logprobs.shape[-1])
     best = torch.topk(logprobs, k)

@@ -68,6 +68,21 @@ class SchedulerStats:
     """Requests waiting for the model, as of the last step."""
     batch_size: int = 0
     """Requests on the model, as of the last step."""
+    batch_max_tokens: int = 0
+    """The most tokens the running batch may come to hold (TGI's `max_tokens`), as of the last
+    step."""
+    forwards: dict[str, int] = field(default_factory=lambda: {"prefill": 0, "decode": 0})
+    """Forward passes run, by method."""
+    failed_forwards: dict[str, int] = field(default_factory=lambda: {"prefill": 0, "decode": 0})
+    """Forward passes that failed, by method."""
+    concats: dict[str, int] = field(default_factory=lambda: {"backpressure": 0, "wait_exceeded": 0})
+    """New requests joined to a running batch, by why they were let in (TGI's reasons)."""
+
+    def forward(self, method: str, *, ok: bool) -> None:
+        """Count one forward pass (`method`: "prefill" or "decode")."""
+        self.forwards[method] += 1
+        if not ok:
+            self.failed_forwards[method] += 1
 
 
 class Scheduler(Protocol):
@@ -125,6 +140,10 @@ class SequentialScheduler:
                 self._decode(self._running)
         self.stats.queue_size = len(self._waiting)
         self.stats.batch_size = 0 if self._running is None else 1
+        request = None if self._running is None else self._running.job.request
+        self.stats.batch_max_tokens = (
+            0 if request is None else request.input_length + request.max_new_tokens
+        )
 
     def abort_all(self, error: BackendError) -> None:
         jobs = list(self._waiting)
@@ -155,7 +174,10 @@ class SequentialScheduler:
             self._publish(running, state.advance(prefill.next_logits))
         except Exception as exc:
             log.exception("generation failed at prefill")
+            self.stats.forward("prefill", ok=False)
             self._fail(job, exc)
+            return
+        self.stats.forward("prefill", ok=True)
 
     def _decode(self, running: _Running) -> None:
         try:
@@ -163,8 +185,11 @@ class SequentialScheduler:
             self._publish(running, running.state.advance(logits))
         except Exception as exc:
             log.exception("generation failed at decode")
+            self.stats.forward("decode", ok=False)
             self._running = None
             self._fail(running.job, exc)
+            return
+        self.stats.forward("decode", ok=True)
 
     def _publish(self, running: _Running, event: TokenEvent) -> None:
         if running.state.finished:

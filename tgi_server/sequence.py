@@ -22,6 +22,8 @@ from tgi_server.validation import ValidatedRequest
 
 __all__ = ["SequenceState"]
 
+_NO_HISTORY = torch.zeros((1, 0), dtype=torch.long)
+
 
 class SequenceState:
     """Everything one request needs between model steps."""
@@ -41,13 +43,20 @@ class SequenceState:
             request.max_new_tokens, eos_token_ids, request.stop_sequences
         )
         self._detokenizer = IncrementalDetokenizer(codec.decode, request.input_ids)
-        capacity = request.input_length + request.max_new_tokens
-        self._history = torch.zeros((1, capacity), dtype=torch.long, device=device)
-        self._history[0, : request.input_length] = torch.tensor(request.input_ids)
+        self._history: torch.Tensor | None = None
+        """All ids so far, [1, capacity], kept only for choosers that read them (penalties)."""
+        if self._chooser.uses_history:
+            capacity = request.input_length + request.max_new_tokens
+            self._history = torch.zeros((1, capacity), dtype=torch.long, device=device)
+            self._history[0, : request.input_length] = torch.tensor(request.input_ids)
         self._length = request.input_length
         self._generated: list[int] = []
         self._prefill: tuple[PrefillToken, ...] = ()
         self.finish_reason: FinishReason | None = None
+        self.plain_greedy = self._chooser.plain_greedy and self._constraint is None
+        """Whether each next token is the bare argmax: a batch may choose it for many rows."""
+        self.wants_alternatives = request.top_n_tokens > 0
+        """Whether each token comes with its top-n alternatives (`top_n_tokens`)."""
 
     @property
     def last_token_id(self) -> int:
@@ -75,18 +84,14 @@ class SequenceState:
             for i, logprob in zip(ids, logprobs, strict=True)
         )
 
-    @property
-    def plain_greedy(self) -> bool:
-        """Whether the next token is the bare argmax: a batch may then choose it for many rows."""
-        return self._chooser.plain_greedy and self._constraint is None
-
     def advance(self, logits: torch.Tensor) -> TokenEvent:
         """Choose the next token from the last position's logits ([1, V]) and record it."""
         if self.finished:
             raise RuntimeError("the sequence has already finished")
         if self._constraint is not None:
             logits = self._constraint.mask(logits.to(torch.float32))
-        return self.accept(self._chooser.choose(self._history[:, : self._length], logits))
+        history = _NO_HISTORY if self._history is None else self._history[:, : self._length]
+        return self.accept(self._chooser.choose(history, logits))
 
     def accept(self, choice: Choice) -> TokenEvent:
         """Record a token chosen elsewhere (a batched argmax for `plain_greedy` rows)."""
@@ -95,7 +100,8 @@ class SequenceState:
         token_id = choice.token_id
         if self._constraint is not None:
             self._constraint.advance(token_id)
-        self._history[0, self._length] = token_id
+        if self._history is not None:
+            self._history[0, self._length] = token_id
         self._length += 1
         self._generated.append(token_id)
         text = self._detokenizer.push(token_id)
@@ -124,9 +130,12 @@ class SequenceState:
             queued_at=queued_at,
             started_at=started_at,
             finished_at=finished_at,
+            max_new_tokens=self.request.max_new_tokens,
         )
 
     def _alternatives(self, choice: Choice) -> tuple[GeneratedToken, ...]:
+        if not self.request.top_n_tokens:
+            return ()
         return tuple(
             GeneratedToken(
                 id=token_id,

@@ -8,9 +8,11 @@ TGI's `Error: ShardCannotStart`; a port that cannot be bound with `Error: Webser
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any, cast
 
 from aiohttp import web
@@ -44,7 +46,28 @@ def serve(settings: BackendSettings) -> int:
         print("Error: ShardCannotStart", file=sys.stderr, flush=True)
         return 1
     app = create_app(settings, build_engine(loaded, settings))
-    return asyncio.run(_serve(app, settings))
+    _freeze_the_heap()
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        return runner.run(_serve(app, settings))
+
+
+def _freeze_the_heap() -> None:
+    """Leave what loading made (the model, the tokenizer, the libraries: ~390 000 objects for
+    the tiny model) out of garbage collection from now on. Otherwise every full collection
+    walks all of it: 261 ms for the last one while loading, a stall whenever one runs."""
+    gc.collect()
+    gc.freeze()
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's loop (a project dependency) when it is installed, else asyncio's own: every
+    streamed token is a socket write and every engine step a cross-thread wake-up, both cheaper
+    on uvloop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
 
 
 async def _serve(app: web.Application, settings: BackendSettings) -> int:

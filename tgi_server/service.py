@@ -1,9 +1,11 @@
 """The generate use cases, free of HTTP: admit, validate, run on the engine, collect.
 
 `generate` serves one non-streamed request (with `best_of` fan-out) and returns everything its
-response needs; `stream` yields token events as they come. Both take their request slots first
-(429 when none is free), validate off the event loop (tokenizing a 2 MB prompt takes a while),
-and cancel their engine jobs however they end, so a client that leaves frees its slot.
+response needs; `stream` yields token events as they come, and `streaming_into` hands them to a
+sink of the caller's (the fast path of `/generate_stream`). All take their request slots first
+(429 when none is free), validate (off the event loop unless the prompt is short: tokenizing a
+2 MB prompt takes a while, a sentence about 30 µs, less than the hop to a worker thread), and
+cancel their engine jobs however they end, so a client that leaves frees its slot.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
 
 from protocol.tgi import GenerateRequest
 from tgi_server.admission import RequestSlots
-from tgi_server.engine import Engine, GenerationHandle
+from tgi_server.engine import Engine, EventSink, GenerationHandle
 from tgi_server.events import Completion, FailureEvent, GeneratedToken, TokenEvent
 from tgi_server.validation import (
     Limits,
@@ -35,6 +37,11 @@ __all__ = ["FinishedSequence", "GenerateResult", "GenerationService", "StreamIte
 
 KEEPALIVE_S = 15.0
 """TGI (axum) sends an SSE comment when a stream has been silent this long."""
+
+INLINE_VALIDATION_CHARS = 2048
+"""Prompts up to this long, without a grammar, are validated on the event loop: tokenizing them
+takes tens of microseconds, while a worker thread must first win the GIL from a busy event loop
+(under a burst of requests that took milliseconds)."""
 
 StreamItem = TokenEvent | None
 """A token event, or None when nothing happened for a keep-alive interval."""
@@ -81,6 +88,11 @@ class GenerationService:
         self._keepalive_s = keepalive_s
         self._seed_source = seed_source
 
+    @property
+    def keepalive_s(self) -> float:
+        """How long a stream may stay silent before it gets a keep-alive comment."""
+        return self._keepalive_s
+
     async def generate(
         self, request: GenerateRequest, received_at: float, *, add_special_tokens: bool = True
     ) -> GenerateResult:
@@ -115,6 +127,21 @@ class GenerationService:
                     if event is not None and event.completion is not None:
                         return
 
+    @contextlib.asynccontextmanager
+    async def streaming_into(
+        self, request: GenerateRequest, sink: EventSink, *, add_special_tokens: bool = True
+    ) -> AsyncIterator[None]:
+        """Admit, validate and submit a streamed request whose events go to `sink`.
+
+        Entering raises BackendError when the request is refused; the request runs while the
+        block runs, and leaving the block (however) cancels it and frees its slot.
+        """
+        check_stream_parameters(request.parameters)
+        with self._slots.hold():
+            validated = await self._validate(request, add_special_tokens)
+            with self._engine.submit_to(validated, sink):
+                yield
+
     async def _validate(
         self, request: GenerateRequest, add_special_tokens: bool = True
     ) -> ValidatedRequest:
@@ -128,6 +155,8 @@ class GenerationService:
             seed_source=self._seed_source,
             compile_grammar=model.grammar.compile if model.grammar else None,
         )
+        if len(request.inputs) <= INLINE_VALIDATION_CHARS and request.parameters.grammar is None:
+            return validate()
         return await asyncio.get_running_loop().run_in_executor(self._executor, validate)
 
     def _reseeded(self, request: ValidatedRequest) -> ValidatedRequest:

@@ -70,11 +70,17 @@ class BackendSettings(BaseSettings):
         default=None,
         ge=1,
         validation_alias=_env("MAX_BATCH_TOTAL_TOKENS"),
-        description="most tokens a running batch may hold; None: max(131072, max_total_tokens)",
+        description=(
+            "most tokens a running batch may hold; None: TGI's default for a padded model,"
+            " max(16000, max_total_tokens, max_batch_prefill_tokens)"
+        ),
     )
     max_batch_size: int | None = Field(default=None, ge=1, validation_alias=_env("MAX_BATCH_SIZE"))
     waiting_served_ratio: float = Field(
-        default=1.2, ge=0.0, validation_alias=_env("WAITING_SERVED_RATIO")
+        default=0.3,
+        ge=0.0,
+        validation_alias=_env("WAITING_SERVED_RATIO"),
+        description="TGI's launcher default (its router's own is 1.2)",
     )
     max_waiting_tokens: int = Field(default=20, ge=0, validation_alias=_env("MAX_WAITING_TOKENS"))
     compat_return_full_text: bool = Field(
@@ -140,4 +146,4 @@ class BackendSettings(BaseSettings):
         """`max_batch_total_tokens`, or its default for these token limits."""
         if self.max_batch_total_tokens is not None:
             return self.max_batch_total_tokens
-        return max(131_072, self.max_total_tokens)
+        return max(16_000, self.max_total_tokens, self.batch_prefill_tokens)

@@ -3,6 +3,10 @@
 Dicts keep insertion order and `json.dumps` keeps it too, so each builder below writes its keys
 in the order TGI's serde structs serialize them, omitting the ones TGI skips. Floats are written
 as TGI writes its f32 values (shortest decimal form); non-finite ones become null, as serde does.
+
+`stream_event_bytes` is the per-token hot path of `/generate_stream`: it writes the common event
+(no top tokens, not the last) from a template, byte for byte what the general builder and
+`json.dumps` give (the tests compare the two).
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import struct
 import time
 from typing import Any
 
+import numpy
+
+from protocol.sse import encode_json_event
 from tgi_server.events import Completion, GeneratedToken, PrefillToken, TokenEvent
 from tgi_server.service import FinishedSequence, GenerateResult
 
@@ -22,11 +29,16 @@ __all__ = [
     "generate_body",
     "generate_headers",
     "stream_event_body",
+    "stream_event_bytes",
     "stream_headers",
 ]
 
 JSON = dict[str, Any]
 _F32_MAX = 3.4028234663852886e38
+_json_string: Any = getattr(json.encoder, "c_encode_basestring", None) or (
+    json.encoder.py_encode_basestring
+)
+"""`json.dumps(text, ensure_ascii=False)` for a str, without the encoder's set-up per call."""
 
 
 def dumps(body: Any) -> str:
@@ -38,22 +50,13 @@ def f32(value: float | None) -> float | None:
     """`value` as TGI prints an f32: the shortest decimal that round-trips; null if not finite."""
     if value is None or not math.isfinite(value):
         return None
-    try:
-        packed = struct.pack("<f", value)
-    except OverflowError:
-        return None
-    single = struct.unpack("<f", packed)[0]
-    if not math.isfinite(single):
-        return None
-    for digits in range(1, 10):
-        candidate = float(f"{single:.{digits}g}")
-        if _fits_f32(candidate) and struct.pack("<f", candidate) == packed:
-            return candidate
-    return float(single)
-
-
-def _fits_f32(value: float) -> bool:
-    return abs(value) <= _F32_MAX
+    if abs(value) > _F32_MAX:  # may still round down to the largest f32
+        try:
+            value = struct.unpack("<f", struct.pack("<f", value))[0]
+        except OverflowError:
+            return None
+    # numpy prints a float32 as the shortest decimal string that reads back as the same float32.
+    return float(str(numpy.float32(value)))
 
 
 def token_body(token: GeneratedToken) -> JSON:
@@ -86,6 +89,21 @@ def stream_event_body(event: TokenEvent, *, details: bool) -> JSON:
     body["generated_text"] = completion.generated_text if completion else None
     body["details"] = _stream_details_body(completion) if completion and details else None
     return body
+
+
+def stream_event_bytes(event: TokenEvent, *, details: bool) -> bytes:
+    """One `/generate_stream` event as SSE bytes: `encode_json_event(stream_event_body(...))`."""
+    if event.top_tokens or event.completion is not None:
+        return encode_json_event(stream_event_body(event, details=details))
+    token = event.token
+    logprob = f32(token.logprob)
+    return (
+        f'data: {{"index":{event.index:d},"token":{{"id":{token.id:d},'
+        f'"text":{_json_string(token.text)},'
+        f'"logprob":{"null" if logprob is None else repr(logprob)},'
+        f'"special":{"true" if token.special else "false"}}},'
+        '"generated_text":null,"details":null}\n\n'
+    ).encode()
 
 
 def generate_headers(result: GenerateResult, compute_type: str) -> dict[str, str]:

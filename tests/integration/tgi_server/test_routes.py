@@ -114,3 +114,16 @@ async def test_metrics_count_requests_outcomes_and_tokens(client: BackendClient)
     assert sample(text, "tgi_request_generated_tokens_sum") == 3
     assert sample(text, "tgi_queue_size") == 0
     assert "tgi_request_inference_duration_bucket" in text
+
+
+async def test_metrics_count_batches_like_tgi(client: BackendClient) -> None:
+    await generated(client, max_new_tokens=3)  # one prefill, then two decode steps
+    text = await (await client.get("/metrics")).text()
+    assert sample(text, "tgi_request_max_new_tokens_sum") == 3
+    assert 'tgi_batch_inference_count_total{method="prefill"} 1.0' in text
+    assert 'tgi_batch_inference_count_total{method="decode"} 2.0' in text
+    assert 'tgi_batch_inference_success_total{method="decode"} 2.0' in text
+    assert 'tgi_batch_inference_failure_total{method="prefill"} 0.0' in text
+    assert 'tgi_batch_concat_total{reason="backpressure"} 0.0' in text
+    assert sample(text, "tgi_batch_current_max_tokens") == 0  # the batch has drained
+    assert sample(text, "tgi_batch_max_total_tokens") == 16_000

@@ -125,9 +125,52 @@ async def test_a_client_that_disconnects_mid_stream_frees_its_slot(
     assert first.startswith(b'data: {"index":1,')
     response.close()  # drop the connection mid-stream
     await eventually(lambda: app[SLOTS_KEY].in_use == 0 and app[ENGINE_KEY].stats.cancelled == 1)
+    metrics = (await (await client.get("/metrics")).text()).splitlines()
+    assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
     follower = await client.post(
         "/generate", json={"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}
     )
     assert follower.status == 200
     assert app[ENGINE_KEY].stats.cancelled == 1
     assert app[ENGINE_KEY].stats.completed == 1  # only the follower ran to its end
+
+
+async def raw_exchange(client: BackendClient, request: bytes) -> bytes:
+    """Send `request` as it is and read until the server closes the connection."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+
+
+def request_bytes(version: str, body: bytes) -> bytes:
+    return (
+        f"POST /generate_stream {version}\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+
+def dechunk(body: bytes) -> bytes:
+    out, rest = bytearray(), body
+    while True:
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line, 16)
+        if size == 0:
+            return bytes(out)
+        out += rest[:size]
+        rest = rest[size + 2 :]
+
+
+async def test_http_11_streams_are_chunked_and_http_10_ones_plain(client: BackendClient) -> None:
+    body = json.dumps({"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}).encode()
+    chunked = await raw_exchange(client, request_bytes("HTTP/1.1", body))
+    head, _, payload = chunked.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    assert len(events_of(dechunk(payload))) == 3
+    plain = await raw_exchange(client, request_bytes("HTTP/1.0", body))
+    head, _, payload = plain.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head
+    assert len(events_of(payload)) == 3

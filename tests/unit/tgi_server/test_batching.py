@@ -94,6 +94,9 @@ def test_staggered_requests_share_a_batch_and_match_their_lone_runs(
     run(scheduler)
     assert max(sizes) >= 3  # several requests really were in one batch
     assert scheduler.stats.completed == len(requests)
+    assert scheduler.stats.concats == {"backpressure": 3, "wait_exceeded": 0}
+    assert scheduler.stats.forwards["prefill"] == 4
+    assert scheduler.stats.batch_max_tokens == 0
     for req, inbox in zip(requests, inboxes, strict=True):
         assert len(tokens(inbox)) == req.max_new_tokens
         assert_same_as_alone(tiny_model, tiny_codec, req, inbox)
@@ -200,3 +203,17 @@ def test_a_failed_prefill_fails_only_the_requests_joining(
     assert isinstance(bad_events[0], FailureEvent)
     assert "prefill exploded" in bad_events[0].error.message
     assert_same_as_alone(tiny_model, tiny_codec, good, good_events)
+
+
+def test_joiners_after_max_waiting_tokens_are_counted_as_wait_exceeded(
+    tiny_model: Any, tiny_codec: HFTextCodec
+) -> None:
+    scheduler = batching(tiny_model, tiny_codec, waiting_served_ratio=5.0, max_waiting_tokens=3)
+    scheduler.add(Job(request(tiny_codec, PROMPTS[0], 10), lambda event: None))
+    scheduler.step()
+    scheduler.add(Job(request(tiny_codec, PROMPTS[1], 4), lambda event: None))
+    scheduler.step()  # one waiting is fewer than 5 x 1 running: no join yet
+    assert scheduler.batch_size == 1
+    assert scheduler.stats.batch_max_tokens == request(tiny_codec, PROMPTS[0], 10).input_length + 10
+    run(scheduler)
+    assert scheduler.stats.concats == {"backpressure": 0, "wait_exceeded": 1}

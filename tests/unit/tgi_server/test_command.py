@@ -79,10 +79,18 @@ def test_batching_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_batch_budgets_default_from_the_token_limits() -> None:
     settings = command.build_settings(
-        parse("--max-input-tokens", "8000", "--max-total-tokens", "9000")
+        parse("--max-input-tokens", "8000", "--max-total-tokens", "20000")
     )
     assert settings.batch_prefill_tokens == 8050
-    assert settings.batch_total_tokens == 131_072
+    assert settings.batch_total_tokens == 20_000  # TGI's max(16000, total, prefill)
+
+
+def test_the_batch_defaults_are_tgis_launcher_defaults() -> None:
+    settings = command.build_settings(parse())
+    assert settings.waiting_served_ratio == 0.3
+    assert settings.max_waiting_tokens == 20
+    assert settings.batch_prefill_tokens == 4096
+    assert settings.batch_total_tokens == 16_000
 
 
 def test_a_prefill_budget_below_one_prompt_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
+from tgi_server import engine as engine_module
 from tgi_server.engine import Engine, GenerationHandle, ServedModel
 from tgi_server.errors import BackendError, GenerationError
-from tgi_server.events import EngineEvent, FailureEvent, TokenEvent
+from tgi_server.events import EngineEvent, FailureEvent, GeneratedToken, TokenEvent
 from tgi_server.scheduler import Job, SchedulerStats, SequentialScheduler
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
@@ -134,3 +135,84 @@ async def test_a_scheduler_bug_fails_its_requests_but_keeps_the_engine_alive() -
         assert engine.running
     finally:
         await engine.stop()
+
+
+class ListSink:
+    """An EventSink that records its events and the thread they arrived on."""
+
+    def __init__(self) -> None:
+        self.events: list[EngineEvent] = []
+        self.threads: set[int] = set()
+        self.done = asyncio.Event()
+
+    def put_nowait(self, item: EngineEvent, /) -> None:
+        self.events.append(item)
+        self.threads.add(threading.get_ident())
+        if isinstance(item, FailureEvent) or item.completion is not None:
+            self.done.set()
+
+
+async def test_submit_to_hands_every_event_to_the_sink_on_the_event_loop(engine: Engine) -> None:
+    sink = ListSink()
+    with engine.submit_to(request(3), sink):
+        await asyncio.wait_for(sink.done.wait(), 5)
+    texts = [event.token.text for event in sink.events if isinstance(event, TokenEvent)]
+    assert texts == ["o", "k", "o"]
+    assert sink.threads == {threading.get_ident()}
+
+
+async def test_a_sink_that_raises_does_not_starve_the_others(engine: Engine) -> None:
+    class Broken:
+        def put_nowait(self, item: EngineEvent, /) -> None:
+            raise RuntimeError("broken sink")
+
+    sink = ListSink()
+    with engine.submit_to(request(2), Broken()), engine.submit_to(request(2), sink):
+        await asyncio.wait_for(sink.done.wait(), 5)
+    assert len(sink.events) == 2
+
+
+class CountingScheduler:
+    """Emits one token per step; records how many earlier tokens had reached the loop."""
+
+    def __init__(self, sink: ListSink, steps: int) -> None:
+        self.stats = SchedulerStats()
+        self._sink = sink
+        self._job: Job | None = None
+        self._left = steps
+        self.delivered_before_step: list[int] = []
+
+    def add(self, job: Job) -> None:
+        self._job = job
+
+    def has_work(self) -> bool:
+        return self._job is not None and self._left > 0
+
+    def step(self) -> None:
+        assert self._job is not None
+        self.delivered_before_step.append(len(self._sink.events))
+        self._left -= 1
+        token = GeneratedToken(id=1, text="a", logprob=0.0, special=False)
+        self._job.emit(TokenEvent(index=len(self.delivered_before_step), token=token))
+
+    def abort_all(self, error: BackendError) -> None:
+        self._job = None
+
+
+async def test_each_step_waits_for_the_loop_to_take_the_previous_steps_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine_module, "HANDOFF_WAIT_S", 10.0)  # never time out here
+    sink = ListSink()
+    scheduler = CountingScheduler(sink, steps=5)
+    started = Engine(scheduler, MODEL)
+    await started.start()
+    try:
+        with started.submit_to(request(5), sink):
+            for _ in range(500):
+                if len(sink.events) == 5:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await started.stop()
+    assert scheduler.delivered_before_step == [0, 1, 2, 3, 4]

@@ -59,7 +59,9 @@ def test_top_k_one_leaves_a_single_certain_token() -> None:
     choices = [chooser.choose(HISTORY, LOGITS) for _ in range(10)]
     assert {choice.token_id for choice in choices} == {1}
     assert all(choice.logprob == 0.0 for choice in choices)
-    assert math.isinf(float(choices[0].logprobs[0]))
+    logprobs = choices[0].logprobs
+    assert logprobs is not None
+    assert math.isinf(float(logprobs[0]))
 
 
 def test_top_p_keeps_only_the_nucleus() -> None:

@@ -18,7 +18,7 @@ from tgi_server.engine import Engine, ServedModel
 from tgi_server.errors import GenerationError, OverloadedError, ValidationError
 from tgi_server.runner import PrefillOutput
 from tgi_server.scheduler import SequentialScheduler
-from tgi_server.service import GenerationService
+from tgi_server.service import INLINE_VALIDATION_CHARS, GenerationService
 from tgi_server.validation import Limits, SamplingParams, ValidatedRequest
 
 CODEC = ByteCodec()
@@ -129,3 +129,42 @@ async def test_a_generation_failure_is_raised_from_the_stream() -> None:
             assert await anext(items) is not None
             with pytest.raises(GenerationError, match="boom"):
                 await anext(items)
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """Counts the validations that went to a worker thread."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "grammar", "in_a_thread"),
+    [
+        ("Hi", None, False),
+        ("x" * (INLINE_VALIDATION_CHARS + 1), None, True),
+        ("Hi", {"type": "regex", "value": "a+"}, True),
+    ],
+)
+async def test_short_prompts_are_validated_inline_long_ones_and_grammars_in_a_thread(
+    inputs: str, grammar: dict[str, str] | None, in_a_thread: bool
+) -> None:
+    engine = Engine(SequentialScheduler(ScriptedRunner([ord("o")]), CODEC, set()), MODEL)
+    await engine.start()
+    executor = CountingExecutor()
+    service = GenerationService(
+        engine, Limits(max_input_tokens=4096, max_total_tokens=8192), RequestSlots(1), executor
+    )
+    body = {"inputs": inputs, "parameters": {"max_new_tokens": 1, "grammar": grammar}}
+    try:
+        with contextlib.suppress(ValidationError):  # the scripted model has no grammar support
+            await service.generate(GenerateRequest.model_validate(body), 0.0)
+    finally:
+        await engine.stop()
+        executor.shutdown()
+    assert executor.submitted == (1 if in_a_thread else 0)

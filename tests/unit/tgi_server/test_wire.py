@@ -5,16 +5,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import struct
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocol.sse import encode_json_event
 from protocol.tgi import GenerateResponse, StreamResponse
 from tgi_server.events import Completion, GeneratedToken, PrefillToken, TokenEvent
 from tgi_server.service import FinishedSequence, GenerateResult
 from tgi_server.validation import SamplingParams, ValidatedRequest
-from tgi_server.wire import dumps, f32, generate_body, generate_headers, stream_event_body
+from tgi_server.wire import (
+    dumps,
+    f32,
+    generate_body,
+    generate_headers,
+    stream_event_body,
+    stream_event_bytes,
+)
 
 HELLO = GeneratedToken(id=7, text=" Hello", logprob=-0.53, special=False)
 EOS = GeneratedToken(id=2, text="</s>", logprob=-0.1, special=True)
@@ -148,3 +157,83 @@ def test_f32_rounding_keeps_the_single_precision_value(value: float) -> None:
     assert json.loads(json.dumps(written)) == written
     assert f32(written) == written
     assert math.isclose(written, value, rel_tol=1e-6, abs_tol=1e-45)
+
+
+def reference_f32(value: float) -> float | None:
+    """The definition `f32` must meet: the fewest significant digits that read back as the
+    same float32 (None when the value is not a finite float32)."""
+    if not math.isfinite(value):
+        return None
+    try:
+        packed = struct.pack("<f", value)
+    except OverflowError:
+        return None
+    single = struct.unpack("<f", packed)[0]
+    for digits in range(1, 10):
+        candidate = float(f"{single:.{digits}g}")
+        if packs_as(candidate) == packed:
+            return candidate
+    return float(single)
+
+
+def packs_as(value: float) -> bytes | None:
+    try:
+        return struct.pack("<f", value)
+    except OverflowError:  # rounds beyond the largest float32
+        return None
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_f32_is_the_shortest_decimal_that_reads_back_as_the_same_float32(value: float) -> None:
+    expected = reference_f32(value)
+    assert repr(f32(value)) == repr(expected)
+
+
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_f32_of_every_float32_bit_pattern_matches_the_reference(bits: int) -> None:
+    value = struct.unpack("<f", struct.pack("<I", bits))[0]
+    assert repr(f32(value)) == repr(reference_f32(value))
+
+
+def test_f32_edges() -> None:
+    assert f32(3.5e38) is None  # beyond the largest float32
+    assert f32(3.4028235e38) == 3.4028235e38
+    assert f32(-0.53) == -0.53
+    assert f32(1e-45) == 1e-45
+
+
+TEXTS = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["", "\n", '"quoted"', "back\\slash", "\u2028", "é", "\U0001f600", "\x00\x1f"]
+)
+
+
+@given(
+    index=st.integers(min_value=1, max_value=10**6),
+    token_id=st.integers(min_value=0, max_value=2**31),
+    text=TEXTS,
+    logprob=st.floats(allow_nan=True, allow_infinity=True),
+    special=st.booleans(),
+    details=st.booleans(),
+)
+def test_the_fast_stream_event_is_byte_for_byte_the_general_one(
+    index: int, token_id: int, text: str, logprob: float, special: bool, details: bool
+) -> None:
+    event = TokenEvent(index, GeneratedToken(token_id, text, logprob, special))
+    expected = encode_json_event(stream_event_body(event, details=details))
+    assert stream_event_bytes(event, details=details) == expected
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        TokenEvent(1, HELLO, top_tokens=(HELLO, EOS)),
+        TokenEvent(2, EOS, completion=COMPLETION),
+    ],
+)
+def test_stream_events_with_top_tokens_or_a_completion_take_the_general_path(
+    event: TokenEvent,
+) -> None:
+    for details in (False, True):
+        expected = encode_json_event(stream_event_body(event, details=details))
+        assert stream_event_bytes(event, details=details) == expected
+        assert StreamResponse.model_validate_json(expected[len(b"data: ") :].strip())

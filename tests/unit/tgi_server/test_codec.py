@@ -1,0 +1,40 @@
+"""The transformers codec: the Rust fast path gives transformers' ids, or is not taken."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tgi_server.codec import HFTextCodec
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=40), special=st.booleans())
+def test_encoding_gives_the_tokenizers_ids(tiny_tokenizer: Any, text: str, special: bool) -> None:
+    codec = HFTextCodec(tiny_tokenizer)
+    expected = tiny_tokenizer.encode(text, add_special_tokens=special, verbose=False)
+    assert codec.encode(text, add_special_tokens=special) == list(expected)
+
+
+class DisagreeingTokenizer:
+    """A tokenizer whose Rust backend would add no BOS where the Python layer adds one."""
+
+    all_special_ids = (1,)
+
+    def __init__(self) -> None:
+        self.backend_tokenizer = SimpleNamespace(
+            encode=lambda text, add_special_tokens: SimpleNamespace(ids=[ord(c) for c in text]),
+            decode=lambda ids, skip_special_tokens: "".join(map(chr, ids)),
+        )
+
+    def encode(self, text: str, *, add_special_tokens: bool, verbose: bool) -> list[int]:
+        return ([1] if add_special_tokens else []) + [ord(c) for c in text]
+
+
+def test_a_backend_that_disagrees_is_not_used_for_encoding() -> None:
+    codec = HFTextCodec(DisagreeingTokenizer())
+    assert codec.encode("ab") == [1, 97, 98]
+    assert codec.encode("ab", add_special_tokens=False) == [97, 98]

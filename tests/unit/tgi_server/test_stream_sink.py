@@ -1,0 +1,122 @@
+"""Writing a stream's events straight to its socket: framing, the end, failures, keep-alives."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+
+from protocol.sse import SSEParser
+from tgi_server.errors import ValidationError
+from tgi_server.events import Completion, FailureEvent, GeneratedToken, TokenEvent
+from tgi_server.stream_sink import SocketStreamSink
+from tgi_server.wire import stream_event_bytes
+
+COMPLETION = Completion(" ok", "length", 2, None, 3)
+FIRST = TokenEvent(1, GeneratedToken(5, " o", -0.5, False))
+LAST = TokenEvent(2, GeneratedToken(6, "k", -0.25, False), completion=COMPLETION)
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written = bytearray()
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+def sink_for(transport: FakeTransport | None, **options: Any) -> SocketStreamSink:
+    options = {"chunked": True, "details": False, **options}
+    return SocketStreamSink(cast(asyncio.Transport | None, transport), **options)
+
+
+def unchunk(data: bytes) -> bytes:
+    """The body of HTTP/1.1 chunked framing (without the final zero-size chunk)."""
+    body, rest = bytearray(), bytes(data)
+    while rest:
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line, 16)
+        body += rest[:size]
+        assert rest[size : size + 2] == b"\r\n"
+        rest = rest[size + 2 :]
+    return bytes(body)
+
+
+async def test_each_event_is_one_chunk_of_tgi_sse_and_the_last_one_ends_the_wait() -> None:
+    transport = FakeTransport()
+    sink = sink_for(transport, details=True)
+    sink.put_nowait(FIRST)
+    sink.put_nowait(LAST)
+    assert await asyncio.wait_for(sink.wait(15.0), 1) == COMPLETION
+    body = unchunk(bytes(transport.written))
+    assert body == stream_event_bytes(FIRST, details=True) + stream_event_bytes(LAST, details=True)
+    events = SSEParser().feed(body)
+    assert [event.json()["index"] for event in events] == [1, 2]
+    assert events[1].json()["details"]["finish_reason"] == "length"
+
+
+async def test_without_chunking_the_events_are_written_as_they_are() -> None:
+    transport = FakeTransport()
+    sink = sink_for(transport, chunked=False)
+    sink.put_nowait(FIRST)
+    assert bytes(transport.written) == stream_event_bytes(FIRST, details=False)
+
+
+async def test_a_failure_is_raised_by_wait_and_nothing_after_it_is_written() -> None:
+    transport = FakeTransport()
+    sink = sink_for(transport)
+    sink.put_nowait(FIRST)
+    sink.put_nowait(FailureEvent(ValidationError("no")))
+    sink.put_nowait(LAST)
+    with pytest.raises(ValidationError):
+        await asyncio.wait_for(sink.wait(15.0), 1)
+    assert unchunk(bytes(transport.written)) == stream_event_bytes(FIRST, details=False)
+
+
+@pytest.mark.parametrize("gone", ["closing", "no transport"])
+async def test_a_client_that_went_away_ends_the_wait_with_connection_reset(gone: str) -> None:
+    transport = FakeTransport()
+    transport.closing = True
+    sink = sink_for(transport if gone == "closing" else None)
+    sink.put_nowait(FIRST)
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(sink.wait(15.0), 1)
+    assert transport.written == b""
+
+
+async def test_a_silent_stream_gets_keepalive_comments_until_its_events_come() -> None:
+    transport = FakeTransport()
+    sink = sink_for(transport)
+    waiting = asyncio.create_task(sink.wait(0.02))
+    await asyncio.sleep(0.07)
+    keepalives = unchunk(bytes(transport.written))
+    assert keepalives.count(b":\n\n") >= 2
+    assert keepalives == b":\n\n" * keepalives.count(b":\n\n")
+    sink.put_nowait(LAST)
+    assert await asyncio.wait_for(waiting, 1) == COMPLETION
+
+
+async def test_a_client_gone_during_keepalives_ends_the_wait() -> None:
+    transport = FakeTransport()
+    sink = sink_for(transport)
+    waiting = asyncio.create_task(sink.wait(0.01))
+    await asyncio.sleep(0.02)
+    transport.closing = True
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_transport_that_fails_to_write_ends_the_wait_with_connection_reset() -> None:
+    class Failing(FakeTransport):
+        def write(self, data: bytes) -> None:
+            raise RuntimeError("unable to perform operation on a closed transport")
+
+    sink = sink_for(Failing())
+    sink.put_nowait(FIRST)
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(sink.wait(15.0), 1)

@@ -1,0 +1,77 @@
+"""`/generate_stream`'s token events, written straight to the client's socket.
+
+The engine hands every step's events to the event loop in one call; a `SocketStreamSink` turns
+each of its request's events into TGI's SSE bytes and writes them to the connection's transport
+right there. The request's handler does not wake up once per token: it waits for the last event
+(`wait`), sending a keep-alive comment whenever the stream has been silent for the keep-alive
+interval, as TGI does.
+
+The transport buffers what a slow client has not read yet. That is bounded: a request makes at
+most its token budget of events (a few hundred bytes each), and a client that goes away ends
+the stream at its next event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from tgi_server.events import Completion, EngineEvent, FailureEvent
+from tgi_server.http_common import KEEPALIVE_EVENT
+from tgi_server.wire import stream_event_bytes
+
+__all__ = ["SocketStreamSink"]
+
+
+class SocketStreamSink:
+    """An `EventSink` that writes one request's events to its (prepared) response's socket."""
+
+    def __init__(
+        self,
+        transport: asyncio.Transport | None,
+        *,
+        chunked: bool,
+        details: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._transport = transport
+        self._chunked = chunked
+        self._details = details
+        self._clock = clock
+        self._last_write = clock()
+        self._done: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+
+    def put_nowait(self, item: EngineEvent, /) -> None:
+        """Called by the engine on the event loop, in order: write the event or finish."""
+        if self._done.done():
+            return
+        if isinstance(item, FailureEvent):
+            self._done.set_exception(item.error)
+            return
+        if self._send(stream_event_bytes(item, details=self._details)) and item.completion:
+            self._done.set_result(item.completion)
+
+    async def wait(self, keepalive_s: float) -> Completion:
+        """The last event's completion; raises the request's BackendError, or
+        ConnectionResetError when the client went away."""
+        while not self._done.done():
+            silent = self._clock() - self._last_write
+            if silent >= keepalive_s:
+                self._send(KEEPALIVE_EVENT)
+            else:
+                await asyncio.wait((self._done,), timeout=keepalive_s - silent)
+        return self._done.result()
+
+    def _send(self, data: bytes) -> bool:
+        transport = self._transport
+        try:
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("the client went away")
+            transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
+        except (OSError, RuntimeError) as exc:  # ConnectionResetError is an OSError
+            if not self._done.done():
+                self._done.set_exception(ConnectionResetError(f"the client went away: {exc}"))
+            return False
+        self._last_write = self._clock()
+        return True
