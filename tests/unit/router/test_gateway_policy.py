@@ -60,7 +60,8 @@ def test_a_piece_without_a_boundary_is_not_held_forever() -> None:
 
 
 event_bodies = st.lists(
-    st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=20), max_size=8
+    st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=20),
+    max_size=8,
 )
 
 
