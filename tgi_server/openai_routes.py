@@ -71,7 +71,10 @@ async def chat_document(
     request: web.Request, document: Any, received_at: float
 ) -> web.StreamResponse:
     app = request.app
-    call = chat_call(document, app[ENGINE_KEY].model.codec.render_chat)
+    codec = app[ENGINE_KEY].model.codec
+    call = chat_call(
+        document, codec.render_chat, template_renders_tools=codec.template_renders_tools()
+    )
     model = _model_name(app, call.model)
     if call.stream:
         events = _stream_events(app, call.request)

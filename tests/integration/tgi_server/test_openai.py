@@ -101,11 +101,11 @@ WEATHER = {
     "type": "function",
     "function": {
         "name": "get_weather",
-        "description": "The weather in a city, by its id",
+        "description": "The weather in a city",
         "parameters": {
             "type": "object",
-            "properties": {"city_id": {"type": "integer"}},
-            "required": ["city_id"],
+            "properties": {"city": {"enum": ["Paris", "Oslo"]}},
+            "required": ["city"],
         },
     },
 }
@@ -132,12 +132,12 @@ async def test_a_named_tool_is_called_with_arguments_fitting_its_schema(
         "temperature": 0,
     }
     status, payload = await post(client, "/v1/chat/completions", body)
-    assert status == 200
+    assert status == 200, payload
     message = payload["choices"][0]["message"]
     assert "content" not in message
     (call,) = message["tool_calls"]
     assert call["function"]["name"] == "get_weather"
-    assert isinstance(json.loads(call["function"]["arguments"])["city_id"], int)
+    assert json.loads(call["function"]["arguments"])["city"] in ("Paris", "Oslo")
     response = await client.post("/v1/chat/completions", json={**body, "stream": True})
     payloads = sse_payloads(await response.read())
     assert payloads[-1] == b"[DONE]"
@@ -150,6 +150,31 @@ async def test_an_unknown_named_tool_is_a_tool_error(client: BackendClient) -> N
     body = {"messages": MESSAGES, "tools": [WEATHER], "tool_choice": "nope"}
     status, payload = await post(client, "/v1/chat/completions", body)
     assert (status, payload["error_type"]) == (422, "tool_error")
+
+
+async def test_the_tool_prompt_is_part_of_the_prompt(client: BackendClient) -> None:
+    body = {
+        "messages": MESSAGES,
+        "tools": [WEATHER],
+        "max_tokens": 200,
+        "temperature": 0,
+        "tool_choice": "required",
+    }
+    lengths = {}
+    for name, extra in [
+        ("empty", {"tool_prompt": ""}),
+        ("default", {}),
+        ("own", {"tool_prompt": "Call it."}),
+    ]:
+        status, payload = await post(client, "/v1/chat/completions", {**body, **extra})
+        assert status == 200, payload
+        lengths[name] = payload["usage"]["prompt_tokens"]
+    declined = {**body, "tool_choice": "none", "tool_prompt": "Call it."}
+    status, payload = await post(client, "/v1/chat/completions", declined)
+    assert status == 200
+    assert (
+        payload["usage"]["prompt_tokens"] < lengths["empty"] < lengths["own"] < lengths["default"]
+    )
 
 
 async def test_tool_choice_none_answers_in_text(client: BackendClient) -> None:
