@@ -217,3 +217,25 @@ def test_joiners_after_max_waiting_tokens_are_counted_as_wait_exceeded(
     assert scheduler.stats.batch_max_tokens == request(tiny_codec, PROMPTS[0], 10).input_length + 10
     run(scheduler)
     assert scheduler.stats.concats == {"backpressure": 0, "wait_exceeded": 1}
+
+
+def test_each_step_records_tgis_batch_timings(tiny_model: Any, tiny_codec: HFTextCodec) -> None:
+    ticks = iter(float(t) for t in range(100_000))
+    runner = BatchRunner(tiny_model, torch.device("cpu"))
+    limits = BatchLimits(waiting_served_ratio=0.0)
+    scheduler = BatchingScheduler(runner, tiny_codec, EOS, limits, clock=lambda: next(ticks))
+    for prompt, budget in zip(PROMPTS, (9, 3, 7, 5), strict=True):
+        scheduler.add(Job(request(tiny_codec, prompt, budget), lambda _: None))
+        scheduler.step()
+    run(scheduler)
+    timings, forwards = scheduler.stats.timings, scheduler.stats.forwards
+    for method in ("prefill", "decode"):
+        phases = {p: timings.durations[(p, method)] for p in ("forward", "decode", "inference")}
+        assert {p: h.count for p, h in phases.items()} == dict.fromkeys(phases, forwards[method])
+        assert phases["forward"].total > 0
+        parts = phases["forward"].total + phases["decode"].total
+        assert phases["inference"].total > parts  # the step holds its phases and more
+    # rows with smaller budgets finished mid-batch and were filtered out of it
+    assert timings.durations[("filter", "decode")].total > 0
+    assert (timings.next_size.count, timings.next_size.total) == (4, 4.0)
+    assert timings.concat.count == 3  # the first prefill started the batch
