@@ -26,6 +26,7 @@ __all__ = [
     "SETTINGS_KEY",
     "SLOTS_KEY",
     "compute_type",
+    "derived_compute_type",
     "json_response",
     "read_generate_request",
     "read_json",
@@ -60,8 +61,19 @@ def compute_type(app: web.Application) -> str:
     configured = app[SETTINGS_KEY].compute_type
     if configured:
         return configured
-    device_type = app[ENGINE_KEY].model.device_type
-    return "gpu+optimized" if device_type == "cuda" else device_type
+    model = app[ENGINE_KEY].model
+    return derived_compute_type(model.device_type, model.device_name)
+
+
+def derived_compute_type(device_type: str, device_name: str | None) -> str:
+    """`x-compute-type` as TGI's launcher sets it: `<shards>-<gpu name, lowercased, spaces as
+    dashes>` on a named GPU (one shard here), its router's default `gpu+optimized` on an
+    unnamed one, and the torch device type ("cpu") where TGI would not run at all."""
+    if device_type != "cuda":
+        return device_type
+    if not device_name:
+        return "gpu+optimized"
+    return "1-" + device_name.lower().replace(" ", "-")
 
 
 def json_response(

@@ -70,9 +70,14 @@ def build_engine(loaded: LoadedModel, settings: BackendSettings | None = None) -
         model_id=loaded.model_id,
         codec=codec,
         device_type=loaded.device.type,
+        device_name=_device_name(loaded.device),
         grammar=_grammar_compiler(loaded),
     )
     return Engine(scheduler, served)
+
+
+def _device_name(device: torch.device) -> str | None:
+    return str(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
 
 
 def batch_limits(settings: BackendSettings) -> BatchLimits:
