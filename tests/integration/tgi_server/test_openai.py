@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.integration.tgi_server.conftest import BackendClient
+from tests.integration.tgi_server.conftest import BackendClient, MakeClient
 
 MESSAGES = [{"role": "user", "content": "Tell me about the lighthouse"}]
 
@@ -252,3 +252,22 @@ async def test_invocations_dispatch_on_the_body(client: BackendClient) -> None:
     assert (status, payload["object"]) == (200, "text_completion")
     status, payload = await post(client, "/invocations", {"nothing": 1})
     assert status == 422
+
+
+async def test_a_chat_too_long_for_the_context_is_a_422(make_client: MakeClient) -> None:
+    client = await make_client(max_input_tokens=8, max_total_tokens=16)
+    body = {"messages": MESSAGES * 5, "max_tokens": 4}
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert status == 422
+    assert payload["error_type"] == "validation"
+    assert "must be <= 16" in payload["error"]
+    response = await client.post("/v1/chat/completions", json={**body, "stream": True})
+    payloads = sse_payloads(await response.read())
+    assert payloads[-1] == b"[DONE]"
+    (error,) = [json.loads(p) for p in payloads[:-1]]
+    assert error["error"]["http_status_code"] == 422
+    assert "must be <= 16" in error["error"]["message"]
+    completion = {"prompt": "one two three four five six seven eight nine ten", "max_tokens": 4}
+    status, payload = await post(client, "/v1/completions", completion)
+    assert (status, payload["error_type"]) == (422, "validation")
+    assert (await client.get("/health")).status == 200

@@ -239,3 +239,37 @@ def test_each_step_records_tgis_batch_timings(tiny_model: Any, tiny_codec: HFTex
     assert timings.durations[("filter", "decode")].total > 0
     assert (timings.next_size.count, timings.next_size.total) == (4, 4.0)
     assert timings.concat.count == 3  # the first prefill started the batch
+
+
+class CancellingRunner(BatchRunner):
+    """Runs the tiny model, but the client of `job` leaves while its prefill is on the model."""
+
+    job: Job | None = None
+
+    def prefill(self, input_ids: Any, *, all_logits: Any) -> Any:
+        if self.job is not None:
+            self.job.cancelled.set()
+        return super().prefill(input_ids, all_logits=all_logits)
+
+
+def test_a_request_cancelled_mid_prefill_leaves_and_disturbs_no_one(
+    tiny_model: Any, tiny_codec: HFTextCodec
+) -> None:
+    runner = CancellingRunner(tiny_model, torch.device("cpu"))
+    scheduler = BatchingScheduler(runner, tiny_codec, EOS, BatchLimits(waiting_served_ratio=0.0))
+    kept: list[EngineEvent] = []
+    gone: list[EngineEvent] = []
+    staying = request(tiny_codec, PROMPTS[0], 6)
+    scheduler.add(Job(staying, kept.append))
+    scheduler.step()  # the staying request's own prefill
+    leaving = Job(request(tiny_codec, PROMPTS[2], 50), gone.append)
+    runner.job = leaving
+    scheduler.add(leaving)
+    scheduler.step()  # its prefill runs while the client leaves
+    runner.job = None
+    run(scheduler)
+    assert len(gone) <= 1  # at most the token its prefill had already made
+    assert scheduler.stats.cancelled == 1
+    assert scheduler.stats.completed == 1
+    assert not scheduler.has_work()
+    assert_same_as_alone(tiny_model, tiny_codec, staying, kept)
