@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from tgi_server.admission_policy import BatchLimits
-from tgi_server.batch_runner import BatchRunner, PaddedBatch, supports_padded_batching
+from tgi_server.batch_runner import (
+    BatchPrefill,
+    BatchRunner,
+    PaddedBatch,
+    supports_padded_batching,
+)
 from tgi_server.batching import BatchingScheduler
 from tgi_server.codec import HFTextCodec
 from tgi_server.events import EngineEvent, FailureEvent, TokenEvent
@@ -246,10 +251,12 @@ class CancellingRunner(BatchRunner):
 
     job: Job | None = None
 
-    def prefill(self, input_ids: Any, *, all_logits: Any) -> Any:
+    def prefill(
+        self, prompts: Sequence[Sequence[int]], *, all_logits: Sequence[bool] = ()
+    ) -> BatchPrefill:
         if self.job is not None:
             self.job.cancelled.set()
-        return super().prefill(input_ids, all_logits=all_logits)
+        return super().prefill(prompts, all_logits=all_logits)
 
 
 def test_a_request_cancelled_mid_prefill_leaves_and_disturbs_no_one(
