@@ -18,6 +18,7 @@ from tgi_server.settings import BackendSettings
 from tgi_server.wire import dumps
 
 __all__ = [
+    "DROPPED",
     "ENGINE_KEY",
     "HEALTH_KEY",
     "KEEPALIVE_EVENT",
@@ -55,6 +56,10 @@ async def _read(request: web.Request) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLargeError() from exc
+
+
+DROPPED = "dropped"
+"""`tgi_request_failure`'s `err` for a request whose client went away."""
 
 
 def compute_type(app: web.Application) -> str:

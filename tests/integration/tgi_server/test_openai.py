@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from protocol.sse import encode_json_event
 from tests.integration.tgi_server.conftest import BackendClient, MakeClient
+from tests.integration.tgi_server.test_stream import eventually
+from tgi_server.app import ENGINE_KEY, SLOTS_KEY
 
 MESSAGES = [{"role": "user", "content": "Tell me about the lighthouse"}]
 
@@ -271,3 +276,39 @@ async def test_a_chat_too_long_for_the_context_is_a_422(make_client: MakeClient)
     status, payload = await post(client, "/v1/completions", completion)
     assert (status, payload["error_type"]) == (422, "validation")
     assert (await client.get("/health")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"messages": MESSAGES}),
+        ("/v1/completions", {"prompt": ["The lighthouse", "The ferry"]}),
+    ],
+)
+async def test_a_client_that_leaves_an_openai_stream_frees_its_slot(
+    make_client: MakeClient, path: str, body: dict[str, Any]
+) -> None:
+    client = await make_client(max_concurrent_requests=1)
+    app = client.app
+    response = await client.post(path, json={**body, "max_tokens": 1000, "stream": True})
+    first = await response.content.readuntil(b"\n\n")
+    assert first.startswith(b"data: {")
+    response.close()  # drop the connection mid-stream
+    await eventually(lambda: app[SLOTS_KEY].in_use == 0 and app[ENGINE_KEY].stats.cancelled == 1)
+    metrics = (await (await client.get("/metrics")).text()).splitlines()
+    assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
+    status, _ = await post(
+        client, "/generate", {"inputs": "x", "parameters": {"max_new_tokens": 2}}
+    )
+    assert status == 200
+    assert app[ENGINE_KEY].stats.cancelled == 1  # a second prompt never started
+    assert app[ENGINE_KEY].stats.completed == 1
+
+
+async def test_openai_stream_frames_are_the_builders_compact_json(client: BackendClient) -> None:
+    body = {"messages": MESSAGES, "max_tokens": 4, "stream": True, "temperature": 0}
+    raw = await (await client.post("/v1/chat/completions", json=body)).read()
+    payloads = sse_payloads(raw)
+    rebuilt = b"".join(encode_json_event(json.loads(p)) for p in payloads[:-1])
+    assert raw == rebuilt + b"data: [DONE]\n\n"
+    assert len(payloads) == 5
