@@ -80,6 +80,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5, help="rounds per figure; best kept")
     parser.add_argument("--scheduler", choices=("batching", "sequential"), default="batching")
     parser.add_argument(
+        "--route",
+        choices=("generate", "chat"),
+        default="generate",
+        help="stream /generate_stream or /v1/chat/completions (both write through the sink)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         help="torch threads for the server and the anchors alike (default: 1 on cpu)",
@@ -166,7 +172,7 @@ async def stream_one(
     async with session.post(url, json=body, trace_request_ctx=sent) as response:
         response.raise_for_status()
         async for line in response.content:
-            if line.startswith(b"data:"):
+            if line.startswith(b"data:") and not line.startswith(b"data: [DONE]"):
                 tokens += 1
                 if first is None:
                     first = time.perf_counter()
@@ -193,11 +199,24 @@ def client_session() -> aiohttp.ClientSession:
     )
 
 
+def stream_request(route: str, new_tokens: int) -> tuple[str, dict[str, Any]]:
+    """(path, body) of one streamed request of `new_tokens` tokens on `route`."""
+    if route == "chat":
+        messages = [{"role": "user", "content": PROMPT}]
+        body = {"messages": messages, "max_tokens": new_tokens, "temperature": 0, "stream": True}
+        return "/v1/chat/completions", body
+    return "/generate_stream", {"inputs": PROMPT, "parameters": {"max_new_tokens": new_tokens}}
+
+
 async def measure_round(
-    session: aiohttp.ClientSession, base: str, concurrency: int, new_tokens: int
+    session: aiohttp.ClientSession,
+    base: str,
+    concurrency: int,
+    new_tokens: int,
+    route: str = "generate",
 ) -> Round:
-    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": new_tokens}}
-    url = f"{base}/generate_stream"
+    path, body = stream_request(route, new_tokens)
+    url = f"{base}{path}"
     started = time.perf_counter()
     results = await asyncio.gather(
         *(stream_one(session, url, body, started) for _ in range(concurrency))
@@ -213,9 +232,13 @@ async def measure_round(
 
 
 async def measure_levels(
-    session: aiohttp.ClientSession, base: str, levels: list[int], new_tokens: int
+    session: aiohttp.ClientSession,
+    base: str,
+    levels: list[int],
+    new_tokens: int,
+    route: str = "generate",
 ) -> dict[int, Round]:
-    return {level: await measure_round(session, base, level, new_tokens) for level in levels}
+    return {level: await measure_round(session, base, level, new_tokens, route) for level in levels}
 
 
 def generate_tokens_per_second(model: Any, ids: torch.Tensor, new_tokens: int) -> float:
@@ -286,9 +309,12 @@ def measure(
         runner.run(wait_healthy(base, process))
         session = runner.run(_open_session())
         try:
-            runner.run(measure_round(session, base, max(levels), args.new_tokens))  # warm-up
+            warm_up = measure_round(session, base, max(levels), args.new_tokens, args.route)
+            runner.run(warm_up)
             for _ in range(args.repeats):
-                rounds = runner.run(measure_levels(session, base, levels, args.new_tokens))
+                rounds = runner.run(
+                    measure_levels(session, base, levels, args.new_tokens, args.route)
+                )
                 static = {level: anchors.static(level) for level in levels}
                 results.add(rounds, anchors.sequential(), static)
         finally:
@@ -354,6 +380,7 @@ def main() -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=120)
     print(f"model: {model_path.name} on {args.device}, scheduler: {args.scheduler}, ", end="")
+    print(f"route: {args.route}, ", end="")
     print(f"torch threads: {torch.get_num_threads()}, {args.new_tokens} new tokens, EOS ignored")
     report(results, levels)
 

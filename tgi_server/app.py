@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -34,6 +35,7 @@ from tgi_server.errors import (
 )
 from tgi_server.health import HealthCheck
 from tgi_server.http_common import (
+    DROPPED,
     ENGINE_KEY,
     HEALTH_KEY,
     METRICS_KEY,
@@ -63,6 +65,7 @@ from tgi_server.validation import Limits
 from tgi_server.wire import (
     generate_body,
     generate_headers,
+    stream_event_bytes,
     stream_headers,
 )
 
@@ -78,8 +81,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ROUTER_NAME = "tgi-serverless"
-DROPPED = "dropped"
-"""TGI's `tgi_request_failure` label for a request whose client went away."""
+"""`/info` `router` (TGI sends "text-generation-router"; see docs/backend.md)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -266,7 +268,7 @@ async def _write_events(
     sink = SocketStreamSink(
         request.transport,
         chunked=response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked",
-        details=body.parameters.details,
+        encode=partial(stream_event_bytes, details=body.parameters.details),
     )
     try:
         async with service.streaming_into(body, sink):

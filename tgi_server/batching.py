@@ -66,6 +66,8 @@ class BatchingScheduler:
         """The rows' jobs, in row order (kept with the rows; read at every step)."""
         self._batch: PaddedBatch | None = None
         self._steps_since_join = 0
+        self._filter_seconds = 0.0
+        """Time spent filtering the batch during the step being recorded."""
         self.stats = SchedulerStats()
 
     @property
@@ -81,6 +83,7 @@ class BatchingScheduler:
 
     def step(self) -> None:
         with torch.inference_mode():
+            self._filter_seconds = 0.0
             self._drop_cancelled()
             admission = bounds(
                 self._limits,
@@ -112,12 +115,15 @@ class BatchingScheduler:
     def _prefill(self, jobs: list[Job]) -> None:
         started_at = self._clock()
         self.stats.started += len(jobs)
+        self.stats.timings.new_batch(len(jobs))
         try:
             rows = [_Row(job, self._new_state(job), started_at) for job in jobs]
+            forward_at = self._clock()
             prefill = self._runner.prefill(
                 [job.request.input_ids for job in jobs],
                 all_logits=[job.request.decoder_input_details for job in jobs],
             )
+            forwarded_at = self._clock()
             for row, prompt_logits in zip(rows, prefill.prompt_logits, strict=True):
                 if prompt_logits is not None:
                     row.state.record_prefill(prompt_logits)
@@ -128,20 +134,24 @@ class BatchingScheduler:
             self._fail(jobs, exc)
             return
         self.stats.forward("prefill", ok=True)
+        chosen_at = self._clock()
         if self._batch is None:
             self._batch = prefill.batch
         else:
             self._batch = self._runner.concatenate(self._batch, prefill.batch)
+            self.stats.timings.concatenated(self._clock() - chosen_at)
         first = len(self._rows)
         self._set_rows(self._rows + rows)
         self._steps_since_join = 1
-        self._publish(events, first=first)
+        self._record_step("prefill", started_at, forward_at, forwarded_at, chosen_at, events, first)
 
     def _decode(self) -> None:
         assert self._batch is not None
+        started_at = self._clock()
         try:
             last = [row.state.last_token_id for row in self._rows]
             logits = self._runner.decode(self._batch, last)
+            forwarded_at = self._clock()
             events = _choose(self._rows, logits)
         except Exception as exc:
             log.exception("generation failed at decode")
@@ -153,7 +163,32 @@ class BatchingScheduler:
             return
         self.stats.forward("decode", ok=True)
         self._steps_since_join += 1
-        self._publish(events)
+        chosen_at = self._clock()
+        self._record_step("decode", started_at, started_at, forwarded_at, chosen_at, events, 0)
+
+    def _record_step(
+        self,
+        method: str,
+        started_at: float,
+        forward_at: float,
+        forwarded_at: float,
+        chosen_at: float,
+        events: list[TokenEvent],
+        first: int,
+    ) -> None:
+        """Publish a forward pass's events, then record its phases as TGI does."""
+        published_at = self._clock()
+        filtered_before = self._filter_seconds
+        self._publish(events, first=first)
+        done_at = self._clock()
+        publishing = done_at - published_at - (self._filter_seconds - filtered_before)
+        self.stats.timings.step(
+            method,
+            forward=forwarded_at - forward_at,
+            decode=chosen_at - forwarded_at + publishing,
+            filter=self._filter_seconds,
+            inference=done_at - started_at,
+        )
 
     def _publish(self, events: list[TokenEvent], *, first: int = 0) -> None:
         """Send rows `first`... their events, in order; finished rows leave the batch."""
@@ -184,7 +219,9 @@ class BatchingScheduler:
         if not keep:
             self._batch = None
         elif self._batch is not None:
+            filter_at = self._clock()
             self._batch = self._runner.filter(self._batch, keep)
+            self._filter_seconds += self._clock() - filter_at
 
     def _set_rows(self, rows: list[_Row]) -> None:
         self._rows = rows

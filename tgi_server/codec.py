@@ -38,6 +38,11 @@ class TextCodec(Protocol):
         """The prompt of a chat, from the tokenizer's chat template (TemplateError if none)."""
         ...
 
+    def template_renders_tools(self) -> bool:
+        """Whether the chat template uses its `tools` variable (TGI then leaves them out of
+        the tool prompt it appends to the last message)."""
+        ...
+
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         """The text of `ids`, without any clean-up of spaces."""
         ...
@@ -84,6 +89,10 @@ class HFTextCodec:
         except Exception as exc:  # a template that fails on this input is the client's 422
             raise TemplateError(str(exc)) from exc
         return str(text)
+
+    def template_renders_tools(self) -> bool:
+        template = getattr(self._tokenizer, "chat_template", None)
+        return "tools" in str(template or "")
 
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         if self._backend is not None:

@@ -44,6 +44,8 @@ class ServedModel:
     codec: TextCodec
     device_type: str
     """"cpu", "cuda", ...: the torch device type the model runs on."""
+    device_name: str | None = None
+    """The accelerator's name (e.g. "NVIDIA H200") when there is one."""
     grammar: GrammarCompiler | None = None
     """Compiles `grammar` parameters; None when structured generation is unavailable."""
 

@@ -18,6 +18,7 @@ from tgi_server.settings import BackendSettings
 from tgi_server.wire import dumps
 
 __all__ = [
+    "DROPPED",
     "ENGINE_KEY",
     "HEALTH_KEY",
     "KEEPALIVE_EVENT",
@@ -26,6 +27,7 @@ __all__ = [
     "SETTINGS_KEY",
     "SLOTS_KEY",
     "compute_type",
+    "derived_compute_type",
     "json_response",
     "read_generate_request",
     "read_json",
@@ -56,12 +58,27 @@ async def _read(request: web.Request) -> bytes:
         raise PayloadTooLargeError() from exc
 
 
+DROPPED = "dropped"
+"""`tgi_request_failure`'s `err` for a request whose client went away."""
+
+
 def compute_type(app: web.Application) -> str:
     configured = app[SETTINGS_KEY].compute_type
     if configured:
         return configured
-    device_type = app[ENGINE_KEY].model.device_type
-    return "gpu+optimized" if device_type == "cuda" else device_type
+    model = app[ENGINE_KEY].model
+    return derived_compute_type(model.device_type, model.device_name)
+
+
+def derived_compute_type(device_type: str, device_name: str | None) -> str:
+    """`x-compute-type` as TGI's launcher sets it: `<shards>-<gpu name, lowercased, spaces as
+    dashes>` on a named GPU (one shard here), its router's default `gpu+optimized` on an
+    unnamed one, and the torch device type ("cpu") where TGI would not run at all."""
+    if device_type != "cuda":
+        return device_type
+    if not device_name:
+        return "gpu+optimized"
+    return "1-" + device_name.lower().replace(" ", "-")
 
 
 def json_response(

@@ -70,9 +70,49 @@ def build_engine(loaded: LoadedModel, settings: BackendSettings | None = None) -
         model_id=loaded.model_id,
         codec=codec,
         device_type=loaded.device.type,
+        device_name=_device_name(loaded.device),
         grammar=_grammar_compiler(loaded),
     )
     return Engine(scheduler, served)
+
+
+def model_context(model: Any) -> int | None:
+    """The most positions the model takes (its config's `max_position_embeddings`), if known."""
+    value = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def fit_to_context(settings: BackendSettings, context: int | None) -> BackendSettings:
+    """`settings` whose token limits fit a model of `context` positions.
+
+    Limits left at their defaults are lowered to fit (`max_total_tokens` to the context,
+    `max_input_tokens` below it), as TGI's launcher derives its defaults from the model;
+    limits given explicitly that do not fit are a start-up error saying what to pass instead.
+    """
+    if context is None or settings.max_total_tokens <= context:
+        return settings
+    if "max_total_tokens" in settings.model_fields_set:
+        raise ValueError(
+            f"`max_total_tokens`({settings.max_total_tokens}) is more than the model's context"
+            f" (max_position_embeddings={context}): pass --max-total-tokens {context} or less"
+        )
+    max_input = min(settings.max_input_tokens, context - 1)
+    if "max_input_tokens" in settings.model_fields_set and max_input < settings.max_input_tokens:
+        raise ValueError(
+            f"`max_input_tokens`({settings.max_input_tokens}) does not fit the model's context"
+            f" (max_position_embeddings={context}): pass --max-input-tokens {context - 1} or less"
+        )
+    log.warning(
+        "the model takes %d positions: max_total_tokens lowered to %d, max_input_tokens to %d",
+        context,
+        context,
+        max_input,
+    )
+    return settings.model_copy(update={"max_total_tokens": context, "max_input_tokens": max_input})
+
+
+def _device_name(device: torch.device) -> str | None:
+    return str(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
 
 
 def batch_limits(settings: BackendSettings) -> BatchLimits:

@@ -1,9 +1,11 @@
 """The backend's Prometheus metrics, under TGI's `tgi_` names, in a registry of its own.
 
-The HTTP edge records each request's outcome and timings; the queue and batch gauges and the
-batch counters (forward passes by method, joins by reason) are read from the scheduler's counters
-when `/metrics` is scraped. Duration histograms use TGI's 35 geometric buckets (0.00015 s x
-1.5^k). Not exposed: TGI's per-batch duration histograms and `tgi_batch_next_size`.
+The HTTP edge records each request's outcome and timings; the queue and batch gauges, the
+batch counters (forward passes by method, joins by reason) and the per-batch histograms (phase
+durations by method, new batch sizes, join time; see `batch_timings`) are read from the
+scheduler's stats when `/metrics` is scraped. Duration histograms use TGI's 35 geometric buckets
+(0.00015 s x 1.5^k). `tgi_request_skipped_tokens` (prompt tokens a prefix cache let TGI skip) is
+observed as 0 for every request: this backend has no prefix cache.
 """
 
 from __future__ import annotations
@@ -11,14 +13,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
+from tgi_server.batch_timings import (
+    BATCH_DURATIONS,
+    DURATION_BUCKETS,
+    METHODS,
+    BatchTimings,
+    CumulativeHistogram,
+)
 from tgi_server.events import Completion
 from tgi_server.scheduler import SchedulerStats
 
 __all__ = ["BackendMetrics"]
-
-DURATION_BUCKETS = tuple(0.00015 * 1.5**k for k in range(35))
 
 
 def _length_buckets(limit: int) -> tuple[float, ...]:
@@ -66,6 +78,12 @@ class BackendMetrics:
             buckets=_length_buckets(max_total_tokens),
             registry=registry,
         )
+        self.skipped_tokens = Histogram(
+            "tgi_request_skipped_tokens",
+            "Prompt tokens skipped thanks to a prefix cache (none here)",
+            buckets=_length_buckets(max_input_tokens),
+            registry=registry,
+        )
         self.queue_size = Gauge("tgi_queue_size", "Requests waiting", registry=registry)
         self.batch_size = Gauge(
             "tgi_batch_current_size", "Requests in the batch", registry=registry
@@ -92,6 +110,7 @@ class BackendMetrics:
         self.input_length.observe(completion.input_length)
         self.generated_tokens.observe(completion.generated_tokens)
         self.max_new_tokens.observe(completion.max_new_tokens)
+        self.skipped_tokens.observe(0)
 
     def render(self, stats: SchedulerStats) -> bytes:
         """The exposition text, with the gauges read from `stats` now."""
@@ -140,3 +159,36 @@ class _BatchCollector:
             "Token budget of the running batch",
             value=self._max_batch_total_tokens,
         )
+        yield from _timing_families(stats.timings)
+
+
+DURATION_HELP = {
+    "forward": "Time of the model's forward pass",
+    "decode": "Time choosing and detokenizing the next tokens",
+    "filter": "Time removing finished requests from the batch",
+    "inference": "Time of a whole batch step",
+}
+
+
+def _timing_families(timings: BatchTimings) -> Iterator[Metric]:
+    for phase in BATCH_DURATIONS:
+        family = HistogramMetricFamily(
+            f"tgi_batch_{phase}_duration", DURATION_HELP[phase], labels=["method"]
+        )
+        for method in METHODS:
+            _add(family, timings.durations[(phase, method)], [method])
+        yield family
+    next_size = HistogramMetricFamily("tgi_batch_next_size", "Requests in each new batch")
+    _add(next_size, timings.next_size, [])
+    yield next_size
+    concat = HistogramMetricFamily(
+        "tgi_batch_concat_duration",
+        "Time joining a new batch to the running one",
+        labels=["method"],
+    )
+    _add(concat, timings.concat, ["decode"])
+    yield concat
+
+
+def _add(family: HistogramMetricFamily, histogram: CumulativeHistogram, labels: list[str]) -> None:
+    family.add_metric(labels, histogram.cumulative(), sum_value=histogram.total)

@@ -4,6 +4,9 @@
 then tokenized without special tokens); `temperature` 0 means greedy, any other value or none
 means sampling; `max_tokens` (or `max_completion_tokens`) becomes `max_new_tokens`;
 `presence_penalty` p becomes `repetition_penalty` p + 2; `top_logprobs` becomes `top_n_tokens`.
+With tools in use, TGI appends to the last message `"\n---\n"` then, when the template does not
+render `tools` itself, the tools as compact JSON and a newline, then `tool_prompt` (TGI's default
+below when absent).
 `/v1/completions`: one prompt or a list of at most `max_client_batch_size`, with the same
 sampling rules; `suffix` is refused. Pure: the template comes in as a function.
 """
@@ -64,6 +67,7 @@ class ChatRequest(_Sampling):
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: Any = None
+    tool_prompt: str | None = None
 
 
 class CompletionRequest(_Sampling):
@@ -99,14 +103,22 @@ def parse_body(model: type[B], document: Any) -> B:
         raise InvalidBodyError(f"{path}: {error['msg']}" if path else str(error["msg"])) from exc
 
 
-def chat_call(document: Any, render: RenderChat) -> ChatCall:
-    """The generate request a chat body stands for (422 for what TGI refuses)."""
+def chat_call(document: Any, render: RenderChat, *, template_renders_tools: bool) -> ChatCall:
+    """The generate request a chat body stands for (422 for what TGI refuses).
+
+    `template_renders_tools`: the chat template uses its `tools` variable, so only the tool
+    prompt (not the tools' JSON) is appended to the last message.
+    """
     body = parse_body(ChatRequest, document)
     if body.tools and body.response_format is not None:
         raise ToolError("Grammar and tools are mutually exclusive")
     tools = _chosen_tools(body.tools or [], body.tool_choice)
     grammar = _tool_grammar(tools, body.tool_choice) if tools else _response_grammar(body)
     messages = [_flatten(message) for message in body.messages]
+    if tools and messages:
+        prompt_text = DEFAULT_TOOL_PROMPT if body.tool_prompt is None else body.tool_prompt
+        suffix = tool_prompt_suffix(tools, body.tool_choice, prompt_text, template_renders_tools)
+        messages[-1] = {**messages[-1], "content": messages[-1]["content"] + suffix}
     prompt = render(messages, tools or None)
     repetition = None if body.presence_penalty is None else body.presence_penalty + 2.0
     parameters = _parameters(
@@ -186,6 +198,51 @@ def _parameters(
 NO_TOOL = "no_tool"
 """TGI's extra function under `tool_choice: auto`: the model answers in text instead."""
 
+DEFAULT_TOOL_PROMPT = (
+    "\nGiven the functions available, please respond with a JSON for a function call with its"
+    " proper arguments that best answers the given prompt. Respond in the format {name: function"
+    " name, parameters: dictionary of argument name and its value}.Do not use variables.\n"
+)
+"""TGI's `tool_prompt` when a request sends none (a wire constant: the prompt must match)."""
+
+
+def tool_prompt_suffix(
+    tools: list[dict[str, Any]], choice: Any, tool_prompt: str, template_renders_tools: bool
+) -> str:
+    """What TGI appends to the last message's content when tools are in use."""
+    if template_renders_tools:
+        return f"\n---\n{tool_prompt}"
+    listed = [_tgi_tool(_function(tool)) for tool in tools]
+    if choice is None or choice == "auto":
+        listed.append(_tgi_tool(NO_TOOL_FUNCTION))
+    return f"\n---\n{json.dumps(listed, separators=(',', ':'))}\n{tool_prompt}"
+
+
+NO_TOOL_FUNCTION: dict[str, Any] = {
+    "name": NO_TOOL,
+    "description": "Open ended response with no specific tool selected",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "content": {
+                "type": "string",
+                "description": "The response content",
+            }
+        },
+        "required": ["content"],
+    },
+}
+
+
+def _tgi_tool(function: dict[str, Any]) -> dict[str, Any]:
+    """A tool as TGI serialises it: `parameters` under the name `arguments`."""
+    definition = {
+        "description": function.get("description"),
+        "name": function["name"],
+        "arguments": function.get("parameters") or {},
+    }
+    return {"type": "function", "function": definition}
+
 
 def _chosen_tools(tools: list[dict[str, Any]], choice: Any) -> list[dict[str, Any]]:
     """The tools the model may call under `tool_choice`; [] for none."""
@@ -223,8 +280,7 @@ def _tool_grammar(tools: list[dict[str, Any]], choice: Any) -> dict[str, Any]:
     """TGI's tool grammar: `{"function": {"_name": <tool>, ...its arguments}}`."""
     options = [_tool_schema(_function(tool)) for tool in tools]
     if choice is None or choice == "auto":
-        content = {"type": "object", "properties": {"content": {"type": "string"}}}
-        options.append(_tool_schema({"name": NO_TOOL, "parameters": content}))
+        options.append(_tool_schema(NO_TOOL_FUNCTION))
     schema = {
         "type": "object",
         "properties": {"function": {"anyOf": options}},

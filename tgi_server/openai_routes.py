@@ -9,21 +9,19 @@ body, template, tools) are ordinary JSON errors.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from protocol.sse import encode_data_event, encode_json_event
 from protocol.tgi import GenerateRequest
 from tgi_server.errors import BackendError
 from tgi_server.events import TokenEvent
 from tgi_server.http_common import (
+    DROPPED,
     ENGINE_KEY,
-    KEEPALIVE_EVENT,
     METRICS_KEY,
     SERVICE_KEY,
     SETTINGS_KEY,
@@ -31,7 +29,7 @@ from tgi_server.http_common import (
     json_response,
     read_json,
 )
-from tgi_server.openai_requests import chat_call, completion_call, tool_call
+from tgi_server.openai_requests import ChatCall, chat_call, completion_call, tool_call
 from tgi_server.openai_wire import (
     chat_body,
     chat_chunk,
@@ -43,20 +41,21 @@ from tgi_server.openai_wire import (
     usage_chunk,
 )
 from tgi_server.service import GenerateResult
+from tgi_server.stream_sink import EncodeEvent, SocketStreamSink
 from tgi_server.wire import generate_headers
 
-__all__ = ["chat_completions", "chat_document", "completion_document", "completions"]
+__all__ = [
+    "chat_completions",
+    "chat_document",
+    "chat_encoder",
+    "completion_document",
+    "completion_encoder",
+    "completions",
+]
 
 log = logging.getLogger(__name__)
 
 DONE_EVENT = encode_data_event("[DONE]")
-
-
-class _KeepAlive:
-    """Marks a silent interval in a stream of events."""
-
-
-Chunk = bytes | _KeepAlive
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -71,26 +70,13 @@ async def chat_document(
     request: web.Request, document: Any, received_at: float
 ) -> web.StreamResponse:
     app = request.app
-    call = chat_call(document, app[ENGINE_KEY].model.codec.render_chat)
+    codec = app[ENGINE_KEY].model.codec
+    call = chat_call(
+        document, codec.render_chat, template_renders_tools=codec.template_renders_tools()
+    )
     model = _model_name(app, call.model)
     if call.stream:
-        events = _stream_events(app, call.request)
-
-        async def chunks() -> AsyncGenerator[Chunk, None]:
-            async for event in events:
-                if isinstance(event, _KeepAlive):
-                    yield event
-                    continue
-                if call.uses_tools:  # a tool call goes out whole, once complete
-                    if event.completion is not None:
-                        tool = tool_call(event.completion.generated_text)
-                        yield encode_json_event(tool_chunk(event.completion, tool, model))
-                    continue
-                yield encode_json_event(chat_chunk(event, model, logprobs=call.logprobs))
-                if event.completion is not None and call.include_usage:
-                    yield encode_json_event(usage_chunk(event.completion, model))
-
-        return await _sse(request, chunks())
+        return await _sse(request, [(call.request, chat_encoder(call, model))])
     result = await _generate(app, call.request, received_at)
     tool = tool_call(result.best.completion.generated_text) if call.uses_tools else None
     body = chat_body(result, model, logprobs=call.logprobs, tool=tool)
@@ -104,22 +90,44 @@ async def completion_document(
     call = completion_call(document, app[SETTINGS_KEY].max_client_batch_size)
     model = _model_name(app, call.model)
     if call.stream:
-
-        async def chunks() -> AsyncGenerator[Chunk, None]:
-            for index, generate_request in enumerate(call.requests):
-                async for event in _stream_events(app, generate_request):
-                    if isinstance(event, _KeepAlive):
-                        yield event
-                    elif event.completion is None:
-                        yield encode_json_event(completion_chunk(event, index, model))
-                    else:
-                        final = completion_final(event, event.completion, index, model)
-                        yield encode_json_event(final)
-
-        return await _sse(request, chunks())
+        streams = [
+            (generate_request, completion_encoder(index, model))
+            for index, generate_request in enumerate(call.requests)
+        ]
+        return await _sse(request, streams)
     results = await asyncio.gather(*(_generate(app, r, received_at) for r in call.requests))
     body = completion_body(list(results), model)
     return json_response(body, headers=generate_headers(results[0], compute_type(app)))
+
+
+def chat_encoder(call: ChatCall, model: str) -> EncodeEvent:
+    """A chat stream's SSE bytes per token event: a chunk per token (then the usage chunk when
+    asked), or, with tools, one tool-call chunk once the call is complete."""
+
+    def encode(event: TokenEvent) -> bytes:
+        completion = event.completion
+        if call.uses_tools:
+            if completion is None:
+                return b""
+            tool = tool_call(completion.generated_text)
+            return encode_json_event(tool_chunk(completion, tool, model))
+        data = encode_json_event(chat_chunk(event, model, logprobs=call.logprobs))
+        if completion is not None and call.include_usage:
+            data += encode_json_event(usage_chunk(completion, model))
+        return data
+
+    return encode
+
+
+def completion_encoder(index: int, model: str) -> EncodeEvent:
+    """Prompt `index`'s SSE bytes per token event: a chunk, and a final chunk with usage."""
+
+    def encode(event: TokenEvent) -> bytes:
+        if event.completion is None:
+            return encode_json_event(completion_chunk(event, index, model))
+        return encode_json_event(completion_final(event, event.completion, index, model))
+
+    return encode
 
 
 def _model_name(app: web.Application, requested: str | None) -> str:
@@ -142,29 +150,11 @@ async def _generate(
     return result
 
 
-async def _stream_events(
-    app: web.Application, request: GenerateRequest
-) -> AsyncIterator[TokenEvent | _KeepAlive]:
-    """Token events of one request (None for keep-alive), with the request's metrics."""
-    recorder = app[METRICS_KEY]
-    recorder.received()
-    received_at = time.monotonic()
-    service = app[SERVICE_KEY]
-    try:
-        async with contextlib.aclosing(service.stream(request, add_special_tokens=False)) as events:
-            async for event in events:
-                if event is None:
-                    yield _KeepAlive()
-                    continue
-                if event.completion is not None:
-                    recorder.served(event.completion, received_at, received_at)
-                yield event
-    except BackendError as exc:
-        recorder.failed(exc.error_type)
-        raise
-
-
-async def _sse(request: web.Request, chunks: AsyncGenerator[Chunk, None]) -> web.StreamResponse:
+async def _sse(
+    request: web.Request, streams: list[tuple[GenerateRequest, EncodeEvent]]
+) -> web.StreamResponse:
+    """Stream each request in turn straight to the socket, then `data: [DONE]`."""
+    metrics = request.app[METRICS_KEY]
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -175,20 +165,39 @@ async def _sse(request: web.Request, chunks: AsyncGenerator[Chunk, None]) -> web
     )
     try:
         await response.prepare(request)
-        await _write_chunks(response, chunks)
+        await response.write(b"")  # the headers go out now, ahead of the events
+        await _write_streams(request, response, streams)
         await response.write(DONE_EVENT)
         await response.write_eof()
     except ConnectionResetError:
+        metrics.failed(DROPPED)
         log.debug("client went away during an OpenAI stream")
+    except asyncio.CancelledError:
+        metrics.failed(DROPPED)
+        raise
     return response
 
 
-async def _write_chunks(response: web.StreamResponse, chunks: AsyncGenerator[Chunk, None]) -> None:
+async def _write_streams(
+    request: web.Request,
+    response: web.StreamResponse,
+    streams: list[tuple[GenerateRequest, EncodeEvent]],
+) -> None:
+    """Each request's events through a `SocketStreamSink`; an error ends them all with one
+    OpenAI error event."""
+    app = request.app
+    metrics, service = app[METRICS_KEY], app[SERVICE_KEY]
+    chunked = response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked"
     try:
-        async with contextlib.aclosing(chunks):
-            async for chunk in chunks:
-                await response.write(KEEPALIVE_EVENT if isinstance(chunk, _KeepAlive) else chunk)
+        for generate_request, encode in streams:
+            metrics.received()
+            received_at = time.monotonic()
+            sink = SocketStreamSink(request.transport, chunked=chunked, encode=encode)
+            async with service.streaming_into(generate_request, sink, add_special_tokens=False):
+                completion = await sink.wait(service.keepalive_s)
+            metrics.served(completion, received_at, received_at)
     except BackendError as exc:
+        metrics.failed(exc.error_type)
         await response.write(encode_json_event(error_event(exc.message)))
     except ConnectionResetError:
         raise

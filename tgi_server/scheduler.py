@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import torch
 
+from tgi_server.batch_timings import BatchTimings
 from tgi_server.codec import TextCodec
 from tgi_server.errors import BackendError, GenerationError
 from tgi_server.events import EngineEvent, FailureEvent, TokenEvent
@@ -77,6 +78,8 @@ class SchedulerStats:
     """Forward passes that failed, by method."""
     concats: dict[str, int] = field(default_factory=lambda: {"backpressure": 0, "wait_exceeded": 0})
     """New requests joined to a running batch, by why they were let in (TGI's reasons)."""
+    timings: BatchTimings = field(default_factory=BatchTimings)
+    """TGI's per-batch histograms (phase durations, new batch sizes, joins)."""
 
     def forward(self, method: str, *, ok: bool) -> None:
         """Count one forward pass (`method`: "prefill" or "decode")."""

@@ -34,12 +34,13 @@ def serve(settings: BackendSettings) -> int:
     from transformers.utils import logging as transformers_logging
 
     from tgi_server.app import create_app
-    from tgi_server.loading import build_engine, load_model
+    from tgi_server.loading import build_engine, fit_to_context, load_model, model_context
 
     cast(Any, transformers_logging).disable_progress_bar()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
         loaded = load_model(settings)
+        settings = fit_to_context(settings, model_context(loaded.model))
     except Exception:
         log.exception("Error when initializing model", extra={"target": LAUNCHER_TARGET})
         log.error("Shard 0 failed to start", extra={"target": LAUNCHER_TARGET})

@@ -1,11 +1,11 @@
 """The generate use cases, free of HTTP: admit, validate, run on the engine, collect.
 
 `generate` serves one non-streamed request (with `best_of` fan-out) and returns everything its
-response needs; `stream` yields token events as they come, and `streaming_into` hands them to a
-sink of the caller's (the fast path of `/generate_stream`). All take their request slots first
-(429 when none is free), validate (off the event loop unless the prompt is short: tokenizing a
-2 MB prompt takes a while, a sentence about 30 µs, less than the hop to a worker thread), and
-cancel their engine jobs however they end, so a client that leaves frees its slot.
+response needs; `streaming_into` hands a streamed request's token events to a sink of the
+caller's (the streaming routes write them straight to the socket). Both take their request slots
+first (429 when none is free), validate (off the event loop unless the prompt is short:
+tokenizing a 2 MB prompt takes a while, a sentence about 30 µs, less than the hop to a worker
+thread), and cancel their engine jobs however they end, so a client that leaves frees its slot.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import partial
@@ -22,7 +22,7 @@ from functools import partial
 from protocol.tgi import GenerateRequest
 from tgi_server.admission import RequestSlots
 from tgi_server.engine import Engine, EventSink, GenerationHandle
-from tgi_server.events import Completion, FailureEvent, GeneratedToken, TokenEvent
+from tgi_server.events import Completion, FailureEvent, GeneratedToken
 from tgi_server.validation import (
     Limits,
     SeedSource,
@@ -33,7 +33,7 @@ from tgi_server.validation import (
     validate_request,
 )
 
-__all__ = ["FinishedSequence", "GenerateResult", "GenerationService", "StreamItem"]
+__all__ = ["FinishedSequence", "GenerateResult", "GenerationService"]
 
 KEEPALIVE_S = 15.0
 """TGI (axum) sends an SSE comment when a stream has been silent this long."""
@@ -42,9 +42,6 @@ INLINE_VALIDATION_CHARS = 2048
 """Prompts up to this long, without a grammar, are validated on the event loop: tokenizing them
 takes tens of microseconds, while a worker thread must first win the GIL from a busy event loop
 (under a burst of requests that took milliseconds)."""
-
-StreamItem = TokenEvent | None
-"""A token event, or None when nothing happened for a keep-alive interval."""
 
 
 @dataclass(frozen=True)
@@ -110,22 +107,6 @@ class GenerationService:
         best = max(finished, key=lambda sequence: sequence.mean_logprob)
         others = tuple(sequence for sequence in finished if sequence is not best)
         return GenerateResult(validated, best, others, received_at, validated_at)
-
-    async def stream(
-        self, request: GenerateRequest, *, add_special_tokens: bool = True
-    ) -> AsyncGenerator[StreamItem, None]:
-        """Yield the request's token events; the last one carries the completion."""
-        check_stream_parameters(request.parameters)
-        with self._slots.hold():
-            validated = await self._validate(request, add_special_tokens)
-            with self._engine.submit(validated) as handle:
-                while True:
-                    event = await handle.next_event(idle_s=self._keepalive_s)
-                    if isinstance(event, FailureEvent):
-                        raise event.error
-                    yield event
-                    if event is not None and event.completion is not None:
-                        return
 
     @contextlib.asynccontextmanager
     async def streaming_into(

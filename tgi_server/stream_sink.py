@@ -1,10 +1,11 @@
-"""`/generate_stream`'s token events, written straight to the client's socket.
+"""Streamed token events, written straight to the client's socket.
 
 The engine hands every step's events to the event loop in one call; a `SocketStreamSink` turns
-each of its request's events into TGI's SSE bytes and writes them to the connection's transport
-right there. The request's handler does not wake up once per token: it waits for the last event
-(`wait`), sending a keep-alive comment whenever the stream has been silent for the keep-alive
-interval, as TGI does.
+each of its request's events into SSE bytes with the route's encoder (TGI's `/generate_stream`
+events, or OpenAI chunks) and writes them to the connection's transport right there. The
+request's handler does not wake up once per token: it waits for the last event (`wait`),
+sending a keep-alive comment whenever the stream has been silent for the keep-alive interval, as
+TGI does.
 
 The transport buffers what a slow client has not read yet. That is bounded: a request makes at
 most its token budget of events (a few hundred bytes each), and a client that goes away ends
@@ -17,11 +18,13 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from tgi_server.events import Completion, EngineEvent, FailureEvent
+from tgi_server.events import Completion, EngineEvent, FailureEvent, TokenEvent
 from tgi_server.http_common import KEEPALIVE_EVENT
-from tgi_server.wire import stream_event_bytes
 
-__all__ = ["SocketStreamSink"]
+__all__ = ["EncodeEvent", "SocketStreamSink"]
+
+EncodeEvent = Callable[[TokenEvent], bytes]
+"""One token event as the SSE bytes the client gets (b"" to send nothing for it)."""
 
 
 class SocketStreamSink:
@@ -32,12 +35,12 @@ class SocketStreamSink:
         transport: asyncio.Transport | None,
         *,
         chunked: bool,
-        details: bool,
+        encode: EncodeEvent,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
         self._chunked = chunked
-        self._details = details
+        self._encode = encode
         self._clock = clock
         self._last_write = clock()
         self._done: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
@@ -49,7 +52,12 @@ class SocketStreamSink:
         if isinstance(item, FailureEvent):
             self._done.set_exception(item.error)
             return
-        if self._send(stream_event_bytes(item, details=self._details)) and item.completion:
+        try:
+            data = self._encode(item)
+        except Exception as exc:  # noqa: BLE001 -- `wait` raises it in the handler, which reports it
+            self._done.set_exception(exc)
+            return
+        if (not data or self._send(data)) and item.completion:
             self._done.set_result(item.completion)
 
     async def wait(self, keepalive_s: float) -> Completion:

@@ -77,19 +77,23 @@ def test_inference_client_chat_stream_and_tools(backend_url: str) -> None:
             "name": "get_weather",
             "parameters": {
                 "type": "object",
-                "properties": {"city_id": {"type": "integer"}},
-                "required": ["city_id"],
+                "properties": {"city": {"enum": ["Paris", "Oslo"]}},
+                "required": ["city"],
             },
         },
     }
     options: dict[str, Any] = {"tools": [tool], "tool_choice": "get_weather"}
     called = client.chat_completion(MESSAGES, max_tokens=200, temperature=0, **options)
+    short = client.chat_completion(
+        MESSAGES, max_tokens=200, temperature=0, tool_prompt="Call it.", **options
+    )
+    assert short.usage.prompt_tokens < called.usage.prompt_tokens  # TGI's default is longer
     calls = called.choices[0].message.tool_calls
     assert calls is not None
     assert calls[0].function.name == "get_weather"
     arguments = calls[0].function.arguments
     parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
-    assert isinstance(parsed["city_id"], int)
+    assert parsed["city"] in ("Paris", "Oslo")
 
 
 def test_openai_client_chat_and_completions(backend_url: str) -> None:
@@ -114,6 +118,38 @@ def test_openai_client_chat_and_completions(backend_url: str) -> None:
     completion = client.completions.create(model="tgi", prompt=PROMPT, max_tokens=4)
     assert completion.choices[0].finish_reason in ("length", "stop")
     assert completion.usage is not None
+    with_usage = list(
+        client.chat.completions.create(
+            model="tgi",
+            messages=messages,
+            max_tokens=3,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert with_usage[-1].choices == []
+    assert with_usage[-1].usage is not None
+    assert with_usage[-1].usage.completion_tokens == 3
+    chunks = list(
+        client.completions.create(
+            model="tgi", prompt=[PROMPT, "The ferry"], max_tokens=3, temperature=0, stream=True
+        )
+    )
+    assert sorted(chunk.choices[0].index for chunk in chunks) == [0, 0, 0, 1, 1, 1]
+
+
+def test_inference_client_stream_never_splits_a_character(backend_url: str) -> None:
+    client = InferenceClient(base_url=backend_url)
+    crab = "🦀é"  # the tiny tokenizer spells these one byte token at a time
+    grammar = TextGenerationInputGrammarType(type="regex", value=f"({crab}){{2}}")
+    events = list(
+        client.text_generation(
+            PROMPT, max_new_tokens=30, grammar=grammar, stream=True, details=True
+        )
+    )
+    texts = [event.token.text for event in events if not event.token.special]
+    assert "".join(texts) == crab * 2
+    assert set(texts) <= {"", "🦀", "é"}
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # its pydantic v1 style

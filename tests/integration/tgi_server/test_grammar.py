@@ -80,3 +80,48 @@ async def test_a_bad_grammar_is_a_422_that_disturbs_no_one(client: BackendClient
     assert await plain.json() == alone
     status, payload = await generate(client, {"type": "yaml", "value": "x"})
     assert status == 422
+
+
+def _stream_texts(raw: bytes) -> list[dict[str, Any]]:
+    frames = [f.removeprefix(b"data:").strip() for f in raw.strip().split(b"\n\n")]
+    return [json.loads(frame) for frame in frames if frame != b"[DONE]"]
+
+
+CRAB = "🦀é"  # 4 + 2 UTF-8 bytes: the tiny tokenizer spells them one byte token at a time
+
+
+async def test_streamed_texts_never_hold_half_a_character(client: BackendClient) -> None:
+    regex = {"type": "regex", "value": f"({CRAB}){{3}}"}
+    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 40, "grammar": regex}}
+    raw = await (await client.post("/generate_stream", json=body)).read()
+    events = _stream_texts(raw)
+    texts = [event["token"]["text"] for event in events if not event["token"]["special"]]
+    assert "".join(texts) == CRAB * 3 == events[-1]["generated_text"]
+    assert "" in texts  # a token that ends inside a character gives an empty text
+    assert all(text in ("", "🦀", "é") for text in texts)
+    chat = {
+        "messages": [{"role": "user", "content": "crabs"}],
+        "max_tokens": 40,
+        "stream": True,
+        "response_format": regex,
+    }
+    raw = await (await client.post("/v1/chat/completions", json=chat)).read()
+    contents = [chunk["choices"][0]["delta"]["content"] for chunk in _stream_texts(raw)]
+    assert "".join(contents) == CRAB * 3
+    assert all(text in ("", "🦀", "é") for text in contents)
+
+
+async def test_a_grammar_that_cannot_compile_is_a_422_on_chat_too(client: BackendClient) -> None:
+    chat = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 4,
+        "response_format": {"type": "regex", "value": "(["},
+    }
+    response = await client.post("/v1/chat/completions", json=chat)
+    assert response.status == 422
+    payload = await response.json()
+    assert payload["error"].startswith("Input validation error: grammar is not valid")
+    streamed = await client.post("/v1/chat/completions", json={**chat, "stream": True})
+    events = _stream_texts(await streamed.read())
+    assert events[0]["error"]["http_status_code"] == 422
+    assert "grammar is not valid" in events[0]["error"]["message"]

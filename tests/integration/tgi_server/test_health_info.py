@@ -45,6 +45,7 @@ async def test_info_has_tgis_3x_fields_with_our_values(make_client: MakeClient) 
     assert list(body) == INFO_FIELDS
     info = Info.model_validate(body)
     assert info.model_id == "tiny-llama"
+    assert body["router"] == "tgi-serverless"  # TGI: "text-generation-router"; see backend.md
     assert info.model_pipeline_tag == "text-generation"
     assert (info.max_input_tokens, info.max_total_tokens) == (100, 300)
     assert (info.max_concurrent_requests, info.max_best_of, info.max_stop_sequences) == (128, 3, 4)

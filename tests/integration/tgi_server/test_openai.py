@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.integration.tgi_server.conftest import BackendClient
+import pytest
+
+from protocol.sse import encode_json_event
+from tests.integration.tgi_server.conftest import BackendClient, MakeClient
+from tests.integration.tgi_server.test_stream import eventually
+from tgi_server.app import ENGINE_KEY, SLOTS_KEY
 
 MESSAGES = [{"role": "user", "content": "Tell me about the lighthouse"}]
 
@@ -101,11 +106,11 @@ WEATHER = {
     "type": "function",
     "function": {
         "name": "get_weather",
-        "description": "The weather in a city, by its id",
+        "description": "The weather in a city",
         "parameters": {
             "type": "object",
-            "properties": {"city_id": {"type": "integer"}},
-            "required": ["city_id"],
+            "properties": {"city": {"enum": ["Paris", "Oslo"]}},
+            "required": ["city"],
         },
     },
 }
@@ -132,12 +137,12 @@ async def test_a_named_tool_is_called_with_arguments_fitting_its_schema(
         "temperature": 0,
     }
     status, payload = await post(client, "/v1/chat/completions", body)
-    assert status == 200
+    assert status == 200, payload
     message = payload["choices"][0]["message"]
     assert "content" not in message
     (call,) = message["tool_calls"]
     assert call["function"]["name"] == "get_weather"
-    assert isinstance(json.loads(call["function"]["arguments"])["city_id"], int)
+    assert json.loads(call["function"]["arguments"])["city"] in ("Paris", "Oslo")
     response = await client.post("/v1/chat/completions", json={**body, "stream": True})
     payloads = sse_payloads(await response.read())
     assert payloads[-1] == b"[DONE]"
@@ -150,6 +155,31 @@ async def test_an_unknown_named_tool_is_a_tool_error(client: BackendClient) -> N
     body = {"messages": MESSAGES, "tools": [WEATHER], "tool_choice": "nope"}
     status, payload = await post(client, "/v1/chat/completions", body)
     assert (status, payload["error_type"]) == (422, "tool_error")
+
+
+async def test_the_tool_prompt_is_part_of_the_prompt(client: BackendClient) -> None:
+    body = {
+        "messages": MESSAGES,
+        "tools": [WEATHER],
+        "max_tokens": 200,
+        "temperature": 0,
+        "tool_choice": "required",
+    }
+    lengths = {}
+    for name, extra in [
+        ("empty", {"tool_prompt": ""}),
+        ("default", {}),
+        ("own", {"tool_prompt": "Call it."}),
+    ]:
+        status, payload = await post(client, "/v1/chat/completions", {**body, **extra})
+        assert status == 200, payload
+        lengths[name] = payload["usage"]["prompt_tokens"]
+    declined = {**body, "tool_choice": "none", "tool_prompt": "Call it."}
+    status, payload = await post(client, "/v1/chat/completions", declined)
+    assert status == 200
+    assert (
+        payload["usage"]["prompt_tokens"] < lengths["empty"] < lengths["own"] < lengths["default"]
+    )
 
 
 async def test_tool_choice_none_answers_in_text(client: BackendClient) -> None:
@@ -227,3 +257,58 @@ async def test_invocations_dispatch_on_the_body(client: BackendClient) -> None:
     assert (status, payload["object"]) == (200, "text_completion")
     status, payload = await post(client, "/invocations", {"nothing": 1})
     assert status == 422
+
+
+async def test_a_chat_too_long_for_the_context_is_a_422(make_client: MakeClient) -> None:
+    client = await make_client(max_input_tokens=8, max_total_tokens=16)
+    body = {"messages": MESSAGES * 5, "max_tokens": 4}
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert status == 422
+    assert payload["error_type"] == "validation"
+    assert "must be <= 16" in payload["error"]
+    response = await client.post("/v1/chat/completions", json={**body, "stream": True})
+    payloads = sse_payloads(await response.read())
+    assert payloads[-1] == b"[DONE]"
+    (error,) = [json.loads(p) for p in payloads[:-1]]
+    assert error["error"]["http_status_code"] == 422
+    assert "must be <= 16" in error["error"]["message"]
+    completion = {"prompt": "one two three four five six seven eight nine ten", "max_tokens": 4}
+    status, payload = await post(client, "/v1/completions", completion)
+    assert (status, payload["error_type"]) == (422, "validation")
+    assert (await client.get("/health")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"messages": MESSAGES}),
+        ("/v1/completions", {"prompt": ["The lighthouse", "The ferry"]}),
+    ],
+)
+async def test_a_client_that_leaves_an_openai_stream_frees_its_slot(
+    make_client: MakeClient, path: str, body: dict[str, Any]
+) -> None:
+    client = await make_client(max_concurrent_requests=1)
+    app = client.app
+    response = await client.post(path, json={**body, "max_tokens": 1000, "stream": True})
+    first = await response.content.readuntil(b"\n\n")
+    assert first.startswith(b"data: {")
+    response.close()  # drop the connection mid-stream
+    await eventually(lambda: app[SLOTS_KEY].in_use == 0 and app[ENGINE_KEY].stats.cancelled == 1)
+    metrics = (await (await client.get("/metrics")).text()).splitlines()
+    assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
+    status, _ = await post(
+        client, "/generate", {"inputs": "x", "parameters": {"max_new_tokens": 2}}
+    )
+    assert status == 200
+    assert app[ENGINE_KEY].stats.cancelled == 1  # a second prompt never started
+    assert app[ENGINE_KEY].stats.completed == 1
+
+
+async def test_openai_stream_frames_are_the_builders_compact_json(client: BackendClient) -> None:
+    body = {"messages": MESSAGES, "max_tokens": 4, "stream": True, "temperature": 0}
+    raw = await (await client.post("/v1/chat/completions", json=body)).read()
+    payloads = sse_payloads(raw)
+    rebuilt = b"".join(encode_json_event(json.loads(p)) for p in payloads[:-1])
+    assert raw == rebuilt + b"data: [DONE]\n\n"
+    assert len(payloads) == 5

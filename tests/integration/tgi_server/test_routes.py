@@ -127,3 +127,61 @@ async def test_metrics_count_batches_like_tgi(client: BackendClient) -> None:
     assert 'tgi_batch_concat_total{reason="backpressure"} 0.0' in text
     assert sample(text, "tgi_batch_current_max_tokens") == 0  # the batch has drained
     assert sample(text, "tgi_batch_max_total_tokens") == 16_000
+
+
+TGI_METRICS = {
+    # every name in TGI's metrics table (tgi_api.md §5.3), with its Prometheus type
+    "tgi_request_count": "counter",
+    "tgi_request_success": "counter",
+    "tgi_request_failure": "counter",
+    "tgi_request_duration": "histogram",
+    "tgi_request_validation_duration": "histogram",
+    "tgi_request_queue_duration": "histogram",
+    "tgi_request_inference_duration": "histogram",
+    "tgi_request_mean_time_per_token_duration": "histogram",
+    "tgi_request_input_length": "histogram",
+    "tgi_request_max_new_tokens": "histogram",
+    "tgi_request_generated_tokens": "histogram",
+    "tgi_request_skipped_tokens": "histogram",
+    "tgi_queue_size": "gauge",
+    "tgi_batch_current_size": "gauge",
+    "tgi_batch_current_max_tokens": "gauge",
+    "tgi_batch_max_total_tokens": "gauge",
+    "tgi_batch_next_size": "histogram",
+    "tgi_batch_inference_count": "counter",
+    "tgi_batch_inference_success": "counter",
+    "tgi_batch_inference_failure": "counter",
+    "tgi_batch_inference_duration": "histogram",
+    "tgi_batch_forward_duration": "histogram",
+    "tgi_batch_decode_duration": "histogram",
+    "tgi_batch_filter_duration": "histogram",
+    "tgi_batch_concat": "counter",
+    "tgi_batch_concat_duration": "histogram",
+}
+
+
+async def test_metrics_expose_every_name_tgi_lists(client: BackendClient) -> None:
+    text = await (await client.get("/metrics")).text()
+    types = dict(line.split()[2:4] for line in text.splitlines() if line.startswith("# TYPE "))
+    # prometheus-client writes a counter's name with `_total` (TGI's exporter does not)
+    exposed = {name: types.get(name, types.get(f"{name}_total")) for name in TGI_METRICS}
+    assert exposed == TGI_METRICS
+    assert "tgi_request_count_total" in types
+
+
+async def test_metrics_time_each_batch_step_by_method(client: BackendClient) -> None:
+    await generated(client, max_new_tokens=3)  # one prefill, then two decode steps
+    text = await (await client.get("/metrics")).text()
+    for phase in ("forward", "decode", "filter", "inference"):
+        name = f"tgi_batch_{phase}_duration"
+        assert f'{name}_count{{method="prefill"}} 1.0' in text
+        assert f'{name}_count{{method="decode"}} 2.0' in text
+        assert f'{name}_bucket{{le="+Inf",method="decode"}} 2.0' in text
+    forward = sample(text, 'tgi_batch_forward_duration_sum{method="prefill"}')
+    inference = sample(text, 'tgi_batch_inference_duration_sum{method="prefill"}')
+    assert 0 < forward <= inference
+    assert sample(text, "tgi_batch_next_size_count") == 1
+    assert sample(text, "tgi_batch_next_size_sum") == 1
+    assert 'tgi_batch_next_size_bucket{le="1.0"} 1.0' in text
+    assert sample(text, "tgi_request_skipped_tokens_count") == 1
+    assert sample(text, "tgi_request_skipped_tokens_sum") == 0

@@ -47,6 +47,9 @@ class ByteCodec:
     def render_chat(self, messages: list[dict[str, Any]], tools: list[Any] | None) -> str:
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
 
+    def template_renders_tools(self) -> bool:
+        return False
+
     def decode(self, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
         text, pending = "", bytearray()
         for token_id in ids:

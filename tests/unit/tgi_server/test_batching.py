@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from tgi_server.admission_policy import BatchLimits
-from tgi_server.batch_runner import BatchRunner, PaddedBatch, supports_padded_batching
+from tgi_server.batch_runner import (
+    BatchPrefill,
+    BatchRunner,
+    PaddedBatch,
+    supports_padded_batching,
+)
 from tgi_server.batching import BatchingScheduler
 from tgi_server.codec import HFTextCodec
 from tgi_server.events import EngineEvent, FailureEvent, TokenEvent
@@ -217,3 +222,61 @@ def test_joiners_after_max_waiting_tokens_are_counted_as_wait_exceeded(
     assert scheduler.stats.batch_max_tokens == request(tiny_codec, PROMPTS[0], 10).input_length + 10
     run(scheduler)
     assert scheduler.stats.concats == {"backpressure": 0, "wait_exceeded": 1}
+
+
+def test_each_step_records_tgis_batch_timings(tiny_model: Any, tiny_codec: HFTextCodec) -> None:
+    ticks = iter(float(t) for t in range(100_000))
+    runner = BatchRunner(tiny_model, torch.device("cpu"))
+    limits = BatchLimits(waiting_served_ratio=0.0)
+    scheduler = BatchingScheduler(runner, tiny_codec, EOS, limits, clock=lambda: next(ticks))
+    for prompt, budget in zip(PROMPTS, (9, 3, 7, 5), strict=True):
+        scheduler.add(Job(request(tiny_codec, prompt, budget), lambda _: None))
+        scheduler.step()
+    run(scheduler)
+    timings, forwards = scheduler.stats.timings, scheduler.stats.forwards
+    for method in ("prefill", "decode"):
+        phases = {p: timings.durations[(p, method)] for p in ("forward", "decode", "inference")}
+        assert {p: h.count for p, h in phases.items()} == dict.fromkeys(phases, forwards[method])
+        assert phases["forward"].total > 0
+        parts = phases["forward"].total + phases["decode"].total
+        assert phases["inference"].total > parts  # the step holds its phases and more
+    # rows with smaller budgets finished mid-batch and were filtered out of it
+    assert timings.durations[("filter", "decode")].total > 0
+    assert (timings.next_size.count, timings.next_size.total) == (4, 4.0)
+    assert timings.concat.count == 3  # the first prefill started the batch
+
+
+class CancellingRunner(BatchRunner):
+    """Runs the tiny model, but the client of `job` leaves while its prefill is on the model."""
+
+    job: Job | None = None
+
+    def prefill(
+        self, prompts: Sequence[Sequence[int]], *, all_logits: Sequence[bool] = ()
+    ) -> BatchPrefill:
+        if self.job is not None:
+            self.job.cancelled.set()
+        return super().prefill(prompts, all_logits=all_logits)
+
+
+def test_a_request_cancelled_mid_prefill_leaves_and_disturbs_no_one(
+    tiny_model: Any, tiny_codec: HFTextCodec
+) -> None:
+    runner = CancellingRunner(tiny_model, torch.device("cpu"))
+    scheduler = BatchingScheduler(runner, tiny_codec, EOS, BatchLimits(waiting_served_ratio=0.0))
+    kept: list[EngineEvent] = []
+    gone: list[EngineEvent] = []
+    staying = request(tiny_codec, PROMPTS[0], 6)
+    scheduler.add(Job(staying, kept.append))
+    scheduler.step()  # the staying request's own prefill
+    leaving = Job(request(tiny_codec, PROMPTS[2], 50), gone.append)
+    runner.job = leaving
+    scheduler.add(leaving)
+    scheduler.step()  # its prefill runs while the client leaves
+    runner.job = None
+    run(scheduler)
+    assert len(gone) <= 1  # at most the token its prefill had already made
+    assert scheduler.stats.cancelled == 1
+    assert scheduler.stats.completed == 1
+    assert not scheduler.has_work()
+    assert_same_as_alone(tiny_model, tiny_codec, staying, kept)

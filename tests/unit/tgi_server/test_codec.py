@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 from typing import Any
 
@@ -38,3 +39,10 @@ def test_a_backend_that_disagrees_is_not_used_for_encoding() -> None:
     codec = HFTextCodec(DisagreeingTokenizer())
     assert codec.encode("ab") == [1, 97, 98]
     assert codec.encode("ab", add_special_tokens=False) == [97, 98]
+
+
+def test_a_template_renders_tools_only_when_it_mentions_them(tiny_tokenizer: Any) -> None:
+    assert not HFTextCodec(tiny_tokenizer).template_renders_tools()
+    with_tools = copy.copy(tiny_tokenizer)
+    with_tools.chat_template = "{% if tools %}{{ tools | tojson }}{% endif %}"
+    assert HFTextCodec(with_tools).template_renders_tools()

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tgi_server.loading import build_engine, eos_token_ids, load_model
+import pytest
+
+from tgi_server.loading import (
+    build_engine,
+    eos_token_ids,
+    fit_to_context,
+    load_model,
+    model_context,
+)
 from tgi_server.settings import BackendSettings
 
 
@@ -29,3 +37,25 @@ def test_eos_ids_merge_the_generation_config_and_the_tokenizer(
 ) -> None:
     end_of_turn = tiny_tokenizer.convert_tokens_to_ids("<|end|>")
     assert eos_token_ids(tiny_model, tiny_tokenizer) == {tiny_tokenizer.eos_token_id, end_of_turn}
+
+
+def test_default_limits_are_lowered_to_fit_a_short_context() -> None:
+    fitted = fit_to_context(BackendSettings(), 1024)
+    assert (fitted.max_input_tokens, fitted.max_total_tokens) == (1023, 1024)
+    roomy = BackendSettings()
+    assert fit_to_context(roomy, 4096) is roomy
+    assert fit_to_context(roomy, None) is roomy
+    kept = fit_to_context(BackendSettings(max_input_tokens=500), 1024)
+    assert (kept.max_input_tokens, kept.max_total_tokens) == (500, 1024)
+
+
+def test_explicit_limits_beyond_the_context_stop_the_start_saying_what_to_pass() -> None:
+    with pytest.raises(ValueError, match="pass --max-total-tokens 1024 or less"):
+        fit_to_context(BackendSettings(max_total_tokens=3000), 1024)
+    with pytest.raises(ValueError, match="pass --max-input-tokens 1023 or less"):
+        fit_to_context(BackendSettings(max_input_tokens=1500), 1024)
+
+
+def test_the_context_comes_from_the_models_config(tiny_model: Any) -> None:
+    assert model_context(tiny_model) == 4096
+    assert model_context(object()) is None

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import pytest
 import torch
 
+from protocol.sse import SSEParser
 from protocol.tgi import GenerateRequest
 from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, favouring
+from tests.unit.tgi_server.test_stream_sink import FakeTransport
 from tgi_server.admission import RequestSlots
 from tgi_server.engine import Engine, ServedModel
 from tgi_server.errors import GenerationError, OverloadedError, ValidationError
 from tgi_server.runner import PrefillOutput
 from tgi_server.scheduler import SequentialScheduler
 from tgi_server.service import INLINE_VALIDATION_CHARS, GenerationService
+from tgi_server.stream_sink import SocketStreamSink
 from tgi_server.validation import Limits, SamplingParams, ValidatedRequest
+from tgi_server.wire import stream_event_bytes
 
 CODEC = ByteCodec()
 MODEL = ServedModel(model_id="scripted", codec=CODEC, device_type="cpu")
@@ -98,37 +104,50 @@ async def test_validation_errors_come_out_of_generate(service: GenerationService
         await service.generate(body(0), received_at=0.0)
 
 
-async def test_stream_yields_keepalives_while_queued_then_tokens() -> None:
+def socket_sink() -> tuple[SocketStreamSink, FakeTransport]:
+    transport = FakeTransport()
+    encode = partial(stream_event_bytes, details=False)
+    sink = SocketStreamSink(cast(asyncio.Transport, transport), chunked=False, encode=encode)
+    return sink, transport
+
+
+def texts(written: bytearray) -> list[str]:
+    return [event.json()["token"]["text"] for event in SSEParser().feed(bytes(written))]
+
+
+async def test_a_stream_gets_keepalives_while_queued_then_tokens() -> None:
     async for service, engine in started_service(ScriptedRunner([ord("o")]), keepalive_s=0.05):
         blocker = engine.submit(
             ValidatedRequest("Hi", (256, 72, 105), SamplingParams(), max_new_tokens=10**6)
         )
-        async with contextlib.aclosing(service.stream(body(2))) as items:
-            assert await anext(items) is None
+        sink, transport = socket_sink()
+        async with service.streaming_into(body(2), sink):
+            waiting = asyncio.create_task(sink.wait(service.keepalive_s))
+            await asyncio.sleep(0.12)
+            assert transport.written.startswith(b":\n\n")  # a keep-alive while queued
             blocker.cancel()
-            events = [item async for item in items if item is not None]
-        assert [event.token.text for event in events] == ["o", "o"]
-        assert events[-1].completion is not None
+            completion = await asyncio.wait_for(waiting, 5)
+        assert completion.generated_tokens == 2
+        assert texts(transport.written) == ["o", "o"]
 
 
-async def test_a_stream_holds_its_slot_until_it_is_closed() -> None:
+async def test_a_stream_holds_its_slot_until_its_block_ends() -> None:
     async for service, _ in started_service(ScriptedRunner([ord("o")]), slots=1):
-        items = service.stream(body(1000))
-        first = await anext(items)
-        assert first is not None
-        with pytest.raises(OverloadedError):
-            await service.generate(body(1), received_at=0.0)
-        await items.aclose()
+        sink, _transport = socket_sink()
+        async with service.streaming_into(body(1000), sink):
+            with pytest.raises(OverloadedError):
+                await service.generate(body(1), received_at=0.0)
         result = await service.generate(body(1), received_at=0.0)
         assert result.best.completion.generated_tokens == 1
 
 
-async def test_a_generation_failure_is_raised_from_the_stream() -> None:
+async def test_a_generation_failure_is_raised_from_the_sink() -> None:
     async for service, _ in started_service(ScriptedRunner([ord("o")], fail_on_decode=1)):
-        async with contextlib.aclosing(service.stream(body(5))) as items:
-            assert await anext(items) is not None
+        sink, transport = socket_sink()
+        async with service.streaming_into(body(5), sink):
             with pytest.raises(GenerationError, match="boom"):
-                await anext(items)
+                await asyncio.wait_for(sink.wait(service.keepalive_s), 5)
+        assert texts(transport.written) == ["o"]
 
 
 class CountingExecutor(ThreadPoolExecutor):

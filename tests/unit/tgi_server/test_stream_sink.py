@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from functools import partial
+from typing import cast
 
 import pytest
 
@@ -30,9 +31,13 @@ class FakeTransport:
         return self.closing
 
 
-def sink_for(transport: FakeTransport | None, **options: Any) -> SocketStreamSink:
-    options = {"chunked": True, "details": False, **options}
-    return SocketStreamSink(cast(asyncio.Transport | None, transport), **options)
+def sink_for(
+    transport: FakeTransport | None, *, details: bool = False, chunked: bool = True
+) -> SocketStreamSink:
+    encode = partial(stream_event_bytes, details=details)
+    return SocketStreamSink(
+        cast(asyncio.Transport | None, transport), chunked=chunked, encode=encode
+    )
 
 
 def unchunk(data: bytes) -> bytes:

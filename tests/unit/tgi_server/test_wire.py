@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from protocol.sse import encode_json_event
 from protocol.tgi import GenerateResponse, StreamResponse
 from tgi_server.events import Completion, GeneratedToken, PrefillToken, TokenEvent
+from tgi_server.http_common import derived_compute_type
 from tgi_server.service import FinishedSequence, GenerateResult
 from tgi_server.validation import SamplingParams, ValidatedRequest
 from tgi_server.wire import (
@@ -237,3 +238,11 @@ def test_stream_events_with_top_tokens_or_a_completion_take_the_general_path(
         expected = encode_json_event(stream_event_body(event, details=details))
         assert stream_event_bytes(event, details=details) == expected
         assert StreamResponse.model_validate_json(expected[len(b"data: ") :].strip())
+
+
+def test_compute_type_is_tgis_launcher_value_on_a_gpu_and_the_device_elsewhere() -> None:
+    assert derived_compute_type("cuda", "NVIDIA A10G") == "1-nvidia-a10g"
+    assert derived_compute_type("cuda", "NVIDIA H200 NVL") == "1-nvidia-h200-nvl"
+    assert derived_compute_type("cuda", None) == "gpu+optimized"
+    assert derived_compute_type("cpu", None) == "cpu"
+    assert derived_compute_type("mps", None) == "mps"
