@@ -30,6 +30,7 @@ from protocol.tgi import (
 from protocol.tickets import (
     SIGNATURE_FIELD,
     AuthData,
+    TicketSigner,
     canonical_bytes,
     decode_signature,
     sign_ticket,
@@ -60,6 +61,7 @@ __all__ = [
     "SigningKey",
     "StreamDetails",
     "StreamResponse",
+    "TicketSigner",
     "Token",
     "WorkerState",
     "WorkerStatusReport",

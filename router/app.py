@@ -32,12 +32,12 @@ import orjson
 from aiohttp import web
 from pydantic import SecretStr
 
-from protocol import KeySet, PublishedKey, RouteRequest, SigningKey, WorkerStatusReport
+from protocol import KeySet, PublishedKey, SigningKey, WorkerStatusReport
 from router import gateway, vast_compat
 from router.api import add_management_routes
 from router.autoscaler.demand import DemandSignal
 from router.backplane import BACKPLANE, CoreBackplane
-from router.bodies import parse_model, read_json
+from router.bodies import parse_model, read_json, route_args
 from router.credentials import bearer_token, master_token, same_secret
 from router.endpoint_store import EndpointStore
 from router.endpoints import Endpoint
@@ -287,7 +287,7 @@ async def route(request: web.Request) -> web.Response:
     service, started = app[SERVICE], time.perf_counter()
     label = ""
     try:
-        body = parse_model(RouteRequest, await read_json(request))
+        body = route_args(await read_json(request))
         if body.endpoint in service.store.endpoints:
             label = body.endpoint
         service.authenticate(body.endpoint, bearer_token(request) or body.api_key)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from protocol import key_id, public_key_pem
+from protocol import TicketSigner, key_id, public_key_pem
 from protocol.vast_tickets import rsa_key_id, rsa_public_key_pem
 
 __all__ = ["KeyAlg", "KeyRing", "RingKey", "generate_private_key"]
@@ -57,6 +57,14 @@ class RingKey:
         if isinstance(key, RSAPrivateKey):
             return rsa_key_id(key.public_key())
         return key_id(key.public_key())
+
+    @cached_property
+    def signer(self) -> TicketSigner:
+        """The Ed25519 key's ticket signer (its libsodium secret derived once, not per ticket)."""
+        key = self.private_key
+        if isinstance(key, RSAPrivateKey):
+            raise TypeError("an RSA key signs Vast's tickets, not native ones")
+        return TicketSigner(key)
 
     @cached_property
     def public_pem(self) -> str:

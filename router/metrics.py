@@ -5,17 +5,25 @@ from the registry and the waiting queue: requests waiting, in-flight load per en
 (reported by workers plus tickets not yet in a report), and workers by endpoint and state.
 Labels only take names the router knows (an unknown endpoint counts as `endpoint=""`), so a
 client cannot grow the label set.
+
+Counting a route is on `/route/`'s hot path, so it adds to plain numbers (a dict of counts and a
+bucket list found by bisection) that a collector turns into Prometheus metrics at scrape time:
+the same series as prometheus_client's Counter and Histogram, without their per-sample locks.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client import Counter as PromCounter
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from router.registry import WorkerRegistry
@@ -33,32 +41,57 @@ class RouterMetrics:
         self, registry: WorkerRegistry, queue: WaitQueue, clock: Callable[[], float]
     ) -> None:
         self.prometheus = CollectorRegistry(auto_describe=True)
-        self.routes = PromCounter(
-            "tgis_router_routes",
-            "Route requests by endpoint and outcome (ticket, waiting, or the error type)",
-            ["endpoint", "outcome"],
-            registry=self.prometheus,
-        )
-        self.route_seconds = Histogram(
-            "tgis_router_route_duration_seconds",
-            "Time to answer POST /route/, waiting for a worker included",
-            buckets=LATENCY_BUCKETS,
-            registry=self.prometheus,
-        )
+        self.routes: dict[tuple[str, str], int] = {}
+        """Routes by (endpoint, outcome): few keys, known endpoints times outcomes."""
+        self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        """Routes per latency bucket (not cumulative); the last one is over the largest bound."""
+        self.latency_sum = 0.0
+        self.prometheus.register(_RouteCollector(self))
         self.prometheus.register(_FleetCollector(registry, queue, clock))
-        self._route_counters: dict[tuple[str, str], Any] = {}
 
     def route_done(self, endpoint: str, outcome: str, seconds: float) -> None:
-        counter = self._route_counters.get((endpoint, outcome))
-        if counter is None:  # few: known endpoints times outcomes
-            counter = self._route_counters[(endpoint, outcome)] = self.routes.labels(
-                endpoint, outcome
-            )
-        counter.inc()
-        self.route_seconds.observe(seconds)
+        key = (endpoint, outcome)
+        self.routes[key] = self.routes.get(key, 0) + 1
+        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # le: bound inclusive
+        self.latency_sum += seconds
 
     def exposition(self) -> bytes:
         return generate_latest(self.prometheus)
+
+
+class _RouteCollector(Collector):
+    def __init__(self, metrics: RouterMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        metrics = self._metrics
+        routes = CounterMetricFamily(
+            "tgis_router_routes",
+            "Route requests by endpoint and outcome (ticket, waiting, or the error type)",
+            labels=["endpoint", "outcome"],
+        )
+        for (endpoint, outcome), count in sorted(metrics.routes.items()):
+            routes.add_metric([endpoint, outcome], count)
+        buckets: list[tuple[str, float]] = []
+        cumulative = 0
+        for bound, count in zip(
+            (*LATENCY_BUCKETS, float("inf")), metrics.latency_counts, strict=True
+        ):
+            cumulative += count
+            buckets.append((_le(bound), cumulative))
+        latency = HistogramMetricFamily(
+            "tgis_router_route_duration_seconds",
+            "Time to answer POST /route/, waiting for a worker included",
+            buckets=buckets,
+            sum_value=metrics.latency_sum,
+        )
+        yield routes
+        yield latency
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as Prometheus writes it: `0.0005`, `1.0`, `+Inf`."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
 class _FleetCollector(Collector):

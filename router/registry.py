@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from protocol import WorkerState, WorkerStatusReport
 
@@ -31,8 +32,9 @@ MIN_PERF = 1.0
 SWEEP_INTERVAL_S = 1.0
 
 
-@dataclass(frozen=True)
-class PendingTicket:
+class PendingTicket(NamedTuple):
+    """A ticket issued and not yet settled: one is made per route, so it is a plain tuple."""
+
     cost: float
     issued_at: float
     expires_at: float

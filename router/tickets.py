@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from protocol import SigningKey, sign_ticket
+from protocol import SigningKey
 from protocol.vast_tickets import VastVariant, sign_vast_ticket
 from router.keyring import KeyAlg, KeyRing, RingKey
 from router.registry import PendingTicket, WorkerRecord, WorkerRegistry
@@ -90,7 +90,7 @@ class TicketIssuer:
             return sign_vast_ticket(private, fields, variant)
         fields["exp"] = math.ceil(expires_at)
         fields["kid"] = signer.kid
-        return sign_ticket(private, fields)
+        return signer.signer.sign(fields)
 
 
 def _json_number(value: float) -> int | float:

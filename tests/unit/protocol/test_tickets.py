@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from protocol import (
     AuthData,
     SigningKey,
+    TicketSigner,
     canonical_bytes,
     decode_signature,
     sign_ticket,
@@ -165,3 +166,18 @@ def test_canonical_bytes_are_exactly_the_documented_json(fields: dict[str, Any])
         ensure_ascii=False,
     ).encode("utf-8")
     assert canonical_bytes(fields) == expected
+
+
+@given(field_maps)
+def test_the_libsodium_signer_signs_exactly_as_cryptography_does(fields: dict[str, Any]) -> None:
+    fields.pop("signature", None)
+    expected = sign_ticket(KEY.private_key, fields)
+    signed = TicketSigner(KEY.private_key).sign(dict(fields))
+    assert signed == expected
+    assert list(signed) == list(expected)  # the same field order on the wire too
+    assert verify_ticket_signature(KEY.public_key, signed)
+
+
+def test_the_libsodium_signer_refuses_non_finite_fields() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        TicketSigner(KEY.private_key).sign(ticket_fields(cost=float("nan")))
