@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -267,7 +268,7 @@ class Bench:
         }
         if target.scheme == "vast":
             return sign_vast_ticket(self.rsa_key, fields, VastVariant.LEGACY)
-        fields.update(exp=time.time() + 3600, kid=self.key.kid)
+        fields.update(exp=math.ceil(time.time() + 3600), kid=self.key.kid)  # as the router does
         return sign_ticket(self.key.private_key, fields)
 
     async def measure(

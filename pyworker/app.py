@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -72,7 +71,10 @@ REPORTER = web.AppKey("reporter", StatusReporter)
 # TGI's generation routes, the compat route, and the OpenAI-compatible ones.
 RELAYED_PATHS = ("/generate", "/generate_stream", "/", "/v1/chat/completions", "/v1/completions")
 INITIAL_CONCURRENCY = 128  # until the backend's /info says otherwise (TGI's default)
-_LONG_DIGIT_RUN = re.compile(rb"[0-9]{19}")  # could be an integer orjson cannot hold exactly
+# Every digit to "0", everything else to " ": 19 zeros in a row may be an integer orjson
+# cannot hold exactly. (A translation and a substring search: ten times a regex's speed.)
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 def create_app(
@@ -197,7 +199,7 @@ def _read_json(raw: bytes) -> tuple[Any, bool]:
     digits goes to Python's `json`, which keeps it exact; so does what only `json` accepts
     (NaN, lone surrogates, UTF-16). Either way the values are those `json.loads` would give.
     """
-    if _LONG_DIGIT_RUN.search(raw) is None:
+    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZEROS):
         try:
             return orjson.loads(raw), True
         except orjson.JSONDecodeError:
