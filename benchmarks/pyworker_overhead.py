@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -267,7 +268,7 @@ class Bench:
         }
         if target.scheme == "vast":
             return sign_vast_ticket(self.rsa_key, fields, VastVariant.LEGACY)
-        fields.update(exp=time.time() + 3600, kid=self.key.kid)
+        fields.update(exp=math.ceil(time.time() + 3600), kid=self.key.kid)  # as the router does
         return sign_ticket(self.key.private_key, fields)
 
     async def measure(
@@ -319,6 +320,28 @@ def report(bench: Bench, scenarios: list[tuple[str, str]], targets: list[Target]
                 f"{r.ttfb_p50_ms:>9.2f}{r.ttfb_p50_ms - direct.ttfb_p50_ms:>8.2f}"
                 f"{r.cpu_us_per_unit if target.name != 'direct' else float('nan'):>16.1f}"
             )
+
+
+def headline(bench: Bench, scenarios: list[tuple[str, str]], targets: list[Target]) -> None:
+    """Issue 4's figures, one line per proxy, each beside its goal (medians over the runs)."""
+    generate, _, paced_10, paced_2 = (name for name, _ in scenarios)
+    print("\nissue 4's figures (medians over the runs; CPU time per request is the steady one):")
+    for target in targets:
+        if target.name == "direct":
+            continue
+        plain = median_result(bench.results[(generate, target.name)])
+        added = [
+            median_result(bench.results[(scenario, target.name)]).ttfb_p50_ms
+            - median_result(bench.results[(scenario, "direct")]).ttfb_p50_ms
+            for scenario in (paced_10, paced_2)
+        ]
+        print(
+            f"  {target.name:<9}/generate {plain.rate:,.0f} req/s = {plain.rate / 1000:.1f}x Vast's"
+            f" 1,000 (goal >= 5x), {plain.cpu_us_per_unit:.1f} µs CPU/request (goal <= 200);"
+            f"\n  {'':<9}added median TTFB, paced streams: {added[0]:+.2f} ms at 10 ms/token"
+            f" (goal <= 1), {added[1]:+.2f} ms at 2 ms/token (goal <= 2)"
+        )
+    print(f"  ({generate}; paced: {paced_10.split(', ', 1)[1]}, all started at once)")
 
 
 NGINX_MISSING = """
@@ -511,6 +534,7 @@ async def run(args: argparse.Namespace) -> None:
                     await bench.measure(scenario, target, path, payload, count, concurrency)
             print(f"run {run_index + 1}/{args.runs} done", flush=True)
         report(bench, scenarios, targets)
+        headline(bench, scenarios, targets)
         print(GOALS)
         if not any(target.name == "nginx" for target in targets):
             print(NGINX_MISSING)

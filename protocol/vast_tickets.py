@@ -19,8 +19,9 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -66,11 +67,33 @@ class VastAuthData(BaseModel):
 
 def vast_message(variant: VastVariant, ticket: Mapping[str, Any]) -> bytes:
     """The bytes Vast signs for `ticket`; KeyError when a signed field is missing."""
+    names = ("url",) if variant is VastVariant.URL else LEGACY_FIELDS
+    fields = {name: ticket[name] for name in names}
+    fast = _indented_scalars(fields)
+    if fast is not None:
+        return fast
     if variant is VastVariant.URL:
-        text = json.dumps({"url": ticket["url"]}, indent=4, sort_keys=True)
-    else:
-        text = json.dumps({name: ticket[name] for name in LEGACY_FIELDS}, indent=4)
-    return text.encode("utf-8")
+        return json.dumps(fields, indent=4, sort_keys=True).encode("utf-8")
+    return json.dumps(fields, indent=4).encode("utf-8")
+
+
+# With `indent`, json.dumps runs its pure-Python encoder (7 µs for a legacy message); strings
+# and integers, all a ticket holds, are written here the way it writes them (1 µs).
+_SCALAR_ENCODERS: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring_ascii,
+    int: int.__repr__,
+}
+
+
+def _indented_scalars(fields: Mapping[str, Any]) -> bytes | None:
+    """`json.dumps(fields, indent=4)` when every value is a str or an int, else None."""
+    lines = []
+    for name, value in fields.items():
+        encode = _SCALAR_ENCODERS.get(type(value))
+        if encode is None:
+            return None
+        lines.append(f'    "{name}": {encode(value)}')
+    return ("{\n" + ",\n".join(lines) + "\n}").encode("ascii")
 
 
 def sign_vast_ticket(

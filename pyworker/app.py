@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from protocol import Info, WorkerState, workload_for_path
@@ -70,6 +71,10 @@ REPORTER = web.AppKey("reporter", StatusReporter)
 # TGI's generation routes, the compat route, and the OpenAI-compatible ones.
 RELAYED_PATHS = ("/generate", "/generate_stream", "/", "/v1/chat/completions", "/v1/completions")
 INITIAL_CONCURRENCY = 128  # until the backend's /info says otherwise (TGI's default)
+# Every digit to "0", everything else to " ": 19 zeros in a row may be an integer orjson
+# cannot hold exactly. (A translation and a substring search: ten times a regex's speed.)
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 def create_app(
@@ -149,14 +154,15 @@ def _relay_handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamRes
 async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
     app = request.app
     settings, lifecycle, load = app[SETTINGS], app[LIFECYCLE], app[LOAD]
-    auth_data, payload = _parse_envelope(await _read_json(request), settings.unsecured)
+    envelope, strict = _read_json(await request.read())
+    auth_data, payload = _parse_envelope(envelope, settings.unsecured)
     workload = _workload(path, payload, lifecycle.max_new_tokens_default)
     if not settings.unsecured:
         await _verify_ticket(app, auth_data, workload)
     if not lifecycle.serving:
         raise NotReady(f"worker is not serving (state: {lifecycle.state.value}); route again")
     refuse_if_overloaded(load.in_flight_workload, lifecycle.max_perf, settings.max_queue_time_s)
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = _encode_payload(payload, strict)
     with load.slot(workload) as slot:
         response = await _admit_and_relay(app, request, path, body, slot)
     _observe(app[METRICS], slot)
@@ -186,12 +192,35 @@ def _observe(metrics: WorkerMetrics, slot: RequestSlot) -> None:
         metrics.relay_errors[slot.relay_error] += 1
 
 
-async def _read_json(request: web.Request) -> Any:
-    raw = await request.read()
+def _read_json(raw: bytes) -> tuple[Any, bool]:
+    """The parsed body, and whether orjson (strict RFC 8259, 4x faster) read it.
+
+    orjson reads an integer beyond 64 bits as a float, so a body with a run of 19 or more
+    digits goes to Python's `json`, which keeps it exact; so does what only `json` accepts
+    (NaN, lone surrogates, UTF-16). Either way the values are those `json.loads` would give.
+    """
+    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZEROS):
+        try:
+            return orjson.loads(raw), True
+        except orjson.JSONDecodeError:
+            pass
     try:
-        return json.loads(raw)
+        return json.loads(raw), False
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+
+def _encode_payload(payload: dict[str, Any], strict: bool) -> bytes:
+    """The payload as compact JSON for the backend; orjson's when orjson could read it.
+
+    orjson would write a NaN as null, so a body only `json` could read goes back through it.
+    """
+    if strict:
+        try:
+            return orjson.dumps(payload)
+        except orjson.JSONEncodeError:
+            pass  # cannot happen for what orjson parsed; kept as a guard
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _parse_envelope(body: Any, unsecured: bool) -> tuple[Any, dict[str, Any]]:

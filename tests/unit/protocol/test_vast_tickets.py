@@ -119,3 +119,23 @@ def test_tampering_with_any_legacy_field_breaks_the_signature(field: str, value:
     tampered = {**ticket, field: value}
     same = json.dumps(value) == json.dumps(FIELDS[field])
     assert verify_vast_signature(KEY.public_key(), tampered, VastVariant.LEGACY) is same
+
+
+scalars = st.one_of(
+    st.text(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(scalars, scalars, scalars, scalars)
+def test_the_message_is_json_dumps_indent_4_for_any_values(
+    cost: Any, endpoint: Any, reqnum: Any, url: Any
+) -> None:
+    fields = {"url": url, "reqnum": reqnum, "endpoint": endpoint, "cost": cost, "extra": 1}
+    legacy = {name: fields[name] for name in ("cost", "endpoint", "reqnum", "url")}
+    assert vast_message(VastVariant.LEGACY, fields) == json.dumps(legacy, indent=4).encode()
+    assert vast_message(VastVariant.URL, fields) == json.dumps({"url": url}, indent=4).encode()
