@@ -47,7 +47,7 @@ def new_api_key() -> str:
 
 class EndpointState(StrEnum):
     ACTIVE = "active"  # routes and scales
-    SUSPENDED = "suspended"  # keeps its workers but routes nothing (503, Retry-After)
+    SUSPENDED = "suspended"  # routes nothing (503); the autoscaler leaves its workers be
     STOPPED = "stopped"  # routes nothing; its workers may all be stopped
 
 

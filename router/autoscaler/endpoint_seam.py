@@ -39,11 +39,16 @@ async def publish_params(
 
 def follow_endpoint(loop: AutoscalerLoop, name: str, make_policy: PolicyFactory) -> Watcher:
     """A store watcher: when endpoint `name`'s parameters change, the loop decides with a fresh
-    policy (its windows start empty) by the new ones from its next tick."""
+    policy (its windows start empty) by the new ones from its next tick; while the endpoint is
+    `suspended` the loop manages nothing (Vast's meaning: workers stay as they are)."""
 
     def changed(endpoint_name: str, endpoint: Endpoint | None) -> None:
         if endpoint_name != name or endpoint is None:
             return
+        suspended = endpoint.endpoint_state is EndpointState.SUSPENDED
+        if suspended != loop.suspended:
+            loop.suspended = suspended
+            log.info("autoscaler: endpoint %s is %s", name, endpoint.endpoint_state.value)
         params = scaling_params(endpoint)
         if params != loop.params:
             loop.reconfigure(make_policy(params))
@@ -53,7 +58,7 @@ def follow_endpoint(loop: AutoscalerLoop, name: str, make_policy: PolicyFactory)
 
 def scaling_params(endpoint: Endpoint) -> EndpointParams:
     """What the autoscaler scales by: the endpoint's parameters, or none at all for a stopped
-    endpoint (its workers all go; a suspended one keeps them, it only routes nothing)."""
+    endpoint (its workers all go; a suspended one keeps them as they are and routes nothing)."""
     if endpoint.endpoint_state is not EndpointState.STOPPED:
         return endpoint.params
     nothing = {"min_workers": 0, "min_load": 0.0, "cold_workers": 0, "max_workers": 0}

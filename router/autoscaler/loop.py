@@ -66,6 +66,7 @@ class AutoscalerLoop:
         self.error = ""
         self.metrics = AutoscalerMetrics()
         self._last_tick: float | None = None
+        self.suspended = False  # Vast's `suspended` endpoint: watch the fleet, change nothing
 
     def reconfigure(self, policy: Policy) -> None:
         """Decide with `policy` (new parameters) from the next tick on; the fleet, the intents
@@ -109,6 +110,8 @@ class AutoscalerLoop:
             max(interval, 1e-3),
         )
         self.last_observation = obs
+        if self.suspended:
+            return self._hold(obs, now)
         decision = self.policy.decide(obs)
         self.decisions.append(decision)
         if decision.changes:
@@ -117,6 +120,20 @@ class AutoscalerLoop:
         if decision.changes:
             log.info("autoscaler: %s", decision.summary())
         await self._apply(decision.actions, now)
+        return decision
+
+    def _hold(self, obs: Observation, now: float) -> Decision:
+        """The decision of a suspended endpoint: keep every worker as it is, take no action."""
+        decision = Decision(
+            now=now,
+            policy=self.policy.name,
+            desired_active=obs.active,
+            desired_cold=obs.cold_pool,
+            actions=(),
+            reason="endpoint suspended: the autoscaler manages nothing until it is active",
+        )
+        self.decisions.append(decision)
+        self.metrics.record(obs, decision)
         return decision
 
     async def _settle(self, workers: list[ProviderWorker], now: float) -> bool:

@@ -55,3 +55,31 @@ async def test_the_loop_follows_the_endpoints_parameters(
         "/api/v0/endpoints/default", json={"endpoint_state": "active"}, headers=ADMIN
     )
     assert loop.params.max_workers == 6
+
+
+async def test_a_suspended_endpoint_is_not_managed_until_it_is_active_again(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(RouterSettings(api_key="k", admin_key="admin", state_dir=tmp_path))
+    params = EndpointParams(min_workers=1, max_workers=3, cold_workers=0)
+    provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
+    loop = AutoscalerLoop(make_policy("default", params), provider, app[REGISTRY], app[DEMAND])
+    client = await aiohttp_client(app)
+    await publish_params(app[STORE], "default", params)
+    app[STORE].watch(follow_endpoint(loop, "default", partial(make_policy, "default")))
+
+    response = await client.patch(
+        "/api/v0/endpoints/default", json={"endpoint_state": "suspended"}, headers=ADMIN
+    )
+    assert response.status == 200
+    held = await loop.tick()  # the minimum asks for a worker, but a suspended endpoint waits
+    assert held.actions == ()
+    assert "suspended" in held.reason
+    assert await provider.list() == []
+
+    await client.patch(
+        "/api/v0/endpoints/default", json={"endpoint_state": "active"}, headers=ADMIN
+    )
+    acted = await loop.tick()
+    assert [action.kind.value for action in acted.actions] == ["start"]
+    assert len(await provider.list()) == 1
