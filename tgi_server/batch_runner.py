@@ -20,6 +20,8 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from tgi_server.model_cache import cache_keyword
+
 __all__ = ["BatchPrefill", "BatchRunner", "PaddedBatch", "supports_padded_batching"]
 
 
@@ -63,6 +65,7 @@ class BatchRunner:
     def __init__(self, model: Any, device: torch.device) -> None:
         self._model = model
         self._device = device
+        self._cache_keyword = cache_keyword(model)
 
     @property
     def device(self) -> torch.device:
@@ -82,16 +85,17 @@ class BatchRunner:
         ids, mask = ids.to(self._device), mask.to(self._device)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         keep_all = any(all_logits)
+        cache = DynamicCache(config=self._model.config)
         output = self._model(
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=DynamicCache(config=self._model.config),
             use_cache=True,
             logits_to_keep=0 if keep_all else 1,
+            **{self._cache_keyword: cache},
         )
         logits = output.logits
-        batch = PaddedBatch(output.past_key_values, mask, mask.sum(dim=1))
+        batch = PaddedBatch(cache, mask, mask.sum(dim=1))
         prompt_logits = tuple(
             logits[row, width - len(prompt) :] if keep_all and wanted else None
             for row, (prompt, wanted) in enumerate(_pad_flags(prompts, all_logits))
@@ -108,10 +112,9 @@ class BatchRunner:
             input_ids=ids,
             attention_mask=batch.attention_mask,
             position_ids=batch.positions.unsqueeze(1),
-            past_key_values=batch.cache,
             use_cache=True,
+            **{self._cache_keyword: batch.cache},
         )
-        batch.cache = output.past_key_values
         batch.positions = batch.positions + 1
         logits: torch.Tensor = output.logits[:, -1, :]
         return logits

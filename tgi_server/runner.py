@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import torch
 from transformers import DynamicCache
 
+from tgi_server.model_cache import cache_keyword
+
 __all__ = ["ModelRunner", "PrefillOutput", "Runner"]
 
 
@@ -44,6 +46,7 @@ class ModelRunner:
     def __init__(self, model: Any, device: torch.device) -> None:
         self._model = model
         self._device = device
+        self._cache_keyword = cache_keyword(model)
 
     @property
     def device(self) -> torch.device:
@@ -56,21 +59,21 @@ class ModelRunner:
         ids = torch.tensor([list(input_ids)], dtype=torch.long, device=self._device)
         output = self._model(
             input_ids=ids,
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=0 if all_logits else 1,
+            **{self._cache_keyword: cache},
         )
         logits = output.logits[0]
         return PrefillOutput(
             next_logits=logits[-1:].clone(),
             prompt_logits=logits if all_logits else None,
-            cache=output.past_key_values,
+            cache=cache,
         )
 
     @torch.inference_mode()
     def decode(self, token_id: int, cache: Any) -> torch.Tensor:
         """Feed one token to a sequence with `cache` (updated in place); the next logits, [1, V]."""
         ids = torch.tensor([[token_id]], dtype=torch.long, device=self._device)
-        output = self._model(input_ids=ids, past_key_values=cache, use_cache=True)
+        output = self._model(input_ids=ids, use_cache=True, **{self._cache_keyword: cache})
         logits: torch.Tensor = output.logits[0, -1:]
         return logits
