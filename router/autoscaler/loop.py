@@ -110,21 +110,18 @@ class AutoscalerLoop:
             max(interval, 1e-3),
         )
         self.last_observation = obs
-        if self.suspended:
-            return self._hold(obs, now)
-        decision = self.policy.decide(obs)
+        decision = self._hold(obs, now) if self.suspended else self.policy.decide(obs)
         self.decisions.append(decision)
-        if decision.changes:
-            self.changes.append(decision)
         self.metrics.record(obs, decision)
         if decision.changes:
+            self.changes.append(decision)
             log.info("autoscaler: %s", decision.summary())
         await self._apply(decision.actions, now)
         return decision
 
     def _hold(self, obs: Observation, now: float) -> Decision:
         """The decision of a suspended endpoint: keep every worker as it is, take no action."""
-        decision = Decision(
+        return Decision(
             now=now,
             policy=self.policy.name,
             desired_active=obs.active,
@@ -132,9 +129,6 @@ class AutoscalerLoop:
             actions=(),
             reason="endpoint suspended: the autoscaler manages nothing until it is active",
         )
-        self.decisions.append(decision)
-        self.metrics.record(obs, decision)
-        return decision
 
     async def _settle(self, workers: list[ProviderWorker], now: float) -> bool:
         """Finish what takes several ticks (warming, resuming, draining); True if a worker
