@@ -4,10 +4,12 @@ management API changes what the loop scales by."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -24,9 +26,17 @@ ADMIN = {"Authorization": "Bearer admin"}
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 
-async def test_the_loop_follows_the_endpoints_parameters(
-    aiohttp_client: ClientFactory, tmp_path: Path
-) -> None:
+@dataclass
+class Seam:
+    """A router whose endpoint `default` (min 1, max 3 workers) is followed by a loop."""
+
+    client: TestClient[Any, Any]
+    loop: AutoscalerLoop
+    provider: SimulatedProvider
+
+
+@pytest.fixture
+async def seam(aiohttp_client: ClientFactory, tmp_path: Path) -> Seam:
     app = create_app(RouterSettings(api_key="k", admin_key="admin", state_dir=tmp_path))
     params = EndpointParams(min_workers=1, max_workers=3, cold_workers=0)
     provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
@@ -34,7 +44,11 @@ async def test_the_loop_follows_the_endpoints_parameters(
     client = await aiohttp_client(app)
     await publish_params(app[STORE], "default", params, model_id="org/tiny")
     app[STORE].watch(follow_endpoint(loop, "default", partial(make_policy, "default")))
+    return Seam(client, loop, provider)
 
+
+async def test_the_loop_follows_the_endpoints_parameters(seam: Seam) -> None:
+    client, loop = seam.client, seam.loop
     shown = await (await client.get("/api/v0/endpoints/default", headers=ADMIN)).json()
     assert (shown["endpoint"]["max_workers"], shown["endpoint"]["min_workers"]) == (3, 1)
     assert shown["endpoint"]["template"]["MODEL_ID"] == "org/tiny"
@@ -58,16 +72,9 @@ async def test_the_loop_follows_the_endpoints_parameters(
 
 
 async def test_a_suspended_endpoint_is_not_managed_until_it_is_active_again(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    seam: Seam,
 ) -> None:
-    app = create_app(RouterSettings(api_key="k", admin_key="admin", state_dir=tmp_path))
-    params = EndpointParams(min_workers=1, max_workers=3, cold_workers=0)
-    provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
-    loop = AutoscalerLoop(make_policy("default", params), provider, app[REGISTRY], app[DEMAND])
-    client = await aiohttp_client(app)
-    await publish_params(app[STORE], "default", params)
-    app[STORE].watch(follow_endpoint(loop, "default", partial(make_policy, "default")))
-
+    client, loop, provider = seam.client, seam.loop, seam.provider
     response = await client.patch(
         "/api/v0/endpoints/default", json={"endpoint_state": "suspended"}, headers=ADMIN
     )
