@@ -58,8 +58,7 @@ class RunningMax:
 
     def peek(self, now: float) -> float:
         """The maximum over the window, without a new sample (0 when empty)."""
-        while self._samples and self._samples[0][0] <= now - self.length_s:
-            self._samples.popleft()
+        self._evict(now)
         return self._samples[0][1] if self._samples else 0.0
 
     def add(self, now: float, value: float) -> float:
@@ -67,6 +66,8 @@ class RunningMax:
         while self._samples and self._samples[-1][1] <= value:
             self._samples.pop()
         self._samples.append((now, value))
-        while self._samples[0][0] <= now - self.length_s:
+        return self.peek(now)
+
+    def _evict(self, now: float) -> None:
+        while self._samples and self._samples[0][0] <= now - self.length_s:
             self._samples.popleft()
-        return self._samples[0][1]
