@@ -64,16 +64,16 @@ class Observation:
     waiting_requests: int = 0
     interval_s: float = 1.0
     counts: dict[WorkerPhase, int] = field(init=False, compare=False, repr=False)
-    draining_to_cold: int = field(init=False, compare=False, repr=False)
+    cold_pool: int = field(init=False, compare=False, repr=False)
+    """Workers in the cold pool or on their way there (warming, or draining into it)."""
 
     def __post_init__(self) -> None:
         counts = dict.fromkeys(WorkerPhase, 0)
-        to_cold = 0
         for worker in self.workers:
             counts[worker.phase] += 1
-            to_cold += worker.phase is WorkerPhase.DRAINING and worker.to_cold
         object.__setattr__(self, "counts", counts)
-        object.__setattr__(self, "draining_to_cold", to_cold)
+        cold_pool = sum(worker.joining_cold_pool for worker in self.workers)
+        object.__setattr__(self, "cold_pool", cold_pool)
 
     def in_phase(self, *phases: WorkerPhase) -> list[WorkerView]:
         return [worker for worker in self.workers if worker.phase in phases]
@@ -84,11 +84,6 @@ class Observation:
     @property
     def active(self) -> int:
         return sum(n for phase, n in self.counts.items() if phase.active)
-
-    @property
-    def cold_pool(self) -> int:
-        """Workers in the cold pool or on their way there (warming, or draining into it)."""
-        return sum(n for phase, n in self.counts.items() if phase.cold_pool) + self.draining_to_cold
 
     @property
     def ready(self) -> int:
