@@ -40,9 +40,35 @@ def parse_json(raw: bytes) -> Any:
     except orjson.JSONDecodeError:
         pass
     try:  # slower, and lenient where it should be: NaN, Infinity, 1e999 reach validation (422)
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if b"\\u" in raw and _has_lone_surrogate(body):  # orjson refuses these; json does not
+        raise BadRequest(
+            "request body is not valid JSON: a string holds a lone surrogate escape "
+            "(\\ud800-\\udfff without its pair); send valid Unicode"
+        )
+    return body
+
+
+def _has_lone_surrogate(body: Any) -> bool:
+    """True when a string (key or value) anywhere in `body` cannot be encoded as UTF-8: such
+    text would crash every later step that encodes it (key checks, relaying, signing)."""
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 async def read_json(request: web.Request) -> Any:

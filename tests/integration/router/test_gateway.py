@@ -184,6 +184,7 @@ async def test_the_cost_comes_from_the_payload(
             "unauthorized",
         ),
         ("/endpoints/default/generate", AUTH, '{"inputs": "x",', 400, "bad_request"),
+        ("/endpoints/default/generate", AUTH, '{"inputs": "\\ud800"}', 400, "bad_request"),
         ("/endpoints/default/generate", AUTH, "[1, 2]", 422, "validation"),
         (
             "/endpoints/default/generate",

@@ -169,7 +169,18 @@ async def test_a_non_finite_cost_is_422(client: TestClient[Any, Any], raw: bytes
     assert "cost" in (await response.json())["error"]
 
 
-@pytest.mark.parametrize("raw", [b"{", b"", b"\xff\xfe", b"[1, 2", b"[" * 50_000])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b"",
+        b"\xff\xfe",
+        b"[1, 2",
+        b"[" * 50_000,
+        b'{"endpoint": "default", "cost": 1, "api_key": "\\ud800"}',
+        b'{"endpoint": "default", "cost": NaN, "session": "\\udc00x"}',
+    ],
+)
 async def test_malformed_json_is_400(client: TestClient[Any, Any], raw: bytes) -> None:
     response = await client.post("/route/", data=raw, headers=AUTH)
     assert response.status == 400

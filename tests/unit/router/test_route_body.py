@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import RouteRequest
-from router.bodies import RouteArgs, parse_model, route_args
-from router.errors import InvalidRequest
+from router.bodies import RouteArgs, parse_json, parse_model, route_args
+from router.errors import BadRequest, InvalidRequest
 
 
 def by_the_model(body: Any) -> RouteArgs | str:
@@ -87,3 +87,20 @@ def test_well_formed_bodies_pass(body: dict[str, Any]) -> None:
 def test_a_bad_field_is_a_422_that_names_it(body: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidRequest, match=field):
         route_args(body)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"\\ud800"',
+        b'{"inputs": ["ok", {"x": "a\\udfffb"}], "cost": NaN}',
+        b'{"\\udc00": 1, "cost": Infinity}',
+    ],
+)
+def test_a_lone_surrogate_escape_is_not_json(raw: bytes) -> None:
+    with pytest.raises(BadRequest, match="surrogate"):
+        parse_json(raw)
+
+
+def test_a_paired_surrogate_escape_is_text() -> None:
+    assert parse_json(b'{"s": "\\ud83d\\ude00", "cost": NaN}')["s"] == "\U0001f600"
