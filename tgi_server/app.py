@@ -29,7 +29,6 @@ from tgi_server.admission import RequestSlots
 from tgi_server.engine import Engine
 from tgi_server.errors import (
     BackendError,
-    GenerationError,
     InvalidBodyError,
     UnhealthyError,
 )
@@ -46,6 +45,7 @@ from tgi_server.http_common import (
     json_response,
     read_generate_request,
     read_json,
+    run_stream,
 )
 from tgi_server.metrics import BackendMetrics
 from tgi_server.openai_routes import (
@@ -214,18 +214,13 @@ async def _generate_response(
 
 async def _stream_response(request: web.Request, body: GenerateRequest) -> web.StreamResponse:
     response = web.StreamResponse(headers=stream_headers(compute_type(request.app), body.inputs))
-    request.app[METRICS_KEY].received()
     try:
         await response.prepare(request)
         await response.write(b"")  # the headers go out now, ahead of the events
         await _write_events(response, request, body)
         await response.write_eof()
-    except ConnectionResetError:
-        request.app[METRICS_KEY].failed(DROPPED)
+    except ConnectionResetError:  # `run_stream` counted it as dropped if it was still running
         log.debug("client went away during a stream")
-    except asyncio.CancelledError:
-        request.app[METRICS_KEY].failed(DROPPED)
-        raise
     return response
 
 
@@ -262,26 +257,15 @@ async def _write_events(
 ) -> None:
     """Stream the request's events straight to the socket (`SocketStreamSink`), then any error
     as one in-stream event."""
-    app = request.app
-    received_at = time.monotonic()
-    service = app[SERVICE_KEY]
     sink = SocketStreamSink(
         request.transport,
         chunked=response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked",
         encode=partial(stream_event_bytes, details=body.parameters.details),
     )
     try:
-        async with service.streaming_into(body, sink):
-            completion = await sink.wait(service.keepalive_s)
-        app[METRICS_KEY].served(completion, received_at, received_at)
+        await run_stream(request.app, body, sink)
     except BackendError as exc:
-        app[METRICS_KEY].failed(exc.error_type)
         await response.write(encode_json_event(exc.body()))
-    except ConnectionResetError:
-        raise
-    except Exception as exc:
-        log.exception("a stream failed")
-        await response.write(encode_json_event(GenerationError(f"Server error: {exc}").body()))
 
 
 @web.middleware

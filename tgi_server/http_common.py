@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from protocol.tgi import GenerateRequest
 from tgi_server.admission import RequestSlots
 from tgi_server.engine import Engine
-from tgi_server.errors import PayloadTooLargeError
+from tgi_server.errors import BackendError, GenerationError, PayloadTooLargeError
+from tgi_server.events import Completion
 from tgi_server.health import HealthCheck
 from tgi_server.metrics import BackendMetrics
 from tgi_server.parsing import load_json_body, parse_generate_request
 from tgi_server.service import GenerationService
 from tgi_server.settings import BackendSettings
 from tgi_server.wire import dumps
+
+if TYPE_CHECKING:
+    from tgi_server.stream_sink import SocketStreamSink
 
 __all__ = [
     "DROPPED",
@@ -31,6 +38,7 @@ __all__ = [
     "json_response",
     "read_generate_request",
     "read_json",
+    "run_stream",
 ]
 
 SETTINGS_KEY = web.AppKey("settings", BackendSettings)
@@ -60,6 +68,40 @@ async def _read(request: web.Request) -> bytes:
 
 DROPPED = "dropped"
 """`tgi_request_failure`'s `err` for a request whose client went away."""
+
+log = logging.getLogger(__name__)
+
+
+async def run_stream(
+    app: web.Application,
+    body: GenerateRequest,
+    sink: SocketStreamSink,
+    *,
+    add_special_tokens: bool = True,
+) -> Completion:
+    """Run one streamed request into `sink` and record its outcome exactly once: served, failed
+    with its error type, or dropped when the client went away (ConnectionResetError or the
+    handler's cancellation, re-raised). Any other error is raised as a GenerationError, for the
+    route to send as its in-stream error event."""
+    metrics, service = app[METRICS_KEY], app[SERVICE_KEY]
+    metrics.received()
+    received_at = time.monotonic()
+    try:
+        async with service.streaming_into(body, sink, add_special_tokens=add_special_tokens):
+            completion = await sink.wait(service.keepalive_s)
+    except BackendError as exc:
+        metrics.failed(exc.error_type)
+        raise
+    except (ConnectionResetError, asyncio.CancelledError):
+        metrics.failed(DROPPED)
+        raise
+    except Exception as exc:
+        log.exception("a stream failed")
+        error = GenerationError(f"Server error: {exc}")
+        metrics.failed(error.error_type)
+        raise error from exc
+    metrics.served(completion, received_at, received_at)
+    return completion
 
 
 def compute_type(app: web.Application) -> str:

@@ -20,7 +20,6 @@ from protocol.tgi import GenerateRequest
 from tgi_server.errors import BackendError
 from tgi_server.events import TokenEvent
 from tgi_server.http_common import (
-    DROPPED,
     ENGINE_KEY,
     METRICS_KEY,
     SERVICE_KEY,
@@ -28,6 +27,7 @@ from tgi_server.http_common import (
     compute_type,
     json_response,
     read_json,
+    run_stream,
 )
 from tgi_server.openai_requests import ChatCall, chat_call, completion_call, tool_call
 from tgi_server.openai_wire import (
@@ -154,7 +154,6 @@ async def _sse(
     request: web.Request, streams: list[tuple[GenerateRequest, EncodeEvent]]
 ) -> web.StreamResponse:
     """Stream each request in turn straight to the socket, then `data: [DONE]`."""
-    metrics = request.app[METRICS_KEY]
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -169,12 +168,8 @@ async def _sse(
         await _write_streams(request, response, streams)
         await response.write(DONE_EVENT)
         await response.write_eof()
-    except ConnectionResetError:
-        metrics.failed(DROPPED)
+    except ConnectionResetError:  # `run_stream` counted it as dropped if it was still running
         log.debug("client went away during an OpenAI stream")
-    except asyncio.CancelledError:
-        metrics.failed(DROPPED)
-        raise
     return response
 
 
@@ -185,22 +180,10 @@ async def _write_streams(
 ) -> None:
     """Each request's events through a `SocketStreamSink`; an error ends them all with one
     OpenAI error event."""
-    app = request.app
-    metrics, service = app[METRICS_KEY], app[SERVICE_KEY]
     chunked = response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked"
     try:
         for generate_request, encode in streams:
-            metrics.received()
-            received_at = time.monotonic()
             sink = SocketStreamSink(request.transport, chunked=chunked, encode=encode)
-            async with service.streaming_into(generate_request, sink, add_special_tokens=False):
-                completion = await sink.wait(service.keepalive_s)
-            metrics.served(completion, received_at, received_at)
+            await run_stream(request.app, generate_request, sink, add_special_tokens=False)
     except BackendError as exc:
-        metrics.failed(exc.error_type)
         await response.write(encode_json_event(error_event(exc.message)))
-    except ConnectionResetError:
-        raise
-    except Exception as exc:
-        log.exception("an OpenAI stream failed")
-        await response.write(encode_json_event(error_event(str(exc))))

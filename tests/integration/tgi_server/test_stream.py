@@ -7,9 +7,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+import tgi_server.app
+import tgi_server.openai_routes
 from protocol.tgi import StreamResponse
 from tests.integration.tgi_server.conftest import BackendClient, MakeClient
 from tgi_server.app import ENGINE_KEY, SLOTS_KEY
+from tgi_server.openai_wire import completion_chunk
+from tgi_server.wire import stream_event_bytes
 
 PROMPT = "The ferry crossed"
 
@@ -174,3 +180,64 @@ async def test_http_11_streams_are_chunked_and_http_10_ones_plain(client: Backen
     head, _, payload = plain.partition(b"\r\n\r\n")
     assert b"Transfer-Encoding" not in head
     assert len(events_of(payload)) == 3
+
+
+def failing_on_second_event(real: Callable[..., Any]) -> Callable[..., Any]:
+    """`real`, except that it raises on the stream's second token event."""
+
+    def encode(event: Any, *args: Any, **kwargs: Any) -> Any:
+        if event.index == 2:
+            raise ValueError("cannot encode (simulated)")
+        return real(event, *args, **kwargs)
+
+    return encode
+
+
+async def metric_lines(client: BackendClient) -> list[str]:
+    return (await (await client.get("/metrics")).text()).splitlines()
+
+
+async def test_an_error_while_writing_the_stream_ends_it_with_an_error_event_and_is_counted(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        tgi_server.app, "stream_event_bytes", failing_on_second_event(stream_event_bytes)
+    )
+    client = await make_client(max_concurrent_requests=1)
+    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 50}}
+    raw, _ = await stream_bytes(client, body)
+    first, last = raw.rstrip(b"\n").split(b"\n\n")
+    assert first.startswith(b'data: {"index":1,')
+    assert json.loads(last.removeprefix(b"data: ")) == {
+        "error": "Request failed during generation: Server error: cannot encode (simulated)",
+        "error_type": "generation",
+    }
+    app = client.app
+    await eventually(lambda: app[SLOTS_KEY].in_use == 0 and app[ENGINE_KEY].stats.cancelled == 1)
+    metrics = await metric_lines(client)
+    assert "tgi_request_count_total 1.0" in metrics
+    assert 'tgi_request_failure_total{err="generation"} 1.0' in metrics
+    assert "tgi_request_success_total 0.0" in metrics
+
+
+async def test_an_error_while_writing_an_openai_stream_ends_it_with_an_error_event(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        tgi_server.openai_routes,
+        "completion_chunk",
+        failing_on_second_event(completion_chunk),
+    )
+    client = await make_client(max_concurrent_requests=1)
+    body = {"model": "tgi", "prompt": PROMPT, "max_tokens": 50, "stream": True}
+    response = await client.post("/v1/completions", json=body)
+    assert response.status == 200
+    frames = (await response.read()).rstrip(b"\n").split(b"\n\n")
+    assert len(frames) == 3
+    assert frames[-1] == b"data: [DONE]"
+    error = json.loads(frames[1].removeprefix(b"data: "))
+    assert "cannot encode (simulated)" in json.dumps(error)
+    app = client.app
+    await eventually(lambda: app[SLOTS_KEY].in_use == 0)
+    metrics = await metric_lines(client)
+    assert 'tgi_request_failure_total{err="generation"} 1.0' in metrics
