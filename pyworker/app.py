@@ -197,7 +197,8 @@ def _read_json(raw: bytes) -> tuple[Any, bool]:
 
     orjson reads an integer beyond 64 bits as a float, so a body with a run of 19 or more
     digits goes to Python's `json`, which keeps it exact; so does what only `json` accepts
-    (NaN, lone surrogates, UTF-16). Either way the values are those `json.loads` would give.
+    (NaN, lone surrogates, UTF-16). Either way the values are those `json.loads` would give;
+    what neither reads (nested too deep for both included) is a BadRequest.
     """
     if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZEROS):
         try:
@@ -206,21 +207,26 @@ def _read_json(raw: bytes) -> tuple[Any, bool]:
             pass
     try:
         return json.loads(raw), False
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
 
 
 def _encode_payload(payload: dict[str, Any], strict: bool) -> bytes:
     """The payload as compact JSON for the backend; orjson's when orjson could read it.
 
-    orjson would write a NaN as null, so a body only `json` could read goes back through it.
+    orjson would write a NaN as null, so a body only `json` could read goes back through it;
+    so does one nested deeper than orjson writes (254 levels). One nested deeper than `json`
+    writes is a BadRequest.
     """
     if strict:
         try:
             return orjson.dumps(payload)
         except orjson.JSONEncodeError:
-            pass  # cannot happen for what orjson parsed; kept as a guard
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            pass
+    try:
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise BadRequest("the payload is nested too deeply to relay: flatten it") from None
 
 
 def _parse_envelope(body: Any, unsecured: bool) -> tuple[Any, dict[str, Any]]:

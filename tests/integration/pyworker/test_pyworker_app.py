@@ -201,6 +201,7 @@ async def test_a_payload_without_max_new_tokens_costs_the_backends_maximum(stack
     [
         (b"{not json", 400),
         (b"\xff", 400),
+        (b"[" * 100_000, 400),  # nested past both parsers' depth limits
         (b"[1]", 422),
         (b'{"payload": {"inputs": "x"}}', 401),
         (b'{"auth_data": {}, "payload": "x"}', 422),
@@ -211,6 +212,19 @@ async def test_malformed_requests_get_a_json_4xx(stack: Stack, raw: bytes, statu
     response = await stack.http.post(f"{stack.worker_url}/generate", data=raw)
     assert response.status == status
     assert (await response.json())["error"]
+    assert stack.backend.received == []
+    stack.assert_idle()
+
+
+async def test_a_payload_too_deep_to_relay_is_a_400(stack: Stack) -> None:
+    """Read (orjson reads 1024 levels), but deeper than `json` writes it to the backend."""
+    deep = b"[" * 1010 + b"]" * 1010
+    ticket = json.dumps(await stack.ticket()).encode()
+    payload = json.dumps(PAYLOAD).encode()[:-1] + b',"x":' + deep + b"}"
+    raw = b'{"auth_data":' + ticket + b',"payload":' + payload + b"}"
+    response = await stack.http.post(f"{stack.worker_url}/generate", data=raw)
+    assert response.status == 400
+    assert "nested too deeply" in (await response.json())["error"]
     assert stack.backend.received == []
     stack.assert_idle()
 

@@ -55,10 +55,28 @@ def test_what_only_python_json_reads_is_still_read_and_kept() -> None:
     assert _encode_payload({"x": parsed["x"]}, strict) == b'{"x":NaN}'
 
 
-@pytest.mark.parametrize("raw", [b"", b"{", b'{"a":}', b"\xff\xfe\x00"])
+@pytest.mark.parametrize(
+    "raw", [b"", b"{", b'{"a":}', b"\xff\xfe\x00", b"[" * 100_000, b"[" * 5000 + b"]" * 5000]
+)
 def test_invalid_json_is_a_bad_request(raw: bytes) -> None:
     with pytest.raises(BadRequest, match="not valid JSON"):
         _read_json(raw)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_payload_nested_too_deeply_to_write_is_a_bad_request(strict: bool) -> None:
+    deep: list[Any] = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(BadRequest, match="nested too deeply"):
+        _encode_payload({"x": deep}, strict)
+
+
+def test_a_payload_deeper_than_orjson_writes_is_written_by_json() -> None:
+    raw = b'{"x":' + b"[" * 300 + b"]" * 300 + b"}"
+    parsed, strict = _read_json(raw)
+    assert strict
+    assert _encode_payload(parsed, strict) == raw
 
 
 def _leaves(value: Any) -> list[Any]:
