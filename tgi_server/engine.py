@@ -85,16 +85,11 @@ class GenerationHandle(JobHandle):
         super().__init__(cancelled)
         self._events = events
 
-    async def next_event(self, *, idle_s: float | None = None) -> EngineEvent | None:
-        """The next event, or None when none came within `idle_s` seconds."""
+    async def next_event(self) -> EngineEvent:
+        """The request's next event (its last one carries the completion, or is a failure)."""
         if not self._events.empty():
             return self._events.get_nowait()
-        if idle_s is None:
-            return await self._events.get()
-        try:
-            return await asyncio.wait_for(self._events.get(), idle_s)
-        except TimeoutError:
-            return None
+        return await self._events.get()
 
     def __enter__(self) -> GenerationHandle:
         return self

@@ -52,4 +52,4 @@ class HealthCheck:
                 event = await asyncio.wait_for(handle.next_event(), self._timeout_s)
         except (TimeoutError, BackendError):  # too slow, or the engine has stopped
             return False
-        return event is not None and not isinstance(event, FailureEvent)
+        return not isinstance(event, FailureEvent)

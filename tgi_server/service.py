@@ -152,7 +152,6 @@ async def _collect(handle: GenerationHandle) -> FinishedSequence:
         event = await handle.next_event()
         if isinstance(event, FailureEvent):
             raise event.error
-        assert event is not None  # always an event without `idle_s`
         tokens.append(event.token)
         top_tokens.append(event.top_tokens)
         if event.completion is not None:

@@ -42,7 +42,6 @@ async def collect(handle: GenerationHandle) -> list[EngineEvent]:
     events: list[EngineEvent] = []
     while True:
         event = await asyncio.wait_for(handle.next_event(), 5)
-        assert event is not None
         events.append(event)
         if isinstance(event, FailureEvent) or event.completion is not None:
             return events
@@ -73,16 +72,6 @@ async def test_leaving_the_handle_early_cancels_the_job(engine: Engine) -> None:
         events = await collect(follower)
     assert len(events) == 2
     assert engine.stats.cancelled == 1
-
-
-async def test_a_silent_handle_reports_none_after_the_idle_time(engine: Engine) -> None:
-    blocker = engine.submit(request(100_000))
-    waiting = engine.submit(request(1))
-    try:
-        assert await waiting.next_event(idle_s=0.05) is None
-    finally:
-        blocker.cancel()
-        waiting.cancel()
 
 
 async def test_stopping_fails_what_is_still_queued() -> None:
