@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from router.endpoints import Endpoint, WorkerGroup, endpoint_from_body, worker_group_from_body
+from router.state_files import write_private
 
 __all__ = ["ENDPOINTS_FILE", "EndpointStore", "Watcher"]
 
@@ -93,17 +92,8 @@ class EndpointStore:
         if self._path is None:
             return
         async with self._write_lock:
-            await asyncio.to_thread(_write_private_json, self._path, self.snapshot())
+            await asyncio.to_thread(_write_json, self._path, self.snapshot())
 
 
-def _write_private_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".endpoints-")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(data, handle, indent=1)
-        os.chmod(temp_name, 0o600)
-        os.replace(temp_name, path)
-    except BaseException:
-        os.unlink(temp_name)
-        raise
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    write_private(path, json.dumps(data, indent=1).encode())

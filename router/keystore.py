@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from protocol import SigningKey
 from router.keyring import KeyAlg, KeyRing, PrivateKey, RingKey
+from router.state_files import write_private
 
 __all__ = [
     "KEY_FILE",
@@ -64,7 +65,7 @@ def load_or_create_rsa_key(state_dir: Path) -> RSAPrivateKey:
     path = state_dir / RSA_KEY_FILE
     if not path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        _write_private(state_dir, path, _private_pem(key))
+        write_private(path, _private_pem(key))
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, RSAPrivateKey):
         raise ValueError(f"{path} does not hold an RSA private key")
@@ -96,8 +97,7 @@ def save_key_ring(state_dir: Path, ring: KeyRing) -> None:
         }
         for key in ring.keys
     ]
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_private(state_dir, state_dir / RING_FILE, json.dumps({"keys": entries}).encode())
+    write_private(state_dir / RING_FILE, json.dumps({"keys": entries}).encode())
 
 
 def _read_ring(path: Path) -> list[RingKey]:
@@ -117,16 +117,3 @@ def _private_pem(key: PrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-def _write_private(state_dir: Path, path: Path, data: bytes) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor, temp_name = tempfile.mkstemp(dir=state_dir, prefix=".key-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.chmod(temp_name, 0o600)
-        os.replace(temp_name, path)
-    except BaseException:
-        os.unlink(temp_name)
-        raise

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from router.state_files import write_private
 
 __all__ = ["DEFAULT_BLOCK", "REQNUM_FILE", "ReqnumFile", "ReqnumHighWater"]
 
@@ -61,7 +61,6 @@ class ReqnumFile:
 
     def __init__(self, state_dir: Path) -> None:
         self._path = state_dir / REQNUM_FILE
-        self._state_dir = state_dir
 
     def load(self) -> int:
         """The stored ceiling, or 0 when there is none (or it is unreadable, which is logged)."""
@@ -75,12 +74,4 @@ class ReqnumFile:
         return value if isinstance(value, int) and value >= 0 else 0
 
     def store(self, ceiling: int) -> None:
-        self._state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor, temp_name = tempfile.mkstemp(dir=self._state_dir, prefix=".reqnum-")
-        try:
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump({"ceiling": ceiling}, handle)
-            os.replace(temp_name, self._path)
-        except BaseException:
-            os.unlink(temp_name)
-            raise
+        write_private(self._path, json.dumps({"ceiling": ceiling}).encode())
