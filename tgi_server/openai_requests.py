@@ -337,4 +337,6 @@ def _flatten(message: dict[str, Any]) -> dict[str, Any]:
         content = "".join(parts)
     if content is None and not message.get("tool_calls"):
         raise InvalidBodyError("messages: a message needs content or tool_calls")
+    if content is not None and not isinstance(content, str):
+        raise InvalidBodyError("messages: a message's content must be a string or a list of parts")
     return {**message, "content": content if content is not None else ""}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from tgi_server.errors import InvalidBodyError
 from tgi_server.openai_requests import DEFAULT_TOOL_PROMPT, chat_call
 
 WEATHER = {
@@ -114,3 +117,13 @@ def test_the_tool_prompt_joins_list_content_after_its_text() -> None:
         "tool_prompt": "P",
     }
     assert _last_content(document, renders_tools=True) == "ab\n---\nP"
+
+
+@pytest.mark.parametrize("content", [5, True, {"text": "hi"}])
+@pytest.mark.parametrize("tools", [None, [WEATHER]])
+def test_content_that_is_neither_text_nor_parts_is_a_422(
+    content: Any, tools: list[Any] | None
+) -> None:
+    document = {"messages": [{"role": "user", "content": content}], "tools": tools}
+    with pytest.raises(InvalidBodyError, match="content must be a string or a list of parts"):
+        chat_call(document, Recorder(), template_renders_tools=False)
