@@ -136,7 +136,7 @@ async def _serve(
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
     await publish_params(app[STORE], settings.endpoint, params, model_id=args.model_id or "")
-    app[STORE].watch(follow_endpoint(loop, settings.endpoint, partial(make_policy, args.policy)))
+    follow_endpoint(app[STORE], loop, settings.endpoint, partial(make_policy, args.policy))
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
     except OSError as exc:

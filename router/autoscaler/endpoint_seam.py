@@ -37,7 +37,17 @@ async def publish_params(
         await store.save()
 
 
-def follow_endpoint(loop: AutoscalerLoop, name: str, make_policy: PolicyFactory) -> Watcher:
+def follow_endpoint(
+    store: EndpointStore, loop: AutoscalerLoop, name: str, make_policy: PolicyFactory
+) -> None:
+    """Make the loop follow endpoint `name` of `store`: its state and parameters as they are
+    now (a restart keeps a suspended or stopped endpoint so), then every change."""
+    changed = _follower(loop, name, make_policy)
+    store.watch(changed)
+    changed(name, store.endpoints.get(name))
+
+
+def _follower(loop: AutoscalerLoop, name: str, make_policy: PolicyFactory) -> Watcher:
     """A store watcher: when endpoint `name`'s parameters change, the loop decides with a fresh
     policy (its windows start empty) by the new ones from its next tick; while the endpoint is
     `suspended` the loop manages nothing (Vast's meaning: workers stay as they are)."""

@@ -40,7 +40,7 @@ async def setup(
     add_autoscaler_routes(app, loop, app[STORE], "default")
     client = await aiohttp_client(app)  # started: the store holds the endpoint `default`
     await publish_params(app[STORE], "default", params)
-    app[STORE].watch(follow_endpoint(loop, "default", partial(make_policy, "default")))
+    follow_endpoint(app[STORE], loop, "default", partial(make_policy, "default"))
     return client, loop
 
 

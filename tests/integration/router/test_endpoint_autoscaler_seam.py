@@ -37,13 +37,18 @@ class Seam:
 
 @pytest.fixture
 async def seam(aiohttp_client: ClientFactory, tmp_path: Path) -> Seam:
-    app = create_app(RouterSettings(api_key="k", admin_key="admin", state_dir=tmp_path))
+    return await start_seam(aiohttp_client, tmp_path)
+
+
+async def start_seam(aiohttp_client: ClientFactory, state_dir: Path) -> Seam:
+    """What `up` builds: a router (its state in `state_dir`) and a loop that follows it."""
+    app = create_app(RouterSettings(api_key="k", admin_key="admin", state_dir=state_dir))
     params = EndpointParams(min_workers=1, max_workers=3, cold_workers=0)
     provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
     loop = AutoscalerLoop(make_policy("default", params), provider, app[REGISTRY], app[DEMAND])
     client = await aiohttp_client(app)
     await publish_params(app[STORE], "default", params, model_id="org/tiny")
-    app[STORE].watch(follow_endpoint(loop, "default", partial(make_policy, "default")))
+    follow_endpoint(app[STORE], loop, "default", partial(make_policy, "default"))
     return Seam(client, loop, provider)
 
 
@@ -90,3 +95,19 @@ async def test_a_suspended_endpoint_is_not_managed_until_it_is_active_again(
     acted = await loop.tick()
     assert [action.kind.value for action in acted.actions] == ["start"]
     assert len(await provider.list()) == 1
+
+
+async def test_an_endpoint_suspended_before_a_restart_stays_unmanaged(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    before = await start_seam(aiohttp_client, tmp_path)
+    response = await before.client.patch(
+        "/api/v0/endpoints/default", json={"endpoint_state": "suspended"}, headers=ADMIN
+    )
+    assert response.status == 200
+    await before.client.close()
+
+    after = await start_seam(aiohttp_client, tmp_path)  # the saved state says suspended
+    assert after.loop.suspended
+    assert (await after.loop.tick()).actions == ()
+    assert await after.provider.list() == []
