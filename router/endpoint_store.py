@@ -88,11 +88,16 @@ class EndpointStore:
         }
 
     async def save(self) -> None:
-        """Persist the current resources; writes happen one at a time, newest state last."""
+        """Persist the current resources; writes happen one at a time, newest state last.
+        A caller cancelled meanwhile (its client went away) does not cut its write short:
+        the next one waits until the file is written, so an older state never lands last."""
         if self._path is None:
             return
+        await asyncio.shield(self._write(self._path))
+
+    async def _write(self, path: Path) -> None:
         async with self._write_lock:
-            await asyncio.to_thread(_write_json, self._path, self.snapshot())
+            await asyncio.to_thread(_write_json, path, self.snapshot())
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
