@@ -15,6 +15,7 @@ import json
 import math
 import struct
 import time
+from json.encoder import encode_basestring  # json.dumps of a str, ensure_ascii=False
 from typing import Any
 
 import numpy
@@ -35,10 +36,6 @@ __all__ = [
 
 JSON = dict[str, Any]
 _F32_MAX = 3.4028234663852886e38
-_json_string: Any = getattr(json.encoder, "c_encode_basestring", None) or (
-    json.encoder.py_encode_basestring
-)
-"""`json.dumps(text, ensure_ascii=False)` for a str, without the encoder's set-up per call."""
 
 
 def dumps(body: Any) -> str:
@@ -99,7 +96,7 @@ def stream_event_bytes(event: TokenEvent, *, details: bool) -> bytes:
     logprob = f32(token.logprob)
     return (
         f'data: {{"index":{event.index:d},"token":{{"id":{token.id:d},'
-        f'"text":{_json_string(token.text)},'
+        f'"text":{encode_basestring(token.text)},'
         f'"logprob":{"null" if logprob is None else repr(logprob)},'
         f'"special":{"true" if token.special else "false"}}},'
         '"generated_text":null,"details":null}\n\n'
