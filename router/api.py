@@ -22,7 +22,7 @@ from aiohttp import web
 from router.bodies import read_json
 from router.credentials import bearer_token, same_secret
 from router.endpoint_store import EndpointStore
-from router.endpoints import Endpoint, endpoint_from_body, worker_group_from_body
+from router.endpoints import Endpoint, WorkerGroup, endpoint_from_body, worker_group_from_body
 from router.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from router.logs import event
 from router.service import RouteService
@@ -163,7 +163,7 @@ class _Api:
         event(log, "workergroup_deleted", group=group.name)
         return web.json_response({"deleted": group.name})
 
-    def _group(self, request: web.Request) -> Any:
+    def _group(self, request: web.Request) -> WorkerGroup:
         name = request.match_info["name"]
         group = self._store(request).groups.get(name)
         if group is None:
