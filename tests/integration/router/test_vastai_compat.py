@@ -11,14 +11,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from vastai.api import client as client_api
+from vastai.api import instances as instances_api
+from vastai.api import offers as offers_api
 
 from router.providers.base import ProviderState
 from router.providers.vastai import VastAIConfig, VastAIProvider
 from tests.fakes.fake_vastai import FakeVast, create_fake_vast
-
-instances_api = pytest.importorskip("vastai.api.instances")
-offers_api = pytest.importorskip("vastai.api.offers")
-client_api = pytest.importorskip("vastai.api.client")
 
 KEY = "vast-key"
 LABEL = "tgi-serverless:default"
