@@ -125,3 +125,16 @@ async def test_a_transport_that_fails_to_write_ends_the_wait_with_connection_res
     sink.put_nowait(FIRST)
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(sink.wait(15.0), 1)
+
+
+async def test_an_encoder_that_raises_ends_the_wait_with_its_error_and_writes_nothing() -> None:
+    def failing(event: TokenEvent) -> bytes:
+        raise ValueError(f"cannot encode event {event.index}")
+
+    transport = FakeTransport()
+    sink = SocketStreamSink(cast(asyncio.Transport, transport), chunked=True, encode=failing)
+    sink.put_nowait(FIRST)
+    sink.put_nowait(LAST)
+    with pytest.raises(ValueError, match="cannot encode event 1"):
+        await asyncio.wait_for(sink.wait(15.0), 1)
+    assert transport.written == b""
