@@ -398,7 +398,7 @@ async def test_the_status_page_escapes_and_shows_workers(client: TestClient[Any,
 def _mutations(rng: random.Random) -> list[Any]:
     values: list[Any] = [
         None, True, 0, -1, 1.5, 1e308, -1e308, 2**80, "", "x" * 300, "default", [], {}, [1, "a"],
-        {"nested": {"deep": [None]}}, "\u0000", "\ud7ff", 100, 3.25,
+        {"nested": {"deep": [None]}}, "\u0000", "\ud7ff", "\ud800", 100, 3.25,
     ]  # fmt: skip
     keys = ["endpoint", "cost", "request_idx", "avoid", "session", "api_key", "other"]
     bodies: list[Any] = [rng.choice(values) for _ in range(20)]
