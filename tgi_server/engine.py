@@ -105,8 +105,6 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: list[tuple[EventSink, EngineEvent]] = []
-        self._delivered = threading.Event()
-        """Set by the event loop once it has handed out the last flushed events."""
         """Events of the current step, handed to the event loop together after the step."""
 
     @property
@@ -174,13 +172,13 @@ class Engine:
         if not self._outbox or self._loop is None:
             return
         batch, self._outbox[:] = list(self._outbox), []
-        self._delivered.clear()
+        delivered = threading.Event()  # this batch's own: a late earlier one must not set it
         try:
-            self._loop.call_soon_threadsafe(_put_all, batch, self._delivered)
+            self._loop.call_soon_threadsafe(_put_all, batch, delivered)
         except RuntimeError:
             log.debug("event loop closed; dropping %d events", len(batch))
             return
-        self._delivered.wait(HANDOFF_WAIT_S)
+        delivered.wait(HANDOFF_WAIT_S)
 
     def _take_jobs(self, *, block: bool) -> bool:
         """Move submitted jobs to the scheduler; False once told to stop."""
