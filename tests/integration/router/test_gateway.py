@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from protocol import encode_json_event, load_public_key, verify_ticket_signature
 from router.app import DEMAND, create_app
-from router.settings import RouterSettings
+from tests.integration.router.routers import ClientFactory, router_settings
 from tests.ports import free_port
 
 API_KEY = "gateway-key"
@@ -26,7 +26,6 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 GENERATE = {"inputs": "Hello", "parameters": {"max_new_tokens": 7}}
 
 Behaviour = Literal["ok", "busy", "reset", "stream_dies", "stream_dies_early"]
-ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 
 @dataclass
@@ -107,12 +106,10 @@ async def router(
     fields: dict[str, Any] = {
         "api_key": API_KEY,
         "worker_token": WORKER_TOKEN,
-        "state_dir": tmp_path / "state",
-        "route_timeout_s": 0.2,
         "gateway_default_max_new_tokens": 64,
         "gateway_max_body_bytes": 64 * 1024,
     }
-    return await aiohttp_client(create_app(RouterSettings(**{**fields, **overrides})))
+    return await aiohttp_client(create_app(router_settings(tmp_path, **{**fields, **overrides})))
 
 
 async def register(client: TestClient[Any, Any], worker_id: str, url: str, load: float) -> None:

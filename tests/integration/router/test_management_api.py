@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from router.app import REGISTRY, create_app
 from router.settings import RouterSettings
+from tests.integration.router.routers import ClientFactory, router_settings
 
 API_KEY = "default-endpoint-key"
 ADMIN_KEY = "the-admin-key"
@@ -20,18 +19,10 @@ WORKER_TOKEN = "worker-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 WORKER_AUTH = {"Authorization": f"Bearer {WORKER_TOKEN}"}
 
-ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
-
 
 def settings(tmp_path: Path, **overrides: Any) -> RouterSettings:
-    fields: dict[str, Any] = {
-        "api_key": API_KEY,
-        "admin_key": ADMIN_KEY,
-        "worker_token": WORKER_TOKEN,
-        "state_dir": tmp_path / "state",
-        "route_timeout_s": 0.2,
-    }
-    return RouterSettings(**{**fields, **overrides})
+    keys = {"api_key": API_KEY, "admin_key": ADMIN_KEY, "worker_token": WORKER_TOKEN}
+    return router_settings(tmp_path, **{**keys, **overrides})
 
 
 @pytest.fixture

@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from protocol import SigningKey, load_public_key, verify_ticket_signature
 from router.app import QUEUE, create_app
 from router.settings import RouterSettings
+from tests.integration.router.routers import ClientFactory, router_settings
 
 API_KEY = "test-api-key"
 WORKER_TOKEN = "test-worker-token"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 WORKER_AUTH = {"Authorization": f"Bearer {WORKER_TOKEN}"}
 
-ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
-
 
 def settings(tmp_path: Path, **overrides: Any) -> RouterSettings:
-    fields: dict[str, Any] = {
-        "api_key": API_KEY,
-        "worker_token": WORKER_TOKEN,
-        "state_dir": tmp_path / "state",
-        "route_timeout_s": 0.5,
-    }
-    return RouterSettings(**{**fields, **overrides})
+    fields = {"api_key": API_KEY, "worker_token": WORKER_TOKEN, "route_timeout_s": 0.5}
+    return router_settings(tmp_path, **{**fields, **overrides})
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from protocol import load_public_key, verify_ticket_signature
 from protocol.vast_tickets import VastVariant, load_rsa_public_key, verify_vast_signature
 from router.app import ADMISSION, QUEUE, REGISTRY, SERVICE, create_app
 from router.settings import RouterSettings
+from tests.integration.router.routers import ClientFactory, router_settings
 
 API_KEY = "endpoint-key"
 ADMIN_KEY = "admin-key"
@@ -26,19 +26,10 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 WORKER_AUTH = {"Authorization": f"Bearer {WORKER_TOKEN}"}
 
-ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
-
 
 def settings(tmp_path: Path, **overrides: Any) -> RouterSettings:
-    fields: dict[str, Any] = {
-        "api_key": API_KEY,
-        "admin_key": ADMIN_KEY,
-        "worker_token": WORKER_TOKEN,
-        "state_dir": tmp_path / "state",
-        "route_timeout_s": 0.2,
-        "key_lead_s": 0.0,
-    }
-    return RouterSettings(**{**fields, **overrides})
+    keys = {"api_key": API_KEY, "admin_key": ADMIN_KEY, "worker_token": WORKER_TOKEN}
+    return router_settings(tmp_path, **{**keys, "key_lead_s": 0.0, **overrides})
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ until one is."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from router.app import create_app
-from router.settings import RouterSettings
+from tests.integration.router.routers import ClientFactory, router_settings
 
 vast_client = pytest.importorskip("vastai.serverless.client.client")
 
@@ -22,17 +22,10 @@ API_KEY = "vast-client-key"
 WORKER_TOKEN = "vast-client-worker-token"
 PAYLOAD = {"inputs": "Hello", "parameters": {"max_new_tokens": 4}}
 
-ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
-
 
 @pytest.fixture
 async def router(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient[Any, Any]:
-    settings = RouterSettings(
-        api_key=API_KEY,
-        worker_token=WORKER_TOKEN,
-        state_dir=tmp_path / "state",
-        route_timeout_s=0.2,
-    )
+    settings = router_settings(tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN)
     return await aiohttp_client(create_app(settings))
 
 

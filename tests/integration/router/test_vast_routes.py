@@ -5,19 +5,17 @@ listing, the workers view, the root certificate and the shorter /route/ wait."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from protocol.vast_tickets import load_rsa_public_key, rsa_key_id
 from pyworker.tickets import TicketScheme, TicketVerifier
 from router.app import create_app
-from router.settings import RouterSettings
 from router.vast_wire import endpoint_id
+from tests.integration.router.routers import ClientFactory, router_settings
 
 API_KEY = "vast-routes-key"
 WORKER_TOKEN = "vast-routes-token"
@@ -25,20 +23,12 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 VAST_AGENT = {"User-Agent": "vastai-sdk/1.9.1"}
 WORKER_URL = "http://127.0.0.1:9/vast"
 
-ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
-
 
 async def router(
     aiohttp_client: ClientFactory, tmp_path: Path, **overrides: Any
 ) -> TestClient[Any, Any]:
-    fields: dict[str, Any] = {
-        "api_key": API_KEY,
-        "worker_token": WORKER_TOKEN,
-        "state_dir": tmp_path / "state",
-        "route_timeout_s": 0.2,
-        "ticket_scheme": "vast-url",
-    }
-    return await aiohttp_client(create_app(RouterSettings(**{**fields, **overrides})))
+    fields = {"api_key": API_KEY, "worker_token": WORKER_TOKEN, "ticket_scheme": "vast-url"}
+    return await aiohttp_client(create_app(router_settings(tmp_path, **{**fields, **overrides})))
 
 
 def vast_report(**changes: Any) -> dict[str, Any]:
