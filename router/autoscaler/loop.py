@@ -98,7 +98,7 @@ class AutoscalerLoop:
         interval = now - self._last_tick if self._last_tick is not None else self.params.tick_s
         self._last_tick = now
         workers = await self._call(self.provider.list)
-        if await self._settle(workers, now):
+        if not self.suspended and await self._settle(workers, now):
             workers = await self._call(self.provider.list)  # some moved: see where they are
         obs = observe(
             workers,
@@ -132,7 +132,7 @@ class AutoscalerLoop:
 
     async def _settle(self, workers: list[ProviderWorker], now: float) -> bool:
         """Finish what takes several ticks (warming, resuming, draining); True if a worker
-        was stopped or destroyed."""
+        was stopped or destroyed. Not while suspended: then every worker stays as it is."""
         states = {worker.id: worker.state for worker in workers}
         moved = False
         for worker_id, intent in list(self.intents.items()):

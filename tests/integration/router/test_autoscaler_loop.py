@@ -183,3 +183,28 @@ async def test_failed_starts_never_push_past_max_workers() -> None:
         await h.run(1)
         assert len(h.states()) <= PARAMS.max_workers
     assert len(h.routable()) == 4
+
+
+async def test_a_suspended_endpoint_leaves_a_draining_worker_as_it_is() -> None:
+    params = PARAMS.model_copy(update={"cold_workers": 2, "min_workers": 1, "drain_grace_s": 30.0})
+    h = Harness(params)
+    for _ in range(15):
+        h.demand.arrived(600.0)  # two workers' worth
+        await h.run(1)
+    h.provider.workers["sim-1"].in_flight = 80.0
+    h.provider.workers["sim-2"].in_flight = 50.0
+    for _ in range(60):
+        h.demand.arrived(100.0)
+        await h.run(1)
+        if h.registry.is_excluded("sim-2"):
+            break
+    assert h.registry.is_excluded("sim-2")  # draining
+    h.loop.suspended = True
+    h.provider.workers["sim-2"].in_flight = 0.0  # drained: an active endpoint would stop it
+    calls = len(h.provider.calls)
+    await h.run(40)  # past the drain grace too
+    assert h.states() == {"sim-1": ProviderState.RUNNING, "sim-2": ProviderState.RUNNING}
+    assert set(h.provider.calls[calls:]) <= {"list"}
+    h.loop.suspended = False
+    await h.run(1)
+    assert h.states()["sim-2"] is ProviderState.STOPPED  # the drain finishes once active
