@@ -85,6 +85,7 @@ DEMAND = web.AppKey("demand", DemandSignal)
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 """Which worker ids may report when `accept_unknown_workers` is off (set it before start-up)."""
 HIGH_WATER = web.AppKey("high_water", ReqnumHighWater)
+ROTATION = web.AppKey("key_rotation", asyncio.Lock)
 
 
 def create_app(
@@ -107,6 +108,7 @@ def create_app(
     app[RNG] = rng or random.Random()
     app[DEMAND] = demand if demand is not None else DemandSignal()
     app[ADMISSION] = lambda worker_id: True
+    app[ROTATION] = asyncio.Lock()
     app.cleanup_ctx.append(_startup(signing_key))
     app.router.add_post("/route/", route)
     app.router.add_get("/pubkey/", pubkey)
@@ -216,12 +218,19 @@ def _rotation(app: web.Application) -> Callable[[], Awaitable[dict[str, Any]]]:
 
 
 async def rotate_signing_key(app: web.Application) -> dict[str, Any]:
-    """Publish a new key now; it signs after `key_lead_s`. Persisted before it is published."""
+    """Publish a new key now; it signs after `key_lead_s`, and the ring is on disk when this
+    returns. Rotations (asked for, and periodic) run one at a time, and a caller cancelled
+    meanwhile does not cut its write short, so an older ring never overwrites a newer one."""
+    return await asyncio.shield(_rotate(app))
+
+
+async def _rotate(app: web.Application) -> dict[str, Any]:
     settings, ring = app[SETTINGS], app[ISSUER].ring
     alg = TicketScheme(settings.ticket_scheme).alg
-    private = await asyncio.to_thread(generate_private_key, alg)
-    added = ring.rotate(private, app[CLOCK](), lead_s=settings.key_lead_s)
-    await asyncio.to_thread(save_key_ring, settings.state_dir, ring)
+    async with app[ROTATION]:
+        private = await asyncio.to_thread(generate_private_key, alg)
+        added = ring.rotate(private, app[CLOCK](), lead_s=settings.key_lead_s)
+        await asyncio.to_thread(save_key_ring, settings.state_dir, ring)
     event(log, "key_rotated", kid=added.kid, signs_from=added.signs_from)
     return {
         "kid": added.kid,

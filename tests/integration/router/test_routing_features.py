@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+import router.app
 from protocol import load_public_key, verify_ticket_signature
 from protocol.vast_tickets import VastVariant, load_rsa_public_key, verify_vast_signature
-from router.app import ADMISSION, QUEUE, REGISTRY, SERVICE, create_app
+from router.app import ADMISSION, QUEUE, REGISTRY, SERVICE, create_app, rotate_signing_key
+from router.keyring import KeyAlg, KeyRing
+from router.keystore import load_key_ring, save_key_ring
 from router.settings import RouterSettings
 from tests.integration.router.routers import ClientFactory, router_settings
 
@@ -486,6 +490,35 @@ async def test_keys_rotate_by_themselves_when_asked_to(
     published = {k["kid"] for k in (await (await client.get("/keys")).json())["keys"]}
     assert kid in published
     assert kid != first[0]["kid"]
+
+
+async def test_a_cancelled_rotation_is_written_before_the_next_one(
+    aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[tuple[str, int]] = []
+    release = threading.Event()
+
+    def slow_save(state_dir: Path, ring: KeyRing) -> None:
+        writes.append(("start", len(ring.keys)))
+        release.wait(10)
+        save_key_ring(state_dir, ring)
+        writes.append(("end", len(ring.keys)))
+
+    monkeypatch.setattr(router.app, "save_key_ring", slow_save)
+    app = create_app(settings(tmp_path))
+    await aiohttp_client(app)
+    first = asyncio.create_task(rotate_signing_key(app))
+    async with asyncio.timeout(10):
+        while not writes:
+            await asyncio.sleep(0.01)
+    first.cancel()  # e.g. the admin's client went away
+    second = asyncio.create_task(rotate_signing_key(app))
+    await asyncio.sleep(0.05)  # time for a second write to start, were it allowed to
+    release.set()
+    rotated = await second
+    assert writes == [("start", 2), ("end", 2), ("start", 3), ("end", 3)]
+    stored = load_key_ring(tmp_path / "state", KeyAlg.ED25519, ttl_s=60)
+    assert stored.keys[-1].kid == rotated["kid"]
 
 
 async def test_a_caller_may_wait_less_than_the_route_timeout(
