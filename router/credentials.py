@@ -18,10 +18,16 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 def same_secret(presented: str, expected: str) -> bool:
-    """Constant-time equality; an empty expected secret matches nothing."""
+    """Constant-time equality; an empty expected secret matches nothing. Any text compares:
+    a header's bytes that are not UTF-8 arrive as surrogates (aiohttp decodes headers with
+    surrogateescape), and `surrogatepass` encodes every string, one to one."""
     if not expected:
         return False
-    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+    return hmac.compare_digest(_bytes(presented), _bytes(expected))
+
+
+def _bytes(secret: str) -> bytes:
+    return secret.encode("utf-8", "surrogatepass")
 
 
 def master_token(body: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,23 @@ async def test_malformed_json_is_400(client: TestClient[Any, Any], raw: bytes) -
     response = await client.post("/route/", data=raw, headers=AUTH)
     assert response.status == 400
     assert (await response.json())["error_type"] == "bad_request"
+
+
+async def test_a_key_header_that_is_not_utf8_is_401(client: TestClient[Any, Any]) -> None:
+    body = b'{"endpoint": "default", "cost": 1}'
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(
+        b"POST /route/ HTTP/1.1\r\nHost: router\r\nAuthorization: Bearer \xff\xfe\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+        % len(body)
+        + body
+    )
+    async with asyncio.timeout(10):
+        answer = await reader.read()
+    writer.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 ")
+    assert json.loads(payload)["error_type"] == "unauthorized"
 
 
 async def test_a_huge_body_is_413_json(client: TestClient[Any, Any]) -> None:
