@@ -218,9 +218,9 @@ def _rotation(app: web.Application) -> Callable[[], Awaitable[dict[str, Any]]]:
 
 
 async def rotate_signing_key(app: web.Application) -> dict[str, Any]:
-    """Publish a new key now; it signs after `key_lead_s`, and the ring is on disk when this
-    returns. Rotations (asked for, and periodic) run one at a time, and a caller cancelled
-    meanwhile does not cut its write short, so an older ring never overwrites a newer one."""
+    """Publish a new key now; it signs after `key_lead_s`. Persisted before it is published.
+    Rotations (asked for, and periodic) run one at a time, and a caller cancelled meanwhile
+    does not cut its write short, so an older ring never overwrites a newer one."""
     return await asyncio.shield(_rotate(app))
 
 
@@ -228,9 +228,11 @@ async def _rotate(app: web.Application) -> dict[str, Any]:
     settings, ring = app[SETTINGS], app[ISSUER].ring
     alg = TicketScheme(settings.ticket_scheme).alg
     async with app[ROTATION]:
-        private = await asyncio.to_thread(generate_private_key, alg)
-        added = ring.rotate(private, app[CLOCK](), lead_s=settings.key_lead_s)
-        await asyncio.to_thread(save_key_ring, settings.state_dir, ring)
+        private, now = await asyncio.to_thread(generate_private_key, alg), app[CLOCK]()
+        rotated = ring.copy()
+        added = rotated.rotate(private, now, lead_s=settings.key_lead_s)
+        await asyncio.to_thread(save_key_ring, settings.state_dir, rotated)
+        ring.rotate(private, now, lead_s=settings.key_lead_s)  # the same ring as written
     event(log, "key_rotated", kid=added.kid, signs_from=added.signs_from)
     return {
         "kid": added.kid,

@@ -89,6 +89,10 @@ class KeyRing:
     def keys(self) -> list[RingKey]:
         return list(self._keys)
 
+    def copy(self) -> KeyRing:
+        """The same keys in a ring of their own (to write a rotation before it takes effect)."""
+        return KeyRing(self._keys, ttl_s=self._ttl_s)
+
     def signing_key(self, now: float) -> RingKey:
         """The key that signs tickets at `now`: the newest one whose time has come."""
         current = self._signing

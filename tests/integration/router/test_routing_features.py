@@ -17,7 +17,15 @@ from aiohttp.test_utils import TestClient
 import router.app
 from protocol import load_public_key, verify_ticket_signature
 from protocol.vast_tickets import VastVariant, load_rsa_public_key, verify_vast_signature
-from router.app import ADMISSION, QUEUE, REGISTRY, SERVICE, create_app, rotate_signing_key
+from router.app import (
+    ADMISSION,
+    ISSUER,
+    QUEUE,
+    REGISTRY,
+    SERVICE,
+    create_app,
+    rotate_signing_key,
+)
 from router.keyring import KeyAlg, KeyRing
 from router.keystore import load_key_ring, save_key_ring
 from router.settings import RouterSettings
@@ -497,15 +505,17 @@ async def test_a_cancelled_rotation_is_written_before_the_next_one(
 ) -> None:
     writes: list[tuple[str, int]] = []
     release = threading.Event()
+    app = create_app(settings(tmp_path))
 
     def slow_save(state_dir: Path, ring: KeyRing) -> None:
         writes.append(("start", len(ring.keys)))
+        published = app[ISSUER].ring.keys
+        assert ring.keys[-1].kid not in {key.kid for key in published}  # written first
         release.wait(10)
         save_key_ring(state_dir, ring)
         writes.append(("end", len(ring.keys)))
 
     monkeypatch.setattr(router.app, "save_key_ring", slow_save)
-    app = create_app(settings(tmp_path))
     await aiohttp_client(app)
     first = asyncio.create_task(rotate_signing_key(app))
     async with asyncio.timeout(10):
