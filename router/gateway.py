@@ -250,38 +250,45 @@ async def _relay_stream(
     config: GatewayConfig,
 ) -> web.StreamResponse | _Failure:
     """Relay whole events as they arrive. Before the first one, a failure is the worker's (try
-    another); after it, the stream ends with a TGI error event."""
+    another); after it, the stream ends with a TGI error event. A client that goes away is
+    nobody's failure: the worker's stream is closed and nothing is retried."""
     framer = EventFramer()
-    response: web.StreamResponse | None = None
+    response = web.StreamResponse(status=upstream.status, headers=headers)
+    started = False
     timeout_s = config.first_byte_timeout_s
     try:
         while True:
-            async with asyncio.timeout(timeout_s):
-                chunk = await upstream.content.readany()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    chunk = await upstream.content.readany()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                if not started:
+                    return _Failure(_describe(exc))
+                log.warning(
+                    "gateway: stream from %s broke after its first event: %s", upstream.url, exc
+                )
+                error = {
+                    "error": f"the worker's stream broke: {_describe(exc)}",
+                    "error_type": "worker",
+                }
+                await response.write(encode_json_event(error))
+                break
             if not chunk:
+                if not started:
+                    await response.prepare(request)
+                if rest := framer.rest():
+                    await response.write(rest)
                 break
             events = framer.feed(chunk)
             if not events:
                 continue
-            if response is None:
-                response = web.StreamResponse(status=upstream.status, headers=headers)
+            if not started:
                 await response.prepare(request)
-                timeout_s = config.idle_timeout_s
+                started, timeout_s = True, config.idle_timeout_s
             await response.write(b"".join(events))  # every whole event that has arrived
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        if response is None:
-            return _Failure(_describe(exc))
-        log.warning("gateway: stream from %s broke after its first event: %s", upstream.url, exc)
-        error = {"error": f"the worker's stream broke: {_describe(exc)}", "error_type": "worker"}
-        await response.write(encode_json_event(error))
         await response.write_eof()
-        return response
-    if response is None:
-        response = web.StreamResponse(status=upstream.status, headers=headers)
-        await response.prepare(request)
-    if rest := framer.rest():
-        await response.write(rest)
-    await response.write_eof()
+    except ConnectionResetError:  # writing to the client, which has gone: no worker's fault
+        log.info("gateway: the client left a stream from %s", upstream.url)
     return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ WORKER_TOKEN = "gateway-worker-token"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 GENERATE = {"inputs": "Hello", "parameters": {"max_new_tokens": 7}}
 
-Behaviour = Literal["ok", "busy", "reset", "stream_dies", "stream_dies_early"]
+Behaviour = Literal["ok", "busy", "reset", "stream_dies", "stream_dies_early", "slow_start"]
 
 
 @dataclass
@@ -67,6 +68,8 @@ class StandInWorker:
             request.transport.close()
             return response
         try:
+            if self.behaviour == "slow_start":  # the first event waits for its cue too
+                await asyncio.wait_for(self.next_event.wait(), 10)
             for index in range(1, self.events + 1):
                 event = encode_json_event({"index": index, "token": {"text": f" t{index}"}})
                 await response.write(event[:5])  # one event in two writes: the gateway joins them
@@ -396,3 +399,59 @@ async def test_every_endpoint_of_the_management_api_is_served_with_its_own_key(
     assert response.status == 503
     assert (await response.json())["error_type"] == "unavailable"
     assert len(worker.received) == 1
+
+
+async def test_a_client_that_leaves_before_the_first_event_fails_no_worker(
+    tmp_path: Path, servers: list[TestServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write that finds the client gone is nobody's fault: the worker stays in rotation and
+    no other worker is asked to answer a client that is not there. The router runs without
+    handler cancellation here, so the gateway meets the closed connection itself (in production
+    the same happens when the client leaves while a write is under way)."""
+    caplog.set_level(logging.INFO, logger="router.gateway")
+    settings = router_settings(
+        tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN, gateway_default_max_new_tokens=64
+    )
+    runner = web.AppRunner(create_app(settings), handler_cancellation=False)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+    slow, other = StandInWorker("slow", "slow_start"), StandInWorker("other")
+    try:
+        async with aiohttp.ClientSession() as session:
+            for worker, load in ((slow, 0), (other, 500)):
+                url = await start(worker, servers)
+                report = {"id": worker.name, "url": url, "state": "ready", "max_perf": 100.0}
+                report["in_flight_workload"] = load
+                headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+                async with session.post(f"{base}/worker_status/", json=report, headers=headers):
+                    pass
+        leaving = aiohttp.ClientSession()
+        url = f"{base}/endpoints/default/generate_stream"
+        sent = asyncio.ensure_future(leaving.post(url, json=GENERATE, headers=AUTH))
+        for _ in range(500):
+            if slow.received:
+                break
+            await asyncio.sleep(0.01)
+        assert slow.received
+        sent.cancel()
+        await leaving.close()  # the client is gone before any event
+        await asyncio.sleep(0.2)
+        slow.next_event.set()  # the worker's first event now meets a gateway with no client
+        for _ in range(200):
+            if slow.stream_closed.is_set():
+                break
+            await asyncio.sleep(0.01)
+        assert slow.stream_closed.is_set()
+        await asyncio.sleep(0.2)
+        assert other.received == []
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no crashed handler
+        assert "client left" in caplog.text
+        assert "broke" not in caplog.text  # the worker is not blamed
+        async with aiohttp.ClientSession() as session:
+            url = f"{base}/endpoints/default/generate"
+            async with session.post(url, json=GENERATE, headers=AUTH) as response:
+                assert (await response.json())["generated_text"] == " from slow"
+    finally:
+        await runner.cleanup()
