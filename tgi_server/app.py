@@ -26,7 +26,7 @@ from protocol.sse import encode_json_event
 from protocol.tgi import GenerateRequest, Info
 from protocol.version import VERSION
 from tgi_server.admission import RequestSlots
-from tgi_server.engine import Engine
+from tgi_server.engine import ModelEngine
 from tgi_server.errors import (
     BackendError,
     InvalidBodyError,
@@ -86,7 +86,7 @@ ROUTER_NAME = "tgi-serverless"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(settings: BackendSettings, engine: Engine) -> web.Application:
+def create_app(settings: BackendSettings, engine: ModelEngine) -> web.Application:
     """The backend's aiohttp application; `engine` must not be started yet."""
     app = web.Application(client_max_size=settings.payload_limit, middlewares=[_errors_as_json])
     app[SETTINGS_KEY] = settings

@@ -79,6 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="continuous batching (default) or one request at a time ($TGIS_SCHEDULER)",
     )
     parser.add_argument(
+        "--engine",
+        choices=("shard", "thread"),
+        help=(
+            "run the model in a process of its own, as TGI's shard (default), or on a thread of"
+            " the HTTP server's process ($TGIS_ENGINE)"
+        ),
+    )
+    parser.add_argument(
         "--json-output",
         action="store_true",
         default=None,
@@ -106,6 +114,7 @@ def build_settings(args: argparse.Namespace) -> BackendSettings:
         "max_concurrent_requests": args.max_concurrent_requests,
         "json_output": args.json_output,
         "scheduler": args.scheduler,
+        "engine": args.engine,
         "max_batch_prefill_tokens": args.max_batch_prefill_tokens,
         "max_batch_total_tokens": args.max_batch_total_tokens,
         "max_batch_size": args.max_batch_size,

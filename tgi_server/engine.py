@@ -17,6 +17,7 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -28,7 +29,7 @@ from tgi_server.grammar import GrammarCompiler
 from tgi_server.scheduler import Job, Scheduler, SchedulerStats
 from tgi_server.validation import ValidatedRequest
 
-__all__ = ["Engine", "EventSink", "GenerationHandle", "JobHandle", "ServedModel"]
+__all__ = ["Engine", "EventSink", "GenerationHandle", "JobHandle", "ModelEngine", "ServedModel"]
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,12 @@ class EventSink(Protocol):
 class JobHandle:
     """A submitted request, to cancel. Use it as a context manager: leaving it cancels."""
 
-    def __init__(self, cancelled: threading.Event) -> None:
-        self._cancelled = cancelled
+    def __init__(self, cancel: Callable[[], None]) -> None:
+        self._cancel = cancel
 
     def cancel(self) -> None:
         """Tell the engine to stop working on this request (harmless once it has finished)."""
-        self._cancelled.set()
+        self._cancel()
 
     def __enter__(self) -> JobHandle:
         return self
@@ -81,8 +82,8 @@ class JobHandle:
 class GenerationHandle(JobHandle):
     """One submitted request's view of its events. Use it as a context manager."""
 
-    def __init__(self, events: asyncio.Queue[EngineEvent], cancelled: threading.Event) -> None:
-        super().__init__(cancelled)
+    def __init__(self, events: asyncio.Queue[EngineEvent], cancel: Callable[[], None]) -> None:
+        super().__init__(cancel)
         self._events = events
 
     async def next_event(self) -> EngineEvent:
@@ -93,6 +94,30 @@ class GenerationHandle(JobHandle):
 
     def __enter__(self) -> GenerationHandle:
         return self
+
+
+class ModelEngine(Protocol):
+    """What the HTTP layer needs of an engine: `Engine` runs the model on a thread of this
+    process, `shard_engine.ShardEngine` in a model-server process of its own."""
+
+    @property
+    def model(self) -> ServedModel: ...
+
+    @property
+    def stats(self) -> SchedulerStats:
+        """The scheduler's counters, as of its latest step."""
+        ...
+
+    @property
+    def running(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def submit(self, request: ValidatedRequest) -> GenerationHandle: ...
+
+    def submit_to(self, request: ValidatedRequest, sink: EventSink) -> JobHandle: ...
 
 
 class Engine:
@@ -133,11 +158,11 @@ class Engine:
     def submit(self, request: ValidatedRequest) -> GenerationHandle:
         """Queue `request`; its events arrive through the returned handle."""
         events: asyncio.Queue[EngineEvent] = asyncio.Queue()
-        return GenerationHandle(events, self._queue(request, events))
+        return GenerationHandle(events, self._queue(request, events).set)
 
     def submit_to(self, request: ValidatedRequest, sink: EventSink) -> JobHandle:
         """Queue `request`; its events go to `sink.put_nowait`, on the event loop."""
-        return JobHandle(self._queue(request, sink))
+        return JobHandle(self._queue(request, sink).set)
 
     def _queue(self, request: ValidatedRequest, sink: EventSink) -> threading.Event:
         if self._loop is None or not self.running:

@@ -137,6 +137,7 @@ class GenerationError(BackendError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Request failed during generation: {detail}")
+        self.detail = detail
 
 
 class UnhealthyError(BackendError):

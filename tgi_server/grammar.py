@@ -80,7 +80,10 @@ class GrammarCompiler:
 
     def compile(self, grammar: Mapping[str, Any]) -> CompiledGrammar:
         """The compiled `grammar` (422 ValidationError with the reason when it cannot be)."""
-        regex = grammar_regex(grammar)
+        return self.compile_regex(grammar_regex(grammar))
+
+    def compile_regex(self, regex: str) -> CompiledGrammar:
+        """The compiled grammar of `regex` (422 ValidationError when it cannot be)."""
         with self._lock:
             cached = self._cache.get(regex)
             if cached is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tgi_server.engine import Engine
+from tgi_server.engine import ModelEngine
 from tgi_server.errors import BackendError
 from tgi_server.events import FailureEvent
 from tgi_server.validation import SamplingParams, ValidatedRequest
@@ -22,7 +22,7 @@ LIVENESS_TIMEOUT_S = 30.0
 
 
 class HealthCheck:
-    def __init__(self, engine: Engine, *, timeout_s: float = LIVENESS_TIMEOUT_S) -> None:
+    def __init__(self, engine: ModelEngine, *, timeout_s: float = LIVENESS_TIMEOUT_S) -> None:
         self._engine = engine
         self._timeout_s = timeout_s
         self._failures_seen = 0

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from protocol.tgi import GenerateRequest
 from tgi_server.admission import RequestSlots
-from tgi_server.engine import Engine
+from tgi_server.engine import ModelEngine
 from tgi_server.errors import BackendError, GenerationError, PayloadTooLargeError
 from tgi_server.events import Completion
 from tgi_server.health import HealthCheck
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 SETTINGS_KEY = web.AppKey("settings", BackendSettings)
-ENGINE_KEY = web.AppKey("engine", Engine)
+ENGINE_KEY = web.AppKey("engine", ModelEngine)
 SLOTS_KEY = web.AppKey("slots", RequestSlots)
 HEALTH_KEY = web.AppKey("health", HealthCheck)
 SERVICE_KEY = web.AppKey("service", GenerationService)

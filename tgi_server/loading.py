@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from tgi_server.admission_policy import BatchLimits
 from tgi_server.batch_runner import BatchRunner, supports_padded_batching
@@ -28,7 +28,17 @@ from tgi_server.scheduler import Scheduler, SequentialScheduler
 from tgi_server.settings import BackendSettings
 from tgi_server.tiny_model import TINY_MODEL_ID, ensure_tiny_model
 
-__all__ = ["LoadedModel", "batch_limits", "build_engine", "eos_token_ids", "load_model"]
+__all__ = [
+    "LoadedModel",
+    "LoadedTokenizer",
+    "batch_limits",
+    "build_engine",
+    "build_model_server",
+    "eos_token_ids",
+    "grammar_compiler",
+    "load_model",
+    "load_tokenizer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +52,20 @@ class LoadedModel:
     device: torch.device
 
 
+@dataclass(frozen=True)
+class LoadedTokenizer:
+    """What the HTTP server needs of the model when a shard process runs the model itself."""
+
+    model_id: str
+    tokenizer: Any
+    context: int | None
+    """The most positions the model takes (`max_position_embeddings`), if its config says."""
+
+
 def load_model(settings: BackendSettings) -> LoadedModel:
     """Load the configured model and tokenizer, ready for inference."""
-    if settings.model_id is None:
-        source: str | Path = ensure_tiny_model(settings.cache_dir)
-        model_id = TINY_MODEL_ID
-    else:
-        source = model_id = settings.model_id
-    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    source, model_id = _source(settings)
+    token = _token(settings)
     device = _pick_device()
     log.info("Loading %s on %s", model_id, device)
     tokenizer = AutoTokenizer.from_pretrained(source, token=token)
@@ -61,9 +77,37 @@ def load_model(settings: BackendSettings) -> LoadedModel:
     return LoadedModel(model_id=model_id, model=model, tokenizer=tokenizer, device=device)
 
 
+def load_tokenizer(settings: BackendSettings) -> LoadedTokenizer:
+    """The configured model's tokenizer and context, without its weights (the built-in tiny
+    model is built first if the cache lacks it, so that a shard then only loads it)."""
+    source, model_id = _source(settings)
+    token = _token(settings)
+    tokenizer = AutoTokenizer.from_pretrained(source, token=token)
+    config = AutoConfig.from_pretrained(source, token=token)
+    return LoadedTokenizer(model_id, tokenizer, _positions(config))
+
+
+def _source(settings: BackendSettings) -> tuple[str | Path, str]:
+    """(where to load from, the id /info reports)."""
+    if settings.model_id is None:
+        return ensure_tiny_model(settings.cache_dir), TINY_MODEL_ID
+    return settings.model_id, settings.model_id
+
+
+def _token(settings: BackendSettings) -> str | None:
+    return settings.hf_token.get_secret_value() if settings.hf_token else None
+
+
 def build_engine(loaded: LoadedModel, settings: BackendSettings | None = None) -> Engine:
     """An engine serving `loaded` with the scheduler `settings` ask for (default: batching)."""
-    settings = settings or BackendSettings()
+    scheduler, served = build_model_server(loaded, settings or BackendSettings())
+    return Engine(scheduler, served)
+
+
+def build_model_server(
+    loaded: LoadedModel, settings: BackendSettings
+) -> tuple[Scheduler, ServedModel]:
+    """The scheduler `settings` ask for over `loaded`, and what the HTTP layer knows of it."""
     codec = HFTextCodec(loaded.tokenizer)
     scheduler = _build_scheduler(loaded, codec, settings)
     served = ServedModel(
@@ -71,14 +115,18 @@ def build_engine(loaded: LoadedModel, settings: BackendSettings | None = None) -
         codec=codec,
         device_type=loaded.device.type,
         device_name=_device_name(loaded.device),
-        grammar=_grammar_compiler(loaded),
+        grammar=grammar_compiler(loaded.tokenizer),
     )
-    return Engine(scheduler, served)
+    return scheduler, served
 
 
 def model_context(model: Any) -> int | None:
     """The most positions the model takes (its config's `max_position_embeddings`), if known."""
-    value = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return _positions(getattr(model, "config", None))
+
+
+def _positions(config: Any) -> int | None:
+    value = getattr(config, "max_position_embeddings", None)
     return value if isinstance(value, int) and value > 0 else None
 
 
@@ -140,12 +188,13 @@ def _build_scheduler(
     return SequentialScheduler(ModelRunner(loaded.model, loaded.device), codec, eos)
 
 
-def _grammar_compiler(loaded: LoadedModel) -> GrammarCompiler | None:
-    eos = getattr(loaded.tokenizer, "eos_token_id", None)
+def grammar_compiler(tokenizer: Any) -> GrammarCompiler | None:
+    """Compiles `grammar` parameters for `tokenizer`; None (with a warning) without an EOS."""
+    eos = getattr(tokenizer, "eos_token_id", None)
     if eos is None:
         log.warning("no EOS token: structured generation (grammar) is disabled")
         return None
-    return GrammarCompiler(loaded.tokenizer, int(eos))
+    return GrammarCompiler(tokenizer, int(eos))
 
 
 def eos_token_ids(model: Any, tokenizer: Any) -> frozenset[int]:

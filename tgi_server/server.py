@@ -17,8 +17,10 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from tgi_server.engine import ModelEngine
 from tgi_server.json_logging import LAUNCHER_TARGET, SERVER_TARGET
 from tgi_server.settings import BackendSettings
+from tgi_server.shard_engine import ShardEngine, ShardFailedError, launch_shard
 
 __all__ = ["serve"]
 
@@ -34,22 +36,53 @@ def serve(settings: BackendSettings) -> int:
     from transformers.utils import logging as transformers_logging
 
     from tgi_server.app import create_app
-    from tgi_server.loading import build_engine, fit_to_context, load_model, model_context
 
     cast(Any, transformers_logging).disable_progress_bar()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
-        loaded = load_model(settings)
-        settings = fit_to_context(settings, model_context(loaded.model))
-    except Exception:
-        log.exception("Error when initializing model", extra={"target": LAUNCHER_TARGET})
+        engine, settings = _start_engine(settings)
+    except Exception as exc:
+        if not isinstance(exc, ShardFailedError):  # a shard has logged its own failure
+            log.exception("Error when initializing model", extra={"target": LAUNCHER_TARGET})
         log.error("Shard 0 failed to start", extra={"target": LAUNCHER_TARGET})
         print("Error: ShardCannotStart", file=sys.stderr, flush=True)
         return 1
-    app = create_app(settings, build_engine(loaded, settings))
+    app = create_app(settings, engine)
     _freeze_the_heap()
+    crashed = engine.failed if isinstance(engine, ShardEngine) else None
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-        return runner.run(_serve(app, settings))
+        return runner.run(_serve(app, settings, crashed))
+
+
+def _start_engine(settings: BackendSettings) -> tuple[ModelEngine, BackendSettings]:
+    """The engine `settings.engine` asks for, with its model loaded, and `settings` with token
+    limits fitted to the model's context."""
+    from tgi_server.codec import HFTextCodec
+    from tgi_server.engine import ServedModel
+    from tgi_server.loading import (
+        build_engine,
+        fit_to_context,
+        grammar_compiler,
+        load_model,
+        load_tokenizer,
+        model_context,
+    )
+
+    if settings.engine == "thread":
+        loaded = load_model(settings)
+        settings = fit_to_context(settings, model_context(loaded.model))
+        return build_engine(loaded, settings), settings
+    tokenizer = load_tokenizer(settings)
+    settings = fit_to_context(settings, tokenizer.context)
+    shard = launch_shard(settings, log_level=logging.getLogger().getEffectiveLevel())
+    served = ServedModel(
+        model_id=tokenizer.model_id,
+        codec=HFTextCodec(tokenizer.tokenizer),
+        device_type=shard.device_type,
+        device_name=shard.device_name,
+        grammar=grammar_compiler(tokenizer.tokenizer),
+    )
+    return ShardEngine(shard, served), settings
 
 
 def _freeze_the_heap() -> None:
@@ -71,7 +104,9 @@ def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return uvloop.new_event_loop
 
 
-async def _serve(app: web.Application, settings: BackendSettings) -> int:
+async def _serve(
+    app: web.Application, settings: BackendSettings, crashed: asyncio.Event | None
+) -> int:
     runner = web.AppRunner(
         app,
         handler_cancellation=True,
@@ -89,21 +124,32 @@ async def _serve(app: web.Application, settings: BackendSettings) -> int:
         return 1
     log.info("Connected", extra={"target": SERVER_TARGET})
     log.info("Serving on http://%s:%d", settings.host, settings.port)
-    await _wait_for_signal()
-    log.info("signal received, starting graceful shutdown", extra={"target": SERVER_TARGET})
+    if await _wait_for_signal(crashed):
+        log.info("signal received, starting graceful shutdown", extra={"target": SERVER_TARGET})
+        status = 0
+    else:
+        log.error("Shard 0 crashed: shutting down", extra={"target": LAUNCHER_TARGET})
+        status = 1
     await runner.cleanup()
     log.info("webserver terminated", extra={"target": LAUNCHER_TARGET})
-    return 0
+    return status
 
 
-async def _wait_for_signal() -> None:
-    """Return on the first SIGTERM or SIGINT; a second one gets the default behaviour."""
+async def _wait_for_signal(crashed: asyncio.Event | None) -> bool:
+    """True on the first SIGTERM or SIGINT (a second one gets the default behaviour); False
+    if `crashed` is set first."""
     loop = asyncio.get_running_loop()
     received = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, received.set)
+    waits = [asyncio.ensure_future(received.wait())]
+    if crashed is not None:
+        waits.append(asyncio.ensure_future(crashed.wait()))
     try:
-        await received.wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        return received.is_set()
     finally:
+        for wait in waits:
+            wait.cancel()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

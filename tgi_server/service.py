@@ -21,7 +21,7 @@ from functools import partial
 
 from protocol.tgi import GenerateRequest
 from tgi_server.admission import RequestSlots
-from tgi_server.engine import Engine, EventSink, GenerationHandle
+from tgi_server.engine import EventSink, GenerationHandle, ModelEngine
 from tgi_server.events import Completion, FailureEvent, GeneratedToken
 from tgi_server.validation import (
     Limits,
@@ -70,7 +70,7 @@ class GenerateResult:
 class GenerationService:
     def __init__(
         self,
-        engine: Engine,
+        engine: ModelEngine,
         limits: Limits,
         slots: RequestSlots,
         executor: Executor,

@@ -60,6 +60,14 @@ class BackendSettings(BaseSettings):
         validation_alias=_env("TGIS_SCHEDULER"),
         description="continuous batching, or one request at a time",
     )
+    engine: Literal["shard", "thread"] = Field(
+        default="shard",
+        validation_alias=_env("TGIS_ENGINE"),
+        description=(
+            "where the model runs: a model-server process of its own (TGI's shard), or a thread"
+            " of the HTTP server's process"
+        ),
+    )
     max_batch_prefill_tokens: int | None = Field(
         default=None,
         ge=1,

@@ -1,0 +1,156 @@
+"""The shard and its engine over a real socket pair, with a scripted model on a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
+from tgi_server.engine import GenerationHandle, ServedModel
+from tgi_server.errors import GenerationError
+from tgi_server.events import EngineEvent, FailureEvent, TokenEvent
+from tgi_server.grammar import CompiledGrammar
+from tgi_server.scheduler import Scheduler, SequentialScheduler
+from tgi_server.shard import ShardLoop
+from tgi_server.shard_engine import ShardEngine, ShardProcess
+from tgi_server.validation import SamplingParams, ValidatedRequest
+
+CODEC = ByteCodec()
+MODEL = ServedModel(model_id="scripted", codec=CODEC, device_type="cpu")
+
+
+def request(max_new_tokens: int, grammar: object = None) -> ValidatedRequest:
+    return ValidatedRequest(
+        inputs="Hi",
+        input_ids=tuple(CODEC.encode("Hi")),
+        sampling=SamplingParams(),
+        max_new_tokens=max_new_tokens,
+        grammar=grammar,
+    )
+
+
+class ThreadProcess:
+    """A shard loop on a thread, standing in for the shard's process."""
+
+    def __init__(self, loop: ShardLoop) -> None:
+        self.thread = threading.Thread(target=loop.run, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def kill(self) -> None:
+        raise AssertionError("the shard should have stopped when told to")
+
+
+def compile_digits(regex: str) -> CompiledGrammar:
+    if regex != "[0-9]+":
+        raise GenerationError(f"cannot compile {regex}")
+    return CompiledGrammar(object(), regex, 0)
+
+
+def start_shard(scheduler: Scheduler) -> tuple[ShardProcess, socket.socket]:
+    ours, theirs = socket.socketpair()
+    loop = ShardLoop(theirs, scheduler, compile_digits)
+    return ShardProcess(ThreadProcess(loop), ours, "cpu", None), theirs
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[ShardEngine]:
+    scheduler = SequentialScheduler(ScriptedRunner([ord("o"), ord("k")]), CODEC, set())
+    shard, _ = start_shard(scheduler)
+    started = ShardEngine(shard, MODEL)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+async def collect(handle: GenerationHandle) -> list[EngineEvent]:
+    events: list[EngineEvent] = []
+    while True:
+        event = await asyncio.wait_for(handle.next_event(), 5)
+        events.append(event)
+        if isinstance(event, FailureEvent) or event.completion is not None:
+            return events
+
+
+async def test_tokens_come_back_from_the_shard(engine: ShardEngine) -> None:
+    with engine.submit(request(4)) as handle:
+        events = await collect(handle)
+    tokens = [event for event in events if isinstance(event, TokenEvent)]
+    assert [event.token.text for event in tokens] == ["o", "k", "o", "k"]
+    assert [event.index for event in tokens] == [1, 2, 3, 4]
+    assert tokens[-1].completion is not None
+    assert tokens[-1].completion.generated_text == "okok"
+    assert engine.running
+    assert engine.stats.completed == 1  # the counters came with the last token
+
+
+async def test_concurrent_requests_are_all_served(engine: ShardEngine) -> None:
+    handles = [engine.submit(request(3)) for _ in range(5)]
+    results = await asyncio.gather(*(collect(handle) for handle in handles))
+    assert [len(events) for events in results] == [3] * 5
+    assert engine.stats.completed == 5
+
+
+async def test_leaving_the_handle_early_cancels_the_job_in_the_shard(
+    engine: ShardEngine,
+) -> None:
+    with engine.submit(request(100_000)) as handle:
+        first = await asyncio.wait_for(handle.next_event(), 5)
+    assert isinstance(first, TokenEvent)
+    with engine.submit(request(2)) as follower:
+        assert len(await collect(follower)) == 2
+    assert engine.stats.cancelled == 1
+
+
+async def test_a_grammar_goes_by_its_regex_and_is_compiled_in_the_shard(
+    engine: ShardEngine,
+) -> None:
+    broken = CompiledGrammar(object(), "(", 0)
+    with engine.submit(request(2, grammar=broken)) as handle:
+        events = await collect(handle)
+    assert isinstance(events[-1], FailureEvent)
+    assert events[-1].error.message == "Request failed during generation: cannot compile ("
+
+
+async def test_stopping_fails_what_the_shard_still_has() -> None:
+    scheduler = SequentialScheduler(ScriptedRunner([ord("o")]), CODEC, set())
+    shard, _ = start_shard(scheduler)
+    engine = ShardEngine(shard, MODEL)
+    await engine.start()
+    running = engine.submit(request(1_000_000))
+    queued = engine.submit(request(1_000_000))
+    await asyncio.wait_for(running.next_event(), 5)
+    await engine.stop()
+    for handle in (running, queued):
+        failure = (await collect(handle))[-1]
+        assert isinstance(failure, FailureEvent)
+        assert "shutting down" in failure.error.message
+    assert not engine.running
+    assert not engine.failed.is_set()
+    with pytest.raises(GenerationError, match="the engine is not running"):
+        engine.submit(request(1))
+
+
+async def test_a_shard_that_dies_fails_its_requests_and_marks_the_engine_failed() -> None:
+    scheduler = SequentialScheduler(ScriptedRunner([ord("o")]), CODEC, set())
+    shard, theirs = start_shard(scheduler)
+    engine = ShardEngine(shard, MODEL)
+    await engine.start()
+    handle = engine.submit(request(1_000_000))
+    await asyncio.wait_for(handle.next_event(), 5)
+    theirs.shutdown(socket.SHUT_RDWR)  # as when the shard's process is killed
+    failure = (await collect(handle))[-1]
+    assert isinstance(failure, FailureEvent)
+    assert failure.error.message.endswith("Server error: the model server exited")
+    await asyncio.wait_for(engine.failed.wait(), 5)
+    assert not engine.running
+    await engine.stop()

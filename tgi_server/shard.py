@@ -1,0 +1,192 @@
+"""The model server, TGI's "shard": a process of its own that runs only the model.
+
+`tgi-serverless backend` starts it (`shard_engine.launch_shard`) and talks to it over a socket
+pair (`shard_wire`). In one process, the model thread and the event loop share one GIL: every
+token's socket write on the loop held up the next forward pass, and with a small model the two
+cost about the same. Here the shard steps its scheduler without ever waiting for HTTP: after
+each step it sends all of the step's events in one message and goes on; the HTTP server writes
+them to the clients meanwhile, on another core.
+
+The shard ignores SIGINT and SIGTERM: the HTTP server receives them too, ends its requests
+gracefully, then tells the shard to stop. When the HTTP server's end of the socket closes (it
+exited, however), the shard stops at its next step.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import select
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from tgi_server.errors import BackendError, GenerationError
+from tgi_server.events import EngineEvent, FailureEvent
+from tgi_server.grammar import CompiledGrammar
+from tgi_server.scheduler import Job, Scheduler
+from tgi_server.settings import BackendSettings
+from tgi_server.shard_wire import FrameReader, Message, encode_events, frame
+from tgi_server.validation import ValidatedRequest
+
+__all__ = ["ShardLoop", "run_shard"]
+
+log = logging.getLogger(__name__)
+
+STATS_INTERVAL_S = 0.05
+"""While busy, the scheduler's counters go to the HTTP server at most this often (and whenever
+a request ends, so `/metrics` read after a response already counts it)."""
+RECEIVE_BYTES = 1 << 16
+
+CompileRegex = Callable[[str], CompiledGrammar]
+
+
+def run_shard(sock: socket.socket, settings: BackendSettings, log_level: int) -> None:
+    """The shard process's entry point: load the model, say ready, serve until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _configure_logging(settings, log_level)
+    from tgi_server.loading import build_model_server, load_model
+
+    try:
+        scheduler, served = build_model_server(load_model(settings), settings)
+    except Exception as exc:
+        log.exception("Error when initializing model")
+        sock.sendall(frame(("failed", f"{type(exc).__name__}: {exc}")))
+        return
+    sock.sendall(frame(("ready", served.device_type, served.device_name)))
+    gc.collect()
+    gc.freeze()  # as in the HTTP server: leave the loaded model out of every full collection
+    grammar = served.grammar
+    ShardLoop(sock, scheduler, grammar.compile_regex if grammar else None).run()
+
+
+def _configure_logging(settings: BackendSettings, level: int) -> None:
+    if settings.json_output:
+        from tgi_server.json_logging import use_json_logs
+
+        use_json_logs()
+    else:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+
+
+class ShardLoop:
+    """Takes the HTTP server's messages, steps the scheduler, sends each step's events."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        scheduler: Scheduler,
+        compile_regex: CompileRegex | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sock = sock
+        self._scheduler = scheduler
+        self._compile_regex = compile_regex
+        self._clock = clock
+        self._reader = FrameReader()
+        self._jobs: dict[int, Job] = {}
+        """Jobs that have not ended, by id: a cancel message finds its job here."""
+        self._outbox: list[tuple[int, EngineEvent]] = []
+        self._ended = False
+        """Whether a job ended since the counters were last sent."""
+        self._stats_sent_at = float("-inf")
+
+    def run(self) -> None:
+        """Serve until told to stop or the socket closes."""
+        try:
+            while self._receive(block=not self._scheduler.has_work()):
+                self._step()
+                self._send()
+            self._scheduler.abort_all(GenerationError("Server error: the server is shutting down"))
+            self._send()
+        except OSError as exc:  # the HTTP server is gone: nobody is left to serve
+            log.info("the HTTP server closed the connection (%s); stopping", exc)
+        finally:
+            self._sock.close()
+
+    def _step(self) -> None:
+        if not self._scheduler.has_work():
+            return
+        try:
+            self._scheduler.step()
+        except Exception:
+            log.exception("the scheduler failed; failing its requests")
+            self._scheduler.abort_all(GenerationError("Server error: scheduler failure"))
+
+    def _receive(self, *, block: bool) -> bool:
+        """Apply every message that has arrived (waiting for one if `block`); False once told
+        to stop or the HTTP server's end closed."""
+        if block:
+            select.select([self._sock], [], [])
+        while True:
+            try:
+                data = self._sock.recv(RECEIVE_BYTES, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return True
+            if not data:
+                return False
+            for message in self._reader.feed(data):
+                if not self._apply(message):
+                    return False
+
+    def _apply(self, message: Message) -> bool:
+        kind = message[0]
+        if kind == "submit":
+            _, job_id, queued_at, request = message
+            self._submit(job_id, queued_at, request)
+        elif kind == "cancel":
+            job = self._jobs.pop(message[1], None)
+            if job is not None:
+                job.cancelled.set()
+        elif kind == "stop":
+            return False
+        else:
+            log.error("unknown message from the HTTP server: %r", kind)
+        return True
+
+    def _submit(self, job_id: int, queued_at: float, request: ValidatedRequest) -> None:
+        try:
+            request = self._with_grammar(request)
+        except BackendError as exc:
+            error = exc if isinstance(exc, GenerationError) else GenerationError(exc.message)
+            self._outbox.append((job_id, FailureEvent(error)))
+            self._ended = True
+            return
+        job = Job(request=request, emit=partial(self._emit, job_id), queued_at=queued_at)
+        self._jobs[job_id] = job
+        self._scheduler.add(job)
+
+    def _with_grammar(self, request: ValidatedRequest) -> ValidatedRequest:
+        grammar: Any = request.grammar
+        if not isinstance(grammar, str):
+            return request
+        if self._compile_regex is None:
+            raise GenerationError("Server error: this model server cannot compile grammars")
+        return replace(request, grammar=self._compile_regex(grammar))
+
+    def _emit(self, job_id: int, event: EngineEvent) -> None:
+        self._outbox.append((job_id, event))
+        if isinstance(event, FailureEvent) or event.completion is not None:
+            self._jobs.pop(job_id, None)
+            self._ended = True
+
+    def _send(self) -> None:
+        """The step's events (and, when due, the counters) in one message."""
+        now = self._clock()
+        idle = not self._scheduler.has_work()
+        stats_due = self._ended or idle or now - self._stats_sent_at >= STATS_INTERVAL_S
+        if not self._outbox and not stats_due:
+            return
+        stats = self._scheduler.stats if stats_due else None
+        events, self._outbox = self._outbox, []
+        self._sock.sendall(frame(("step", encode_events(events), stats)))
+        if stats_due:
+            self._stats_sent_at = now
+            self._ended = False
