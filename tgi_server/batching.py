@@ -27,7 +27,6 @@ from tgi_server.batch_runner import BatchRunner, PaddedBatch
 from tgi_server.codec import TextCodec
 from tgi_server.errors import BackendError, GenerationError
 from tgi_server.events import FailureEvent, TokenEvent
-from tgi_server.sampling import Choice
 from tgi_server.scheduler import Job, SchedulerStats
 from tgi_server.sequence import SequenceState
 
@@ -239,24 +238,30 @@ class BatchingScheduler:
 
 def _choose(rows: list[_Row], logits: torch.Tensor) -> list[TokenEvent]:
     """Each row's next token from its logits row ([rows, V]), greedy rows in one batch."""
-    greedy = [i for i, row in enumerate(rows) if row.state.plain_greedy]
-    choices: dict[int, Choice] = {}
+    states = [row.state for row in rows]
+    greedy = [i for i, state in enumerate(states) if state.plain_greedy]
+    if len(greedy) == len(states):  # the common case: one argmax for the whole batch
+        return _accept_greedy(states, logits)
+    events: list[TokenEvent | None] = [None] * len(states)
     if greedy:
-        scores = logits if len(greedy) == len(rows) else logits[greedy]
-        scores = scores.to(torch.float32)
-        logprobs = torch.log_softmax(scores, dim=-1)
-        ids = torch.nan_to_num(scores, nan=-torch.inf).argmax(dim=-1, keepdim=True)
-        chosen = logprobs.gather(1, ids).squeeze(1)
-        for position, (i, token_id, logprob) in enumerate(
-            zip(greedy, ids.squeeze(1).tolist(), chosen.tolist(), strict=True)
-        ):
-            wanted = rows[i].state.wants_alternatives
-            choices[i] = Choice(token_id, logprob, logprobs[position] if wanted else None)
-    events: list[TokenEvent] = []
-    for i, row in enumerate(rows):
-        choice = choices.get(i)
-        if choice is None:
-            events.append(row.state.advance(logits[i : i + 1]))
-        else:
-            events.append(row.state.accept(choice))
-    return events
+        chosen = _accept_greedy([states[i] for i in greedy], logits[greedy])
+        for i, event in zip(greedy, chosen, strict=True):
+            events[i] = event
+    for i, state in enumerate(states):
+        if events[i] is None:
+            events[i] = state.advance(logits[i : i + 1])
+    return [event for event in events if event is not None]
+
+
+def _accept_greedy(states: list[SequenceState], logits: torch.Tensor) -> list[TokenEvent]:
+    """The argmax of each row of `logits` ([rows, V]) as its state's next token."""
+    scores = logits.to(torch.float32)
+    logprobs = torch.log_softmax(scores, dim=-1)
+    ids = torch.nan_to_num(scores, nan=-torch.inf).argmax(dim=-1, keepdim=True)
+    chosen = logprobs.gather(1, ids).squeeze(1).tolist()
+    return [
+        state.accept(token_id, logprob, logprobs[row] if state.wants_alternatives else None)
+        for row, (state, token_id, logprob) in enumerate(
+            zip(states, ids.squeeze(1).tolist(), chosen, strict=True)
+        )
+    ]

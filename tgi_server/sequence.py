@@ -16,7 +16,7 @@ from tgi_server.codec import TextCodec
 from tgi_server.detokenizer import IncrementalDetokenizer, decode_new_text
 from tgi_server.events import Completion, GeneratedToken, PrefillToken, TokenEvent
 from tgi_server.grammar import TokenConstraint
-from tgi_server.sampling import Choice, TokenChooser, top_alternatives
+from tgi_server.sampling import TokenChooser, top_alternatives
 from tgi_server.stopping import StoppingCriteria
 from tgi_server.validation import ValidatedRequest
 
@@ -91,27 +91,31 @@ class SequenceState:
         if self._constraint is not None:
             logits = self._constraint.mask(logits.to(torch.float32))
         history = _NO_HISTORY if self._history is None else self._history[:, : self._length]
-        return self.accept(self._chooser.choose(history, logits))
+        choice = self._chooser.choose(history, logits)
+        return self.accept(choice.token_id, choice.logprob, choice.logprobs)
 
-    def accept(self, choice: Choice) -> TokenEvent:
-        """Record a token chosen elsewhere (a batched argmax for `plain_greedy` rows)."""
-        if self.finished:
+    def accept(
+        self, token_id: int, logprob: float, logprobs: torch.Tensor | None = None
+    ) -> TokenEvent:
+        """Record a token chosen elsewhere (a batched argmax for `plain_greedy` rows), with its
+        logprob and, where top-n alternatives are wanted, the distribution it came from ([V]).
+
+        Called for every row at every step: it creates no more objects than the event."""
+        if self.finish_reason is not None:
             raise RuntimeError("the sequence has already finished")
-        token_id = choice.token_id
         if self._constraint is not None:
             self._constraint.advance(token_id)
         if self._history is not None:
             self._history[0, self._length] = token_id
         self._length += 1
-        self._generated.append(token_id)
+        generated = self._generated
+        generated.append(token_id)
         text = self._detokenizer.push(token_id)
-        token = GeneratedToken(
-            id=token_id, text=text, logprob=choice.logprob, special=self._codec.is_special(token_id)
-        )
+        token = GeneratedToken(token_id, text, logprob, self._codec.is_special(token_id))
         self.finish_reason = self._stopping.check(token_id, text)
-        return TokenEvent(
-            index=len(self._generated), token=token, top_tokens=self._alternatives(choice)
-        )
+        if not self.wants_alternatives:
+            return TokenEvent(len(generated), token)
+        return TokenEvent(len(generated), token, self._alternatives(logprobs))
 
     def completion(self, queued_at: float, started_at: float, finished_at: float) -> Completion:
         """The summary of a finished sequence, for its last event."""
@@ -133,9 +137,9 @@ class SequenceState:
             max_new_tokens=self.request.max_new_tokens,
         )
 
-    def _alternatives(self, choice: Choice) -> tuple[GeneratedToken, ...]:
-        if not self.request.top_n_tokens:
-            return ()
+    def _alternatives(self, logprobs: torch.Tensor | None) -> tuple[GeneratedToken, ...]:
+        if logprobs is None:
+            raise ValueError("top-n alternatives need the distribution the token came from")
         return tuple(
             GeneratedToken(
                 id=token_id,
@@ -143,7 +147,7 @@ class SequenceState:
                 logprob=logprob,
                 special=self._codec.is_special(token_id),
             )
-            for token_id, logprob in top_alternatives(choice.logprobs, self.request.top_n_tokens)
+            for token_id, logprob in top_alternatives(logprobs, self.request.top_n_tokens)
         )
 
     def _context_id(self) -> int | None:
