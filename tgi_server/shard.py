@@ -56,7 +56,8 @@ def run_shard(sock: socket.socket, settings: BackendSettings, log_level: int) ->
         scheduler, served = build_model_server(load_model(settings), settings)
     except Exception as exc:
         log.exception("Error when initializing model")
-        sock.sendall(frame(("failed", f"{type(exc).__name__}: {exc}")))
+        model = settings.model_id or "the built-in tiny model"
+        sock.sendall(frame(("failed", f"cannot load {model}: {type(exc).__name__}: {exc}")))
         return
     sock.sendall(frame(("ready", served.device_type, served.device_name)))
     gc.collect()

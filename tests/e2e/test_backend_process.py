@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.processes import children_of
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -70,3 +71,27 @@ def test_a_model_that_cannot_load_ends_with_shard_cannot_start(tmp_path: Path) -
     assert process.returncode == 1
     assert errors.strip().endswith("Error: ShardCannotStart")
     assert "Error when initializing model" in errors
+
+
+def test_a_crashed_shard_ends_the_backend_as_tgi_launcher_does(tgis_cache_dir: Path) -> None:
+    port = free_port()
+    process = start(["--port", str(port), "--json-output"], tgis_cache_dir)
+    try:
+        assert process.stdout is not None
+        assert READY_MARKER in lines_until(process.stdout, READY_MARKER, deadline_s=60)[-1]
+        shards = [pid for pid in children_of(process.pid) if "spawn_main" in command_of(pid)]
+        assert len(shards) == 1
+        os.kill(shards[0], signal.SIGKILL)
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 1
+        crash = [json.loads(line) for line in output.splitlines() if "Shard 0 crashed" in line]
+        assert crash
+        assert crash[-1]["level"] == "ERROR"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def command_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
