@@ -280,3 +280,20 @@ def test_a_request_cancelled_mid_prefill_leaves_and_disturbs_no_one(
     assert scheduler.stats.completed == 1
     assert not scheduler.has_work()
     assert_same_as_alone(tiny_model, tiny_codec, staying, kept)
+
+
+def test_decode_steps_on_the_ready_made_padding_mask_give_the_same_logits(
+    tiny_model: Any, tiny_codec: HFTextCodec
+) -> None:
+    fast = BatchRunner(tiny_model, torch.device("cpu"))
+    assert fast._padding_mask_only  # the tiny model runs SDPA attention
+    plain = BatchRunner(tiny_model, torch.device("cpu"))
+    plain._padding_mask_only = False  # transformers builds the 4-D mask itself
+    prompts = [tiny_codec.encode(prompt) for prompt in PROMPTS]  # padded: lengths differ
+    batches = [runner.prefill(prompts).batch for runner in (fast, plain)]
+    last = [5] * len(prompts)
+    for _ in range(6):
+        got = fast.decode(batches[0], last)
+        want = plain.decode(batches[1], last)
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+        last = got.argmax(dim=-1).tolist()
