@@ -13,14 +13,16 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
-from tgi_server.engine import ModelEngine
 from tgi_server.json_logging import LAUNCHER_TARGET, SERVER_TARGET
 from tgi_server.settings import BackendSettings
-from tgi_server.shard_engine import ShardEngine, ShardFailedError, launch_shard
+from tgi_server.shard_launch import PendingShard, ShardFailedError, start_shard
+
+if TYPE_CHECKING:
+    from tgi_server.engine import ModelEngine
 
 __all__ = ["serve"]
 
@@ -33,15 +35,21 @@ default 5 ms switch interval each hand-off can wait that long for the GIL."""
 
 def serve(settings: BackendSettings) -> int:
     """Run the backend with `settings`; the process exit status."""
+    # The shard starts loading the model before this process imports its own libraries.
+    level = logging.getLogger().getEffectiveLevel()
+    shard = start_shard(settings, log_level=level) if settings.engine == "shard" else None
     from transformers.utils import logging as transformers_logging
 
     from tgi_server.app import create_app
+    from tgi_server.shard_engine import ShardEngine
 
     cast(Any, transformers_logging).disable_progress_bar()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
-        engine, settings = _start_engine(settings)
+        engine, settings = _start_engine(settings, shard)
     except Exception as exc:
+        if shard is not None:
+            shard.abandon()
         if not isinstance(exc, ShardFailedError):  # a shard has logged its own failure
             log.exception("Error when initializing model", extra={"target": LAUNCHER_TARGET})
         log.error("Shard 0 failed to start", extra={"target": LAUNCHER_TARGET})
@@ -54,9 +62,11 @@ def serve(settings: BackendSettings) -> int:
         return runner.run(_serve(app, settings, crashed))
 
 
-def _start_engine(settings: BackendSettings) -> tuple[ModelEngine, BackendSettings]:
-    """The engine `settings.engine` asks for, with its model loaded, and `settings` with token
-    limits fitted to the model's context."""
+def _start_engine(
+    settings: BackendSettings, pending: PendingShard | None
+) -> tuple[ModelEngine, BackendSettings]:
+    """The engine `settings.engine` asks for (`pending`: its shard, loading), with its model
+    loaded, and `settings` with token limits fitted to the model's context."""
     from tgi_server.codec import HFTextCodec
     from tgi_server.engine import ServedModel
     from tgi_server.loading import (
@@ -67,14 +77,15 @@ def _start_engine(settings: BackendSettings) -> tuple[ModelEngine, BackendSettin
         load_tokenizer,
         model_context,
     )
+    from tgi_server.shard_engine import ShardEngine
 
-    if settings.engine == "thread":
+    if pending is None:
         loaded = load_model(settings)
         settings = fit_to_context(settings, model_context(loaded.model))
         return build_engine(loaded, settings), settings
     tokenizer = load_tokenizer(settings)
     settings = fit_to_context(settings, tokenizer.context)
-    shard = launch_shard(settings, log_level=logging.getLogger().getEffectiveLevel())
+    shard = pending.wait_until_ready()
     served = ServedModel(
         model_id=tokenizer.model_id,
         codec=HFTextCodec(tokenizer.tokenizer),

@@ -1,7 +1,7 @@
 """The model server, TGI's "shard": a process of its own that runs only the model.
 
-`tgi-serverless backend` starts it (`shard_engine.launch_shard`) and talks to it over a socket
-pair (`shard_wire`). In one process, the model thread and the event loop share one GIL: every
+`tgi-serverless backend` starts it (`shard_launch`) and talks to it over a socket pair
+(`shard_wire`). In one process, the model thread and the event loop share one GIL: every
 token's socket write on the loop held up the next forward pass, and with a small model the two
 cost about the same. Here the shard steps its scheduler without ever waiting for HTTP: after
 each step it sends all of the step's events in one message and goes on; the HTTP server writes
@@ -50,16 +50,21 @@ def run_shard(sock: socket.socket, settings: BackendSettings, log_level: int) ->
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _configure_logging(settings, log_level)
-    from tgi_server.loading import build_model_server, load_model
+    from tgi_server.loading import build_model_server, fit_to_context, load_model, model_context
 
     try:
-        scheduler, served = build_model_server(load_model(settings), settings)
+        loaded = load_model(settings)
+        settings = fit_to_context(settings, model_context(loaded.model))
+        scheduler, served = build_model_server(loaded, settings)
     except Exception as exc:
         log.exception("Error when initializing model")
         model = settings.model_id or "the built-in tiny model"
         sock.sendall(frame(("failed", f"cannot load {model}: {type(exc).__name__}: {exc}")))
         return
-    sock.sendall(frame(("ready", served.device_type, served.device_name)))
+    try:
+        sock.sendall(frame(("ready", served.device_type, served.device_name)))
+    except OSError:
+        return  # the HTTP server gave up meanwhile
     gc.collect()
     gc.freeze()  # as in the HTTP server: leave the loaded model out of every full collection
     grammar = served.grammar

@@ -1,7 +1,7 @@
-"""The HTTP server's side of a shard: start the model-server process and talk to it.
+"""The HTTP server's side of a shard: the engine that talks to the model-server process.
 
-`launch_shard` spawns the shard (`shard.run_shard`) and waits until it has loaded the model.
-`ShardEngine` is then the engine the HTTP layer uses (`engine.ModelEngine`): it validates
+`shard_launch` starts the shard; `ShardEngine` is then the engine the HTTP layer uses
+(`engine.ModelEngine`): it validates
 nothing and runs no model; it sends each request to the shard, delivers the shard's events to
 the request's sink on the event loop (one read per model step, all of the step's events), and
 mirrors the scheduler's counters for `/health` and `/metrics`.
@@ -16,86 +16,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import multiprocessing
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from tgi_server.engine import EventSink, GenerationHandle, JobHandle, ServedModel
 from tgi_server.errors import GenerationError
 from tgi_server.events import EngineEvent, FailureEvent
 from tgi_server.scheduler import SchedulerStats
-from tgi_server.settings import BackendSettings
-from tgi_server.shard import run_shard
+from tgi_server.shard_launch import STOP_TIMEOUT_S, ShardProcess
 from tgi_server.shard_wire import FrameReader, Message, decode_events, frame, request_for_shard
 from tgi_server.validation import ValidatedRequest
 
-__all__ = ["ChildProcess", "ShardEngine", "ShardFailedError", "ShardProcess", "launch_shard"]
+__all__ = ["ShardEngine"]
 
 log = logging.getLogger(__name__)
-
-STOP_TIMEOUT_S = 30.0
-"""How long a stopping shard may take to finish before it is killed."""
-
-
-class ShardFailedError(Exception):
-    """The shard could not load the model, or exited before it had."""
-
-
-class ChildProcess(Protocol):
-    """What the engine does with the shard's process (`multiprocessing.Process` has it)."""
-
-    def join(self, timeout: float | None = None) -> None: ...
-
-    def is_alive(self) -> bool: ...
-
-    def kill(self) -> None: ...
-
-
-@dataclass
-class ShardProcess:
-    """A started shard that has loaded its model."""
-
-    process: ChildProcess
-    socket: socket.socket
-    device_type: str
-    device_name: str | None
-
-
-def launch_shard(settings: BackendSettings, *, log_level: int = logging.INFO) -> ShardProcess:
-    """Start a shard for `settings` and wait (blocking) until its model is loaded."""
-    ours, theirs = socket.socketpair()
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked threads
-    process = context.Process(
-        target=run_shard, args=(theirs, settings, log_level), name="tgis-shard", daemon=True
-    )
-    process.start()
-    theirs.close()
-    try:
-        device_type, device_name = _wait_until_ready(ours)
-    except ShardFailedError:
-        ours.close()
-        process.join(STOP_TIMEOUT_S)
-        if process.is_alive():
-            process.kill()
-        raise
-    return ShardProcess(process, ours, device_type, device_name)
-
-
-def _wait_until_ready(sock: socket.socket) -> tuple[str, str | None]:
-    reader = FrameReader()
-    while True:
-        data = sock.recv(1 << 16)
-        if not data:
-            raise ShardFailedError("the model server exited while loading the model")
-        for message in reader.feed(data):
-            if message[0] == "ready":
-                return str(message[1]), message[2]
-            if message[0] == "failed":
-                raise ShardFailedError(str(message[1]))
 
 
 class ShardEngine:

@@ -22,7 +22,8 @@ from tgi_server.codec import HFTextCodec
 from tgi_server.engine import ServedModel
 from tgi_server.loading import grammar_compiler, load_tokenizer
 from tgi_server.settings import BackendSettings
-from tgi_server.shard_engine import ShardEngine, ShardFailedError, launch_shard
+from tgi_server.shard_engine import ShardEngine
+from tgi_server.shard_launch import ShardFailedError, launch_shard
 
 PROMPT = "The keeper climbed the stairs of the lighthouse and"
 

@@ -16,7 +16,8 @@ from tgi_server.events import EngineEvent, FailureEvent, TokenEvent
 from tgi_server.grammar import CompiledGrammar
 from tgi_server.scheduler import Scheduler, SequentialScheduler
 from tgi_server.shard import ShardLoop
-from tgi_server.shard_engine import ShardEngine, ShardProcess
+from tgi_server.shard_engine import ShardEngine
+from tgi_server.shard_launch import ShardProcess
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
 CODEC = ByteCodec()
