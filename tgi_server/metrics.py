@@ -10,21 +10,18 @@ observed as 0 for every request: this backend has no prefix cache.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.utils import floatToGoString as _untyped_go_float
 
 from tgi_server.batch_timings import (
     BATCH_DURATIONS,
     DURATION_BUCKETS,
     METHODS,
-    BatchTimings,
     CumulativeHistogram,
 )
 from tgi_server.events import Completion
@@ -46,8 +43,7 @@ class BackendMetrics:
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
-        self._batches = _BatchCollector(max_batch_total_tokens)
-        registry.register(self._batches)
+        self._max_batch_total_tokens = max_batch_total_tokens
         self.requests = Counter("tgi_request_count", "Requests received", registry=registry)
         self.successes = Counter("tgi_request_success", "Requests served", registry=registry)
         self.failures = Counter(
@@ -116,50 +112,99 @@ class BackendMetrics:
         """The exposition text, with the gauges read from `stats` now."""
         self.queue_size.set(stats.queue_size)
         self.batch_size.set(stats.batch_size)
-        self._batches.stats = stats
-        return generate_latest(self.registry)
+        batches = _batch_text(stats, self._max_batch_total_tokens)
+        return batches.encode() + generate_latest(self.registry)
 
 
-class _BatchCollector:
-    """The batch counters and gauges, read from the scheduler's stats at each scrape."""
+_go_float = cast(Callable[[float], str], _untyped_go_float)
+"""A float as Go (and so Prometheus' own text format) writes it."""
 
-    def __init__(self, max_batch_total_tokens: int) -> None:
-        self.stats = SchedulerStats()
-        self._max_batch_total_tokens = max_batch_total_tokens
 
-    def collect(self) -> Iterator[Metric]:
-        stats = self.stats
-        count = CounterMetricFamily(
-            "tgi_batch_inference_count", "Forward passes", labels=["method"]
-        )
-        success = CounterMetricFamily(
-            "tgi_batch_inference_success", "Forward passes that succeeded", labels=["method"]
-        )
-        failure = CounterMetricFamily(
-            "tgi_batch_inference_failure", "Forward passes that failed", labels=["method"]
-        )
-        for method, total in stats.forwards.items():
-            failed = stats.failed_forwards.get(method, 0)
-            count.add_metric([method], total)
-            success.add_metric([method], total - failed)
-            failure.add_metric([method], failed)
-        concat = CounterMetricFamily(
-            "tgi_batch_concat", "New requests joined to a running batch", labels=["reason"]
-        )
-        for reason, total in stats.concats.items():
-            concat.add_metric([reason], total)
-        yield from (count, success, failure, concat)
-        yield GaugeMetricFamily(
-            "tgi_batch_current_max_tokens",
-            "Most tokens the running batch may come to hold",
-            value=stats.batch_max_tokens,
-        )
-        yield GaugeMetricFamily(
-            "tgi_batch_max_total_tokens",
-            "Token budget of the running batch",
-            value=self._max_batch_total_tokens,
-        )
-        yield from _timing_families(stats.timings)
+def _count(value: int) -> str:
+    """`_go_float(value)`, quickly for the usual counts: Go keeps up to six integer digits."""
+    return repr(float(value)) if 0 <= value < 1_000_000 else _go_float(value)
+
+
+def _batch_text(stats: SchedulerStats, max_batch_total_tokens: int) -> str:
+    """The batch counters, gauges and per-batch histograms in Prometheus' text format, as
+    prometheus_client writes them (a test compares the two byte for byte), ~20 times faster:
+    `tgi_batch_next_size` alone has 1 024 buckets, and the library's generic writer held the
+    event loop for milliseconds at every scrape."""
+    lines: list[str] = []
+    forwards, failed = stats.forwards, stats.failed_forwards
+    _counter(lines, "tgi_batch_inference_count", "Forward passes", "method", forwards)
+    succeeded = {m: total - failed.get(m, 0) for m, total in forwards.items()}
+    _counter(
+        lines, "tgi_batch_inference_success", "Forward passes that succeeded", "method", succeeded
+    )
+    failures = {m: failed.get(m, 0) for m in forwards}
+    _counter(lines, "tgi_batch_inference_failure", "Forward passes that failed", "method", failures)
+    _counter(
+        lines, "tgi_batch_concat", "New requests joined to a running batch", "reason", stats.concats
+    )
+    _gauge(
+        lines,
+        "tgi_batch_current_max_tokens",
+        "Most tokens the running batch may come to hold",
+        stats.batch_max_tokens,
+    )
+    _gauge(
+        lines,
+        "tgi_batch_max_total_tokens",
+        "Token budget of the running batch",
+        max_batch_total_tokens,
+    )
+    timings = stats.timings
+    for phase in BATCH_DURATIONS:
+        name = f"tgi_batch_{phase}_duration"
+        _header(lines, name, DURATION_HELP[phase], "histogram")
+        for method in METHODS:
+            _histogram(lines, name, timings.durations[(phase, method)], f'method="{method}"')
+    _header(lines, "tgi_batch_next_size", "Requests in each new batch", "histogram")
+    _histogram(lines, "tgi_batch_next_size", timings.next_size, "")
+    name = "tgi_batch_concat_duration"
+    _header(lines, name, "Time joining a new batch to the running one", "histogram")
+    _histogram(lines, name, timings.concat, 'method="decode"')
+    return "".join(lines)
+
+
+def _header(lines: list[str], name: str, text: str, kind: str) -> None:
+    lines.append(f"# HELP {name} {text}\n# TYPE {name} {kind}\n")
+
+
+def _counter(lines: list[str], name: str, text: str, label: str, values: Mapping[str, int]) -> None:
+    _header(lines, f"{name}_total", text, "counter")
+    for key, value in values.items():
+        lines.append(f'{name}_total{{{label}="{key}"}} {_go_float(value)}\n')
+
+
+def _gauge(lines: list[str], name: str, text: str, value: float) -> None:
+    _header(lines, name, text, "gauge")
+    lines.append(f"{name} {_go_float(value)}\n")
+
+
+@functools.cache
+def _bucket_prefixes(name: str, bounds: tuple[float, ...], labels: str) -> tuple[str, ...]:
+    """`name_bucket{...le="bound"...} ` for each bound and +Inf (labels in sorted order: `le`
+    sorts before `method`)."""
+    prefixes = []
+    for bound in (*bounds, math.inf):
+        le = f'le="{_go_float(bound)}"'
+        joined = ",".join(sorted([le, labels])) if labels else le
+        prefixes.append(f"{name}_bucket{{{joined}}} ")
+    return tuple(prefixes)
+
+
+def _histogram(lines: list[str], name: str, histogram: CumulativeHistogram, labels: str) -> None:
+    prefixes = _bucket_prefixes(name, histogram.bounds, labels)
+    running = 0
+    for prefix, count in zip(prefixes, histogram.counts, strict=False):
+        running += count
+        lines.append(f"{prefix}{_count(running)}\n")
+    lines.append(f"{prefixes[-1]}{_count(histogram.count)}\n")
+    suffix = f"{{{labels}}}" if labels else ""
+    lines.append(f"{name}_count{suffix} {_count(histogram.count)}\n")
+    lines.append(f"{name}_sum{suffix} {_go_float(histogram.total)}\n")
 
 
 DURATION_HELP = {
@@ -168,27 +213,3 @@ DURATION_HELP = {
     "filter": "Time removing finished requests from the batch",
     "inference": "Time of a whole batch step",
 }
-
-
-def _timing_families(timings: BatchTimings) -> Iterator[Metric]:
-    for phase in BATCH_DURATIONS:
-        family = HistogramMetricFamily(
-            f"tgi_batch_{phase}_duration", DURATION_HELP[phase], labels=["method"]
-        )
-        for method in METHODS:
-            _add(family, timings.durations[(phase, method)], [method])
-        yield family
-    next_size = HistogramMetricFamily("tgi_batch_next_size", "Requests in each new batch")
-    _add(next_size, timings.next_size, [])
-    yield next_size
-    concat = HistogramMetricFamily(
-        "tgi_batch_concat_duration",
-        "Time joining a new batch to the running one",
-        labels=["method"],
-    )
-    _add(concat, timings.concat, ["decode"])
-    yield concat
-
-
-def _add(family: HistogramMetricFamily, histogram: CumulativeHistogram, labels: list[str]) -> None:
-    family.add_metric(labels, histogram.cumulative(), sum_value=histogram.total)
