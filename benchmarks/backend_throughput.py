@@ -6,7 +6,8 @@ with the same prompt and max_new_tokens, over kept-alive connections (as a relay
 measures output tokens per second over the round and the time to first token (p50/p99), from
 the moment each request was on the wire ("TTFT"), and from the start of the round ("from
 round start": that also counts the time this one-process client takes to send C requests).
-Throughput figures are the best of `--repeats` rounds (the slowest is printed too: the spread);
+Throughput figures are the best of `--repeats` rounds; the median round is printed too, with
+its ratio to the static batch ("med x st"), and the slowest (the spread);
 TTFT percentiles pool the requests of all rounds, and "lone" is the p50 of C = 1. Anchors,
 measured in this process on the same model, between the rounds (so that both see the same
 spells of load on a shared machine): sequential `model.generate` (one request at a time) and
@@ -19,7 +20,7 @@ a CPU: the built-in model is too small to gain from more, and a spinning OpenMP 
 take the core the server's event loop and this client need). The client runs on uvloop.
 
     python benchmarks/backend_throughput.py [--concurrency 1,8,32,64] [--new-tokens 64]
-        [--repeats 5] [--device cpu|cuda] [--model-id ID] [--threads N]
+        [--repeats 10] [--device cpu|cuda] [--model-id ID] [--threads N]
 
 With `--device cuda` and no model id, it builds a ~1B-parameter Llama from a config (random
 weights, the tiny model's tokenizer) and serves that.
@@ -77,7 +78,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--new-tokens", type=int, default=64, help="max_new_tokens per request")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--model-id", help="model to serve (default: tiny model / 1B on cuda)")
-    parser.add_argument("--repeats", type=int, default=5, help="rounds per figure; best kept")
+    parser.add_argument(
+        "--repeats", type=int, default=10, help="rounds per figure; best and median reported"
+    )
     parser.add_argument("--scheduler", choices=("batching", "sequential"), default="batching")
     parser.add_argument(
         "--route",
@@ -340,17 +343,18 @@ def report(results: Results, levels: list[int]) -> None:
     sequential = results.sequential
     print(f"sequential model.generate: {sequential:9.1f} tokens/s (anchor)")
     print(
-        f"{'C':>4} {'ours tok/s':>11} {'slowest':>8} {'static tok/s':>13} {'x seq':>7} "
-        f"{'x static':>9} {'TTFT p50 ms':>12} {'TTFT p99 ms':>12} {'p50/lone':>9} "
-        f"{'from round start p50':>21}"
+        f"{'C':>4} {'ours tok/s':>11} {'median':>8} {'slowest':>8} {'static tok/s':>13} "
+        f"{'x seq':>7} {'x static':>9} {'med x st':>9} {'TTFT p50 ms':>12} {'TTFT p99 ms':>12} "
+        f"{'p50/lone':>9} {'from round start p50':>21}"
     )
     for level in levels:
         speeds = [r.tokens_per_second for r in results.rounds[level]]
         best, static = max(speeds), results.static[level]
+        median = percentile(speeds, 0.5)
         p50, p99 = percentile(ttfts(level), 0.5), percentile(ttfts(level), 0.99)
         print(
-            f"{level:>4} {best:>11.1f} {min(speeds):>8.0f} {static:>13.1f} "
-            f"{best / sequential:>7.2f} {best / static:>9.2f} "
+            f"{level:>4} {best:>11.1f} {median:>8.0f} {min(speeds):>8.0f} {static:>13.1f} "
+            f"{best / sequential:>7.2f} {best / static:>9.2f} {median / static:>9.2f} "
             f"{p50 * 1000:>12.1f} {p99 * 1000:>12.1f} {p50 / lone_ttft:>9.2f} "
             f"{percentile(ttfts(level, from_start=True), 0.5) * 1000:>18.1f} ms"
         )
