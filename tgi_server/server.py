@@ -36,8 +36,7 @@ default 5 ms switch interval each hand-off can wait that long for the GIL."""
 def serve(settings: BackendSettings) -> int:
     """Run the backend with `settings`; the process exit status."""
     # The shard starts loading the model before this process imports its own libraries.
-    level = logging.getLogger().getEffectiveLevel()
-    shard = start_shard(settings, log_level=level) if settings.engine == "shard" else None
+    shard = start_shard(settings) if settings.engine == "shard" else None
     from transformers.utils import logging as transformers_logging
 
     from tgi_server.app import create_app

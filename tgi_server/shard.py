@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from tgi_server.errors import BackendError, GenerationError
 from tgi_server.events import EngineEvent, FailureEvent
@@ -45,12 +45,17 @@ RECEIVE_BYTES = 1 << 16
 CompileRegex = Callable[[str], CompiledGrammar]
 
 
-def run_shard(sock: socket.socket, settings: BackendSettings, log_level: int) -> None:
+def run_shard(sock: socket.socket, settings: BackendSettings) -> None:
     """The shard process's entry point: load the model, say ready, serve until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _configure_logging(settings, log_level)
+    from transformers.utils import logging as transformers_logging
+
     from tgi_server.loading import build_model_server, fit_to_context, load_model, model_context
+
+    cast(
+        Any, transformers_logging
+    ).disable_progress_bar()  # as the HTTP server does: log lines only
 
     try:
         loaded = load_model(settings)
@@ -69,16 +74,6 @@ def run_shard(sock: socket.socket, settings: BackendSettings, log_level: int) ->
     gc.freeze()  # as in the HTTP server: leave the loaded model out of every full collection
     grammar = served.grammar
     ShardLoop(sock, scheduler, grammar.compile_regex if grammar else None).run()
-
-
-def _configure_logging(settings: BackendSettings, level: int) -> None:
-    if settings.json_output:
-        from tgi_server.json_logging import use_json_logs
-
-        use_json_logs()
-    else:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)
 
 
 class ShardLoop:

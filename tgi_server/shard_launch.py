@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +22,7 @@ from tgi_server.shard_wire import FrameReader
 __all__ = [
     "STOP_TIMEOUT_S",
     "ChildProcess",
+    "LogSetup",
     "PendingShard",
     "ShardFailedError",
     "ShardProcess",
@@ -44,6 +46,34 @@ class ChildProcess(Protocol):
     def is_alive(self) -> bool: ...
 
     def kill(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LogSetup:
+    """How this process logs, for the shard to log the same way (same lines, same stream)."""
+
+    level: int
+    formatter: logging.Formatter | None
+    to_stdout: bool
+
+    @classmethod
+    def of_this_process(cls) -> LogSetup:
+        root = logging.getLogger()
+        handler = next((h for h in root.handlers if isinstance(h, logging.StreamHandler)), None)
+        formatter = handler.formatter if handler is not None else None
+        to_stdout = handler is not None and handler.stream is sys.stdout
+        return cls(root.getEffectiveLevel(), formatter, to_stdout)
+
+    def apply(self) -> None:
+        """Log as described, in this (the shard's) process."""
+        handler = logging.StreamHandler(sys.stdout if self.to_stdout else sys.stderr)
+        if self.formatter is not None:
+            handler.setFormatter(self.formatter)
+        root = logging.getLogger()
+        for existing in list(root.handlers):
+            root.removeHandler(existing)
+        root.addHandler(handler)
+        root.setLevel(self.level)
 
 
 @dataclass
@@ -81,28 +111,31 @@ class PendingShard:
         self.process.join()
 
 
-def start_shard(settings: BackendSettings, *, log_level: int = logging.INFO) -> PendingShard:
-    """Spawn a shard for `settings`; it starts loading the model at once."""
+def start_shard(settings: BackendSettings) -> PendingShard:
+    """Spawn a shard for `settings`, logging as this process does; it starts loading the model
+    at once."""
     ours, theirs = socket.socketpair()
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked threads
+    logs = LogSetup.of_this_process()
     process = context.Process(
-        target=_run_shard, args=(theirs, settings, log_level), name="tgis-shard", daemon=True
+        target=_run_shard, args=(theirs, settings, logs), name="tgis-shard", daemon=True
     )
     process.start()
     theirs.close()
     return PendingShard(process, ours)
 
 
-def launch_shard(settings: BackendSettings, *, log_level: int = logging.INFO) -> ShardProcess:
+def launch_shard(settings: BackendSettings) -> ShardProcess:
     """Start a shard for `settings` and wait (blocking) until its model is loaded."""
-    return start_shard(settings, log_level=log_level).wait_until_ready()
+    return start_shard(settings).wait_until_ready()
 
 
-def _run_shard(sock: socket.socket, settings: BackendSettings, log_level: int) -> None:
+def _run_shard(sock: socket.socket, settings: BackendSettings, logs: LogSetup) -> None:
     """The shard process's entry point (it imports the heavy modules, not the launcher)."""
+    logs.apply()
     from tgi_server.shard import run_shard
 
-    run_shard(sock, settings, log_level)
+    run_shard(sock, settings)
 
 
 def _wait_for_ready(sock: socket.socket) -> tuple[str, str | None]:
