@@ -49,9 +49,11 @@ def serve(settings: BackendSettings) -> int:
     except Exception as exc:
         if shard is not None:
             shard.abandon()
-        if not isinstance(exc, ShardFailedError):  # a shard has logged its own failure
+        if isinstance(exc, ShardFailedError):  # the shard has logged its traceback already
+            log.error("Shard 0 failed to start: %s", exc, extra={"target": LAUNCHER_TARGET})
+        else:
             log.exception("Error when initializing model", extra={"target": LAUNCHER_TARGET})
-        log.error("Shard 0 failed to start", extra={"target": LAUNCHER_TARGET})
+            log.error("Shard 0 failed to start", extra={"target": LAUNCHER_TARGET})
         print("Error: ShardCannotStart", file=sys.stderr, flush=True)
         return 1
     app = create_app(settings, engine)

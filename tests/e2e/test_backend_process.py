@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from tests.e2e.processes import children_of
 from tests.ports import free_port
+from tgi_server.tiny_model import ensure_tiny_model
 
 pytestmark = pytest.mark.e2e
 
@@ -95,3 +97,22 @@ def test_a_crashed_shard_ends_the_backend_as_tgi_launcher_does(tgis_cache_dir: P
 
 def command_of(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_weights_that_cannot_load_end_with_the_shards_reason(
+    tmp_path: Path, tgis_cache_dir: Path
+) -> None:
+    """The HTTP server loads the tokenizer and config; the shard then fails on the weights."""
+    tiny = ensure_tiny_model(tgis_cache_dir)
+    broken = tmp_path / "no-weights"
+    broken.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny / name, broken / name)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    process = start(["--port", str(free_port()), "--model-id", str(broken)], tmp_path)
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert errors.strip().endswith("Error: ShardCannotStart")
+    assert "Shard 0 failed to start" in errors
+    assert "Error when initializing model" in errors  # the shard's own traceback
+    assert f"cannot load {broken}" in errors  # and its reason, on the launcher's line
