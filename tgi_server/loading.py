@@ -130,12 +130,16 @@ def _positions(config: Any) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def fit_to_context(settings: BackendSettings, context: int | None) -> BackendSettings:
+def fit_to_context(
+    settings: BackendSettings, context: int | None, *, warn: bool = True
+) -> BackendSettings:
     """`settings` whose token limits fit a model of `context` positions.
 
     Limits left at their defaults are lowered to fit (`max_total_tokens` to the context,
     `max_input_tokens` below it), as TGI's launcher derives its defaults from the model;
     limits given explicitly that do not fit are a start-up error saying what to pass instead.
+    A lowering is logged as a warning unless `warn` is false (the shard repeats the HTTP
+    server's fit, which has told the user already).
     """
     if context is None or settings.max_total_tokens <= context:
         return settings
@@ -150,12 +154,13 @@ def fit_to_context(settings: BackendSettings, context: int | None) -> BackendSet
             f"`max_input_tokens`({settings.max_input_tokens}) does not fit the model's context"
             f" (max_position_embeddings={context}): pass --max-input-tokens {context - 1} or less"
         )
-    log.warning(
-        "the model takes %d positions: max_total_tokens lowered to %d, max_input_tokens to %d",
-        context,
-        context,
-        max_input,
-    )
+    if warn:
+        log.warning(
+            "the model takes %d positions: max_total_tokens lowered to %d, max_input_tokens to %d",
+            context,
+            context,
+            max_input,
+        )
     return settings.model_copy(update={"max_total_tokens": context, "max_input_tokens": max_input})
 
 

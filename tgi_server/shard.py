@@ -59,7 +59,8 @@ def run_shard(sock: socket.socket, settings: BackendSettings) -> None:
 
     try:
         loaded = load_model(settings)
-        settings = fit_to_context(settings, model_context(loaded.model))
+        # The same fit as the HTTP server's, which tells the user about it.
+        settings = fit_to_context(settings, model_context(loaded.model), warn=False)
         scheduler, served = build_model_server(loaded, settings)
     except Exception as exc:
         log.exception("Error when initializing model")
