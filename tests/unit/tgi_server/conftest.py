@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,6 +12,8 @@ import torch
 from transformers import AutoTokenizer
 
 from tgi_server.codec import HFTextCodec, TokenSpan
+from tgi_server.engine import GenerationHandle
+from tgi_server.events import EngineEvent, FailureEvent
 from tgi_server.runner import PrefillOutput
 from tgi_server.tiny_model import ensure_tiny_model
 
@@ -119,3 +122,13 @@ class ScriptedRunner:
         if cache["steps"] == self.fail_on_decode:
             raise RuntimeError("boom")
         return favouring(self.script[cache["steps"] % len(self.script)])
+
+
+async def collect(handle: GenerationHandle) -> list[EngineEvent]:
+    """Every event of one request, up to its last (a completion or a failure)."""
+    events: list[EngineEvent] = []
+    while True:
+        event = await asyncio.wait_for(handle.next_event(), 5)
+        events.append(event)
+        if isinstance(event, FailureEvent) or event.completion is not None:
+            return events

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
+from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, collect
 from tgi_server import engine as engine_module
-from tgi_server.engine import Engine, GenerationHandle, ServedModel
+from tgi_server.engine import Engine, ServedModel
 from tgi_server.errors import BackendError, GenerationError
 from tgi_server.events import EngineEvent, FailureEvent, GeneratedToken, TokenEvent
 from tgi_server.scheduler import Job, SchedulerStats, SequentialScheduler
@@ -36,15 +36,6 @@ async def engine() -> AsyncIterator[Engine]:
     await started.start()
     yield started
     await started.stop()
-
-
-async def collect(handle: GenerationHandle) -> list[EngineEvent]:
-    events: list[EngineEvent] = []
-    while True:
-        event = await asyncio.wait_for(handle.next_event(), 5)
-        events.append(event)
-        if isinstance(event, FailureEvent) or event.completion is not None:
-            return events
 
 
 async def test_tokens_arrive_on_the_event_loop_from_the_model_thread(engine: Engine) -> None:

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
-from tgi_server.engine import GenerationHandle, ServedModel
+from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, collect
+from tgi_server.engine import ServedModel
 from tgi_server.errors import GenerationError
-from tgi_server.events import EngineEvent, FailureEvent, TokenEvent
+from tgi_server.events import FailureEvent, TokenEvent
 from tgi_server.grammar import CompiledGrammar
 from tgi_server.scheduler import Scheduler, SequentialScheduler
 from tgi_server.shard import ShardLoop
@@ -71,15 +71,6 @@ async def engine() -> AsyncIterator[ShardEngine]:
     await started.start()
     yield started
     await started.stop()
-
-
-async def collect(handle: GenerationHandle) -> list[EngineEvent]:
-    events: list[EngineEvent] = []
-    while True:
-        event = await asyncio.wait_for(handle.next_event(), 5)
-        events.append(event)
-        if isinstance(event, FailureEvent) or event.completion is not None:
-            return events
 
 
 async def test_tokens_come_back_from_the_shard(engine: ShardEngine) -> None:
