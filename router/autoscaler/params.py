@@ -8,7 +8,7 @@ target. Every bound is checked here, and a bad value names its valid range.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -49,6 +49,20 @@ class EndpointParams(BaseModel):
     tick_s: float = Field(default=1.0, gt=0.0, le=600.0)
     drain_grace_s: float = Field(default=60.0, ge=0.0, le=3600.0)
     ready_timeout_s: float = Field(default=900.0, gt=0.0, le=86_400.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cold_pool_fits_max_workers(cls, data: Any) -> Any:
+        """Left unset, `cold_workers` (5) is lowered to a smaller `max_workers`: asking for at
+        most 2 workers should not be refused for a cold pool nobody asked for."""
+        if not isinstance(data, dict) or "cold_workers" in data or "max_workers" not in data:
+            return data
+        try:
+            cap = int(data["max_workers"])
+        except (TypeError, ValueError):
+            return data  # the field's own validation says what is wrong
+        default = cls.model_fields["cold_workers"].default
+        return {**data, "cold_workers": min(default, cap)} if 0 <= cap < default else data
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -39,6 +39,18 @@ def test_max_workers_below_the_minimum_is_refused() -> None:
         EndpointParams.parse({"max_workers": 4, "min_workers": 6, "cold_workers": 0})
 
 
+def test_an_unset_cold_pool_shrinks_to_a_small_max_workers() -> None:
+    assert EndpointParams.parse({"max_workers": 2}).cold_workers == 2
+    assert EndpointParams.parse({"max_workers": 0}).cold_workers == 0
+    assert EndpointParams.parse({"max_workers": 40}).cold_workers == 5
+    assert EndpointParams.parse({}).cold_workers == 5
+
+
+def test_a_cold_pool_asked_for_is_never_shrunk() -> None:
+    with pytest.raises(ParamsError, match=r"max_workers must be in \[4, 10000\]"):
+        EndpointParams.parse({"max_workers": 2, "cold_workers": 4})
+
+
 def test_target_queue_time_above_max_queue_time_is_refused() -> None:
     with pytest.raises(ParamsError, match="target_queue_time"):
         EndpointParams.parse({"target_queue_time": 40, "max_queue_time": 30})
