@@ -303,7 +303,7 @@ class RouteService:
                 retry_after_s=timeout,
             )
         demand = self.demand_for(endpoint)
-        self.queue.enter(endpoint)
+        self.queue.enter()
         demand.waiting_started(cost)
         try:
             async with asyncio.timeout(timeout):
@@ -317,7 +317,7 @@ class RouteService:
         except TimeoutError:
             return None
         finally:
-            self.queue.leave(endpoint)
+            self.queue.leave()
             demand.waiting_ended(cost)
 
     def _no_worker(self, endpoint: str, request_idx: int) -> dict[str, Any]:
