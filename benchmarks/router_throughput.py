@@ -231,7 +231,12 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=100, help="ready workers registered with the router"
     )
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=5.0,
+        help="seconds per measurement, whole (wrk measures nothing finer)",
+    )
     parser.add_argument(
         "--connections", type=int, default=32, help="concurrent connections of the load generator"
     )
@@ -244,6 +249,8 @@ def main() -> int:
     parser.add_argument("--core", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.duration < 1 or not args.duration.is_integer():
+        parser.error(f"--duration must be whole seconds, at least 1 (not {args.duration:g})")
     if args.serve:
         serve(args.port, args.state_dir, args.core)
         return 0

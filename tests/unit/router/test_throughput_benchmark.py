@@ -32,3 +32,18 @@ def test_the_benchmark_runs_as_a_script_and_explains_its_flags() -> None:
     assert "per second" in result.stdout
     for flag in ("--workers", "--duration", "--connections", "--rounds"):
         assert flag in result.stdout
+
+
+def test_a_duration_wrk_cannot_measure_is_refused_before_anything_starts() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--duration", "0.5", "--workers", "1", "--rounds", "1"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--duration" in result.stderr
+    assert "whole seconds" in result.stderr
+    assert "Traceback" not in result.stderr
