@@ -125,9 +125,13 @@ class RouteService:
         up to `timeout_s` (default `route_timeout_s`) for one, unless not `wait`; else the "no
         worker yet" answer (without `url`), or 503/429. `strict_avoid`: never a worker in
         `avoid` (gateway retries)."""
-        request_idx, issued = await self._route(
-            endpoint, cost, request_idx, avoid, session, strict_avoid, wait, timeout_s
+        request_idx, issued = self._route_now(
+            endpoint, cost, request_idx, avoid, session, strict_avoid
         )
+        if issued is None and wait:
+            issued = await self._wait_and_issue(
+                endpoint, cost, request_idx, avoid, session, strict_avoid, timeout_s
+            )
         if issued is None:
             return self._no_worker(endpoint, request_idx)
         return issued.ticket
@@ -144,9 +148,9 @@ class RouteService:
         """`issue_ticket` for a proxy that sends the request itself (gateway mode), strict
         about `avoid`: the ticket with its worker, for `ticket_done` once the request is over;
         None when no worker came."""
-        request_idx, issued = await self._route(
-            endpoint, cost, request_idx, avoid, None, True, wait, None
-        )
+        request_idx, issued = self._route_now(endpoint, cost, request_idx, avoid, None, True)
+        if issued is None and wait:
+            issued = await self._wait_and_issue(endpoint, cost, request_idx, avoid, None, True)
         if issued is None:
             self._no_worker(endpoint, request_idx)  # raises when the router answers "retry"
         return issued
@@ -158,7 +162,7 @@ class RouteService:
         returned once, never twice."""
         return self.registry.release(issued.worker, issued.ticket["reqnum"])
 
-    async def _route(
+    def _route_now(
         self,
         endpoint: str,
         cost: float,
@@ -166,10 +170,9 @@ class RouteService:
         avoid: Collection[str],
         session: str | None,
         strict: bool,
-        wait: bool,
-        timeout_s: float | None,
     ) -> tuple[int, Issued | None]:
-        """The request's index (a new one is counted as demand) and its ticket, if one came."""
+        """The request's index (a new one is counted as demand) and its ticket, if a worker is
+        ready now. Not a coroutine: routing a request that finds a worker awaits nothing."""
         if not (isinstance(cost, int | float) and 0 < cost <= MAX_COST and math.isfinite(cost)):
             raise InvalidRequest(f"cost must be a finite number > 0 and <= {MAX_COST:g}")
         resource = self.endpoint(endpoint)
@@ -182,12 +185,9 @@ class RouteService:
         if not request_idx:  # None, or 0 as Vast's client sends on a new request
             request_idx = next(self._request_ids)
             self.demand_for(endpoint).arrived(cost)  # a poll for the same request is not new
-        issued = self.try_issue(endpoint, cost, request_idx, avoid, session, strict=strict)
-        if issued is None and wait:
-            issued = await self._wait_and_issue(
-                endpoint, cost, request_idx, avoid, session, strict, timeout_s
-            )
-        return request_idx, issued
+        return request_idx, self.try_issue(
+            endpoint, cost, request_idx, avoid, session, strict=strict
+        )
 
     def try_issue(
         self,
