@@ -140,6 +140,7 @@ def test_the_load_index_always_picks_the_least_expected_wait(
 
 gateway_operation = st.one_of(
     st.tuples(st.just("route"), st.floats(0.5, 5000), st.sampled_from(WORKERS)),
+    st.tuples(st.just("route"), st.floats(0.5, 5000), st.just("")),  # any: the load index
     st.tuples(st.just("done"), st.integers(0, 1000), st.just("")),
     st.tuples(st.just("report"), st.floats(0, 5000), st.sampled_from(WORKERS)),
     st.tuples(st.just("stop"), st.just(0), st.sampled_from(WORKERS)),
@@ -200,14 +201,20 @@ def test_a_proxied_requests_cost_comes_back_exactly_once(
     proxied: list[Proxied] = []
 
     async def route(worker_id: str, cost: float) -> None:
-        others = frozenset(f"http://127.0.0.1/{w}" for w in WORKERS if w != worker_id)
+        """To `worker_id` (the others avoided), or to any worker (no avoid: routing's load
+        index, which must see every worker whose load a `done()` changed)."""
+        targets = [worker_id] if worker_id else WORKERS
+        others = frozenset(f"http://127.0.0.1/{w}" for w in WORKERS if w not in targets)
         ticket = await backplane.ticket("default", cost, avoid=others, wait=False)
-        record = registry.get(worker_id)
         if ticket is None:
-            assert record is None or not record.healthy
+            assert not any(w.healthy for w in registry if w.id in targets)
             return
+        record = registry.get(ticket.url.rsplit("/", 1)[1])
         assert record is not None
-        assert ticket.url == record.url
+        assert record.id in targets
+        if not worker_id:  # the index's pick had the least expected wait before this ticket
+            least = min(w.expected_wait_s for w in registry if w.healthy)
+            assert record.expected_wait_s - cost / record.max_perf <= least + 1e-6
         proxied.append(Proxied(ticket, record, cost))
 
     def done(entry: Proxied) -> None:
