@@ -14,8 +14,8 @@ the machine, and what the 0.7x goal leaves for routing: (1 / 0.7 - 1) x the ceil
 
 Goals (issue 5): ratio >= 0.7, and >= 5,000 routes/s on one core.
 
-Usage:
-  python benchmarks/router_throughput.py [--workers 100] [--duration 5] [--connections 32]
+Usage (from the repository root, with the venv the project is installed in):
+  .venv/bin/python benchmarks/router_throughput.py [--workers 100] [--duration 5] [--connections 32]
 """
 
 from __future__ import annotations
@@ -34,9 +34,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
 API_KEY = "bench-api-key"
 WORKER_TOKEN = "bench-worker-token"
@@ -231,16 +228,29 @@ def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=100)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--workers", type=int, default=100, help="ready workers registered with the router"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=5.0,
+        help="seconds per measurement, whole (wrk measures nothing finer)",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=32, help="concurrent connections of the load generator"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="ceiling and route measured this many times each"
+    )
+    parser.add_argument("--port", type=int, default=0, help="the router's port (0: a free one)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--core", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.duration < 1 or not args.duration.is_integer():
+        parser.error(f"--duration must be whole seconds, at least 1 (not {args.duration:g})")
     if args.serve:
         serve(args.port, args.state_dir, args.core)
         return 0
@@ -254,11 +264,11 @@ def main() -> int:
 
 
 def _orchestrate(args: argparse.Namespace) -> int:
-    from tests.ports import free_port
+    from aiohttp.test_utils import unused_port
 
     cores = sorted(os.sched_getaffinity(0))
     server_core, load_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
-    port = args.port or free_port()
+    port = args.port or unused_port()
     url = f"http://127.0.0.1:{port}"
     load = run_wrk if shutil.which("wrk") else run_python_client
     with tempfile.TemporaryDirectory() as state_dir:
@@ -266,7 +276,7 @@ def _orchestrate(args: argparse.Namespace) -> int:
         command += ["--state-dir", state_dir]
         if server_core is not None:
             command += ["--core", str(server_core)]
-        server = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         try:
             _wait_healthy(url, server)
             for index in range(args.workers):

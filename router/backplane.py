@@ -5,22 +5,30 @@ Those parts see the core only through `Backplane`, stored in the app under `BACK
 `CoreBackplane` is the implementation: a thin adapter over the core's `RouteService` (the
 endpoint store, the worker registry, the routing and the ticket issuer), so a change in how
 endpoints are stored or workers are chosen changes this adapter, not the gateway or the Vast
-routes.
+routes. A gateway ticket (`GatewayTicket`) carries its own `done()`, which hands its cost back
+through the same accounting as a worker's report, the ticket's expiry or the worker's removal.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from router.endpoints import Endpoint
-from router.service import RouteService
+from router.service import Issued, RouteService
 
-__all__ = ["BACKPLANE", "Backplane", "CoreBackplane", "EndpointView", "WorkerView"]
+__all__ = [
+    "BACKPLANE",
+    "Backplane",
+    "CoreBackplane",
+    "EndpointView",
+    "GatewayTicket",
+    "WorkerView",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,31 @@ class WorkerView:
     last_report_at: float
 
 
+@dataclass(frozen=True, eq=False)
+class GatewayTicket:
+    """A ticket for one request the gateway sends itself, with its cost counted on the worker.
+
+    Call `done()` once the request is over, whatever its outcome (answered, failed at the
+    worker, or the client left): the cost stops counting at once. Only the first call counts,
+    and only while the ticket still counts (not yet settled by the worker's report, expired,
+    or dropped with the worker), so a cost is never returned twice."""
+
+    auth_data: dict[str, Any]
+    """The signed ticket, sent to the worker as `auth_data`."""
+    done: Callable[[], bool]
+    """True when this call returned the cost; False when it was back already."""
+
+    @property
+    def url(self) -> str:
+        """The worker's URL, as it reported it (what `avoid` compares)."""
+        return str(self.auth_data["url"])
+
+    @property
+    def request_idx(self) -> int | None:
+        idx = self.auth_data.get("request_idx")
+        return idx if isinstance(idx, int) else None
+
+
 class Backplane(Protocol):
     def endpoints(self) -> Sequence[EndpointView]: ...
 
@@ -63,12 +96,12 @@ class Backplane(Protocol):
         avoid: frozenset[str],
         wait: bool,
         request_idx: int | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> GatewayTicket | None:
         """A signed ticket for a ready worker of `endpoint` whose URL is not in `avoid`, with
-        `cost` counted in flight on it; with `wait`, wait the router's route timeout for one.
-        `request_idx`: a retry of that request (an earlier ticket's), not new demand.
-        None when no such worker came; a RouterError when the endpoint routes nothing (gone,
-        suspended) or too many requests wait already."""
+        `cost` counted in flight on it until `GatewayTicket.done()`; with `wait`, wait the
+        router's route timeout for one. `request_idx`: a retry of that request (an earlier
+        ticket's), not new demand. None when no such worker came; a RouterError when the
+        endpoint routes nothing (gone, suspended) or too many requests wait already."""
         ...
 
     def workers(self, endpoint: str) -> Sequence[WorkerView]: ...
@@ -103,11 +136,14 @@ class CoreBackplane:
         avoid: frozenset[str],
         wait: bool,
         request_idx: int | None = None,
-    ) -> dict[str, Any] | None:
-        answer = await self._service.issue_ticket(
-            endpoint, cost, request_idx=request_idx, avoid=avoid, strict_avoid=True, wait=wait
+    ) -> GatewayTicket | None:
+        service = self._service
+        issued = await service.proxy_ticket(
+            endpoint, cost, request_idx=request_idx, avoid=avoid, wait=wait
         )
-        return answer if "url" in answer else None  # else Vast's "no worker yet" answer
+        if issued is None:
+            return None
+        return GatewayTicket(issued.ticket, _done(service, issued))
 
     def workers(self, endpoint: str) -> Sequence[WorkerView]:
         service = self._service
@@ -127,6 +163,13 @@ class CoreBackplane:
     def worker_failed(self, endpoint: str, url: str, reason: str) -> None:
         log.warning("worker %s of endpoint %r failed a gateway request: %s", url, endpoint, reason)
         self._service.worker_failed(url)
+
+
+def _done(service: RouteService, issued: Issued) -> Callable[[], bool]:
+    def done() -> bool:
+        return service.ticket_done(issued)
+
+    return done
 
 
 def _endpoint_view(endpoint: Endpoint) -> EndpointView:

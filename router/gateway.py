@@ -13,6 +13,10 @@ through the core (`Backplane.ticket`), and posts `{"auth_data": ticket, "payload
 the worker, exactly as a client would. The worker's status, headers and body come back; a
 stream comes back event by event, each event whole, as soon as it arrives.
 
+The ticket's cost counts on the worker while the request is under way and is handed back
+(`GatewayTicket.done`) as soon as it is over: answered, failed at the worker, or left by its
+client. The worker's next report is not awaited.
+
 A worker that fails before the first byte reaches the client (cannot be reached, resets, times
 out, or answers 429/502/503/504) is left out and another one is tried, up to
 `gateway_max_attempts` in all; never the one that just failed. Once the first byte is out, a
@@ -189,10 +193,13 @@ async def _forward(
         )
         if ticket is None:
             break
-        request_idx = ticket.get("request_idx")
-        url = str(ticket["url"])  # as the worker reported it: what `avoid` compares
-        body = b'{"auth_data":' + json.dumps(ticket).encode() + b',"payload":' + payload_json + b"}"
-        outcome = await _try_worker(request, app[SESSION], config, url.rstrip("/") + path, body)
+        request_idx, url = ticket.request_idx, ticket.url
+        auth_data = json.dumps(ticket.auth_data).encode()
+        body = b'{"auth_data":' + auth_data + b',"payload":' + payload_json + b"}"
+        try:
+            outcome = await _try_worker(request, app[SESSION], config, url.rstrip("/") + path, body)
+        finally:  # over, whichever way (the client leaving cancels us): the cost is back now
+            ticket.done()
         if not isinstance(outcome, _Failure):
             return outcome
         backplane.worker_failed(endpoint.name, url, outcome.reason)

@@ -2,8 +2,10 @@
 
 Pure state with an injected `now`: no I/O, no clock reads. A worker's expected load is what it
 last reported in flight plus the cost of tickets issued since, which are not yet in its report.
-A ticket stops counting once a report made `settle_s` after it was issued has arrived (by then
-the worker has it or never will), or when it expires, or when the worker goes away.
+A ticket stops counting at the first of: a report made `settle_s` after it was issued (by then
+the worker counts it itself, or never will), its expiry, the worker's removal, or `release` by
+the router's own proxy (gateway mode) once the request it carried is over. Each of these takes
+the ticket out of its worker's deque, so its cost comes back exactly once, whichever is first.
 
 Pending tickets sit in a deque per worker in the order they were issued, and their total is
 kept as a running sum, so settling and expiring pop from the left and reading a worker's
@@ -38,6 +40,8 @@ class PendingTicket(NamedTuple):
     cost: float
     issued_at: float
     expires_at: float
+    reqnum: int
+    """The ticket's number: unique on its worker, so `release` finds this ticket and no other."""
 
 
 @dataclass(eq=False)
@@ -97,6 +101,19 @@ class WorkerRecord:
             self.pending_workload -= pending.popleft().cost
             self.stamp += 1
         self._clamp()
+
+    def release(self, reqnum: int) -> bool:
+        """Stop counting the ticket numbered `reqnum`: the request it carried is over. False,
+        changing nothing, when it no longer counts (a report settled it, it expired, the worker
+        was removed, or it was released before): its cost is never returned twice."""
+        for index, ticket in enumerate(self.pending):
+            if ticket.reqnum == reqnum:
+                del self.pending[index]
+                self.pending_workload -= ticket.cost
+                self.stamp += 1
+                self._clamp()
+                return True
+        return False
 
     def _clamp(self) -> None:
         if not self.pending:
@@ -175,11 +192,15 @@ class WorkerRegistry:
         record.settle(now - self._settle_s)
         record.expire(now)
         record.stamp += 1
+        self._touch(record)
+        return record
+
+    def _touch(self, record: WorkerRecord) -> None:
+        """Its expected wait changed: routing re-indexes it the next time it picks."""
         self.touched.append(record)
         if len(self.touched) > 2 * len(self._workers) + 64:
             self.touched.clear()  # nobody is routing: the index is rebuilt when one does
             self.version += 1
-        return record
 
     def _new_record(self, report: WorkerStatusReport, now: float) -> WorkerRecord:
         floor = self._reqnum_floor() if self._reqnum_floor else _time_floor_factory(now)
@@ -197,6 +218,14 @@ class WorkerRegistry:
 
     def add_pending(self, worker: WorkerRecord, ticket: PendingTicket) -> None:
         worker.add_pending(ticket)
+
+    def release(self, worker: WorkerRecord, reqnum: int) -> bool:
+        """The request that ticket `reqnum` of `worker` carried is over: its cost stops counting
+        now, unless a report, its expiry or the worker's removal took it back first (False)."""
+        released = worker.release(reqnum)
+        if released and self._workers.get(worker.id) is worker:
+            self._touch(worker)
+        return released
 
     def expire_pending(self, now: float) -> None:
         expired = False

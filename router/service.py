@@ -1,9 +1,13 @@
 """Routing as a service: authenticate a caller, pick a worker, sign its ticket, or wait for one.
 
 `RouteService.issue_ticket(endpoint, cost, ...)` is what `POST /route/` does, callable from
-anywhere in the router (gateway mode calls it too) without an HTTP request. It raises a
-`RouterError` for anything the caller must change, and returns either a signed ticket (a dict
-with `url`) or Vast's "no worker yet" answer (`{endpoint, status, request_idx}`, no `url`).
+anywhere in the router without an HTTP request. It raises a `RouterError` for anything the
+caller must change, and returns either a signed ticket (a dict with `url`) or Vast's "no worker
+yet" answer (`{endpoint, status, request_idx}`, no `url`).
+
+`proxy_ticket` is the same routing for a proxy inside the router (gateway mode), which sends the
+request itself and so knows when it is over: it gets the ticket with its worker (`Issued`) and
+hands the cost back with `ticket_done` at once, whatever the outcome.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, NamedTuple
 
 from protocol import MAX_COST
 from router.affinity import SessionAffinity
@@ -36,9 +40,16 @@ from router.settings import RouterSettings
 from router.tickets import TicketIssuer
 from router.waiting import WaitQueue
 
-__all__ = ["RouteService"]
+__all__ = ["Issued", "RouteService"]
 
 log = logging.getLogger(__name__)
+
+
+class Issued(NamedTuple):
+    """A ticket and the worker whose load counts its cost."""
+
+    ticket: dict[str, Any]
+    worker: WorkerRecord
 
 
 class RouteService:
@@ -114,6 +125,54 @@ class RouteService:
         up to `timeout_s` (default `route_timeout_s`) for one, unless not `wait`; else the "no
         worker yet" answer (without `url`), or 503/429. `strict_avoid`: never a worker in
         `avoid` (gateway retries)."""
+        request_idx, issued = self._route_now(
+            endpoint, cost, request_idx, avoid, session, strict_avoid
+        )
+        if issued is None and wait:
+            issued = await self._wait_and_issue(
+                endpoint, cost, request_idx, avoid, session, strict_avoid, timeout_s
+            )
+        if issued is None:
+            return self._no_worker(endpoint, request_idx)
+        return issued.ticket
+
+    async def proxy_ticket(
+        self,
+        endpoint: str,
+        cost: float,
+        *,
+        request_idx: int | None = None,
+        avoid: Collection[str] = (),
+        wait: bool = True,
+    ) -> Issued | None:
+        """`issue_ticket` for a proxy that sends the request itself (gateway mode), strict
+        about `avoid`: the ticket with its worker, for `ticket_done` once the request is over;
+        None when no worker came."""
+        request_idx, issued = self._route_now(endpoint, cost, request_idx, avoid, None, True)
+        if issued is None and wait:
+            issued = await self._wait_and_issue(endpoint, cost, request_idx, avoid, None, True)
+        if issued is None:
+            self._no_worker(endpoint, request_idx)  # raises when the router answers "retry"
+        return issued
+
+    def ticket_done(self, issued: Issued) -> bool:
+        """The request `issued` carried is over (answered, failed, or its client left): its cost
+        stops counting on the worker now. False when it had stopped already (the worker's
+        report counts it, it expired, the worker is gone, or it was done before): a cost is
+        returned once, never twice."""
+        return self.registry.release(issued.worker, issued.ticket["reqnum"])
+
+    def _route_now(
+        self,
+        endpoint: str,
+        cost: float,
+        request_idx: int | None,
+        avoid: Collection[str],
+        session: str | None,
+        strict: bool,
+    ) -> tuple[int, Issued | None]:
+        """The request's index (a new one is counted as demand) and its ticket, if a worker is
+        ready now. Not a coroutine: routing a request that finds a worker awaits nothing."""
         if not (isinstance(cost, int | float) and 0 < cost <= MAX_COST and math.isfinite(cost)):
             raise InvalidRequest(f"cost must be a finite number > 0 and <= {MAX_COST:g}")
         resource = self.endpoint(endpoint)
@@ -126,14 +185,9 @@ class RouteService:
         if not request_idx:  # None, or 0 as Vast's client sends on a new request
             request_idx = next(self._request_ids)
             self.demand_for(endpoint).arrived(cost)  # a poll for the same request is not new
-        ticket = self.try_issue(endpoint, cost, request_idx, avoid, session, strict=strict_avoid)
-        if ticket is None and wait:
-            ticket = await self._wait_and_issue(
-                endpoint, cost, request_idx, avoid, session, strict_avoid, timeout_s
-            )
-        if ticket is None:
-            return self._no_worker(endpoint, request_idx)
-        return ticket
+        return request_idx, self.try_issue(
+            endpoint, cost, request_idx, avoid, session, strict=strict
+        )
 
     def try_issue(
         self,
@@ -144,7 +198,7 @@ class RouteService:
         session: str | None = None,
         *,
         strict: bool = False,
-    ) -> dict[str, Any] | None:
+    ) -> Issued | None:
         """A ticket now, or None when no worker of `endpoint` is ready."""
         now = self.clock()
         worker = self.pick(endpoint, now, avoid, session, strict=strict)
@@ -158,7 +212,7 @@ class RouteService:
         index = self._indexes.get(endpoint)
         if index is not None:
             index.update(worker)
-        return ticket
+        return Issued(ticket, worker)
 
     def pick(
         self,
@@ -236,7 +290,7 @@ class RouteService:
         session: str | None,
         strict: bool = False,
         timeout_s: float | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> Issued | None:
         """Wait (bounded, FIFO) for a worker; None after the timeout. While it waits the
         autoscaler's demand signal counts it (and wakes the autoscaler: scale from zero)."""
         timeout = self.settings.route_timeout_s if timeout_s is None else timeout_s
@@ -249,21 +303,21 @@ class RouteService:
                 retry_after_s=timeout,
             )
         demand = self.demand_for(endpoint)
-        self.queue.enter(endpoint)
+        self.queue.enter()
         demand.waiting_started(cost)
         try:
             async with asyncio.timeout(timeout):
                 while True:
                     await self.queue.wait(endpoint)
-                    ticket = self.try_issue(
+                    issued = self.try_issue(
                         endpoint, cost, request_idx, avoid, session, strict=strict
                     )
-                    if ticket is not None:
-                        return ticket
+                    if issued is not None:
+                        return issued
         except TimeoutError:
             return None
         finally:
-            self.queue.leave(endpoint)
+            self.queue.leave()
             demand.waiting_ended(cost)
 
     def _no_worker(self, endpoint: str, request_idx: int) -> dict[str, Any]:

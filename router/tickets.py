@@ -68,17 +68,18 @@ class TicketIssuer:
     ) -> dict[str, Any]:
         expires_at = now + self._ttl_s
         signer = self.ring.signing_key(now)
+        reqnum = worker.take_reqnum()
         fields: dict[str, Any] = {
             "cost": _json_number(cost),
             "endpoint": endpoint,
-            "reqnum": worker.take_reqnum(),
+            "reqnum": reqnum,
             "url": worker.url,
             "request_idx": request_idx,
         }
         ticket = self._sign(signer, fields, expires_at)
         if self._high_water is not None:
             self._high_water.issued()
-        worker.add_pending(PendingTicket(cost, now, expires_at))
+        worker.add_pending(PendingTicket(cost, now, expires_at, reqnum))
         return ticket
 
     def _sign(self, signer: RingKey, fields: dict[str, Any], expires_at: float) -> dict[str, Any]:

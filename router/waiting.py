@@ -3,8 +3,9 @@
 A waiter is a future in its endpoint's FIFO. When capacity may have appeared (a status
 report), `wake` resolves the waiters of that endpoint in arrival order; each then tries to
 pick a worker in that order, and those that find none queue again, in the same order. The
-number of waiters is bounded (`capacity`): past it the caller must refuse (`full()`), and
-the router answers 429 instead of holding memory for a flood.
+number of waiters, all endpoints together, is bounded (`capacity`; the caller counts them with
+`enter` and `leave`): past it the caller must refuse (`full()`), and the router answers 429
+instead of holding memory for a flood.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ class WaitQueue:
     def full(self) -> bool:
         return self._count >= self.capacity
 
-    def enter(self, endpoint: str) -> None:
-        """Count one more waiter; the caller checked `full()` first."""
+    def enter(self) -> None:
+        """Count one more waiter (of any endpoint); the caller checked `full()` first."""
         self._count += 1
 
-    def leave(self, endpoint: str) -> None:
+    def leave(self) -> None:
+        """Count one waiter less: it got a worker, timed out or was cancelled."""
         self._count -= 1
 
     async def wait(self, endpoint: str) -> None:

@@ -69,7 +69,9 @@ class SimRouter:
         records = [self._record(worker_id) for _, worker_id in tied]
         chosen = least_expected_wait(records, self._rng)
         assert chosen is not None
-        self.registry.add_pending(chosen, PendingTicket(cost, now, now + TICKET_TTL_S))
+        self.registry.add_pending(
+            chosen, PendingTicket(cost, now, now + TICKET_TTL_S, chosen.take_reqnum())
+        )
         for record in records:
             heapq.heappush(self._heap, (record.expected_wait_s, record.id))
         return chosen

@@ -455,3 +455,124 @@ async def test_a_client_that_leaves_before_the_first_event_fails_no_worker(
                 assert (await response.json())["generated_text"] == " from slow"
     finally:
         await runner.cleanup()
+
+
+# -- load accounting: a ticket's cost is handed back as soon as its request is over --------------
+
+
+async def loads(client: TestClient[Any, Any]) -> dict[str, float]:
+    """Each worker's expected load (reported + unsettled tickets), as /status shows it."""
+    [endpoint] = (await (await client.get("/status")).json())["endpoints"]
+    return {worker["id"]: worker["expected_load"] for worker in endpoint["workers"]}
+
+
+async def loads_settle_at_zero(client: TestClient[Any, Any]) -> dict[str, float]:
+    """The loads once the gateway's handler has finished (a stream's end reaches the client a
+    moment before the handler returns); bounded: 2 s, far below the ticket's 60 s expiry."""
+    for _ in range(200):
+        current = await loads(client)
+        if not any(current.values()):
+            break
+        await asyncio.sleep(0.01)
+    return current
+
+
+@pytest.mark.parametrize("path", ["/generate", "/generate_stream"])
+async def test_an_answered_request_hands_its_cost_back_at_once(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], path: str
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    worker = StandInWorker("a", events=1)
+    await register(client, "a", await start(worker, servers), 0)
+    response = await client.post(f"/endpoints/default{path}", json=GENERATE, headers=AUTH)
+    assert response.status == 200
+    await response.read()
+    assert await loads_settle_at_zero(client) == {"a": 0}
+
+
+@pytest.mark.parametrize("behaviour", ["busy", "reset", "stream_dies_early"])
+async def test_a_worker_that_fails_before_the_first_byte_gets_its_cost_back(
+    aiohttp_client: ClientFactory,
+    tmp_path: Path,
+    servers: list[TestServer],
+    behaviour: Behaviour,
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    failing, healthy = StandInWorker("failing", behaviour), StandInWorker("healthy", events=1)
+    await register(client, "failing", await start(failing, servers), 0)
+    await register(client, "healthy", await start(healthy, servers), 500)
+    path = "/endpoints/default/generate" + ("_stream" if behaviour.startswith("stream") else "")
+    response = await client.post(path, json=GENERATE, headers=AUTH)
+    assert response.status == 200
+    await response.read()
+    assert (len(failing.received), len(healthy.received)) == (1, 1)
+    current = await loads(client)
+    for _ in range(200):
+        if current == {"failing": 0, "healthy": 500}:
+            break
+        await asyncio.sleep(0.01)
+        current = await loads(client)
+    assert current == {"failing": 0, "healthy": 500}  # 500 is its own report: no ticket left
+
+
+async def test_a_dead_worker_gets_its_cost_back(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    await register(client, "dead", f"http://127.0.0.1:{free_port()}", 0)
+    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    assert response.status == 502
+    assert await loads(client) == {"dead": 0}
+
+
+async def test_a_worker_that_dies_mid_stream_gets_its_cost_back(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    dying = StandInWorker("dying", "stream_dies")
+    await register(client, "dying", await start(dying, servers), 0)
+    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    assert response.status == 200
+    assert b'"error_type":"worker"' in await response.read()
+    assert await loads_settle_at_zero(client) == {"dying": 0}
+
+
+async def test_a_client_that_leaves_mid_stream_hands_the_cost_back(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    worker = StandInWorker("a", events=1000)
+    await register(client, "a", await start(worker, servers), 0)
+    async with aiohttp.ClientSession() as session:
+        url = client.make_url("/endpoints/default/generate_stream")
+        async with session.post(url, json=GENERATE, headers=AUTH) as response:
+            await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+            assert await loads(client) == {"a": 7}  # in flight while the stream runs
+    for _ in range(500):  # the worker writes on until the dropped connection stops it
+        if worker.stream_closed.is_set():
+            break
+        worker.next_event.set()
+        await asyncio.sleep(0.01)
+    assert worker.stream_closed.is_set()
+    assert await loads_settle_at_zero(client) == {"a": 0}
+
+
+async def test_a_cost_already_in_the_workers_report_is_not_handed_back_twice(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    """Once a report covers the ticket (made `ticket_settle_s` after it), the cost is the
+    worker's own figure: the end of the request takes nothing more off; its next report does."""
+    client = await router(aiohttp_client, tmp_path, ticket_settle_s=0)
+    worker = StandInWorker("a", events=2)
+    url = await start(worker, servers)
+    await register(client, "a", url, 0)
+    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+    await register(client, "a", url, 7)  # the worker counts the request: the ticket settles
+    assert await loads(client) == {"a": 7}
+    worker.next_event.set()
+    await response.read()
+    await asyncio.sleep(0.1)  # the handler has returned
+    assert await loads(client) == {"a": 7}  # not 0, nor -7
+    await register(client, "a", url, 0)
+    assert await loads(client) == {"a": 0}

@@ -1,17 +1,30 @@
-"""Load accounting under any interleaving of tickets, reports, expiries, failures and removals:
-the pending cost always equals what the deques hold, and nothing is left once tickets are done."""
+"""Load accounting under any interleaving of tickets, reports, expiries, failures and removals
+(and, in gateway mode, the ends of the requests the router proxies): the pending cost always
+equals what the deques hold, is never negative, each ticket's cost comes back exactly once, and
+nothing is left once tickets are done."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
+from dataclasses import dataclass
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
-from protocol import WorkerState
-from router.registry import PendingTicket, WorkerRegistry
+from protocol import SigningKey, WorkerState
+from router.autoscaler.demand import DemandSignal
+from router.backplane import CoreBackplane, GatewayTicket
+from router.endpoint_store import EndpointStore
+from router.endpoints import Endpoint
+from router.registry import PendingTicket, WorkerRecord, WorkerRegistry
 from router.routing import LoadIndex, choose
+from router.service import RouteService
+from router.settings import RouterSettings
+from router.tickets import TicketIssuer
 from tests.unit.router.helpers import report
 
 WORKERS = ["w1", "w2", "w3"]
@@ -38,8 +51,8 @@ def test_pending_cost_never_leaks(ops: list[tuple[str, float, str]], rng: random
             candidates = registry.routable("default", now)
             worker = choose(candidates, rng, avoid=[f"http://127.0.0.1/{worker_id}"])
             if worker is not None:
-                worker.take_reqnum()
-                registry.add_pending(worker, PendingTicket(value, now, now + TTL_S))
+                reqnum = worker.take_reqnum()
+                registry.add_pending(worker, PendingTicket(value, now, now + TTL_S, reqnum))
                 issued += value
         elif kind == "report":
             registry.apply_report(report(worker_id, in_flight_workload=value), now)
@@ -86,7 +99,7 @@ def test_mixed_gpus_are_used_in_proportion_to_their_perf() -> None:
     for _ in range(600):
         worker = choose(registry.routable("default", 0.0), rng)
         assert worker is not None
-        registry.add_pending(worker, PendingTicket(10, 0.0, 1e9))
+        registry.add_pending(worker, PendingTicket(10, 0.0, 1e9, worker.take_reqnum()))
         counts[worker.id] += 1
     assert counts == {"fast": 300, "mid": 200, "slow": 100}
 
@@ -121,5 +134,126 @@ def test_the_load_index_always_picks_the_least_expected_wait(
         assert chosen is not None
         best = min(worker.expected_wait_s for worker in registry.routable("default", now))
         assert chosen.expected_wait_s == best
-        registry.add_pending(chosen, PendingTicket(value, now, now + 1e6))
+        registry.add_pending(chosen, PendingTicket(value, now, now + 1e6, chosen.take_reqnum()))
         load_index.update(chosen)
+
+
+gateway_operation = st.one_of(
+    st.tuples(st.just("route"), st.floats(0.5, 5000), st.sampled_from(WORKERS)),
+    st.tuples(st.just("route"), st.floats(0.5, 5000), st.just("")),  # any: the load index
+    st.tuples(st.just("done"), st.integers(0, 1000), st.just("")),
+    st.tuples(st.just("report"), st.floats(0, 5000), st.sampled_from(WORKERS)),
+    st.tuples(st.just("stop"), st.just(0), st.sampled_from(WORKERS)),
+    st.tuples(st.just("fail"), st.just(0), st.sampled_from(WORKERS)),
+    st.tuples(st.just("tick"), st.floats(0, 40), st.just("")),
+)
+
+
+@dataclass
+class Proxied:
+    """A ticket the gateway holds, and the worker record its cost was counted on."""
+
+    ticket: GatewayTicket
+    record: WorkerRecord
+    cost: float
+    done: bool = False
+
+    def counted(self) -> bool:
+        return any(t.reqnum == self.ticket.auth_data["reqnum"] for t in self.record.pending)
+
+
+def gateway_core(now: list[float], settle_s: float) -> tuple[RouteService, CoreBackplane]:
+    settings = RouterSettings(
+        state_dir=Path("/nonexistent"),
+        ticket_ttl_s=TTL_S,
+        ticket_settle_s=settle_s,
+        worker_stale_s=1e9,
+        route_timeout_s=0,
+    )
+    registry = WorkerRegistry(stale_after_s=1e9, settle_s=settle_s)
+    store = EndpointStore(None)
+    store.put_endpoint(Endpoint(name="default", api_key=SecretStr("key")))
+    issuer = TicketIssuer(SigningKey.generate(), registry, ttl_s=TTL_S)
+    service = RouteService(
+        settings,
+        store,
+        registry,
+        issuer,
+        clock=lambda: now[0],
+        rng=random.Random(0),
+        demand=DemandSignal(),
+    )
+    return service, CoreBackplane(service)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(gateway_operation, max_size=60), st.sampled_from([0.0, 2.0]))
+def test_a_proxied_requests_cost_comes_back_exactly_once(
+    ops: list[tuple[str, float, str]], settle_s: float
+) -> None:
+    """The gateway's `done()` returns a ticket's cost at once if the ticket still counts, and
+    changes nothing if a report, its expiry or the worker's removal returned it first, or if
+    it was done before. Once every request is over, no load is left, without waiting for any
+    expiry."""
+    now = [0.0]
+    service, backplane = gateway_core(now, settle_s)
+    registry = service.registry
+    proxied: list[Proxied] = []
+
+    async def route(worker_id: str, cost: float) -> None:
+        """To `worker_id` (the others avoided), or to any worker (no avoid: routing's load
+        index, which must see every worker whose load a `done()` changed)."""
+        targets = [worker_id] if worker_id else WORKERS
+        others = frozenset(f"http://127.0.0.1/{w}" for w in WORKERS if w not in targets)
+        ticket = await backplane.ticket("default", cost, avoid=others, wait=False)
+        if ticket is None:
+            assert not any(w.healthy for w in registry if w.id in targets)
+            return
+        record = registry.get(ticket.url.rsplit("/", 1)[1])
+        assert record is not None
+        assert record.id in targets
+        if not worker_id:  # the index's pick had the least expected wait before this ticket
+            least = min(w.expected_wait_s for w in registry if w.healthy)
+            assert record.expected_wait_s - cost / record.max_perf <= least + 1e-6
+        proxied.append(Proxied(ticket, record, cost))
+
+    def done(entry: Proxied) -> None:
+        counted, before = entry.counted(), entry.record.pending_workload
+        assert not (entry.done and counted)  # a done request never counts again
+        assert entry.ticket.done() is counted
+        returned = before - entry.record.pending_workload
+        assert math.isclose(returned, entry.cost if counted else 0.0, abs_tol=1e-6)
+        entry.done = True
+
+    async def scenario() -> None:
+        for kind, value, worker_id in ops:
+            if kind == "route":
+                await route(worker_id, value)
+            elif kind == "done" and proxied:
+                done(proxied[int(value) % len(proxied)])
+            elif kind == "report":
+                registry.apply_report(report(worker_id, in_flight_workload=value), now[0])
+            elif kind == "stop":
+                registry.apply_report(report(worker_id, state=WorkerState.STOPPED), now[0])
+            elif kind == "fail":
+                registry.mark_failed(worker_id, now[0])
+            elif kind == "tick":
+                now[0] += value
+            for entry in proxied:
+                assert entry.record.pending_workload >= 0
+                assert entry.record.expected_load >= 0
+                assert math.isclose(
+                    entry.record.pending_workload,
+                    sum(t.cost for t in entry.record.pending),
+                    abs_tol=1e-6,
+                )
+                assert not (entry.done and entry.counted())
+            outstanding = sum(entry.cost for entry in proxied if not entry.done)
+            assert registry.pending_total() <= outstanding + 1e-6
+        for entry in proxied:  # every request ends: no ticket is left counting
+            done(entry)
+        assert registry.pending_total() == 0
+        assert all(not entry.record.pending for entry in proxied)
+        assert not any(entry.ticket.done() for entry in proxied)  # and none comes back twice
+
+    asyncio.run(scenario())

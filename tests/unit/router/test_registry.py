@@ -44,7 +44,7 @@ def test_expected_load_counts_unsettled_tickets() -> None:
     workers = registry()
     record = workers.apply_report(report(in_flight_workload=50), now=0)
     assert record is not None
-    workers.add_pending(record, PendingTicket(cost=150, issued_at=0, expires_at=60))
+    workers.add_pending(record, PendingTicket(cost=150, issued_at=0, expires_at=60, reqnum=1))
     assert record.expected_load == 200
     assert record.expected_wait_s == 2.0
 
@@ -53,8 +53,8 @@ def test_a_report_settles_tickets_issued_long_enough_before_it() -> None:
     workers = registry()
     record = workers.apply_report(report(), now=0)
     assert record is not None
-    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=60))
-    workers.add_pending(record, PendingTicket(cost=20, issued_at=2.5, expires_at=60))
+    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=60, reqnum=1))
+    workers.add_pending(record, PendingTicket(cost=20, issued_at=2.5, expires_at=60, reqnum=2))
     workers.apply_report(report(in_flight_workload=10), now=3)
     assert [t.cost for t in record.pending] == [20]
     assert record.expected_load == 30
@@ -64,7 +64,7 @@ def test_expired_tickets_stop_counting() -> None:
     workers = registry()
     record = workers.apply_report(report(), now=0)
     assert record is not None
-    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=5))
+    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=5, reqnum=1))
     workers.expire_pending(now=6)
     assert record.expected_load == 0
 
@@ -83,3 +83,31 @@ def test_reqnums_increase_and_start_above_a_restarted_routers() -> None:
     restarted = registry().apply_report(report(), now=1001.0)
     assert restarted is not None
     assert restarted.take_reqnum() > issued[-1]
+
+
+def test_a_released_ticket_stops_counting_once() -> None:
+    workers = registry()
+    record = workers.apply_report(report(), now=0)
+    assert record is not None
+    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=60, reqnum=1))
+    workers.add_pending(record, PendingTicket(cost=20, issued_at=0, expires_at=60, reqnum=2))
+    assert workers.release(record, 2) is True  # out of order: the gateway's requests end so
+    assert (record.expected_load, [t.reqnum for t in record.pending]) == (10, [1])
+    assert workers.release(record, 2) is False
+    assert record.expected_load == 10
+
+
+def test_a_ticket_settled_expired_or_removed_is_not_released_again() -> None:
+    workers = registry()
+    record = workers.apply_report(report(), now=0)
+    assert record is not None
+    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=60, reqnum=1))
+    workers.add_pending(record, PendingTicket(cost=20, issued_at=1, expires_at=5, reqnum=2))
+    workers.add_pending(record, PendingTicket(cost=40, issued_at=9, expires_at=60, reqnum=3))
+    workers.apply_report(report(in_flight_workload=10), now=10)  # settles 1, expires 2
+    assert workers.release(record, 1) is False
+    assert workers.release(record, 2) is False
+    assert record.expected_load == 10 + 40  # the report's figure, and ticket 3
+    workers.remove("w1")
+    assert workers.release(record, 3) is False
+    assert record.pending_workload == 0

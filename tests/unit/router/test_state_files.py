@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
 from pathlib import Path
 
@@ -26,4 +28,75 @@ def test_a_failed_write_keeps_the_old_file_and_no_temporary(tmp_path: Path) -> N
     with pytest.raises(TypeError):
         write_private(path, "not bytes")  # type: ignore[arg-type]
     assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.json"]
+
+
+def _path_of(descriptor: int) -> str:
+    return os.readlink(f"/proc/self/fd/{descriptor}")
+
+
+Calls = list[tuple[str, str]]
+
+
+@pytest.fixture
+def disk_calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """Every fsync (with the path of what it syncs) and rename: the real calls run, recorded."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("naming a synced descriptor needs Linux /proc")
+    calls: Calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(descriptor: int) -> None:
+        calls.append(("fsync", _path_of(descriptor)))
+        real_fsync(descriptor)
+
+    def replace(source: str, target: Path) -> None:
+        calls.append(("replace", str(target)))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return calls
+
+
+def test_the_data_is_on_disk_before_the_rename_and_the_rename_after_it(
+    tmp_path: Path, disk_calls: Calls
+) -> None:
+    """What a crash cannot undo: the temporary's bytes are synced before it replaces the old
+    file (else the new name could point at an empty file), and the directory after (else the
+    rename itself could be lost)."""
+    path = tmp_path / "state" / "file.json"
+    write_private(path, b"old")
+    disk_calls.clear()
+    write_private(path, b"new")
+    [(first, temporary), *rest] = disk_calls
+    assert first == "fsync"
+    assert Path(temporary).parent == path.parent
+    assert Path(temporary).name.startswith(".file.json-")
+    assert rest == [("replace", str(path)), ("fsync", str(path.parent))]
+    assert path.read_bytes() == b"new"
+
+
+def test_a_new_state_directory_is_synced_into_its_parent(tmp_path: Path, disk_calls: Calls) -> None:
+    path = tmp_path / "state" / "file.json"
+    write_private(path, b"first")
+    assert disk_calls[0] == ("fsync", str(tmp_path))
+    assert disk_calls[-2:] == [("replace", str(path)), ("fsync", str(path.parent))]
+
+
+def test_a_write_that_cannot_be_synced_keeps_the_old_file_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fails the sync (EIO, ENOSPC) fails the write: the old file stays whole."""
+    path = tmp_path / "file.json"
+    write_private(path, b"old")
+
+    def failing_fsync(descriptor: int) -> None:
+        raise OSError(errno.EIO, "input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="input/output error"):
+        write_private(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["file.json"]

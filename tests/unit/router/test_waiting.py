@@ -26,12 +26,12 @@ async def test_waiters_wake_in_arrival_order() -> None:
 
 async def test_a_timed_out_waiter_leaves_no_trace() -> None:
     queue = WaitQueue(capacity=1)
-    queue.enter("e")
+    queue.enter()
     assert queue.full()
     try:
         async with asyncio.timeout(0.01):
             await queue.wait("e")
     except TimeoutError:
         pass
-    queue.leave("e")
+    queue.leave()
     assert (queue.waiting, queue.waiting_for("e"), queue.full()) == (0, 0, False)
