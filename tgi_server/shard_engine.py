@@ -62,6 +62,11 @@ class ShardEngine:
     def running(self) -> bool:
         return self._transport is not None and not self._lost and not self._stopping
 
+    @property
+    def in_flight(self) -> int:
+        """Requests sent to the shard that have neither ended nor been cancelled."""
+        return len(self._sinks)
+
     async def start(self) -> None:
         """Connect to the shard on the running event loop."""
         if self._transport is not None:

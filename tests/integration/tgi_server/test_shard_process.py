@@ -112,6 +112,31 @@ def tokens(events: list[str]) -> list[tuple[int, str]]:
     return [(json.loads(data)["token"]["id"], json.loads(data)["token"]["text"]) for data in events]
 
 
+async def test_clients_that_leave_mid_stream_leave_nothing_behind(
+    make_shard_client: Callable[[], Awaitable[BackendClient]],
+) -> None:
+    client = await make_shard_client()
+    assert client.app is not None
+    engine = client.app[ENGINE_KEY]
+    assert isinstance(engine, ShardEngine)
+    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
+
+    async def leave_after_first_token() -> None:
+        response = await client.post("/generate_stream", json=body)
+        await response.content.readline()
+        response.close()
+
+    await asyncio.gather(*(leave_after_first_token() for _ in range(8)))
+    for _ in range(100):  # bounded: the shard drops them at its next step
+        if engine.in_flight == 0 and engine.stats.cancelled == 8 and engine.stats.batch_size == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert engine.in_flight == 0
+    assert engine.stats.cancelled == 8
+    assert engine.stats.batch_size == 0
+    assert len(await stream_texts(client)) == 12  # and the next request is served in full
+
+
 async def test_a_killed_shard_fails_its_streams_and_the_health_check(
     make_shard_client: Callable[[], Awaitable[BackendClient]],
 ) -> None:
