@@ -1,11 +1,13 @@
 """The model server, TGI's "shard": a process of its own that runs only the model.
 
-`tgi-serverless backend` starts it (`shard_launch`) and talks to it over a socket pair
-(`shard_wire`). In one process, the model thread and the event loop share one GIL: every
-token's socket write on the loop held up the next forward pass, and with a small model the two
-cost about the same. Here the shard steps its scheduler without ever waiting for HTTP: after
-each step it sends all of the step's events in one message and goes on; the HTTP server writes
-them to the clients meanwhile, on another core.
+`tgi-serverless backend` starts it as `python -m tgi_server.shard FD` (`shard_launch`) and
+talks to it over a socket pair (`shard_wire`); its first message is the settings.
+
+In one process, the model thread and the event loop share one GIL: every token's socket write
+on the loop held up the next forward pass, and with a small model the two cost about the same.
+Here the shard steps its scheduler without ever waiting for HTTP: after each step it sends all
+of the step's events in one message and goes on; the HTTP server writes them to the clients
+meanwhile, on another core.
 
 The shard ignores SIGINT and SIGTERM: the HTTP server receives them too, ends its requests
 gracefully, then tells the shard to stop. When the HTTP server's end of the socket closes (it
@@ -19,6 +21,7 @@ import logging
 import select
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -53,9 +56,8 @@ def run_shard(sock: socket.socket, settings: BackendSettings) -> None:
 
     from tgi_server.loading import build_model_server, fit_to_context, load_model, model_context
 
-    cast(
-        Any, transformers_logging
-    ).disable_progress_bar()  # as the HTTP server does: log lines only
+    # As the HTTP server does: log lines only, no progress bars.
+    cast(Any, transformers_logging).disable_progress_bar()
 
     try:
         loaded = load_model(settings)
@@ -75,6 +77,30 @@ def run_shard(sock: socket.socket, settings: BackendSettings) -> None:
     gc.freeze()  # as in the HTTP server: leave the loaded model out of every full collection
     grammar = served.grammar
     ShardLoop(sock, scheduler, grammar.compile_regex if grammar else None).run()
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tgi_server.shard FD`: serve on the socket whose file descriptor is FD."""
+    sock = socket.socket(fileno=int(argv[0]))
+    message = _first_message(sock)
+    if message is None or message[0] != "start":
+        log.error("the HTTP server sent no start message; exiting")
+        return 1
+    _, settings, logs = message
+    logs.apply()
+    run_shard(sock, settings)
+    return 0
+
+
+def _first_message(sock: socket.socket) -> Message | None:
+    reader = FrameReader()
+    while True:
+        data = sock.recv(RECEIVE_BYTES)
+        if not data:
+            return None
+        messages = reader.feed(data)
+        if messages:  # the HTTP server sends nothing else before the shard is ready
+            return messages[0]
 
 
 class ShardLoop:
@@ -192,3 +218,7 @@ class ShardLoop:
         if stats_due:
             self._stats_sent_at = now
             self._ended = False
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -2,22 +2,25 @@
 
 `tgi-serverless backend` calls `start_shard` first thing, so the shard imports and loads the
 model while the HTTP server imports its own libraries and loads the tokenizer: the two starts
-overlap instead of adding up. `PendingShard.wait_until_ready` then blocks until the model is
-loaded. The shard fits the token limits to the model's context itself, exactly as the HTTP
-server does from the model's config (`loading.fit_to_context`), so both hold the same limits.
+overlap instead of adding up. The shard is `python -m tgi_server.shard FD`, a plain child
+process given one end of a socket pair; its first message is the settings and how to log.
+`PendingShard.wait_until_ready` then blocks until the model is loaded. The shard fits the token
+limits to the model's context itself, exactly as the HTTP server does from the model's config
+(`loading.fit_to_context`), so both hold the same limits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing
 import socket
+import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Protocol
 
 from tgi_server.settings import BackendSettings
-from tgi_server.shard_wire import FrameReader
+from tgi_server.shard_wire import FrameReader, frame
 
 __all__ = [
     "STOP_TIMEOUT_S",
@@ -39,7 +42,10 @@ class ShardFailedError(Exception):
 
 
 class ChildProcess(Protocol):
-    """What the engine does with the shard's process (`multiprocessing.Process` has it)."""
+    """What the engine does with the shard's process."""
+
+    @property
+    def pid(self) -> int: ...
 
     def join(self, timeout: float | None = None) -> None: ...
 
@@ -90,7 +96,7 @@ class ShardProcess:
 class PendingShard:
     """A shard that is still loading its model."""
 
-    process: multiprocessing.process.BaseProcess
+    process: ChildProcess
     socket: socket.socket
 
     def wait_until_ready(self) -> ShardProcess:
@@ -112,17 +118,14 @@ class PendingShard:
 
 
 def start_shard(settings: BackendSettings) -> PendingShard:
-    """Spawn a shard for `settings`, logging as this process does; it starts loading the model
+    """Start a shard for `settings`, logging as this process does; it starts loading the model
     at once."""
     ours, theirs = socket.socketpair()
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked threads
-    logs = LogSetup.of_this_process()
-    process = context.Process(
-        target=_run_shard, args=(theirs, settings, logs), name="tgis-shard", daemon=True
-    )
-    process.start()
+    command = [sys.executable, "-m", "tgi_server.shard", str(theirs.fileno())]
+    process = subprocess.Popen(command, pass_fds=(theirs.fileno(),))
     theirs.close()
-    return PendingShard(process, ours)
+    ours.sendall(frame(("start", settings, LogSetup.of_this_process())))
+    return PendingShard(_Subprocess(process), ours)
 
 
 def launch_shard(settings: BackendSettings) -> ShardProcess:
@@ -130,12 +133,25 @@ def launch_shard(settings: BackendSettings) -> ShardProcess:
     return start_shard(settings).wait_until_ready()
 
 
-def _run_shard(sock: socket.socket, settings: BackendSettings, logs: LogSetup) -> None:
-    """The shard process's entry point (it imports the heavy modules, not the launcher)."""
-    logs.apply()
-    from tgi_server.shard import run_shard
+class _Subprocess:
+    """A `subprocess.Popen` as a `ChildProcess`."""
 
-    run_shard(sock, settings)
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # then `is_alive` says so
+            self._process.wait(timeout)
+
+    def is_alive(self) -> bool:
+        return self._process.poll() is None
+
+    def kill(self) -> None:
+        self._process.kill()
 
 
 def _wait_for_ready(sock: socket.socket) -> tuple[str, str | None]:

@@ -81,7 +81,7 @@ def test_a_crashed_shard_ends_the_backend_as_tgi_launcher_does(tgis_cache_dir: P
     try:
         assert process.stdout is not None
         assert READY_MARKER in lines_until(process.stdout, READY_MARKER, deadline_s=60)[-1]
-        shards = [pid for pid in children_of(process.pid) if "spawn_main" in command_of(pid)]
+        shards = [pid for pid in children_of(process.pid) if "tgi_server.shard" in command_of(pid)]
         assert len(shards) == 1
         os.kill(shards[0], signal.SIGKILL)
         output, _ = process.communicate(timeout=30)

@@ -147,7 +147,7 @@ async def test_a_killed_shard_fails_its_streams_and_the_health_check(
     body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
     response = await client.post("/generate_stream", json=body)
     await response.content.readline()  # the first token is out: the shard is generating
-    pid = engine._shard.process.pid  # type: ignore[attr-defined]
+    pid = engine._shard.process.pid
     os.kill(pid, signal.SIGKILL)
     rest = SSEParser().feed(await asyncio.wait_for(response.read(), 30))
     assert '"error_type":"generation"' in rest[-1].data

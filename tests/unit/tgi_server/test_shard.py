@@ -41,6 +41,10 @@ class ThreadProcess:
         self.thread = threading.Thread(target=loop.run, daemon=True)
         self.thread.start()
 
+    @property
+    def pid(self) -> int:
+        return 0  # no process of its own
+
     def join(self, timeout: float | None = None) -> None:
         self.thread.join(timeout)
 
