@@ -38,7 +38,7 @@ from tgi_server.validation import ValidatedRequest
 
 __all__ = ["ShardLoop", "run_shard"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("tgi_server.shard")  # also when run as __main__
 
 STATS_INTERVAL_S = 0.05
 """While busy, the scheduler's counters go to the HTTP server at most this often (and whenever
