@@ -217,8 +217,8 @@ async def _stream_response(request: web.Request, body: GenerateRequest) -> web.S
     try:
         await response.prepare(request)
         await response.write(b"")  # the headers go out now, ahead of the events
-        await _write_events(response, request, body)
-        await response.write_eof()
+        ending = await _write_events(response, request, body)
+        await response.write_eof(ending)  # the last event and the stream's end: one write
     except ConnectionResetError:  # `run_stream` counted it as dropped if it was still running
         log.debug("client went away during a stream")
     return response
@@ -254,9 +254,9 @@ async def info(request: web.Request) -> web.Response:
 
 async def _write_events(
     response: web.StreamResponse, request: web.Request, body: GenerateRequest
-) -> None:
-    """Stream the request's events straight to the socket (`SocketStreamSink`), then any error
-    as one in-stream event."""
+) -> bytes:
+    """Stream the request's events straight to the socket (`SocketStreamSink`); the bytes that
+    end the stream: its last event, or an error as one in-stream event."""
     sink = SocketStreamSink(
         request.transport,
         chunked=response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked",
@@ -265,7 +265,8 @@ async def _write_events(
     try:
         await run_stream(request.app, body, sink)
     except BackendError as exc:
-        await response.write(encode_json_event(exc.body()))
+        return encode_json_event(exc.body())
+    return sink.final
 
 
 @web.middleware

@@ -165,9 +165,8 @@ async def _sse(
     try:
         await response.prepare(request)
         await response.write(b"")  # the headers go out now, ahead of the events
-        await _write_streams(request, response, streams)
-        await response.write(DONE_EVENT)
-        await response.write_eof()
+        ending = await _write_streams(request, response, streams)
+        await response.write_eof(ending + DONE_EVENT)  # the last event and the end: one write
     except ConnectionResetError:  # `run_stream` counted it as dropped if it was still running
         log.debug("client went away during an OpenAI stream")
     return response
@@ -177,13 +176,19 @@ async def _write_streams(
     request: web.Request,
     response: web.StreamResponse,
     streams: list[tuple[GenerateRequest, EncodeEvent]],
-) -> None:
+) -> bytes:
     """Each request's events through a `SocketStreamSink`; an error ends them all with one
-    OpenAI error event."""
+    OpenAI error event. The bytes left to write: the last event, or the error event."""
     chunked = response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked"
+    pending = b""
     try:
         for generate_request, encode in streams:
+            if pending:  # the previous prompt's last event, before this one's first
+                await response.write(pending)
+                pending = b""
             sink = SocketStreamSink(request.transport, chunked=chunked, encode=encode)
             await run_stream(request.app, generate_request, sink, add_special_tokens=False)
+            pending = sink.final
     except BackendError as exc:
-        await response.write(encode_json_event(error_event(exc.message)))
+        pending += encode_json_event(error_event(exc.message))
+    return pending

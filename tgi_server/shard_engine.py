@@ -45,6 +45,10 @@ class ShardEngine:
         """Where each unfinished job's events go, by job id."""
         self._ids = itertools.count(1)
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsent: list[bytes] = []
+        """Frames for the shard, written together once this event loop iteration is over: a
+        burst of requests becomes one write (one wake-up of the shard), not one each."""
         self._stopping = False
         self._lost = False
         self.failed = asyncio.Event()
@@ -71,7 +75,7 @@ class ShardEngine:
         """Connect to the shard on the running event loop."""
         if self._transport is not None:
             raise RuntimeError("the engine has already been started")
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._shard.socket.setblocking(False)
         transport, _ = await loop.create_connection(
             partial(_ShardProtocol, self._on_message, self._on_lost), sock=self._shard.socket
@@ -84,6 +88,7 @@ class ShardEngine:
             return
         self._stopping = True
         if self._transport is not None and not self._lost:
+            self._flush()
             self._transport.write(frame(("stop",)))
         process = self._shard.process
         await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
@@ -109,15 +114,24 @@ class ShardEngine:
             raise GenerationError("Server error: the engine is not running")
         job_id = next(self._ids)
         self._sinks[job_id] = sink
-        message = ("submit", job_id, time.monotonic(), request_for_shard(request))
-        self._transport.write(frame(message))
+        self._send(("submit", job_id, time.monotonic(), request_for_shard(request)))
         return partial(self._cancel, job_id)
 
     def _cancel(self, job_id: int) -> None:
         if self._sinks.pop(job_id, None) is None:
             return  # it has ended already
         if self._transport is not None and not self._lost:
-            self._transport.write(frame(("cancel", job_id)))
+            self._send(("cancel", job_id))
+
+    def _send(self, message: Message) -> None:
+        if not self._unsent and self._loop is not None:
+            self._loop.call_soon(self._flush)
+        self._unsent.append(frame(message))
+
+    def _flush(self) -> None:
+        unsent, self._unsent = self._unsent, []
+        if unsent and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(unsent))
 
     def _on_message(self, message: Message) -> None:
         if message[0] != "step":

@@ -7,6 +7,11 @@ request's handler does not wake up once per token: it waits for the last event (
 sending a keep-alive comment whenever the stream has been silent for the keep-alive interval, as
 TGI does.
 
+The last event is not written here: its bytes wait in `final` for the handler, which sends them
+together with what ends the response (the chunked encoding's terminator, OpenAI's `[DONE]`) in
+one write; a socket write is a system call and wakes the client, and on a small VM it cost as
+much as the rest of a short request's handling.
+
 The transport buffers what a slow client has not read yet. That is bounded: a request makes at
 most its token budget of events (a few hundred bytes each), and a client that goes away ends
 the stream at its next event.
@@ -44,6 +49,8 @@ class SocketStreamSink:
         self._clock = clock
         self._last_write = clock()
         self._done: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self.final = b""
+        """The last event's bytes (unframed), for the handler to write with the response's end."""
 
     def put_nowait(self, item: EngineEvent, /) -> None:
         """Called by the engine on the event loop, in order: write the event or finish."""
@@ -57,8 +64,11 @@ class SocketStreamSink:
         except Exception as exc:  # noqa: BLE001 -- `wait` raises it in the handler, which reports it
             self._done.set_exception(exc)
             return
-        if (not data or self._send(data)) and item.completion:
+        if item.completion:
+            self.final = data
             self._done.set_result(item.completion)
+        elif data:
+            self._send(data)
 
     async def wait(self, keepalive_s: float) -> Completion:
         """The last event's completion; raises the request's BackendError, or

@@ -128,7 +128,7 @@ async def test_a_stream_gets_keepalives_while_queued_then_tokens() -> None:
             blocker.cancel()
             completion = await asyncio.wait_for(waiting, 5)
         assert completion.generated_tokens == 2
-        assert texts(transport.written) == ["o", "o"]
+        assert texts(transport.written + sink.final) == ["o", "o"]
 
 
 async def test_a_stream_holds_its_slot_until_its_block_ends() -> None:

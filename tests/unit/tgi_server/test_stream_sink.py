@@ -58,9 +58,10 @@ async def test_each_event_is_one_chunk_of_tgi_sse_and_the_last_one_ends_the_wait
     sink.put_nowait(FIRST)
     sink.put_nowait(LAST)
     assert await asyncio.wait_for(sink.wait(15.0), 1) == COMPLETION
-    body = unchunk(bytes(transport.written))
-    assert body == stream_event_bytes(FIRST, details=True) + stream_event_bytes(LAST, details=True)
-    events = SSEParser().feed(body)
+    written = unchunk(bytes(transport.written))
+    assert written == stream_event_bytes(FIRST, details=True)
+    assert sink.final == stream_event_bytes(LAST, details=True)  # the handler writes it last
+    events = SSEParser().feed(written + sink.final)
     assert [event.json()["index"] for event in events] == [1, 2]
     assert events[1].json()["details"]["finish_reason"] == "length"
 
