@@ -147,12 +147,11 @@ class RouteService:
     ) -> Issued | None:
         """`issue_ticket` for a proxy that sends the request itself (gateway mode), strict
         about `avoid`: the ticket with its worker, for `ticket_done` once the request is over;
-        None when no worker came."""
+        None when no worker came. `no_worker_reply` does not apply: it chooses what `/route/`
+        tells a client that can poll, and the proxy's own client cannot (the proxy answers it)."""
         request_idx, issued = self._route_now(endpoint, cost, request_idx, avoid, None, True)
         if issued is None and wait:
             issued = await self._wait_and_issue(endpoint, cost, request_idx, avoid, None, True)
-        if issued is None:
-            self._no_worker(endpoint, request_idx)  # raises when the router answers "retry"
         return issued
 
     def ticket_done(self, issued: Issued) -> bool:

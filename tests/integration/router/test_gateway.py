@@ -278,10 +278,11 @@ async def test_a_dead_worker_is_replaced_by_another(
     assert client.app[DEMAND].take_arrivals() == (7.0, 1)  # the retry is not new demand
 
 
+@pytest.mark.parametrize("no_worker_reply", ["poll", "retry"])
 async def test_the_failed_worker_is_never_tried_again(
-    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], no_worker_reply: str
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
+    client = await router(aiohttp_client, tmp_path, no_worker_reply=no_worker_reply)
     busy = StandInWorker("busy", "busy")
     await register(client, "busy", await start(busy, servers) + "/", 0)  # URL as reported
     response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
@@ -307,14 +308,20 @@ async def test_when_the_only_worker_is_dead_the_answer_is_502(
     assert "url" not in await answer.json()  # no ticket for it until its next report
 
 
+@pytest.mark.parametrize("no_worker_reply", ["poll", "retry"])
 async def test_with_no_worker_the_answer_is_503_with_retry_after(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    aiohttp_client: ClientFactory, tmp_path: Path, no_worker_reply: str
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
+    """Whatever `/route/` answers its own clients (Vast's poll answer, or 503 `unavailable`),
+    a gateway client cannot poll: it gets `no_worker`, which says the endpoint is up and has no
+    worker ready yet (not `unavailable`, which is a suspended or stopped endpoint's answer)."""
+    client = await router(aiohttp_client, tmp_path, no_worker_reply=no_worker_reply)
     response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
-    assert (await response.json())["error_type"] == "no_worker"
+    answer = await response.json()
+    assert answer["error_type"] == "no_worker"
+    assert "request_idx" not in answer["error"]  # nothing a gateway client could send back
 
 
 async def test_a_stream_is_relayed_event_by_event(
