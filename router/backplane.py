@@ -107,7 +107,8 @@ class Backplane(Protocol):
     def workers(self, endpoint: str) -> Sequence[WorkerView]: ...
 
     def worker_failed(self, endpoint: str, url: str, reason: str) -> None:
-        """A request to this worker failed before its first byte (connection, 5xx, 429)."""
+        """A request to this worker failed: before its first byte (connection, 5xx, 429) or
+        mid-stream (reset, closed early, stalled). Not for a client that left."""
         ...
 
 
