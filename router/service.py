@@ -17,7 +17,7 @@ import itertools
 import logging
 import math
 import random
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, NamedTuple
 
 from protocol import MAX_COST
@@ -160,6 +160,13 @@ class RouteService:
         report counts it, it expired, the worker is gone, or it was done before): a cost is
         returned once, never twice."""
         return self.registry.release(issued.worker, issued.ticket["reqnum"])
+
+    def requests_ended(self, worker_id: str, request_idxs: Iterable[int]) -> int:
+        """The worker `worker_id` says these requests have ended (Vast's `/delete_requests/`):
+        each one's ticket stops counting on it now, unless it had already (the same exactly-once
+        accounting as `ticket_done`). How many costs came back."""
+        release = self.registry.release_request
+        return sum(release(worker_id, request_idx) for request_idx in request_idxs)
 
     def _route_now(
         self,
