@@ -308,17 +308,17 @@ async def test_reqnums_keep_increasing_across_restarts(
 async def test_the_reqnum_ceiling_is_written_off_the_event_loop(
     aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A write that takes 0.5 s (the real one, with its syncs, takes about 10 ms here) leaves
+    """A write that takes 0.8 s (the real one, with its syncs, takes about 10 ms here) leaves
     the event loop free: routes are answered and a 10 ms heartbeat keeps beating meanwhile,
     and the new ceiling is on disk before any number reaches the old one."""
-    writes: list[tuple[float, float, int]] = []
+    writes: list[int] = []
     store = ReqnumFile.store
 
     def slow_store(self: ReqnumFile, ceiling: int) -> None:
-        started = time.monotonic()
-        time.sleep(0.5)
+        if writes:  # the start-up write is not the one under test
+            time.sleep(0.8)
         store(self, ceiling)
-        writes.append((started, time.monotonic(), ceiling))
+        writes.append(ceiling)
 
     monkeypatch.setattr(ReqnumFile, "store", slow_store)
     client = await aiohttp_client(create_app(settings(tmp_path, reqnum_block=8)))
@@ -341,7 +341,7 @@ async def test_the_reqnum_ceiling_is_written_off_the_event_loop(
         for _ in range(7):  # past the point where the next block is reserved, not past the ceiling
             started = time.monotonic()
             reqnums.append((await ticket(client))["reqnum"])
-            assert time.monotonic() - started < 0.25
+            assert time.monotonic() - started < 0.4
         for _ in range(100):  # the write lands in its own time
             if file.load() > first_ceiling:
                 break
@@ -349,7 +349,7 @@ async def test_the_reqnum_ceiling_is_written_off_the_event_loop(
     finally:
         beating.cancel()
     assert file.load() > first_ceiling
-    assert max(gaps) < 0.25
+    assert max(gaps) < 0.4
     assert len(writes) == 2  # the start's, and the next block's
     assert all(reqnum < first_ceiling for reqnum in reqnums)
     more = [(await ticket(client))["reqnum"] for _ in range(8)]  # into the new block
