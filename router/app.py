@@ -26,6 +26,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -52,7 +53,7 @@ from router.keystore import load_key_ring, save_key_ring
 from router.logs import event
 from router.metrics import CONTENT_TYPE, RouterMetrics
 from router.registry import WorkerRecord, WorkerRegistry
-from router.reqnums import ReqnumFile, ReqnumHighWater
+from router.reqnums import ReqnumFile, ReqnumHighWater, Submit
 from router.service import RouteService
 from router.settings import RouterSettings
 from router.status_page import render_status_page
@@ -147,7 +148,10 @@ def _startup(
             ring = await asyncio.to_thread(
                 load_key_ring, settings.state_dir, scheme.alg, ttl_s=settings.ticket_ttl_s
             )
-        app[HIGH_WATER] = await asyncio.to_thread(_high_water, settings, app[CLOCK]())
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reqnum-writer")
+        app[HIGH_WATER] = await asyncio.to_thread(
+            _high_water, settings, app[CLOCK](), writer.submit
+        )
         app[ISSUER] = TicketIssuer(
             ring,
             app[REGISTRY],
@@ -183,6 +187,7 @@ def _startup(
             rotation.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rotation
+        await asyncio.to_thread(writer.shutdown, wait=True)  # a ceiling being written lands
 
     return context
 
@@ -203,11 +208,14 @@ def _ensure_bootstrap_endpoint(store: EndpointStore, settings: RouterSettings, n
     return False
 
 
-def _high_water(settings: RouterSettings, now: float) -> ReqnumHighWater:
-    """Blocking (file I/O): start above everything a predecessor could have issued."""
+def _high_water(settings: RouterSettings, now: float, submit: Submit) -> ReqnumHighWater:
+    """Blocking (file I/O): start above everything a predecessor could have issued. Later
+    blocks are written by `submit` (the writer thread), off the event loop."""
     file = ReqnumFile(settings.state_dir)
     start = max(file.load(), int(now * 1000))
-    return ReqnumHighWater(start=start, persist=file.store, block=settings.reqnum_block)
+    return ReqnumHighWater(
+        start=start, persist=file.store, block=settings.reqnum_block, submit=submit
+    )
 
 
 def _rotation(app: web.Application) -> Callable[[], Awaitable[dict[str, Any]]]:

@@ -106,8 +106,14 @@ class Backplane(Protocol):
 
     def workers(self, endpoint: str) -> Sequence[WorkerView]: ...
 
+    def requests_ended(self, worker_id: str, request_idxs: Sequence[int]) -> int:
+        """The worker `worker_id` says these requests (by `request_idx`) have ended: their
+        tickets' costs stop counting on it now, each once. How many came back."""
+        ...
+
     def worker_failed(self, endpoint: str, url: str, reason: str) -> None:
-        """A request to this worker failed before its first byte (connection, 5xx, 429)."""
+        """A request to this worker failed: before its first byte (connection, 5xx, 429) or
+        mid-stream (reset, closed early, stalled). Not for a client that left."""
         ...
 
 
@@ -159,6 +165,9 @@ class CoreBackplane:
             )
             for worker in service.workers(endpoint)
         ]
+
+    def requests_ended(self, worker_id: str, request_idxs: Sequence[int]) -> int:
+        return self._service.requests_ended(worker_id, request_idxs)
 
     def worker_failed(self, endpoint: str, url: str, reason: str) -> None:
         log.warning("worker %s of endpoint %r failed a gateway request: %s", url, endpoint, reason)

@@ -12,7 +12,7 @@ RouterError
 ├── Overloaded          429  too many clients already waiting for a worker
 ├── WorkerFailed        502  every worker tried failed before answering (gateway)
 ├── NoWorker            503  no ready worker came in time (gateway)
-└── Unavailable         503  the endpoint is suspended or stopped
+└── Unavailable         503  the endpoint is suspended or stopped; /route/ with no worker (`retry`)
 """
 
 from __future__ import annotations

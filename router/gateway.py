@@ -20,7 +20,10 @@ client. The worker's next report is not awaited.
 A worker that fails before the first byte reaches the client (cannot be reached, resets, times
 out, or answers 429/502/503/504) is left out and another one is tried, up to
 `gateway_max_attempts` in all; never the one that just failed. Once the first byte is out, a
-failure ends the stream with a TGI error event, since the answer cannot be taken back.
+failure ends the stream with a TGI error event, since the answer cannot be taken back. Either
+way the worker is out of rotation until its next report (`Backplane.worker_failed`): a stream
+that breaks mid-way (reset, closed before its end, silent past the idle timeout) is the
+worker's failure as much as one before the first byte. A client that leaves is nobody's.
 """
 
 from __future__ import annotations
@@ -179,6 +182,15 @@ class _Failure:
     headers: Mapping[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class _Broken:
+    """A worker failed after the first byte went out: the answer (ended with an error event)
+    stands, and the worker is to blame."""
+
+    response: web.StreamResponse
+    reason: str
+
+
 async def _forward(
     request: web.Request, endpoint: EndpointView, path: str, cost: float, payload_json: bytes
 ) -> web.StreamResponse:
@@ -200,6 +212,9 @@ async def _forward(
             outcome = await _try_worker(request, app[SESSION], config, url.rstrip("/") + path, body)
         finally:  # over, whichever way (the client leaving cancels us): the cost is back now
             ticket.done()
+        if isinstance(outcome, _Broken):
+            backplane.worker_failed(endpoint.name, url, outcome.reason)
+            return outcome.response
         if not isinstance(outcome, _Failure):
             return outcome
         backplane.worker_failed(endpoint.name, url, outcome.reason)
@@ -226,7 +241,7 @@ async def _try_worker(
     config: GatewayConfig,
     url: str,
     body: bytes,
-) -> web.StreamResponse | _Failure:
+) -> web.StreamResponse | _Failure | _Broken:
     try:
         async with asyncio.timeout(config.first_byte_timeout_s):
             upstream = await session.post(  # a file-like body: large ones do not block the loop
@@ -255,13 +270,15 @@ async def _relay_stream(
     upstream: aiohttp.ClientResponse,
     headers: Mapping[str, str],
     config: GatewayConfig,
-) -> web.StreamResponse | _Failure:
+) -> web.StreamResponse | _Failure | _Broken:
     """Relay whole events as they arrive. Before the first one, a failure is the worker's (try
-    another); after it, the stream ends with a TGI error event. A client that goes away is
-    nobody's failure: the worker's stream is closed and nothing is retried."""
+    another); after it, the stream ends with a TGI error event, and the worker is still to
+    blame (`_Broken`). A client that goes away is nobody's failure: the worker's stream is
+    closed and nothing is retried."""
     framer = EventFramer()
     response = web.StreamResponse(status=upstream.status, headers=headers)
     started = False
+    broke: str | None = None
     timeout_s = config.first_byte_timeout_s
     try:
         while True:
@@ -274,6 +291,7 @@ async def _relay_stream(
                 log.warning(
                     "gateway: stream from %s broke after its first event: %s", upstream.url, exc
                 )
+                broke = f"its stream broke after the first event ({_describe(exc)})"
                 error = {
                     "error": f"the worker's stream broke: {_describe(exc)}",
                     "error_type": "worker",
@@ -296,7 +314,7 @@ async def _relay_stream(
         await response.write_eof()
     except ConnectionResetError:  # writing to the client, which has gone: no worker's fault
         log.info("gateway: the client left a stream from %s", upstream.url)
-    return response
+    return response if broke is None else _Broken(response, broke)
 
 
 async def _read_small(upstream: aiohttp.ClientResponse, limit: int = 64 * 1024) -> bytes:

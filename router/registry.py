@@ -3,9 +3,11 @@
 Pure state with an injected `now`: no I/O, no clock reads. A worker's expected load is what it
 last reported in flight plus the cost of tickets issued since, which are not yet in its report.
 A ticket stops counting at the first of: a report made `settle_s` after it was issued (by then
-the worker counts it itself, or never will), its expiry, the worker's removal, or `release` by
-the router's own proxy (gateway mode) once the request it carried is over. Each of these takes
-the ticket out of its worker's deque, so its cost comes back exactly once, whichever is first.
+the worker counts it itself, or never will), its expiry, the worker's removal, or `release` once
+the request it carried is over: by the router's own proxy (gateway mode), or when the worker
+says so (`release_request`: Vast's PyWorker names ended requests by `request_idx`). Each of
+these takes the ticket out of its worker's deque, so its cost comes back exactly once, whichever
+is first.
 
 Pending tickets sit in a deque per worker in the order they were issued, and their total is
 kept as a running sum, so settling and expiring pop from the left and reading a worker's
@@ -42,6 +44,8 @@ class PendingTicket(NamedTuple):
     expires_at: float
     reqnum: int
     """The ticket's number: unique on its worker, so `release` finds this ticket and no other."""
+    request_idx: int | None = None
+    """The request it was issued for (what Vast's PyWorker names when the request has ended)."""
 
 
 @dataclass(eq=False)
@@ -226,6 +230,18 @@ class WorkerRegistry:
         if released and self._workers.get(worker.id) is worker:
             self._touch(worker)
         return released
+
+    def release_request(self, worker_id: str, request_idx: int) -> bool:
+        """The worker `worker_id` says request `request_idx` has ended: its oldest ticket for
+        that request stops counting now, through `release` (by that ticket's reqnum). False
+        when no ticket of that request counts on it any more (or there is no such worker)."""
+        worker = self._workers.get(worker_id)
+        if worker is None:
+            return False
+        for ticket in worker.pending:
+            if ticket.request_idx == request_idx:
+                return self.release(worker, ticket.reqnum)
+        return False
 
     def expire_pending(self, now: float) -> None:
         expired = False

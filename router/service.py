@@ -17,7 +17,7 @@ import itertools
 import logging
 import math
 import random
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, NamedTuple
 
 from protocol import MAX_COST
@@ -147,12 +147,11 @@ class RouteService:
     ) -> Issued | None:
         """`issue_ticket` for a proxy that sends the request itself (gateway mode), strict
         about `avoid`: the ticket with its worker, for `ticket_done` once the request is over;
-        None when no worker came."""
+        None when no worker came. `no_worker_reply` does not apply: it chooses what `/route/`
+        tells a client that can poll, and the proxy's own client cannot (the proxy answers it)."""
         request_idx, issued = self._route_now(endpoint, cost, request_idx, avoid, None, True)
         if issued is None and wait:
             issued = await self._wait_and_issue(endpoint, cost, request_idx, avoid, None, True)
-        if issued is None:
-            self._no_worker(endpoint, request_idx)  # raises when the router answers "retry"
         return issued
 
     def ticket_done(self, issued: Issued) -> bool:
@@ -161,6 +160,13 @@ class RouteService:
         report counts it, it expired, the worker is gone, or it was done before): a cost is
         returned once, never twice."""
         return self.registry.release(issued.worker, issued.ticket["reqnum"])
+
+    def requests_ended(self, worker_id: str, request_idxs: Iterable[int]) -> int:
+        """The worker `worker_id` says these requests have ended (Vast's `/delete_requests/`):
+        each one's ticket stops counting on it now, unless it had already (the same exactly-once
+        accounting as `ticket_done`). How many costs came back."""
+        release = self.registry.release_request
+        return sum(release(worker_id, request_idx) for request_idx in request_idxs)
 
     def _route_now(
         self,

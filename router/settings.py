@@ -63,7 +63,8 @@ class RouterSettings(BaseSettings):
     max_waiting_routes: int = Field(default=1000, ge=0, le=1_000_000)
     no_worker_reply: Literal["poll", "retry"] = "poll"
     """After route_timeout_s with no worker: `poll` answers Vast's {endpoint, status,
-    request_idx} (200, poll again with the same request_idx); `retry` answers 503 Retry-After."""
+    request_idx} (200, poll again with the same request_idx); `retry` answers 503 Retry-After.
+    `/route/` only: gateway mode answers 503 `no_worker` either way (its clients cannot poll)."""
     affinity_max_wait_s: float = Field(default=10.0, ge=0.0, le=3600.0)
     """A session keeps its worker while that worker's expected wait is at most this."""
     max_sessions: int = Field(default=100_000, ge=0, le=10_000_000)

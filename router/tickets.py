@@ -79,7 +79,7 @@ class TicketIssuer:
         ticket = self._sign(signer, fields, expires_at)
         if self._high_water is not None:
             self._high_water.issued()
-        worker.add_pending(PendingTicket(cost, now, expires_at, reqnum))
+        worker.add_pending(PendingTicket(cost, now, expires_at, reqnum, request_idx))
         return ticket
 
     def _sign(self, signer: RingKey, fields: dict[str, Any], expires_at: float) -> dict[str, Any]:

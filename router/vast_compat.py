@@ -4,7 +4,7 @@ so that both work against it unchanged (docs/vast.md):
     GET  /api/v0/endptjobs/         the endpoints a key may see, with their API keys (client)
     GET  /api/v0/endptjobs/{id}/    one of them (the client's refresh)
     POST /get_endpoint_workers/     {"id", "api_key"} → the endpoint's workers (client)
-    POST /delete_requests/          finished requests, acknowledged (PyWorker)
+    POST /delete_requests/          requests that ended: their costs stop counting (PyWorker)
     GET  /static/jvastai_root.cer   the CA certificate the client should trust
 
 `/route/`, `/pubkey/` and `/worker_status/` are the core's; this module gives them the three
@@ -26,7 +26,7 @@ from aiohttp import web
 from router.backplane import BACKPLANE, Backplane, EndpointView
 from router.bodies import read_json_object
 from router.credentials import bearer_token, master_token, same_secret
-from router.errors import EndpointNotFound, Unauthorized
+from router.errors import EndpointNotFound, InvalidRequest, Unauthorized
 from router.settings import RouterSettings
 from router.vast_wire import endpoint_id, endpoint_record, worker_record
 
@@ -108,16 +108,34 @@ async def endpoint_workers(request: web.Request) -> web.Response:
 
 
 async def delete_requests(request: web.Request) -> web.Response:
-    """Vast's PyWorker says which requests ended; the core settles load from its status
-    reports, so this only checks the token and acknowledges (else the PyWorker retries)."""
+    """Vast's PyWorker says which requests ended (finished, failed, rejected or cancelled):
+    `{"worker_id", "mtoken", "requests": [{"request_idx", "success", "status", ...}]}`, about
+    once a second. Each named request's ticket stops counting on that worker at once, through
+    the core's exactly-once accounting, so its retry (or a report that settled the ticket
+    first) returns nothing twice. Entries without an integer `request_idx` are acknowledged and
+    skipped: the PyWorker only checks the status, and would resend a refused batch."""
     body = await read_json_object(request)
     expected = request.app[CONFIG].worker_token
     presented = bearer_token(request) or master_token(body)
     if expected and not same_secret(presented, expected):
         raise Unauthorized("request report without the right worker token (`mtoken`)")
-    requests = body.get("requests")
-    count = len(requests) if isinstance(requests, list) else 0
-    return web.json_response({"accepted": count})
+    requests = body.get("requests", [])
+    if not isinstance(requests, list):
+        raise InvalidRequest("`requests` must be a list of {request_idx, status, ...} objects")
+    worker_id = body.get("worker_id")
+    released = 0
+    if _is_int(worker_id) or (isinstance(worker_id, str) and worker_id):
+        request_idxs = [
+            entry["request_idx"]
+            for entry in requests
+            if isinstance(entry, dict) and _is_int(entry.get("request_idx"))
+        ]
+        released = request.app[BACKPLANE].requests_ended(str(worker_id), request_idxs)
+    return web.json_response({"accepted": len(requests), "released": released})
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 async def root_certificate(request: web.Request) -> web.Response:

@@ -4,8 +4,12 @@ Real processes on 127.0.0.1: our router signing Vast's RSA tickets (`vast-url`, 
 package's PyWorker verifies), a TGI stand-in that logs TGI's "Connected" line, Vast's PyWorker
 configured as Vast's TGI example, and our own PyWorker with the same ticket scheme, both
 reporting to our router. Vast's PyWorker must report itself ready to our /worker_status/, fetch
-our /pubkey/, serve requests that carry our tickets and refuse forged ones; Vast's client must
-find the endpoint and complete requests through this mixed fleet.
+our /pubkey/, serve requests that carry our tickets and refuse forged ones, and its
+/delete_requests/ calls must hand each ended request's cost back; Vast's client must find the
+endpoint and complete requests through this mixed fleet.
+
+The router runs with `ticket_settle_s` at 30 s, so that within a test only a /delete_requests/
+call (or nothing) can stop a ticket's cost from counting.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -33,6 +38,7 @@ API_KEY = "vast-e2e-key"
 WORKER_TOKEN = "vast-e2e-master-token"
 CONTAINER_ID = 4242
 PAYLOAD = {"inputs": "Tell me about cats", "parameters": {"max_new_tokens": 3}}
+SETTLE_S = 30.0
 
 
 @dataclass
@@ -60,7 +66,7 @@ def vast_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VastStack]:
         "--ticket-scheme", "vast-url",
         "--state-dir", str(tmp_path_factory.mktemp("vast-router-state")),
     ]  # fmt: skip
-    router_env = {"TGIS_WORKER_TOKEN": WORKER_TOKEN}
+    router_env = {"TGIS_WORKER_TOKEN": WORKER_TOKEN, "TICKET_SETTLE_S": str(SETTLE_S)}
     backend_args = ["--port", str(ports["backend"]), "--tokens", "3"]
     ours_args = [
         "worker",
@@ -203,6 +209,32 @@ def test_vasts_client_completes_requests_through_the_fleet(vast_stack: VastStack
     assert whole["url"] == vast_stack.worker_url
     assert whole["response"]["generated_text"] == " a b c"
     assert [event["token"]["text"] for event in events] == [" t1", " t2", " t3"]
+
+
+def expected_load(stack: VastStack, worker_id: str) -> float:
+    _, body = get_json(f"{stack.router_url}/status")
+    workers = {worker["id"]: worker for worker in body["endpoints"][0]["workers"]}
+    load: float = workers[worker_id]["expected_load"]
+    return load
+
+
+def test_a_request_it_reports_ended_stops_counting_on_it_at_once(vast_stack: VastStack) -> None:
+    """Its /delete_requests/ call (about a second after the request ends) hands the ticket's
+    cost back, long before a status report could settle it (`ticket_settle_s`, 30 s here) or
+    the ticket could expire (60 s). The other tickets on it cost 3 each, so a load under
+    5,000 means this one's cost is back."""
+    ticket = route(vast_stack, vast_stack.worker_url, cost=5000)
+    routed_at = time.monotonic()
+    assert expected_load(vast_stack, str(CONTAINER_ID)) >= 5000
+    status, _ = post(f"{ticket['url']}/generate", {"auth_data": ticket, "payload": PAYLOAD})
+    assert status == 200
+    wait_for(
+        "the router to hand the ended request's cost back",
+        lambda: expected_load(vast_stack, str(CONTAINER_ID)) < 5000,
+        [vast_stack.router, vast_stack.worker],
+        limit_s=10,
+    )
+    assert time.monotonic() - routed_at < SETTLE_S
 
 
 def test_its_bookkeeping_calls_are_all_accepted(vast_stack: VastStack) -> None:

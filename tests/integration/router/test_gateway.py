@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,16 @@ WORKER_TOKEN = "gateway-worker-token"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 GENERATE = {"inputs": "Hello", "parameters": {"max_new_tokens": 7}}
 
-Behaviour = Literal["ok", "busy", "reset", "stream_dies", "stream_dies_early", "slow_start"]
+Behaviour = Literal[
+    "ok",
+    "busy",
+    "reset",
+    "stream_dies",  # closes its connection after the first event (EOF before the stream's end)
+    "stream_resets",  # resets it (RST) after the first event
+    "stream_stalls",  # sends nothing after the first event
+    "stream_dies_early",
+    "slow_start",
+]
 
 
 @dataclass
@@ -78,6 +89,11 @@ class StandInWorker:
                     assert request.transport is not None
                     request.transport.close()
                     return response
+                if self.behaviour == "stream_resets" and index == 1:
+                    reset(request)
+                    return response
+                if self.behaviour == "stream_stalls" and index == 1:
+                    await asyncio.sleep(30)  # cancelled when the gateway gives up on it
                 if index < self.events:
                     self.next_event.clear()
                     await asyncio.wait_for(self.next_event.wait(), 10)
@@ -86,6 +102,14 @@ class StandInWorker:
             raise
         await response.write_eof()
         return response
+
+
+def reset(request: web.Request) -> None:
+    """Drop the connection with a TCP reset, as a worker that crashed would."""
+    assert request.transport is not None
+    sock = request.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    request.transport.abort()
 
 
 @pytest.fixture
@@ -278,10 +302,11 @@ async def test_a_dead_worker_is_replaced_by_another(
     assert client.app[DEMAND].take_arrivals() == (7.0, 1)  # the retry is not new demand
 
 
+@pytest.mark.parametrize("no_worker_reply", ["poll", "retry"])
 async def test_the_failed_worker_is_never_tried_again(
-    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], no_worker_reply: str
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
+    client = await router(aiohttp_client, tmp_path, no_worker_reply=no_worker_reply)
     busy = StandInWorker("busy", "busy")
     await register(client, "busy", await start(busy, servers) + "/", 0)  # URL as reported
     response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
@@ -307,14 +332,20 @@ async def test_when_the_only_worker_is_dead_the_answer_is_502(
     assert "url" not in await answer.json()  # no ticket for it until its next report
 
 
+@pytest.mark.parametrize("no_worker_reply", ["poll", "retry"])
 async def test_with_no_worker_the_answer_is_503_with_retry_after(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    aiohttp_client: ClientFactory, tmp_path: Path, no_worker_reply: str
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
+    """Whatever `/route/` answers its own clients (Vast's poll answer, or 503 `unavailable`),
+    a gateway client cannot poll: it gets `no_worker`, which says the endpoint is up and has no
+    worker ready yet (not `unavailable`, which is a suspended or stopped endpoint's answer)."""
+    client = await router(aiohttp_client, tmp_path, no_worker_reply=no_worker_reply)
     response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
-    assert (await response.json())["error_type"] == "no_worker"
+    answer = await response.json()
+    assert answer["error_type"] == "no_worker"
+    assert "request_idx" not in answer["error"]  # nothing a gateway client could send back
 
 
 async def test_a_stream_is_relayed_event_by_event(
@@ -576,3 +607,93 @@ async def test_a_cost_already_in_the_workers_report_is_not_handed_back_twice(
     assert await loads(client) == {"a": 7}  # not 0, nor -7
     await register(client, "a", url, 0)
     assert await loads(client) == {"a": 0}
+
+
+# -- a worker whose stream breaks mid-way is out of rotation; a client that leaves blames nobody --
+
+
+async def states(client: TestClient[Any, Any]) -> dict[str, str]:
+    [endpoint] = (await (await client.get("/status")).json())["endpoints"]
+    return {worker["id"]: worker["state"] for worker in endpoint["workers"]}
+
+
+@pytest.mark.parametrize("behaviour", ["stream_dies", "stream_resets", "stream_stalls"])
+async def test_a_worker_whose_stream_breaks_mid_way_is_routed_to_no_more(
+    aiohttp_client: ClientFactory,
+    tmp_path: Path,
+    servers: list[TestServer],
+    behaviour: Behaviour,
+) -> None:
+    """Closed (EOF before the stream's end), reset, or silent past `gateway_idle_timeout_s`
+    after its first event: the worker is out of rotation, as one that failed before its first
+    byte, although its least load would make it the first choice; its next report brings it
+    back."""
+    client = await router(aiohttp_client, tmp_path, gateway_idle_timeout_s=0.3)
+    broken, healthy = StandInWorker("broken", behaviour), StandInWorker("healthy")
+    broken_url = await start(broken, servers)
+    await register(client, "broken", broken_url, 0)
+    await register(client, "healthy", await start(healthy, servers), 500)
+    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    assert response.status == 200
+    body = await response.read()
+    assert body.startswith(encode_json_event({"index": 1, "token": {"text": " t1"}}))
+    assert b'"error_type":"worker"' in body
+    assert await states(client) == {"broken": "failed", "healthy": "ready"}
+    for _ in range(3):
+        response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+        assert await response.json() == {"generated_text": " from healthy"}
+    assert len(broken.received) == 1
+    await register(client, "broken", broken_url, 0)  # its next good report: back in rotation
+    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    assert await response.json() == {"generated_text": " from broken"}
+
+
+@pytest.mark.parametrize("handler_cancellation", [True, False])
+async def test_a_client_that_leaves_mid_stream_leaves_the_worker_in_rotation(
+    tmp_path: Path, servers: list[TestServer], handler_cancellation: bool
+) -> None:
+    """The client drops its connection after the first event. With handler cancellation (as
+    `tgi-serverless router` and `up` run) the handler is cancelled; without it the gateway
+    meets the closed connection on its next write. Either way the worker is not to blame: it
+    stays ready and gets the next request."""
+    settings = router_settings(
+        tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN, gateway_default_max_new_tokens=64
+    )
+    runner = web.AppRunner(create_app(settings), handler_cancellation=handler_cancellation)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    base = f"http://127.0.0.1:{port}"
+    streaming, other = StandInWorker("streaming", events=1000), StandInWorker("other")
+    try:
+        async with aiohttp.ClientSession() as session:
+            for worker, load in ((streaming, 0), (other, 500)):
+                url = await start(worker, servers)
+                report = {"id": worker.name, "url": url, "state": "ready", "max_perf": 100.0}
+                report["in_flight_workload"] = load
+                headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+                async with session.post(f"{base}/worker_status/", json=report, headers=headers):
+                    pass
+            stream_url = f"{base}/endpoints/default/generate_stream"
+            async with session.post(stream_url, json=GENERATE, headers=AUTH) as response:
+                await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
+                response.connection.transport.abort()  # type: ignore[union-attr]
+            for _ in range(500):  # the worker writes on until the dropped connection stops it
+                if streaming.stream_closed.is_set():
+                    break
+                streaming.next_event.set()
+                await asyncio.sleep(0.01)
+            assert streaming.stream_closed.is_set()
+            await asyncio.sleep(0.1)  # the handler has finished
+            async with session.get(f"{base}/status") as answer:
+                [endpoint] = (await answer.json())["endpoints"]
+            assert {w["id"]: w["state"] for w in endpoint["workers"]} == {
+                "streaming": "ready",
+                "other": "ready",
+            }
+            generate_url = f"{base}/endpoints/default/generate"
+            async with session.post(generate_url, json=GENERATE, headers=AUTH) as response:
+                assert await response.json() == {"generated_text": " from streaming"}
+        assert other.received == []
+    finally:
+        await runner.cleanup()

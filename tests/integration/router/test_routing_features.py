@@ -7,6 +7,7 @@ import asyncio
 import base64
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from router.app import (
 )
 from router.keyring import KeyAlg, KeyRing
 from router.keystore import load_key_ring, save_key_ring
+from router.reqnums import ReqnumFile
 from router.settings import RouterSettings
 from tests.integration.router.routers import ClientFactory, router_settings
 
@@ -285,15 +287,74 @@ async def test_vast_scheme_signs_rsa_tickets_with_vasts_fields(
 async def test_reqnums_keep_increasing_across_restarts(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
+    """Restarts after 7 tickets, at a block boundary (4 and 8 with blocks of 4), one past it,
+    and before the first block is used up: every number is above all earlier ones, and each
+    was below the ceiling on disk when it was handed out."""
     frozen = [5_000.0]  # the clock does not move: only the high-water mark can help
+    file = ReqnumFile(tmp_path / "state")
     seen = []
-    for _ in range(3):
-        app = create_app(settings(tmp_path, reqnum_block=3), clock=lambda: frozen[0])
+    for count in (7, 4, 8, 5, 1, 4):
+        app = create_app(settings(tmp_path, reqnum_block=4), clock=lambda: frozen[0])
         client = await aiohttp_client(app)
         await report(client, "w1")
-        seen += [(await ticket(client))["reqnum"] for _ in range(7)]
+        for _ in range(count):
+            reqnum = (await ticket(client))["reqnum"]
+            assert reqnum < file.load()
+            seen.append(reqnum)
         await client.close()
     assert seen == sorted(set(seen))
+
+
+async def test_the_reqnum_ceiling_is_written_off_the_event_loop(
+    aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that takes 0.8 s (the real one, with its syncs, takes about 10 ms here) leaves
+    the event loop free: routes are answered and a 10 ms heartbeat keeps beating meanwhile,
+    and the new ceiling is on disk before any number reaches the old one."""
+    writes: list[int] = []
+    store = ReqnumFile.store
+
+    def slow_store(self: ReqnumFile, ceiling: int) -> None:
+        if writes:  # the start-up write is not the one under test
+            time.sleep(0.8)
+        store(self, ceiling)
+        writes.append(ceiling)
+
+    monkeypatch.setattr(ReqnumFile, "store", slow_store)
+    client = await aiohttp_client(create_app(settings(tmp_path, reqnum_block=8)))
+    await report(client, "w1")
+    file = ReqnumFile(tmp_path / "state")
+    first_ceiling = file.load()
+    gaps = []
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    beating = asyncio.create_task(heartbeat())
+    try:
+        reqnums = []
+        for _ in range(7):  # past the point where the next block is reserved, not past the ceiling
+            started = time.monotonic()
+            reqnums.append((await ticket(client))["reqnum"])
+            assert time.monotonic() - started < 0.4
+        for _ in range(100):  # the write lands in its own time
+            if file.load() > first_ceiling:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        beating.cancel()
+    assert file.load() > first_ceiling
+    assert max(gaps) < 0.4
+    assert len(writes) == 2  # the start's, and the next block's
+    assert all(reqnum < first_ceiling for reqnum in reqnums)
+    more = [(await ticket(client))["reqnum"] for _ in range(8)]  # into the new block
+    assert reqnums + more == sorted(set(reqnums + more))
+    assert all(reqnum < file.load() for reqnum in more)
 
 
 async def test_an_unsigned_looking_ticket_field_is_not_trusted(

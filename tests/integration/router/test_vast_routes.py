@@ -89,11 +89,68 @@ async def test_delete_requests_is_acknowledged_for_the_right_token(
     client = await router(aiohttp_client, tmp_path)
     body = {"worker_id": 11, "mtoken": WORKER_TOKEN, "requests": [{"request_idx": 1}]}
     response = await client.post("/delete_requests/", json=body)
-    assert (response.status, await response.json()) == (200, {"accepted": 1})
+    assert (response.status, await response.json()) == (200, {"accepted": 1, "released": 0})
     response = await client.post("/delete_requests/", json={**body, "mtoken": "guess"})
     assert response.status == 401
     response = await client.post("/delete_requests/", data=b"{not json")
     assert (response.status, (await response.json())["error_type"]) == (400, "bad_request")
+
+
+def ended(request_idx: Any, status: str = "Success") -> dict[str, Any]:
+    """One entry of `/delete_requests/` exactly as Vast's PyWorker (vastai 1.9.1) sends it."""
+    now = time.time()
+    return {
+        "request_idx": request_idx,
+        "success": status == "Success",
+        "status": status,
+        "entered_queue_at": now - 1.0,
+        "work_started_at": now - 0.9,
+        "work_completed_at": now,
+    }
+
+
+async def expected_load(client: TestClient[Any, Any]) -> float:
+    [worker] = (await (await client.get("/status")).json())["endpoints"][0]["workers"]
+    load: float = worker["expected_load"]
+    return load
+
+
+async def test_a_request_the_pyworker_reports_ended_hands_its_cost_back_at_once(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """Without waiting for a status report (none comes here: `ticket_settle_s` is irrelevant),
+    each ticket whose `request_idx` the worker says has ended stops counting, once."""
+    client = await router(aiohttp_client, tmp_path)
+    assert (await client.post("/worker_status/", json=vast_report())).status == 200
+    tickets = []
+    for cost in (5, 7, 11):
+        response = await client.post(
+            "/route/", json={"endpoint": "default", "cost": cost}, headers=AUTH
+        )
+        tickets.append(await response.json())
+    assert await expected_load(client) == 23
+    body = {
+        "worker_id": 11,
+        "mtoken": WORKER_TOKEN,
+        "requests": [
+            ended(tickets[0]["request_idx"]),
+            ended(tickets[2]["request_idx"], "Rejected"),
+        ],
+    }
+    response = await client.post("/delete_requests/", json=body)
+    assert (response.status, await response.json()) == (200, {"accepted": 2, "released": 2})
+    assert await expected_load(client) == 7
+    response = await client.post("/delete_requests/", json=body)  # its retry: nothing twice
+    assert (response.status, await response.json()) == (200, {"accepted": 2, "released": 0})
+    assert await expected_load(client) == 7
+    other = {**body, "worker_id": 12, "requests": [ended(tickets[1]["request_idx"])]}
+    assert (await (await client.post("/delete_requests/", json=other)).json())["released"] == 0
+    odd = [ended(None), ended("1"), ended(True), {"status": "Success"}, "x"]
+    response = await client.post("/delete_requests/", json={**body, "requests": odd})
+    assert (response.status, await response.json()) == (200, {"accepted": 5, "released": 0})
+    assert await expected_load(client) == 7
+    response = await client.post("/delete_requests/", json={**body, "requests": {"a": 1}})
+    assert (response.status, (await response.json())["error_type"]) == (422, "validation")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Load accounting under any interleaving of tickets, reports, expiries, failures and removals
-(and, in gateway mode, the ends of the requests the router proxies): the pending cost always
+(and the ends of requests: those the router proxies in gateway mode, and those a worker reports
+ended, as Vast's PyWorker does with /delete_requests/): the pending cost always
 equals what the deques hold, is never negative, each ticket's cost comes back exactly once, and
 nothing is left once tickets are done."""
 
@@ -142,6 +143,9 @@ gateway_operation = st.one_of(
     st.tuples(st.just("route"), st.floats(0.5, 5000), st.sampled_from(WORKERS)),
     st.tuples(st.just("route"), st.floats(0.5, 5000), st.just("")),  # any: the load index
     st.tuples(st.just("done"), st.integers(0, 1000), st.just("")),
+    st.tuples(st.just("ended"), st.integers(0, 1000), st.just("")),  # the worker says so
+    # a request routed again (its request_idx): to a given worker, or ("") to its first one
+    st.tuples(st.just("retry"), st.integers(0, 1000), st.sampled_from([*WORKERS, ""])),
     st.tuples(st.just("report"), st.floats(0, 5000), st.sampled_from(WORKERS)),
     st.tuples(st.just("stop"), st.just(0), st.sampled_from(WORKERS)),
     st.tuples(st.just("fail"), st.just(0), st.sampled_from(WORKERS)),
@@ -157,6 +161,9 @@ class Proxied:
     record: WorkerRecord
     cost: float
     done: bool = False
+    ended: bool = False
+    """Its worker reported its request_idx ended (it may have released another ticket of the
+    same request on that worker: the oldest one still counting)."""
 
     def counted(self) -> bool:
         return any(t.reqnum == self.ticket.auth_data["reqnum"] for t in self.record.pending)
@@ -192,20 +199,23 @@ def test_a_proxied_requests_cost_comes_back_exactly_once(
     ops: list[tuple[str, float, str]], settle_s: float
 ) -> None:
     """The gateway's `done()` returns a ticket's cost at once if the ticket still counts, and
-    changes nothing if a report, its expiry or the worker's removal returned it first, or if
-    it was done before. Once every request is over, no load is left, without waiting for any
-    expiry."""
+    changes nothing if a report, its expiry, the worker's removal or the worker's own word that
+    the request ended (`requests_ended`, by request_idx, also for a retried request with two
+    tickets on one worker) returned it first, or if it was done before. Once every request is
+    over, no load is left, without waiting for any expiry."""
     now = [0.0]
     service, backplane = gateway_core(now, settle_s)
     registry = service.registry
     proxied: list[Proxied] = []
 
-    async def route(worker_id: str, cost: float) -> None:
+    async def route(worker_id: str, cost: float, request_idx: int | None = None) -> None:
         """To `worker_id` (the others avoided), or to any worker (no avoid: routing's load
         index, which must see every worker whose load a `done()` changed)."""
         targets = [worker_id] if worker_id else WORKERS
         others = frozenset(f"http://127.0.0.1/{w}" for w in WORKERS if w not in targets)
-        ticket = await backplane.ticket("default", cost, avoid=others, wait=False)
+        ticket = await backplane.ticket(
+            "default", cost, avoid=others, wait=False, request_idx=request_idx
+        )
         if ticket is None:
             assert not any(w.healthy for w in registry if w.id in targets)
             return
@@ -225,12 +235,37 @@ def test_a_proxied_requests_cost_comes_back_exactly_once(
         assert math.isclose(returned, entry.cost if counted else 0.0, abs_tol=1e-6)
         entry.done = True
 
+    def worker_says_ended(entry: Proxied) -> None:
+        """The entry's worker (by id: possibly a new record of the same id) reports the entry's
+        request ended: the oldest ticket of that request still counting on the record the
+        registry holds for that id comes back, once; every other ticket is untouched."""
+        idx, record = entry.ticket.request_idx, registry.get(entry.record.id)
+        assert idx is not None
+        same = [e for e in proxied if e.ticket.request_idx == idx and e.record is record]
+        expected = next((e for e in same if e.counted()), None)  # `proxied` is in issue order
+        counting = {id(e): e.counted() for e in proxied}
+        total = registry.pending_total()
+        released = backplane.requests_ended(entry.record.id, [idx])
+        assert released == (expected is not None)
+        returned = total - registry.pending_total()
+        assert math.isclose(returned, expected.cost if expected else 0.0, abs_tol=1e-6)
+        for other in proxied:
+            assert other.counted() == (counting[id(other)] and other is not expected)
+        if expected is not None:
+            expected.ended = True
+
     async def scenario() -> None:
         for kind, value, worker_id in ops:
             if kind == "route":
                 await route(worker_id, value)
             elif kind == "done" and proxied:
                 done(proxied[int(value) % len(proxied)])
+            elif kind == "ended" and proxied:
+                worker_says_ended(proxied[int(value) % len(proxied)])
+            elif kind == "retry" and proxied:
+                first = proxied[int(value) % len(proxied)]
+                target = worker_id or first.record.id
+                await route(target, first.cost, first.ticket.request_idx)
             elif kind == "report":
                 registry.apply_report(report(worker_id, in_flight_workload=value), now[0])
             elif kind == "stop":
@@ -247,7 +282,7 @@ def test_a_proxied_requests_cost_comes_back_exactly_once(
                     sum(t.cost for t in entry.record.pending),
                     abs_tol=1e-6,
                 )
-                assert not (entry.done and entry.counted())
+                assert not ((entry.done or entry.ended) and entry.counted())
             outstanding = sum(entry.cost for entry in proxied if not entry.done)
             assert registry.pending_total() <= outstanding + 1e-6
         for entry in proxied:  # every request ends: no ticket is left counting
@@ -255,5 +290,7 @@ def test_a_proxied_requests_cost_comes_back_exactly_once(
         assert registry.pending_total() == 0
         assert all(not entry.record.pending for entry in proxied)
         assert not any(entry.ticket.done() for entry in proxied)  # and none comes back twice
+        idxs = {entry.ticket.request_idx for entry in proxied}
+        assert not service.requests_ended(WORKERS[0], [i for i in idxs if i is not None])
 
     asyncio.run(scenario())

@@ -111,3 +111,24 @@ def test_a_ticket_settled_expired_or_removed_is_not_released_again() -> None:
     workers.remove("w1")
     assert workers.release(record, 3) is False
     assert record.pending_workload == 0
+
+
+def test_a_request_its_worker_reports_ended_stops_counting_once() -> None:
+    """Vast's PyWorker names the requests that ended by `request_idx` (`/delete_requests/`):
+    that worker's oldest ticket for the request is released, through `release` by its reqnum."""
+    workers = registry()
+    record = workers.apply_report(report(), now=0)
+    assert record is not None
+    for reqnum, (cost, request_idx) in enumerate([(10, 7), (20, 8), (40, 7)], start=1):
+        ticket = PendingTicket(cost, 0, 60, reqnum, request_idx=request_idx)
+        workers.add_pending(record, ticket)
+    assert workers.release_request("w1", 7) is True  # the older of request 7's two tickets
+    assert [t.reqnum for t in record.pending] == [2, 3]
+    assert workers.release(record, 1) is False  # gone: not returned a second time
+    assert workers.release_request("w1", 7) is True
+    assert workers.release_request("w1", 7) is False
+    assert workers.release_request("w1", 99) is False  # no such request on it
+    assert workers.release_request("other", 8) is False  # not that worker's
+    assert record.expected_load == 20
+    assert workers.release(record, 2) is True  # and the gateway's own end still works
+    assert record.expected_load == 0
