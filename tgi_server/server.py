@@ -46,9 +46,11 @@ def serve(settings: BackendSettings) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
         engine, settings = _start_engine(settings, shard)
-    except Exception as exc:
+    except BaseException as exc:
         if shard is not None:
             shard.abandon()
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: not ours to keep
+            raise
         if isinstance(exc, ShardFailedError):  # the shard has logged its traceback already
             log.error("Shard 0 failed to start: %s", exc, extra={"target": LAUNCHER_TARGET})
         else:

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import select
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,14 +46,22 @@ STATS_INTERVAL_S = 0.05
 """While busy, the scheduler's counters go to the HTTP server at most this often (and whenever
 a request ends, so `/metrics` read after a response already counts it)."""
 RECEIVE_BYTES = 1 << 16
+ABANDON_POLL_S = 0.5
+"""How often the watcher of a loading shard looks whether it should still watch."""
 
 CompileRegex = Callable[[str], CompiledGrammar]
 
 
-def run_shard(sock: socket.socket, settings: BackendSettings) -> None:
-    """The shard process's entry point: load the model, say ready, serve until told to stop."""
+def run_shard(sock: socket.socket, settings: BackendSettings) -> bool:
+    """The shard process's entry point: load the model, say ready, serve until told to stop.
+    False if the model could not be loaded."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    loading = threading.Event()
+    loading.set()
+    threading.Thread(
+        target=_exit_if_abandoned, args=(sock, loading), name="tgis-abandoned", daemon=True
+    ).start()
     from transformers.utils import logging as transformers_logging
 
     from tgi_server.loading import build_model_server, fit_to_context, load_model, model_context
@@ -68,15 +78,38 @@ def run_shard(sock: socket.socket, settings: BackendSettings) -> None:
         log.exception("Error when initializing model")
         model = settings.model_id or "the built-in tiny model"
         sock.sendall(frame(("failed", f"cannot load {model}: {type(exc).__name__}: {exc}")))
-        return
+        return False
+    loading.clear()
     try:
         sock.sendall(frame(("ready", served.device_type, served.device_name)))
     except OSError:
-        return  # the HTTP server gave up meanwhile
+        return True  # the HTTP server gave up meanwhile
     gc.collect()
     gc.freeze()  # as in the HTTP server: leave the loaded model out of every full collection
     grammar = served.grammar
     ShardLoop(sock, scheduler, grammar.compile_regex if grammar else None).run()
+    return True
+
+
+def _exit_if_abandoned(sock: socket.socket, loading: threading.Event) -> None:
+    """While the model loads (minutes, for a large one), nothing reads the socket: end the
+    process at once if the HTTP server goes away meanwhile (it sends nothing before `ready`,
+    so the socket turns readable only by closing). It could not stop us with a signal: we
+    ignore SIGTERM and SIGINT, and a supervisor kills only the server's own process."""
+    while loading.is_set():
+        readable, _, _ = select.select([sock], [], [], ABANDON_POLL_S)
+        if not readable or not loading.is_set():
+            continue
+        try:
+            closed = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            continue
+        except OSError:
+            closed = True
+        if closed:
+            log.warning("the HTTP server went away while the model loaded; exiting")
+            os._exit(1)
+        return
 
 
 def main(argv: list[str]) -> int:
@@ -88,8 +121,7 @@ def main(argv: list[str]) -> int:
         return 1
     _, settings, logs = message
     logs.apply()
-    run_shard(sock, settings)
-    return 0
+    return 0 if run_shard(sock, settings) else 1
 
 
 def _first_message(sock: socket.socket) -> Message | None:

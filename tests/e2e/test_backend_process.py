@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import children_of
+from tests.e2e.processes import children_of, pid_alive
 from tests.ports import free_port
 from tgi_server.tiny_model import ensure_tiny_model
 
@@ -116,3 +117,51 @@ def test_weights_that_cannot_load_end_with_the_shards_reason(
     assert "Shard 0 failed to start" in errors
     assert "Error when initializing model" in errors  # the shard's own traceback
     assert f"cannot load {broken}" in errors  # and its reason, on the launcher's line
+
+
+def test_a_shard_still_loading_exits_when_the_backend_is_killed(tmp_path: Path) -> None:
+    """The shard ignores SIGTERM and reads nothing while it loads; it must still not outlive
+    the backend. Its load is held up by a hub that accepts connections and never answers."""
+    silent_hub = socket.create_server(("127.0.0.1", 0))
+    hub_port = silent_hub.getsockname()[1]
+    env = {
+        **os.environ,
+        "TGIS_CACHE_DIR": str(tmp_path),
+        "HF_ENDPOINT": f"http://127.0.0.1:{hub_port}",
+        "HF_HUB_ETAG_TIMEOUT": "120",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "120",
+        "HF_HOME": str(tmp_path / "hf"),
+    }
+    env.pop("HF_HUB_OFFLINE", None)
+    command = [sys.executable, "-m", "tgi_serverless", "backend", "--port", str(free_port())]
+    process = subprocess.Popen(
+        [*command, "--model-id", "tgis-tests/never-answers"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        shard = wait_for_shard(process.pid, limit_s=30)
+        time.sleep(3)  # past its imports: now it is waiting for the hub
+        assert pid_alive(shard)
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while pid_alive(shard) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not pid_alive(shard)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        silent_hub.close()
+
+
+def wait_for_shard(pid: int, limit_s: float) -> int:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        shards = [child for child in children_of(pid) if "tgi_server.shard" in command_of(child)]
+        if shards:
+            return shards[0]
+        time.sleep(0.05)
+    raise AssertionError("the backend started no shard")
