@@ -10,11 +10,14 @@ Only models whose cache is made of plain `DynamicLayer`s (full attention everywh
 batched this way; `supports_padded_batching` says whether a model qualifies.
 
 A decode step feeds one token per row, so its attention mask is only the padding: each row's
-new token may see every column of its own, none of the padding. On SDPA attention the runner
-hands the model that mask ready-made ([rows, 1, 1, columns], True where the row may attend)
-instead of the 2-D one, which transformers would otherwise turn into the same 4-D mask at every
-step: the logits are identical and a decode step of 32 rows of the tiny model took 0.66 ms
-instead of 0.75-0.84 ms on this CPU.
+new token may see every column of its own, none of the padding. Where `ready_made_mask_works`
+(SDPA attention on a CPU, and a probe gives the same logits both ways), the runner hands the
+model that mask ready-made ([rows, 1, 1, columns], True where the row may attend) instead of
+the 2-D one, which transformers would otherwise turn into the same 4-D mask at every step: a
+decode step of 32 rows of the tiny model took 0.66 ms instead of 0.75-0.84 ms on this CPU.
+The probe keeps models that need the 2-D mask (Falcon with ALiBi builds its biases from it)
+on the 2-D one; on GPUs transformers may drop the mask for unpadded batches and pick a faster
+kernel, so they keep the 2-D mask too.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from transformers.cache_utils import DynamicLayer
 
 from tgi_server.model_cache import cache_keyword
 
-__all__ = ["BatchPrefill", "BatchRunner", "PaddedBatch", "supports_padded_batching"]
+__all__ = [
+    "BatchPrefill",
+    "BatchRunner",
+    "PaddedBatch",
+    "ready_made_mask_works",
+    "supports_padded_batching",
+]
 
 
 @dataclass
@@ -69,12 +78,12 @@ def supports_padded_batching(model: Any) -> bool:
 class BatchRunner:
     """Runs a causal LM over padded batches."""
 
-    def __init__(self, model: Any, device: torch.device) -> None:
+    def __init__(self, model: Any, device: torch.device, *, ready_made_mask: bool = False) -> None:
         self._model = model
         self._device = device
         self._cache_keyword = cache_keyword(model)
-        self._padding_mask_only = _uses_sdpa(model)
-        """Whether decode steps pass the 4-D padding mask (SDPA attention)."""
+        self._ready_made_mask = ready_made_mask
+        """Whether decode steps pass the 4-D padding mask (see `ready_made_mask_works`)."""
 
     @property
     def device(self) -> torch.device:
@@ -120,7 +129,7 @@ class BatchRunner:
         mask = batch.attention_mask
         output = self._model(
             input_ids=ids,
-            attention_mask=mask[:, None, None, :].bool() if self._padding_mask_only else mask,
+            attention_mask=mask[:, None, None, :].bool() if self._ready_made_mask else mask,
             position_ids=batch.positions.unsqueeze(1),
             use_cache=True,
             **{self._cache_keyword: batch.cache},
@@ -162,8 +171,22 @@ class BatchRunner:
         return PaddedBatch(batch.cache, mask[:, start:], batch.positions.index_select(0, index))
 
 
-def _uses_sdpa(model: Any) -> bool:
-    return getattr(model.config, "_attn_implementation", None) == "sdpa"
+def ready_made_mask_works(model: Any, device: torch.device) -> bool:
+    """Whether `model`'s decode steps may take the padding mask ready-made: SDPA attention on a
+    CPU, and a padded two-row batch decoded one step with each mask gives the same logits."""
+    if device.type != "cpu" or getattr(model.config, "_attn_implementation", None) != "sdpa":
+        return False
+    try:
+        plain, ready_made = (_probe_decode(model, device, flag) for flag in (False, True))
+    except Exception:  # noqa: BLE001 -- a model that cannot take it keeps the 2-D mask
+        return False
+    return bool(torch.equal(plain, ready_made))
+
+
+def _probe_decode(model: Any, device: torch.device, ready_made_mask: bool) -> torch.Tensor:
+    runner = BatchRunner(model, device, ready_made_mask=ready_made_mask)
+    batch = runner.prefill([[1, 2, 3], [2, 3]]).batch  # two lengths: the second row is padded
+    return runner.decode(batch, [3, 1])
 
 
 def _pad_flags(

@@ -18,7 +18,11 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from tgi_server.admission_policy import BatchLimits
-from tgi_server.batch_runner import BatchRunner, supports_padded_batching
+from tgi_server.batch_runner import (
+    BatchRunner,
+    ready_made_mask_works,
+    supports_padded_batching,
+)
 from tgi_server.batching import BatchingScheduler
 from tgi_server.codec import HFTextCodec
 from tgi_server.engine import Engine, ServedModel
@@ -185,7 +189,8 @@ def _build_scheduler(
     eos = frozenset() if settings.ignore_eos else eos_token_ids(loaded.model, loaded.tokenizer)
     if settings.scheduler == "batching":
         if supports_padded_batching(loaded.model):
-            runner = BatchRunner(loaded.model, loaded.device)
+            ready_made_mask = ready_made_mask_works(loaded.model, loaded.device)
+            runner = BatchRunner(loaded.model, loaded.device, ready_made_mask=ready_made_mask)
             return BatchingScheduler(runner, codec, eos, batch_limits(settings))
         log.warning(
             "%s cannot be batched (sliding-window attention); serving sequentially", loaded.model_id

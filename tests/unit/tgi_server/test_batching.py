@@ -7,12 +7,21 @@ from typing import Any
 
 import pytest
 import torch
+from transformers import (
+    FalconConfig,
+    FalconForCausalLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    OPTConfig,
+    OPTForCausalLM,
+)
 
 from tgi_server.admission_policy import BatchLimits
 from tgi_server.batch_runner import (
     BatchPrefill,
     BatchRunner,
     PaddedBatch,
+    ready_made_mask_works,
     supports_padded_batching,
 )
 from tgi_server.batching import BatchingScheduler
@@ -285,10 +294,10 @@ def test_a_request_cancelled_mid_prefill_leaves_and_disturbs_no_one(
 def test_decode_steps_on_the_ready_made_padding_mask_give_the_same_logits(
     tiny_model: Any, tiny_codec: HFTextCodec
 ) -> None:
-    fast = BatchRunner(tiny_model, torch.device("cpu"))
-    assert fast._padding_mask_only  # the tiny model runs SDPA attention
-    plain = BatchRunner(tiny_model, torch.device("cpu"))
-    plain._padding_mask_only = False  # transformers builds the 4-D mask itself
+    cpu = torch.device("cpu")
+    assert ready_made_mask_works(tiny_model, cpu)  # SDPA on a CPU, and the probe agrees
+    fast = BatchRunner(tiny_model, cpu, ready_made_mask=True)
+    plain = BatchRunner(tiny_model, cpu)  # transformers builds the 4-D mask itself
     prompts = [tiny_codec.encode(prompt) for prompt in PROMPTS]  # padded: lengths differ
     batches = [runner.prefill(prompts).batch for runner in (fast, plain)]
     last = [5] * len(prompts)
@@ -297,3 +306,47 @@ def test_decode_steps_on_the_ready_made_padding_mask_give_the_same_logits(
         want = plain.decode(batches[1], last)
         torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
         last = got.argmax(dim=-1).tolist()
+
+
+def tiny(family: str) -> Any:
+    """A one-layer random model of `family`, with SDPA attention."""
+    shape: dict[str, Any] = {"vocab_size": 64, "attn_implementation": "sdpa"}
+    config: Any
+    model: Any
+    if family == "falcon-alibi":
+        config = FalconConfig(
+            hidden_size=32, num_hidden_layers=1, num_attention_heads=4, alibi=True, **shape
+        )
+        model = FalconForCausalLM(config)
+    elif family == "gpt2":
+        config = GPT2Config(n_embd=32, n_layer=1, n_head=4, bos_token_id=0, eos_token_id=0, **shape)
+        model = GPT2LMHeadModel(config)
+    else:
+        config = OPTConfig(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            ffn_dim=64,
+            word_embed_proj_dim=32,
+            **shape,
+        )
+        model = OPTForCausalLM(config)
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    ("family", "takes_it"), [("falcon-alibi", False), ("gpt2", True), ("opt", True)]
+)
+def test_the_probe_keeps_models_that_need_the_2d_mask_on_it(family: str, takes_it: bool) -> None:
+    model = tiny(family)
+    cpu = torch.device("cpu")
+    assert supports_padded_batching(model)
+    assert ready_made_mask_works(model, cpu) is takes_it
+    runner = BatchRunner(model, cpu, ready_made_mask=ready_made_mask_works(model, cpu))
+    batch = runner.prefill([[1, 2, 3, 4], [5, 6]]).batch
+    for _ in range(3):  # what the probe chose decodes a padded batch without error
+        assert runner.decode(batch, [7, 8]).shape == (2, 64)
+
+
+def test_gpus_keep_the_2d_mask(tiny_model: Any) -> None:
+    assert not ready_made_mask_works(tiny_model, torch.device("cuda"))
