@@ -16,6 +16,7 @@ exited, however), the shard stops at its next step.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -26,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any, cast
@@ -157,18 +159,24 @@ class ShardLoop:
         self._ended = False
         """Whether a job ended since the counters were last sent."""
         self._stats_sent_at = float("-inf")
+        self._grammars = _GrammarCompilations(compile_regex)
 
     def run(self) -> None:
         """Serve until told to stop or the socket closes."""
         try:
             while self._receive(block=not self._scheduler.has_work()):
+                self._admit_compiled()
                 self._step()
                 self._send()
-            self._scheduler.abort_all(GenerationError("Server error: the server is shutting down"))
+            shutting_down = GenerationError("Server error: the server is shutting down")
+            self._scheduler.abort_all(shutting_down)
+            for job_id in self._grammars.abandon():
+                self._fail(job_id, shutting_down)
             self._send()
         except OSError as exc:  # the HTTP server is gone: nobody is left to serve
             log.info("the HTTP server closed the connection (%s); stopping", exc)
         finally:
+            self._grammars.close()
             self._sock.close()
 
     def _step(self) -> None:
@@ -184,7 +192,9 @@ class ShardLoop:
         """Apply every message that has arrived (waiting for one if `block`); False once told
         to stop or the HTTP server's end closed."""
         if block:
-            select.select([self._sock], [], [])
+            readable, _, _ = select.select([self._sock, self._grammars.wakeup], [], [])
+            if self._grammars.wakeup in readable:
+                self._grammars.woken()
         while True:
             try:
                 data = self._sock.recv(RECEIVE_BYTES, socket.MSG_DONTWAIT)
@@ -205,6 +215,7 @@ class ShardLoop:
             job = self._jobs.pop(message[1], None)
             if job is not None:
                 job.cancelled.set()
+            self._grammars.forget(message[1])
         elif kind == "stop":
             return False
         else:
@@ -212,24 +223,37 @@ class ShardLoop:
         return True
 
     def _submit(self, job_id: int, queued_at: float, request: ValidatedRequest) -> None:
-        try:
-            request = self._with_grammar(request)
-        except BackendError as exc:
-            error = exc if isinstance(exc, GenerationError) else GenerationError(exc.message)
-            self._outbox.append((job_id, FailureEvent(error)))
-            self._ended = True
+        if isinstance(request.grammar, str):  # its regex: compiled on a thread, then admitted
+            try:
+                self._grammars.start(job_id, queued_at, request)
+            except BackendError as exc:
+                self._fail(job_id, exc)
             return
+        self._add(job_id, queued_at, request)
+
+    def _admit_compiled(self) -> None:
+        """Jobs whose grammar has compiled join the scheduler's queue (or fail, if it could
+        not be compiled)."""
+        for job_id, queued_at, request, outcome in self._grammars.finished():
+            if isinstance(outcome, BaseException):
+                self._fail(job_id, outcome)
+            else:
+                self._add(job_id, queued_at, replace(request, grammar=outcome))
+
+    def _add(self, job_id: int, queued_at: float, request: ValidatedRequest) -> None:
         job = Job(request=request, emit=partial(self._emit, job_id), queued_at=queued_at)
         self._jobs[job_id] = job
         self._scheduler.add(job)
 
-    def _with_grammar(self, request: ValidatedRequest) -> ValidatedRequest:
-        grammar: Any = request.grammar
-        if not isinstance(grammar, str):
-            return request
-        if self._compile_regex is None:
-            raise GenerationError("Server error: this model server cannot compile grammars")
-        return replace(request, grammar=self._compile_regex(grammar))
+    def _fail(self, job_id: int, exc: BaseException) -> None:
+        if isinstance(exc, GenerationError):
+            error = exc
+        elif isinstance(exc, BackendError):
+            error = GenerationError(exc.message)
+        else:
+            error = GenerationError(f"Server error: {exc}")
+        self._outbox.append((job_id, FailureEvent(error)))
+        self._ended = True
 
     def _emit(self, job_id: int, event: EngineEvent) -> None:
         self._outbox.append((job_id, event))
@@ -240,7 +264,7 @@ class ShardLoop:
     def _send(self) -> None:
         """The step's events (and, when due, the counters) in one message."""
         now = self._clock()
-        idle = not self._scheduler.has_work()
+        idle = not self._scheduler.has_work() and not self._grammars.pending
         stats_due = self._ended or idle or now - self._stats_sent_at >= STATS_INTERVAL_S
         if not self._outbox and not stats_due:
             return
@@ -250,6 +274,69 @@ class ShardLoop:
         if stats_due:
             self._stats_sent_at = now
             self._ended = False
+
+
+class _GrammarCompilations:
+    """Grammars compiling on a thread, so that a new schema (seconds, on a large vocabulary)
+    never holds up the step loop; outlines-core releases the GIL while it builds an index.
+    `wakeup` turns readable when one finishes, for a shard waiting in `select`."""
+
+    def __init__(self, compile_regex: CompileRegex | None) -> None:
+        self._compile_regex = compile_regex
+        self._executor: ThreadPoolExecutor | None = None
+        self._running: dict[int, tuple[float, ValidatedRequest, Future[CompiledGrammar]]] = {}
+        self.wakeup, self._wake = socket.socketpair()
+        self.wakeup.setblocking(False)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._running)
+
+    def start(self, job_id: int, queued_at: float, request: ValidatedRequest) -> None:
+        if self._compile_regex is None:
+            raise GenerationError("Server error: this model server cannot compile grammars")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="tgis-grammar")
+        future = self._executor.submit(self._compile_regex, str(request.grammar))
+        self._running[job_id] = (queued_at, request, future)
+        future.add_done_callback(self._wake_up)
+
+    def finished(
+        self,
+    ) -> list[tuple[int, float, ValidatedRequest, CompiledGrammar | BaseException]]:
+        """The compilations done since the last call, each with its grammar or its error."""
+        done = [job_id for job_id, (_, _, future) in self._running.items() if future.done()]
+        results: list[tuple[int, float, ValidatedRequest, CompiledGrammar | BaseException]] = []
+        for job_id in done:
+            queued_at, request, future = self._running.pop(job_id)
+            error = future.exception()
+            results.append((job_id, queued_at, request, error or future.result()))
+        return results
+
+    def forget(self, job_id: int) -> None:
+        """A cancelled job: its grammar may finish compiling; nobody waits for it."""
+        self._running.pop(job_id, None)
+
+    def abandon(self) -> list[int]:
+        """The jobs still waiting for their grammar, forgotten (on shutdown)."""
+        jobs = list(self._running)
+        self._running.clear()
+        return jobs
+
+    def woken(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self.wakeup.recv(RECEIVE_BYTES):
+                pass
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        self.wakeup.close()
+        self._wake.close()
+
+    def _wake_up(self, _: Future[CompiledGrammar]) -> None:
+        with contextlib.suppress(OSError):  # full (already woken) or closed (shutting down)
+            self._wake.send(b"!", socket.MSG_DONTWAIT)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 
 import pytest
+import torch
 
 from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, collect
 from tgi_server.engine import ServedModel
@@ -55,10 +56,30 @@ class ThreadProcess:
         raise AssertionError("the shard should have stopped when told to")
 
 
+SLOW_GRAMMAR_MAY_FINISH = threading.Event()
+"""Holds the compilation of the regex "slow" until a test sets it."""
+
+
 def compile_digits(regex: str) -> CompiledGrammar:
+    if regex == "slow":
+        SLOW_GRAMMAR_MAY_FINISH.wait(10)
+        regex = "[0-9]+"
     if regex != "[0-9]+":
         raise GenerationError(f"cannot compile {regex}")
     return CompiledGrammar(object(), regex, 0)
+
+
+class AnyToken:
+    """Stands in for a grammar's token constraint: every token may come next."""
+
+    def __init__(self, grammar: CompiledGrammar) -> None:
+        self.grammar = grammar
+
+    def mask(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits
+
+    def advance(self, token_id: int) -> None:
+        pass
 
 
 def start_shard(scheduler: Scheduler) -> tuple[ShardProcess, socket.socket]:
@@ -115,6 +136,19 @@ async def test_a_grammar_goes_by_its_regex_and_is_compiled_in_the_shard(
         events = await collect(handle)
     assert isinstance(events[-1], FailureEvent)
     assert events[-1].error.message == "Request failed during generation: cannot compile ("
+
+
+async def test_a_grammar_compiles_on_a_thread_while_other_requests_go_on(
+    engine: ShardEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tgi_server.sequence.TokenConstraint", AnyToken)
+    SLOW_GRAMMAR_MAY_FINISH.clear()
+    with engine.submit(request(2, grammar=CompiledGrammar(object(), "slow", 0))) as slow:
+        with engine.submit(request(3)) as plain:  # served while "slow" still compiles
+            assert len(await collect(plain)) == 3
+        SLOW_GRAMMAR_MAY_FINISH.set()
+        events = await collect(slow)
+    assert [e.token.text for e in events if isinstance(e, TokenEvent)] == ["o", "k"]
 
 
 async def test_stopping_fails_what_the_shard_still_has() -> None:
