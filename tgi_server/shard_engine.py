@@ -105,11 +105,13 @@ class ShardEngine:
         return JobHandle(self._queue(request, sink))
 
     def _queue(self, request: ValidatedRequest, sink: EventSink) -> Callable[[], None]:
-        if self._transport is None or not self.running:
+        transport = self._transport
+        if transport is None or transport.is_closing() or not self.running:
             raise GenerationError("Server error: the engine is not running")
         job_id = next(self._ids)
-        self._sinks[job_id] = sink
-        self._send(("submit", job_id, time.monotonic(), request_for_shard(request)))
+        data = frame(("submit", job_id, time.monotonic(), request_for_shard(request)))
+        self._sinks[job_id] = sink  # only once the message exists: a failure leaves nothing
+        transport.write(data)
         return partial(self._cancel, job_id)
 
     def _cancel(self, job_id: int) -> None:

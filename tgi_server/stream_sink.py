@@ -65,6 +65,9 @@ class SocketStreamSink:
             self._done.set_exception(exc)
             return
         if item.completion:
+            if self._transport is None or self._transport.is_closing():  # left at the last step
+                self._done.set_exception(ConnectionResetError("the client went away"))
+                return
             self.final = data
             self._done.set_result(item.completion)
         elif data:

@@ -95,6 +95,17 @@ async def test_a_client_that_went_away_ends_the_wait_with_connection_reset(gone:
     assert transport.written == b""
 
 
+async def test_a_client_gone_before_the_last_event_is_dropped_not_served() -> None:
+    transport = FakeTransport()
+    sink = sink_for(transport)
+    sink.put_nowait(FIRST)
+    transport.closing = True  # the client leaves during the last step
+    sink.put_nowait(LAST)
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(sink.wait(15.0), 1)
+    assert sink.final == b""
+
+
 async def test_a_silent_stream_gets_keepalive_comments_until_its_events_come() -> None:
     transport = FakeTransport()
     sink = sink_for(transport)
