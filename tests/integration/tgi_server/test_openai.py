@@ -238,6 +238,37 @@ async def test_completions_stream_ends_with_a_final_chunk_per_prompt(
     assert chunks[-1]["usage"]["completion_tokens"] == 3
 
 
+async def test_a_stream_of_two_prompts_ends_each_before_the_next_begins(
+    client: BackendClient,
+) -> None:
+    body = {"prompt": ["The ferry", "A gull"], "max_tokens": 3, "temperature": 0, "stream": True}
+    payloads = sse_payloads(await (await client.post("/v1/completions", json=body)).read())
+    assert payloads[-1] == b"[DONE]"
+    chunks = [json.loads(payload)["choices"][0] for payload in payloads[:-1]]
+    assert [(c["index"], c["finish_reason"]) for c in chunks] == [
+        (0, ""),
+        (0, ""),
+        (0, "length"),
+        (1, ""),
+        (1, ""),
+        (1, "length"),
+    ]
+
+
+async def test_an_error_in_the_second_prompt_comes_after_the_first_ends(
+    client: BackendClient,
+) -> None:
+    prompts = ["The ferry", "gull " * 5000]  # the second is over the input limit
+    body = {"prompt": prompts, "max_tokens": 2, "temperature": 0, "stream": True}
+    payloads = sse_payloads(await (await client.post("/v1/completions", json=body)).read())
+    assert payloads[-1] == b"[DONE]"
+    first = [json.loads(payload) for payload in payloads[:2]]
+    assert [chunk["choices"][0]["finish_reason"] for chunk in first] == ["", "length"]
+    error = json.loads(payloads[2])
+    assert "Input validation error" in error["error"]["message"]
+    assert len(payloads) == 4
+
+
 async def test_completions_refuse_suffix_and_too_many_prompts(client: BackendClient) -> None:
     status, payload = await post(client, "/v1/completions", {"prompt": "x", "suffix": "y"})
     assert (status, payload["error_type"]) == (422, "suffix not supported")
