@@ -82,8 +82,9 @@ def load_model(settings: BackendSettings) -> LoadedModel:
 
 
 def load_tokenizer(settings: BackendSettings) -> LoadedTokenizer:
-    """The configured model's tokenizer and context, without its weights (the built-in tiny
-    model is built first if the cache lacks it, so that a shard then only loads it)."""
+    """The configured model's tokenizer and context, without its weights. The built-in tiny
+    model is built if the cache lacks it; the shard may be building it at the same moment,
+    which is safe (each build is published atomically and the first copy wins)."""
     source, model_id = _source(settings)
     token = _token(settings)
     tokenizer = AutoTokenizer.from_pretrained(source, token=token)

@@ -37,8 +37,11 @@ log = logging.getLogger(__name__)
 class ShardEngine:
     """The engine of a server whose model runs in a shard process."""
 
-    def __init__(self, shard: ShardProcess, model: ServedModel) -> None:
+    def __init__(
+        self, shard: ShardProcess, model: ServedModel, *, stop_timeout_s: float = STOP_TIMEOUT_S
+    ) -> None:
         self._shard = shard
+        self._stop_timeout_s = stop_timeout_s
         self._model = model
         self._stats = SchedulerStats()
         self._sinks: dict[int, EventSink] = {}
@@ -86,9 +89,11 @@ class ShardEngine:
         if self._transport is not None and not self._lost:
             self._transport.write(frame(("stop",)))
         process = self._shard.process
-        await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
+        await asyncio.to_thread(process.join, self._stop_timeout_s)
         if process.is_alive():
-            log.warning("the model server did not stop within %.0f s; killing it", STOP_TIMEOUT_S)
+            log.warning(
+                "the model server did not stop within %.0f s; killing it", self._stop_timeout_s
+            )
             process.kill()
             await asyncio.to_thread(process.join)
         if self._transport is not None:

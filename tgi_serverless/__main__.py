@@ -1,4 +1,4 @@
 from tgi_serverless.cli import main
 
-if __name__ == "__main__":  # not when a spawned child process re-imports this module
+if __name__ == "__main__":  # importing this module runs nothing
     raise SystemExit(main())

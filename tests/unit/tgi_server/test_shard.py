@@ -170,6 +170,40 @@ async def test_stopping_fails_what_the_shard_still_has() -> None:
         engine.submit(request(1))
 
 
+class StuckProcess:
+    """A shard process that does not stop when told to, until it is killed."""
+
+    def __init__(self) -> None:
+        self.killed = threading.Event()
+
+    @property
+    def pid(self) -> int:
+        return 0
+
+    def join(self, timeout: float | None = None) -> None:
+        self.killed.wait(timeout)
+
+    def is_alive(self) -> bool:
+        return not self.killed.is_set()
+
+    def kill(self) -> None:
+        self.killed.set()
+
+
+async def test_a_shard_that_does_not_stop_is_killed_and_its_requests_fail() -> None:
+    ours, theirs = socket.socketpair()  # nobody reads `theirs`: the shard is stuck
+    process = StuckProcess()
+    engine = ShardEngine(ShardProcess(process, ours, "cpu", None), MODEL, stop_timeout_s=0.1)
+    await engine.start()
+    handle = engine.submit(request(5))
+    await asyncio.wait_for(engine.stop(), 5)
+    assert process.killed.is_set()
+    failure = (await collect(handle))[-1]
+    assert isinstance(failure, FailureEvent)
+    assert "shutting down" in failure.error.message
+    theirs.close()
+
+
 async def test_a_shard_that_dies_fails_its_requests_and_marks_the_engine_failed() -> None:
     scheduler = SequentialScheduler(ScriptedRunner([ord("o")]), CODEC, set())
     shard, theirs = start_shard(scheduler)
