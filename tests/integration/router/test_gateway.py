@@ -383,25 +383,6 @@ async def test_a_stream_that_breaks_after_its_first_event_is_not_retried(
     assert healthy.received == []
 
 
-async def test_a_client_that_goes_away_closes_the_worker_stream(
-    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
-) -> None:
-    client = await router(aiohttp_client, tmp_path)
-    worker = StandInWorker("a", events=1000)
-    await register(client, "a", await start(worker, servers), 0)
-    async with aiohttp.ClientSession() as session:
-        url = client.make_url("/endpoints/default/generate_stream")
-        async with session.post(url, json=GENERATE, headers=AUTH) as response:
-            await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
-    for _ in range(500):  # let the worker go on writing until the dropped connection stops it
-        if worker.stream_closed.is_set():
-            break
-        worker.next_event.set()
-        await asyncio.sleep(0.01)
-    assert worker.stream_closed.is_set()
-    assert len(worker.received) == 1
-
-
 async def test_every_endpoint_of_the_management_api_is_served_with_its_own_key(
     aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
 ) -> None:
@@ -440,24 +421,11 @@ async def test_a_client_that_leaves_before_the_first_event_fails_no_worker(
     handler cancellation here, so the gateway meets the closed connection itself (in production
     the same happens when the client leaves while a write is under way)."""
     caplog.set_level(logging.INFO, logger="router.gateway")
-    settings = router_settings(
-        tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN, gateway_default_max_new_tokens=64
-    )
-    runner = web.AppRunner(create_app(settings), handler_cancellation=False)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
+    runner, base = await served_router(tmp_path, handler_cancellation=False)
     slow, other = StandInWorker("slow", "slow_start"), StandInWorker("other")
     try:
         async with aiohttp.ClientSession() as session:
-            for worker, load in ((slow, 0), (other, 500)):
-                url = await start(worker, servers)
-                report = {"id": worker.name, "url": url, "state": "ready", "max_perf": 100.0}
-                report["in_flight_workload"] = load
-                headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
-                async with session.post(f"{base}/worker_status/", json=report, headers=headers):
-                    pass
+            await report_ready(session, base, [(slow, 0), (other, 500)], servers)
         leaving = aiohttp.ClientSession()
         url = f"{base}/endpoints/default/generate_stream"
         sent = asyncio.ensure_future(leaving.post(url, json=GENERATE, headers=AUTH))
@@ -568,7 +536,7 @@ async def test_a_worker_that_dies_mid_stream_gets_its_cost_back(
     assert await loads_settle_at_zero(client) == {"dying": 0}
 
 
-async def test_a_client_that_leaves_mid_stream_hands_the_cost_back(
+async def test_a_client_that_leaves_mid_stream_closes_the_worker_stream_and_frees_its_cost(
     aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
 ) -> None:
     client = await router(aiohttp_client, tmp_path)
@@ -585,6 +553,7 @@ async def test_a_client_that_leaves_mid_stream_hands_the_cost_back(
         worker.next_event.set()
         await asyncio.sleep(0.01)
     assert worker.stream_closed.is_set()
+    assert len(worker.received) == 1  # and it was not retried elsewhere
     assert await loads_settle_at_zero(client) == {"a": 0}
 
 
@@ -656,24 +625,11 @@ async def test_a_client_that_leaves_mid_stream_leaves_the_worker_in_rotation(
     `tgi-serverless router` and `up` run) the handler is cancelled; without it the gateway
     meets the closed connection on its next write. Either way the worker is not to blame: it
     stays ready and gets the next request."""
-    settings = router_settings(
-        tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN, gateway_default_max_new_tokens=64
-    )
-    runner = web.AppRunner(create_app(settings), handler_cancellation=handler_cancellation)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
+    runner, base = await served_router(tmp_path, handler_cancellation=handler_cancellation)
     streaming, other = StandInWorker("streaming", events=1000), StandInWorker("other")
     try:
         async with aiohttp.ClientSession() as session:
-            for worker, load in ((streaming, 0), (other, 500)):
-                url = await start(worker, servers)
-                report = {"id": worker.name, "url": url, "state": "ready", "max_perf": 100.0}
-                report["in_flight_workload"] = load
-                headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
-                async with session.post(f"{base}/worker_status/", json=report, headers=headers):
-                    pass
+            await report_ready(session, base, [(streaming, 0), (other, 500)], servers)
             stream_url = f"{base}/endpoints/default/generate_stream"
             async with session.post(stream_url, json=GENERATE, headers=AUTH) as response:
                 await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
@@ -697,3 +653,31 @@ async def test_a_client_that_leaves_mid_stream_leaves_the_worker_in_rotation(
         assert other.received == []
     finally:
         await runner.cleanup()
+
+
+async def served_router(tmp_path: Path, *, handler_cancellation: bool) -> tuple[web.AppRunner, str]:
+    """A router on a real port (as `router` and `up` serve it); its runner and base URL."""
+    settings = router_settings(
+        tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN, gateway_default_max_new_tokens=64
+    )
+    runner = web.AppRunner(create_app(settings), handler_cancellation=handler_cancellation)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def report_ready(
+    session: aiohttp.ClientSession,
+    base: str,
+    workers: list[tuple[StandInWorker, int]],
+    servers: list[TestServer],
+) -> None:
+    """Start each worker and report it ready with the given in-flight load."""
+    for worker, load in workers:
+        url = await start(worker, servers)
+        report = {"id": worker.name, "url": url, "state": "ready", "max_perf": 100.0}
+        report["in_flight_workload"] = load
+        headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+        async with session.post(f"{base}/worker_status/", json=report, headers=headers):
+            pass

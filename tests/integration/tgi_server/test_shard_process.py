@@ -52,6 +52,13 @@ def make_shard_client(
     return make
 
 
+def shard_engine_of(client: BackendClient) -> ShardEngine:
+    assert client.app is not None
+    engine = client.app[ENGINE_KEY]
+    assert isinstance(engine, ShardEngine)
+    return engine
+
+
 async def generate(client: BackendClient, **parameters: Any) -> dict[str, Any]:
     body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 12, "details": True, **parameters}}
     response = await client.post("/generate", json=body)
@@ -116,9 +123,7 @@ async def test_clients_that_leave_mid_stream_leave_nothing_behind(
     make_shard_client: Callable[[], Awaitable[BackendClient]],
 ) -> None:
     client = await make_shard_client()
-    assert client.app is not None
-    engine = client.app[ENGINE_KEY]
-    assert isinstance(engine, ShardEngine)
+    engine = shard_engine_of(client)
     body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
 
     async def leave_after_first_token() -> None:
@@ -141,9 +146,7 @@ async def test_a_killed_shard_fails_its_streams_and_the_health_check(
     make_shard_client: Callable[[], Awaitable[BackendClient]],
 ) -> None:
     client = await make_shard_client()
-    assert client.app is not None
-    engine = client.app[ENGINE_KEY]
-    assert isinstance(engine, ShardEngine)
+    engine = shard_engine_of(client)
     body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
     response = await client.post("/generate_stream", json=body)
     await response.content.readline()  # the first token is out: the shard is generating
