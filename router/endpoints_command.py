@@ -29,6 +29,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from router.autoscaler.params import add_params_flag
+
 HELP = "create, list, update and delete endpoints and worker groups on a router"
 
 DEFAULT_ROUTER = "http://127.0.0.1:8080"
@@ -62,20 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("name")
         sub.add_argument("--endpoint", help="the endpoint it serves")
         _add_template_fields(sub)
-        sub.add_argument("--set", dest="params", action="append", default=[], metavar="NAME=VALUE")
+        add_params_flag(sub, help="a worker-group parameter; repeatable")
 
 
 def _add_endpoint_fields(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", help="the endpoint's API key (create: generated if absent)")
     parser.add_argument("--state", choices=["active", "suspended", "stopped"])
-    parser.add_argument(
-        "--set",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a parameter (min_load, target_util, max_workers, ...); repeatable",
-    )
+    add_params_flag(parser)
     _add_template_fields(parser)
 
 

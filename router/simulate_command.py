@@ -21,6 +21,8 @@ import json
 import sys
 from pathlib import Path
 
+from router.autoscaler.params import add_params_flag
+
 HELP = "replay a request trace against simulated workers and an autoscaling policy"
 
 POLICY_NAMES = ("default", "vast", "kpa", "skypilot")
@@ -39,12 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="multiply arrival times: 0.5 replays twice as fast (default 1)",
     )
     parser.add_argument("--plot", type=Path, help="write load and workers over time to an SVG")
-    parser.add_argument(
-        "--set",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
+    add_params_flag(
+        parser,
         help="an endpoint parameter (min_load, target_util, cold_mult, cold_workers, "
         "max_workers, target_queue_time, inactivity_timeout, ...); repeatable",
     )

@@ -35,7 +35,7 @@ from router.app import ADMISSION, DEMAND, REGISTRY, STORE, create_app
 from router.autoscaler.endpoint_seam import follow_endpoint, publish_params
 from router.autoscaler.http import add_autoscaler_routes
 from router.autoscaler.loop import AutoscalerLoop, stop_task
-from router.autoscaler.params import EndpointParams, ParamsError
+from router.autoscaler.params import EndpointParams, ParamsError, add_params_flag
 from router.autoscaler.policies import make_policy, policy_names
 from router.command import add_router_arguments, build_settings
 from router.providers.local import LocalProvider
@@ -71,13 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     autoscaler.add_argument(
         "--policy", default="default", choices=policy_names(), help="autoscaling policy"
     )
-    autoscaler.add_argument(
-        "--set",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="another endpoint parameter (target_util, cold_mult, ...); repeatable",
+    add_params_flag(
+        autoscaler, help="another endpoint parameter (target_util, cold_mult, ...); repeatable"
     )
 
 

@@ -8,11 +8,18 @@ target. Every bound is checked here, and a bad value names its valid range.
 
 from __future__ import annotations
 
+import argparse
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["EndpointParams", "ParamsError", "describe_validation_error", "valid_range"]
+__all__ = [
+    "EndpointParams",
+    "ParamsError",
+    "add_params_flag",
+    "describe_validation_error",
+    "valid_range",
+]
 
 
 class ParamsError(ValueError):
@@ -104,6 +111,17 @@ class EndpointParams(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise ParamsError(describe_validation_error(exc)) from None
+
+
+def add_params_flag(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    help: str = "an endpoint parameter (min_load, target_util, max_workers, ...); repeatable",
+) -> None:
+    """The repeatable `--set NAME=VALUE` flag, into `args.params`, that
+    `EndpointParams.from_assignments` reads."""
+    parser.add_argument(
+        "--set", dest="params", action="append", default=[], metavar="NAME=VALUE", help=help
+    )
 
 
 def describe_validation_error(exc: ValidationError) -> str:
