@@ -7,12 +7,15 @@ against it in the tests, so the format is the real one, not our guess."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
-__all__ = ["FakeVast", "create_fake_vast"]
+__all__ = ["FakeVast", "create_fake_vast", "served_fake_vast"]
 
 
 @dataclass
@@ -31,6 +34,17 @@ class FakeVast:
 
 
 FAKE = web.AppKey("fake", FakeVast)
+
+
+@asynccontextmanager
+async def served_fake_vast(fake: FakeVast) -> AsyncIterator[str]:
+    """`fake` served on 127.0.0.1 for the block; its base URL (no trailing slash)."""
+    server = TestServer(create_fake_vast(fake), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
 
 
 def create_fake_vast(fake: FakeVast) -> web.Application:

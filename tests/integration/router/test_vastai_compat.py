@@ -10,14 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from vastai.api import client as client_api
 from vastai.api import instances as instances_api
 from vastai.api import offers as offers_api
 
 from router.providers.base import ProviderState
 from router.providers.vastai import VastAIConfig, VastAIProvider
-from tests.fakes.fake_vastai import FakeVast, create_fake_vast
+from tests.fakes.fake_vastai import FakeVast, served_fake_vast
 
 KEY = "vast-key"
 LABEL = "tgi-serverless:default"
@@ -26,12 +25,8 @@ LABEL = "tgi-serverless:default"
 @pytest.fixture
 async def fake() -> AsyncIterator[tuple[FakeVast, str]]:
     state = FakeVast(api_key=KEY)
-    server = TestServer(create_fake_vast(state), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield state, str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+    async with served_fake_vast(state) as url:
+        yield state, url
 
 
 async def vast(call: Any, *args: Any, **kwargs: Any) -> Any:

@@ -6,23 +6,18 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from router.providers.base import ProviderError, ProviderState
 from router.providers.vastai import VastAIConfig, VastAIProvider
-from tests.fakes.fake_vastai import FakeVast, create_fake_vast
+from tests.fakes.fake_vastai import FakeVast, served_fake_vast
 from tests.ports import free_port
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[tuple[FakeVast, str]]:
     state = FakeVast()
-    server = TestServer(create_fake_vast(state), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield state, str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+    async with served_fake_vast(state) as url:
+        yield state, url
 
 
 @pytest.fixture
