@@ -16,7 +16,7 @@ import asyncio
 import functools
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -153,14 +153,23 @@ async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> 
         await runner.cleanup()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+Run = Callable[[int, int, int, Path], Coroutine[Any, Any, None]]
+"""(requests, concurrency, tokens, state directory) -> a measurement that prints its ratios."""
+
+
+def run_from_command_line(run: Run, description: str) -> None:
+    """Parse --requests, --concurrency and --tokens, and run `run` in a scratch state dir."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=32, help="SSE events per stream")
     args = parser.parse_args()
     with TemporaryDirectory() as state_dir:
         asyncio.run(run(args.requests, args.concurrency, args.tokens, Path(state_dir)))
+
+
+def main() -> None:
+    run_from_command_line(run, (__doc__ or "").splitlines()[0])
 
 
 if __name__ == "__main__":

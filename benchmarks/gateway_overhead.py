@@ -11,16 +11,14 @@ gateway. Both pay for a signed ticket per request; the gateway adds a proxy hop.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import aiohttp
 from aiohttp import web
 
-from benchmarks.bench_relay import Call, measure, report, serve
+from benchmarks.bench_relay import Call, measure, report, run_from_command_line, serve
 from pyworker.app import create_app as create_worker_app
 from pyworker.settings import WorkerSettings
 from router.app import create_app as create_router_app
@@ -102,13 +100,7 @@ async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--tokens", type=int, default=32, help="SSE events per stream")
-    args = parser.parse_args()
-    with TemporaryDirectory() as state_dir:
-        asyncio.run(run(args.requests, args.concurrency, args.tokens, Path(state_dir)))
+    run_from_command_line(run, (__doc__ or "").splitlines()[0])
 
 
 if __name__ == "__main__":
