@@ -171,8 +171,7 @@ async def _compat_document(
 
 async def tokenize(request: web.Request) -> web.Response:
     body = await read_generate_request(request)
-    codec = request.app[ENGINE_KEY].model.codec
-    spans = codec.spans(body.inputs)
+    spans = await request.app[SERVICE_KEY].spans(body.inputs)
     truncate = body.parameters.truncate
     if truncate is not None and len(spans) > truncate:
         spans = spans[len(spans) - truncate :]

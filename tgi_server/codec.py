@@ -110,10 +110,14 @@ class HFTextCodec:
     def spans(self, text: str) -> list[TokenSpan]:
         encoding = self._tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
         spans = []
-        for token_id, (start, stop) in zip(
+        char, byte = 0, 0  # a position in `text` and its UTF-8 offset: each step encodes only
+        for token_id, (start, stop) in zip(  # the text since the last token, not all before it
             encoding["input_ids"], encoding["offset_mapping"], strict=True
         ):
-            start_byte = len(text[:start].encode("utf-8"))
-            stop_byte = start_byte + len(text[start:stop].encode("utf-8"))
-            spans.append(TokenSpan(int(token_id), text[start:stop], start_byte, stop_byte))
+            if start < char:  # an offset that goes back (special tokens): count from the start
+                char, byte = 0, 0
+            byte += len(text[char:start].encode("utf-8"))
+            char = start
+            stop_byte = byte + len(text[start:stop].encode("utf-8"))
+            spans.append(TokenSpan(int(token_id), text[start:stop], byte, stop_byte))
         return spans

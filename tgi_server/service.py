@@ -21,6 +21,7 @@ from functools import partial
 
 from protocol.tgi import GenerateRequest
 from tgi_server.admission import RequestSlots
+from tgi_server.codec import TokenSpan
 from tgi_server.engine import EventSink, GenerationHandle, ModelEngine
 from tgi_server.events import Completion, FailureEvent, GeneratedToken
 from tgi_server.validation import (
@@ -139,6 +140,14 @@ class GenerationService:
         if len(request.inputs) <= INLINE_VALIDATION_CHARS and request.parameters.grammar is None:
             return validate()
         return await asyncio.get_running_loop().run_in_executor(self._executor, validate)
+
+    async def spans(self, inputs: str) -> list[TokenSpan]:
+        """`inputs`' tokens with their offsets (`/tokenize`); a long input is tokenized on the
+        validation threads, as `_validate` does, so the event loop never waits for it."""
+        spans = self._engine.model.codec.spans
+        if len(inputs) <= INLINE_VALIDATION_CHARS:
+            return spans(inputs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, spans, inputs)
 
     def _reseeded(self, request: ValidatedRequest) -> ValidatedRequest:
         sampling = dataclasses.replace(request.sampling, seed=self._seed_source())

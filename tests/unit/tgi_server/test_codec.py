@@ -46,3 +46,14 @@ def test_a_template_renders_tools_only_when_it_mentions_them(tiny_tokenizer: Any
     with_tools = copy.copy(tiny_tokenizer)
     with_tools.chat_template = "{% if tools %}{{ tools | tojson }}{% endif %}"
     assert HFTextCodec(with_tools).template_renders_tools()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=60))
+def test_span_offsets_are_the_utf8_length_before(tiny_tokenizer: Any, text: str) -> None:
+    offsets = tiny_tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
+    spans = HFTextCodec(tiny_tokenizer).spans(text)
+    assert [(span.start, span.stop) for span in spans] == [
+        (len(text[:start].encode("utf-8")), len(text[:stop].encode("utf-8")))
+        for start, stop in offsets
+    ]
