@@ -215,8 +215,10 @@ def _encode_payload(payload: dict[str, Any], strict: bool) -> bytes:
     """The payload as compact JSON for the backend; orjson's when orjson could read it.
 
     orjson would write a NaN as null, so a body only `json` could read goes back through it;
-    so does one nested deeper than orjson writes (254 levels). One nested deeper than `json`
-    writes is a BadRequest.
+    so does one nested deeper than orjson writes (254 levels). `json` writes it ASCII-escaped:
+    a lone UTF-16 surrogate (which `json` reads from a `\\ud800` escape) has no UTF-8 form, so
+    it can only go on as the escape it came as. One nested deeper than `json` writes is a
+    BadRequest.
     """
     if strict:
         try:
@@ -224,7 +226,7 @@ def _encode_payload(payload: dict[str, Any], strict: bool) -> bytes:
         except orjson.JSONEncodeError:
             pass
     try:
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json.dumps(payload, separators=(",", ":")).encode("ascii")
     except RecursionError:
         raise BadRequest("the payload is nested too deeply to relay: flatten it") from None
 

@@ -229,6 +229,17 @@ async def test_a_payload_too_deep_to_relay_is_a_400(stack: Stack) -> None:
     stack.assert_idle()
 
 
+async def test_a_lone_surrogate_in_the_payload_is_relayed_escaped(stack: Stack) -> None:
+    """Python's `json` reads a `\\ud800` escape; it has no UTF-8 form, so it goes on escaped."""
+    ticket = json.dumps(await stack.ticket()).encode()
+    payload = json.dumps({**PAYLOAD, "inputs": "\ud800"}).encode()
+    raw = b'{"auth_data":' + ticket + b',"payload":' + payload + b"}"
+    response = await stack.http.post(f"{stack.worker_url}/generate", data=raw)
+    assert response.status == 200
+    assert stack.backend.received[-1][1]["inputs"] == "\ud800"
+    stack.assert_idle()
+
+
 async def test_a_huge_body_is_413(stack: Stack) -> None:
     huge = json.dumps({"auth_data": {}, "payload": {"inputs": "x" * 5_000_000}}).encode()
     response = await stack.http.post(f"{stack.worker_url}/generate", data=io.BytesIO(huge))

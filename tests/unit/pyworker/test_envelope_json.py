@@ -53,6 +53,15 @@ def test_what_only_python_json_reads_is_still_read_and_kept() -> None:
     assert parsed["s"] == "\ud800"
     assert not strict
     assert _encode_payload({"x": parsed["x"]}, strict) == b'{"x":NaN}'
+    relayed = _encode_payload(parsed, strict)  # the surrogate has no UTF-8 form: kept escaped
+    assert b'"s":"\\ud800"' in relayed
+    assert json.loads(relayed)["s"] == "\ud800"
+
+
+def test_text_beyond_ascii_in_a_body_only_json_reads_is_relayed_unchanged() -> None:
+    parsed, strict = _read_json('{"x": NaN, "s": "café 💡"}'.encode())
+    assert not strict
+    assert json.loads(_encode_payload(parsed, strict))["s"] == "café 💡"
 
 
 @pytest.mark.parametrize(
