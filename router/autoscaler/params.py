@@ -66,8 +66,8 @@ class EndpointParams(BaseModel):
             return data
         try:
             cap = int(data["max_workers"])
-        except (TypeError, ValueError):
-            return data  # the field's own validation says what is wrong
+        except (TypeError, ValueError, OverflowError):  # "x", None, inf: the field says why
+            return data
         default = cls.model_fields["cold_workers"].default
         return {**data, "cold_workers": min(default, cap)} if 0 <= cap < default else data
 

@@ -32,6 +32,8 @@ def test_the_cost_is_what_the_worker_will_count(
         {"parameters": {"max_new_tokens": 1.5}},
         {"parameters": {"max_new_tokens": True}},
         {"parameters": "many"},
+        {"parameters": {"max_new_tokens": 10**400}},  # no float holds it
+        {"parameters": {"max_new_tokens": 10**12}},  # over MAX_COST
     ],
 )
 def test_a_malformed_count_is_refused(payload: dict[str, object]) -> None:

@@ -46,6 +46,12 @@ def test_an_unset_cold_pool_shrinks_to_a_small_max_workers() -> None:
     assert EndpointParams.parse({}).cold_workers == 5
 
 
+@pytest.mark.parametrize("bad", [float("inf"), "1e999", "many", None])
+def test_a_max_workers_no_integer_holds_is_named_not_a_crash(bad: object) -> None:
+    with pytest.raises(ParamsError, match="max_workers"):
+        EndpointParams.parse({"max_workers": bad})
+
+
 def test_a_cold_pool_asked_for_is_never_shrunk() -> None:
     with pytest.raises(ParamsError, match=r"max_workers must be in \[4, 10000\]"):
         EndpointParams.parse({"max_workers": 2, "cold_workers": 4})
