@@ -273,6 +273,14 @@ def _function(tool: dict[str, Any]) -> dict[str, Any]:
     function = tool.get("function")
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
         raise ToolError("each tool needs a function with a name")
+    parameters = function.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ToolError("a tool's function.parameters must be a JSON Schema object")
+    if not isinstance(parameters.get("properties") or {}, dict):
+        raise ToolError("a tool's function.parameters.properties must be an object")
+    required = parameters.get("required") or []
+    if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
+        raise ToolError("a tool's function.parameters.required must be a list of names")
     return function
 
 
@@ -333,7 +341,10 @@ def _flatten(message: dict[str, Any]) -> dict[str, Any]:
             if isinstance(part, dict) and part.get("type") == "text":
                 parts.append(str(part.get("text", "")))
             elif isinstance(part, dict) and part.get("type") == "image_url":
-                parts.append(f"![]({part.get('image_url', {}).get('url', '')})")
+                image = part.get("image_url")
+                if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+                    raise InvalidBodyError('messages: an image_url part needs {"url": "..."}')
+                parts.append(f"![]({image['url']})")
         content = "".join(parts)
     if content is None and not message.get("tool_calls"):
         raise InvalidBodyError("messages: a message needs content or tool_calls")

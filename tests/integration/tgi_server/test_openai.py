@@ -151,6 +151,30 @@ async def test_a_named_tool_is_called_with_arguments_fitting_its_schema(
     assert streamed["arguments"] == call["function"]["arguments"]
 
 
+@pytest.mark.parametrize(
+    "parameters", ["x", {"properties": "ab"}, {"required": 5}, {"required": [1]}]
+)
+async def test_tool_parameters_of_the_wrong_shape_are_a_422(
+    client: BackendClient, parameters: object
+) -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": parameters}}
+    status, payload = await post(
+        client, "/v1/chat/completions", {"messages": MESSAGES, "tools": [tool]}
+    )
+    assert (status, payload["error_type"]) == (422, "tool_error")
+
+
+@pytest.mark.parametrize("image_url", ["http://x/y.png", None, {"href": "x"}])
+async def test_an_image_part_without_a_url_object_is_a_422(
+    client: BackendClient, image_url: object
+) -> None:
+    content = [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": image_url}]
+    body = {"messages": [{"role": "user", "content": content}], "max_tokens": 2}
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert status == 422
+    assert "image_url" in payload["error"]
+
+
 async def test_an_unknown_named_tool_is_a_tool_error(client: BackendClient) -> None:
     body = {"messages": MESSAGES, "tools": [WEATHER], "tool_choice": "nope"}
     status, payload = await post(client, "/v1/chat/completions", body)
