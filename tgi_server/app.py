@@ -12,7 +12,6 @@ requests have ended.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,7 +33,6 @@ from tgi_server.errors import (
 )
 from tgi_server.health import HealthCheck
 from tgi_server.http_common import (
-    DROPPED,
     ENGINE_KEY,
     HEALTH_KEY,
     METRICS_KEY,
@@ -45,6 +43,7 @@ from tgi_server.http_common import (
     json_response,
     read_generate_request,
     read_json,
+    run_generate,
     run_stream,
 )
 from tgi_server.metrics import BackendMetrics
@@ -195,17 +194,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def _generate_response(
     request: web.Request, body: GenerateRequest, received_at: float, *, as_list: bool
 ) -> web.Response:
-    recorder = request.app[METRICS_KEY]
-    recorder.received()
-    try:
-        result = await request.app[SERVICE_KEY].generate(body, received_at)
-    except BackendError as exc:
-        recorder.failed(exc.error_type)
-        raise
-    except asyncio.CancelledError:  # the client went away
-        recorder.failed(DROPPED)
-        raise
-    recorder.served(result.best.completion, received_at, result.validated_at)
+    result = await run_generate(request.app, body, received_at)
     headers = generate_headers(result, compute_type(request.app))
     payload = generate_body(result)
     return json_response([payload] if as_list else payload, headers=headers)

@@ -17,7 +17,7 @@ from tgi_server.events import Completion
 from tgi_server.health import HealthCheck
 from tgi_server.metrics import BackendMetrics
 from tgi_server.parsing import load_json_body, parse_generate_request
-from tgi_server.service import GenerationService
+from tgi_server.service import GenerateResult, GenerationService
 from tgi_server.settings import BackendSettings
 from tgi_server.wire import dumps
 
@@ -38,6 +38,7 @@ __all__ = [
     "json_response",
     "read_generate_request",
     "read_json",
+    "run_generate",
     "run_stream",
 ]
 
@@ -70,6 +71,35 @@ DROPPED = "dropped"
 """`tgi_request_failure`'s `err` for a request whose client went away."""
 
 log = logging.getLogger(__name__)
+
+
+async def run_generate(
+    app: web.Application,
+    body: GenerateRequest,
+    received_at: float,
+    *,
+    add_special_tokens: bool = True,
+) -> GenerateResult:
+    """Run one non-streamed request and record its outcome exactly once, as `run_stream` does
+    for a stream: served, failed with its error type, or dropped when the handler was cancelled
+    (its client went away). Any other error is raised as a GenerationError."""
+    metrics, service = app[METRICS_KEY], app[SERVICE_KEY]
+    metrics.received()
+    try:
+        result = await service.generate(body, received_at, add_special_tokens=add_special_tokens)
+    except BackendError as exc:
+        metrics.failed(exc.error_type)
+        raise
+    except asyncio.CancelledError:
+        metrics.failed(DROPPED)
+        raise
+    except Exception as exc:
+        log.exception("a request failed")
+        error = GenerationError(f"Server error: {exc}")
+        metrics.failed(error.error_type)
+        raise error from exc
+    metrics.served(result.best.completion, received_at, result.validated_at)
+    return result
 
 
 async def run_stream(

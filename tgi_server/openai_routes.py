@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -21,12 +22,11 @@ from tgi_server.errors import BackendError
 from tgi_server.events import TokenEvent
 from tgi_server.http_common import (
     ENGINE_KEY,
-    METRICS_KEY,
-    SERVICE_KEY,
     SETTINGS_KEY,
     compute_type,
     json_response,
     read_json,
+    run_generate,
     run_stream,
 )
 from tgi_server.openai_requests import ChatCall, chat_call, completion_call, tool_call
@@ -95,8 +95,8 @@ async def completion_document(
             for index, generate_request in enumerate(call.requests)
         ]
         return await _sse(request, streams)
-    results = await asyncio.gather(*(_generate(app, r, received_at) for r in call.requests))
-    body = completion_body(list(results), model)
+    results = await _generate_all(app, call.requests, received_at)
+    body = completion_body(results, model)
     return json_response(body, headers=generate_headers(results[0], compute_type(app)))
 
 
@@ -139,15 +139,22 @@ def _model_name(app: web.Application, requested: str | None) -> str:
 async def _generate(
     app: web.Application, request: GenerateRequest, received_at: float
 ) -> GenerateResult:
-    recorder = app[METRICS_KEY]
-    recorder.received()
+    return await run_generate(app, request, received_at, add_special_tokens=False)
+
+
+async def _generate_all(
+    app: web.Application, requests: Sequence[GenerateRequest], received_at: float
+) -> list[GenerateResult]:
+    """Every prompt's result; the first that fails ends the others at once (their slots and
+    engine jobs freed, counted as dropped) and is raised."""
+    tasks = [asyncio.ensure_future(_generate(app, request, received_at)) for request in requests]
     try:
-        result = await app[SERVICE_KEY].generate(request, received_at, add_special_tokens=False)
-    except BackendError as exc:
-        recorder.failed(exc.error_type)
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    recorder.served(result.best.completion, received_at, result.validated_at)
-    return result
 
 
 async def _sse(

@@ -367,3 +367,18 @@ async def test_openai_stream_frames_are_the_builders_compact_json(client: Backen
     rebuilt = b"".join(encode_json_event(json.loads(p)) for p in payloads[:-1])
     assert raw == rebuilt + b"data: [DONE]\n\n"
     assert len(payloads) == 5
+
+
+async def test_one_failing_prompt_ends_the_others_at_once(client: BackendClient) -> None:
+    """The second prompt is over the input limit: the 422 comes back, and the first prompt,
+    which would run for 1 000 tokens, leaves its slot and the engine at once."""
+    app = client.app
+    assert app is not None
+    body = {"prompt": ["The ferry", "gull " * 5000], "max_tokens": 1000, "temperature": 0}
+    status, payload = await post(client, "/v1/completions", body)
+    assert status == 422
+    assert "Input validation error" in payload["error"]
+    await eventually(lambda: app[SLOTS_KEY].in_use == 0, within_s=2.0)
+    metrics = (await (await client.get("/metrics")).text()).splitlines()
+    assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
+    assert "tgi_request_success_total 0.0" in metrics
