@@ -308,7 +308,7 @@ async def _relay_stream(
             if not started:
                 await response.prepare(request)
                 started, timeout_s = True, config.idle_timeout_s
-            await response.write(b"".join(events))  # every whole event that has arrived
+            await response.write(events)  # every whole event that has arrived
         await response.write_eof()
     except ConnectionResetError:  # writing to the client, which has gone: no worker's fault
         log.info("gateway: the client left a stream from %s", upstream.url)

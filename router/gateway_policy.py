@@ -49,17 +49,16 @@ class EventFramer:
         self._buffer = b""
         self._max = max_event_bytes
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        """The events this chunk completes, each with its trailing blank line."""
-        self._buffer += chunk
-        events = []
-        while (end := _event_end(self._buffer)) is not None:
-            events.append(self._buffer[:end])
-            self._buffer = self._buffer[end:]
-        if len(self._buffer) > self._max:
-            events.append(self._buffer)
-            self._buffer = b""
-        return events
+    def feed(self, chunk: bytes) -> bytes:
+        """The whole events this chunk completes, together (b"" when none): everything up to
+        the last blank line. One cut per chunk, however many events it holds: a relay that
+        fell behind gets large chunks, and cutting them event by event was quadratic."""
+        buffer = self._buffer + chunk
+        end = _last_event_end(buffer)
+        if len(buffer) - end > self._max:  # a piece with no boundary is not held forever
+            end = len(buffer)
+        self._buffer = buffer[end:]
+        return buffer[:end]
 
     def rest(self) -> bytes:
         """What is left when the stream ends: an unterminated last event, or nothing."""
@@ -67,11 +66,11 @@ class EventFramer:
         return rest
 
 
-def _event_end(buffer: bytes) -> int | None:
-    """The index just past the first blank line (`\\n\\n`, `\\r\\n\\r\\n` or `\\r\\r`)."""
-    ends = [
-        found + len(separator)
-        for separator in (b"\n\n", b"\r\n\r\n", b"\r\r")
-        if (found := buffer.find(separator)) >= 0
-    ]
-    return min(ends) if ends else None
+def _last_event_end(buffer: bytes) -> int:
+    """The index just past the last blank line (`\\n\\n`, `\\r\\n\\r\\n` or `\\r\\r`); 0 if none."""
+    end = 0
+    for separator in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        found = buffer.rfind(separator)
+        if found >= 0:
+            end = max(end, found + len(separator))
+    return end
