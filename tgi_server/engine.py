@@ -88,8 +88,6 @@ class GenerationHandle(JobHandle):
 
     async def next_event(self) -> EngineEvent:
         """The request's next event (its last one carries the completion, or is a failure)."""
-        if not self._events.empty():
-            return self._events.get_nowait()
         return await self._events.get()
 
     def __enter__(self) -> GenerationHandle:

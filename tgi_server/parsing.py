@@ -20,7 +20,6 @@ __all__ = [
     "generate_request_from",
     "is_json_content_type",
     "load_json_body",
-    "parse_compat_request",
     "parse_generate_request",
     "stream_flag",
 ]
@@ -49,12 +48,6 @@ def is_json_content_type(content_type: str) -> bool:
 def parse_generate_request(content_type: str, body: bytes) -> GenerateRequest:
     """The request in `body`, or the BackendError TGI would answer with."""
     return generate_request_from(load_json_body(content_type, body))
-
-
-def parse_compat_request(content_type: str, body: bytes) -> tuple[GenerateRequest, bool]:
-    """`POST /`'s body: a generate request plus `stream` (a bool, default false)."""
-    document = load_json_body(content_type, body)
-    return generate_request_from(document), stream_flag(document)
 
 
 def stream_flag(document: Any) -> bool:

@@ -35,9 +35,8 @@ ScoreTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class Choice:
     token_id: int
     logprob: float
-    logprobs: torch.Tensor | None
-    """The log-distribution the token came from, shape [V]: the source of top-n alternatives
-    (None where nobody asked for them)."""
+    logprobs: torch.Tensor
+    """The log-distribution the token came from, shape [V]: the source of top-n alternatives."""
 
 
 class TokenChooser:
@@ -80,12 +79,12 @@ class TokenChooser:
         return Choice(token_id=token_id, logprob=float(logprobs[token_id]), logprobs=logprobs)
 
 
-def top_alternatives(logprobs: torch.Tensor | None, count: int) -> list[tuple[int, float]]:
+def top_alternatives(logprobs: torch.Tensor, count: int) -> list[tuple[int, float]]:
     """The `count` most likely (id, logprob) pairs, best first, plus any tied with the last.
 
     Ties are kept as TGI keeps them, so a list can be longer than `count`; ties order by id.
     """
-    if count <= 0 or logprobs is None:
+    if count <= 0:
         return []
     k = min(count, logprobs.shape[-1])
     best = torch.topk(logprobs, k)

@@ -84,7 +84,7 @@ class SocketStreamSink:
                 await asyncio.wait((self._done,), timeout=keepalive_s - silent)
         return self._done.result()
 
-    def _send(self, data: bytes) -> bool:
+    def _send(self, data: bytes) -> None:
         transport = self._transport
         try:
             if transport is None or transport.is_closing():
@@ -93,6 +93,5 @@ class SocketStreamSink:
         except (OSError, RuntimeError) as exc:  # ConnectionResetError is an OSError
             if not self._done.done():
                 self._done.set_exception(ConnectionResetError(f"the client went away: {exc}"))
-            return False
+            return
         self._last_write = self._clock()
-        return True

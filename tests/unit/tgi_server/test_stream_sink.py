@@ -92,7 +92,8 @@ async def test_a_client_that_went_away_ends_the_wait_with_connection_reset(gone:
     sink.put_nowait(FIRST)
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(sink.wait(15.0), 1)
-    assert transport.written == b""
+    if gone == "closing":  # the sink has that transport: it must not have written to it
+        assert transport.written == b""
 
 
 async def test_a_client_gone_before_the_last_event_is_dropped_not_served() -> None:
