@@ -62,7 +62,6 @@ class WorkerRecord:
     pending: deque[PendingTicket] = field(default_factory=deque)
     pending_workload: float = 0.0
     failed_at: float | None = None
-    tickets_issued: int = 0
     stamp: int = 0
     """Bumped whenever the expected wait may have changed (for routing's index)."""
 
@@ -81,7 +80,6 @@ class WorkerRecord:
 
     def take_reqnum(self) -> int:
         self.last_reqnum += 1
-        self.tickets_issued += 1
         return self.last_reqnum
 
     def add_pending(self, ticket: PendingTicket) -> None:

@@ -38,24 +38,12 @@ def choose(
     rng: random.Random,
     *,
     avoid: Collection[str] = (),
-    sticky: WorkerRecord | None = None,
-    sticky_max_wait_s: float = 0.0,
     strict: bool = False,
 ) -> WorkerRecord | None:
-    """The worker for one ticket among routable `candidates`.
-
-    `sticky` (the session's previous worker) wins if it is still a candidate, not avoided and
-    not overloaded; otherwise the least expected wait among the workers not avoided, or among
-    all when every one is avoided (a busy worker beats none), unless `strict` (never one avoided:
-    a proxy retrying after a failure).
-    """
-    if (
-        sticky is not None
-        and sticky.url not in avoid
-        and not overloaded(sticky, sticky_max_wait_s)
-        and any(worker is sticky for worker in candidates)
-    ):
-        return sticky
+    """The worker for one ticket among routable `candidates`: the least expected wait among the
+    workers not avoided, or among all when every one is avoided (a busy worker beats none),
+    unless `strict` (never one avoided: a proxy retrying after a failure). Session affinity is
+    `RouteService.pick`'s, before it asks."""
     if avoid:
         preferred = [worker for worker in candidates if worker.url not in avoid]
         return least_expected_wait(preferred if strict else preferred or candidates, rng)

@@ -11,7 +11,6 @@ import math
 from enum import StrEnum
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from protocol import SigningKey
@@ -50,18 +49,6 @@ class TicketIssuer:
         self._registry = registry
         self._ttl_s = ttl_s
         self._high_water = high_water
-
-    @property
-    def key(self) -> SigningKey:
-        """The first Ed25519 key of the ring (for callers that know only one key)."""
-        for ring_key in self.ring.keys:
-            if isinstance(ring_key.private_key, Ed25519PrivateKey):
-                return SigningKey(ring_key.private_key)
-        raise LookupError("this router signs with RSA keys (Vast's scheme)")
-
-    @property
-    def ttl_s(self) -> float:
-        return self._ttl_s
 
     def issue(
         self, worker: WorkerRecord, *, endpoint: str, cost: float, request_idx: int, now: float

@@ -39,15 +39,6 @@ def test_ties_are_broken_at_random() -> None:
     assert min(picks.values()) > 50
 
 
-def test_a_sticky_worker_wins_until_it_is_overloaded() -> None:
-    fast, slow = workers(("fast", 100, 0), ("slow", 100, 500))
-    rng = random.Random(0)
-    assert choose([fast, slow], rng, sticky=slow, sticky_max_wait_s=10) is slow
-    assert choose([fast, slow], rng, sticky=slow, sticky_max_wait_s=4) is fast
-    assert choose([fast], rng, sticky=slow, sticky_max_wait_s=10) is fast  # not a candidate
-    assert choose([fast, slow], rng, sticky=slow, sticky_max_wait_s=10, avoid=[slow.url]) is fast
-
-
 def test_avoided_workers_are_used_only_when_nothing_else_is_ready() -> None:
     [only] = workers(("only", 100, 0))
     assert choose([only], random.Random(0), avoid=[only.url]) is only
