@@ -13,12 +13,11 @@ import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from protocol import SigningKey
-from router.keyring import KeyAlg, KeyRing, PrivateKey, RingKey
+from router.keyring import KeyAlg, KeyRing, PrivateKey, RingKey, generate_private_key
 from router.state_files import write_private
 
 __all__ = [
@@ -40,20 +39,31 @@ def load_or_create_signing_key(state_dir: Path) -> SigningKey:
     path = state_dir / KEY_FILE
     if path.exists():
         return SigningKey.from_pem(path.read_bytes())
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = SigningKey.generate()
-    descriptor, temp_name = tempfile.mkstemp(dir=state_dir, prefix=".key-")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(key.to_pem())
-        os.chmod(temp_name, 0o600)
-        os.link(temp_name, path)  # fails if another process created the key first
-    except FileExistsError:
+    if _create_once(path, key.to_pem()) != key.to_pem():  # another router made it first
         return SigningKey.from_pem(path.read_bytes())
-    finally:
-        os.unlink(temp_name)
     log.info("created a new ticket signing key %s in %s", key.kid, state_dir)
     return key
+
+
+def _create_once(path: Path, pem: bytes) -> bytes:
+    """Write `pem` to `path` (0600) unless the file exists; what the file holds after. Linking
+    a finished temporary file fails if another process got there first, so two routers started
+    at once both end up with the one key on disk."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, 0o600)
+        os.link(temp_name, path)
+    except FileExistsError:
+        return path.read_bytes()
+    finally:
+        os.unlink(temp_name)
+    return pem
 
 
 RSA_KEY_FILE = "ticket-signing-key-rsa.pem"
@@ -63,10 +73,10 @@ RING_FILE = "ticket-keys.json"
 def load_or_create_rsa_key(state_dir: Path) -> RSAPrivateKey:
     """Vast's scheme: an RSA 2048 key, created on first start like the Ed25519 one."""
     path = state_dir / RSA_KEY_FILE
-    if not path.exists():
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        write_private(path, _private_pem(key))
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    pem = path.read_bytes() if path.exists() else None
+    if pem is None:
+        pem = _create_once(path, _private_pem(generate_private_key(KeyAlg.RSA)))
+    loaded = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(loaded, RSAPrivateKey):
         raise ValueError(f"{path} does not hold an RSA private key")
     return loaded
