@@ -132,8 +132,9 @@ async def generate(request: web.Request) -> web.Response:
 
 
 async def generate_stream(request: web.Request) -> web.StreamResponse:
+    received_at = time.monotonic()
     body = await read_generate_request(request)
-    return await _stream_response(request, body)
+    return await _stream_response(request, body, received_at)
 
 
 async def compat_generate(request: web.Request) -> web.StreamResponse:
@@ -164,7 +165,7 @@ async def _compat_document(
         parameters = body.parameters.model_copy(update={"return_full_text": full_text})
         body = body.model_copy(update={"parameters": parameters})
     if stream_flag(document):
-        return await _stream_response(request, body)
+        return await _stream_response(request, body, received_at)
     return await _generate_response(request, body, received_at, as_list=True)
 
 
@@ -200,12 +201,14 @@ async def _generate_response(
     return json_response([payload] if as_list else payload, headers=headers)
 
 
-async def _stream_response(request: web.Request, body: GenerateRequest) -> web.StreamResponse:
+async def _stream_response(
+    request: web.Request, body: GenerateRequest, received_at: float
+) -> web.StreamResponse:
     response = web.StreamResponse(headers=stream_headers(compute_type(request.app), body.inputs))
     try:
         await response.prepare(request)
         await response.write(b"")  # the headers go out now, ahead of the events
-        ending = await _write_events(response, request, body)
+        ending = await _write_events(response, request, body, received_at)
         await response.write_eof(ending)  # the last event and the stream's end: one write
     except ConnectionResetError:  # `run_stream` counted it as dropped if it was still running
         log.debug("client went away during a stream")
@@ -241,7 +244,7 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def _write_events(
-    response: web.StreamResponse, request: web.Request, body: GenerateRequest
+    response: web.StreamResponse, request: web.Request, body: GenerateRequest, received_at: float
 ) -> bytes:
     """Stream the request's events straight to the socket (`SocketStreamSink`); the bytes that
     end the stream: its last event, or an error as one in-stream event."""
@@ -251,7 +254,7 @@ async def _write_events(
         encode=partial(stream_event_bytes, details=body.parameters.details),
     )
     try:
-        await run_stream(request.app, body, sink)
+        await run_stream(request.app, body, sink, received_at)
     except BackendError as exc:
         return encode_json_event(exc.body())
     return sink.final

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -106,6 +105,7 @@ async def run_stream(
     app: web.Application,
     body: GenerateRequest,
     sink: SocketStreamSink,
+    received_at: float,
     *,
     add_special_tokens: bool = True,
 ) -> Completion:
@@ -115,9 +115,9 @@ async def run_stream(
     route to send as its in-stream error event."""
     metrics, service = app[METRICS_KEY], app[SERVICE_KEY]
     metrics.received()
-    received_at = time.monotonic()
     try:
-        async with service.streaming_into(body, sink, add_special_tokens=add_special_tokens):
+        streamed = service.streaming_into(body, sink, add_special_tokens=add_special_tokens)
+        async with streamed as validated_at:
             completion = await sink.wait(service.keepalive_s)
     except BackendError as exc:
         metrics.failed(exc.error_type)
@@ -130,7 +130,7 @@ async def run_stream(
         error = GenerationError(f"Server error: {exc}")
         metrics.failed(error.error_type)
         raise error from exc
-    metrics.served(completion, received_at, received_at)
+    metrics.served(completion, received_at, validated_at)
     return completion
 
 

@@ -76,7 +76,7 @@ async def chat_document(
     )
     model = _model_name(app, call.model)
     if call.stream:
-        return await _sse(request, [(call.request, chat_encoder(call, model))])
+        return await _sse(request, [(call.request, chat_encoder(call, model))], received_at)
     result = await _generate(app, call.request, received_at)
     tool = tool_call(result.best.completion.generated_text) if call.uses_tools else None
     body = chat_body(result, model, logprobs=call.logprobs, tool=tool)
@@ -94,7 +94,7 @@ async def completion_document(
             (generate_request, completion_encoder(index, model))
             for index, generate_request in enumerate(call.requests)
         ]
-        return await _sse(request, streams)
+        return await _sse(request, streams, received_at)
     results = await _generate_all(app, call.requests, received_at)
     body = completion_body(results, model)
     return json_response(body, headers=generate_headers(results[0], compute_type(app)))
@@ -158,7 +158,9 @@ async def _generate_all(
 
 
 async def _sse(
-    request: web.Request, streams: list[tuple[GenerateRequest, EncodeEvent]]
+    request: web.Request,
+    streams: list[tuple[GenerateRequest, EncodeEvent]],
+    received_at: float,
 ) -> web.StreamResponse:
     """Stream each request in turn straight to the socket, then `data: [DONE]`."""
     response = web.StreamResponse(
@@ -172,7 +174,7 @@ async def _sse(
     try:
         await response.prepare(request)
         await response.write(b"")  # the headers go out now, ahead of the events
-        ending = await _write_streams(request, response, streams)
+        ending = await _write_streams(request, response, streams, received_at)
         await response.write_eof(ending + DONE_EVENT)  # the last event and the end: one write
     except ConnectionResetError:  # `run_stream` counted it as dropped if it was still running
         log.debug("client went away during an OpenAI stream")
@@ -183,6 +185,7 @@ async def _write_streams(
     request: web.Request,
     response: web.StreamResponse,
     streams: list[tuple[GenerateRequest, EncodeEvent]],
+    received_at: float,
 ) -> bytes:
     """Each request's events through a `SocketStreamSink`; an error ends them all with one
     OpenAI error event. The bytes left to write: the last event, or the error event."""
@@ -194,7 +197,9 @@ async def _write_streams(
                 await response.write(pending)
                 pending = b""
             sink = SocketStreamSink(request.transport, chunked=chunked, encode=encode)
-            await run_stream(request.app, generate_request, sink, add_special_tokens=False)
+            await run_stream(
+                request.app, generate_request, sink, received_at, add_special_tokens=False
+            )
             pending = sink.final
     except BackendError as exc:
         pending += encode_json_event(error_event(exc.message))

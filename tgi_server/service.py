@@ -112,8 +112,9 @@ class GenerationService:
     @contextlib.asynccontextmanager
     async def streaming_into(
         self, request: GenerateRequest, sink: EventSink, *, add_special_tokens: bool = True
-    ) -> AsyncIterator[None]:
-        """Admit, validate and submit a streamed request whose events go to `sink`.
+    ) -> AsyncIterator[float]:
+        """Admit, validate and submit a streamed request whose events go to `sink`; the block
+        gets the `time.monotonic()` at which validation ended.
 
         Entering raises BackendError when the request is refused; the request runs while the
         block runs, and leaving the block (however) cancels it and frees its slot.
@@ -121,8 +122,9 @@ class GenerationService:
         check_stream_parameters(request.parameters)
         with self._slots.hold():
             validated = await self._validate(request, add_special_tokens)
+            validated_at = time.monotonic()
             with self._engine.submit_to(validated, sink):
-                yield
+                yield validated_at
 
     async def _validate(
         self, request: GenerateRequest, add_special_tokens: bool = True

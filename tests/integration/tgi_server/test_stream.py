@@ -241,3 +241,16 @@ async def test_an_error_while_writing_an_openai_stream_ends_it_with_an_error_eve
     await eventually(lambda: app[SLOTS_KEY].in_use == 0)
     metrics = await metric_lines(client)
     assert 'tgi_request_failure_total{err="generation"} 1.0' in metrics
+
+
+async def test_a_stream_records_its_validation_and_whole_time(client: BackendClient) -> None:
+    body = {"inputs": "The ferry", "parameters": {"max_new_tokens": 3}}
+    await (await client.post("/generate_stream", json=body)).read()
+    lines = await metric_lines(client)
+
+    def value(name: str) -> float:
+        return float(next(line for line in lines if line.startswith(name + " ")).split()[-1])
+
+    validation = value("tgi_request_validation_duration_sum")
+    assert validation > 0  # timed from the request's arrival to the end of validation
+    assert value("tgi_request_duration_sum") > validation
