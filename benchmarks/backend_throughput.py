@@ -45,6 +45,8 @@ from typing import Any, cast
 import aiohttp
 import torch
 
+from client.bench.loop import event_loop_factory
+
 PROMPT = "The keeper climbed the stairs of the lighthouse and"
 GPU_ARCHITECTURE: dict[str, Any] = {
     "hidden_size": 2048,
@@ -308,7 +310,7 @@ def measure(
     """`--repeats` passes, each the server at every level then the anchors at every level, so
     that both see the same spells of a shared machine's load; the best of each is kept."""
     results = Results({}, 0.0, {})
-    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(wait_healthy(base, process))
         session = runner.run(_open_session())
         try:
@@ -358,15 +360,6 @@ def report(results: Results, levels: list[int]) -> None:
             f"{p50 * 1000:>12.1f} {p99 * 1000:>12.1f} {p50 / lone_ttft:>9.2f} "
             f"{percentile(ttfts(level, from_start=True), 0.5) * 1000:>18.1f} ms"
         )
-
-
-def _event_loop_factory() -> Any:
-    """uvloop when installed (the client then takes less of the CPU the server needs)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop
-    return uvloop.new_event_loop
 
 
 def main() -> None:

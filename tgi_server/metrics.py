@@ -56,29 +56,19 @@ class BackendMetrics:
         self.per_token = self._seconds(
             "tgi_request_mean_time_per_token_duration", "Inference time per generated token"
         )
-        self.input_length = Histogram(
-            "tgi_request_input_length",
-            "Prompt tokens",
-            buckets=_length_buckets(max_input_tokens),
-            registry=registry,
+        self.input_length = self._tokens(
+            "tgi_request_input_length", "Prompt tokens", max_input_tokens
         )
-        self.generated_tokens = Histogram(
-            "tgi_request_generated_tokens",
-            "Generated tokens",
-            buckets=_length_buckets(max_total_tokens),
-            registry=registry,
+        self.generated_tokens = self._tokens(
+            "tgi_request_generated_tokens", "Generated tokens", max_total_tokens
         )
-        self.max_new_tokens = Histogram(
-            "tgi_request_max_new_tokens",
-            "New-token budget",
-            buckets=_length_buckets(max_total_tokens),
-            registry=registry,
+        self.max_new_tokens = self._tokens(
+            "tgi_request_max_new_tokens", "New-token budget", max_total_tokens
         )
-        self.skipped_tokens = Histogram(
+        self.skipped_tokens = self._tokens(
             "tgi_request_skipped_tokens",
             "Prompt tokens skipped thanks to a prefix cache (none here)",
-            buckets=_length_buckets(max_input_tokens),
-            registry=registry,
+            max_input_tokens,
         )
         self.queue_size = Gauge("tgi_queue_size", "Requests waiting", registry=registry)
         self.batch_size = Gauge(
@@ -87,6 +77,9 @@ class BackendMetrics:
 
     def _seconds(self, name: str, text: str) -> Histogram:
         return Histogram(name, text, buckets=DURATION_BUCKETS, registry=self.registry)
+
+    def _tokens(self, name: str, text: str, limit: int) -> Histogram:
+        return Histogram(name, text, buckets=_length_buckets(limit), registry=self.registry)
 
     def received(self) -> None:
         self.requests.inc()

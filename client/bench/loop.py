@@ -9,24 +9,25 @@ import gc
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["loop_name", "run_fast"]
+__all__ = ["event_loop_factory", "loop_name", "run_fast"]
 
 T = TypeVar("T")
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's loop factory when uvloop is installed, else asyncio's own."""
     try:
         import uvloop
     except ImportError:
-        return None
+        return asyncio.new_event_loop
     return uvloop.new_event_loop
 
 
 def loop_name() -> str:
-    return "uvloop" if _loop_factory() is not None else "asyncio"
+    return "asyncio" if event_loop_factory() is asyncio.new_event_loop else "uvloop"
 
 
 def run_fast(coro: Coroutine[Any, Any, T]) -> T:
     gc.freeze()
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(coro)
