@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from router.autoscaler.params import add_params_flag
+from router.autoscaler.params import ParamsError, add_params_flag, parse_assignments
 
 HELP = "create, list, update and delete endpoints and worker groups on a router"
 
@@ -148,15 +148,16 @@ def _template(args: argparse.Namespace) -> dict[str, Any]:
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
     """`NAME=VALUE` pairs; values are JSON where they parse (numbers), else text."""
+    try:
+        assignments = parse_assignments(pairs)
+    except ParamsError as exc:
+        raise CommandError(str(exc)) from None
     params: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise CommandError(f"--set wants NAME=VALUE, not {pair!r}")
+    for name, value in assignments.items():
         try:
-            params[name.strip()] = json.loads(value)
+            params[name] = json.loads(value)
         except ValueError:
-            params[name.strip()] = value.strip()
+            params[name] = value
     return params
 
 

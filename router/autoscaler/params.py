@@ -18,6 +18,7 @@ __all__ = [
     "ParamsError",
     "add_params_flag",
     "describe_validation_error",
+    "parse_assignments",
     "valid_range",
 ]
 
@@ -96,13 +97,7 @@ class EndpointParams(BaseModel):
         cls, pairs: list[str], defaults: dict[str, object] | None = None
     ) -> EndpointParams:
         """Parameters from `NAME=VALUE` strings (as --set gives them) over `defaults`."""
-        values = dict(defaults or {})
-        for pair in pairs:
-            name, sep, value = pair.partition("=")
-            if not sep or not name.strip():
-                raise ParamsError(f"--set wants NAME=VALUE, not {pair!r}")
-            values[name.strip()] = value.strip()
-        return cls.parse(values)
+        return cls.parse({**(defaults or {}), **parse_assignments(pairs)})
 
     @classmethod
     def parse(cls, values: dict[str, object]) -> EndpointParams:
@@ -111,6 +106,17 @@ class EndpointParams(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise ParamsError(describe_validation_error(exc)) from None
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    """`NAME=VALUE` strings (as --set gives them) as a dict; ParamsError for one without `=`."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParamsError(f"--set wants NAME=VALUE, not {pair!r}")
+        values[name.strip()] = value.strip()
+    return values
 
 
 def add_params_flag(
