@@ -260,8 +260,7 @@ def _phases(phases: list[dict[str, Any]] | None) -> list[str]:
     )
     rows = []
     for phase in phases:
-        fig = phase
-        counts = fig["requests"]
+        counts = phase["requests"]
         cells = [
             phase["phase"],
             round(phase["start_s"], 1),
@@ -270,8 +269,8 @@ def _phases(phases: list[dict[str, Any]] | None) -> list[str]:
             counts["ok"],
             counts["overloaded"],
             counts["failed"],
-            fig["ttft"]["p50_ms"],
-            fig["ttft"]["p99_ms"],
+            phase["ttft"]["p50_ms"],
+            phase["ttft"]["p99_ms"],
         ]
         rows.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
     return ["<h2>Phases</h2>", f"<table>{head}{''.join(rows)}</table>"]

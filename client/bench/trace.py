@@ -37,10 +37,6 @@ class Trace:
     source: str
     speed: float = 1.0
 
-    @property
-    def span(self) -> float:
-        return self.arrivals[-1] if self.arrivals else 0.0
-
 
 def load_trace(path: Path, *, speed: float, limit_s: float, rng: random.Random) -> Trace:
     try:
