@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -41,3 +42,15 @@ def make_client(
 @pytest.fixture
 async def client(make_client: MakeClient) -> BackendClient:
     return await make_client()
+
+
+async def eventually(condition: Callable[[], bool], within_s: float = 10.0) -> None:
+    for _ in range(int(within_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never became true")
+
+
+async def metric_lines(client: BackendClient) -> list[str]:
+    return (await (await client.get("/metrics")).text()).splitlines()

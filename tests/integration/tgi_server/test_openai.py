@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 
 from protocol.sse import encode_json_event
-from tests.integration.tgi_server.conftest import BackendClient, MakeClient
-from tests.integration.tgi_server.test_stream import eventually
+from tests.integration.tgi_server.conftest import (
+    BackendClient,
+    MakeClient,
+    eventually,
+    metric_lines,
+)
 from tgi_server.app import ENGINE_KEY, SLOTS_KEY
 
 MESSAGES = [{"role": "user", "content": "Tell me about the lighthouse"}]
@@ -350,7 +354,7 @@ async def test_a_client_that_leaves_an_openai_stream_frees_its_slot(
     assert first.startswith(b"data: {")
     response.close()  # drop the connection mid-stream
     await eventually(lambda: app[SLOTS_KEY].in_use == 0 and app[ENGINE_KEY].stats.cancelled == 1)
-    metrics = (await (await client.get("/metrics")).text()).splitlines()
+    metrics = await metric_lines(client)
     assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
     status, _ = await post(
         client, "/generate", {"inputs": "x", "parameters": {"max_new_tokens": 2}}
@@ -379,6 +383,6 @@ async def test_one_failing_prompt_ends_the_others_at_once(client: BackendClient)
     assert status == 422
     assert "Input validation error" in payload["error"]
     await eventually(lambda: app[SLOTS_KEY].in_use == 0, within_s=2.0)
-    metrics = (await (await client.get("/metrics")).text()).splitlines()
+    metrics = await metric_lines(client)
     assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
     assert "tgi_request_success_total 0.0" in metrics

@@ -12,7 +12,13 @@ import pytest
 import tgi_server.app
 import tgi_server.openai_routes
 from protocol.tgi import StreamResponse
-from tests.integration.tgi_server.conftest import BackendClient, MakeClient
+from tests.chunked import unchunk
+from tests.integration.tgi_server.conftest import (
+    BackendClient,
+    MakeClient,
+    eventually,
+    metric_lines,
+)
 from tgi_server.app import ENGINE_KEY, SLOTS_KEY
 from tgi_server.openai_wire import completion_chunk
 from tgi_server.wire import stream_event_bytes
@@ -112,14 +118,6 @@ async def test_overload_arrives_inside_the_stream(make_client: MakeClient) -> No
         assert await refused.json() == {"error": "Model is overloaded", "error_type": "overloaded"}
 
 
-async def eventually(condition: Callable[[], bool], within_s: float = 10.0) -> None:
-    for _ in range(int(within_s / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never became true")
-
-
 async def test_a_client_that_disconnects_mid_stream_frees_its_slot(
     make_client: MakeClient,
 ) -> None:
@@ -131,7 +129,7 @@ async def test_a_client_that_disconnects_mid_stream_frees_its_slot(
     assert first.startswith(b'data: {"index":1,')
     response.close()  # drop the connection mid-stream
     await eventually(lambda: app[SLOTS_KEY].in_use == 0 and app[ENGINE_KEY].stats.cancelled == 1)
-    metrics = (await (await client.get("/metrics")).text()).splitlines()
+    metrics = await metric_lines(client)
     assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
     follower = await client.post(
         "/generate", json={"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}
@@ -159,23 +157,12 @@ def request_bytes(version: str, body: bytes) -> bytes:
     ).encode() + body
 
 
-def dechunk(body: bytes) -> bytes:
-    out, rest = bytearray(), body
-    while True:
-        size_line, rest = rest.split(b"\r\n", 1)
-        size = int(size_line, 16)
-        if size == 0:
-            return bytes(out)
-        out += rest[:size]
-        rest = rest[size + 2 :]
-
-
 async def test_http_11_streams_are_chunked_and_http_10_ones_plain(client: BackendClient) -> None:
     body = json.dumps({"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}).encode()
     chunked = await raw_exchange(client, request_bytes("HTTP/1.1", body))
     head, _, payload = chunked.partition(b"\r\n\r\n")
     assert b"Transfer-Encoding: chunked" in head
-    assert len(events_of(dechunk(payload))) == 3
+    assert len(events_of(unchunk(payload))) == 3
     plain = await raw_exchange(client, request_bytes("HTTP/1.0", body))
     head, _, payload = plain.partition(b"\r\n\r\n")
     assert b"Transfer-Encoding" not in head
@@ -191,10 +178,6 @@ def failing_on_second_event(real: Callable[..., Any]) -> Callable[..., Any]:
         return real(event, *args, **kwargs)
 
     return encode
-
-
-async def metric_lines(client: BackendClient) -> list[str]:
-    return (await (await client.get("/metrics")).text()).splitlines()
 
 
 async def test_an_error_while_writing_the_stream_ends_it_with_an_error_event_and_is_counted(

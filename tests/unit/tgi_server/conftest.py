@@ -132,3 +132,17 @@ async def collect(handle: GenerationHandle) -> list[EngineEvent]:
         events.append(event)
         if isinstance(event, FailureEvent) or event.completion is not None:
             return events
+
+
+class FakeTransport:
+    """Stands in for an asyncio transport: keeps what is written."""
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return self.closing

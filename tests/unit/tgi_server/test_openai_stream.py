@@ -9,7 +9,8 @@ import pytest
 
 from protocol.sse import encode_json_event
 from protocol.tgi import GenerateRequest
-from tests.unit.tgi_server.test_stream_sink import FakeTransport, unchunk
+from tests.chunked import unchunk
+from tests.unit.tgi_server.conftest import FakeTransport
 from tgi_server.errors import ToolError
 from tgi_server.events import Completion, GeneratedToken, TokenEvent
 from tgi_server.openai_requests import ChatCall

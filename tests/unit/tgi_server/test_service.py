@@ -15,8 +15,7 @@ import torch
 
 from protocol.sse import SSEParser
 from protocol.tgi import GenerateRequest
-from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, favouring
-from tests.unit.tgi_server.test_stream_sink import FakeTransport
+from tests.unit.tgi_server.conftest import ByteCodec, FakeTransport, ScriptedRunner, favouring
 from tgi_server.admission import RequestSlots
 from tgi_server.engine import Engine, ServedModel
 from tgi_server.errors import GenerationError, OverloadedError, ValidationError

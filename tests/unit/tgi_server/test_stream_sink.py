@@ -9,6 +9,8 @@ from typing import cast
 import pytest
 
 from protocol.sse import SSEParser
+from tests.chunked import unchunk
+from tests.unit.tgi_server.conftest import FakeTransport
 from tgi_server.errors import ValidationError
 from tgi_server.events import Completion, FailureEvent, GeneratedToken, TokenEvent
 from tgi_server.stream_sink import SocketStreamSink
@@ -19,18 +21,6 @@ FIRST = TokenEvent(1, GeneratedToken(5, " o", -0.5, False))
 LAST = TokenEvent(2, GeneratedToken(6, "k", -0.25, False), completion=COMPLETION)
 
 
-class FakeTransport:
-    def __init__(self) -> None:
-        self.written = bytearray()
-        self.closing = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-
 def sink_for(
     transport: FakeTransport | None, *, details: bool = False, chunked: bool = True
 ) -> SocketStreamSink:
@@ -38,18 +28,6 @@ def sink_for(
     return SocketStreamSink(
         cast(asyncio.Transport | None, transport), chunked=chunked, encode=encode
     )
-
-
-def unchunk(data: bytes) -> bytes:
-    """The body of HTTP/1.1 chunked framing (without the final zero-size chunk)."""
-    body, rest = bytearray(), bytes(data)
-    while rest:
-        size_line, rest = rest.split(b"\r\n", 1)
-        size = int(size_line, 16)
-        body += rest[:size]
-        assert rest[size : size + 2] == b"\r\n"
-        rest = rest[size + 2 :]
-    return bytes(body)
 
 
 async def test_each_event_is_one_chunk_of_tgi_sse_and_the_last_one_ends_the_wait() -> None:
