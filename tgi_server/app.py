@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import web
 
 from protocol.sse import encode_json_event
 from protocol.tgi import GenerateRequest, Info
@@ -44,7 +44,6 @@ from tgi_server.http_common import (
     read_generate_request,
     read_json,
     run_generate,
-    run_stream,
 )
 from tgi_server.metrics import BackendMetrics
 from tgi_server.openai_routes import (
@@ -59,7 +58,7 @@ from tgi_server.parsing import (
 )
 from tgi_server.service import GenerationService
 from tgi_server.settings import BackendSettings
-from tgi_server.stream_sink import SocketStreamSink
+from tgi_server.streaming import stream_response
 from tgi_server.validation import Limits
 from tgi_server.wire import (
     generate_body,
@@ -204,15 +203,14 @@ async def _generate_response(
 async def _stream_response(
     request: web.Request, body: GenerateRequest, received_at: float
 ) -> web.StreamResponse:
-    response = web.StreamResponse(headers=stream_headers(compute_type(request.app), body.inputs))
-    try:
-        await response.prepare(request)
-        await response.write(b"")  # the headers go out now, ahead of the events
-        ending = await _write_events(response, request, body, received_at)
-        await response.write_eof(ending)  # the last event and the stream's end: one write
-    except ConnectionResetError:  # `run_stream` counted it as dropped if it was still running
-        log.debug("client went away during a stream")
-    return response
+    encode = partial(stream_event_bytes, details=body.parameters.details)
+    return await stream_response(
+        request,
+        stream_headers(compute_type(request.app), body.inputs),
+        [(body, encode)],
+        received_at,
+        error_event=lambda exc: encode_json_event(exc.body()),
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -241,23 +239,6 @@ async def info(request: web.Request) -> web.Response:
         docker_label=None,
     )
     return json_response(body.model_dump())
-
-
-async def _write_events(
-    response: web.StreamResponse, request: web.Request, body: GenerateRequest, received_at: float
-) -> bytes:
-    """Stream the request's events straight to the socket (`SocketStreamSink`); the bytes that
-    end the stream: its last event, or an error as one in-stream event."""
-    sink = SocketStreamSink(
-        request.transport,
-        chunked=response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked",
-        encode=partial(stream_event_bytes, details=body.parameters.details),
-    )
-    try:
-        await run_stream(request.app, body, sink, received_at)
-    except BackendError as exc:
-        return encode_json_event(exc.body())
-    return sink.final
 
 
 @web.middleware

@@ -14,11 +14,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import web
 
 from protocol.sse import encode_data_event, encode_json_event
 from protocol.tgi import GenerateRequest
-from tgi_server.errors import BackendError
 from tgi_server.events import TokenEvent
 from tgi_server.http_common import (
     ENGINE_KEY,
@@ -27,7 +26,6 @@ from tgi_server.http_common import (
     json_response,
     read_json,
     run_generate,
-    run_stream,
 )
 from tgi_server.openai_requests import ChatCall, chat_call, completion_call, tool_call
 from tgi_server.openai_wire import (
@@ -41,7 +39,8 @@ from tgi_server.openai_wire import (
     usage_chunk,
 )
 from tgi_server.service import GenerateResult
-from tgi_server.stream_sink import EncodeEvent, SocketStreamSink
+from tgi_server.stream_sink import EncodeEvent
+from tgi_server.streaming import stream_response
 from tgi_server.wire import generate_headers
 
 __all__ = [
@@ -163,44 +162,18 @@ async def _sse(
     received_at: float,
 ) -> web.StreamResponse:
     """Stream each request in turn straight to the socket, then `data: [DONE]`."""
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-            "x-compute-type": compute_type(request.app),
-        }
+    headers = {
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+        "x-compute-type": compute_type(request.app),
+    }
+    return await stream_response(
+        request,
+        headers,
+        streams,
+        received_at,
+        error_event=lambda exc: encode_json_event(error_event(exc.message)),
+        trailer=DONE_EVENT,
+        add_special_tokens=False,
     )
-    try:
-        await response.prepare(request)
-        await response.write(b"")  # the headers go out now, ahead of the events
-        ending = await _write_streams(request, response, streams, received_at)
-        await response.write_eof(ending + DONE_EVENT)  # the last event and the end: one write
-    except ConnectionResetError:  # `run_stream` counted it as dropped if it was still running
-        log.debug("client went away during an OpenAI stream")
-    return response
-
-
-async def _write_streams(
-    request: web.Request,
-    response: web.StreamResponse,
-    streams: list[tuple[GenerateRequest, EncodeEvent]],
-    received_at: float,
-) -> bytes:
-    """Each request's events through a `SocketStreamSink`; an error ends them all with one
-    OpenAI error event. The bytes left to write: the last event, or the error event."""
-    chunked = response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked"
-    pending = b""
-    try:
-        for generate_request, encode in streams:
-            if pending:  # the previous prompt's last event, before this one's first
-                await response.write(pending)
-                pending = b""
-            sink = SocketStreamSink(request.transport, chunked=chunked, encode=encode)
-            await run_stream(
-                request.app, generate_request, sink, received_at, add_special_tokens=False
-            )
-            pending = sink.final
-    except BackendError as exc:
-        pending += encode_json_event(error_event(exc.message))
-    return pending
