@@ -340,16 +340,20 @@ async def test_a_chat_too_long_for_the_context_is_a_422(make_client: MakeClient)
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/v1/chat/completions", {"messages": MESSAGES}),
-        ("/v1/completions", {"prompt": ["The lighthouse", "The ferry"]}),
+        ("/generate_stream", {"inputs": "The ferry", "parameters": {"max_new_tokens": 1000}}),
+        ("/v1/chat/completions", {"messages": MESSAGES, "max_tokens": 1000, "stream": True}),
+        (
+            "/v1/completions",
+            {"prompt": ["The lighthouse", "The ferry"], "max_tokens": 1000, "stream": True},
+        ),
     ],
 )
-async def test_a_client_that_leaves_an_openai_stream_frees_its_slot(
+async def test_a_client_that_leaves_a_stream_frees_its_slot(
     make_client: MakeClient, path: str, body: dict[str, Any]
 ) -> None:
     client = await make_client(max_concurrent_requests=1)
     app = client.app
-    response = await client.post(path, json={**body, "max_tokens": 1000, "stream": True})
+    response = await client.post(path, json=body)
     first = await response.content.readuntil(b"\n\n")
     assert first.startswith(b"data: {")
     response.close()  # drop the connection mid-stream
@@ -361,7 +365,7 @@ async def test_a_client_that_leaves_an_openai_stream_frees_its_slot(
     )
     assert status == 200
     assert app[ENGINE_KEY].stats.cancelled == 1  # a second prompt never started
-    assert app[ENGINE_KEY].stats.completed == 1
+    assert app[ENGINE_KEY].stats.completed == 1  # only the follower ran to its end
 
 
 async def test_openai_stream_frames_are_the_builders_compact_json(client: BackendClient) -> None:

@@ -118,27 +118,6 @@ async def test_overload_arrives_inside_the_stream(make_client: MakeClient) -> No
         assert await refused.json() == {"error": "Model is overloaded", "error_type": "overloaded"}
 
 
-async def test_a_client_that_disconnects_mid_stream_frees_its_slot(
-    make_client: MakeClient,
-) -> None:
-    client = await make_client(max_concurrent_requests=1)
-    app = client.app
-    long_body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
-    response = await client.post("/generate_stream", json=long_body)
-    first = await response.content.readuntil(b"\n\n")
-    assert first.startswith(b'data: {"index":1,')
-    response.close()  # drop the connection mid-stream
-    await eventually(lambda: app[SLOTS_KEY].in_use == 0 and app[ENGINE_KEY].stats.cancelled == 1)
-    metrics = await metric_lines(client)
-    assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
-    follower = await client.post(
-        "/generate", json={"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}
-    )
-    assert follower.status == 200
-    assert app[ENGINE_KEY].stats.cancelled == 1
-    assert app[ENGINE_KEY].stats.completed == 1  # only the follower ran to its end
-
-
 async def raw_exchange(client: BackendClient, request: bytes) -> bytes:
     """Send `request` as it is and read until the server closes the connection."""
     reader, writer = await asyncio.open_connection(client.host, client.port)
