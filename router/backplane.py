@@ -84,6 +84,10 @@ class Backplane(Protocol):
 
     def endpoint(self, name: str) -> EndpointView | None: ...
 
+    def authenticate(self, name: str, presented: str | None) -> EndpointView:
+        """The endpoint, if `presented` is its API key; EndpointNotFound, else Unauthorized."""
+        ...
+
     def is_admin_key(self, presented: str) -> bool:
         """True for a key that may see every endpoint and its API key."""
         ...
@@ -130,6 +134,9 @@ class CoreBackplane:
     def endpoint(self, name: str) -> EndpointView | None:
         endpoint = self._service.store.endpoints.get(name)
         return _endpoint_view(endpoint) if endpoint is not None else None
+
+    def authenticate(self, name: str, presented: str | None) -> EndpointView:
+        return _endpoint_view(self._service.authenticate(name, presented))
 
     def is_admin_key(self, presented: str) -> bool:
         return self._service.is_admin_key(presented)

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from router.credentials import same_secret
 from router.endpoints import Endpoint, WorkerGroup, endpoint_from_body, worker_group_from_body
+from router.errors import EndpointNotFound, Unauthorized
 from router.state_files import write_private
 
 __all__ = ["ENDPOINTS_FILE", "EndpointStore", "Watcher"]
@@ -34,6 +36,19 @@ class EndpointStore:
         self.groups: dict[str, WorkerGroup] = {}
         self._watchers: list[Watcher] = []
         self._write_lock = asyncio.Lock()
+
+    def authenticate(self, name: str, presented: str | None) -> Endpoint:
+        """The endpoint named `name`, if `presented` is its API key: EndpointNotFound for no
+        such endpoint, else Unauthorized. The one check of an endpoint's key."""
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise EndpointNotFound(f"no endpoint named {name!r}")
+        if not same_secret(presented or "", endpoint.api_key.get_secret_value()):
+            raise Unauthorized(
+                f"missing or wrong API key for endpoint {name!r}: "
+                "send `Authorization: Bearer <the endpoint's key>` (on /route/, or `api_key`)"
+            )
+        return endpoint
 
     def load(self) -> None:
         """Read the stored resources (blocking: call it in a thread, at start-up)."""

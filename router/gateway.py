@@ -43,13 +43,11 @@ from multidict import CIMultiDict
 from protocol import encode_json_event
 from router.backplane import BACKPLANE, EndpointView
 from router.bodies import json_object, parse_json
-from router.credentials import bearer_token, same_secret
+from router.credentials import bearer_token
 from router.errors import (
-    EndpointNotFound,
     InvalidRequest,
     NoWorker,
     PayloadTooLarge,
-    Unauthorized,
     WorkerFailed,
 )
 from router.gateway_policy import (
@@ -143,16 +141,7 @@ async def proxy(request: web.Request, path: str) -> web.StreamResponse:
 
 
 def _authorized_endpoint(request: web.Request) -> EndpointView:
-    name = request.match_info["name"]
-    endpoint = request.app[BACKPLANE].endpoint(name)
-    if endpoint is None:
-        raise EndpointNotFound(f"no endpoint named {name!r}")
-    if not same_secret(bearer_token(request) or "", endpoint.api_key):
-        raise Unauthorized(
-            f"missing or wrong API key for endpoint {name!r}: "
-            "send `Authorization: Bearer <the endpoint's key>`"
-        )
-    return endpoint
+    return request.app[BACKPLANE].authenticate(request.match_info["name"], bearer_token(request))
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:

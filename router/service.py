@@ -30,7 +30,6 @@ from router.errors import (
     EndpointNotFound,
     InvalidRequest,
     Overloaded,
-    Unauthorized,
     Unavailable,
 )
 from router.logs import event
@@ -87,12 +86,7 @@ class RouteService:
 
     def authenticate(self, name: str, presented: str | None) -> Endpoint:
         """The endpoint, if `presented` is its API key: 404 for no such endpoint, else 401."""
-        endpoint = self.endpoint(name)
-        if not same_secret(presented or "", endpoint.api_key.get_secret_value()):
-            raise Unauthorized(
-                "missing or wrong API key: send `Authorization: Bearer <key>` (or `api_key`)"
-            )
-        return endpoint
+        return self.store.authenticate(name, presented)
 
     def is_admin_key(self, presented: str) -> bool:
         """True for the admin key (it may see every endpoint and its API key)."""

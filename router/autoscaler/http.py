@@ -20,10 +20,10 @@ from aiohttp import web
 from router.autoscaler.loop import AutoscalerLoop
 from router.autoscaler.params import EndpointParams, ParamsError
 from router.bodies import read_json_object
-from router.credentials import bearer_token, same_secret
+from router.credentials import bearer_token
 from router.endpoint_store import EndpointStore
 from router.endpoints import Endpoint
-from router.errors import EndpointNotFound, InvalidRequest, Unauthorized
+from router.errors import EndpointNotFound, InvalidRequest
 
 __all__ = ["add_autoscaler_routes"]
 
@@ -49,9 +49,7 @@ def add_autoscaler_routes(
         return web.json_response(current().params.model_dump())
 
     async def change_params(request: web.Request) -> web.Response:
-        resource = current()
-        if not same_secret(bearer_token(request) or "", resource.api_key.get_secret_value()):
-            raise Unauthorized("missing or wrong API key: send `Authorization: Bearer <key>`")
+        resource = store.authenticate(endpoint, bearer_token(request))
         changes = await read_json_object(request, ', e.g. {"max_workers": 8}')
         try:
             new = EndpointParams.parse({**resource.params.model_dump(), **changes})
