@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from router.autoscaler.params import EndpointParams, ParamsError
-from router.bodies import describe_validation
+from router.bodies import parse_model
 from router.errors import InvalidRequest
 
 __all__ = [
@@ -159,7 +159,7 @@ def endpoint_from_body(
         validated = EndpointParams.parse(params)
     except ParamsError as exc:
         raise InvalidRequest(str(exc)) from None
-    endpoint: Endpoint = _validate(Endpoint, {**values, "params": validated})
+    endpoint: Endpoint = parse_model(Endpoint, {**values, "params": validated})
     return endpoint
 
 
@@ -174,7 +174,7 @@ def worker_group_from_body(body: Any, *, current: WorkerGroup | None = None) -> 
     unknown = set(body) - set(WorkerGroup.model_fields)
     if unknown:
         raise InvalidRequest(_unknown_fields(unknown, "worker group"))
-    group: WorkerGroup = _validate(WorkerGroup, body)
+    group: WorkerGroup = parse_model(WorkerGroup, body)
     return group
 
 
@@ -190,10 +190,3 @@ def _object(body: Any, where: str = "body") -> dict[str, Any]:
 
 def _unknown_fields(unknown: set[str], what: str) -> str:
     return f"unknown {what} field(s): {', '.join(sorted(unknown))}"
-
-
-def _validate(model: type[Endpoint] | type[WorkerGroup], values: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        raise InvalidRequest(describe_validation(exc)) from None
