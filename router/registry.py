@@ -257,6 +257,11 @@ class WorkerRegistry:
         if now >= self._next_sweep:
             self.expire_pending(now)
 
+    @property
+    def stale_after_s(self) -> float:
+        """A worker whose last report is older than this is out of rotation."""
+        return self._stale_after_s
+
     def is_fresh(self, worker: WorkerRecord, now: float) -> bool:
         return now - worker.last_report_at <= self._stale_after_s
 

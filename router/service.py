@@ -245,7 +245,7 @@ class RouteService:
                     worker.expire(now)
             return choose(candidates, self.rng, avoid=avoid, strict=strict)
         index = self._index(endpoint, now)
-        stale_before = now - self.settings.worker_stale_s
+        stale_before = now - self.registry.stale_after_s  # as `registry.routable` counts it
         while True:
             best = index.best(lambda w: w.healthy and w.last_report_at >= stale_before)
             if best is None or not (best.pending and best.pending[0].expires_at <= now):
