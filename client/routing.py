@@ -17,7 +17,7 @@ from typing import Any
 import pydantic
 
 from client.errors import ProtocolError, invalid_request
-from protocol.route import RouteRequest
+from protocol.route import RouteRequest, RouteWaiting
 
 __all__ = [
     "PollPolicy",
@@ -79,14 +79,8 @@ def route_body(
     return body
 
 
-@dataclass(frozen=True)
-class Waiting:
-    """A "no worker ready yet" answer: poll again, with its `request_idx` when it gave one
-    (ours always does; Vast.ai's documented answer may carry only `endpoint` and `status`)."""
-
-    request_idx: int | None
-    status: Any
-    """The router's workers by state, as it sent them (shown in messages only)."""
+Waiting = RouteWaiting
+"""A "no worker ready yet" answer: poll again, with its `request_idx` when it gave one."""
 
 
 def interpret_route_answer(answer: object) -> Ticket | Waiting:
@@ -96,16 +90,15 @@ def interpret_route_answer(answer: object) -> Ticket | Waiting:
         raise ProtocolError("the route answer is not a JSON object", origin="router", status=200)
     if "url" in answer:
         return _ticket_from(answer)
-    request_idx = answer.get("request_idx")
-    valid_idx = request_idx is None or (type(request_idx) is int and request_idx >= 0)
-    if "status" not in answer or not valid_idx:
+    try:
+        return RouteWaiting.model_validate(answer)
+    except pydantic.ValidationError:
         raise ProtocolError(
             "the route answer has neither a worker `url` nor the workers' `status` (with an "
             "optional whole-number `request_idx`) of a wait-and-poll answer",
             origin="router",
             status=200,
-        )
-    return Waiting(request_idx, answer["status"])
+        ) from None
 
 
 def _ticket_from(answer: dict[str, Any]) -> Ticket:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
@@ -49,8 +50,13 @@ class RouteRequest(BaseModel):
 
 
 class RouteWaiting(BaseModel):
-    """The answer when no worker is ready yet: poll `/route/` again with the same `request_idx`."""
+    """The answer when no worker is ready yet: poll `/route/` again, with its `request_idx`
+    when it gave one (ours always does; Vast.ai's documented answer may carry only `endpoint`
+    and `status`)."""
 
-    endpoint: str
-    status: dict[str, int]
-    request_idx: int
+    model_config = ConfigDict(frozen=True)
+
+    status: Any
+    """The router's workers by state, as it sent them (shown in messages only)."""
+    request_idx: StrictInt | None = Field(default=None, ge=0)
+    endpoint: str | None = None

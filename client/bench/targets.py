@@ -25,6 +25,8 @@ from client.bench.errors import TargetDown
 from client.bench.events import Dialect, EventHook, StreamFailure, TokenTally
 from client.bench.records import Outcome, RequestRecord
 from client.bench.workload import RequestSpec
+from client.errors import ProtocolError
+from client.routing import Waiting, interpret_route_answer
 
 __all__ = [
     "Failed",
@@ -241,12 +243,16 @@ async def route(
     url = settings.url.rstrip("/") + "/route/"
     while True:
         answer = await _ask_router(session, url, body, headers)
-        if "url" in answer:
+        try:
+            waiting = interpret_route_answer(answer)
+        except ProtocolError as exc:
+            raise Failed("error", str(exc)) from None
+        if not isinstance(waiting, Waiting):
             return answer
         if time.monotonic() >= deadline:
             raise Failed("timeout", f"no worker ready within {settings.route_wait:g} s")
-        if isinstance(answer.get("request_idx"), int):  # Vast.ai's wait may carry none
-            body["request_idx"] = answer["request_idx"]
+        if waiting.request_idx is not None:  # Vast.ai's wait may carry none
+            body["request_idx"] = waiting.request_idx
         await asyncio.sleep(_ROUTE_POLL_S)
 
 

@@ -81,12 +81,12 @@ def test_a_ticket_is_a_copy_and_its_repr_hides_the_signature() -> None:
 def test_an_answer_without_url_means_wait_and_poll() -> None:
     answer = {"endpoint": "default", "status": {"loading": 1}, "request_idx": 9}
     waiting = interpret_route_answer(answer)
-    assert waiting == Waiting(request_idx=9, status={"loading": 1})
+    assert waiting == Waiting(endpoint="default", request_idx=9, status={"loading": 1})
 
 
 def test_a_vast_style_wait_without_request_idx_is_still_a_wait() -> None:
     waiting = interpret_route_answer({"endpoint": "default", "status": {"loading": 2}})
-    assert waiting == Waiting(request_idx=None, status={"loading": 2})
+    assert waiting == Waiting(endpoint="default", request_idx=None, status={"loading": 2})
 
 
 @pytest.mark.parametrize(
