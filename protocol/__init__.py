@@ -27,6 +27,7 @@ from protocol.tgi import (
     StreamResponse,
     Token,
 )
+from protocol.ticket_scheme import TicketScheme
 from protocol.tickets import (
     SIGNATURE_FIELD,
     AuthData,
@@ -61,6 +62,7 @@ __all__ = [
     "SigningKey",
     "StreamDetails",
     "StreamResponse",
+    "TicketScheme",
     "TicketSigner",
     "Token",
     "WorkerState",

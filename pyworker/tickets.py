@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -28,7 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from pydantic import ValidationError
 
 from protocol import AuthData, verify_ticket_signature
-from protocol.vast_tickets import VastAuthData, VastVariant, verify_vast_signature
+from protocol.ticket_scheme import TicketScheme
+from protocol.vast_tickets import VastAuthData, verify_vast_signature
 from pyworker.errors import TicketRejected
 from pyworker.replay import ReplayVerdict, ReplayWindow
 
@@ -36,24 +36,6 @@ __all__ = ["PublicKey", "TicketFacts", "TicketScheme", "TicketVerifier", "normal
 
 PublicKey = Ed25519PublicKey | RSAPublicKey
 ModelT = TypeVar("ModelT", AuthData, VastAuthData)
-
-
-class TicketScheme(StrEnum):
-    ED25519 = "ed25519"  # native: kid + Ed25519 over canonical JSON of every field
-    VAST = "vast"  # Vast PyWorker v2: RSA over {cost, endpoint, reqnum, url}
-    VAST_URL = "vast-url"  # vastai SDK 1.1: RSA over {url} only
-
-    @property
-    def uses_rsa(self) -> bool:
-        return self is not TicketScheme.ED25519
-
-    @property
-    def keys_path(self) -> str:
-        """Where the router publishes this scheme's keys."""
-        return "/pubkey/" if self.uses_rsa else "/keys"
-
-
-_VARIANT = {TicketScheme.VAST: VastVariant.LEGACY, TicketScheme.VAST_URL: VastVariant.URL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +111,7 @@ class TicketVerifier:
         ticket = _parse(VastAuthData, raw)
         if not self._rsa_keys:
             raise TicketRejected(401, "unknown_key", "no router public key loaded yet: retry")
-        variant = _VARIANT[self._scheme]
+        variant = self._scheme.vast_variant
         if not any(verify_vast_signature(key, raw, variant) for key in self._rsa_keys):
             raise TicketRejected(401, "bad_signature", "ticket signature is not valid")
         return TicketFacts(ticket.cost, ticket.url, ticket.reqnum, ticket.exp)

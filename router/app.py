@@ -57,7 +57,7 @@ from router.reqnums import ReqnumFile, ReqnumHighWater, Submit
 from router.service import RouteService
 from router.settings import RouterSettings
 from router.status_page import render_status_page
-from router.tickets import TicketIssuer, TicketScheme
+from router.tickets import TicketIssuer, TicketScheme, key_alg
 from router.waiting import WaitQueue
 
 __all__ = [
@@ -146,7 +146,7 @@ def _startup(
             ring = KeyRing([RingKey(injected.private_key, 0.0)], ttl_s=settings.ticket_ttl_s)
         else:
             ring = await asyncio.to_thread(
-                load_key_ring, settings.state_dir, scheme.alg, ttl_s=settings.ticket_ttl_s
+                load_key_ring, settings.state_dir, key_alg(scheme), ttl_s=settings.ticket_ttl_s
             )
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reqnum-writer")
         app[HIGH_WATER] = await asyncio.to_thread(
@@ -234,7 +234,7 @@ async def rotate_signing_key(app: web.Application) -> dict[str, Any]:
 
 async def _rotate(app: web.Application) -> dict[str, Any]:
     settings, ring = app[SETTINGS], app[ISSUER].ring
-    alg = TicketScheme(settings.ticket_scheme).alg
+    alg = key_alg(TicketScheme(settings.ticket_scheme))
     async with app[ROTATION]:
         private, now = await asyncio.to_thread(generate_private_key, alg), app[CLOCK]()
         rotated = ring.copy()

@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from protocol.ticket_scheme import TicketScheme
 from router.settings import RouterSettings
 
 HELP = "run the router alone: sign routing tickets, take worker reports, publish keys"
@@ -53,7 +54,7 @@ def add_router_arguments(parser: argparse.ArgumentParser, *, default_port: str) 
     )
     parser.add_argument(
         "--ticket-scheme",
-        choices=["ed25519", "vast", "vast-url"],
+        choices=[scheme.value for scheme in TicketScheme],
         help="how tickets are signed: ed25519 (native, default), vast (RSA, Vast's PyWorker v2) "
         "or vast-url (RSA, the vastai package's PyWorker); default $TGIS_TICKET_SCHEME",
     )

@@ -8,9 +8,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["RouterSettings", "TicketSchemeName", "default_state_dir"]
+from protocol.ticket_scheme import TicketScheme
 
-TicketSchemeName = Literal["ed25519", "vast", "vast-url"]
+__all__ = ["RouterSettings", "default_state_dir"]
+
 """ed25519: native; vast: RSA over cost/endpoint/reqnum/url (Vast PyWorker v2); vast-url: RSA
 over {url} only (the `vastai` package's PyWorker). Same names as the worker's setting."""
 
@@ -46,8 +47,8 @@ class RouterSettings(BaseSettings):
         default=SecretStr(""), validation_alias=_env("admin_key", "TGIS_ADMIN_KEY")
     )
     """Guards the management API (/api/v0/...); unset: that API answers 401 to everyone."""
-    ticket_scheme: TicketSchemeName = Field(
-        default="ed25519", validation_alias=_env("ticket_scheme", "TGIS_TICKET_SCHEME")
+    ticket_scheme: TicketScheme = Field(
+        default=TicketScheme.ED25519, validation_alias=_env("ticket_scheme", "TGIS_TICKET_SCHEME")
     )
     key_rotation_s: float = Field(
         default=0.0,

@@ -8,28 +8,23 @@ sends (`cost`, `endpoint`, `reqnum`, `url`, `request_idx`) so Vast's PyWorker ac
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from protocol import SigningKey
-from protocol.vast_tickets import VastVariant, sign_vast_ticket
+from protocol.ticket_scheme import TicketScheme
+from protocol.vast_tickets import sign_vast_ticket
 from router.keyring import KeyAlg, KeyRing, RingKey
 from router.registry import PendingTicket, WorkerRecord, WorkerRegistry
 from router.reqnums import ReqnumHighWater
 
-__all__ = ["TicketIssuer", "TicketScheme"]
+__all__ = ["TicketIssuer", "TicketScheme", "key_alg"]
 
 
-class TicketScheme(StrEnum):
-    ED25519 = "ed25519"  # native: Ed25519 over every field (canonical JSON)
-    VAST = "vast"  # Vast PyWorker v2: RSA over {cost, endpoint, reqnum, url}
-    VAST_URL = "vast-url"  # Vast SDK 1.1: RSA over {"url"} only
-
-    @property
-    def alg(self) -> KeyAlg:
-        return KeyAlg.ED25519 if self is TicketScheme.ED25519 else KeyAlg.RSA
+def key_alg(scheme: TicketScheme) -> KeyAlg:
+    """The kind of key a router signs `scheme`'s tickets with."""
+    return KeyAlg.RSA if scheme.uses_rsa else KeyAlg.ED25519
 
 
 class TicketIssuer:
@@ -72,10 +67,7 @@ class TicketIssuer:
     def _sign(self, signer: RingKey, fields: dict[str, Any], expires_at: float) -> dict[str, Any]:
         private = signer.private_key
         if isinstance(private, RSAPrivateKey):
-            variant = (
-                VastVariant.URL if self.scheme is TicketScheme.VAST_URL else VastVariant.LEGACY
-            )
-            return sign_vast_ticket(private, fields, variant)
+            return sign_vast_ticket(private, fields, self.scheme.vast_variant)
         fields["exp"] = math.ceil(expires_at)
         fields["kid"] = signer.kid
         return signer.signer.sign(fields)
