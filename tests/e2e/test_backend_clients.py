@@ -123,6 +123,7 @@ def test_openai_client_chat_and_completions(backend_url: str) -> None:
             model="tgi",
             messages=messages,
             max_tokens=3,
+            temperature=0,  # greedy, as above: sampling may end on EOS before the budget
             stream=True,
             stream_options={"include_usage": True},
         )
