@@ -109,7 +109,7 @@ def free_port() -> int:
 
 def prepare_model(args: argparse.Namespace, workdir: Path) -> Path:
     """The folder (or hub id) the backend and the anchors both load."""
-    from tgi_server.tiny_model import ensure_tiny_model
+    from tgi_server.model.tiny import ensure_tiny_model
 
     if args.model_id:
         return Path(args.model_id)

@@ -24,8 +24,8 @@ import torch
 from aiohttp import web
 from transformers.utils import logging as transformers_logging
 
-from tgi_server.app import create_app
-from tgi_server.loading import LoadedModel, build_engine, load_model
+from tgi_server.http.app import create_app
+from tgi_server.model.loading import LoadedModel, build_engine, load_model
 from tgi_server.settings import BackendSettings
 
 PROMPT = "The keeper climbed the stairs of the lighthouse and"

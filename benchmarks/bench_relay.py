@@ -28,7 +28,7 @@ from protocol import SigningKey, sign_ticket
 from pyworker.app import LIFECYCLE
 from pyworker.app import create_app as create_worker_app
 from pyworker.settings import WorkerSettings
-from router.app import create_app as create_router_app
+from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI
 from tests.ports import free_port

@@ -21,7 +21,7 @@ from aiohttp import web
 from benchmarks.bench_relay import Call, measure, report, run_from_command_line, serve
 from pyworker.app import create_app as create_worker_app
 from pyworker.settings import WorkerSettings
-from router.app import create_app as create_router_app
+from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI
 from tests.ports import free_port

@@ -73,7 +73,7 @@ def serve(port: int, state_dir: Path, core: int | None) -> None:
         os.sched_setaffinity(0, {core})
     from aiohttp import web
 
-    from router.app import create_app
+    from router.http.app import create_app
     from router.settings import RouterSettings
 
     settings = RouterSettings(

@@ -87,7 +87,7 @@ class RouterSettings(BaseSettings):
         validation_alias=_env("vast_root_ca_file", "TGIS_VAST_ROOT_CA"),
         description="CA certificate Vast's client should trust (default: the system's bundle)",
     )
-    # Gateway mode (router/gateway.py)
+    # Gateway mode (router/gateway/proxy.py)
     gateway_max_attempts: int = Field(default=3, ge=1, le=10)
     gateway_connect_timeout_s: float = Field(default=10.0, gt=0.0)
     gateway_first_byte_timeout_s: float = Field(default=600.0, gt=0.0)

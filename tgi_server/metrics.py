@@ -18,14 +18,14 @@ from typing import cast
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.utils import floatToGoString as _untyped_go_float
 
-from tgi_server.batch_timings import (
+from tgi_server.generation.events import Completion
+from tgi_server.scheduler.sequential import SchedulerStats
+from tgi_server.scheduler.timings import (
     BATCH_DURATIONS,
     DURATION_BUCKETS,
     METHODS,
     CumulativeHistogram,
 )
-from tgi_server.events import Completion
-from tgi_server.scheduler import SchedulerStats
 
 __all__ = ["BackendMetrics"]
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
+from tgi_server.engine.shard.launch import PendingShard, ShardFailedError, start_shard
 from tgi_server.json_logging import LAUNCHER_TARGET, SERVER_TARGET
 from tgi_server.settings import BackendSettings
-from tgi_server.shard_launch import PendingShard, ShardFailedError, start_shard
 
 if TYPE_CHECKING:
-    from tgi_server.engine import ModelEngine
+    from tgi_server.engine.thread import ModelEngine
 
 __all__ = ["serve"]
 
@@ -39,8 +39,8 @@ def serve(settings: BackendSettings) -> int:
     shard = start_shard(settings) if settings.engine == "shard" else None
     from transformers.utils import logging as transformers_logging
 
-    from tgi_server.app import create_app
-    from tgi_server.shard_engine import ShardEngine
+    from tgi_server.engine.shard.engine import ShardEngine
+    from tgi_server.http.app import create_app
 
     cast(Any, transformers_logging).disable_progress_bar()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
@@ -70,9 +70,10 @@ def _start_engine(
 ) -> tuple[ModelEngine, BackendSettings]:
     """The engine `settings.engine` asks for (`pending`: its shard, loading), with its model
     loaded, and `settings` with token limits fitted to the model's context."""
-    from tgi_server.codec import HFTextCodec
-    from tgi_server.engine import ServedModel
-    from tgi_server.loading import (
+    from tgi_server.engine.shard.engine import ShardEngine
+    from tgi_server.engine.thread import ServedModel
+    from tgi_server.model.codec import HFTextCodec
+    from tgi_server.model.loading import (
         build_engine,
         fit_to_context,
         grammar_compiler,
@@ -80,7 +81,6 @@ def _start_engine(
         load_tokenizer,
         model_context,
     )
-    from tgi_server.shard_engine import ShardEngine
 
     if pending is None:
         loaded = load_model(settings)

@@ -18,13 +18,13 @@ from typing import Protocol, cast
 from tgi_serverless import __version__
 
 COMMANDS: dict[str, str] = {
-    "up": "router.up_command",
-    "router": "router.command",
-    "endpoints": "router.endpoints_command",
+    "up": "router.cli.up",
+    "router": "router.cli.router",
+    "endpoints": "router.cli.endpoints",
     "worker": "pyworker.command",
     "backend": "tgi_server.command",
     "generate": "client.generate_command",
-    "simulate": "router.simulate_command",
+    "simulate": "router.cli.simulate",
     "bench": "client.bench_command",
 }
 

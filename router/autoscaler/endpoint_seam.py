@@ -14,8 +14,8 @@ from collections.abc import Callable
 from router.autoscaler.loop import AutoscalerLoop
 from router.autoscaler.params import EndpointParams
 from router.autoscaler.policy import Policy
-from router.endpoint_store import EndpointStore, Watcher
-from router.endpoints import Endpoint, EndpointState
+from router.endpoints.models import Endpoint, EndpointState
+from router.endpoints.store import EndpointStore, Watcher
 
 __all__ = ["follow_endpoint", "publish_params", "scaling_params"]
 

@@ -14,7 +14,7 @@ from router.autoscaler.demand import DemandSignal
 from router.autoscaler.observation import Observation, WorkerPhase, WorkerView
 from router.autoscaler.params import EndpointParams
 from router.providers.base import ProviderState, ProviderWorker
-from router.registry import WorkerRecord, WorkerRegistry
+from router.routing.registry import WorkerRecord, WorkerRegistry
 
 __all__ = ["Intent", "IntentKind", "observe", "phase_of"]
 

@@ -5,7 +5,7 @@ GET   /autoscaler/metrics  the same as Prometheus metrics
 GET   /autoscaler/params   the scaled endpoint's parameters (as the endpoint resource holds them)
 PATCH /autoscaler/params   change some of them (the endpoint's API key); from the next tick
 
-The parameters live on the endpoint resource (`router.endpoint_store`): a PATCH here writes
+The parameters live on the endpoint resource (`router.endpoints.store`): a PATCH here writes
 them there, exactly as `PATCH /api/v0/endpoints/{name}` does, and the loop follows the store
 (`router.autoscaler.endpoint_seam`), so both views always agree. A PATCH is validated whole
 (the changes over the parameters in force, by `EndpointParams.parse`): an out-of-range or
@@ -19,11 +19,11 @@ from aiohttp import web
 
 from router.autoscaler.loop import AutoscalerLoop
 from router.autoscaler.params import EndpointParams, ParamsError
-from router.bodies import read_json_object
 from router.credentials import bearer_token
-from router.endpoint_store import EndpointStore
-from router.endpoints import Endpoint
+from router.endpoints.models import Endpoint
+from router.endpoints.store import EndpointStore
 from router.errors import EndpointNotFound, InvalidRequest
+from router.http.bodies import read_json_object
 
 __all__ = ["add_autoscaler_routes"]
 

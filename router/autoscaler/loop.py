@@ -24,7 +24,7 @@ from router.autoscaler.metrics import AutoscalerMetrics
 from router.autoscaler.observation import Observation, WorkerPhase
 from router.autoscaler.policy import Policy
 from router.providers.base import Provider, ProviderError, ProviderState, ProviderWorker
-from router.registry import WorkerRegistry
+from router.routing.registry import WorkerRegistry
 
 __all__ = ["AutoscalerLoop", "stop_task"]
 

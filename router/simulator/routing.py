@@ -13,8 +13,8 @@ import heapq
 import random
 
 from protocol import WorkerState, WorkerStatusReport
-from router.registry import PendingTicket, WorkerRecord, WorkerRegistry
-from router.routing import least_expected_wait
+from router.routing.policy import least_expected_wait
+from router.routing.registry import PendingTicket, WorkerRecord, WorkerRegistry
 
 __all__ = ["SimRouter"]
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.processes import children_of, pid_alive
 from tests.ports import free_port
-from tgi_server.tiny_model import ensure_tiny_model
+from tgi_server.model.tiny import ensure_tiny_model
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +82,11 @@ def test_a_crashed_shard_ends_the_backend_as_tgi_launcher_does(tgis_cache_dir: P
     try:
         assert process.stdout is not None
         assert READY_MARKER in lines_until(process.stdout, READY_MARKER, deadline_s=60)[-1]
-        shards = [pid for pid in children_of(process.pid) if "tgi_server.shard" in command_of(pid)]
+        shards = [
+            pid
+            for pid in children_of(process.pid)
+            if "tgi_server.engine.shard.process" in command_of(pid)
+        ]
         assert len(shards) == 1
         os.kill(shards[0], signal.SIGKILL)
         output, _ = process.communicate(timeout=30)
@@ -160,7 +164,11 @@ def test_a_shard_still_loading_exits_when_the_backend_is_killed(tmp_path: Path) 
 def wait_for_shard(pid: int, limit_s: float) -> int:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        shards = [child for child in children_of(pid) if "tgi_server.shard" in command_of(child)]
+        shards = [
+            child
+            for child in children_of(pid)
+            if "tgi_server.engine.shard.process" in command_of(child)
+        ]
         if shards:
             return shards[0]
         time.sleep(0.05)

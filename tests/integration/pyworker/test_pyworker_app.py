@@ -25,7 +25,7 @@ from protocol import SigningKey, WorkerState, sign_ticket
 from pyworker.app import LIFECYCLE, LOAD, create_app
 from pyworker.load import Outcome
 from pyworker.settings import WorkerSettings
-from router.app import create_app as create_router_app
+from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI, expected_stream
 from tests.ports import free_port

@@ -11,7 +11,7 @@ from router.autoscaler.params import EndpointParams
 from router.autoscaler.policies import make_policy
 from router.providers.base import ProviderError, ProviderState, ProviderWorker
 from router.providers.simulated import SimulatedProvider
-from router.registry import WorkerRegistry
+from router.routing.registry import WorkerRegistry
 
 
 class Clock:

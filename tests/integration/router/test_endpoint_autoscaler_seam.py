@@ -13,11 +13,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from router.app import DEMAND, REGISTRY, STORE, create_app
 from router.autoscaler.endpoint_seam import follow_endpoint, publish_params
 from router.autoscaler.loop import AutoscalerLoop
 from router.autoscaler.params import EndpointParams
 from router.autoscaler.policies import make_policy
+from router.http.app import DEMAND, REGISTRY, STORE, create_app
 from router.providers.simulated import SimulatedProvider
 from router.settings import RouterSettings
 

@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
-from tgi_server.app import create_app
-from tgi_server.loading import LoadedModel, build_engine, load_model
+from tgi_server.http.app import create_app
+from tgi_server.model.loading import LoadedModel, build_engine, load_model
 from tgi_server.settings import BackendSettings
 
 BackendClient = TestClient[web.Request, web.Application]

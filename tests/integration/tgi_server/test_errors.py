@@ -12,12 +12,12 @@ import torch
 from pytest_aiohttp import AiohttpClient
 
 from tests.integration.tgi_server.conftest import BackendClient, MakeClient
-from tgi_server.app import create_app
-from tgi_server.codec import HFTextCodec
-from tgi_server.engine import Engine, ServedModel
-from tgi_server.loading import LoadedModel, eos_token_ids
-from tgi_server.runner import ModelRunner
-from tgi_server.scheduler import SequentialScheduler
+from tgi_server.engine.thread import Engine, ServedModel
+from tgi_server.http.app import create_app
+from tgi_server.model.codec import HFTextCodec
+from tgi_server.model.loading import LoadedModel, eos_token_ids
+from tgi_server.model.runner import ModelRunner
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.settings import BackendSettings
 
 

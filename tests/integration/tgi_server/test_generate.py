@@ -9,7 +9,7 @@ import pytest
 
 from protocol.tgi import GenerateResponse
 from tests.integration.tgi_server.conftest import BackendClient
-from tgi_server.loading import LoadedModel
+from tgi_server.model.loading import LoadedModel
 
 PROMPT = "The lighthouse keeper"
 TIMING_HEADERS = (

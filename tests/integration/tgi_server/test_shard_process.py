@@ -17,13 +17,13 @@ from pytest_aiohttp import AiohttpClient
 
 from protocol.sse import SSEParser
 from tests.integration.tgi_server.conftest import BackendClient, MakeClient
-from tgi_server.app import ENGINE_KEY, create_app
-from tgi_server.codec import HFTextCodec
-from tgi_server.engine import ServedModel
-from tgi_server.loading import grammar_compiler, load_tokenizer
+from tgi_server.engine.shard.engine import ShardEngine
+from tgi_server.engine.shard.launch import ShardFailedError, launch_shard
+from tgi_server.engine.thread import ServedModel
+from tgi_server.http.app import ENGINE_KEY, create_app
+from tgi_server.model.codec import HFTextCodec
+from tgi_server.model.loading import grammar_compiler, load_tokenizer
 from tgi_server.settings import BackendSettings
-from tgi_server.shard_engine import ShardEngine
-from tgi_server.shard_launch import ShardFailedError, launch_shard
 
 PROMPT = "The keeper climbed the stairs of the lighthouse and"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-import tgi_server.app
-import tgi_server.openai_routes
+import tgi_server.http.app
+import tgi_server.openai.routes
 from protocol.tgi import StreamResponse
 from tests.chunked import unchunk
 from tests.integration.tgi_server.conftest import (
@@ -19,9 +19,9 @@ from tests.integration.tgi_server.conftest import (
     eventually,
     metric_lines,
 )
-from tgi_server.app import ENGINE_KEY, SLOTS_KEY
-from tgi_server.openai_wire import completion_chunk
-from tgi_server.wire import stream_event_bytes
+from tgi_server.http.app import ENGINE_KEY, SLOTS_KEY
+from tgi_server.http.wire import stream_event_bytes
+from tgi_server.openai.wire import completion_chunk
 
 PROMPT = "The ferry crossed"
 
@@ -163,7 +163,7 @@ async def test_an_error_while_writing_the_stream_ends_it_with_an_error_event_and
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        tgi_server.app, "stream_event_bytes", failing_on_second_event(stream_event_bytes)
+        tgi_server.http.app, "stream_event_bytes", failing_on_second_event(stream_event_bytes)
     )
     client = await make_client(max_concurrent_requests=1)
     body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 50}}
@@ -186,7 +186,7 @@ async def test_an_error_while_writing_an_openai_stream_ends_it_with_an_error_eve
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        tgi_server.openai_routes,
+        tgi_server.openai.routes,
         "completion_chunk",
         failing_on_second_event(completion_chunk),
     )

@@ -11,11 +11,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from tgi_server.codec import HFTextCodec, TokenSpan
-from tgi_server.engine import GenerationHandle
-from tgi_server.events import EngineEvent, FailureEvent
-from tgi_server.runner import PrefillOutput
-from tgi_server.tiny_model import ensure_tiny_model
+from tgi_server.engine.thread import GenerationHandle
+from tgi_server.generation.events import EngineEvent, FailureEvent
+from tgi_server.model.codec import HFTextCodec, TokenSpan
+from tgi_server.model.runner import PrefillOutput
+from tgi_server.model.tiny import ensure_tiny_model
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Sequence
 
 from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
-from tgi_server.engine import Engine, ServedModel
-from tgi_server.events import FailureEvent
+from tgi_server.engine.thread import Engine, ServedModel
+from tgi_server.generation.events import FailureEvent
 from tgi_server.health import HealthCheck
-from tgi_server.runner import PrefillOutput
-from tgi_server.scheduler import SequentialScheduler
+from tgi_server.model.runner import PrefillOutput
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
 CODEC = ByteCodec()

@@ -16,15 +16,15 @@ import torch
 from protocol.sse import SSEParser
 from protocol.tgi import GenerateRequest
 from tests.unit.tgi_server.conftest import ByteCodec, FakeTransport, ScriptedRunner, favouring
-from tgi_server.admission import RequestSlots
-from tgi_server.engine import Engine, ServedModel
+from tgi_server.engine.thread import Engine, ServedModel
 from tgi_server.errors import GenerationError, OverloadedError, ValidationError
-from tgi_server.runner import PrefillOutput
-from tgi_server.scheduler import SequentialScheduler
+from tgi_server.http.stream_sink import SocketStreamSink
+from tgi_server.http.wire import stream_event_bytes
+from tgi_server.model.runner import PrefillOutput
+from tgi_server.request_slots import RequestSlots
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.service import INLINE_VALIDATION_CHARS, GenerationService
-from tgi_server.stream_sink import SocketStreamSink
 from tgi_server.validation import Limits, SamplingParams, ValidatedRequest
-from tgi_server.wire import stream_event_bytes
 
 CODEC = ByteCodec()
 MODEL = ServedModel(model_id="scripted", codec=CODEC, device_type="cpu")

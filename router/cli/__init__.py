@@ -1,0 +1,1 @@
+"""The router's commands: `router`, `up`, `endpoints` and `simulate`."""

@@ -1,0 +1,250 @@
+"""Bring the whole stack up on this machine: the router plus N local workers, autoscaled.
+
+Each worker is two child processes on free ports: the embedded TGI-compatible backend (the
+built-in tiny model unless --model-id names another) and a PyWorker in front of it. When every
+worker has reported `ready`, it prints the router URL, the API key and a command to try.
+Then the autoscaler keeps the endpoint between --workers (the minimum) and --max-workers:
+it adds workers under load (resuming cold ones first), drains and parks them when load falls,
+and replaces any that die. Ctrl-C (or SIGTERM) stops everything; no child process outlives it.
+
+Example:
+  tgi-serverless up --workers 2 --max-workers 4
+  TGIS_API_KEY=<key> tgi-serverless generate "Hello" --stream     (from another shell)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from functools import partial
+from pathlib import Path
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from protocol import WorkerState
+from router.autoscaler.endpoint_seam import follow_endpoint, publish_params
+from router.autoscaler.http import add_autoscaler_routes
+from router.autoscaler.loop import AutoscalerLoop, stop_task
+from router.autoscaler.params import EndpointParams, ParamsError, add_params_flag
+from router.autoscaler.policies import make_policy, policy_names
+from router.cli.router import add_router_arguments, build_settings
+from router.http.app import ADMISSION, DEMAND, REGISTRY, STORE, create_app
+from router.providers.local import LocalProvider
+from router.routing.registry import WorkerRegistry
+from router.settings import RouterSettings
+
+HELP = "run router + local workers (backend and PyWorker each) until Ctrl-C"
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_router_arguments(parser, default_port="8080")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="number of local workers to start (default 1)"
+    )
+    parser.add_argument(
+        "--model-id", help="model for the backends: a hub id or local path (default: built-in tiny)"
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for every worker to be ready (default 600)",
+    )
+    autoscaler = parser.add_argument_group("autoscaler")
+    autoscaler.add_argument(
+        "--max-workers", type=int, help="most workers, cold ones included (default: --workers)"
+    )
+    autoscaler.add_argument(
+        "--cold-workers", type=int, default=0, help="workers kept ready-quick (default 0)"
+    )
+    autoscaler.add_argument(
+        "--policy", default="default", choices=policy_names(), help="autoscaling policy"
+    )
+    add_params_flag(
+        autoscaler, help="another endpoint parameter (target_util, cold_mult, ...); repeatable"
+    )
+
+
+def endpoint_params(args: argparse.Namespace) -> EndpointParams:
+    """The endpoint's parameters: --workers is the floor of active workers."""
+    defaults: dict[str, object] = {
+        "min_workers": args.workers,
+        "max_workers": args.max_workers if args.max_workers is not None else args.workers,
+        "cold_workers": args.cold_workers,
+        "ready_timeout_s": args.ready_timeout,
+    }
+    return EndpointParams.from_assignments(args.params, defaults)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers < 0 or (args.workers == 0 and (args.max_workers or 0) < 1):
+        print(
+            "tgi-serverless up: --workers must be at least 1, or 0 (scale from zero) "
+            "with --max-workers at least 1",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        params = endpoint_params(args)
+    except ParamsError as exc:
+        print(f"tgi-serverless up: {exc}", file=sys.stderr)
+        return 2
+    settings = build_settings(
+        args,
+        worker_token=SecretStr(secrets.token_urlsafe(24)),
+        accept_unknown_workers=False,
+    )
+    backend_args = ["--model-id", args.model_id] if args.model_id else []
+    return asyncio.run(_serve(settings, args, backend_args, params))
+
+
+async def _serve(
+    settings: RouterSettings,
+    args: argparse.Namespace,
+    backend_args: list[str],
+    params: EndpointParams,
+) -> int:
+    app = create_app(settings)
+    router_url = f"http://{settings.host}:{settings.port}"
+    env = worker_env(settings, os.environ)
+    provider = LocalProvider(
+        router_url=router_url,
+        endpoint=settings.endpoint,
+        env=env,
+        backend_args=backend_args,
+        log_level=args.log_level,
+    )
+    loop = AutoscalerLoop(make_policy(args.policy, params), provider, app[REGISTRY], app[DEMAND])
+    add_autoscaler_routes(app, loop, app[STORE], settings.endpoint)
+    app[ADMISSION] = lambda worker_id: any(w.name == worker_id for w in provider.workers)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    await publish_params(app[STORE], settings.endpoint, params, model_id=args.model_id or "")
+    follow_endpoint(app[STORE], loop, settings.endpoint, partial(make_policy, args.policy))
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        print(f"tgi-serverless up: cannot listen on {settings.host}:{settings.port}: {exc}")
+        return 1
+    stop = _stop_event()
+    autoscaler: asyncio.Task[None] | None = None
+    try:
+        print(
+            f"router listening on {router_url}; starting {args.workers} worker(s) ...", flush=True
+        )
+        for index in range(1, args.workers + 1):
+            await provider.start_worker(f"worker-{index}")
+        names = [worker.name for worker in provider.workers]
+        ready = await _wait_until_ready(app[REGISTRY], names, provider, stop, args.ready_timeout)
+        if ready:
+            print(_banner(settings, router_url, len(names)), flush=True)
+            autoscaler = asyncio.create_task(loop.run(stop))
+            await stop.wait()
+        return 0 if ready else 1
+    finally:
+        if autoscaler is not None:
+            await stop_task(autoscaler)
+        print("stopping workers ...", file=sys.stderr, flush=True)
+        await provider.stop_all()
+        await runner.cleanup()
+        print("stopped.", file=sys.stderr, flush=True)
+
+
+def worker_env(settings: RouterSettings, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the local workers: the router's worker token, and its ticket scheme
+    (a worker checks tickets by the scheme the router signs them with)."""
+    return {
+        **base,
+        "TGIS_WORKER_TOKEN": settings.worker_token.get_secret_value(),
+        "TGIS_TICKET_SCHEME": settings.ticket_scheme,
+    }
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def _wait_until_ready(
+    registry: WorkerRegistry,
+    names: list[str],
+    provider: LocalProvider,
+    stop: asyncio.Event,
+    timeout_s: float,
+) -> bool:
+    """Poll the registry until every worker is ready; False on stop, timeout or a dead child."""
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set():
+        dead = [w.name for w in provider.workers if w.exited()]
+        if dead:
+            print(f"tgi-serverless up: {', '.join(dead)} exited during start-up (see above)")
+            return False
+        states = {name: _state_of(registry, name) for name in names}
+        if all(state == WorkerState.READY.value for state in states.values()):
+            return True
+        if time.monotonic() > deadline:
+            print(f"tgi-serverless up: workers not ready after {timeout_s:.0f}s: {states}")
+            return False
+        await asyncio.sleep(0.2)
+    return False
+
+
+def _state_of(registry: WorkerRegistry, name: str) -> str:
+    record = registry.get(name)
+    return record.state.value if record else "starting"
+
+
+def _banner(settings: RouterSettings, router_url: str, workers: int) -> str:
+    key = settings.api_key.get_secret_value()
+    command = shlex.join([_console_script(), "generate", "Hello, world", "--stream"])
+    return "\n".join(
+        [
+            "",
+            _readiness_line(workers, settings.endpoint),
+            f"  router URL  {router_url}",
+            f"  API key     {key}",
+            f"  admin key   {settings.admin_key.get_secret_value()}   (management API, /api/v0)",
+            f"  status page {router_url}/ui",
+            "",
+            "Try it from another shell:",
+            f"  TGIS_API_KEY={key} {command} --router {router_url}",
+            "",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def _readiness_line(workers: int, endpoint: str) -> str:
+    if workers == 0:
+        return (
+            f"tgi-serverless is up: endpoint {endpoint!r} has no worker yet; "
+            "the first request starts one (scale from zero)"
+        )
+    return f"tgi-serverless is up: {workers} worker(s) ready on endpoint {endpoint!r}"
+
+
+def _console_script() -> str:
+    """How to call `tgi-serverless` from this directory: the venv's script if not on PATH."""
+    script = Path(sys.executable).parent / "tgi-serverless"
+    if not script.exists():
+        return "tgi-serverless"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)

@@ -1,0 +1,1 @@
+"""Endpoints and worker groups: their models, and the store that keeps them."""

@@ -1,0 +1,1 @@
+"""Gateway mode: the router proxies an endpoint's requests itself, for unmodified clients."""

@@ -1,0 +1,322 @@
+"""Gateway mode: the router proxies an endpoint's requests itself, so unmodified clients
+(huggingface_hub, openai, outlines, text-generation) need only a base URL and an API key.
+
+    POST /endpoints/{name}/generate               TGI
+    POST /endpoints/{name}/generate_stream        TGI, server-sent events
+    POST /endpoints/{name}/  (and without the /)  TGI's compat route ({"stream": bool})
+    POST /endpoints/{name}/v1/chat/completions    OpenAI
+    POST /endpoints/{name}/v1/completions         OpenAI
+
+with `Authorization: Bearer <the endpoint's API key>`. For each request the gateway counts its
+cost from the payload (`max_new_tokens` / `max_tokens`), takes a ticket for a ready worker
+through the core (`Backplane.ticket`), and posts `{"auth_data": ticket, "payload": body}` to
+the worker, exactly as a client would. The worker's status, headers and body come back; a
+stream comes back event by event, each event whole, as soon as it arrives.
+
+The ticket's cost counts on the worker while the request is under way and is handed back
+(`GatewayTicket.done`) as soon as it is over: answered, failed at the worker, or left by its
+client. The worker's next report is not awaited.
+
+A worker that fails before the first byte reaches the client (cannot be reached, resets, times
+out, or answers 429/502/503/504) is left out and another one is tried, up to
+`gateway_max_attempts` in all; never the one that just failed. Once the first byte is out, a
+failure ends the stream with a TGI error event, since the answer cannot be taken back. Either
+way the worker is out of rotation until its next report (`Backplane.worker_failed`): a stream
+that breaks mid-way (reset, closed before its end, silent past the idle timeout) is the
+worker's failure as much as one before the first byte. A client that leaves is nobody's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from protocol import encode_json_event
+from router.credentials import bearer_token
+from router.errors import (
+    InvalidRequest,
+    NoWorker,
+    PayloadTooLarge,
+    WorkerFailed,
+)
+from router.gateway.policy import (
+    GATEWAY_PATHS,
+    RETRYABLE_STATUSES,
+    EventFramer,
+    WorkloadError,
+    request_cost,
+)
+from router.http.bodies import json_object, parse_json
+from router.routing.backplane import BACKPLANE, EndpointView
+from router.settings import RouterSettings
+
+__all__ = ["GatewayConfig", "setup"]
+
+log = logging.getLogger(__name__)
+
+# Headers that describe one hop, not the answer: never relayed.
+_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "content-encoding",
+        "content-length",
+        "date",
+        "keep-alive",
+        "server",
+        "transfer-encoding",
+    }
+)
+_RETRY_AFTER_S = 1
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    max_attempts: int
+    connect_timeout_s: float
+    first_byte_timeout_s: float
+    idle_timeout_s: float
+    default_max_new_tokens: int
+    max_body_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: RouterSettings) -> GatewayConfig:
+        return cls(
+            max_attempts=settings.gateway_max_attempts,
+            connect_timeout_s=settings.gateway_connect_timeout_s,
+            first_byte_timeout_s=settings.gateway_first_byte_timeout_s,
+            idle_timeout_s=settings.gateway_idle_timeout_s,
+            default_max_new_tokens=settings.gateway_default_max_new_tokens,
+            max_body_bytes=settings.gateway_max_body_bytes,
+        )
+
+
+CONFIG = web.AppKey("gateway_config", GatewayConfig)
+SESSION = web.AppKey("gateway_session", aiohttp.ClientSession)
+
+
+def setup(app: web.Application, settings: RouterSettings) -> None:
+    app[CONFIG] = GatewayConfig.from_settings(settings)
+    app.cleanup_ctx.append(_client_session)
+    app.router.add_post("/endpoints/{name}", _handler("/"))
+    for path in GATEWAY_PATHS:
+        app.router.add_post(f"/endpoints/{{name}}{path}", _handler(path))
+
+
+async def _client_session(app: web.Application) -> AsyncIterator[None]:
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
+    timeout = aiohttp.ClientTimeout(total=None, connect=app[CONFIG].connect_timeout_s)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False
+    ) as session:
+        app[SESSION] = session
+        yield
+
+
+def _handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await proxy(request, path)
+
+    return handler
+
+
+async def proxy(request: web.Request, path: str) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    endpoint = _authorized_endpoint(request)
+    payload = _parse_payload(await _read_body(request, config.max_body_bytes))
+    try:
+        cost = request_cost(path, payload, config.default_max_new_tokens)
+    except WorkloadError as exc:
+        raise InvalidRequest(str(exc)) from None
+    payload_json = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return await _forward(request, endpoint, path, cost, payload_json)
+
+
+def _authorized_endpoint(request: web.Request) -> EndpointView:
+    return request.app[BACKPLANE].authenticate(request.match_info["name"], bearer_token(request))
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    return bytes(body)
+
+
+def _parse_payload(raw: bytes) -> dict[str, Any]:
+    return json_object(parse_json(raw), " (a TGI or OpenAI request)")
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A worker failed before the first byte went out: try another."""
+
+    reason: str
+    status: int | None = None
+    body: bytes = b""
+    headers: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class _Broken:
+    """A worker failed after the first byte went out: the answer (ended with an error event)
+    stands, and the worker is to blame."""
+
+    response: web.StreamResponse
+    reason: str
+
+
+async def _forward(
+    request: web.Request, endpoint: EndpointView, path: str, cost: float, payload_json: bytes
+) -> web.StreamResponse:
+    app = request.app
+    config, backplane = app[CONFIG], app[BACKPLANE]
+    failed: list[str] = []
+    last: _Failure | None = None
+    request_idx: int | None = None  # the first ticket's: a retry is not new demand
+    for attempt in range(config.max_attempts):
+        ticket = await backplane.ticket(
+            endpoint.name, cost, avoid=frozenset(failed), wait=attempt == 0, request_idx=request_idx
+        )
+        if ticket is None:
+            break
+        request_idx, url = ticket.request_idx, ticket.url
+        auth_data = json.dumps(ticket.auth_data).encode()
+        body = b'{"auth_data":' + auth_data + b',"payload":' + payload_json + b"}"
+        try:
+            outcome = await _try_worker(request, app[SESSION], config, url.rstrip("/") + path, body)
+        finally:  # over, whichever way (the client leaving cancels us): the cost is back now
+            ticket.done()
+        if isinstance(outcome, _Broken):
+            backplane.worker_failed(endpoint.name, url, outcome.reason)
+            return outcome.response
+        if not isinstance(outcome, _Failure):
+            return outcome
+        backplane.worker_failed(endpoint.name, url, outcome.reason)
+        failed.append(url)
+        last = outcome
+    return _give_up(endpoint.name, failed, last)
+
+
+def _give_up(name: str, failed: list[str], last: _Failure | None) -> web.Response:
+    if last is None:
+        raise NoWorker(
+            f"no worker of endpoint {name!r} is ready; retry shortly",
+            retry_after_s=_RETRY_AFTER_S,
+        )
+    if last.status is not None:  # the last worker's own "not now" (429, 503, ...), as it said it
+        return web.Response(status=last.status, body=last.body, headers=last.headers)
+    others = "no other worker was ready" if len(failed) == 1 else f"{len(failed)} workers tried"
+    raise WorkerFailed(f"the worker failed before answering ({last.reason}); {others}")
+
+
+async def _try_worker(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    config: GatewayConfig,
+    url: str,
+    body: bytes,
+) -> web.StreamResponse | _Failure | _Broken:
+    try:
+        async with asyncio.timeout(config.first_byte_timeout_s):
+            upstream = await session.post(  # a file-like body: large ones do not block the loop
+                url, data=io.BytesIO(body), headers={"Content-Type": "application/json"}
+            )
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return _Failure(_describe(exc))
+    async with upstream:
+        headers = _relayed_headers(upstream.headers)
+        if upstream.status in RETRYABLE_STATUSES:
+            return _Failure(
+                f"HTTP {upstream.status}", upstream.status, await _read_small(upstream), headers
+            )
+        if upstream.content_type == "text/event-stream":
+            return await _relay_stream(request, upstream, headers, config)
+        try:
+            async with asyncio.timeout(config.first_byte_timeout_s):
+                answer = await upstream.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return _Failure(_describe(exc))
+        return web.Response(status=upstream.status, body=answer, headers=headers)
+
+
+async def _relay_stream(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    headers: Mapping[str, str],
+    config: GatewayConfig,
+) -> web.StreamResponse | _Failure | _Broken:
+    """Relay whole events as they arrive. Before the first one, a failure is the worker's (try
+    another); after it, the stream ends with a TGI error event, and the worker is still to
+    blame (`_Broken`). A client that goes away is nobody's failure: the worker's stream is
+    closed and nothing is retried."""
+    framer = EventFramer()
+    response = web.StreamResponse(status=upstream.status, headers=headers)
+    started = False
+    broke: str | None = None
+    timeout_s = config.first_byte_timeout_s
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    chunk = await upstream.content.readany()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                if not started:
+                    return _Failure(_describe(exc))
+                log.warning(
+                    "gateway: stream from %s broke after its first event: %s", upstream.url, exc
+                )
+                broke = f"its stream broke after the first event ({_describe(exc)})"
+                error = {
+                    "error": f"the worker's stream broke: {_describe(exc)}",
+                    "error_type": "worker",
+                }
+                await response.write(encode_json_event(error))
+                break
+            if not chunk:
+                if not started:
+                    await response.prepare(request)
+                if rest := framer.rest():
+                    await response.write(rest)
+                break
+            events = framer.feed(chunk)
+            if not events:
+                continue
+            if not started:
+                await response.prepare(request)
+                started, timeout_s = True, config.idle_timeout_s
+            await response.write(events)  # every whole event that has arrived
+        await response.write_eof()
+    except ConnectionResetError:  # writing to the client, which has gone: no worker's fault
+        log.info("gateway: the client left a stream from %s", upstream.url)
+    return response if broke is None else _Broken(response, broke)
+
+
+async def _read_small(upstream: aiohttp.ClientResponse, limit: int = 64 * 1024) -> bytes:
+    try:
+        async with asyncio.timeout(5):
+            return await upstream.content.read(limit)
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return b""
+
+
+def _relayed_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HOP_HEADERS)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

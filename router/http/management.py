@@ -1,0 +1,186 @@
+"""The management API, `/api/v0/...`, guarded by the admin key.
+
+    GET    /api/v0/endpoints/                 every endpoint (without API keys)
+    POST   /api/v0/endpoints/                 create one; 201 with its API key (generated if absent)
+    GET    /api/v0/endpoints/{name}           one endpoint (`?reveal_key=true` adds its API key)
+    PATCH  /api/v0/endpoints/{name}           change the fields given (PUT: the same)
+    DELETE /api/v0/endpoints/{name}           delete it, its worker groups, and its workers' records
+    GET    /api/v0/workergroups/              ... the same five for worker groups
+    POST   /api/v0/keys/rotate                publish a new signing key; it signs after key_lead_s
+
+Every change is persisted in the state directory before the answer goes out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from router.credentials import bearer_token, same_secret
+from router.endpoints.models import (
+    Endpoint,
+    WorkerGroup,
+    endpoint_from_body,
+    worker_group_from_body,
+)
+from router.endpoints.store import EndpointStore
+from router.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from router.http.bodies import read_json
+from router.logs import event
+from router.routing.service import RouteService
+
+__all__ = ["add_management_routes"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Rotate = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def add_management_routes(
+    app: web.Application,
+    service: Callable[[web.Application], RouteService],
+    rotate: Callable[[web.Application], Rotate],
+) -> None:
+    api = _Api(service, rotate)
+    app.router.add_get("/api/v0/endpoints/", api.guard(api.list_endpoints))
+    app.router.add_post("/api/v0/endpoints/", api.guard(api.create_endpoint))
+    app.router.add_get("/api/v0/endpoints/{name}", api.guard(api.get_endpoint))
+    app.router.add_patch("/api/v0/endpoints/{name}", api.guard(api.update_endpoint))
+    app.router.add_put("/api/v0/endpoints/{name}", api.guard(api.update_endpoint))
+    app.router.add_delete("/api/v0/endpoints/{name}", api.guard(api.delete_endpoint))
+    app.router.add_get("/api/v0/workergroups/", api.guard(api.list_groups))
+    app.router.add_post("/api/v0/workergroups/", api.guard(api.create_group))
+    app.router.add_get("/api/v0/workergroups/{name}", api.guard(api.get_group))
+    app.router.add_patch("/api/v0/workergroups/{name}", api.guard(api.update_group))
+    app.router.add_put("/api/v0/workergroups/{name}", api.guard(api.update_group))
+    app.router.add_delete("/api/v0/workergroups/{name}", api.guard(api.delete_group))
+    app.router.add_post("/api/v0/keys/rotate", api.guard(api.rotate_key))
+
+
+class _Api:
+    def __init__(
+        self,
+        service: Callable[[web.Application], RouteService],
+        rotate: Callable[[web.Application], Rotate],
+    ) -> None:
+        self._service = service
+        self._rotate = rotate
+
+    def guard(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            service = self._service(request.app)
+            expected = service.settings.admin_key.get_secret_value()
+            if not expected:
+                raise Unauthorized("the management API is off: start the router with an admin key")
+            if not same_secret(bearer_token(request) or "", expected):
+                raise Unauthorized("missing or wrong admin key: send `Authorization: Bearer <key>`")
+            return await handler(request)
+
+        return guarded
+
+    def _store(self, request: web.Request) -> EndpointStore:
+        return self._service(request.app).store
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    async def list_endpoints(self, request: web.Request) -> web.Response:
+        endpoints = self._store(request).endpoints.values()
+        return web.json_response({"endpoints": [endpoint.view() for endpoint in endpoints]})
+
+    async def create_endpoint(self, request: web.Request) -> web.Response:
+        store = self._store(request)
+        endpoint = endpoint_from_body(await read_json(request))
+        endpoint = endpoint.model_copy(update={"created_at": self._service(request.app).clock()})
+        if endpoint.name in store.endpoints:
+            raise Conflict(f"endpoint {endpoint.name!r} exists: update it with PATCH")
+        store.put_endpoint(endpoint)
+        await store.save()
+        event(log, "endpoint_created", endpoint=endpoint.name)
+        return web.json_response({"endpoint": endpoint.view(reveal_key=True)}, status=201)
+
+    async def get_endpoint(self, request: web.Request) -> web.Response:
+        endpoint = self._endpoint(request)
+        reveal = request.query.get("reveal_key", "").lower() in ("1", "true", "yes")
+        return web.json_response({"endpoint": endpoint.view(reveal_key=reveal)})
+
+    async def update_endpoint(self, request: web.Request) -> web.Response:
+        store, current = self._store(request), self._endpoint(request)
+        updated = endpoint_from_body(await read_json(request), current=current)
+        store.put_endpoint(updated)
+        await store.save()
+        event(log, "endpoint_updated", endpoint=updated.name, state=updated.endpoint_state.value)
+        return web.json_response({"endpoint": updated.view()})
+
+    async def delete_endpoint(self, request: web.Request) -> web.Response:
+        service = self._service(request.app)
+        endpoint = self._endpoint(request)
+        groups = service.store.delete_endpoint(endpoint.name)
+        service.registry.remove_endpoint(endpoint.name)
+        service.capacity_changed(endpoint.name)
+        await service.store.save()
+        event(log, "endpoint_deleted", endpoint=endpoint.name)
+        return web.json_response({"deleted": endpoint.name, "workergroups": groups})
+
+    def _endpoint(self, request: web.Request) -> Endpoint:
+        name = request.match_info["name"]
+        endpoint = self._store(request).endpoints.get(name)
+        if endpoint is None:
+            raise NotFound(f"no endpoint named {name!r}")
+        return endpoint
+
+    # -- worker groups -----------------------------------------------------------------------
+
+    async def list_groups(self, request: web.Request) -> web.Response:
+        groups = self._store(request).groups.values()
+        return web.json_response({"workergroups": [group.view() for group in groups]})
+
+    async def create_group(self, request: web.Request) -> web.Response:
+        store = self._store(request)
+        group = worker_group_from_body(await read_json(request))
+        if group.name in store.groups:
+            raise Conflict(f"worker group {group.name!r} exists: update it with PATCH")
+        self._check_endpoint(store, group.endpoint)
+        store.put_group(group)
+        await store.save()
+        event(log, "workergroup_created", group=group.name, endpoint=group.endpoint)
+        return web.json_response({"workergroup": group.view()}, status=201)
+
+    async def get_group(self, request: web.Request) -> web.Response:
+        return web.json_response({"workergroup": self._group(request).view()})
+
+    async def update_group(self, request: web.Request) -> web.Response:
+        store = self._store(request)
+        updated = worker_group_from_body(await read_json(request), current=self._group(request))
+        self._check_endpoint(store, updated.endpoint)
+        store.put_group(updated)
+        await store.save()
+        event(log, "workergroup_updated", group=updated.name, endpoint=updated.endpoint)
+        return web.json_response({"workergroup": updated.view()})
+
+    async def delete_group(self, request: web.Request) -> web.Response:
+        store, group = self._store(request), self._group(request)
+        store.delete_group(group.name)
+        await store.save()
+        event(log, "workergroup_deleted", group=group.name)
+        return web.json_response({"deleted": group.name})
+
+    def _group(self, request: web.Request) -> WorkerGroup:
+        name = request.match_info["name"]
+        group = self._store(request).groups.get(name)
+        if group is None:
+            raise NotFound(f"no worker group named {name!r}")
+        return group
+
+    @staticmethod
+    def _check_endpoint(store: EndpointStore, name: str) -> None:
+        if name not in store.endpoints:
+            raise InvalidRequest(f"endpoint: no endpoint named {name!r}; create it first")
+
+    # -- keys --------------------------------------------------------------------------------
+
+    async def rotate_key(self, request: web.Request) -> web.Response:
+        return web.json_response(await self._rotate(request.app)())

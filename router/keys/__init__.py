@@ -1,0 +1,2 @@
+"""Signing keys and tickets: the key ring, where it is kept, its rotation, reqnums,
+issuing tickets."""

@@ -1,0 +1,78 @@
+"""Issuing tickets: number, sign, and count the cost as in flight on the chosen worker.
+
+Three schemes (`TicketScheme`): the native Ed25519 one (every field signed, with `exp` and the
+signing key's `kid`), and Vast's two RSA variants, which carry exactly the fields Vast's router
+sends (`cost`, `endpoint`, `reqnum`, `url`, `request_idx`) so Vast's PyWorker accepts them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from protocol import SigningKey
+from protocol.ticket_scheme import TicketScheme
+from protocol.vast_tickets import sign_vast_ticket
+from router.keys.reqnums import ReqnumHighWater
+from router.keys.ring import KeyAlg, KeyRing, RingKey
+from router.routing.registry import PendingTicket, WorkerRecord, WorkerRegistry
+
+__all__ = ["TicketIssuer", "TicketScheme", "key_alg"]
+
+
+def key_alg(scheme: TicketScheme) -> KeyAlg:
+    """The kind of key a router signs `scheme`'s tickets with."""
+    return KeyAlg.RSA if scheme.uses_rsa else KeyAlg.ED25519
+
+
+class TicketIssuer:
+    def __init__(
+        self,
+        key: SigningKey | KeyRing,
+        registry: WorkerRegistry,
+        *,
+        ttl_s: float,
+        scheme: TicketScheme = TicketScheme.ED25519,
+        high_water: ReqnumHighWater | None = None,
+    ) -> None:
+        if isinstance(key, SigningKey):
+            key = KeyRing([RingKey(key.private_key, signs_from=0.0)], ttl_s=ttl_s)
+        self.ring = key
+        self.scheme = scheme
+        self._registry = registry
+        self._ttl_s = ttl_s
+        self._high_water = high_water
+
+    def issue(
+        self, worker: WorkerRecord, *, endpoint: str, cost: float, request_idx: int, now: float
+    ) -> dict[str, Any]:
+        expires_at = now + self._ttl_s
+        signer = self.ring.signing_key(now)
+        reqnum = worker.take_reqnum()
+        fields: dict[str, Any] = {
+            "cost": _json_number(cost),
+            "endpoint": endpoint,
+            "reqnum": reqnum,
+            "url": worker.url,
+            "request_idx": request_idx,
+        }
+        ticket = self._sign(signer, fields, expires_at)
+        if self._high_water is not None:
+            self._high_water.issued()
+        worker.add_pending(PendingTicket(cost, now, expires_at, reqnum, request_idx))
+        return ticket
+
+    def _sign(self, signer: RingKey, fields: dict[str, Any], expires_at: float) -> dict[str, Any]:
+        private = signer.private_key
+        if isinstance(private, RSAPrivateKey):
+            return sign_vast_ticket(private, fields, self.scheme.vast_variant)
+        fields["exp"] = math.ceil(expires_at)
+        fields["kid"] = signer.kid
+        return signer.signer.sign(fields)
+
+
+def _json_number(value: float) -> int | float:
+    """Whole numbers go out as JSON integers, as clients sent them (`100`, not `100.0`)."""
+    return int(value) if float(value).is_integer() else value

@@ -1,0 +1,86 @@
+"""`tgi-serverless endpoints ...` against a real router app on a socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from router.http.app import create_app
+from router.settings import RouterSettings
+from tgi_serverless.cli import main
+
+ADMIN_KEY = "cli-admin-key"
+
+ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
+
+
+@pytest.fixture
+async def router_url(aiohttp_server: ServerFactory, tmp_path: Path) -> str:
+    settings = RouterSettings(api_key="k", admin_key=ADMIN_KEY, state_dir=tmp_path)
+    server = await aiohttp_server(create_app(settings))
+    return str(server.make_url("")).rstrip("/")
+
+
+async def cli(
+    capsys: pytest.CaptureFixture[str], router_url: str, *args: str, key: str = ADMIN_KEY
+) -> tuple[int, Any, str]:
+    argv = ["endpoints", "--router", router_url, "--admin-key", key, *args]
+    code = await asyncio.to_thread(main, argv)
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if code == 0 else None, err
+
+
+async def test_create_list_update_delete(
+    capsys: pytest.CaptureFixture[str], router_url: str
+) -> None:
+    code, created, _ = await cli(
+        capsys,
+        router_url,
+        "create", "chat",
+        "--set", "max_workers=3",
+        "--set", "cold_workers=1",
+        "--set", "target_util=0.75",
+        "--backend", "tgi",
+        "--model-id", "org/model",
+        "--launch-arg=--max-batch-total-tokens=4096",
+    )  # fmt: skip
+    assert code == 0
+    endpoint = created["endpoint"]
+    assert (endpoint["max_workers"], endpoint["target_util"]) == (3, 0.75)
+    assert endpoint["template"]["launch_args"] == ["--max-batch-total-tokens=4096"]
+    assert endpoint["api_key"]
+    code, listed, _ = await cli(capsys, router_url, "list")
+    assert sorted(e["name"] for e in listed["endpoints"]) == ["chat", "default"]
+    code, updated, _ = await cli(capsys, router_url, "update", "chat", "--state", "suspended")
+    assert updated["endpoint"]["endpoint_state"] == "suspended"
+    code, group, _ = await cli(
+        capsys, router_url, "groups", "create", "g1", "--endpoint", "chat", "--set", "gpu_ram=80"
+    )
+    assert group["workergroup"]["gpu_ram"] == 80
+    code, deleted, _ = await cli(capsys, router_url, "delete", "chat")
+    assert deleted == {"deleted": "chat", "workergroups": ["g1"]}
+
+
+async def test_errors_are_one_clear_line(
+    capsys: pytest.CaptureFixture[str], router_url: str
+) -> None:
+    code, _, err = await cli(capsys, router_url, "create", "x", "--set", "target_util=2")
+    assert code == 1
+    assert "422" in err
+    assert "target_util" in err
+    assert "valid range" in err
+    code, _, err = await cli(capsys, router_url, "list", key="wrong")
+    assert (code, "401" in err) == (1, True)
+    code, _, err = await cli(capsys, "http://127.0.0.1:9", "list")
+    assert code == 1
+    assert "cannot reach" in err
+    code, _, err = await cli(capsys, router_url, "create", "x", "--set", "novalue")
+    assert code == 1
+    assert "NAME=VALUE" in err

@@ -1,0 +1,61 @@
+"""`tgi-serverless simulate` as the console script runs it (in process, through cli.main)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tgi_serverless.cli import main
+
+TRACES = Path(__file__).resolve().parents[4] / "data" / "traces"
+
+
+def test_json_has_the_promised_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    trace = TRACES / "synthetic_spike.csv"
+    assert main(["simulate", "--trace", str(trace), "--policy", "kpa", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["requests"] == result["served"] == 1516
+    for key in ("slo_attainment", "p99_queue_time_s", "p99_ttft_s", "worker_seconds"):
+        assert isinstance(result[key], float)
+    assert result["cold_starts"] > 0
+    assert result["policy"] == "kpa"
+
+
+def test_text_output_and_a_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plot = tmp_path / "run.svg"
+    args = ["simulate", "--trace", str(TRACES / "azure_llm_code_2023.csv"), "--plot", str(plot)]
+    assert main([*args, "--time-scale", "0.5", "--set", "cold_workers=3"]) == 0
+    out = capsys.readouterr().out
+    assert "SLO attainment" in out
+    assert "worker-seconds" in out
+    svg = plot.read_text()
+    assert svg.startswith("<svg")
+    for label in ("time, s", "tokens/s", "workers", "desired", "ready", "cold pool", "SLO"):
+        assert label in svg
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "target_util=1.5"], "target_util: Input should be less than or equal to 1"),
+        (["--set", "max_workers=2", "--set", "cold_workers=4"], "max_workers must be in [4,"),
+        (["--set", "nonsense"], "NAME=VALUE"),
+        (["--time-scale", "0"], "--time-scale must be > 0"),
+        (["--failure-rate", "1.5"], "--failure-rate must be in [0, 1)"),
+    ],
+)
+def test_bad_values_exit_2_with_a_clear_message(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = TRACES / "synthetic_spike.csv"
+    assert main(["simulate", "--trace", str(trace), *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_trace_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("when,what\n1,2\n")
+    assert main(["simulate", "--trace", str(bad)]) == 2
+    assert "header must be" in capsys.readouterr().err

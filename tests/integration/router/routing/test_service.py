@@ -1,0 +1,603 @@
+"""Routing over HTTP: failures out of rotation, session affinity, waiting, tickets and keys,
+worker admission, metrics and the status page."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+import router.http.app
+from protocol import load_public_key, verify_ticket_signature
+from protocol.vast_tickets import VastVariant, load_rsa_public_key, verify_vast_signature
+from router.http.app import (
+    ADMISSION,
+    ISSUER,
+    QUEUE,
+    REGISTRY,
+    SERVICE,
+    create_app,
+    rotate_signing_key,
+)
+from router.keys.reqnums import ReqnumFile
+from router.keys.ring import KeyAlg, KeyRing
+from router.keys.store import load_key_ring, save_key_ring
+from router.settings import RouterSettings
+from tests.integration.router.routers import ClientFactory, router_settings
+
+API_KEY = "endpoint-key"
+ADMIN_KEY = "admin-key"
+WORKER_TOKEN = "worker-token"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+WORKER_AUTH = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+
+
+def settings(tmp_path: Path, **overrides: Any) -> RouterSettings:
+    keys = {"api_key": API_KEY, "admin_key": ADMIN_KEY, "worker_token": WORKER_TOKEN}
+    return router_settings(tmp_path, **{**keys, "key_lead_s": 0.0, **overrides})
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> web.Application:
+    return create_app(settings(tmp_path))
+
+
+@pytest.fixture
+async def client(aiohttp_client: ClientFactory, app: web.Application) -> TestClient[Any, Any]:
+    return await aiohttp_client(app)
+
+
+def url_of(worker_id: str) -> str:
+    return f"http://127.0.0.1:9/{worker_id}"
+
+
+async def report(client: TestClient[Any, Any], worker_id: str, **fields: Any) -> Any:
+    body = {"id": worker_id, "url": url_of(worker_id), "state": "ready", "max_perf": 100.0}
+    return await client.post("/worker_status/", json={**body, **fields}, headers=WORKER_AUTH)
+
+
+async def ticket(client: TestClient[Any, Any], **body: Any) -> dict[str, Any]:
+    response = await client.post("/route/", json={"endpoint": "default", **body}, headers=AUTH)
+    assert response.status == 200, await response.text()
+    answer: dict[str, Any] = await response.json()
+    return answer
+
+
+# -- out of rotation at once, back on recovery -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure", [{"state": "error", "error_msg": "CUDA OOM"}, {"error_msg": "backend died"}]
+)
+async def test_a_worker_reporting_an_error_is_out_until_it_recovers(
+    client: TestClient[Any, Any], failure: dict[str, Any]
+) -> None:
+    await report(client, "sick")
+    await report(client, "well", in_flight_workload=5_000)
+    await report(client, "sick", **failure)
+    for _ in range(5):
+        assert (await ticket(client))["url"] == url_of("well")
+    await report(client, "sick")  # healthy again
+    assert (await ticket(client))["url"] == url_of("sick")
+
+
+async def test_a_worker_marked_failed_is_out_until_its_next_report(
+    app: web.Application, client: TestClient[Any, Any]
+) -> None:
+    await report(client, "a")
+    await report(client, "b", in_flight_workload=5_000)
+    app[SERVICE].worker_failed(url_of("a"))
+    assert (await ticket(client))["url"] == url_of("b")
+    status = await (await client.get("/status")).json()
+    states = {w["id"]: w["state"] for w in status["endpoints"][0]["workers"]}
+    assert states["a"] == "failed"
+    await asyncio.sleep(0.01)
+    await report(client, "a")
+    assert (await ticket(client))["url"] == url_of("a")
+
+
+async def test_a_worker_that_misses_its_reports_is_out(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    now = [1000.0]
+    app = create_app(settings(tmp_path, worker_stale_s=5), clock=lambda: now[0])
+    client = await aiohttp_client(app)
+    await report(client, "quiet")
+    await report(client, "talker", in_flight_workload=5_000)
+    now[0] += 4
+    await report(client, "talker", in_flight_workload=5_000)
+    assert (await ticket(client))["url"] == url_of("quiet")
+    now[0] += 2  # quiet's last report is now 6 s old
+    assert (await ticket(client))["url"] == url_of("talker")
+    await report(client, "quiet")
+    assert (await ticket(client))["url"] == url_of("quiet")
+
+
+# -- session affinity ------------------------------------------------------------------------
+
+
+async def test_a_session_sticks_to_its_worker_while_it_is_not_overloaded(
+    client: TestClient[Any, Any],
+) -> None:
+    for worker_id in ("a", "b", "c"):
+        await report(client, worker_id)
+    first = (await ticket(client, session="s1", cost=100))["url"]
+    for _ in range(4):  # 500 tokens at 100 tok/s = 5 s expected wait, under 10 s
+        assert (await ticket(client, session="s1", cost=100))["url"] == first
+    others = {(await ticket(client, cost=10))["url"] for _ in range(4)}
+    assert first not in others  # sessionless traffic goes to the least loaded workers
+    for _ in range(6):
+        await ticket(client, session="s1", cost=100)  # past 10 s: the session moves
+    assert (await ticket(client, session="s1", cost=100))["url"] != first
+
+
+async def test_a_busy_sticky_worker_is_left(client: TestClient[Any, Any]) -> None:
+    await report(client, "a")
+    await report(client, "b")
+    first = (await ticket(client, session="s", cost=1))["url"]
+    worker_id = first.rsplit("/", 1)[1]
+    await report(client, worker_id, state="busy")
+    assert (await ticket(client, session="s", cost=1))["url"] != first
+
+
+@pytest.mark.parametrize("session", ["", 5, "x" * 257])
+async def test_a_malformed_session_is_422(client: TestClient[Any, Any], session: Any) -> None:
+    body = {"endpoint": "default", "session": session}
+    response = await client.post("/route/", json=body, headers=AUTH)
+    assert response.status == 422
+    assert "session" in (await response.json())["error"]
+
+
+# -- waiting for capacity --------------------------------------------------------------------
+
+
+async def test_waiters_are_served_first_come_first_served(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(settings(tmp_path, route_timeout_s=10))
+    client = await aiohttp_client(app)
+    tasks = []
+    for index in range(5):
+        tasks.append(
+            asyncio.create_task(
+                client.post(
+                    "/route/",
+                    json={"endpoint": "default", "request_idx": 100 + index},
+                    headers=AUTH,
+                )
+            )
+        )
+        while app[QUEUE].waiting < index + 1:
+            await asyncio.sleep(0.005)
+    await report(client, "w1")
+    tickets = [await (await task).json() for task in tasks]
+    reqnums = [t["reqnum"] for t in tickets]
+    assert [t["request_idx"] for t in tickets] == list(range(100, 105))
+    assert reqnums == sorted(reqnums)  # signed in arrival order
+    assert app[QUEUE].waiting == 0
+
+
+async def test_a_flood_beyond_the_waiting_bound_is_429_and_memory_stays_bounded(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(settings(tmp_path, route_timeout_s=1, max_waiting_routes=8))
+    client = await aiohttp_client(app)
+    body = {"endpoint": "default"}
+    responses = await asyncio.gather(
+        *[client.post("/route/", json=body, headers=AUTH) for _ in range(60)]
+    )
+    statuses = sorted(r.status for r in responses)
+    assert statuses.count(200) == 8  # the waiters got Vast's "no worker yet" answer
+    assert statuses.count(429) == 52
+    refused = [r for r in responses if r.status == 429]
+    assert all(r.headers["Retry-After"] == "1" for r in refused)
+    assert app[QUEUE].waiting == 0
+    assert app[SERVICE].demand_for("default").waiting_requests == 0
+
+
+async def test_retry_mode_answers_503_with_retry_after(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(settings(tmp_path, no_worker_reply="retry"))
+    client = await aiohttp_client(app)
+    response = await client.post(
+        "/route/", json={"endpoint": "default", "request_idx": 9}, headers=AUTH
+    )
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "request_idx 9" in (await response.json())["error"]
+
+
+async def test_waiting_tells_the_autoscaler(aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    app = create_app(settings(tmp_path, route_timeout_s=5))
+    client = await aiohttp_client(app)
+    waiting = asyncio.create_task(
+        client.post("/route/", json={"endpoint": "default", "cost": 42}, headers=AUTH)
+    )
+    demand = app[SERVICE].demand_for("default")
+    async with asyncio.timeout(5):
+        await demand.wake.wait()
+    assert (demand.waiting_requests, demand.waiting_tokens) == (1, 42)
+    await report(client, "w1")
+    assert "url" in await (await waiting).json()
+    assert demand.waiting_requests == 0
+
+
+# -- tickets and keys ------------------------------------------------------------------------
+
+
+async def test_key_rotation_publishes_before_signing_and_keeps_the_old_key(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    now = [10_000.0]
+    app = create_app(settings(tmp_path, key_lead_s=30, ticket_ttl_s=60), clock=lambda: now[0])
+    client = await aiohttp_client(app)
+    await report(client, "w1")
+    old = (await ticket(client))["kid"]
+    rotated = await (await client.post("/api/v0/keys/rotate", headers=ADMIN)).json()
+    new = rotated["kid"]
+    kids = [k["kid"] for k in (await (await client.get("/keys")).json())["keys"]]
+    assert kids == [old, new]  # published at once ...
+    assert (await ticket(client))["kid"] == old  # ... but it does not sign yet
+    now[0] += 31
+    await report(client, "w1")
+    signed = await ticket(client)
+    assert signed["kid"] == new
+    keys = {k["kid"]: k["public_key"] for k in (await (await client.get("/keys")).json())["keys"]}
+    assert set(keys) == {old, new}  # the old key's tickets are still valid
+    assert verify_ticket_signature(load_public_key(keys[new]), signed)
+    now[0] += 60 + 30 + 1  # past the old key's last ticket's expiry and the skew allowance
+    kids = [k["kid"] for k in (await (await client.get("/keys")).json())["keys"]]
+    assert kids == [new]
+    await client.close()
+    restarted = await aiohttp_client(create_app(settings(tmp_path), clock=lambda: now[0]))
+    await report(restarted, "w1")
+    assert (await ticket(restarted))["kid"] == new  # the rotation survived the restart
+
+
+async def test_vast_scheme_signs_rsa_tickets_with_vasts_fields(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    for scheme, variant in (("vast", VastVariant.LEGACY), ("vast-url", VastVariant.URL)):
+        app = create_app(settings(tmp_path / scheme, ticket_scheme=scheme))
+        client = await aiohttp_client(app)
+        await report(client, "w1")
+        signed = await ticket(client, cost=100)
+        public_key = load_rsa_public_key(await (await client.get("/pubkey/")).text())
+        assert verify_vast_signature(public_key, signed, variant)
+        assert set(signed) == {"cost", "endpoint", "reqnum", "url", "request_idx", "signature"}
+        assert signed["cost"] == 100
+        assert isinstance(signed["cost"], int)
+        keys = (await (await client.get("/keys")).json())["keys"]
+        assert [k["alg"] for k in keys] == ["RSA"]
+        forged = {**signed, "cost": 1}
+        if variant is VastVariant.LEGACY:
+            assert not verify_vast_signature(public_key, forged, variant)
+
+
+async def test_reqnums_keep_increasing_across_restarts(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """Restarts after 7 tickets, at a block boundary (4 and 8 with blocks of 4), one past it,
+    and before the first block is used up: every number is above all earlier ones, and each
+    was below the ceiling on disk when it was handed out."""
+    frozen = [5_000.0]  # the clock does not move: only the high-water mark can help
+    file = ReqnumFile(tmp_path / "state")
+    seen = []
+    for count in (7, 4, 8, 5, 1, 4):
+        app = create_app(settings(tmp_path, reqnum_block=4), clock=lambda: frozen[0])
+        client = await aiohttp_client(app)
+        await report(client, "w1")
+        for _ in range(count):
+            reqnum = (await ticket(client))["reqnum"]
+            assert reqnum < file.load()
+            seen.append(reqnum)
+        await client.close()
+    assert seen == sorted(set(seen))
+
+
+async def test_the_reqnum_ceiling_is_written_off_the_event_loop(
+    aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that takes 0.8 s (the real one, with its syncs, takes about 10 ms here) leaves
+    the event loop free: routes are answered and a 10 ms heartbeat keeps beating meanwhile,
+    and the new ceiling is on disk before any number reaches the old one."""
+    writes: list[int] = []
+    store = ReqnumFile.store
+
+    def slow_store(self: ReqnumFile, ceiling: int) -> None:
+        if writes:  # the start-up write is not the one under test
+            time.sleep(0.8)
+        store(self, ceiling)
+        writes.append(ceiling)
+
+    monkeypatch.setattr(ReqnumFile, "store", slow_store)
+    client = await aiohttp_client(create_app(settings(tmp_path, reqnum_block=8)))
+    await report(client, "w1")
+    file = ReqnumFile(tmp_path / "state")
+    first_ceiling = file.load()
+    gaps = []
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    beating = asyncio.create_task(heartbeat())
+    try:
+        reqnums = []
+        for _ in range(7):  # past the point where the next block is reserved, not past the ceiling
+            started = time.monotonic()
+            reqnums.append((await ticket(client))["reqnum"])
+            assert time.monotonic() - started < 0.4
+        for _ in range(100):  # the write lands in its own time
+            if file.load() > first_ceiling:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        beating.cancel()
+    assert file.load() > first_ceiling
+    assert max(gaps) < 0.4
+    assert len(writes) == 2  # the start's, and the next block's
+    assert all(reqnum < first_ceiling for reqnum in reqnums)
+    more = [(await ticket(client))["reqnum"] for _ in range(8)]  # into the new block
+    assert reqnums + more == sorted(set(reqnums + more))
+    assert all(reqnum < file.load() for reqnum in more)
+
+
+async def test_an_unsigned_looking_ticket_field_is_not_trusted(
+    client: TestClient[Any, Any],
+) -> None:
+    await report(client, "w1")
+    signed = await ticket(client, cost=5)
+    raw = base64.b64decode(signed["signature"])
+    assert len(raw) == 64  # Ed25519 by default
+
+
+# -- worker reports --------------------------------------------------------------------------
+
+
+async def test_reports_from_workers_the_router_did_not_start_are_refused(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(settings(tmp_path, accept_unknown_workers=False))
+    app[ADMISSION] = lambda worker_id: worker_id.startswith("worker-")
+    client = await aiohttp_client(app)
+    refused = await report(client, "intruder")
+    assert refused.status == 403
+    assert "not started by this router" in (await refused.json())["error"]
+    assert (await report(client, "worker-1")).status == 200
+    assert app[REGISTRY].get("intruder") is None
+
+
+async def test_the_worker_token_may_come_as_vasts_mtoken(client: TestClient[Any, Any]) -> None:
+    body = {"id": 17, "url": url_of("17"), "max_perf": 50.0, "mtoken": WORKER_TOKEN}
+    assert (await client.post("/worker_status/", json=body)).status == 200
+    wrong = await client.post("/worker_status/", json={**body, "mtoken": "nope"})
+    assert wrong.status == 401
+    assert (await ticket(client))["url"] == url_of("17")  # a loaded Vast worker is ready
+
+
+@pytest.mark.parametrize("raw", [b"{", b"", b"\xff", b"[1,"])
+async def test_a_malformed_report_is_400(client: TestClient[Any, Any], raw: bytes) -> None:
+    response = await client.post("/worker_status/", data=raw, headers=WORKER_AUTH)
+    assert response.status == 400
+
+
+# -- load accounting on every exit -------------------------------------------------------------
+
+
+async def test_ticket_cost_is_returned_on_report_expiry_and_removal(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    now = [1_000.0]
+    app = create_app(settings(tmp_path, ticket_ttl_s=30, ticket_settle_s=2), clock=lambda: now[0])
+    client = await aiohttp_client(app)
+    registry = app[REGISTRY]
+    await report(client, "w1")
+    await ticket(client, cost=100)
+    assert registry.pending_total() == 100
+    now[0] += 3
+    await report(client, "w1", in_flight_workload=100)  # the worker has it: settled
+    assert registry.pending_total() == 0
+    await ticket(client, cost=50)
+    now[0] += 31  # never used: it expires
+    await report(client, "w2")  # a route request expires what is due
+    await ticket(client, cost=1)
+    assert registry.pending_total() == 1  # only the last ticket, on w2; w1 is stale
+    await ticket(client, cost=70)
+    await report(client, "w1", state="stopped")
+    await report(client, "w2", state="stopped")
+    assert registry.pending_total() == 0
+
+
+# -- observability -----------------------------------------------------------------------------
+
+
+async def test_metrics(client: TestClient[Any, Any]) -> None:
+    await report(client, "w1", in_flight_workload=30)
+    await report(client, "w2", state="loading")
+    await ticket(client, cost=12)
+    await client.post(
+        "/route/", json={"endpoint": "default"}, headers={"Authorization": "Bearer x"}
+    )
+    await client.post("/route/", json={"endpoint": "nope"}, headers=AUTH)
+    text = await (await client.get("/metrics")).text()
+    assert 'tgis_router_routes_total{endpoint="default",outcome="ticket"} 1.0' in text
+    assert 'tgis_router_routes_total{endpoint="default",outcome="unauthorized"} 1.0' in text
+    assert 'tgis_router_routes_total{endpoint="",outcome="endpoint_not_found"} 1.0' in text
+    assert "tgis_router_route_duration_seconds_count 3.0" in text
+    assert 'tgis_router_in_flight_load{endpoint="default"} 42.0' in text
+    assert 'tgis_router_workers{endpoint="default",state="ready"} 1.0' in text
+    assert 'tgis_router_workers{endpoint="default",state="loading"} 1.0' in text
+    assert "tgis_router_waiting_requests 0.0" in text
+
+
+async def test_the_status_page_escapes_and_shows_workers(client: TestClient[Any, Any]) -> None:
+    await report(client, "<b>w1</b>", url="http://x/<script>")
+    response = await client.get("/ui")
+    assert response.content_type == "text/html"
+    html = await response.text()
+    assert "&lt;b&gt;w1&lt;/b&gt;" in html
+    assert "<script>" not in html
+    assert API_KEY not in html
+    assert ADMIN_KEY not in html
+
+
+# -- whatever a client sends ---------------------------------------------------------------------
+
+
+def _mutations(rng: random.Random) -> list[Any]:
+    values: list[Any] = [
+        None, True, 0, -1, 1.5, 1e308, -1e308, 2**80, "", "x" * 300, "default", [], {}, [1, "a"],
+        {"nested": {"deep": [None]}}, "\u0000", "\ud7ff", "\ud800", 100, 3.25,
+    ]  # fmt: skip
+    keys = ["endpoint", "cost", "request_idx", "avoid", "session", "api_key", "other"]
+    bodies: list[Any] = [rng.choice(values) for _ in range(20)]
+    for _ in range(200):
+        body: dict[str, Any] = {"endpoint": "default", "cost": 10}
+        for _ in range(rng.randint(1, 3)):
+            body[rng.choice(keys)] = rng.choice(values)
+        bodies.append(body)
+    return bodies
+
+
+async def test_no_body_crashes_the_router_or_leaks_load(
+    app: web.Application, client: TestClient[Any, Any]
+) -> None:
+    await report(client, "w1")
+    issued = 0.0
+    for body in _mutations(random.Random(5)):
+        response = await client.post("/route/", json=body, headers=AUTH)
+        assert response.status in (200, 400, 401, 404, 422), (body, response.status)
+        answer = await response.json()
+        if response.status == 200:
+            assert "url" in answer
+            issued += answer["cost"]
+        else:
+            assert answer["error"]
+            assert answer["error_type"]
+    assert app[REGISTRY].pending_total() == pytest.approx(issued)
+    await report(client, "w1", state="stopped")
+    assert app[REGISTRY].pending_total() == 0
+    assert app[QUEUE].waiting == 0
+    assert (await client.get("/health")).status == 200
+
+
+# -- the service gateway mode calls ---------------------------------------------------------------
+
+
+async def test_the_route_service_serves_callers_without_http(
+    app: web.Application, client: TestClient[Any, Any]
+) -> None:
+    service = app[SERVICE]
+    await report(client, "a")
+    await report(client, "b", in_flight_workload=10_000)
+    ticket = await service.issue_ticket("default", 5, avoid=[url_of("b")], strict_avoid=True)
+    assert ticket["url"] == url_of("a")
+    none_left = await service.issue_ticket(
+        "default", 5, avoid=[url_of("a"), url_of("b")], strict_avoid=True, wait=False
+    )
+    assert "url" not in none_left  # strict: never a worker it was told to avoid
+    assert none_left["status"] == {"ready": 2}
+    lenient = await service.issue_ticket("default", 5, avoid=[url_of("a"), url_of("b")])
+    assert "url" in lenient
+    assert service.is_admin_key(ADMIN_KEY)
+    assert not service.is_admin_key(API_KEY)
+    assert [w.id for w in service.workers("default")] == ["a", "b"]
+
+
+async def test_a_report_naming_no_endpoint_joins_the_routers_own(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    client = await aiohttp_client(create_app(settings(tmp_path, endpoint="chat")))
+    body = {"id": 7, "url": url_of("7"), "max_perf": 80.0}  # as Vast's PyWorker sends it
+    assert (await client.post("/worker_status/", json=body, headers=WORKER_AUTH)).status == 200
+    response = await client.post("/route/", json={"endpoint": "chat"}, headers=AUTH)
+    assert (await response.json())["url"] == url_of("7")
+
+
+async def test_request_idx_zero_is_a_new_request_as_vasts_client_sends_it(
+    app: web.Application, client: TestClient[Any, Any]
+) -> None:
+    await report(client, "w1")
+    demand = app[SERVICE].demand_for("default")
+    first = await ticket(client, request_idx=0, cost=3)
+    assert first["request_idx"] > 0
+    assert demand.arrived_requests == 1
+    again = await ticket(client, request_idx=first["request_idx"], cost=3)
+    assert again["request_idx"] == first["request_idx"]
+    assert demand.arrived_requests == 1  # a poll for the same request is not new demand
+
+
+async def test_keys_rotate_by_themselves_when_asked_to(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(settings(tmp_path, key_rotation_s=0.2, key_lead_s=0))
+    client = await aiohttp_client(app)
+    first = (await (await client.get("/keys")).json())["keys"]
+    async with asyncio.timeout(10):
+        while len((await (await client.get("/keys")).json())["keys"]) < 3:
+            await asyncio.sleep(0.05)
+    keys = (await (await client.get("/keys")).json())["keys"]
+    assert keys[0]["kid"] == first[0]["kid"]  # the old ones stay published for their tickets
+    assert await (await client.get("/pubkey/")).text() == keys[-1]["public_key"]
+    await report(client, "w1")
+    kid = (await ticket(client))["kid"]
+    published = {k["kid"] for k in (await (await client.get("/keys")).json())["keys"]}
+    assert kid in published
+    assert kid != first[0]["kid"]
+
+
+async def test_a_cancelled_rotation_is_written_before_the_next_one(
+    aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[tuple[str, int]] = []
+    release = threading.Event()
+    app = create_app(settings(tmp_path))
+
+    def slow_save(state_dir: Path, ring: KeyRing) -> None:
+        writes.append(("start", len(ring.keys)))
+        published = app[ISSUER].ring.keys
+        assert ring.keys[-1].kid not in {key.kid for key in published}  # written first
+        release.wait(10)
+        save_key_ring(state_dir, ring)
+        writes.append(("end", len(ring.keys)))
+
+    monkeypatch.setattr(router.http.app, "save_key_ring", slow_save)
+    await aiohttp_client(app)
+    first = asyncio.create_task(rotate_signing_key(app))
+    async with asyncio.timeout(10):
+        while not writes:
+            await asyncio.sleep(0.01)
+    first.cancel()  # e.g. the admin's client went away
+    second = asyncio.create_task(rotate_signing_key(app))
+    await asyncio.sleep(0.05)  # time for a second write to start, were it allowed to
+    release.set()
+    rotated = await second
+    assert writes == [("start", 2), ("end", 2), ("start", 3), ("end", 3)]
+    stored = load_key_ring(tmp_path / "state", KeyAlg.ED25519, ttl_s=60)
+    assert stored.keys[-1].kid == rotated["kid"]
+
+
+async def test_a_caller_may_wait_less_than_the_route_timeout(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    app = create_app(settings(tmp_path, route_timeout_s=30))
+    await aiohttp_client(app)
+    started = asyncio.get_running_loop().time()
+    answer = await app[SERVICE].issue_ticket("default", 5, timeout_s=0.1)
+    assert "url" not in answer
+    assert asyncio.get_running_loop().time() - started < 5

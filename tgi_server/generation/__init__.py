@@ -1,0 +1,2 @@
+"""One sequence's generation: its state, sampling, stopping, detokenizing, grammars, and the events
+it emits."""

@@ -1,0 +1,2 @@
+"""TGI's HTTP API on aiohttp: the application, its routes, request and response
+bodies, streams."""

@@ -1,0 +1,1 @@
+"""OpenAI's API on the same service: request bodies, response bodies, routes."""

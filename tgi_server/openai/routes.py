@@ -1,0 +1,179 @@
+"""`POST /v1/chat/completions` and `POST /v1/completions`, on the same service as /generate.
+
+Non-streamed answers carry TGI's timing headers; streamed ones are SSE chunks ending with
+`data: [DONE]`, and an error after the stream has started is one `{"error": {"message",
+"http_status_code": 422}}` event before `[DONE]`. Request errors found before streaming (bad
+body, template, tools) are ordinary JSON errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from protocol.sse import encode_data_event, encode_json_event
+from protocol.tgi import GenerateRequest
+from tgi_server.generation.events import TokenEvent
+from tgi_server.http.common import (
+    ENGINE_KEY,
+    SETTINGS_KEY,
+    compute_type,
+    json_response,
+    read_json,
+    run_generate,
+)
+from tgi_server.http.stream_sink import EncodeEvent
+from tgi_server.http.streaming import stream_response
+from tgi_server.http.wire import generate_headers
+from tgi_server.openai.requests import ChatCall, chat_call, completion_call, tool_call
+from tgi_server.openai.wire import (
+    chat_body,
+    chat_chunk,
+    completion_body,
+    completion_chunk,
+    completion_final,
+    error_event,
+    tool_chunk,
+    usage_chunk,
+)
+from tgi_server.service import GenerateResult
+
+__all__ = [
+    "chat_completions",
+    "chat_document",
+    "chat_encoder",
+    "completion_document",
+    "completion_encoder",
+    "completions",
+]
+
+log = logging.getLogger(__name__)
+
+DONE_EVENT = encode_data_event("[DONE]")
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await chat_document(request, await read_json(request), time.monotonic())
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await completion_document(request, await read_json(request), time.monotonic())
+
+
+async def chat_document(
+    request: web.Request, document: Any, received_at: float
+) -> web.StreamResponse:
+    app = request.app
+    codec = app[ENGINE_KEY].model.codec
+    call = chat_call(
+        document, codec.render_chat, template_renders_tools=codec.template_renders_tools()
+    )
+    model = _model_name(app, call.model)
+    if call.stream:
+        return await _sse(request, [(call.request, chat_encoder(call, model))], received_at)
+    result = await _generate(app, call.request, received_at)
+    tool = tool_call(result.best.completion.generated_text) if call.uses_tools else None
+    body = chat_body(result, model, logprobs=call.logprobs, tool=tool)
+    return json_response(body, headers=generate_headers(result, compute_type(app)))
+
+
+async def completion_document(
+    request: web.Request, document: Any, received_at: float
+) -> web.StreamResponse:
+    app = request.app
+    call = completion_call(document, app[SETTINGS_KEY].max_client_batch_size)
+    model = _model_name(app, call.model)
+    if call.stream:
+        streams = [
+            (generate_request, completion_encoder(index, model))
+            for index, generate_request in enumerate(call.requests)
+        ]
+        return await _sse(request, streams, received_at)
+    results = await _generate_all(app, call.requests, received_at)
+    body = completion_body(results, model)
+    return json_response(body, headers=generate_headers(results[0], compute_type(app)))
+
+
+def chat_encoder(call: ChatCall, model: str) -> EncodeEvent:
+    """A chat stream's SSE bytes per token event: a chunk per token (then the usage chunk when
+    asked), or, with tools, one tool-call chunk once the call is complete."""
+
+    def encode(event: TokenEvent) -> bytes:
+        completion = event.completion
+        if call.uses_tools:
+            if completion is None:
+                return b""
+            tool = tool_call(completion.generated_text)
+            return encode_json_event(tool_chunk(completion, tool, model))
+        data = encode_json_event(chat_chunk(event, model, logprobs=call.logprobs))
+        if completion is not None and call.include_usage:
+            data += encode_json_event(usage_chunk(completion, model))
+        return data
+
+    return encode
+
+
+def completion_encoder(index: int, model: str) -> EncodeEvent:
+    """Prompt `index`'s SSE bytes per token event: a chunk, and a final chunk with usage."""
+
+    def encode(event: TokenEvent) -> bytes:
+        if event.completion is None:
+            return encode_json_event(completion_chunk(event, index, model))
+        return encode_json_event(completion_final(event, event.completion, index, model))
+
+    return encode
+
+
+def _model_name(app: web.Application, requested: str | None) -> str:
+    if requested and requested != "tgi":
+        return requested
+    return app[ENGINE_KEY].model.model_id
+
+
+async def _generate(
+    app: web.Application, request: GenerateRequest, received_at: float
+) -> GenerateResult:
+    return await run_generate(app, request, received_at, add_special_tokens=False)
+
+
+async def _generate_all(
+    app: web.Application, requests: Sequence[GenerateRequest], received_at: float
+) -> list[GenerateResult]:
+    """Every prompt's result; the first that fails ends the others at once (their slots and
+    engine jobs freed, counted as dropped) and is raised."""
+    tasks = [asyncio.ensure_future(_generate(app, request, received_at)) for request in requests]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _sse(
+    request: web.Request,
+    streams: list[tuple[GenerateRequest, EncodeEvent]],
+    received_at: float,
+) -> web.StreamResponse:
+    """Stream each request in turn straight to the socket, then `data: [DONE]`."""
+    headers = {
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+        "x-compute-type": compute_type(request.app),
+    }
+    return await stream_response(
+        request,
+        headers,
+        streams,
+        received_at,
+        error_event=lambda exc: encode_json_event(error_event(exc.message)),
+        trailer=DONE_EVENT,
+        add_special_tokens=False,
+    )
