@@ -28,6 +28,7 @@ import orjson
 from aiohttp import web
 
 from protocol import Info, WorkerState, workload_for_path
+from protocol.relay import RELAYED_PATHS
 from protocol.workload import WorkloadError
 from pyworker.admission import FifoGate, refuse_if_overloaded
 from pyworker.backend import BackendProbe
@@ -68,8 +69,6 @@ RELAY = web.AppKey("relay", Relay)
 POOL = web.AppKey("pool", BackendPool)
 REPORTER = web.AppKey("reporter", StatusReporter)
 
-# TGI's generation routes, the compat route, and the OpenAI-compatible ones.
-RELAYED_PATHS = ("/generate", "/generate_stream", "/", "/v1/chat/completions", "/v1/completions")
 INITIAL_CONCURRENCY = 128  # until the backend's /info says otherwise (TGI's default)
 # Every digit to "0", everything else to " ": 19 zeros in a row may be an integer orjson
 # cannot hold exactly. (A translation and a substring search: ten times a regex's speed.)

@@ -2,8 +2,9 @@
 
 JSON answers come back with the backend's status, body and the headers that matter (error
 bodies included). SSE answers are forwarded event by event as they arrive: bytes are written
-up to the last complete event (`\\n\\n`), so that if the backend dies mid-stream the client's
-stream can still end with one well-formed TGI error event.
+up to the last complete event, so that if the backend dies mid-stream the client's stream can
+still end with one well-formed TGI error event. Those rules are the gateway's too, and live in
+`protocol.relay`.
 
 Three timeouts, no total cap: connecting (502 when it fails), the first byte of the answer
 (504), and silence between two chunks of a stream (the stream ends with the error event). A
@@ -18,40 +19,13 @@ import time
 from collections.abc import Iterable
 
 from aiohttp import web
-from multidict import CIMultiDict
 
-from protocol import encode_json_event
+from protocol.relay import EventFramer, relayed_headers
 from pyworker.errors import BackendTimeout, BackendUnavailable
 from pyworker.http1 import BackendPool, BackendResponse, ProtocolError
 from pyworker.load import Outcome, RequestSlot
 
-__all__ = ["Relay", "relayed_headers"]
-
-# Per-connection headers, or ones aiohttp recomputes for the new response.
-_NOT_RELAYED = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "content-encoding",
-        "date",
-        "server",
-    }
-)
-
-INCOMPLETE_STREAM_EVENT = encode_json_event(
-    {"error": "Incomplete generation stream", "error_type": "incomplete_generation_stream"}
-)
-
-
-def relayed_headers(headers: Iterable[tuple[str, str]]) -> CIMultiDict[str]:
-    return CIMultiDict((name, value) for name, value in headers if name.lower() not in _NOT_RELAYED)
+__all__ = ["Relay"]
 
 
 _BACKEND_FAILURES = (OSError, ProtocolError, asyncio.IncompleteReadError, TimeoutError)
@@ -128,14 +102,15 @@ class Relay:
         )
         await response.prepare(request)
         watchdog = IdleWatchdog(upstream, self._idle_s)
+        framer = EventFramer()
         try:
-            events, complete = await _pump_events(upstream, response, watchdog)
-            if not complete:
+            ended = await _pump_events(upstream, response, watchdog, framer)
+            if not ended or watchdog.fired or framer.mid_event:
                 # The backend stopped mid-event or mid-stream: end the client's stream cleanly.
                 slot.outcome = Outcome.ERROR
                 slot.relay_error = "idle_timeout" if watchdog.fired else "stream_interrupted"
-                await response.write(INCOMPLETE_STREAM_EVENT)
-            slot.tokens_served = float(events)
+                await response.write(framer.interrupted())
+            slot.tokens_served = float(framer.events)
             await response.write_eof()
         except ConnectionResetError:
             slot.outcome = Outcome.CANCELLED  # the client went away; the backend request ends
@@ -174,15 +149,17 @@ class IdleWatchdog:
 
 
 async def _pump_events(
-    upstream: BackendResponse, response: web.StreamResponse, watchdog: IdleWatchdog
-) -> tuple[int, bool]:
-    """Write whole events as they arrive; return (events written, whether the stream was whole).
+    upstream: BackendResponse,
+    response: web.StreamResponse,
+    watchdog: IdleWatchdog,
+    framer: EventFramer,
+) -> bool:
+    """Write whole events as they arrive; return whether the backend ended the answer itself.
 
-    A failing backend ends the pump (the stream is not whole); a failing client raises from
-    `write` (ConnectionResetError), which the caller counts as a cancellation.
+    A failing backend ends the pump (False); a failing client raises from `write`
+    (ConnectionResetError), which the caller counts as a cancellation.
     """
-    pending = b""
-    events = 0
+    feed = framer.feed
     touch = watchdog.touch
     write = response.write
     chunks = upstream.iter_chunks()
@@ -190,23 +167,13 @@ async def _pump_events(
         try:
             chunk = await anext(chunks)
         except StopAsyncIteration:
-            break
+            return True
         except _BACKEND_FAILURES:
-            return events, False
+            return False
         touch()
-        if pending:
-            chunk = pending + chunk
-        if chunk.endswith(b"\n\n"):  # the usual case: whole events, forwarded as they are
-            pending = b""
-            events += chunk.count(b"\n\n")
-            await write(chunk)
-            continue
-        cut = chunk.rfind(b"\n\n") + 2
-        if cut >= 2:
-            events += chunk.count(b"\n\n", 0, cut)
-            await write(chunk[:cut])
-        pending = chunk[cut:] if cut >= 2 else chunk
-    return events, not watchdog.fired and not pending.strip()
+        events = feed(chunk)
+        if events:
+            await write(events)
 
 
 def _generated_tokens(headers: Iterable[tuple[str, str]]) -> float:

@@ -32,15 +32,14 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
 
-from protocol import encode_json_event
+from protocol.relay import RELAYED_PATHS, EventFramer, relayed_headers
 from router.credentials import bearer_token
 from router.errors import (
     InvalidRequest,
@@ -48,13 +47,7 @@ from router.errors import (
     PayloadTooLarge,
     WorkerFailed,
 )
-from router.gateway.policy import (
-    GATEWAY_PATHS,
-    RETRYABLE_STATUSES,
-    EventFramer,
-    WorkloadError,
-    request_cost,
-)
+from router.gateway.policy import RETRYABLE_STATUSES, WorkloadError, request_cost
 from router.http.bodies import json_object, parse_json
 from router.routing.backplane import BACKPLANE, EndpointView
 from router.settings import RouterSettings
@@ -63,19 +56,10 @@ __all__ = ["GatewayConfig", "setup"]
 
 log = logging.getLogger(__name__)
 
-# Headers that describe one hop, not the answer: never relayed.
-_HOP_HEADERS = frozenset(
-    {
-        "connection",
-        "content-encoding",
-        "content-length",
-        "date",
-        "keep-alive",
-        "server",
-        "transfer-encoding",
-    }
-)
 _RETRY_AFTER_S = 1
+# Bodies are relayed as they come, never decoded: ask for them as they are (a worker that
+# encodes one anyway says so in its Content-Encoding, which is relayed with it).
+_REQUEST_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +91,7 @@ def setup(app: web.Application, settings: RouterSettings) -> None:
     app[CONFIG] = GatewayConfig.from_settings(settings)
     app.cleanup_ctx.append(_client_session)
     app.router.add_post("/endpoints/{name}", _handler("/"))
-    for path in GATEWAY_PATHS:
+    for path in RELAYED_PATHS:
         app.router.add_post(f"/endpoints/{{name}}{path}", _handler(path))
 
 
@@ -166,7 +150,7 @@ class _Failure:
     reason: str
     status: int | None = None
     body: bytes = b""
-    headers: Mapping[str, str] | None = None
+    headers: list[tuple[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -232,12 +216,12 @@ async def _try_worker(
     try:
         async with asyncio.timeout(config.first_byte_timeout_s):
             upstream = await session.post(  # a file-like body: large ones do not block the loop
-                url, data=io.BytesIO(body), headers={"Content-Type": "application/json"}
+                url, data=io.BytesIO(body), headers=_REQUEST_HEADERS
             )
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return _Failure(_describe(exc))
     async with upstream:
-        headers = _relayed_headers(upstream.headers)
+        headers = relayed_headers(upstream.headers.items())
         if upstream.status in RETRYABLE_STATUSES:
             return _Failure(
                 f"HTTP {upstream.status}", upstream.status, await _read_small(upstream), headers
@@ -255,7 +239,7 @@ async def _try_worker(
 async def _relay_stream(
     request: web.Request,
     upstream: aiohttp.ClientResponse,
-    headers: Mapping[str, str],
+    headers: list[tuple[str, str]],
     config: GatewayConfig,
 ) -> web.StreamResponse | _Failure | _Broken:
     """Relay whole events as they arrive. Before the first one, a failure is the worker's (try
@@ -279,11 +263,7 @@ async def _relay_stream(
                     "gateway: stream from %s broke after its first event: %s", upstream.url, exc
                 )
                 broke = f"its stream broke after the first event ({_describe(exc)})"
-                error = {
-                    "error": f"the worker's stream broke: {_describe(exc)}",
-                    "error_type": "worker",
-                }
-                await response.write(encode_json_event(error))
+                await response.write(framer.interrupted())
                 break
             if not chunk:
                 if not started:
@@ -310,10 +290,6 @@ async def _read_small(upstream: aiohttp.ClientResponse, limit: int = 64 * 1024) 
             return await upstream.content.read(limit)
     except (aiohttp.ClientError, TimeoutError, OSError):
         return b""
-
-
-def _relayed_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HOP_HEADERS)
 
 
 def _describe(exc: BaseException) -> str:
