@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import orjson
@@ -31,6 +31,7 @@ from protocol import Info, WorkerState, workload_for_path
 from protocol.relay import RELAYED_PATHS
 from protocol.workload import WorkloadError
 from pyworker.admission import FifoGate, refuse_if_overloaded
+from pyworker.aiohttp_backend import AiohttpBackend
 from pyworker.backend import BackendProbe
 from pyworker.errors import (
     BadRequest,
@@ -68,6 +69,11 @@ SESSION = web.AppKey("session", aiohttp.ClientSession)
 RELAY = web.AppKey("relay", Relay)
 POOL = web.AppKey("pool", BackendPool)
 REPORTER = web.AppKey("reporter", StatusReporter)
+RELAY_CLIENT = web.AppKey("relay_client", str)
+
+RelayClient = Literal["http1", "aiohttp"]
+"""The client the relay reaches the backend with: `pyworker.http1` (the default), or aiohttp's
+ClientSession, kept to measure one against the other (benchmarks/pyworker_overhead.py)."""
 
 INITIAL_CONCURRENCY = 128  # until the backend's /info says otherwise (TGI's default)
 # Every digit to "0", everything else to " ": 19 zeros in a row may be an integer orjson
@@ -77,10 +83,14 @@ _LONG_DIGIT_RUN = b"0" * 19
 
 
 def create_app(
-    settings: WorkerSettings, *, clock: Callable[[], float] = time.time
+    settings: WorkerSettings,
+    *,
+    clock: Callable[[], float] = time.time,
+    relay_client: RelayClient = "http1",
 ) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
     app[SETTINGS] = settings
+    app[RELAY_CLIENT] = relay_client
     app[LIFECYCLE] = Lifecycle(clock=clock)
     app[LOAD] = LoadTracker(clock=clock)
     app[GATE] = FifoGate(settings.max_concurrency or INITIAL_CONCURRENCY)
@@ -290,9 +300,17 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector) as session:
         app[SESSION] = session
-        app[POOL] = BackendPool(settings.backend_url, connect_timeout_s=settings.connect_timeout_s)
+        backend: BackendPool | AiohttpBackend
+        if app[RELAY_CLIENT] == "aiohttp":
+            backend = AiohttpBackend(
+                settings.backend_url, connect_timeout_s=settings.connect_timeout_s
+            )
+        else:
+            backend = app[POOL] = BackendPool(
+                settings.backend_url, connect_timeout_s=settings.connect_timeout_s
+            )
         app[RELAY] = Relay(
-            app[POOL],
+            backend,
             first_byte_timeout_s=settings.first_byte_timeout_s,
             idle_timeout_s=settings.stream_idle_timeout_s,
         )
@@ -303,7 +321,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
             min_interval_s=settings.key_refresh_interval_s,
         )
         yield
-        await app[POOL].close()
+        await backend.close()
 
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:

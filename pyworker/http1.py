@@ -186,6 +186,14 @@ class BackendResponse:
     def status(self) -> int:
         return self.head.status
 
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return self.head.headers
+
+    @property
+    def content_type(self) -> str:
+        return self.head.content_type
+
     async def read(self) -> bytes:
         """The whole body; raises ConnectionError if it ends early."""
         if self._chunked is None and self._left:  # the usual case: one read of a known length

@@ -16,16 +16,39 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol, Self
 
 from aiohttp import web
 
 from protocol.relay import EventFramer, relayed_headers
 from pyworker.errors import BackendTimeout, BackendUnavailable
-from pyworker.http1 import BackendPool, BackendResponse, ProtocolError
+from pyworker.http1 import ProtocolError
 from pyworker.load import Outcome, RequestSlot
 
-__all__ = ["Relay"]
+__all__ = ["BackendClient", "Relay", "Upstream"]
+
+
+class Upstream(Protocol):
+    """The backend's answer: its head at once, its body read once."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def content_type(self) -> str: ...
+    async def read(self) -> bytes: ...
+    def iter_chunks(self) -> AsyncIterator[bytes]: ...
+    def close(self) -> None: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+
+class BackendClient(Protocol):
+    """POSTs to the backend (`pyworker.http1.BackendPool`, or aiohttp's session)."""
+
+    async def post(self, path: str, body: bytes) -> Upstream: ...
 
 
 _BACKEND_FAILURES = (OSError, ProtocolError, asyncio.IncompleteReadError, TimeoutError)
@@ -33,7 +56,7 @@ _BACKEND_FAILURES = (OSError, ProtocolError, asyncio.IncompleteReadError, Timeou
 
 class Relay:
     def __init__(
-        self, pool: BackendPool, *, first_byte_timeout_s: float, idle_timeout_s: float
+        self, pool: BackendClient, *, first_byte_timeout_s: float, idle_timeout_s: float
     ) -> None:
         self._pool = pool
         self._first_byte_s = first_byte_timeout_s
@@ -55,15 +78,15 @@ class Relay:
 
     async def _fetch(
         self, path: str, body: bytes, slot: RequestSlot
-    ) -> tuple[BackendResponse, bytes | None]:
+    ) -> tuple[Upstream, bytes | None]:
         """The answer's head, and its body unless it is a stream (then None)."""
         deadline = asyncio.timeout(self._first_byte_s)
-        upstream: BackendResponse | None = None
+        upstream: Upstream | None = None
         try:
             async with deadline:
                 upstream = await self._pool.post(path, body)
                 slot.first_byte_at = time.perf_counter()
-                if upstream.status == 200 and upstream.head.content_type == "text/event-stream":
+                if upstream.status == 200 and upstream.content_type == "text/event-stream":
                     deadline.reschedule(None)
                     return upstream, None
                 deadline.reschedule(asyncio.get_running_loop().time() + self._idle_s)
@@ -83,22 +106,20 @@ class Relay:
                 upstream.close()  # cancelled (the client left): drop the backend's connection
             raise
 
-    def _plain_response(
-        self, upstream: BackendResponse, body: bytes, slot: RequestSlot
-    ) -> web.Response:
+    def _plain_response(self, upstream: Upstream, body: bytes, slot: RequestSlot) -> web.Response:
         if upstream.status >= 500:
             slot.outcome = Outcome.ERROR
         if upstream.status == 200:
-            slot.tokens_served = _generated_tokens(upstream.head.headers)
+            slot.tokens_served = _generated_tokens(upstream.headers)
         return web.Response(
-            status=upstream.status, body=body, headers=relayed_headers(upstream.head.headers)
+            status=upstream.status, body=body, headers=relayed_headers(upstream.headers)
         )
 
     async def _relay_stream(
-        self, request: web.Request, upstream: BackendResponse, slot: RequestSlot
+        self, request: web.Request, upstream: Upstream, slot: RequestSlot
     ) -> web.StreamResponse:
         response = web.StreamResponse(
-            status=upstream.status, headers=relayed_headers(upstream.head.headers)
+            status=upstream.status, headers=relayed_headers(upstream.headers)
         )
         await response.prepare(request)
         watchdog = IdleWatchdog(upstream, self._idle_s)
@@ -125,7 +146,7 @@ class IdleWatchdog:
     The pump only stamps `last` per chunk; the timer re-arms itself for the remaining time.
     """
 
-    def __init__(self, upstream: BackendResponse, idle_s: float) -> None:
+    def __init__(self, upstream: Upstream, idle_s: float) -> None:
         self._loop = asyncio.get_running_loop()
         self._upstream = upstream
         self._idle_s = idle_s
@@ -149,7 +170,7 @@ class IdleWatchdog:
 
 
 async def _pump_events(
-    upstream: BackendResponse,
+    upstream: Upstream,
     response: web.StreamResponse,
     watchdog: IdleWatchdog,
     framer: EventFramer,
