@@ -1,16 +1,12 @@
 """What the PyWorker adds on the wire, against the backend alone and against nginx as a proxy.
 
     .venv/bin/python -m benchmarks.pyworker_overhead [--runs 3] [--requests 4000] [--streams 128]
-        [--relay-client http1 [aiohttp]]
 
 A fast fake TGI (answers at once; streams 256 tokens as fast as it can, or paced at 10 ms and
 2 ms a token) is measured directly, through the PyWorker with a fresh ticket verified per
 request (`pyworker`: the native Ed25519 scheme; `pyw-rsa`: Vast's RSA scheme, whose signature
-is about four times cheaper to verify) and through nginx, all in the same run. Both PyWorkers
-relay through the first `--relay-client` (the backend client `pyworker/http1.py`, or aiohttp's
-ClientSession); each further one adds an Ed25519 PyWorker on that client (`pyw-aiohttp`).
-Without nginx (`apt-get install -y nginx`) the run says so loudly and goes on without that
-reference.
+is about four times cheaper to verify) and through nginx, all in the same run. Without nginx
+(`apt-get install -y nginx`) the run says so loudly and goes on without that reference.
 
 The server side (backend, PyWorkers, nginx) is pinned to CPU 0 with `taskset`; the load
 generator, a lean HTTP/1.1 client on keep-alive connections, to CPU 1. Figures are medians
@@ -313,13 +309,13 @@ def report(bench: Bench, scenarios: list[tuple[str, str]], targets: list[Target]
         direct = median_result(bench.results[(scenario, "direct")])
         print(f"\n{scenario}")
         print(
-            f"  {'target':<12}{unit + '/s':>12}{'ratio':>7}{'p50 ms':>9}{'p99 ms':>9}"
+            f"  {'target':<9}{unit + '/s':>12}{'ratio':>7}{'p50 ms':>9}{'p99 ms':>9}"
             f"{'+p50 ms':>9}{'+p99 ms':>9}{'ttfb ms':>9}{'+ttfb':>8}{'cpu µs/' + unit:>16}"
         )
         for target in targets:
             r = median_result(bench.results[(scenario, target.name)])
             print(
-                f"  {target.name:<12}{r.rate:>12.0f}{r.rate / direct.rate:>7.2f}{r.p50_ms:>9.2f}"
+                f"  {target.name:<9}{r.rate:>12.0f}{r.rate / direct.rate:>7.2f}{r.p50_ms:>9.2f}"
                 f"{r.p99_ms:>9.2f}{r.p50_ms - direct.p50_ms:>9.2f}{r.p99_ms - direct.p99_ms:>9.2f}"
                 f"{r.ttfb_p50_ms:>9.2f}{r.ttfb_p50_ms - direct.ttfb_p50_ms:>8.2f}"
                 f"{r.cpu_us_per_unit if target.name != 'direct' else float('nan'):>16.1f}"
@@ -340,10 +336,9 @@ def headline(bench: Bench, scenarios: list[tuple[str, str]], targets: list[Targe
             for scenario in (paced_10, paced_2)
         ]
         print(
-            f"  {target.name:<12}/generate {plain.rate:,.0f} req/s"
-            f" = {plain.rate / 1000:.1f}x Vast's 1,000 (goal >= 5x),"
-            f" {plain.cpu_us_per_unit:.1f} µs CPU/request (goal <= 200);"
-            f"\n  {'':<12}added median TTFB, paced streams: {added[0]:+.2f} ms at 10 ms/token"
+            f"  {target.name:<9}/generate {plain.rate:,.0f} req/s = {plain.rate / 1000:.1f}x Vast's"
+            f" 1,000 (goal >= 5x), {plain.cpu_us_per_unit:.1f} µs CPU/request (goal <= 200);"
+            f"\n  {'':<9}added median TTFB, paced streams: {added[0]:+.2f} ms at 10 ms/token"
             f" (goal <= 1), {added[1]:+.2f} ms at 2 ms/token (goal <= 2)"
         )
     print(f"  ({generate}; paced: {paced_10.split(', ', 1)[1]}, all started at once)")
@@ -435,9 +430,7 @@ def find_nginx() -> str | None:
     )
 
 
-def spawn_worker(
-    ports: dict[str, int], name: str, scheme: str, client: str
-) -> subprocess.Popen[bytes]:
+def spawn_worker(ports: dict[str, int], name: str, scheme: str) -> subprocess.Popen[bytes]:
     env = {"TGIS_MAX_QUEUE_TIME": "1000000", "TGIS_TICKET_SCHEME": scheme}
     return spawn(
         [
@@ -446,20 +439,14 @@ def spawn_worker(
             "--backend-url", f"http://127.0.0.1:{ports['backend']}",
             "--router", f"http://127.0.0.1:{ports['router']}",
             "--public-url", f"http://127.0.0.1:{ports[name]}", "--worker-id", name,
-            "--relay-client", client,
         ],
         env,
     )  # fmt: skip
 
 
 @contextlib.contextmanager
-def servers(
-    tmp: Path, key: SigningKey, rsa_key: RSAPrivateKey, clients: list[str]
-) -> Iterator[list[Target]]:
-    # worker name: (ticket scheme, relay client)
-    plan = {"pyworker": ("ed25519", clients[0]), "pyw-rsa": ("vast", clients[0])}
-    plan.update({f"pyw-{client}": ("ed25519", client) for client in clients[1:]})
-    ports = {name: free_port() for name in ("backend", "router", "nginx", *plan)}
+def servers(tmp: Path, key: SigningKey, rsa_key: RSAPrivateKey) -> Iterator[list[Target]]:
+    ports = {name: free_port() for name in ("backend", "router", "pyworker", "pyw-rsa", "nginx")}
     me = [sys.executable, "-m", "benchmarks.pyworker_overhead"]
     (tmp / "key.pem").write_bytes(key.to_pem())
     rsa_pem = rsa_key.private_bytes(
@@ -476,14 +463,15 @@ def servers(
             start_new_session=True,
         ),
     ]
-    workers = {name: spawn_worker(ports, name, *plan[name]) for name in plan}
+    schemes = {"pyworker": "ed25519", "pyw-rsa": "vast"}
+    workers = {name: spawn_worker(ports, name, scheme) for name, scheme in schemes.items()}
     processes.extend(workers.values())
     try:
         wait_http(f"http://127.0.0.1:{ports['backend']}/health")
         targets = [Target("direct", ports["backend"], [processes[0].pid])]
         for name, worker in workers.items():
             wait_http(f"http://127.0.0.1:{ports[name]}/health")
-            targets.append(Target(name, ports[name], [worker.pid], scheme=plan[name][0]))
+            targets.append(Target(name, ports[name], [worker.pid], scheme=schemes[name]))
         nginx = find_nginx()
         if nginx:
             conf = tmp / "nginx.conf"
@@ -511,10 +499,7 @@ def servers(
 async def run(args: argparse.Namespace) -> None:
     key = SigningKey.generate()
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        servers(Path(tmp), key, rsa_key, args.relay_client) as targets,
-    ):
+    with tempfile.TemporaryDirectory() as tmp, servers(Path(tmp), key, rsa_key) as targets:
         with contextlib.suppress(AttributeError, OSError):
             os.sched_setaffinity(0, {int(CLIENT_CPU)})
         bench = Bench(key, rsa_key)
@@ -570,13 +555,6 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=128)
     parser.add_argument("--paced-streams", type=int, default=32)
     parser.add_argument("--paced-concurrency", type=int, default=16)
-    parser.add_argument(
-        "--relay-client",
-        nargs="+",
-        choices=["http1", "aiohttp"],
-        default=["http1"],
-        help="the PyWorkers' backend client; a second one adds a PyWorker on it, side by side",
-    )
     args = parser.parse_args()
     if args.command == "serve-backend":
         web.run_app(backend_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)

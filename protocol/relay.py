@@ -53,9 +53,9 @@ HOP_BY_HOP_HEADERS = frozenset(
 )
 """Answer headers a relay never passes on: the hop-by-hop ones, and the ones its own server
 recomputes. `Content-Encoding` is not among them and goes through: neither relay decodes a body
-(the gateway's aiohttp session has `auto_decompress=False`; the PyWorker's client decodes
-nothing), so the header still describes the bytes it comes with. Names that a `Connection`
-header lists are hop-by-hop too (RFC 9110 §7.6.1); `relayed_headers` drops them as well."""
+(both ask for `identity` and read with `auto_decompress=False`), so the header still describes
+the bytes it comes with. Names that a `Connection` header lists are hop-by-hop too (RFC 9110
+§7.6.1); `relayed_headers` drops them as well."""
 
 
 def relayed_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

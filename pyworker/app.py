@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import orjson
@@ -31,7 +31,6 @@ from protocol import Info, WorkerState, workload_for_path
 from protocol.relay import RELAYED_PATHS
 from protocol.workload import WorkloadError
 from pyworker.admission import FifoGate, refuse_if_overloaded
-from pyworker.aiohttp_backend import AiohttpBackend
 from pyworker.backend import BackendProbe
 from pyworker.errors import (
     BadRequest,
@@ -42,7 +41,6 @@ from pyworker.errors import (
     TicketRejected,
     WorkerError,
 )
-from pyworker.http1 import BackendPool
 from pyworker.keys import KeyRefresher, fetch_keys, fetch_keys_until_success
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker, RequestSlot
@@ -67,13 +65,7 @@ GATE = web.AppKey("gate", FifoGate)
 METRICS = web.AppKey("metrics", WorkerMetrics)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 RELAY = web.AppKey("relay", Relay)
-POOL = web.AppKey("pool", BackendPool)
 REPORTER = web.AppKey("reporter", StatusReporter)
-RELAY_CLIENT = web.AppKey("relay_client", str)
-
-RelayClient = Literal["http1", "aiohttp"]
-"""The client the relay reaches the backend with: `pyworker.http1` (the default), or aiohttp's
-ClientSession, kept to measure one against the other (benchmarks/pyworker_overhead.py)."""
 
 INITIAL_CONCURRENCY = 128  # until the backend's /info says otherwise (TGI's default)
 # Every digit to "0", everything else to " ": 19 zeros in a row may be an integer orjson
@@ -83,14 +75,10 @@ _LONG_DIGIT_RUN = b"0" * 19
 
 
 def create_app(
-    settings: WorkerSettings,
-    *,
-    clock: Callable[[], float] = time.time,
-    relay_client: RelayClient = "http1",
+    settings: WorkerSettings, *, clock: Callable[[], float] = time.time
 ) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
     app[SETTINGS] = settings
-    app[RELAY_CLIENT] = relay_client
     app[LIFECYCLE] = Lifecycle(clock=clock)
     app[LOAD] = LoadTracker(clock=clock)
     app[GATE] = FifoGate(settings.max_concurrency or INITIAL_CONCURRENCY)
@@ -300,17 +288,9 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector) as session:
         app[SESSION] = session
-        backend: BackendPool | AiohttpBackend
-        if app[RELAY_CLIENT] == "aiohttp":
-            backend = AiohttpBackend(
-                settings.backend_url, connect_timeout_s=settings.connect_timeout_s
-            )
-        else:
-            backend = app[POOL] = BackendPool(
-                settings.backend_url, connect_timeout_s=settings.connect_timeout_s
-            )
         app[RELAY] = Relay(
-            backend,
+            settings.backend_url,
+            connect_timeout_s=settings.connect_timeout_s,
             first_byte_timeout_s=settings.first_byte_timeout_s,
             idle_timeout_s=settings.stream_idle_timeout_s,
         )
@@ -321,7 +301,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
             min_interval_s=settings.key_refresh_interval_s,
         )
         yield
-        await backend.close()
+        await app[RELAY].close()
 
 
 async def _background_tasks(app: web.Application) -> AsyncIterator[None]:

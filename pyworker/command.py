@@ -53,10 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-url", help="URL clients reach this worker at")
     parser.add_argument("--worker-id", help="this worker's id (default $CONTAINER_ID)")
     parser.add_argument("--endpoint", help="endpoint this worker serves (default 'default')")
-    # Not a setting: benchmarks/pyworker_overhead.py measures one backend client against the other.
-    parser.add_argument(
-        "--relay-client", choices=["http1", "aiohttp"], default="http1", help=argparse.SUPPRESS
-    )
 
 
 def build_settings(args: argparse.Namespace) -> WorkerSettings:
@@ -95,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from pyworker.app import create_app
 
     settings = build_settings(args)
-    app = create_app(settings, relay_client=args.relay_client)
+    app = create_app(settings)
     _tune_gc()
     print(f"PyWorker {settings.worker_id} on {settings.advertised_url}", flush=True)
     # SIGTERM: listening stops, the app drains for up to drain_grace_s (on_shutdown), and

@@ -6,61 +6,60 @@ up to the last complete event, so that if the backend dies mid-stream the client
 still end with one well-formed TGI error event. Those rules are the gateway's too, and live in
 `protocol.relay`.
 
-Three timeouts, no total cap: connecting (502 when it fails), the first byte of the answer
-(504), and silence between two chunks of a stream (the stream ends with the error event). A
-slow reader holds the relay at `write()` (aiohttp drains past its buffer limit), which stops
-reads from the backend in turn, so memory per stream stays bounded.
+The backend is reached through an aiohttp ClientSession of the relay's own, on keep-alive
+connections; bodies are not decoded. Three timeouts, no total cap: connecting (502 when it
+fails), the first byte of the answer (504), and silence between two chunks of a stream (the
+stream ends with the error event). A slow reader holds the relay at `write()` (aiohttp drains
+past its buffer limit), which stops reads from the backend in turn, so memory per stream stays
+bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
-from typing import Protocol, Self
 
+import aiohttp
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from protocol.relay import EventFramer, relayed_headers
 from pyworker.errors import BackendTimeout, BackendUnavailable
-from pyworker.http1 import ProtocolError
 from pyworker.load import Outcome, RequestSlot
 
-__all__ = ["BackendClient", "Relay", "Upstream"]
+__all__ = ["Relay"]
 
-
-class Upstream(Protocol):
-    """The backend's answer: its head at once, its body read once."""
-
-    @property
-    def status(self) -> int: ...
-    @property
-    def headers(self) -> list[tuple[str, str]]: ...
-    @property
-    def content_type(self) -> str: ...
-    async def read(self) -> bytes: ...
-    def iter_chunks(self) -> AsyncIterator[bytes]: ...
-    def close(self) -> None: ...
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(self, *exc_info: object) -> None: ...
-
-
-class BackendClient(Protocol):
-    """POSTs to the backend (`pyworker.http1.BackendPool`, or aiohttp's session)."""
-
-    async def post(self, path: str, body: bytes) -> Upstream: ...
-
-
-_BACKEND_FAILURES = (OSError, ProtocolError, asyncio.IncompleteReadError, TimeoutError)
+_BACKEND_FAILURES = (aiohttp.ClientError, OSError, TimeoutError)
+_REQUEST_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+# Idle connections are dropped before a backend may drop them (uvicorn does at 5 s): aiohttp does
+# not retry a POST that went out on a connection the backend was closing.
+KEEPALIVE_S = 4.0
 
 
 class Relay:
+    """Relays to the backend at `backend_url`; create it in a running event loop, `close()` it."""
+
     def __init__(
-        self, pool: BackendClient, *, first_byte_timeout_s: float, idle_timeout_s: float
+        self,
+        backend_url: str,
+        *,
+        connect_timeout_s: float,
+        first_byte_timeout_s: float,
+        idle_timeout_s: float,
     ) -> None:
-        self._pool = pool
+        self._base_url = backend_url.rstrip("/")
+        self._connect_s = connect_timeout_s
         self._first_byte_s = first_byte_timeout_s
         self._idle_s = idle_timeout_s
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_S),
+            timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout_s),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
 
     async def forward(
         self, request: web.Request, path: str, body: bytes, slot: RequestSlot
@@ -73,18 +72,20 @@ class Relay:
         upstream, answer = await self._fetch(path, body, slot)
         if answer is not None:
             return self._plain_response(upstream, answer, slot)
-        async with upstream:
+        async with upstream:  # released for reuse if read to its end, else closed
             return await self._relay_stream(request, upstream, slot)
 
     async def _fetch(
         self, path: str, body: bytes, slot: RequestSlot
-    ) -> tuple[Upstream, bytes | None]:
+    ) -> tuple[aiohttp.ClientResponse, bytes | None]:
         """The answer's head, and its body unless it is a stream (then None)."""
         deadline = asyncio.timeout(self._first_byte_s)
-        upstream: Upstream | None = None
+        upstream: aiohttp.ClientResponse | None = None
         try:
             async with deadline:
-                upstream = await self._pool.post(path, body)
+                upstream = await self._session.post(
+                    self._base_url + path, data=body, headers=_REQUEST_HEADERS
+                )
                 slot.first_byte_at = time.perf_counter()
                 if upstream.status == 200 and upstream.content_type == "text/event-stream":
                     deadline.reschedule(None)
@@ -100,26 +101,30 @@ class Relay:
                 raise BackendTimeout(
                     f"backend sent nothing within {self._first_byte_s:g}s"
                 ) from None
+            if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                reason = f"no connection within {self._connect_s:g}s"
             raise BackendUnavailable(f"backend unreachable: {reason}") from None
         except BaseException:
             if upstream is not None:
                 upstream.close()  # cancelled (the client left): drop the backend's connection
             raise
 
-    def _plain_response(self, upstream: Upstream, body: bytes, slot: RequestSlot) -> web.Response:
+    def _plain_response(
+        self, upstream: aiohttp.ClientResponse, body: bytes, slot: RequestSlot
+    ) -> web.Response:
         if upstream.status >= 500:
             slot.outcome = Outcome.ERROR
         if upstream.status == 200:
             slot.tokens_served = _generated_tokens(upstream.headers)
         return web.Response(
-            status=upstream.status, body=body, headers=relayed_headers(upstream.headers)
+            status=upstream.status, body=body, headers=relayed_headers(upstream.headers.items())
         )
 
     async def _relay_stream(
-        self, request: web.Request, upstream: Upstream, slot: RequestSlot
+        self, request: web.Request, upstream: aiohttp.ClientResponse, slot: RequestSlot
     ) -> web.StreamResponse:
         response = web.StreamResponse(
-            status=upstream.status, headers=relayed_headers(upstream.headers)
+            status=upstream.status, headers=relayed_headers(upstream.headers.items())
         )
         await response.prepare(request)
         watchdog = IdleWatchdog(upstream, self._idle_s)
@@ -146,7 +151,7 @@ class IdleWatchdog:
     The pump only stamps `last` per chunk; the timer re-arms itself for the remaining time.
     """
 
-    def __init__(self, upstream: Upstream, idle_s: float) -> None:
+    def __init__(self, upstream: aiohttp.ClientResponse, idle_s: float) -> None:
         self._loop = asyncio.get_running_loop()
         self._upstream = upstream
         self._idle_s = idle_s
@@ -170,7 +175,7 @@ class IdleWatchdog:
 
 
 async def _pump_events(
-    upstream: Upstream,
+    upstream: aiohttp.ClientResponse,
     response: web.StreamResponse,
     watchdog: IdleWatchdog,
     framer: EventFramer,
@@ -180,28 +185,25 @@ async def _pump_events(
     A failing backend ends the pump (False); a failing client raises from `write`
     (ConnectionResetError), which the caller counts as a cancellation.
     """
+    read = upstream.content.readany
     feed = framer.feed
     touch = watchdog.touch
     write = response.write
-    chunks = upstream.iter_chunks()
     while True:
         try:
-            chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return True
+            chunk = await read()
         except _BACKEND_FAILURES:
             return False
+        if not chunk:
+            return True
         touch()
         events = feed(chunk)
         if events:
             await write(events)
 
 
-def _generated_tokens(headers: Iterable[tuple[str, str]]) -> float:
-    for name, value in headers:
-        if name.lower() == "x-generated-tokens":
-            try:
-                return float(value)
-            except ValueError:
-                return 0.0
-    return 0.0
+def _generated_tokens(headers: CIMultiDictProxy[str]) -> float:
+    try:
+        return float(headers.get("x-generated-tokens", 0.0))
+    except ValueError:
+        return 0.0

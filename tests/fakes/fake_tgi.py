@@ -58,6 +58,7 @@ class FakeTGI:
     active: int = 0
     peak_active: int = 0
     stream_bytes_sent: int = 0
+    generate_connections: set[object] = field(default_factory=set)  # peers that POSTed
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -91,6 +92,8 @@ class FakeTGI:
     async def generate(self, request: web.Request) -> web.StreamResponse:
         payload = await request.json()
         self.received.append(("/generate", payload))
+        if request.transport is not None:
+            self.generate_connections.add(request.transport.get_extra_info("peername"))
         try:
             await self._enter()
             if self.mode == "stall_body":
