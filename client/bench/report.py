@@ -11,8 +11,8 @@ from typing import Any
 
 from client.bench.records import RequestRecord
 from client.bench.selfcheck import advice
-from client.bench.svg import Series, line_chart
 from client.bench.timeline import WorkerSample
+from common.svg import Series, line_chart
 
 __all__ = ["cdf", "render_report", "time_buckets"]
 

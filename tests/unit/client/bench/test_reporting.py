@@ -15,8 +15,8 @@ from client.bench.records import RequestRecord
 from client.bench.report import cdf, render_report, time_buckets
 from client.bench.scenarios import cold_start_summary, workers_summary
 from client.bench.stats import Slo, Window, summarize
-from client.bench.svg import Series, line_chart, nice_ticks
 from client.bench.timeline import WorkerSample, count_states
+from common.svg import Series, line_chart, nice_ticks
 
 
 def ok_record(intended: float, ttft: float, phase: int = 0) -> RequestRecord:
