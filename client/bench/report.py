@@ -12,7 +12,7 @@ from typing import Any
 from client.bench.records import RequestRecord
 from client.bench.selfcheck import advice
 from client.bench.timeline import WorkerSample
-from common.svg import Series, line_chart
+from common.svg import Chart, Series, figure
 
 __all__ = ["cdf", "render_report", "time_buckets"]
 
@@ -98,24 +98,28 @@ def render_report(
         "<p class='note'>Requests in the measurement window (warm-up, cool-down and a "
         "scale-from-zero request left out); logarithmic time axis. Gaps of 0 (tokens read "
         "together) are below the axis: the ITL curve starts at their share.</p>",
-        line_chart(
-            "TTFT and end-to-end latency (CDF)",
-            [
-                Series("TTFT", cdf([r.ttft for r in ok if r.ttft is not None])),
-                Series("end-to-end", cdf([r.e2e for r in ok if r.e2e is not None])),
-            ],
-            "milliseconds (log)",
-            "share of requests",
-            log_x=True,
-            y_range=(0.0, 1.0),
+        figure(
+            Chart(
+                "TTFT and end-to-end latency (CDF)",
+                [
+                    Series("TTFT", cdf([r.ttft for r in ok if r.ttft is not None])),
+                    Series("end-to-end", cdf([r.e2e for r in ok if r.e2e is not None])),
+                ],
+                "milliseconds (log)",
+                "share of requests",
+                log_x=True,
+                y_range=(0.0, 1.0),
+            )
         ),
-        line_chart(
-            "Inter-token latency (CDF of every gap)",
-            [Series("ITL", cdf([g for r in ok for g in r.gaps()]))],
-            "milliseconds (log)",
-            "share of gaps",
-            log_x=True,
-            y_range=(0.0, 1.0),
+        figure(
+            Chart(
+                "Inter-token latency (CDF of every gap)",
+                [Series("ITL", cdf([g for r in ok for g in r.gaps()]))],
+                "milliseconds (log)",
+                "share of gaps",
+                log_x=True,
+                y_range=(0.0, 1.0),
+            )
         ),
         "<h2>Over time</h2>",
         "<p class='note'>Every request of the run, on one clock (seconds from its start)"
@@ -184,25 +188,29 @@ def _time_charts(
 ) -> list[str]:
     buckets = time_buckets(records, bucket=max(0.5, end / 60))
     return [
-        line_chart(
-            "Output tokens per second",
-            [Series("output tokens/s", buckets["tokens_per_s"], step=True)],
-            "seconds",
-            "tokens/s",
-            x_range=(0.0, end),
-            x_marks=marks,
+        figure(
+            Chart(
+                "Output tokens per second",
+                [Series("output tokens/s", buckets["tokens_per_s"], step=True)],
+                "seconds",
+                "tokens/s",
+                x_range=(0.0, end),
+                x_marks=marks,
+            )
         ),
-        line_chart(
-            "Requests",
-            [
-                Series("in flight", buckets["in_flight"], step=True),
-                Series("completed/s", buckets["requests_per_s"], step=True),
-                Series("failed/s", buckets["failures_per_s"], step=True),
-            ],
-            "seconds",
-            "requests",
-            x_range=(0.0, end),
-            x_marks=marks,
+        figure(
+            Chart(
+                "Requests",
+                [
+                    Series("in flight", buckets["in_flight"], step=True),
+                    Series("completed/s", buckets["requests_per_s"], step=True),
+                    Series("failed/s", buckets["failures_per_s"], step=True),
+                ],
+                "seconds",
+                "requests",
+                x_range=(0.0, end),
+                x_marks=marks,
+            )
         ),
     ]
 
@@ -223,15 +231,17 @@ def _worker_chart(
         )
         for state in states
     ]
-    chart = line_chart(
-        "Router's workers by state (stacked)",
-        series,
-        "seconds",
-        "workers",
-        x_range=(0.0, end),
-        stacked=True,
-        integer_y=True,
-        x_marks=marks,
+    chart = figure(
+        Chart(
+            "Router's workers by state (stacked)",
+            series,
+            "seconds",
+            "workers",
+            x_range=(0.0, end),
+            stacked=True,
+            integer_y=True,
+            x_marks=marks,
+        )
     )
     return [chart]
 
@@ -324,15 +334,19 @@ def _sweep_charts(sweep: list[dict[str, Any]] | None) -> list[str]:
     return [
         "<h2>Sweep</h2>",
         "<p class='note'>One point per step (step 0: one user at a time).</p>",
-        line_chart(
-            "Latency against load", latency, "req/s sent (log)", "ms", log_x=True, markers=True
+        figure(
+            Chart(
+                "Latency against load", latency, "req/s sent (log)", "ms", log_x=True, markers=True
+            )
         ),
-        line_chart(
-            "Throughput against load",
-            throughput,
-            "req/s sent (log)",
-            "req/s",
-            log_x=True,
-            markers=True,
+        figure(
+            Chart(
+                "Throughput against load",
+                throughput,
+                "req/s sent (log)",
+                "req/s",
+                log_x=True,
+                markers=True,
+            )
         ),
     ]

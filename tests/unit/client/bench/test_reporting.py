@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from client.bench.records import RequestRecord
 from client.bench.report import cdf, render_report, time_buckets
 from client.bench.scenarios import cold_start_summary, workers_summary
 from client.bench.stats import Slo, Window, summarize
 from client.bench.timeline import WorkerSample, count_states
-from common.svg import Series, line_chart, nice_ticks
 
 
 def ok_record(intended: float, ttft: float, phase: int = 0) -> RequestRecord:
@@ -67,15 +62,6 @@ def test_time_buckets_and_cdf() -> None:
     assert cdf([0.3, 0.1, 0.2]) == [(100.0, 1 / 3), (200.0, 2 / 3), (300.0, 1.0), (300.0, 1.0)]
 
 
-def test_a_chart_is_inline_svg_and_escapes_names() -> None:
-    svg = line_chart("a <b>", [Series("s&p", [(0, 1), (1, 2)])], "x", "y")
-    assert svg.count("<svg") == 1
-    assert "<polyline" in svg
-    assert "a &lt;b&gt;" in svg
-    assert "s&amp;p" in svg
-    assert "no data" in line_chart("t", [Series("e", [])], "x", "y")
-
-
 def summary_doc(records: list[RequestRecord], reasons: list[str]) -> dict[str, Any]:
     return {
         "created": "now",
@@ -117,51 +103,6 @@ def test_shifted_moves_every_time_of_a_record() -> None:
     assert shifted([original], 0.0) == [original]
 
 
-@given(
-    st.floats(-1e6, 1e6, allow_nan=False),
-    st.floats(1e-3, 1e6, allow_nan=False),
-    st.integers(2, 10),
-)
-def test_nice_ticks_are_round_even_steps_inside_the_range(
-    low: float, width: float, count: int
-) -> None:
-    high = low + width
-    ticks = nice_ticks(low, high, count)
-    assert 2 <= len(ticks) <= 2 * count + 1
-    assert all(low - 1e-6 * width <= t <= high + 1e-6 * width for t in ticks)
-    if ticks != [low, high]:  # the fallback when no round value fits twice in a tiny range
-        step = ticks[1] - ticks[0]
-        assert all(b - a == pytest.approx(step, rel=1e-6) for a, b in itertools.pairwise(ticks))
-        mantissa = step / 10 ** math.floor(math.log10(step))
-        assert round(mantissa, 6) in (1.0, 2.0, 5.0, 10.0)
-
-
-def test_integer_ticks_never_split_a_worker() -> None:
-    assert nice_ticks(0, 1, min_step=1) == [0, 1]
-    assert nice_ticks(0, 3, min_step=1) == [0, 1, 2, 3]
-
-
-def test_a_log_axis_leaves_out_zeros_and_labels_decades() -> None:
-    svg = line_chart("t", [Series("s", [(0.0, 0.2), (0.5, 0.4), (50.0, 1.0)])], "ms", "share",
-                     log_x=True)  # fmt: skip
-    labels = re.findall(r'font-size="10">([^<]+)</text>', svg)
-    assert {"1", "10"} <= set(labels)
-    assert svg.count(",") == 2  # two points drawn: the zero has no place on a log axis
-
-
-def test_stacked_areas_pile_up_to_the_total() -> None:
-    points_a = [(0.0, 1.0), (1.0, 1.0)]
-    points_b = [(0.0, 2.0), (1.0, 2.0)]
-    svg = line_chart(
-        "w", [Series("a", points_a, True, "#111111"), Series("b", points_b, True)], "s", "n",
-        stacked=True, integer_y=True,
-    )  # fmt: skip
-    assert svg.count("<polygon") == 2
-    assert 'fill="#111111"' in svg
-    labels = re.findall(r'text-anchor="end" font-size="10">([^<]+)</text>', svg)
-    assert labels == ["0", "1", "2", "3"]  # the axis reaches 1 + 2
-
-
 def test_the_report_shows_cold_start_phases_and_only_measured_latencies() -> None:
     cold, warm = ok_record(0.0, 5.0), ok_record(6.0, 0.1, phase=1)
     records = [cold, warm]
@@ -181,14 +122,6 @@ def test_the_report_shows_cold_start_phases_and_only_measured_latencies() -> Non
     ttft_chart = html[html.index("TTFT and end-to-end") :]
     ttft_chart = ttft_chart[: ttft_chart.index("</svg>")]
     assert "1\u2009000" not in ttft_chart  # the 5 s cold request is out of the axis
-
-
-def test_a_narrow_log_axis_still_gets_ticks_and_single_points_show() -> None:
-    svg = line_chart("t", [Series("s", [(8.6, 1.0)]), Series("u", [(9.0, 2.0)])], "req/s", "ms",
-                     log_x=True, markers=True)  # fmt: skip
-    labels = re.findall(r'text-anchor="middle" font-size="10">([^<]+)</text>', svg)
-    assert len(labels) >= 2
-    assert svg.count("<circle") == 2
 
 
 def test_the_console_summary_spells_out_cold_start_and_what_to_do_when_client_bound() -> None:
