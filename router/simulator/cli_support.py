@@ -6,13 +6,14 @@ import argparse
 
 from pydantic import ValidationError
 
+from common.trace import TraceError
 from router.autoscaler.params import EndpointParams, ParamsError
 from router.autoscaler.policies import PolicyHints, make_policy
 from router.simulator.engine import SimConfig, simulate
 from router.simulator.fleet import FleetSpec
 from router.simulator.plot import write_plot
 from router.simulator.results import SimResult
-from router.simulator.trace import TraceError, load_trace
+from router.simulator.trace import load_trace
 
 __all__ = ["SimulationInputError", "run_simulation"]
 

@@ -24,8 +24,9 @@ from client.bench.stats import Slo, Window, summarize
 from client.bench.sweep import SweepPolicy
 from client.bench.targets import TargetKind, TargetSettings
 from client.bench.timeline import StatusSampler
-from client.bench.trace import parse_trace
+from client.bench.trace import replay
 from client.bench.workload import LengthDist, Workload
+from common.trace import parse_trace
 from tests.integration.client.bench.conftest import Served
 from tests.integration.client.fakes import API_KEY, FakeRouter, FakeWorker
 from tests.ports import free_port
@@ -215,7 +216,7 @@ async def test_a_trace_is_replayed_at_its_times_with_its_lengths_over_two_proces
 ) -> None:
     rows = [(0.05 * i, 3, 2 + i % 4) for i in range(12)]
     text = "arrival_s,input_tokens,output_tokens\n" + "".join(f"{a},{i},{o}\n" for a, i, o in rows)
-    trace = parse_trace(text, "t.csv", speed=0.5, limit_s=1.0, rng=random.Random(0))
+    trace = replay(parse_trace(text, "t.csv"), speed=0.5, limit_s=1.0, rng=random.Random(0))
     workload = Workload(LengthDist("fixed", 1), LengthDist("fixed", 1), trace.specs, in_order=True)
     cfg = config(
         settings("backend", paced.url), mode="trace", trace=trace, seconds=1.0, processes=2,

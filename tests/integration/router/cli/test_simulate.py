@@ -58,4 +58,4 @@ def test_a_bad_trace_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     bad = tmp_path / "bad.csv"
     bad.write_text("when,what\n1,2\n")
     assert main(["simulate", "--trace", str(bad)]) == 2
-    assert "header must be" in capsys.readouterr().err
+    assert "unknown trace columns when, what" in capsys.readouterr().err
