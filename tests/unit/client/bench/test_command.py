@@ -20,11 +20,11 @@ def bench(*args: str) -> int:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rate", "0"], "--rate: must be above 0"),
+        (["--rate", "0"], "--rate: must be a number above 0 and at most 100000, got 0"),
         (["--rate", "fast"], "--rate: not a number"),
         (["--duration", "-1"], "--duration: must be a number above 0"),
-        (["--burstiness", "0"], "--burstiness: must be above 0"),
-        (["--concurrency", "0"], "--concurrency: must be between 1"),
+        (["--burstiness", "0"], "--burstiness: must be a number above 0 (1 = Poisson, inf = "),
+        (["--concurrency", "0"], "--concurrency: must be a whole number between 1 and 100000"),
         (["--target", "nope"], "invalid choice"),
     ],
 )
