@@ -50,8 +50,9 @@ from router.http.management import add_management_routes
 from router.http.metrics import CONTENT_TYPE, RouterMetrics
 from router.http.status_page import render_status_page
 from router.keys.reqnums import ReqnumFile, ReqnumHighWater, Submit
-from router.keys.ring import KeyRing, RingKey, generate_private_key
-from router.keys.store import load_key_ring, save_key_ring
+from router.keys.ring import KeyRing, RingKey
+from router.keys.rotation import KeyRotation
+from router.keys.store import load_key_ring
 from router.keys.tickets import TicketIssuer, TicketScheme, key_alg
 from router.logs import event
 from router.routing.backplane import BACKPLANE, CoreBackplane
@@ -87,7 +88,7 @@ DEMAND = web.AppKey("demand", DemandSignal)
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 """Which worker ids may report when `accept_unknown_workers` is off (set it before start-up)."""
 HIGH_WATER = web.AppKey("high_water", ReqnumHighWater)
-ROTATION = web.AppKey("key_rotation", asyncio.Lock)
+ROTATION = web.AppKey("key_rotation", KeyRotation)
 
 
 def create_app(
@@ -110,7 +111,6 @@ def create_app(
     app[RNG] = rng or random.Random()
     app[DEMAND] = demand if demand is not None else DemandSignal()
     app[ADMISSION] = lambda worker_id: True
-    app[ROTATION] = asyncio.Lock()
     app.cleanup_ctx.append(_startup(signing_key))
     app.router.add_post("/route/", route)
     app.router.add_get("/pubkey/", pubkey)
@@ -120,7 +120,7 @@ def create_app(
     app.router.add_get("/ui", status_page)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health)
-    add_management_routes(app, lambda a: a[SERVICE], _rotation)
+    add_management_routes(app, lambda a: a[SERVICE], lambda a: a[ROTATION])
     gateway.setup(app, settings)
     vast_compat.setup(app, settings)
     return app
@@ -173,9 +173,10 @@ def _startup(
         app[BACKPLANE] = CoreBackplane(service)
         app[QUEUE] = service.queue
         app[METRICS] = RouterMetrics(app[REGISTRY], service.queue, app[CLOCK])
+        app[ROTATION] = KeyRotation(ring, settings, app[CLOCK])
         rotation = None
         if settings.key_rotation_s > 0:
-            rotation = asyncio.create_task(_rotate_every(app, settings.key_rotation_s))
+            rotation = asyncio.create_task(app[ROTATION].run_every(settings.key_rotation_s))
         event(
             log,
             "router_started",
@@ -217,46 +218,6 @@ def _high_water(settings: RouterSettings, now: float, submit: Submit) -> ReqnumH
     return ReqnumHighWater(
         start=start, persist=file.store, block=settings.reqnum_block, submit=submit
     )
-
-
-def _rotation(app: web.Application) -> Callable[[], Awaitable[dict[str, Any]]]:
-    async def rotate() -> dict[str, Any]:
-        return await rotate_signing_key(app)
-
-    return rotate
-
-
-async def rotate_signing_key(app: web.Application) -> dict[str, Any]:
-    """Publish a new key now; it signs after `key_lead_s`. Persisted before it is published.
-    Rotations (asked for, and periodic) run one at a time, and a caller cancelled meanwhile
-    does not cut its write short, so an older ring never overwrites a newer one."""
-    return await asyncio.shield(_rotate(app))
-
-
-async def _rotate(app: web.Application) -> dict[str, Any]:
-    settings, ring = app[SETTINGS], app[ISSUER].ring
-    alg = key_alg(TicketScheme(settings.ticket_scheme))
-    async with app[ROTATION]:
-        private, now = await asyncio.to_thread(generate_private_key, alg), app[CLOCK]()
-        rotated = ring.copy()
-        added = rotated.rotate(private, now, lead_s=settings.key_lead_s)
-        await asyncio.to_thread(save_key_ring, settings.state_dir, rotated)
-        ring.rotate(private, now, lead_s=settings.key_lead_s)  # the same ring as written
-    event(log, "key_rotated", kid=added.kid, signs_from=added.signs_from)
-    return {
-        "kid": added.kid,
-        "signs_from": added.signs_from,
-        "published": [key.kid for key in ring.published(app[CLOCK]())],
-    }
-
-
-async def _rotate_every(app: web.Application, period_s: float) -> None:
-    while True:
-        await asyncio.sleep(period_s)
-        try:
-            await rotate_signing_key(app)
-        except Exception:
-            log.exception("key rotation failed; the current key keeps signing")
 
 
 # -- errors ------------------------------------------------------------------------------------

@@ -13,9 +13,9 @@ Every change is persisted in the state directory before the answer goes out.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -29,6 +29,7 @@ from router.endpoints.models import (
 from router.endpoints.store import EndpointStore
 from router.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from router.http.bodies import read_json
+from router.keys.rotation import KeyRotation
 from router.logs import event
 from router.routing.service import RouteService
 
@@ -37,15 +38,14 @@ __all__ = ["add_management_routes"]
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Rotate = Callable[[], Awaitable[dict[str, Any]]]
 
 
 def add_management_routes(
     app: web.Application,
     service: Callable[[web.Application], RouteService],
-    rotate: Callable[[web.Application], Rotate],
+    rotation: Callable[[web.Application], KeyRotation],
 ) -> None:
-    api = _Api(service, rotate)
+    api = _Api(service, rotation)
     app.router.add_get("/api/v0/endpoints/", api.guard(api.list_endpoints))
     app.router.add_post("/api/v0/endpoints/", api.guard(api.create_endpoint))
     app.router.add_get("/api/v0/endpoints/{name}", api.guard(api.get_endpoint))
@@ -65,10 +65,10 @@ class _Api:
     def __init__(
         self,
         service: Callable[[web.Application], RouteService],
-        rotate: Callable[[web.Application], Rotate],
+        rotation: Callable[[web.Application], KeyRotation],
     ) -> None:
         self._service = service
-        self._rotate = rotate
+        self._rotation = rotation
 
     def guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
@@ -183,4 +183,5 @@ class _Api:
     # -- keys --------------------------------------------------------------------------------
 
     async def rotate_key(self, request: web.Request) -> web.Response:
-        return web.json_response(await self._rotate(request.app)())
+        rotated = await self._rotation(request.app).rotate()
+        return web.json_response(dataclasses.asdict(rotated))
