@@ -11,7 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from protocol import SigningKey, load_public_key, verify_ticket_signature
-from router.http.app import QUEUE, create_app
+from router.http.app import create_app
+from router.http.state import QUEUE
 from router.settings import RouterSettings
 from tests.integration.router.routers import ClientFactory, router_settings
 

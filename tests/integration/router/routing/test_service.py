@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestClient
 
 from protocol import load_public_key, verify_ticket_signature
 from protocol.vast_tickets import VastVariant, load_rsa_public_key, verify_vast_signature
-from router.http.app import ADMISSION, QUEUE, REGISTRY, SERVICE, create_app
+from router.http.app import create_app
+from router.http.state import ADMISSION, QUEUE, REGISTRY, SERVICE
 from router.keys.reqnums import ReqnumFile
 from router.settings import RouterSettings
 from tests.integration.router.routers import ClientFactory, router_settings
