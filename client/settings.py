@@ -1,7 +1,7 @@
 """What the client's commands (`generate`, `bench`) read from the environment: the API key.
 
 The SDK itself reads nothing; its caller passes everything. Only the names declared here are
-read, exactly as spelled (protocol.settings); docs/bench.md's table lists them.
+read, exactly as spelled (common.settings); docs/bench.md's table lists them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from pydantic import Field, SecretStr
 
-from protocol.settings import ServiceSettings
+from common.settings import ServiceSettings
 
 __all__ = ["API_KEY_VARIABLE", "ClientSettings", "command_api_key"]
 

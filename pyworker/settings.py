@@ -3,7 +3,7 @@
 Vast.ai's variable names are kept where they exist (`WORKER_PORT`, `REPORT_ADDR`,
 `CONTAINER_ID`, `PUBLIC_IPADDR`, `VAST_TCP_PORT_<port>`, `MODEL_LOG`, `UNSECURED`, `USE_SSL`), so
 Vast templates work unchanged; our own start with `TGIS_`. Every field names its variable
-(protocol.settings: only those names are read, exactly as spelled); docs/pyworker.md's table
+(common.settings: only those names are read, exactly as spelled); docs/pyworker.md's table
 lists them all, and a test compares the two.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from protocol.settings import ServiceSettings
+from common.settings import ServiceSettings
 from pyworker.tickets import TicketScheme
 
 __all__ = ["WorkerSettings"]

@@ -1,6 +1,6 @@
 """The router's settings: one typed object, built at start-up from flags and `TGIS_` variables.
 
-Every field names its variable (protocol.settings: only those names are read, exactly as
+Every field names its variable (common.settings: only those names are read, exactly as
 spelled); docs/router.md's table lists them all, and a test compares the two.
 """
 
@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from protocol.settings import ServiceSettings
+from common.settings import ServiceSettings
 from protocol.ticket_scheme import TicketScheme
 
 __all__ = ["RouterSettings", "default_state_dir"]

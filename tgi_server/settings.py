@@ -3,7 +3,7 @@
 TGI's variable names are kept (`MODEL_ID`, `HF_TOKEN`, `PORT`, `MAX_INPUT_TOKENS`, ...: the
 launcher's flag in upper snake case) so TGI templates work unchanged; our own start with `TGIS_`.
 `HOSTNAME` is deliberately not read: Docker sets it to the container id, which is not an address.
-Every field names its variable (protocol.settings: only those names are read, exactly as
+Every field names its variable (common.settings: only those names are read, exactly as
 spelled); docs/backend.md's table lists them all, and a test compares the two.
 """
 
@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from protocol.settings import ServiceSettings
+from common.settings import ServiceSettings
 
 __all__ = ["DEFAULT_CACHE_DIR", "BackendSettings"]
 

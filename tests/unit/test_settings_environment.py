@@ -20,13 +20,13 @@ import pytest
 from pydantic.fields import FieldInfo
 
 from client.settings import ClientSettings
-from protocol.settings import ServiceSettings, declared_names
+from common.settings import ServiceSettings, declared_names
 from pyworker.settings import WorkerSettings
 from router.settings import RouterSettings
 from tgi_server.settings import BackendSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("protocol", "router", "pyworker", "tgi_server", "client", "tgi_serverless")
+PACKAGES = ("protocol", "common", "router", "pyworker", "tgi_server", "client", "tgi_serverless")
 
 DOCUMENTED_IN: dict[type[ServiceSettings], str] = {
     RouterSettings: "docs/router.md",

@@ -12,8 +12,8 @@ variable that starts with `VAST_TCP_PORT_`, as {what follows the prefix: value}.
 
 Settings are built once, at start-up, by a command: `from_environment(os.environ, **flags)`.
 Built directly (`RouterSettings(port=0)`, as tests do), they read no environment. No I/O here:
-the environment is handed in. This lives in `protocol`, the one package every service may
-import, because the rule is the same for all of them.
+the environment is handed in. This lives in `common`, which every package may import, because
+the rule is the same for all of them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import pydantic
 import pytest
 from pydantic import AliasChoices, Field
 
-from protocol.settings import ServiceSettings
+from common.settings import ServiceSettings
 
 
 class Toy(ServiceSettings):
