@@ -35,7 +35,7 @@ from tgi_server.http.bodies import (
     generate_request_from,
     stream_flag,
 )
-from tgi_server.http.common import (
+from tgi_server.http.responses import (
     ENGINE_KEY,
     HEALTH_KEY,
     METRICS_KEY,

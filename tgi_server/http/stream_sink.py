@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from tgi_server.generation.events import Completion, EngineEvent, FailureEvent, TokenEvent
-from tgi_server.http.common import KEEPALIVE_EVENT
+from tgi_server.http.responses import KEEPALIVE_EVENT
 
 __all__ = ["EncodeEvent", "SocketStreamSink"]
 

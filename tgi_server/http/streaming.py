@@ -14,7 +14,7 @@ from aiohttp import hdrs, web
 
 from protocol.tgi import GenerateRequest
 from tgi_server.errors import BackendError
-from tgi_server.http.common import run_stream
+from tgi_server.http.responses import run_stream
 from tgi_server.http.stream_sink import EncodeEvent, SocketStreamSink
 
 __all__ = ["stream_response"]

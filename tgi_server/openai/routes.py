@@ -19,7 +19,7 @@ from aiohttp import web
 from protocol.sse import encode_data_event, encode_json_event
 from protocol.tgi import GenerateRequest
 from tgi_server.generation.events import TokenEvent
-from tgi_server.http.common import (
+from tgi_server.http.responses import (
     ENGINE_KEY,
     SETTINGS_KEY,
     compute_type,
