@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.utils import floatToGoString as _untyped_go_float
 
 from tgi_server.generation.events import Completion
-from tgi_server.scheduler.sequential import SchedulerStats
+from tgi_server.scheduler.base import SchedulerStats
 from tgi_server.scheduler.timings import (
     BATCH_DURATIONS,
     DURATION_BUCKETS,

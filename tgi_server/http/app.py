@@ -24,7 +24,7 @@ from aiohttp import web
 from protocol.sse import encode_json_event
 from protocol.tgi import GenerateRequest, Info
 from protocol.version import VERSION
-from tgi_server.engine.thread import ModelEngine
+from tgi_server.engine.base import ModelEngine
 from tgi_server.errors import (
     BackendError,
     InvalidBodyError,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from protocol.tgi import GenerateRequest
-from tgi_server.engine.thread import ModelEngine
+from tgi_server.engine.base import ModelEngine
 from tgi_server.errors import BackendError, GenerationError, PayloadTooLargeError
 from tgi_server.generation.events import Completion
 from tgi_server.health import HealthCheck

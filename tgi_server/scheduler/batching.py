@@ -28,7 +28,7 @@ from tgi_server.generation.sequence import SequenceState
 from tgi_server.model.batch_runner import BatchRunner, PaddedBatch
 from tgi_server.model.codec import TextCodec
 from tgi_server.scheduler.admission import BatchLimits, batch_tokens, bounds, next_batch
-from tgi_server.scheduler.sequential import Job, SchedulerStats
+from tgi_server.scheduler.base import Job, SchedulerStats
 
 __all__ = ["BatchingScheduler"]
 

@@ -16,7 +16,8 @@ import torch
 from protocol.sse import SSEParser
 from protocol.tgi import GenerateRequest
 from tests.unit.tgi_server.conftest import ByteCodec, FakeTransport, ScriptedRunner, favouring
-from tgi_server.engine.thread import Engine, ServedModel
+from tgi_server.engine.base import ServedModel
+from tgi_server.engine.thread import Engine
 from tgi_server.errors import GenerationError, OverloadedError, ValidationError
 from tgi_server.http.stream_sink import SocketStreamSink
 from tgi_server.http.wire import stream_event_bytes

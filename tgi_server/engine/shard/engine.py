@@ -21,6 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from tgi_server.engine.base import EventSink, GenerationHandle, JobHandle, ServedModel
 from tgi_server.engine.shard.launch import STOP_TIMEOUT_S, ShardProcess
 from tgi_server.engine.shard.wire import (
     FrameReader,
@@ -29,10 +30,9 @@ from tgi_server.engine.shard.wire import (
     frame,
     request_for_shard,
 )
-from tgi_server.engine.thread import EventSink, GenerationHandle, JobHandle, ServedModel
 from tgi_server.errors import GenerationError
 from tgi_server.generation.events import EngineEvent, FailureEvent
-from tgi_server.scheduler.sequential import SchedulerStats
+from tgi_server.scheduler.base import SchedulerStats
 from tgi_server.validation import ValidatedRequest
 
 __all__ = ["ShardEngine"]

@@ -36,7 +36,7 @@ from tgi_server.engine.shard.wire import FrameReader, Message, encode_events, fr
 from tgi_server.errors import BackendError, GenerationError
 from tgi_server.generation.events import EngineEvent, FailureEvent
 from tgi_server.generation.grammar import CompiledGrammar
-from tgi_server.scheduler.sequential import Job, Scheduler
+from tgi_server.scheduler.base import Job, Scheduler
 from tgi_server.settings import BackendSettings
 from tgi_server.validation import ValidatedRequest
 

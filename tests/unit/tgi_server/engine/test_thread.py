@@ -10,10 +10,12 @@ import pytest
 
 from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, collect
 from tgi_server.engine import thread as engine_module
-from tgi_server.engine.thread import Engine, ServedModel
+from tgi_server.engine.base import ServedModel
+from tgi_server.engine.thread import Engine
 from tgi_server.errors import BackendError, GenerationError
 from tgi_server.generation.events import EngineEvent, FailureEvent, GeneratedToken, TokenEvent
-from tgi_server.scheduler.sequential import Job, SchedulerStats, SequentialScheduler
+from tgi_server.scheduler.base import Job, SchedulerStats
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
 CODEC = ByteCodec()
