@@ -87,6 +87,10 @@ class BackendMetrics:
     def failed(self, error_type: str) -> None:
         self.failures.labels(err=error_type).inc()
 
+    def dropped(self) -> None:
+        """Record a request whose client went away before it was served (`err="dropped"`)."""
+        self.failed("dropped")
+
     def served(self, completion: Completion, received_at: float, validated_at: float) -> None:
         """Record a finished request (`time.monotonic()` stamps, as in the completion)."""
         self.successes.inc()

@@ -20,7 +20,8 @@ from tests.integration.tgi_server.conftest import BackendClient, MakeClient
 from tgi_server.engine.base import ServedModel
 from tgi_server.engine.shard.engine import ShardEngine
 from tgi_server.engine.shard.launch import ShardFailedError, launch_shard
-from tgi_server.http.app import ENGINE_KEY, create_app
+from tgi_server.http.app import create_app
+from tgi_server.http.app_keys import ENGINE_KEY
 from tgi_server.model.codec import HFTextCodec
 from tgi_server.model.loading import grammar_compiler, load_tokenizer
 from tgi_server.settings import BackendSettings
