@@ -2,7 +2,7 @@
 
 The HTTP edge records each request's outcome and timings; the queue and batch gauges, the
 batch counters (forward passes by method, joins by reason) and the per-batch histograms (phase
-durations by method, new batch sizes, join time; see `batch_timings`) are read from the
+durations by method, new batch sizes, join time; see `scheduler.timings`) are read from the
 scheduler's stats when `/metrics` is scraped. Duration histograms use TGI's 35 geometric buckets
 (0.00015 s x 1.5^k). `tgi_request_skipped_tokens` (prompt tokens a prefix cache let TGI skip) is
 observed as 0 for every request: this backend has no prefix cache.

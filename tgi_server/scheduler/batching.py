@@ -1,7 +1,7 @@
 """Continuous batching: TGI's router loop over one padded batch, one model step at a time.
 
 Each `step` is one forward pass. First, rows whose client went away leave the batch. Then, if
-the admission policy lets waiting requests in (`admission_policy`), they are prefilled together
+the admission policy lets waiting requests in (`admission`), they are prefilled together
 as a new batch while the running rows pause for that one forward, and joined to the running
 batch; otherwise every running row decodes one token. After each forward, every row's token
 goes to its request and rows that finished leave the batch.
