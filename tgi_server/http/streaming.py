@@ -31,9 +31,10 @@ from collections.abc import Callable, Sequence
 from aiohttp import hdrs, web
 
 from protocol.tgi import GenerateRequest
-from tgi_server.errors import BackendError, GenerationError
+from tgi_server.errors import BackendError
 from tgi_server.generation.events import Completion, EngineEvent, FailureEvent, TokenEvent
 from tgi_server.http.app_keys import METRICS_KEY, SERVICE_KEY
+from tgi_server.http.responses import recording_outcome
 
 __all__ = [
     "KEEPALIVE_EVENT",
@@ -124,22 +125,11 @@ async def run_stream(
     handler's cancellation, re-raised). Any other error is raised as a GenerationError, for the
     route to send as its in-stream error event."""
     metrics, service = app[METRICS_KEY], app[SERVICE_KEY]
-    metrics.received()
-    try:
+    dropped = (ConnectionResetError, asyncio.CancelledError)
+    with recording_outcome(metrics, dropped=dropped, failure_log="a stream failed"):
         streamed = service.streaming_into(body, sink, add_special_tokens=add_special_tokens)
         async with streamed as validated_at:
             completion = await sink.wait(service.keepalive_s)
-    except BackendError as exc:
-        metrics.failed(exc.error_type)
-        raise
-    except (ConnectionResetError, asyncio.CancelledError):
-        metrics.dropped()
-        raise
-    except Exception as exc:
-        log.exception("a stream failed")
-        error = GenerationError(f"Server error: {exc}")
-        metrics.failed(error.error_type)
-        raise error from exc
     metrics.served(completion, received_at, validated_at)
     return completion
 
