@@ -1,9 +1,11 @@
-"""Wire contracts shared by every package: tickets, keys, routes, status reports, TGI bodies, SSE.
+"""Wire contracts shared by every package: tickets, keys, routes, status reports, TGI bodies, SSE,
+errors.
 
 No I/O lives here: these are models and pure functions that the router, the PyWorker, the
 backend and the client all agree on (see the architecture document, §4).
 """
 
+from protocol.errors import ErrorBody, ErrorType, ServiceError
 from protocol.keys import KeySet, PublishedKey, SigningKey, key_id, load_public_key, public_key_pem
 from protocol.route import MAX_COST, RouteRequest, RouteWaiting
 from protocol.sse import (
@@ -16,7 +18,6 @@ from protocol.sse import (
 from protocol.status import WorkerState, WorkerStatusReport
 from protocol.tgi import (
     Details,
-    ErrorBody,
     FinishReason,
     GenerateParameters,
     GenerateRequest,
@@ -46,6 +47,7 @@ __all__ = [
     "AuthData",
     "Details",
     "ErrorBody",
+    "ErrorType",
     "FinishReason",
     "GenerateParameters",
     "GenerateRequest",
@@ -59,6 +61,7 @@ __all__ = [
     "SSEError",
     "SSEParser",
     "ServerSentEvent",
+    "ServiceError",
     "SigningKey",
     "StreamDetails",
     "StreamResponse",
