@@ -27,19 +27,12 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from protocol import Info, WorkerState, workload_for_path
+from httpedge.errors import error_middleware
+from protocol import Info, ServiceError, WorkerState, workload_for_path
 from protocol.workload import WorkloadError
 from pyworker.admission import FifoGate, refuse_if_overloaded
 from pyworker.backend import BackendProbe
-from pyworker.errors import (
-    BadRequest,
-    InvalidPayload,
-    NotReady,
-    Overloaded,
-    PayloadTooLarge,
-    TicketRejected,
-    WorkerError,
-)
+from pyworker.errors import BadRequest, InvalidPayload, NotReady, TicketRejected
 from pyworker.http1 import BackendPool
 from pyworker.keys import KeyRefresher, fetch_keys, fetch_keys_until_success
 from pyworker.lifecycle import Lifecycle
@@ -80,7 +73,8 @@ _LONG_DIGIT_RUN = b"0" * 19
 def create_app(
     settings: WorkerSettings, *, clock: Callable[[], float] = time.time
 ) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    errors = error_middleware(log, body_limit=settings.max_body_bytes, on_error=_count_error)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[errors])
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle(clock=clock)
     app[LOAD] = LoadTracker(clock=clock)
@@ -105,43 +99,11 @@ def create_app(
     return app
 
 
-@web.middleware
-async def error_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except WorkerError as exc:
-        metrics = request.app[METRICS]
-        counts = metrics.relay_errors if exc.status >= 500 else metrics.rejections
-        counts[exc.error_type] += 1
-        return _error_response(exc)
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_body_bytes
-        return _error_response(PayloadTooLarge(f"request body is over the {limit}-byte limit"))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        headers = {
-            k: v
-            for k, v in exc.headers.items()
-            if k.lower() not in ("content-type", "content-length")
-        }
-        return web.json_response(
-            {"error": exc.reason, "error_type": "http"}, status=exc.status, headers=headers
-        )
-
-
-def _error_response(exc: WorkerError) -> web.Response:
-    body: dict[str, Any] = {"error": exc.message, "error_type": exc.error_type}
-    headers: dict[str, str] | None = None
-    if isinstance(exc, TicketRejected):
-        body["reason"] = exc.reason
-    elif isinstance(exc, Overloaded):
-        headers = {"Retry-After": str(exc.retry_after_s)}
-    elif isinstance(exc, NotReady):
-        headers = {"Retry-After": "1"}
-    return web.json_response(body, status=exc.status, headers=headers)
+def _count_error(request: web.Request, error: ServiceError) -> None:
+    """Every error answered, by type: a 4xx as a rejection, a 5xx as a relay error."""
+    metrics = request.app[METRICS]
+    counts = metrics.relay_errors if error.status >= 500 else metrics.rejections
+    counts[error.error_type] += 1
 
 
 def _relay_handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

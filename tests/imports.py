@@ -6,7 +6,16 @@ import ast
 from pathlib import Path
 
 OURS = frozenset(
-    {"protocol", "common", "client", "router", "pyworker", "tgi_server", "tgi_serverless"}
+    {
+        "protocol",
+        "common",
+        "httpedge",
+        "client",
+        "router",
+        "pyworker",
+        "tgi_server",
+        "tgi_serverless",
+    }
 )
 """Our top-level packages."""
 

@@ -10,27 +10,29 @@ GET  /metrics           Prometheus metrics                                 `rout
 /endpoints/{name}/...   gateway mode                                       `router.gateway.proxy`
 Vast's client and PyWorker routes                                          `router.vast.routes`
 
-Errors become JSON in `router.http.errors`. What needs the event loop or the state directory is
-made at start-up, by the steps of `router.http.startup`. The typed keys to the app's objects are
-in `router.http.state`; those a caller of `create_app` sets before start-up or reads after are
-here too. The routing itself is `app[SERVICE]` (a `RouteService`, ready once the app has
-started): `await app[SERVICE].issue_ticket(endpoint, cost, ...)`. The gateway and the Vast
-routes reach it through `router.routing.backplane`, a thin adapter over it.
+Errors are the router's exceptions (`router.errors`), answered as JSON by `httpedge.errors`.
+What needs the event loop or the state directory is made at start-up, by the steps of
+`router.http.startup`. The typed keys to the app's objects are in `router.http.state`; those a
+caller of `create_app` sets before start-up or reads after are here too. The routing itself is
+`app[SERVICE]` (a `RouteService`, ready once the app has started):
+`await app[SERVICE].issue_ticket(endpoint, cost, ...)`. The gateway and the Vast routes reach it
+through `router.routing.backplane`, a thin adapter over it.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
 
 from aiohttp import web
 
+from httpedge.errors import error_middleware
 from protocol import SigningKey
 from router.autoscaler.demand import DemandSignal
 from router.endpoints.store import EndpointStore
 from router.gateway import proxy as gateway
-from router.http.errors import error_middleware
 from router.http.management import add_management_routes
 from router.http.routes import add_routes
 from router.http.startup import router_lifetime
@@ -55,6 +57,8 @@ from router.vast import routes as vast_routes
 
 __all__ = ["ADMISSION", "DEMAND", "REGISTRY", "SERVICE", "STORE", "create_app"]
 
+log = logging.getLogger(__name__)
+
 
 def create_app(
     settings: RouterSettings,
@@ -67,7 +71,8 @@ def create_app(
     """The router for `settings`. `signing_key`: sign with this one key instead of the state
     directory's ring; `clock`, `rng`: time and randomness (tests set them); `demand`: the
     signal the autoscaler reads for the settings' endpoint."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    errors = error_middleware(log, body_limit=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[errors])
     app[SETTINGS] = settings
     app[REGISTRY] = WorkerRegistry(
         stale_after_s=settings.worker_stale_s,

@@ -27,7 +27,7 @@ from router.endpoints.models import (
     worker_group_from_body,
 )
 from router.endpoints.store import EndpointStore
-from router.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from router.errors import Conflict, EndpointNotFound, InvalidRequest, NotFound, Unauthorized
 from router.http.bodies import read_json
 from router.http.state import ROTATION, SERVICE
 from router.logs import event
@@ -116,7 +116,7 @@ class _Api:
         name = request.match_info["name"]
         endpoint = self._store(request).endpoints.get(name)
         if endpoint is None:
-            raise NotFound(f"no endpoint named {name!r}")
+            raise EndpointNotFound(f"no endpoint named {name!r}")
         return endpoint
 
     # -- worker groups -----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from router.credentials import bearer_token, master_token, same_secret
-from router.errors import EndpointNotFound, InvalidRequest, Unauthorized
+from router.errors import EndpointNotFound, InvalidRequest, NotFound, Unauthorized
 from router.http.bodies import read_json_object
 from router.routing.backplane import BACKPLANE, Backplane, EndpointView
 from router.settings import RouterSettings
@@ -141,7 +141,7 @@ def _is_int(value: object) -> bool:
 async def root_certificate(request: web.Request) -> web.Response:
     path = request.app[CONFIG].root_ca_file
     if path is None:
-        raise EndpointNotFound("no CA certificate configured: set TGIS_VAST_ROOT_CA")
+        raise NotFound("no CA certificate configured: set TGIS_VAST_ROOT_CA")
     body = await asyncio.to_thread(path.read_bytes)
     return web.Response(body=body, content_type="application/x-x509-ca-cert")
 

@@ -1,5 +1,5 @@
 """The backend's aiohttp application: `create_app` maps every route to its handler, ties the
-engine's lifetime to the application's, and turns every error into TGI's JSON body.
+engine's lifetime to the application's; every error becomes TGI's JSON body (`httpedge.errors`).
 
 Routes (handlers in `routes`, OpenAI's in `openai.routes`): `POST /generate`,
 `POST /generate_stream`, `POST /` (compat: `stream` picks the form; `return_full_text` defaults
@@ -14,13 +14,13 @@ starts and stops with the application (`cleanup_ctx`), after in-flight requests 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from httpedge.errors import error_middleware
 from tgi_server.engine.base import ModelEngine
-from tgi_server.errors import BackendError
 from tgi_server.health import HealthCheck
 from tgi_server.http.app_keys import (
     ENGINE_KEY,
@@ -30,7 +30,6 @@ from tgi_server.http.app_keys import (
     SETTINGS_KEY,
     SLOTS_KEY,
 )
-from tgi_server.http.responses import json_response
 from tgi_server.http.routes import (
     compat_generate,
     generate,
@@ -53,12 +52,11 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 def create_app(settings: BackendSettings, engine: ModelEngine) -> web.Application:
     """The backend's aiohttp application; `engine` must not be started yet."""
-    app = web.Application(client_max_size=settings.payload_limit, middlewares=[_errors_as_json])
+    errors = error_middleware(log, body_limit=settings.payload_limit)
+    app = web.Application(client_max_size=settings.payload_limit, middlewares=[errors])
     app[SETTINGS_KEY] = settings
     app[ENGINE_KEY] = engine
     app[SLOTS_KEY] = RequestSlots(settings.max_concurrent_requests)
@@ -94,23 +92,3 @@ async def _engine_lifetime(app: web.Application) -> AsyncIterator[None]:
     finally:
         await engine.stop()
         executor.shutdown(wait=False, cancel_futures=True)
-
-
-@web.middleware
-async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except BackendError as exc:
-        if exc.status >= 500:
-            log.error("%s %s failed: %s", request.method, request.path, exc.message)
-        return json_response(exc.body(), status=exc.status)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        body = {"error": exc.reason, "error_type": exc.reason.lower().replace(" ", "_")}
-        return json_response(body, status=exc.status, headers=headers)
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        body = {"error": "Internal server error", "error_type": "internal"}
-        return json_response(body, status=500)

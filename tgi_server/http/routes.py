@@ -133,7 +133,7 @@ async def _stream_response(
         stream_headers(compute_type(request.app), body.inputs),
         [(body, encode)],
         received_at,
-        error_event=lambda exc: encode_json_event(exc.body()),
+        error_event=lambda exc: encode_json_event(exc.body().model_dump(exclude_none=True)),
     )
 
 

@@ -284,10 +284,12 @@ async def test_the_body_limit_is_exact_and_holds_without_a_content_length(
 
 
 async def test_unknown_paths_and_methods_are_json(stack: Stack) -> None:
-    assert (await stack.http.get(f"{stack.worker_url}/generate")).status == 405
+    wrong_method = await stack.http.get(f"{stack.worker_url}/generate")
+    assert wrong_method.status == 405
+    assert (await wrong_method.json())["error_type"] == "method_not_allowed"
     missing = await stack.http.post(f"{stack.worker_url}/nope", json={})
     assert missing.status == 404
-    assert (await missing.json())["error_type"] == "http"
+    assert (await missing.json())["error_type"] == "not_found"
 
 
 @pytest.mark.parametrize("path", ["/generate", "/generate_stream"])

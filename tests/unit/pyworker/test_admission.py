@@ -30,6 +30,7 @@ def test_429_exactly_when_the_wait_exceeds_the_limit(
     with pytest.raises(Overloaded) as caught:
         refuse_if_overloaded(workload, perf, limit)
     assert caught.value.status == 429
+    assert caught.value.retry_after_s is not None
     assert 1 <= caught.value.retry_after_s <= wait - limit + 1
 
 
