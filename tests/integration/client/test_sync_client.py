@@ -66,7 +66,7 @@ async def test_one_client_serves_several_threads_at_once(
 
 
 async def test_typed_errors_cross_the_thread(router: FakeRouter, worker: FakeWorker) -> None:
-    worker.reject = Scripted.error(403, "ticket replayed", "forbidden")
+    worker.reject = Scripted.error(403, "ticket replayed", "ticket_rejected")
 
     def use() -> None:
         with make_client(router) as client:
