@@ -26,7 +26,16 @@ from router.settings import RouterSettings
 from tgi_server.settings import BackendSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("protocol", "common", "router", "pyworker", "tgi_server", "client", "tgi_serverless")
+PACKAGES = (
+    "protocol",
+    "common",
+    "httpedge",
+    "router",
+    "pyworker",
+    "tgi_server",
+    "client",
+    "tgi_serverless",
+)
 
 DOCUMENTED_IN: dict[type[ServiceSettings], str] = {
     RouterSettings: "docs/router.md",
