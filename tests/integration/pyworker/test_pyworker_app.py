@@ -80,11 +80,24 @@ class Stack:
 
 
 async def start_stack(
-    aiohttp_server: ServerFactory, tmp_path: Path, backend: FakeTGI, **worker_fields: Any
+    aiohttp_server: ServerFactory,
+    tmp_path: Path,
+    backend: FakeTGI,
+    *,
+    router_fields: dict[str, Any] | None = None,
+    **worker_fields: Any,
 ) -> AsyncIterator[Stack]:
+    """A router (`router_fields` add to or replace its settings), a ready worker with
+    `worker_fields`, and `backend` behind it."""
     key = SigningKey.generate()
     router_settings = RouterSettings(
-        api_key=API_KEY, worker_token=WORKER_TOKEN, state_dir=tmp_path, route_timeout_s=5
+        **{
+            "api_key": API_KEY,
+            "worker_token": WORKER_TOKEN,
+            "state_dir": tmp_path,
+            "route_timeout_s": 5,
+            **(router_fields or {}),
+        }
     )
     router = await aiohttp_server(create_router_app(router_settings, signing_key=key))
     backend_server = await aiohttp_server(backend.app())
