@@ -7,7 +7,8 @@
 A request goes through, in order: size limit (413), JSON (400), envelope (422), workload of
 the payload (422), ticket checks (401/403), readiness (503), expected wait (429 with
 Retry-After), a FIFO in front of the backend's concurrency cap, then the relay, with its
-workload counted in flight until the last byte is sent.
+workload counted in flight until the last byte is sent. Each refusal is a `pyworker.errors`
+exception, answered as JSON by `httpedge.errors` and counted in the metrics by its type.
 
 On shutdown (SIGTERM) the worker drains: it refuses new requests (503), reports `draining`,
 lets in-flight requests finish for up to `drain_grace_s`, then reports `stopped`.
