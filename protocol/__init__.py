@@ -5,7 +5,14 @@ backend and the client all agree on (see the architecture document, §4).
 """
 
 from protocol.keys import KeySet, PublishedKey, SigningKey, key_id, load_public_key, public_key_pem
-from protocol.route import MAX_COST, RouteRequest, RouteWaiting
+from protocol.route import (
+    MAX_COST,
+    RouteAnswer,
+    RouteRequest,
+    RouteWaiting,
+    encode_route_answer,
+    parse_route_answer,
+)
 from protocol.sse import (
     ServerSentEvent,
     SSEError,
@@ -31,6 +38,8 @@ from protocol.ticket_scheme import TicketScheme
 from protocol.tickets import (
     SIGNATURE_FIELD,
     AuthData,
+    Ticket,
+    TicketFields,
     TicketSigner,
     canonical_bytes,
     decode_signature,
@@ -54,6 +63,7 @@ __all__ = [
     "KeySet",
     "PrefillToken",
     "PublishedKey",
+    "RouteAnswer",
     "RouteRequest",
     "RouteWaiting",
     "SSEError",
@@ -62,6 +72,8 @@ __all__ = [
     "SigningKey",
     "StreamDetails",
     "StreamResponse",
+    "Ticket",
+    "TicketFields",
     "TicketScheme",
     "TicketSigner",
     "Token",
@@ -72,8 +84,10 @@ __all__ = [
     "decode_signature",
     "encode_data_event",
     "encode_json_event",
+    "encode_route_answer",
     "key_id",
     "load_public_key",
+    "parse_route_answer",
     "public_key_pem",
     "sign_ticket",
     "verify_ticket_signature",

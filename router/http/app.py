@@ -29,11 +29,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import orjson
 from aiohttp import web
 from pydantic import SecretStr
 
-from protocol import KeySet, PublishedKey, SigningKey, WorkerStatusReport
+from protocol import (
+    KeySet,
+    PublishedKey,
+    SigningKey,
+    Ticket,
+    WorkerStatusReport,
+    encode_route_answer,
+)
 from router.autoscaler.demand import DemandSignal
 from router.credentials import bearer_token, master_token, same_secret
 from router.endpoints.models import Endpoint
@@ -322,9 +328,9 @@ async def route(request: web.Request) -> web.Response:
     except RouterError as exc:
         app[METRICS].route_done(label, exc.error_type, time.perf_counter() - started)
         raise
-    outcome = "ticket" if "url" in answer else "waiting"
+    outcome = "ticket" if isinstance(answer, Ticket) else "waiting"
     app[METRICS].route_done(label, outcome, time.perf_counter() - started)
-    return web.Response(body=orjson.dumps(answer), content_type="application/json")
+    return web.Response(body=encode_route_answer(answer), content_type="application/json")
 
 
 # -- workers -----------------------------------------------------------------------------------
