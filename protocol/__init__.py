@@ -13,6 +13,7 @@ from protocol.route import (
     encode_route_answer,
     parse_route_answer,
 )
+from protocol.router_status import EndpointStatus, RouterStatus, WorkerStatus
 from protocol.sse import (
     ServerSentEvent,
     SSEError,
@@ -54,6 +55,7 @@ __all__ = [
     "SIGNATURE_FIELD",
     "AuthData",
     "Details",
+    "EndpointStatus",
     "ErrorBody",
     "FinishReason",
     "GenerateParameters",
@@ -66,6 +68,7 @@ __all__ = [
     "RouteAnswer",
     "RouteRequest",
     "RouteWaiting",
+    "RouterStatus",
     "SSEError",
     "SSEParser",
     "ServerSentEvent",
@@ -78,6 +81,7 @@ __all__ = [
     "TicketSigner",
     "Token",
     "WorkerState",
+    "WorkerStatus",
     "WorkerStatusReport",
     "WorkloadError",
     "canonical_bytes",

@@ -35,6 +35,7 @@ from pydantic import SecretStr
 from protocol import (
     KeySet,
     PublishedKey,
+    RouterStatus,
     SigningKey,
     Ticket,
     WorkerStatusReport,
@@ -61,8 +62,9 @@ from router.keys.store import load_key_ring, save_key_ring
 from router.keys.tickets import TicketIssuer, TicketScheme, key_alg
 from router.logs import event
 from router.routing.backplane import BACKPLANE, CoreBackplane
-from router.routing.registry import WorkerRecord, WorkerRegistry
+from router.routing.registry import WorkerRegistry
 from router.routing.service import RouteService
+from router.routing.status import router_status
 from router.routing.waiting import WaitQueue
 from router.settings import RouterSettings
 from router.vast import routes as vast_compat
@@ -397,30 +399,14 @@ async def keys(request: web.Request) -> web.Response:
 # -- observability -----------------------------------------------------------------------------
 
 
-def status_view(app: web.Application) -> dict[str, Any]:
-    now, registry, service = app[CLOCK](), app[REGISTRY], app[SERVICE]
-    registry.expire_pending(now)
-    endpoints = []
-    for endpoint in service.store.endpoints.values():
-        workers = [
-            _worker_view(registry, worker, now)
-            for worker in registry
-            if worker.endpoint == endpoint.name
-        ]
-        endpoints.append(
-            {
-                "name": endpoint.name,
-                "endpoint_state": endpoint.endpoint_state.value,
-                "max_workers": endpoint.params.max_workers,
-                "waiting": service.queue.waiting_for(endpoint.name),
-                "workers": workers,
-            }
-        )
-    return {"endpoints": endpoints, "waiting": service.queue.waiting}
+def status_view(app: web.Application) -> RouterStatus:
+    now = app[CLOCK]()
+    app[REGISTRY].expire_pending(now)
+    return router_status(app[SERVICE], now)
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(status_view(request.app))
+    return web.json_response(status_view(request.app).model_dump())
 
 
 async def status_page(request: web.Request) -> web.Response:
@@ -431,20 +417,6 @@ async def metrics(request: web.Request) -> web.Response:
     request.app[REGISTRY].expire_pending(request.app[CLOCK]())
     body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-
-def _worker_view(registry: WorkerRegistry, worker: WorkerRecord, now: float) -> dict[str, Any]:
-    return {
-        "id": worker.id,
-        "url": worker.url,
-        "state": registry.state_of(worker, now),
-        "max_perf": worker.max_perf,
-        "expected_load": worker.expected_load,
-        "pending_cost": worker.pending_workload,
-        "expected_wait_s": worker.expected_wait_s,
-        "error_msg": worker.error_msg,
-        "last_report_age_s": round(now - worker.last_report_at, 3),
-    }
 
 
 async def health(request: web.Request) -> web.Response:

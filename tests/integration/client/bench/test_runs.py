@@ -27,6 +27,7 @@ from client.bench.timeline import StatusSampler
 from client.bench.trace import replay
 from client.bench.workload import LengthDist, Workload
 from common.trace import parse_trace
+from tests.fakes.router_status import status_with
 from tests.integration.client.bench.conftest import Served
 from tests.integration.client.fakes import API_KEY, FakeRouter, FakeWorker
 from tests.ports import free_port
@@ -155,10 +156,12 @@ async def test_two_client_processes_share_one_timeline(paced: Served) -> None:
 
 async def test_the_status_sampler_counts_workers_by_state(aiohttp_server: AiohttpServer) -> None:
     states = ["loading"]
+    bodies: list[object] = []
 
     async def status(request: web.Request) -> web.Response:
-        workers = [{"id": str(i), "state": s} for i, s in enumerate(states)]
-        return web.json_response({"endpoints": [{"name": "default", "workers": workers}]})
+        if bodies:
+            return web.json_response(bodies.pop())
+        return web.json_response(status_with({"default": states}).model_dump())
 
     app = web.Application()
     app.router.add_get("/status", status)
@@ -166,9 +169,12 @@ async def test_the_status_sampler_counts_workers_by_state(aiohttp_server: Aiohtt
     sampler = StatusSampler(str(server.make_url("")), "default", time.perf_counter(), 0.05)
     async with sampler:
         await _until(lambda: len(sampler.samples) >= 2)
+        bodies.append({"endpoints": [{"name": "default", "workers": [{"state": "ready"}]}]})
+        await _until(lambda: not sampler.samples[-1].ok)  # not a router's status body
         states[:] = ["ready", "ready"]
         await _until(lambda: sampler.samples[-1].states == {"ready": 2})
     assert sampler.samples[0].states == {"loading": 1}
+    assert sampler.samples[-1].ok
 
 
 async def _until(condition: Any, limit: float = 10.0) -> None:

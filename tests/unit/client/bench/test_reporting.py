@@ -12,6 +12,7 @@ from client.bench.report import cdf, render_report, time_buckets
 from client.bench.scenarios import cold_start_summary, workers_summary
 from client.bench.stats import Slo, Window, summarize
 from client.bench.timeline import WorkerSample, count_states
+from tests.fakes.router_status import status_with
 
 
 def ok_record(intended: float, ttft: float, phase: int = 0) -> RequestRecord:
@@ -22,15 +23,10 @@ def ok_record(intended: float, ttft: float, phase: int = 0) -> RequestRecord:
 
 
 def test_count_states_reads_the_router_status_body() -> None:
-    body = {
-        "endpoints": [
-            {"name": "other", "workers": [{"id": "x", "state": "ready"}]},
-            {"name": "default", "workers": [{"state": "ready"}, {"state": "loading"}, {}]},
-        ]
-    }
-    assert count_states(body, "default") == {"None": 1, "loading": 1, "ready": 1}
-    assert count_states(body, "missing") == {}
-    assert count_states(["junk"], "default") == {}
+    status = status_with({"other": ["ready"], "default": ["ready", "loading", "loading"]})
+    assert count_states(status, "default") == {"loading": 2, "ready": 1}
+    assert count_states(status, "other") == {"ready": 1}
+    assert count_states(status, "missing") == {}
 
 
 def test_workers_summary_finds_peaks_and_the_first_ready_sample() -> None:
