@@ -8,7 +8,6 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import pydantic
@@ -24,9 +23,6 @@ class WorkerSample:
     states: dict[str, int]
     """Workers by state (for the sampled endpoint); empty when the sample failed."""
     ok: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {"t": round(self.t, 3), "states": self.states, "ok": self.ok}
 
 
 def count_states(status: RouterStatus, endpoint: str) -> dict[str, int]:
