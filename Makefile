@@ -35,6 +35,7 @@ test: lint typecheck
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache  # the import rules: [tool.importlinter] in pyproject.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict .
