@@ -39,11 +39,11 @@ from client.bench.loop import run_fast
 from client.bench.orchestrate import run_bench
 from client.bench.outputs import console_summary, write_outputs
 from client.bench.summary import BenchSummary
+from client.settings import command_api_key
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "load-test an endpoint (router, worker, backend or OpenAI URL) and report the figures"
-API_KEY_ENV = "TGIS_API_KEY"
 INPUT_ERROR = 2
 
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "bench_action", None) == "compare":
         return _compare(args)
     try:
-        config = build_config(args, args.api_key or os.environ.get(API_KEY_ENV))
+        config = build_config(args, command_api_key(args.api_key, os.environ))
     except BenchInputError as exc:
         return _fail(str(exc), INPUT_ERROR)
     live = LiveView(sys.stderr, enabled=not args.no_live)

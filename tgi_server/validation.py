@@ -108,7 +108,7 @@ class ValidatedRequest:
     return_full_text: bool = False
     best_of: int = 1
     grammar: Any = None
-    """The compiled grammar (`grammar.CompiledGrammar`) the output must match, if any."""
+    """The compiled grammar (`generation.grammar.CompiledGrammar`) the output must match, if any."""
 
     @property
     def input_length(self) -> int:

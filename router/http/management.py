@@ -13,9 +13,9 @@ Every change is persisted in the state directory before the answer goes out.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -29,23 +29,18 @@ from router.endpoints.models import (
 from router.endpoints.store import EndpointStore
 from router.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from router.http.bodies import read_json
+from router.http.state import ROTATION, SERVICE
 from router.logs import event
-from router.routing.service import RouteService
 
 __all__ = ["add_management_routes"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Rotate = Callable[[], Awaitable[dict[str, Any]]]
 
 
-def add_management_routes(
-    app: web.Application,
-    service: Callable[[web.Application], RouteService],
-    rotate: Callable[[web.Application], Rotate],
-) -> None:
-    api = _Api(service, rotate)
+def add_management_routes(app: web.Application) -> None:
+    api = _Api()
     app.router.add_get("/api/v0/endpoints/", api.guard(api.list_endpoints))
     app.router.add_post("/api/v0/endpoints/", api.guard(api.create_endpoint))
     app.router.add_get("/api/v0/endpoints/{name}", api.guard(api.get_endpoint))
@@ -62,17 +57,9 @@ def add_management_routes(
 
 
 class _Api:
-    def __init__(
-        self,
-        service: Callable[[web.Application], RouteService],
-        rotate: Callable[[web.Application], Rotate],
-    ) -> None:
-        self._service = service
-        self._rotate = rotate
-
     def guard(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            service = self._service(request.app)
+            service = request.app[SERVICE]
             expected = service.settings.admin_key.get_secret_value()
             if not expected:
                 raise Unauthorized("the management API is off: start the router with an admin key")
@@ -83,7 +70,7 @@ class _Api:
         return guarded
 
     def _store(self, request: web.Request) -> EndpointStore:
-        return self._service(request.app).store
+        return request.app[SERVICE].store
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -94,7 +81,7 @@ class _Api:
     async def create_endpoint(self, request: web.Request) -> web.Response:
         store = self._store(request)
         endpoint = endpoint_from_body(await read_json(request))
-        endpoint = endpoint.model_copy(update={"created_at": self._service(request.app).clock()})
+        endpoint = endpoint.model_copy(update={"created_at": request.app[SERVICE].clock()})
         if endpoint.name in store.endpoints:
             raise Conflict(f"endpoint {endpoint.name!r} exists: update it with PATCH")
         store.put_endpoint(endpoint)
@@ -116,7 +103,7 @@ class _Api:
         return web.json_response({"endpoint": updated.view()})
 
     async def delete_endpoint(self, request: web.Request) -> web.Response:
-        service = self._service(request.app)
+        service = request.app[SERVICE]
         endpoint = self._endpoint(request)
         groups = service.store.delete_endpoint(endpoint.name)
         service.registry.remove_endpoint(endpoint.name)
@@ -183,4 +170,5 @@ class _Api:
     # -- keys --------------------------------------------------------------------------------
 
     async def rotate_key(self, request: web.Request) -> web.Response:
-        return web.json_response(await self._rotate(request.app)())
+        rotated = await request.app[ROTATION].rotate()
+        return web.json_response(dataclasses.asdict(rotated))

@@ -3,7 +3,8 @@
 Rotation overlaps on both sides. A new key is published `lead_s` before it starts signing, so
 every worker has fetched it by the time a ticket names it; the key it replaces stops signing at
 that moment but stays published for `ttl_s` more (plus a skew allowance), until the last ticket
-it signed has expired. Pure logic with an injected `now`; persistence lives in `keystore`.
+it signed has expired. Pure logic with an injected `now`; persistence lives in `router.keys.store`,
+and rotating the router's ring (written before it is published) in `router.keys.rotation`.
 
 Two algorithms: Ed25519 (the native scheme, the default) and RSA 2048 (Vast's scheme). A ring
 holds keys of one algorithm, the one its scheme uses.

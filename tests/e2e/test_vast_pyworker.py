@@ -66,7 +66,7 @@ def vast_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VastStack]:
         "--ticket-scheme", "vast-url",
         "--state-dir", str(tmp_path_factory.mktemp("vast-router-state")),
     ]  # fmt: skip
-    router_env = {"TGIS_WORKER_TOKEN": WORKER_TOKEN, "TICKET_SETTLE_S": str(SETTLE_S)}
+    router_env = {"TGIS_WORKER_TOKEN": WORKER_TOKEN, "TGIS_TICKET_SETTLE_S": str(SETTLE_S)}
     backend_args = ["--port", str(ports["backend"]), "--tokens", "3"]
     ours_args = [
         "worker",

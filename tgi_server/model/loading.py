@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from tgi_server.engine.thread import Engine, ServedModel
+from tgi_server.engine.base import ServedModel
+from tgi_server.engine.thread import Engine
 from tgi_server.generation.grammar import GrammarCompiler
 from tgi_server.model.batch_runner import (
     BatchRunner,
@@ -28,8 +29,9 @@ from tgi_server.model.codec import HFTextCodec
 from tgi_server.model.runner import ModelRunner
 from tgi_server.model.tiny import TINY_MODEL_ID, ensure_tiny_model
 from tgi_server.scheduler.admission import BatchLimits
+from tgi_server.scheduler.base import Scheduler
 from tgi_server.scheduler.batching import BatchingScheduler
-from tgi_server.scheduler.sequential import Scheduler, SequentialScheduler
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.settings import BackendSettings
 
 __all__ = [

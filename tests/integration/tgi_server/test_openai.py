@@ -14,7 +14,7 @@ from tests.integration.tgi_server.conftest import (
     eventually,
     metric_lines,
 )
-from tgi_server.http.app import ENGINE_KEY, SLOTS_KEY
+from tgi_server.http.app_keys import ENGINE_KEY, SLOTS_KEY
 
 MESSAGES = [{"role": "user", "content": "Tell me about the lighthouse"}]
 

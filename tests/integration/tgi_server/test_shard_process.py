@@ -17,10 +17,11 @@ from pytest_aiohttp import AiohttpClient
 
 from protocol.sse import SSEParser
 from tests.integration.tgi_server.conftest import BackendClient, MakeClient
+from tgi_server.engine.base import ServedModel
 from tgi_server.engine.shard.engine import ShardEngine
 from tgi_server.engine.shard.launch import ShardFailedError, launch_shard
-from tgi_server.engine.thread import ServedModel
-from tgi_server.http.app import ENGINE_KEY, create_app
+from tgi_server.http.app import create_app
+from tgi_server.http.app_keys import ENGINE_KEY
 from tgi_server.model.codec import HFTextCodec
 from tgi_server.model.loading import grammar_compiler, load_tokenizer
 from tgi_server.settings import BackendSettings
@@ -38,13 +39,13 @@ def make_shard_client(
 ) -> Callable[[], Awaitable[BackendClient]]:
     async def make() -> BackendClient:
         settings = shard_settings(tgis_cache_dir)
-        tokenizer = load_tokenizer(settings)
+        tokenizer = await asyncio.to_thread(load_tokenizer, settings)
         shard = await asyncio.to_thread(launch_shard, settings)
         model = ServedModel(
             model_id=tokenizer.model_id,
             codec=HFTextCodec(tokenizer.tokenizer),
             device_type=shard.device_type,
-            grammar=grammar_compiler(tokenizer.tokenizer),
+            grammar=await asyncio.to_thread(grammar_compiler, tokenizer.tokenizer),
         )
         app = create_app(settings, ShardEngine(shard, model))
         return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from tgi_server.engine.thread import GenerationHandle
+from tgi_server.engine.base import GenerationHandle
 from tgi_server.generation.events import EngineEvent, FailureEvent
 from tgi_server.model.codec import HFTextCodec, TokenSpan
 from tgi_server.model.runner import PrefillOutput

@@ -20,7 +20,8 @@ from protocol import (
     load_public_key,
     verify_ticket_signature,
 )
-from router.http.app import QUEUE, create_app
+from router.http.app import create_app
+from router.http.state import QUEUE
 from router.settings import RouterSettings
 from tests.integration.router.routers import ClientFactory, router_settings
 

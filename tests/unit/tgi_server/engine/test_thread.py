@@ -1,4 +1,4 @@
-"""The engine: model work on its own thread, events back on the event loop, cancellation."""
+"""The thread engine: model work on its own thread, events back on the event loop, cancellation."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, collect
-from tgi_server.engine import thread as engine_module
-from tgi_server.engine.thread import Engine, ServedModel
+from tgi_server.engine import thread as thread_engine
+from tgi_server.engine.base import ServedModel
+from tgi_server.engine.thread import Engine
 from tgi_server.errors import BackendError, GenerationError
 from tgi_server.generation.events import EngineEvent, FailureEvent, GeneratedToken, TokenEvent
-from tgi_server.scheduler.sequential import Job, SchedulerStats, SequentialScheduler
+from tgi_server.scheduler.base import Job, SchedulerStats
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
 CODEC = ByteCodec()
@@ -182,7 +184,7 @@ class CountingScheduler:
 async def test_each_step_waits_for_the_loop_to_take_the_previous_steps_tokens(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(engine_module, "HANDOFF_WAIT_S", 10.0)  # never time out here
+    monkeypatch.setattr(thread_engine, "HANDOFF_WAIT_S", 10.0)  # never time out here
     sink = ListSink()
     scheduler = CountingScheduler(sink, steps=5)
     started = Engine(scheduler, MODEL)

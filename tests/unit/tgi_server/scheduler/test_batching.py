@@ -27,8 +27,9 @@ from tgi_server.model.batch_runner import (
 from tgi_server.model.codec import HFTextCodec
 from tgi_server.model.runner import ModelRunner
 from tgi_server.scheduler.admission import BatchLimits
+from tgi_server.scheduler.base import Job
 from tgi_server.scheduler.batching import BatchingScheduler
-from tgi_server.scheduler.sequential import Job, SequentialScheduler
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
 PROMPTS = ("The lighthouse keeper", "Once", "A long time ago in a harbour far away", "Tea")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
 from tgi_server.errors import GenerationError
 from tgi_server.generation.events import EngineEvent, FailureEvent, TokenEvent
-from tgi_server.scheduler.sequential import Job, SequentialScheduler
+from tgi_server.scheduler.base import Job
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
 CODEC = ByteCodec()

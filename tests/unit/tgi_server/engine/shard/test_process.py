@@ -11,14 +11,15 @@ import pytest
 import torch
 
 from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, collect
+from tgi_server.engine.base import ServedModel
 from tgi_server.engine.shard.engine import ShardEngine
 from tgi_server.engine.shard.launch import ShardProcess
 from tgi_server.engine.shard.process import ShardLoop
-from tgi_server.engine.thread import ServedModel
 from tgi_server.errors import GenerationError
 from tgi_server.generation.events import FailureEvent, TokenEvent
 from tgi_server.generation.grammar import CompiledGrammar
-from tgi_server.scheduler.sequential import Scheduler, SequentialScheduler
+from tgi_server.scheduler.base import Scheduler
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
 CODEC = ByteCodec()
