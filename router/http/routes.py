@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import time
 
-import orjson
 from aiohttp import web
 
-from protocol import KeySet, PublishedKey
+from protocol import KeySet, PublishedKey, Ticket, encode_route_answer
 from router.credentials import bearer_token
 from router.errors import RouterError
 from router.http.bodies import read_json, route_args
@@ -55,9 +54,9 @@ async def route(request: web.Request) -> web.Response:
     except RouterError as exc:
         app[METRICS].route_done(label, exc.error_type, time.perf_counter() - started)
         raise
-    outcome = "ticket" if "url" in answer else "waiting"
+    outcome = "ticket" if isinstance(answer, Ticket) else "waiting"
     app[METRICS].route_done(label, outcome, time.perf_counter() - started)
-    return web.Response(body=orjson.dumps(answer), content_type="application/json")
+    return web.Response(body=encode_route_answer(answer), content_type="application/json")
 
 
 async def pubkey(request: web.Request) -> web.Response:

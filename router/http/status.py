@@ -1,6 +1,6 @@
 """What the router shows of itself: `/status`, `/ui` and `/metrics`.
 
-GET /status    endpoints and their workers, as JSON (no secrets)
+GET /status    endpoints and their workers, as JSON (`protocol.RouterStatus`, no secrets)
 GET /ui        the same as a small read-only HTML page (`router.http.status_page`)
 GET /metrics   Prometheus metrics (`router.http.metrics`)
 
@@ -9,14 +9,13 @@ Each first lets the registry expire the tickets whose time is up, so what it sho
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
+from protocol import RouterStatus
 from router.http.metrics import CONTENT_TYPE
 from router.http.state import CLOCK, METRICS, REGISTRY, SERVICE
 from router.http.status_page import render_status_page
-from router.routing.registry import WorkerRecord, WorkerRegistry
+from router.routing.status import router_status
 
 __all__ = ["add_status_routes", "status_view"]
 
@@ -27,31 +26,15 @@ def add_status_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics)
 
 
-def status_view(app: web.Application) -> dict[str, Any]:
+def status_view(app: web.Application) -> RouterStatus:
     """The `/status` body: each endpoint with its state, limit, waiting requests and workers."""
-    now, registry, service = app[CLOCK](), app[REGISTRY], app[SERVICE]
-    registry.expire_pending(now)
-    endpoints = []
-    for endpoint in service.store.endpoints.values():
-        workers = [
-            _worker_view(registry, worker, now)
-            for worker in registry
-            if worker.endpoint == endpoint.name
-        ]
-        endpoints.append(
-            {
-                "name": endpoint.name,
-                "endpoint_state": endpoint.endpoint_state.value,
-                "max_workers": endpoint.params.max_workers,
-                "waiting": service.queue.waiting_for(endpoint.name),
-                "workers": workers,
-            }
-        )
-    return {"endpoints": endpoints, "waiting": service.queue.waiting}
+    now = app[CLOCK]()
+    app[REGISTRY].expire_pending(now)
+    return router_status(app[SERVICE], now)
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(status_view(request.app))
+    return web.json_response(status_view(request.app).model_dump())
 
 
 async def status_page(request: web.Request) -> web.Response:
@@ -62,17 +45,3 @@ async def metrics(request: web.Request) -> web.Response:
     request.app[REGISTRY].expire_pending(request.app[CLOCK]())
     body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
-
-
-def _worker_view(registry: WorkerRegistry, worker: WorkerRecord, now: float) -> dict[str, Any]:
-    return {
-        "id": worker.id,
-        "url": worker.url,
-        "state": registry.state_of(worker, now),
-        "max_perf": worker.max_perf,
-        "expected_load": worker.expected_load,
-        "pending_cost": worker.pending_workload,
-        "expected_wait_s": worker.expected_wait_s,
-        "error_msg": worker.error_msg,
-        "last_report_age_s": round(now - worker.last_report_at, 3),
-    }

@@ -39,13 +39,13 @@ def make_shard_client(
 ) -> Callable[[], Awaitable[BackendClient]]:
     async def make() -> BackendClient:
         settings = shard_settings(tgis_cache_dir)
-        tokenizer = load_tokenizer(settings)
+        tokenizer = await asyncio.to_thread(load_tokenizer, settings)
         shard = await asyncio.to_thread(launch_shard, settings)
         model = ServedModel(
             model_id=tokenizer.model_id,
             codec=HFTextCodec(tokenizer.tokenizer),
             device_type=shard.device_type,
-            grammar=grammar_compiler(tokenizer.tokenizer),
+            grammar=await asyncio.to_thread(grammar_compiler, tokenizer.tokenizer),
         )
         app = create_app(settings, ShardEngine(shard, model))
         return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})

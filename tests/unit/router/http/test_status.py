@@ -52,16 +52,12 @@ async def test_each_endpoint_lists_its_own_workers(app: web.Application, clock: 
     registry.apply_report(report("a", "default", max_perf=100.0), clock.now)
     registry.apply_report(report("b", "chat", error_msg="out of memory"), clock.now - 1.25)
     view = status_view(app)
-    assert view["waiting"] == 0
-    default, chat = view["endpoints"]
-    assert {key: default[key] for key in ("name", "endpoint_state", "waiting")} == {
-        "name": "default",
-        "endpoint_state": "active",
-        "waiting": 0,
-    }
-    assert [worker["id"] for worker in default["workers"]] == ["a"]
-    [worker] = chat["workers"]
-    assert set(worker) == {
+    assert view.waiting == 0
+    default, chat = view.endpoints
+    assert (default.name, default.endpoint_state, default.waiting) == ("default", "active", 0)
+    assert [worker.id for worker in default.workers] == ["a"]
+    [worker] = chat.workers
+    assert list(worker.model_dump()) == [
         "id",
         "url",
         "state",
@@ -71,14 +67,14 @@ async def test_each_endpoint_lists_its_own_workers(app: web.Application, clock: 
         "expected_wait_s",
         "error_msg",
         "last_report_age_s",
-    }
-    assert worker["error_msg"] == "out of memory"
-    assert worker["last_report_age_s"] == 1.25
+    ]
+    assert worker.error_msg == "out of memory"
+    assert worker.last_report_age_s == 1.25
 
 
 async def test_a_silent_worker_shows_as_stale(app: web.Application, clock: Clock) -> None:
     app[REGISTRY].apply_report(report("a", "default"), clock.now)
     clock.now += 21.0
-    [worker] = status_view(app)["endpoints"][0]["workers"]
-    assert worker["state"] == "stale"
-    assert worker["last_report_age_s"] == 21.0
+    [worker] = status_view(app).endpoints[0].workers
+    assert worker.state == "stale"
+    assert worker.last_report_age_s == 21.0

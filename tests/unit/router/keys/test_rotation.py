@@ -56,7 +56,7 @@ async def test_the_rotated_ring_is_what_the_state_directory_holds(tmp_path: Path
     rotation = KeyRotation(keys, settings(tmp_path, key_lead_s=0.0), Clock())
     await rotation.rotate()
     await rotation.rotate()
-    stored = load_key_ring(tmp_path / "state", KeyAlg.ED25519, ttl_s=TTL_S)
+    stored = await asyncio.to_thread(load_key_ring, tmp_path / "state", KeyAlg.ED25519, ttl_s=TTL_S)
     assert [(k.kid, k.signs_from, k.signs_until) for k in stored.keys] == [
         (k.kid, k.signs_from, k.signs_until) for k in keys.keys
     ]
@@ -95,7 +95,7 @@ async def test_a_cancelled_rotation_is_written_before_the_next_one(
     release.set()
     rotated = await second
     assert writes == [("start", 2), ("end", 2), ("start", 3), ("end", 3)]
-    stored = load_key_ring(tmp_path / "state", KeyAlg.ED25519, ttl_s=TTL_S)
+    stored = await asyncio.to_thread(load_key_ring, tmp_path / "state", KeyAlg.ED25519, ttl_s=TTL_S)
     assert stored.keys[-1].kid == rotated.kid
 
 
