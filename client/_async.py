@@ -8,7 +8,7 @@ import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
-from typing import Any, Self, Unpack
+from typing import Any, Self, TypedDict, Unpack
 
 import aiohttp
 
@@ -35,7 +35,13 @@ from client.timeouts import Timeouts
 from protocol.tgi import GenerateResponse, StreamResponse
 from protocol.version import VERSION
 
-__all__ = ["DEFAULT_ENDPOINT", "DEFAULT_ROUTER_URL", "DEFAULT_TIMEOUT", "AsyncClient"]
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_ROUTER_URL",
+    "DEFAULT_TIMEOUT",
+    "AsyncClient",
+    "ClientOptions",
+]
 
 DEFAULT_ROUTER_URL = "http://127.0.0.1:8080"
 DEFAULT_ENDPOINT = "default"
@@ -43,6 +49,15 @@ DEFAULT_TIMEOUT = Timeouts()
 """Per-phase limits (route, connect, first byte, idle stream); see `client.Timeouts`."""
 
 logger = logging.getLogger(__name__)
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options `AsyncClient` and `Client` share; `AsyncClient` gives their defaults."""
+
+    timeout: Timeouts | float | None
+    polling: PollPolicy | None
+    retries: RetryPolicy | None
+    api_key_in_body: bool
 
 
 class AsyncClient:
