@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from common.records import from_attributes
 from httpedge.errors import error_middleware
 from tgi_server.engine.base import ModelEngine
 from tgi_server.health import HealthCheck
@@ -84,7 +85,7 @@ async def _engine_lifetime(app: web.Application) -> AsyncIterator[None]:
     settings, engine = app[SETTINGS_KEY], app[ENGINE_KEY]
     executor = ThreadPoolExecutor(settings.validation_workers, thread_name_prefix="tgis-validate")
     app[SERVICE_KEY] = GenerationService(
-        engine, Limits.from_settings(settings), app[SLOTS_KEY], executor
+        engine, from_attributes(Limits, settings), app[SLOTS_KEY], executor
     )
     await engine.start()
     try:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+from common.records import from_attributes
 from tgi_server.engine.base import ServedModel
 from tgi_server.engine.thread import Engine
 from tgi_server.generation.grammar import GrammarCompiler
@@ -176,13 +177,13 @@ def _device_name(device: torch.device) -> str | None:
 
 
 def batch_limits(settings: BackendSettings) -> BatchLimits:
-    """The continuous-batching admission limits of `settings`."""
-    return BatchLimits(
+    """The continuous-batching admission limits of `settings` (same-named, with the two token
+    budgets resolved to their defaults where unset)."""
+    return from_attributes(
+        BatchLimits,
+        settings,
         max_batch_prefill_tokens=settings.batch_prefill_tokens,
         max_batch_total_tokens=settings.batch_total_tokens,
-        max_batch_size=settings.max_batch_size,
-        waiting_served_ratio=settings.waiting_served_ratio,
-        max_waiting_tokens=settings.max_waiting_tokens,
     )
 
 
