@@ -10,14 +10,16 @@ name). Unknown fields are refused.
 A name ending in `<...>` is a family: `VAST_TCP_PORT_<WORKER_PORT>` gives its field every
 variable that starts with `VAST_TCP_PORT_`, as {what follows the prefix: value}.
 
-Settings are built once, at start-up, by a command: `from_environment(os.environ, **flags)`.
-Built directly (`RouterSettings(port=0)`, as tests do), they read no environment. No I/O here:
-the environment is handed in. This lives in `common`, which every package may import, because
-the rule is the same for all of them.
+Settings are built once, at start-up, by a command: `from_environment(os.environ, **flags)`,
+or `from_command_line(args, os.environ)`, which takes the flags argparse parsed whose names
+(their `dest`) are the settings' field names. Built directly (`RouterSettings(port=0)`, as
+tests do), they read no environment. No I/O here: the environment is handed in. This lives in
+`common`, which every package may import, because the rule is the same for all of them.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from typing import Self
 
@@ -45,6 +47,15 @@ class ServiceSettings(BaseModel):
                 values[name] = value
         values.update({name: value for name, value in flags.items() if value is not None})
         return cls.model_validate(values)
+
+    @classmethod
+    def from_command_line(
+        cls, args: argparse.Namespace, environ: Mapping[str, str], **extra: object
+    ) -> Self:
+        """`from_environment` with the flags in `args` that are named after a field (argparse's
+        `dest`; the command's other flags are not settings) and `extra` over them."""
+        flags = {name: value for name, value in vars(args).items() if name in cls.model_fields}
+        return cls.from_environment(environ, **{**flags, **extra})
 
     @classmethod
     def environment_names(cls) -> list[str]:

@@ -59,16 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> WorkerSettings:
     """Settings from the variables `environ` sets (docs/pyworker.md), the flags given over them."""
-    settings = WorkerSettings.from_environment(
-        environ,
-        port=args.port,
-        host=args.host,
-        backend_url=args.backend_url,
-        report_addr=args.router,
-        public_url=args.public_url,
-        worker_id=args.worker_id,
-        endpoint=args.endpoint,
-    )
+    settings = WorkerSettings.from_command_line(args, environ, report_addr=args.router)
     if settings.worker_id:
         return settings
     return settings.model_copy(update={"worker_id": f"{socket.gethostname()}-{settings.port}"})

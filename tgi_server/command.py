@@ -107,23 +107,7 @@ _BATCH_FLAGS: tuple[tuple[str, type, str], ...] = (
 
 def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> BackendSettings:
     """Settings from the variables `environ` sets (docs/backend.md), the flags given over them."""
-    return BackendSettings.from_environment(
-        environ,
-        port=args.port,
-        host=args.host,
-        model_id=args.model_id,
-        max_input_tokens=args.max_input_tokens,
-        max_total_tokens=args.max_total_tokens,
-        max_concurrent_requests=args.max_concurrent_requests,
-        json_output=args.json_output,
-        scheduler=args.scheduler,
-        engine=args.engine,
-        max_batch_prefill_tokens=args.max_batch_prefill_tokens,
-        max_batch_total_tokens=args.max_batch_total_tokens,
-        max_batch_size=args.max_batch_size,
-        waiting_served_ratio=args.waiting_served_ratio,
-        max_waiting_tokens=args.max_waiting_tokens,
-    )
+    return BackendSettings.from_command_line(args, environ)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -72,17 +72,8 @@ def build_settings(
 ) -> RouterSettings:
     """Settings from the variables `environ` sets (docs/router.md), the flags given and `extra`
     over them; an API key and an admin key are generated when none is set."""
-    settings = RouterSettings.from_environment(
-        environ,
-        port=args.port,
-        host=args.host,
-        api_key=args.api_key,
-        endpoint=args.endpoint,
-        state_dir=args.state_dir,
-        route_timeout_s=args.route_timeout,
-        admin_key=args.admin_key,
-        ticket_scheme=args.ticket_scheme,
-        **extra,
+    settings = RouterSettings.from_command_line(
+        args, environ, route_timeout_s=args.route_timeout, **extra
     )
     if not settings.api_key.get_secret_value():
         settings = settings.model_copy(update={"api_key": SecretStr(secrets.token_urlsafe(24))})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pydantic
 import pytest
 from pydantic import AliasChoices, Field
@@ -40,6 +42,12 @@ def test_flags_win_and_a_none_flag_was_not_given() -> None:
     environ = {"TOY_PORT": "5", "TOY_TOKEN": "t"}
     settings = Toy.from_environment(environ, port=7, token=None)
     assert (settings.port, settings.token) == (7, "t")
+
+
+def test_command_line_flags_count_by_field_name_and_extra_wins() -> None:
+    args = argparse.Namespace(port=7, token=None, window=3, handler=print, log_level="INFO")
+    settings = Toy.from_command_line(args, {"TOY_TOKEN": "t"}, window=4)
+    assert (settings.port, settings.token, settings.window) == (7, "t", 4)
 
 
 def test_the_names_read_are_listed_in_field_order() -> None:
