@@ -1,6 +1,6 @@
 """Every error the SDK raises, and the one function that turns an HTTP answer into one of them.
 
-    TGISError                 base: `status`, `error_type`, `message`, `origin`
+    TGISError                 base: `status`, `error_type`, `message`, `origin`, `retry_after`
     ├── ConnectionFailed      the router or worker could not be reached, or the connection broke
     ├── RequestTimeout        no complete answer within the client's timeout
     ├── NoCapacityError       the router had no ready worker before the capacity deadline
@@ -64,7 +64,9 @@ _NO_SUCH_PATH = frozenset({ErrorType.NOT_FOUND, "http"})
 
 
 class TGISError(Exception):
-    """Base of every SDK error. `status` is the HTTP status, or None when there was no answer."""
+    """Base of every SDK error. `status` is the HTTP status, or None when there was no answer;
+    `retry_after` the seconds the answer said to wait before trying again (an OverloadedError's
+    `Retry-After`), or None."""
 
     def __init__(
         self,
@@ -73,12 +75,14 @@ class TGISError(Exception):
         origin: Origin,
         status: int | None = None,
         error_type: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.origin: Origin = origin
         self.status = status
         self.error_type = error_type
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         failed = self.status is not None and self.status >= 300
@@ -115,18 +119,6 @@ class TicketRejected(TGISError):
 class OverloadedError(TGISError):
     """The router or worker is at capacity (429/503); `retry_after` says when to come back."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        origin: Origin,
-        status: int | None = None,
-        error_type: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, origin=origin, status=status, error_type=error_type)
-        self.retry_after = retry_after
-
 
 class ValidationError(TGISError):
     """The request itself is wrong (400/413/422), or the SDK refused to send it."""
@@ -159,14 +151,10 @@ def error_from_response(
     gives the message and type, anything else becomes a truncated message."""
     message, error_type = _describe_body(body, status)
     kind = _error_class(status, origin, error_type)
-    if kind is OverloadedError:
-        seconds = parse_retry_after(retry_after)
-        return OverloadedError(
-            message, origin=origin, status=status, error_type=error_type, retry_after=seconds
-        )
     if kind is ProtocolError:
         message = f"unexpected HTTP status {status}: {message}"
-    return kind(message, origin=origin, status=status, error_type=error_type)
+    seconds = parse_retry_after(retry_after) if kind is OverloadedError else None
+    return kind(message, origin=origin, status=status, error_type=error_type, retry_after=seconds)
 
 
 def _error_class(
