@@ -21,7 +21,7 @@ import threading
 from tgi_server.engine.base import EventSink, GenerationHandle, JobHandle, ServedModel
 from tgi_server.errors import GenerationError
 from tgi_server.generation.events import EngineEvent
-from tgi_server.scheduler.base import Job, Scheduler, SchedulerStats
+from tgi_server.scheduler.base import Job, Scheduler, SchedulerStats, step_or_fail
 from tgi_server.validation import ValidatedRequest
 
 __all__ = ["Engine"]
@@ -85,13 +85,7 @@ class Engine:
 
     def _work(self) -> None:
         while self._take_jobs(block=not self._scheduler.has_work()):
-            if not self._scheduler.has_work():
-                continue
-            try:
-                self._scheduler.step()
-            except Exception:
-                log.exception("the scheduler failed; failing its requests")
-                self._scheduler.abort_all(GenerationError("Server error: scheduler failure"))
+            step_or_fail(self._scheduler)
             self._flush()
         self._drain_inbox()
         self._scheduler.abort_all(GenerationError("Server error: the server is shutting down"))

@@ -15,18 +15,21 @@ This module imports no torch, transformers or outlines-core, nor does anything i
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tgi_server.errors import BackendError
+from tgi_server.errors import BackendError, GenerationError
 from tgi_server.generation.events import EngineEvent
 from tgi_server.scheduler.timings import BatchTimings
 from tgi_server.validation import ValidatedRequest
 
-__all__ = ["Job", "Scheduler", "SchedulerStats"]
+__all__ = ["Job", "Scheduler", "SchedulerStats", "step_or_fail"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -104,3 +107,16 @@ class Scheduler(Protocol):
     def abort_all(self, error: BackendError) -> None:
         """Fail every queued and running job with `error` (on shutdown or after a fault)."""
         ...
+
+
+def step_or_fail(scheduler: Scheduler) -> None:
+    """One step of `scheduler`, if it has work: what both engines run in their loop. A step
+    that raises fails every job the scheduler holds (logged with its traceback), and the engine
+    goes on serving."""
+    if not scheduler.has_work():
+        return
+    try:
+        scheduler.step()
+    except Exception:
+        log.exception("the scheduler failed; failing its requests")
+        scheduler.abort_all(GenerationError("Server error: scheduler failure"))

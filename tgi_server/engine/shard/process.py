@@ -36,7 +36,7 @@ from tgi_server.engine.shard.wire import FrameReader, Message, encode_events, fr
 from tgi_server.errors import BackendError, GenerationError
 from tgi_server.generation.events import EngineEvent, FailureEvent
 from tgi_server.generation.grammar import CompiledGrammar
-from tgi_server.scheduler.base import Job, Scheduler
+from tgi_server.scheduler.base import Job, Scheduler, step_or_fail
 from tgi_server.settings import BackendSettings
 from tgi_server.validation import ValidatedRequest
 
@@ -171,7 +171,7 @@ class ShardLoop:
         try:
             while self._receive(block=not self._scheduler.has_work()):
                 self._admit_compiled()
-                self._step()
+                step_or_fail(self._scheduler)
                 self._send()
             shutting_down = GenerationError("Server error: the server is shutting down")
             self._scheduler.abort_all(shutting_down)
@@ -183,15 +183,6 @@ class ShardLoop:
         finally:
             self._grammars.close()
             self._sock.close()
-
-    def _step(self) -> None:
-        if not self._scheduler.has_work():
-            return
-        try:
-            self._scheduler.step()
-        except Exception:
-            log.exception("the scheduler failed; failing its requests")
-            self._scheduler.abort_all(GenerationError("Server error: scheduler failure"))
 
     def _receive(self, *, block: bool) -> bool:
         """Apply every message that has arrived (waiting for one if `block`); False once told
