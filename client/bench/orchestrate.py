@@ -102,15 +102,7 @@ def _plan(config: BenchConfig) -> LoadPlan:
         mean_rate = len(config.trace.arrivals) / config.seconds
         phases = (Phase(mean_rate, config.seconds),)
         return LoadPlan("open", phases, seed=config.seed, arrivals=config.trace.arrivals)
-    return scenario_plan(
-        config.scenario,
-        rate=config.rate,
-        seconds=config.seconds,
-        idle=config.idle,
-        steps=config.steps,
-        burstiness=config.burstiness,
-        seed=config.seed,
-    )
+    return scenario_plan(config)
 
 
 def _processes(config: BenchConfig, plan: LoadPlan) -> int:

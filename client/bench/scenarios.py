@@ -9,7 +9,7 @@ step             a list of rate:seconds steps
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from client.bench.arrivals import Phase
 from client.bench.plan import LoadPlan
@@ -18,26 +18,24 @@ from client.bench.stats import latency_summary
 from client.bench.summary import ColdStart, TimelinePoint, WorkersSeen
 from client.bench.timeline import WorkerSample
 
+if TYPE_CHECKING:
+    from client.bench.config import BenchConfig
+
 __all__ = ["Scenario", "cold_start_summary", "scenario_plan", "workers_summary"]
 
 Scenario = Literal["scale-from-zero", "idle-burst", "step"]
 
 
-def scenario_plan(
-    scenario: Scenario,
-    *,
-    rate: float,
-    seconds: float,
-    idle: float,
-    steps: Sequence[Phase],
-    burstiness: float,
-    seed: int,
-) -> LoadPlan:
-    if scenario == "scale-from-zero":
-        return LoadPlan("cold", (Phase(rate, seconds),), burstiness, seed=seed)
-    if scenario == "idle-burst":
-        return LoadPlan("open", (Phase(0, idle), Phase(rate, seconds)), burstiness, seed=seed)
-    return LoadPlan("open", tuple(steps), burstiness, seed=seed)
+def scenario_plan(config: BenchConfig) -> LoadPlan:
+    """The load plan of `config.scenario`: `config.rate` for `config.seconds` (for idle-burst,
+    after `config.idle` seconds of nothing), or `config.steps`."""
+    load = Phase(config.rate, config.seconds)
+    if config.scenario == "scale-from-zero":
+        return LoadPlan("cold", (load,), config.burstiness, seed=config.seed)
+    phases = config.steps
+    if config.scenario == "idle-burst":
+        phases = (Phase(0, config.idle), load)
+    return LoadPlan("open", phases, config.burstiness, seed=config.seed)
 
 
 def cold_start_summary(records: Sequence[RequestRecord]) -> ColdStart:
