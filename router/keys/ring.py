@@ -18,7 +18,7 @@ from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from protocol import TicketSigner, key_id, public_key_pem
 from protocol.vast_tickets import rsa_key_id, rsa_public_key_pem
@@ -54,10 +54,8 @@ class RingKey:
 
     @cached_property
     def kid(self) -> str:
-        key = self.private_key
-        if isinstance(key, RSAPrivateKey):
-            return rsa_key_id(key.public_key())
-        return key_id(key.public_key())
+        public = self.private_key.public_key()
+        return rsa_key_id(public) if isinstance(public, RSAPublicKey) else key_id(public)
 
     @cached_property
     def signer(self) -> TicketSigner:
@@ -69,10 +67,10 @@ class RingKey:
 
     @cached_property
     def public_pem(self) -> str:
-        key = self.private_key
-        if isinstance(key, RSAPrivateKey):
-            return rsa_public_key_pem(key.public_key())
-        return public_key_pem(key.public_key())
+        public = self.private_key.public_key()
+        if isinstance(public, RSAPublicKey):
+            return rsa_public_key_pem(public)
+        return public_key_pem(public)
 
     def signs_at(self, now: float) -> bool:
         return self.signs_from <= now and (self.signs_until is None or now < self.signs_until)
