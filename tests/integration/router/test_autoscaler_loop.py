@@ -12,19 +12,12 @@ from router.autoscaler.policies import make_policy
 from router.providers.base import ProviderError, ProviderState, ProviderWorker
 from router.providers.simulated import SimulatedProvider
 from router.routing.registry import WorkerRegistry
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 class Harness:
     def __init__(self, params: EndpointParams, *, failure_rate: float = 0.0) -> None:
-        self.clock = Clock()
+        self.clock = FakeClock()
         self.registry = WorkerRegistry(stale_after_s=20.0, settle_s=0.0)
         self.demand = DemandSignal()
         self.provider = SimulatedProvider(

@@ -23,6 +23,7 @@ from protocol import (
 from router.http.app import create_app
 from router.http.state import QUEUE
 from router.settings import RouterSettings
+from tests.clock import FakeClock
 from tests.integration.router.routers import ClientFactory, router_settings
 
 API_KEY = "test-api-key"
@@ -335,14 +336,6 @@ async def test_a_bad_request_idx_is_422(client: TestClient[Any, Any], request_id
     assert "request_idx" in (await response.json())["error"]
 
 
-class FixedClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 NATIVE_TICKET = (
     b'{"cost":50,"endpoint":"default","reqnum":1000001,"url":"http://10.0.0.1/a","request_idx":2,'
     b'"exp":1062,"kid":"56475aa75463474c","signature":"Z4N21b6u2guoxpB+q0Z2FsqKcYQ6nys/dv80b/GEoWsPf'
@@ -368,7 +361,7 @@ async def test_route_answers_and_status_are_written_as_before_and_read_back_unch
     a wait, a ticket that the client reads into a `Ticket` and posts back as it came, and the
     `/status` body, which reads into `RouterStatus` and writes back the same."""
     key = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
-    clock = FixedClock()
+    clock = FakeClock()
     app = create_app(settings(tmp_path, route_timeout_s=0.05), signing_key=key, clock=clock)
     client = await aiohttp_client(app)
     route = {"endpoint": "default", "cost": 7}

@@ -15,23 +15,16 @@ from router.http.startup import router_lifetime
 from router.http.state import REGISTRY, STORE
 from router.http.status import status_view
 from router.settings import RouterSettings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: Clock) -> AsyncIterator[web.Application]:
+async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[web.Application]:
     app = create_app(RouterSettings(state_dir=tmp_path, worker_stale_s=20.0), clock=clock)
     lifetime = router_lifetime(app)
     await anext(lifetime)
@@ -47,7 +40,7 @@ def report(worker_id: str, endpoint: str, **fields: object) -> WorkerStatusRepor
     )
 
 
-async def test_each_endpoint_lists_its_own_workers(app: web.Application, clock: Clock) -> None:
+async def test_each_endpoint_lists_its_own_workers(app: web.Application, clock: FakeClock) -> None:
     registry = app[REGISTRY]
     registry.apply_report(report("a", "default", max_perf=100.0), clock.now)
     registry.apply_report(report("b", "chat", error_msg="out of memory"), clock.now - 1.25)
@@ -72,7 +65,7 @@ async def test_each_endpoint_lists_its_own_workers(app: web.Application, clock: 
     assert worker.last_report_age_s == 1.25
 
 
-async def test_a_silent_worker_shows_as_stale(app: web.Application, clock: Clock) -> None:
+async def test_a_silent_worker_shows_as_stale(app: web.Application, clock: FakeClock) -> None:
     app[REGISTRY].apply_report(report("a", "default"), clock.now)
     clock.now += 21.0
     [worker] = status_view(app).endpoints[0].workers

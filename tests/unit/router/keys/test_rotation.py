@@ -15,16 +15,9 @@ from router.keys.ring import KeyAlg, KeyRing, RingKey, generate_private_key
 from router.keys.rotation import KeyRotation
 from router.keys.store import load_key_ring, save_key_ring
 from router.settings import RouterSettings
+from tests.clock import FakeClock
 
 TTL_S = 60.0
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def settings(tmp_path: Path, **fields: Any) -> RouterSettings:
@@ -38,7 +31,7 @@ def ring(alg: KeyAlg = KeyAlg.ED25519) -> KeyRing:
 async def test_a_rotation_publishes_a_key_that_signs_after_the_lead(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    keys, clock = ring(), Clock()
+    keys, clock = ring(), FakeClock()
     first = keys.signing_key(clock())
     rotation = KeyRotation(keys, settings(tmp_path, key_lead_s=30.0), clock)
     with caplog.at_level(logging.INFO, logger="router.keys.rotation"):
@@ -53,7 +46,7 @@ async def test_a_rotation_publishes_a_key_that_signs_after_the_lead(
 
 async def test_the_rotated_ring_is_what_the_state_directory_holds(tmp_path: Path) -> None:
     keys = ring()
-    rotation = KeyRotation(keys, settings(tmp_path, key_lead_s=0.0), Clock())
+    rotation = KeyRotation(keys, settings(tmp_path, key_lead_s=0.0), FakeClock())
     await rotation.rotate()
     await rotation.rotate()
     stored = await asyncio.to_thread(load_key_ring, tmp_path / "state", KeyAlg.ED25519, ttl_s=TTL_S)
@@ -64,7 +57,8 @@ async def test_the_rotated_ring_is_what_the_state_directory_holds(tmp_path: Path
 
 async def test_vast_scheme_rotates_to_an_rsa_key(tmp_path: Path) -> None:
     keys = ring(KeyAlg.RSA)
-    rotated = await KeyRotation(keys, settings(tmp_path, ticket_scheme="vast"), Clock()).rotate()
+    rotation = KeyRotation(keys, settings(tmp_path, ticket_scheme="vast"), FakeClock())
+    rotated = await rotation.rotate()
     assert [key.alg for key in keys.keys] == [KeyAlg.RSA, KeyAlg.RSA]
     assert keys.keys[-1].kid == rotated.kid
 
@@ -84,7 +78,7 @@ async def test_a_cancelled_rotation_is_written_before_the_next_one(
         writes.append(("end", len(saved.keys)))
 
     monkeypatch.setattr(router.keys.rotation, "save_key_ring", slow_save)
-    rotation = KeyRotation(keys, settings(tmp_path, key_lead_s=0.0), Clock())
+    rotation = KeyRotation(keys, settings(tmp_path, key_lead_s=0.0), FakeClock())
     first = asyncio.create_task(rotation.rotate())
     async with asyncio.timeout(10):
         while not writes:
@@ -114,7 +108,7 @@ async def test_periodic_rotation_goes_on_after_a_failed_one(
     monkeypatch.setattr(router.keys.rotation, "save_key_ring", failing_once)
     keys = ring()
     first = keys.keys[0].kid
-    task = asyncio.create_task(KeyRotation(keys, settings(tmp_path), Clock()).run_every(0.01))
+    task = asyncio.create_task(KeyRotation(keys, settings(tmp_path), FakeClock()).run_every(0.01))
     with caplog.at_level(logging.ERROR, logger="router.keys.rotation"):
         async with asyncio.timeout(10):
             while len(keys.keys) < 3:
