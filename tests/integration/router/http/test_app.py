@@ -149,25 +149,15 @@ async def test_an_unknown_endpoint_is_404(client: TestClient[Any, Any]) -> None:
     assert "nope" in (await response.json())["error"]
 
 
-@pytest.mark.parametrize("cost", [0, -5, "lots", "5", True, None, [1], 1e12, 1_000_001])
-async def test_an_absurd_cost_is_422(client: TestClient[Any, Any], cost: Any) -> None:
-    response = await client.post(
-        "/route/", json={"endpoint": "default", "cost": cost}, headers=AUTH
-    )
-    assert response.status == 422
-    assert "cost" in (await response.json())["error"]
-
-
 @pytest.mark.parametrize(
-    "raw",
+    "cost",
     [
-        b'{"endpoint": "default", "cost": NaN}',
-        b'{"endpoint": "default", "cost": Infinity}',
-        b'{"endpoint": "default", "cost": -Infinity}',
-        b'{"endpoint": "default", "cost": 1e999}',
+        *("0", "-5", '"lots"', '"5"', "true", "null", "[1]", "1e12", "1000001"),
+        *("NaN", "Infinity", "-Infinity", "1e999"),  # Python's json reads them; no finite cost
     ],
 )
-async def test_a_non_finite_cost_is_422(client: TestClient[Any, Any], raw: bytes) -> None:
+async def test_an_absurd_cost_is_422(client: TestClient[Any, Any], cost: str) -> None:
+    raw = b'{"endpoint": "default", "cost": %s}' % cost.encode()
     response = await client.post("/route/", data=raw, headers=AUTH)
     assert response.status == 422
     assert "cost" in (await response.json())["error"]
