@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
 from pytest_aiohttp import AiohttpClient
 
 from protocol.sse import SSEParser
@@ -120,17 +121,24 @@ def tokens(events: list[str]) -> list[tuple[int, str]]:
     return [(json.loads(data)["token"]["id"], json.loads(data)["token"]["text"]) for data in events]
 
 
+LONG = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
+
+
+async def start_long_stream(client: BackendClient) -> ClientResponse:
+    """A stream of `LONG`'s 1000 tokens, once its first token is out: the shard is generating."""
+    response = await client.post("/generate_stream", json=LONG)
+    await response.content.readline()
+    return response
+
+
 async def test_clients_that_leave_mid_stream_leave_nothing_behind(
     make_shard_client: Callable[[], Awaitable[BackendClient]],
 ) -> None:
     client = await make_shard_client()
     engine = shard_engine_of(client)
-    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
 
     async def leave_after_first_token() -> None:
-        response = await client.post("/generate_stream", json=body)
-        await response.content.readline()
-        response.close()
+        (await start_long_stream(client)).close()
 
     await asyncio.gather(*(leave_after_first_token() for _ in range(8)))
     for _ in range(100):  # bounded: the shard drops them at its next step
@@ -148,9 +156,7 @@ async def test_a_killed_shard_fails_its_streams_and_the_health_check(
 ) -> None:
     client = await make_shard_client()
     engine = shard_engine_of(client)
-    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
-    response = await client.post("/generate_stream", json=body)
-    await response.content.readline()  # the first token is out: the shard is generating
+    response = await start_long_stream(client)
     pid = engine._shard.process.pid
     os.kill(pid, signal.SIGKILL)
     rest = SSEParser().feed(await asyncio.wait_for(response.read(), 30))
@@ -159,7 +165,7 @@ async def test_a_killed_shard_fails_its_streams_and_the_health_check(
     await asyncio.wait_for(engine.failed.wait(), 10)
     health = await client.get("/health")
     assert health.status == 503
-    again = await client.post("/generate", json=body)
+    again = await client.post("/generate", json=LONG)
     assert again.status == 424
     assert "not running" in (await again.json())["error"]
 
