@@ -11,16 +11,24 @@ from protocol.ticket_scheme import TicketScheme
 from protocol.vast_tickets import verify_vast_signature
 from router.keys.ring import KeyRing, RingKey
 from router.keys.tickets import TicketIssuer
-from router.routing.registry import WorkerRegistry
+from router.routing.registry import WorkerRecord, WorkerRegistry
 from tests.unit.router.helpers import report
+
+
+def issuer_and_worker(
+    key: SigningKey | KeyRing, scheme: TicketScheme = TicketScheme.ED25519
+) -> tuple[TicketIssuer, WorkerRecord]:
+    """An issuer of 60 s tickets signed with `key`, and the one worker of its registry (`w1`,
+    reported at 100 s)."""
+    registry = WorkerRegistry(stale_after_s=20, settle_s=2)
+    worker = registry.apply_report(report(), now=100.0)
+    assert worker is not None
+    return TicketIssuer(key, registry, ttl_s=60, scheme=scheme), worker
 
 
 def test_issued_tickets_are_signed_numbered_and_counted() -> None:
     key = SigningKey.generate()
-    registry = WorkerRegistry(stale_after_s=20, settle_s=2)
-    worker = registry.apply_report(report(), now=100.0)
-    assert worker is not None
-    issuer = TicketIssuer(key, registry, ttl_s=60)
+    issuer, worker = issuer_and_worker(key)
     first = issuer.issue(worker, endpoint="default", cost=100.0, request_idx=1, now=100.0)
     second = issuer.issue(worker, endpoint="default", cost=2.5, request_idx=2, now=100.0)
     assert verify_ticket_signature(key.public_key, first.auth_data())
@@ -35,10 +43,7 @@ def test_issued_tickets_are_signed_numbered_and_counted() -> None:
 def test_a_ticket_is_written_exactly_as_before_tickets_were_typed() -> None:
     """Bytes a router wrote before `Ticket` existed, for the same key, worker and clock."""
     key = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
-    registry = WorkerRegistry(stale_after_s=20, settle_s=2)
-    worker = registry.apply_report(report(), now=100.0)
-    assert worker is not None
-    issuer = TicketIssuer(key, registry, ttl_s=60)
+    issuer, worker = issuer_and_worker(key)
     whole = issuer.issue(worker, endpoint="default", cost=100.0, request_idx=1, now=100.25)
     part = issuer.issue(worker, endpoint="default", cost=2.5, request_idx=2, now=100.25)
     assert whole.to_json() == (
@@ -56,11 +61,7 @@ def test_a_ticket_is_written_exactly_as_before_tickets_were_typed() -> None:
 @pytest.mark.parametrize("scheme", [TicketScheme.VAST, TicketScheme.VAST_URL])
 def test_a_vast_ticket_carries_exactly_vasts_fields_in_vasts_order(scheme: TicketScheme) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    registry = WorkerRegistry(stale_after_s=20, settle_s=2)
-    worker = registry.apply_report(report(), now=100.0)
-    assert worker is not None
-    ring = KeyRing([RingKey(key, signs_from=0.0)], ttl_s=60)
-    issuer = TicketIssuer(ring, registry, ttl_s=60, scheme=scheme)
+    issuer, worker = issuer_and_worker(KeyRing([RingKey(key, signs_from=0.0)], ttl_s=60), scheme)
     ticket = issuer.issue(worker, endpoint="default", cost=100.0, request_idx=1, now=100.25)
     sent = json.loads(ticket.to_json())
     assert list(sent) == ["cost", "endpoint", "reqnum", "url", "request_idx", "signature"]
