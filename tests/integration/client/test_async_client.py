@@ -159,13 +159,24 @@ async def test_an_unknown_endpoint_is_endpoint_not_found(router: FakeRouter) -> 
     assert caught.value.status == 404
 
 
-async def test_a_router_at_capacity_is_overloaded_with_retry_after(
-    client: AsyncClient, router: FakeRouter
+@pytest.mark.parametrize(
+    ("origin", "status", "retry_after"), [("router", 503, 7), ("worker", 429, 2)]
+)
+async def test_a_router_or_worker_at_capacity_is_overloaded_with_retry_after(
+    client: AsyncClient,
+    router: FakeRouter,
+    worker: FakeWorker,
+    origin: str,
+    status: int,
+    retry_after: int,
 ) -> None:
-    router.reject = Scripted.error(503, "no capacity", "overloaded", **{"Retry-After": "7"})
+    refusing = router if origin == "router" else worker
+    headers = {"Retry-After": str(retry_after)}
+    refusing.reject = Scripted.error(status, "no capacity", "overloaded", **headers)
     with pytest.raises(OverloadedError) as caught:
         await client.generate("Hi")
-    assert (caught.value.origin, caught.value.retry_after) == ("router", 7.0)
+    error = caught.value
+    assert (error.origin, error.status, error.retry_after) == (origin, status, retry_after)
 
 
 async def test_no_worker_before_the_deadline_is_no_capacity(router: FakeRouter) -> None:
@@ -196,19 +207,6 @@ async def test_a_ticket_cheaper_than_the_workload_is_rejected_with_403(
         await collect(client)
     assert caught.value.status == 403
     assert caught.value.message == "workload above ticket cost"
-
-
-async def test_a_busy_worker_is_overloaded_with_retry_after(
-    client: AsyncClient, worker: FakeWorker
-) -> None:
-    worker.reject = Scripted.error(429, "queue full", "overloaded", **{"Retry-After": "2"})
-    with pytest.raises(OverloadedError) as caught:
-        await client.generate("Hi")
-    assert (caught.value.origin, caught.value.status, caught.value.retry_after) == (
-        "worker",
-        429,
-        2.0,
-    )
 
 
 async def test_a_non_json_5xx_is_a_server_error_with_its_text(

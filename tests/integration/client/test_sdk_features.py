@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -27,6 +29,16 @@ from tests.integration.client.fakes import (
 from tests.ports import free_port
 
 QUICK_RETRIES = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05)
+
+
+def tight(phase: str) -> Timeouts:
+    """0.2 s for `phase` ("route", "connect", "first_byte" or "idle"), 5 s for the others."""
+    return replace(Timeouts.uniform(5), **{phase: 0.2})
+
+
+async def read_through(stream: AsyncIterator[object]) -> None:
+    async for _ in stream:
+        pass
 
 
 def make_client(router: FakeRouter, **kwargs: object) -> AsyncClient:
@@ -121,11 +133,9 @@ async def test_a_stream_that_stalls_after_its_first_byte_hits_the_idle_limit(
     router: FakeRouter, worker: FakeWorker
 ) -> None:
     worker.stall_after_first_chunk = 2.0
-    timeouts = Timeouts(route=5, connect=5, first_byte=5, idle=0.2)
-    async with make_client(router, timeout=timeouts) as client:
+    async with make_client(router, timeout=tight("idle")) as client:
         with pytest.raises(RequestTimeout):
-            async for _ in client.generate_stream("Hi", max_new_tokens=5):
-                pass
+            await read_through(client.generate_stream("Hi", max_new_tokens=5))
     assert len(worker.seen) == 1  # never retried after the first byte
 
 
@@ -133,8 +143,7 @@ async def test_a_slow_first_byte_hits_the_first_byte_limit(
     router: FakeRouter, worker: FakeWorker
 ) -> None:
     worker.delay = 2.0
-    timeouts = Timeouts(route=5, connect=5, first_byte=0.2, idle=5)
-    async with make_client(router, timeout=timeouts) as client:
+    async with make_client(router, timeout=tight("first_byte")) as client:
         with pytest.raises(RequestTimeout):
             await client.generate("Hi", max_new_tokens=5)
 
@@ -192,15 +201,13 @@ async def test_a_connection_dropped_after_the_first_byte_is_not_retried(
     worker.drop_connection_after = 30
     async with make_client(router) as client:
         with pytest.raises(ConnectionFailed, match="broke off"):
-            async for _ in client.generate_stream("Hi", max_new_tokens=5):
-                pass
+            await read_through(client.generate_stream("Hi", max_new_tokens=5))
     assert len(worker.seen) == 1
 
 
 async def test_a_slow_router_hits_the_route_limit(router: FakeRouter, worker: FakeWorker) -> None:
     router.delay = 2.0
-    timeouts = Timeouts(route=0.2, connect=5, first_byte=5, idle=5)
-    async with make_client(router, timeout=timeouts) as client:
+    async with make_client(router, timeout=tight("route")) as client:
         with pytest.raises(RequestTimeout) as caught:
             await client.generate("Hi", max_new_tokens=5)
     assert caught.value.origin == "router"
