@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Pinned so that a fresh machine takes the local CPU wheel, never several GB of CUDA packages.
 TORCH := torch==2.13.0
 
-.PHONY: install up test lint typecheck unit integration e2e clean
+.PHONY: install up test lint typecheck unit integration e2e coverage clean
 
 install: $(STAMP)
 
@@ -29,12 +29,14 @@ $(STAMP): pyproject.toml Makefile
 up: $(STAMP)
 	$(BIN)/tgi-serverless up $(ARGS)
 
+# Branch coverage of the whole suite, held above the floor in pyproject.toml ([tool.coverage.report]).
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --cov --cov-report=
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache  # the import rules: [tool.importlinter] in pyproject.toml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict .
@@ -48,5 +50,10 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
+# Where the last `make test` left lines and branches unrun (needs its .coverage file).
+coverage: $(STAMP)
+	$(BIN)/coverage report
+	$(BIN)/coverage html -q && echo "open htmlcov/index.html"
+
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

@@ -20,11 +20,12 @@ import random
 import time
 from pathlib import Path
 
+from common.trace import Trace
 from router.autoscaler.params import EndpointParams
 from router.autoscaler.policies import PolicyHints, make_policy, policy_names
 from router.simulator.engine import SimConfig, simulate
 from router.simulator.results import SimResult
-from router.simulator.trace import Trace, load_trace
+from router.simulator.trace import load_trace
 
 GOAL_ATTAINMENT = 0.99
 GOAL_COST_RATIO = 0.85

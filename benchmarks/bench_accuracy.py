@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import random
 import subprocess
 import sys
@@ -139,6 +140,11 @@ async def closed_run(url: str, streams: int, seconds: float, tokens: int) -> Clo
     return ClosedRun(runner.records, target.lags, elapsed, health)
 
 
+def _seconds(ms: float | None) -> float:
+    """Milliseconds as seconds; NaN (a FAIL) when nothing was measured."""
+    return math.nan if ms is None else ms / 1000
+
+
 def _ok(measured: float, truth: float) -> bool:
     return abs(measured - truth) <= max(0.05 * truth, 0.001)
 
@@ -148,9 +154,8 @@ async def fidelity(streams: int, seconds: float, ttft: float, gap: float) -> boo
         run = await closed_run(url, streams, seconds, tokens=20)
         late = server_lateness_ms(url)
     lags = run.lags
-    summary = summarize(run.records, Window(RAMP_S, seconds), Slo())
-    ttft_p50 = summary["ttft"]["p50_ms"] / 1000
-    itl_p50 = summary["itl"]["p50_ms"] / 1000
+    figures = summarize(run.records, Window(RAMP_S, seconds), Slo())
+    ttft_p50, itl_p50 = _seconds(figures.ttft.p50_ms), _seconds(figures.itl.p50_ms)
     passed = _ok(ttft_p50, ttft) and _ok(itl_p50, gap)
     print(
         f"{streams:4d} streams: TTFT p50 {ttft_p50 * 1000:7.2f} ms (x{ttft_p50 / ttft:.3f} of "

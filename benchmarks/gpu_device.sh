@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MISSING=(pydantic pydantic-core pydantic-settings python-dotenv typing-inspection
+MISSING=(pydantic pydantic-core typing-inspection
     annotated-types typing-extensions orjson pynacl cffi pycparser cryptography outlines-core)
 
 prepare() {

@@ -12,7 +12,7 @@ the worker it names.
 `TGISError`; see `client.errors` for the hierarchy.
 """
 
-from client._async import AsyncClient
+from client._async import AsyncClient, ClientOptions
 from client._sync import Client
 from client.chat import ChatCompletion
 from client.errors import (
@@ -49,6 +49,7 @@ __all__ = [
     "AuthenticationError",
     "ChatCompletion",
     "Client",
+    "ClientOptions",
     "ConnectionFailed",
     "Details",
     "EndpointNotFound",

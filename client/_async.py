@@ -8,12 +8,11 @@ import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
-from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Any, Self, TypedDict, Unpack
 
 import aiohttp
 
-from client._http import Peer, ReadLimits, iter_chunks, post_json, post_streaming
+from client._http import Exchange, Peer, iter_chunks, post_json, post_streaming
 from client.chat import CHAT_PATH, ChatCompletion, build_chat_call, parse_chat_completion
 from client.errors import NoCapacityError, ProtocolError, TGISError, ValidationError
 from client.generation import (
@@ -36,7 +35,13 @@ from client.timeouts import Timeouts
 from protocol.tgi import GenerateResponse, StreamResponse
 from protocol.version import VERSION
 
-__all__ = ["DEFAULT_ENDPOINT", "DEFAULT_ROUTER_URL", "DEFAULT_TIMEOUT", "AsyncClient"]
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_ROUTER_URL",
+    "DEFAULT_TIMEOUT",
+    "AsyncClient",
+    "ClientOptions",
+]
 
 DEFAULT_ROUTER_URL = "http://127.0.0.1:8080"
 DEFAULT_ENDPOINT = "default"
@@ -44,6 +49,15 @@ DEFAULT_TIMEOUT = Timeouts()
 """Per-phase limits (route, connect, first byte, idle stream); see `client.Timeouts`."""
 
 logger = logging.getLogger(__name__)
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options `AsyncClient` and `Client` share; `AsyncClient` gives their defaults."""
+
+    timeout: Timeouts | float | None
+    polling: PollPolicy | None
+    retries: RetryPolicy | None
+    api_key_in_body: bool
 
 
 class AsyncClient:
@@ -73,11 +87,16 @@ class AsyncClient:
             raise ValueError(f"router_url must be an http(s) URL, got {router_url!r}")
         self._router_url = router_url.rstrip("/")
         self._endpoint = endpoint
-        self._api_key = api_key
-        self._timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.uniform(timeout)
+        self._key_in_body = api_key if api_key_in_body else None
+        timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.uniform(timeout)
+        self._to_router = Exchange(
+            "router", timeouts.router_timeout(), headers=_router_headers(api_key, api_key_in_body)
+        )
+        self._to_worker = Exchange(
+            "worker", timeouts.worker_timeout(), first_byte=timeouts.first_byte, idle=timeouts.idle
+        )
         self._polling = polling or PollPolicy()
         self._retries = retries or RetryPolicy()
-        self._api_key_in_body = api_key_in_body
         self._session = session
         self._owns_session = session is None
         self._rng = random.Random()
@@ -97,12 +116,7 @@ class AsyncClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -176,7 +190,7 @@ class AsyncClient:
         Failures before the first byte are retried; later ones are raised."""
         _check_path(path)
         async with self._open_stream(path, payload, cost) as response:
-            async for chunk in iter_chunks(response, self._timeouts.idle):
+            async for chunk in iter_chunks(response, self._to_worker.idle):
                 yield chunk
 
     async def route(self, cost: int, avoid: Sequence[str] = ()) -> Ticket:
@@ -227,13 +241,8 @@ class AsyncClient:
         while True:
             attempt += 1
             ticket = await self.route(cost, avoid=failed)
-            opening = post_streaming(
-                self._http(),
-                ticket.worker_url(path),
-                ticket.worker_body(payload),
-                peer="worker",
-                limits=self._worker_limits(),
-            )
+            url, body = ticket.worker_url(path), ticket.worker_body(payload)
+            opening = post_streaming(self._http(), url, body, self._to_worker)
             try:
                 response = await opening.__aenter__()
             except TGISError as error:
@@ -253,37 +262,14 @@ class AsyncClient:
         self, cost: int, request_idx: int | None, avoid: Sequence[str] = ()
     ) -> Ticket | Waiting:
         body = route_body(self._endpoint, cost, request_idx, avoid)
-        if self._api_key_in_body and self._api_key:
-            body["api_key"] = self._api_key
-        answer = await post_json(
-            self._http(),
-            f"{self._router_url}/route/",
-            body,
-            peer="router",
-            headers=self._router_headers(),
-            limits=ReadLimits(self._timeouts.router_timeout()),
-        )
+        if self._key_in_body:
+            body["api_key"] = self._key_in_body
+        answer = await post_json(self._http(), f"{self._router_url}/route/", body, self._to_router)
         return interpret_route_answer(_json_body(answer, "router"))
 
     async def _post_to_worker(self, ticket: Ticket, path: str, payload: Mapping[str, Any]) -> bytes:
-        return await post_json(
-            self._http(),
-            ticket.worker_url(path),
-            ticket.worker_body(payload),
-            peer="worker",
-            limits=self._worker_limits(),
-        )
-
-    def _worker_limits(self) -> ReadLimits:
-        timeouts = self._timeouts
-        return ReadLimits(
-            timeouts.worker_timeout(), first_byte=timeouts.first_byte, idle=timeouts.idle
-        )
-
-    def _router_headers(self) -> dict[str, str]:
-        if not self._api_key or self._api_key_in_body:
-            return {}
-        return {"Authorization": f"Bearer {self._api_key}"}
+        url, body = ticket.worker_url(path), ticket.worker_body(payload)
+        return await post_json(self._http(), url, body, self._to_worker)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -294,6 +280,13 @@ class AsyncClient:
                 connector=aiohttp.TCPConnector(limit=0),
             )
         return self._session
+
+
+def _router_headers(api_key: str | None, in_body: bool) -> dict[str, str]:
+    """The API key as a bearer token, unless it travels in the route body (or there is none)."""
+    if not api_key or in_body:
+        return {}
+    return {"Authorization": f"Bearer {api_key}"}
 
 
 def _remember(failed: list[str], url: str) -> None:

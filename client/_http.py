@@ -10,75 +10,58 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
 
 from client.errors import ConnectionFailed, RequestTimeout, TGISError, error_from_response
 
-__all__ = ["Peer", "ReadLimits", "iter_chunks", "post_json", "post_streaming"]
+__all__ = ["Exchange", "Peer", "iter_chunks", "post_json", "post_streaming"]
 
 Peer = Literal["router", "worker"]
 
 
-class ReadLimits:
-    """The client-side limits of one exchange: aiohttp's (connect, total) and ours."""
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """How the SDK talks to one kind of peer: who it is (errors name it), the headers sent,
+    aiohttp's limits (connect, total) and ours (first byte, each read of the body)."""
 
-    __slots__ = ("first_byte", "idle", "timeout")
-
-    def __init__(
-        self,
-        timeout: aiohttp.ClientTimeout,
-        *,
-        first_byte: float | None = None,
-        idle: float | None = None,
-    ) -> None:
-        self.timeout = timeout
-        self.first_byte = first_byte
-        self.idle = idle
+    peer: Peer
+    timeout: aiohttp.ClientTimeout
+    headers: Mapping[str, str] | None = None
+    first_byte: float | None = None
+    idle: float | None = None
 
 
 async def post_json(
-    session: aiohttp.ClientSession,
-    url: str,
-    body: Mapping[str, Any],
-    *,
-    peer: Peer,
-    headers: Mapping[str, str] | None = None,
-    limits: ReadLimits,
+    session: aiohttp.ClientSession, url: str, body: Mapping[str, Any], exchange: Exchange
 ) -> bytes:
     """POST `body` as JSON and return the body of a 200 answer; raise the typed error otherwise."""
-    async with post_streaming(
-        session, url, body, peer=peer, headers=headers, limits=limits
-    ) as response:
-        async with asyncio.timeout(limits.idle):
+    async with post_streaming(session, url, body, exchange) as response:
+        async with asyncio.timeout(exchange.idle):
             return await response.read()
 
 
 @asynccontextmanager
 async def post_streaming(
-    session: aiohttp.ClientSession,
-    url: str,
-    body: Mapping[str, Any],
-    *,
-    peer: Peer,
-    headers: Mapping[str, str] | None = None,
-    limits: ReadLimits,
+    session: aiohttp.ClientSession, url: str, body: Mapping[str, Any], exchange: Exchange
 ) -> AsyncIterator[aiohttp.ClientResponse]:
     """POST `body` as JSON and yield a 200 response whose body is still unread. Errors raised while
     the caller reads it come back through here, so they are translated too."""
-    with _translate_errors(peer, url):
-        async with asyncio.timeout(limits.first_byte) as first_byte:
-            post = session.post(url, json=body, headers=headers, timeout=limits.timeout)
+    with _translate_errors(exchange.peer, url):
+        async with asyncio.timeout(exchange.first_byte) as first_byte:
+            headers, timeout = exchange.headers, exchange.timeout
+            post = session.post(url, json=body, headers=headers, timeout=timeout)
             async with post as response:
                 first_byte.reschedule(None)
                 if response.status != 200:
-                    async with asyncio.timeout(limits.idle):
+                    async with asyncio.timeout(exchange.idle):
                         content = await response.read()
                     raise error_from_response(
                         response.status,
                         content,
-                        origin=peer,
+                        origin=exchange.peer,
                         retry_after=response.headers.get("Retry-After"),
                     )
                 yield response

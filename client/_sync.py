@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
-from types import TracebackType
 from typing import Any, Self, Unpack
 
-from client._async import DEFAULT_ENDPOINT, DEFAULT_ROUTER_URL, DEFAULT_TIMEOUT, AsyncClient
+from client._async import DEFAULT_ENDPOINT, DEFAULT_ROUTER_URL, AsyncClient, ClientOptions
 from client._loop_thread import LoopThread
 from client.chat import ChatCompletion
 from client.generation import DEFAULT_MAX_NEW_TOKENS, GenerateOptions
-from client.retrying import RetryPolicy
-from client.routing import PollPolicy, Ticket
-from client.timeouts import Timeouts
+from client.routing import Ticket
 from protocol.tgi import GenerateResponse, StreamResponse
 
 __all__ = ["Client"]
@@ -28,21 +25,10 @@ class Client:
         router_url: str = DEFAULT_ROUTER_URL,
         endpoint: str = DEFAULT_ENDPOINT,
         api_key: str | None = None,
-        *,
-        timeout: Timeouts | float | None = DEFAULT_TIMEOUT,
-        polling: PollPolicy | None = None,
-        retries: RetryPolicy | None = None,
-        api_key_in_body: bool = False,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self._async = AsyncClient(
-            router_url,
-            endpoint,
-            api_key,
-            timeout=timeout,
-            polling=polling,
-            retries=retries,
-            api_key_in_body=api_key_in_body,
-        )
+        """See `AsyncClient` (all but its `session`: this client runs its own)."""
+        self._async = AsyncClient(router_url, endpoint, api_key, **options)
         self._loop = LoopThread(name="tgi-serverless-client")
 
     @property
@@ -59,12 +45,7 @@ class Client:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+
+import pydantic
 
 from client.bench.arguments import add_compare_arguments, add_run_arguments, build_config
 from client.bench.compare import compare
@@ -38,11 +38,12 @@ from client.bench.live import LiveView
 from client.bench.loop import run_fast
 from client.bench.orchestrate import run_bench
 from client.bench.outputs import console_summary, write_outputs
+from client.bench.summary import BenchSummary
+from client.settings import command_api_key
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "load-test an endpoint (router, worker, backend or OpenAI URL) and report the figures"
-API_KEY_ENV = "TGIS_API_KEY"
 INPUT_ERROR = 2
 
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "bench_action", None) == "compare":
         return _compare(args)
     try:
-        config = build_config(args, args.api_key or os.environ.get(API_KEY_ENV))
+        config = build_config(args, command_api_key(args.api_key, os.environ))
     except BenchInputError as exc:
         return _fail(str(exc), INPUT_ERROR)
     live = LiveView(sys.stderr, enabled=not args.no_live)
@@ -79,7 +80,7 @@ def _compare(args: argparse.Namespace) -> int:
         before, after = _read_summary(args.before), _read_summary(args.after)
     except BenchInputError as exc:
         return _fail(str(exc), INPUT_ERROR)
-    changes = compare(before, after, args.threshold / 100, args.min_ms)
+    changes = compare(before.summary, after.summary, args.threshold / 100, args.min_ms)
     print(f"{args.before} -> {args.after} (threshold {args.threshold:g} %)")
     for change in changes:
         print(change.line())
@@ -91,16 +92,17 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_summary(path: Path) -> dict[str, Any]:
+def _read_summary(path: Path) -> BenchSummary:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BenchInputError(f"cannot read {path}: {exc}") from None
-    except ValueError:
-        raise BenchInputError(f"{path} is not JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("summary"), dict):
-        raise BenchInputError(f"{path} is not a bench summary.json")
-    return document
+    try:
+        return BenchSummary.model_validate_json(text)
+    except pydantic.ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise BenchInputError(f"{path} is not JSON") from None
+        raise BenchInputError(f"{path} is not a bench summary.json") from None
 
 
 def _stamp() -> str:

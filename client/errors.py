@@ -1,11 +1,12 @@
 """Every error the SDK raises, and the one function that turns an HTTP answer into one of them.
 
-    TGISError                 base: `status`, `error_type`, `message`, `origin`
+    TGISError                 base: `status`, `error_type`, `message`, `origin`, `retry_after`
     ├── ConnectionFailed      the router or worker could not be reached, or the connection broke
     ├── RequestTimeout        no complete answer within the client's timeout
     ├── NoCapacityError       the router had no ready worker before the capacity deadline
     ├── AuthenticationError   401/403 from the router: the API key is wrong or missing
-    ├── EndpointNotFound      404 from the router: no endpoint with that name
+    ├── EndpointNotFound      404 from the router: no endpoint with that name (not a 404
+    │                         `not_found`: that URL is no router's route, a ProtocolError)
     ├── TicketRejected        401/403 from a worker: it refused the routing ticket
     ├── OverloadedError       429/503: try again later (`retry_after`, in seconds, when known)
     ├── ValidationError       400/413/422, or a request the SDK refuses before sending it
@@ -16,6 +17,12 @@
 
 Third-party exceptions (aiohttp, pydantic) never escape the SDK: they are translated at the
 boundary where they happen.
+
+An answer maps by its status and by who sent it, and only then by its `error_type`
+(`protocol.errors`; every type is in docs/errors.md), so that answers without our types map
+the same: Vast's PyWorker answers 422 `{"error": "invalid JSON"}` or a bare 401/429, and
+services from before the shared catalogue said `too_large` (413), `invalid_payload` (422) and
+`http` (any 404 or 405 of the web server).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import math
 from typing import Any, Literal
 
 import pydantic
+
+from protocol.errors import ErrorType
 
 __all__ = [
     "AuthenticationError",
@@ -50,10 +59,14 @@ Origin = Literal["router", "worker", "client"]
 """Who produced the error: the router, the worker (or its backend), or the SDK itself."""
 
 _MAX_MESSAGE_CHARS = 500
+# A 404 for the URL itself, not for an endpoint: ours, and the one of services before it.
+_NO_SUCH_PATH = frozenset({ErrorType.NOT_FOUND, "http"})
 
 
 class TGISError(Exception):
-    """Base of every SDK error. `status` is the HTTP status, or None when there was no answer."""
+    """Base of every SDK error. `status` is the HTTP status, or None when there was no answer;
+    `retry_after` the seconds the answer said to wait before trying again (an OverloadedError's
+    `Retry-After`), or None."""
 
     def __init__(
         self,
@@ -62,12 +75,14 @@ class TGISError(Exception):
         origin: Origin,
         status: int | None = None,
         error_type: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.origin: Origin = origin
         self.status = status
         self.error_type = error_type
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         failed = self.status is not None and self.status >= 300
@@ -104,18 +119,6 @@ class TicketRejected(TGISError):
 class OverloadedError(TGISError):
     """The router or worker is at capacity (429/503); `retry_after` says when to come back."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        origin: Origin,
-        status: int | None = None,
-        error_type: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, origin=origin, status=status, error_type=error_type)
-        self.retry_after = retry_after
-
 
 class ValidationError(TGISError):
     """The request itself is wrong (400/413/422), or the SDK refused to send it."""
@@ -147,18 +150,16 @@ def error_from_response(
     """The exception for a non-200 answer. Any body is accepted: JSON `{"error", "error_type"}`
     gives the message and type, anything else becomes a truncated message."""
     message, error_type = _describe_body(body, status)
-    kind = _error_class(status, origin)
-    if kind is OverloadedError:
-        seconds = parse_retry_after(retry_after)
-        return OverloadedError(
-            message, origin=origin, status=status, error_type=error_type, retry_after=seconds
-        )
+    kind = _error_class(status, origin, error_type)
     if kind is ProtocolError:
         message = f"unexpected HTTP status {status}: {message}"
-    return kind(message, origin=origin, status=status, error_type=error_type)
+    seconds = parse_retry_after(retry_after) if kind is OverloadedError else None
+    return kind(message, origin=origin, status=status, error_type=error_type, retry_after=seconds)
 
 
-def _error_class(status: int, origin: Literal["router", "worker"]) -> type[TGISError]:
+def _error_class(
+    status: int, origin: Literal["router", "worker"], error_type: str | None
+) -> type[TGISError]:
     if status in (429, 503):
         return OverloadedError
     if status >= 500:
@@ -167,7 +168,7 @@ def _error_class(status: int, origin: Literal["router", "worker"]) -> type[TGISE
         return ValidationError
     if status in (401, 403):
         return AuthenticationError if origin == "router" else TicketRejected
-    if status == 404 and origin == "router":
+    if status == 404 and origin == "router" and error_type not in _NO_SUCH_PATH:
         return EndpointNotFound
     return ProtocolError
 

@@ -38,6 +38,7 @@ from client.errors import (
 )
 from client.generation import DEFAULT_MAX_NEW_TOKENS, GenerateOptions
 from client.routing import PollPolicy
+from client.settings import API_KEY_VARIABLE, command_api_key
 from protocol.tgi import Details, GenerateResponse, StreamDetails, StreamResponse
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -46,7 +47,6 @@ HELP = "send one prompt through the router and a worker and print the generated 
 
 N = TypeVar("N", int, float)
 
-API_KEY_ENV = "TGIS_API_KEY"
 DEFAULT_WAIT = 120.0
 
 
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"endpoint name (default: {DEFAULT_ENDPOINT})",
     )
     parser.add_argument(
-        "--api-key", metavar="KEY", help=f"the endpoint's API key (default: ${API_KEY_ENV})"
+        "--api-key", metavar="KEY", help=f"the endpoint's API key (default: ${API_KEY_VARIABLE})"
     )
     parser.add_argument(
         "--max-new-tokens",
@@ -94,10 +94,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    api_key = args.api_key or os.environ.get(API_KEY_ENV)
+    api_key = command_api_key(args.api_key, os.environ)
     if not api_key:
         _fail(
-            f"no API key: pass --api-key KEY or set {API_KEY_ENV} (`tgi-serverless up` prints it)"
+            f"no API key: pass --api-key KEY or set {API_KEY_VARIABLE} "
+            "(`tgi-serverless up` prints it)"
         )
         return 1
     try:
@@ -172,7 +173,7 @@ def _explain(exc: TGISError, args: argparse.Namespace) -> str:
 def _hint(exc: TGISError, args: argparse.Namespace) -> str:
     """What the user should change, for the errors a user can do something about."""
     if isinstance(exc, AuthenticationError):
-        return f"check --api-key or ${API_KEY_ENV}"
+        return f"check --api-key or ${API_KEY_VARIABLE}"
     if isinstance(exc, EndpointNotFound):
         return f"check --endpoint (it was {args.endpoint!r})"
     if isinstance(exc, ConnectionFailed) and exc.origin == "router":

@@ -43,8 +43,7 @@ class RetryPolicy:
     def delay(self, error: TGISError, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt `attempt`: the server's Retry-After when it gave
         one, else full jitter over the exponential step; never above `max_delay`."""
-        retry_after = error.retry_after if isinstance(error, OverloadedError) else None
-        if retry_after is not None:
-            return min(retry_after, self.max_delay)
+        if error.retry_after is not None:
+            return min(error.retry_after, self.max_delay)
         step = min(self.max_delay, self.initial_delay * self.factor ** (attempt - 1))
         return rng.uniform(step / 2, step)

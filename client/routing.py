@@ -1,23 +1,24 @@
 """Asking the router for a worker, as pure logic: the request body, what an answer means, and when
 to ask again. The I/O lives in `client._async`; nothing here touches the network or sleeps.
 
-The router answers `/route/` in one of two ways (architecture §4.1): a signed ticket whose `url`
-names the worker to post to, or "no worker ready yet" with a `request_idx` to poll again with.
-Polling starts after 1 s and backs off with jitter up to 5 s, until a deadline.
+The router answers `/route/` in one of two ways (architecture §4.1): a signed `Ticket` whose `url`
+names the worker to post to, or "no worker ready yet" (`Waiting`) with a `request_idx` to poll
+again with. Polling starts after 1 s and backs off with jitter up to 5 s, until a deadline.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
 
 from client.errors import ProtocolError, invalid_request
-from protocol.route import RouteRequest, RouteWaiting
+from protocol.route import RouteRequest, RouteWaiting, parse_route_answer
+from protocol.tickets import Ticket
 
 __all__ = [
     "PollPolicy",
@@ -27,39 +28,6 @@ __all__ = [
     "interpret_route_answer",
     "route_body",
 ]
-
-
-class Ticket:
-    """A routing ticket as the router sent it: post it back to the worker exactly as received.
-
-    Its repr names the worker and the cost but never the signature.
-    """
-
-    __slots__ = ("_fields",)
-
-    def __init__(self, fields: Mapping[str, Any]) -> None:
-        self._fields = dict(fields)
-
-    @property
-    def url(self) -> str:
-        """Base URL of the worker this ticket is valid for."""
-        return str(self._fields["url"])
-
-    def auth_data(self) -> dict[str, Any]:
-        """The ticket as the `auth_data` of a worker request (a fresh copy, every field kept)."""
-        return dict(self._fields)
-
-    def worker_url(self, path: str) -> str:
-        """The URL of `path` (such as "/generate") on the worker this ticket is for."""
-        return self.url.rstrip("/") + path
-
-    def worker_body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """The JSON body of a worker request (§4.3): this ticket and the TGI payload."""
-        return {"auth_data": self.auth_data(), "payload": dict(payload)}
-
-    def __repr__(self) -> str:
-        cost = self._fields.get("cost")
-        return f"Ticket(url={self.url!r}, cost={cost!r})"
 
 
 def route_body(
@@ -84,30 +52,28 @@ Waiting = RouteWaiting
 
 
 def interpret_route_answer(answer: object) -> Ticket | Waiting:
-    """A 200 answer of `/route/`: a ticket (it has `url`) or a "wait and poll again" answer
-    (no `url`, but the workers' `status`, and usually the `request_idx` to poll with)."""
+    """A 200 answer of `/route/` (`protocol.parse_route_answer`): a ticket for an http(s)
+    worker, or a "wait and poll again" answer (the workers' `status`, and usually the
+    `request_idx` to poll with)."""
     if not isinstance(answer, dict):
         raise ProtocolError("the route answer is not a JSON object", origin="router", status=200)
-    if "url" in answer:
-        return _ticket_from(answer)
     try:
-        return RouteWaiting.model_validate(answer)
-    except pydantic.ValidationError:
+        parsed = parse_route_answer(answer)
+    except ValueError:
         raise ProtocolError(
-            "the route answer has neither a worker `url` nor the workers' `status` (with an "
-            "optional whole-number `request_idx`) of a wait-and-poll answer",
+            "the route answer is neither a ticket (a worker `url`, `signature`, `cost`, "
+            "`endpoint` and `reqnum`) nor the workers' `status` (with an optional whole-number "
+            "`request_idx`) of a wait-and-poll answer",
             origin="router",
             status=200,
         ) from None
-
-
-def _ticket_from(answer: dict[str, Any]) -> Ticket:
-    url = answer["url"]
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+    if isinstance(parsed, Ticket) and not parsed.url.startswith(("http://", "https://")):
         raise ProtocolError(
-            f"the ticket's worker url is not an http(s) URL: {url!r}", origin="router", status=200
+            f"the ticket's worker url is not an http(s) URL: {parsed.url!r}",
+            origin="router",
+            status=200,
         )
-    return Ticket(answer)
+    return parsed
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,21 @@
-"""Wire contracts shared by every package: tickets, keys, routes, status reports, TGI bodies, SSE.
+"""Wire contracts shared by every package: tickets, keys, routes, status reports, TGI bodies, SSE,
+errors.
 
 No I/O lives here: these are models and pure functions that the router, the PyWorker, the
 backend and the client all agree on (see the architecture document, §4).
 """
 
+from protocol.errors import ErrorBody, ErrorType, ServiceError
 from protocol.keys import KeySet, PublishedKey, SigningKey, key_id, load_public_key, public_key_pem
-from protocol.route import MAX_COST, RouteRequest, RouteWaiting
+from protocol.route import (
+    MAX_COST,
+    RouteAnswer,
+    RouteRequest,
+    RouteWaiting,
+    encode_route_answer,
+    parse_route_answer,
+)
+from protocol.router_status import EndpointStatus, RouterStatus, WorkerStatus
 from protocol.sse import (
     ServerSentEvent,
     SSEError,
@@ -16,7 +26,6 @@ from protocol.sse import (
 from protocol.status import WorkerState, WorkerStatusReport
 from protocol.tgi import (
     Details,
-    ErrorBody,
     FinishReason,
     GenerateParameters,
     GenerateRequest,
@@ -31,6 +40,8 @@ from protocol.ticket_scheme import TicketScheme
 from protocol.tickets import (
     SIGNATURE_FIELD,
     AuthData,
+    Ticket,
+    TicketFields,
     TicketSigner,
     canonical_bytes,
     decode_signature,
@@ -45,7 +56,9 @@ __all__ = [
     "SIGNATURE_FIELD",
     "AuthData",
     "Details",
+    "EndpointStatus",
     "ErrorBody",
+    "ErrorType",
     "FinishReason",
     "GenerateParameters",
     "GenerateRequest",
@@ -54,26 +67,34 @@ __all__ = [
     "KeySet",
     "PrefillToken",
     "PublishedKey",
+    "RouteAnswer",
     "RouteRequest",
     "RouteWaiting",
+    "RouterStatus",
     "SSEError",
     "SSEParser",
     "ServerSentEvent",
+    "ServiceError",
     "SigningKey",
     "StreamDetails",
     "StreamResponse",
+    "Ticket",
+    "TicketFields",
     "TicketScheme",
     "TicketSigner",
     "Token",
     "WorkerState",
+    "WorkerStatus",
     "WorkerStatusReport",
     "WorkloadError",
     "canonical_bytes",
     "decode_signature",
     "encode_data_event",
     "encode_json_event",
+    "encode_route_answer",
     "key_id",
     "load_public_key",
+    "parse_route_answer",
     "public_key_pem",
     "sign_ticket",
     "verify_ticket_signature",

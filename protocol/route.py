@@ -1,13 +1,32 @@
-"""The `/route/` request and its "no worker yet" answer (architecture §4.1)."""
+"""The `/route/` request and its answer (architecture §4.1): a signed `Ticket` for a worker, or
+`RouteWaiting`, "no worker ready yet, ask again".
+
+    answer = parse_route_answer(json.loads(body))      # a client
+    match answer:
+        case Ticket():       post to answer.worker_url(path) with answer.worker_body(payload)
+        case RouteWaiting(): poll again with answer.request_idx
+
+The router writes either with `encode_route_answer`: a ticket exactly as it signed it.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-__all__ = ["MAX_COST", "RouteRequest", "RouteWaiting"]
+from protocol.tickets import Ticket
+
+__all__ = [
+    "MAX_COST",
+    "RouteAnswer",
+    "RouteRequest",
+    "RouteWaiting",
+    "encode_route_answer",
+    "parse_route_answer",
+]
 
 MAX_COST = 1_000_000.0
 """The largest workload one ticket may pay for; anything above is a client mistake."""
@@ -52,11 +71,32 @@ class RouteRequest(BaseModel):
 class RouteWaiting(BaseModel):
     """The answer when no worker is ready yet: poll `/route/` again, with its `request_idx`
     when it gave one (ours always does; Vast.ai's documented answer may carry only `endpoint`
-    and `status`)."""
+    and `status`). Its fields are declared in the order the router writes them."""
 
     model_config = ConfigDict(frozen=True)
 
+    endpoint: str | None = None
     status: Any
     """The router's workers by state, as it sent them (shown in messages only)."""
     request_idx: StrictInt | None = Field(default=None, ge=0)
-    endpoint: str | None = None
+
+
+RouteAnswer = Ticket | RouteWaiting
+"""What `/route/` answers with status 200."""
+
+
+def parse_route_answer(data: object) -> RouteAnswer:
+    """A `/route/` answer from its JSON: a ticket when it is one (`Ticket.parse`), else the
+    wait-and-poll answer. ValueError (pydantic's ValidationError) when it is neither."""
+    try:
+        return Ticket.parse(data)
+    except ValueError:
+        return RouteWaiting.model_validate(data)
+
+
+def encode_route_answer(answer: RouteAnswer) -> bytes:
+    """The JSON body of a `/route/` answer: a ticket's fields exactly as they were signed, or
+    the wait with every field (compact, as the router has always written them)."""
+    if isinstance(answer, Ticket):
+        return answer.to_json()
+    return orjson.dumps(answer.model_dump())

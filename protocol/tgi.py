@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, StrictBool, S
 
 __all__ = [
     "Details",
-    "ErrorBody",
     "FinishReason",
     "GenerateParameters",
     "GenerateRequest",
@@ -114,13 +113,6 @@ class StreamResponse(_Wire):
     top_tokens: list[Token] | None = None
     generated_text: str | None = None
     details: StreamDetails | None = None
-
-
-class ErrorBody(_Wire):
-    """TGI's error shape, also used by every service of ours for its 4xx and 5xx answers."""
-
-    error: str
-    error_type: str
 
 
 class Info(_Wire):

@@ -14,6 +14,10 @@ Both hot paths use libsodium (PyNaCl), standard Ed25519 (RFC 8032): `TicketSigne
 `cryptography`'s `sign`, a test checks it; about 14 us instead of 20 us per ticket on the build
 machine, a router's largest cost per ticket), and the worker verifies with it (about 2/3 of
 OpenSSL's time). Keys are still generated, stored and published with `cryptography`.
+
+A ticket travels as a `Ticket`: the mapping the router signed, kept as it is, with typed views of
+its fields. `TicketFields` checks a mapping from the wire (either scheme); `AuthData` is the
+native scheme's stricter view.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 __all__ = [
     "SIGNATURE_FIELD",
     "AuthData",
+    "Ticket",
+    "TicketFields",
     "TicketSigner",
     "canonical_bytes",
     "decode_signature",
@@ -45,8 +51,10 @@ __all__ = [
 SIGNATURE_FIELD = "signature"
 
 
-class AuthData(BaseModel):
-    """The typed view of a ticket. Unknown extra fields are kept (and covered by the signature)."""
+class TicketFields(BaseModel):
+    """A ticket's fields, checked, in either scheme: the five every ticket has, the request it
+    pays for (Vast's first routers named none), and the native scheme's expiry and key id (Vast's
+    tickets carry neither). Unknown extra fields are kept (and covered by the signature)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -57,9 +65,112 @@ class AuthData(BaseModel):
     endpoint: StrictStr
     reqnum: StrictInt = Field(description="per-worker sequence number issued by the router")
     url: StrictStr = Field(description="base URL of the worker this ticket is valid for")
+    request_idx: StrictInt | None = None
+    exp: StrictInt | StrictFloat | None = Field(default=None, description="expiry, unix seconds")
+    kid: StrictStr | None = Field(default=None, description="id of the key that signed it")
+
+
+class AuthData(TicketFields):
+    """The native scheme's ticket: it always names its request, its expiry and its key."""
+
     request_idx: StrictInt
     exp: StrictInt | StrictFloat = Field(description="expiry, unix seconds")
     kid: StrictStr = Field(description="id of the key that signed this ticket")
+
+
+class Ticket:
+    """A signed routing ticket, as a `/route/` answer carries it and a worker request's
+    `auth_data` carries it back.
+
+    Both schemes sign the fields with the JSON types they travel with (a `cost` of `100` is not
+    `100.0`), and a ticket may carry fields this code does not know (Vast's `__request_id`), so
+    a ticket keeps the mapping it was made from and gives it back unchanged (`auth_data`,
+    `to_json`); its attributes are typed views of that mapping.
+
+    `Ticket(fields)` takes fields known to be well formed (a router's own, just signed);
+    `Ticket.parse(data)` checks what came over the wire first. Its repr never shows the
+    signature.
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self._fields = dict(fields)
+
+    @classmethod
+    def parse(cls, data: object) -> Ticket:
+        """The ticket in `data`, a JSON object from the wire; ValueError (pydantic's
+        ValidationError for a field) when a field is missing or has the wrong JSON type."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a ticket is a JSON object")
+        ticket = cls(data)
+        TicketFields.model_validate(ticket._fields)
+        return ticket
+
+    @property
+    def url(self) -> str:
+        """Base URL of the worker this ticket is valid for."""
+        url: str = self._fields["url"]
+        return url
+
+    @property
+    def cost(self) -> int | float:
+        """The workload (tokens) it pays for."""
+        cost: int | float = self._fields["cost"]
+        return cost
+
+    @property
+    def endpoint(self) -> str:
+        endpoint: str = self._fields["endpoint"]
+        return endpoint
+
+    @property
+    def reqnum(self) -> int:
+        """The worker's sequence number the router gave it."""
+        reqnum: int = self._fields["reqnum"]
+        return reqnum
+
+    @property
+    def request_idx(self) -> int | None:
+        """The request it pays for (None: a Vast router that names none)."""
+        request_idx: int | None = self._fields.get("request_idx")
+        return request_idx
+
+    @property
+    def exp(self) -> int | float | None:
+        """When it expires, unix seconds (None: Vast's tickets do not)."""
+        exp: int | float | None = self._fields.get("exp")
+        return exp
+
+    @property
+    def kid(self) -> str | None:
+        """The id of the key that signed it (None: Vast's tickets name none)."""
+        kid: str | None = self._fields.get("kid")
+        return kid
+
+    def auth_data(self) -> dict[str, Any]:
+        """The ticket as the `auth_data` of a worker request: a fresh copy, every field kept."""
+        return dict(self._fields)
+
+    def to_json(self) -> bytes:
+        """The ticket's JSON, compact: the body of a `/route/` answer that found a worker."""
+        return orjson.dumps(self._fields)
+
+    def worker_url(self, path: str) -> str:
+        """The URL of `path` (such as "/generate") on the worker this ticket is for."""
+        return self.url.rstrip("/") + path
+
+    def worker_body(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON body of a worker request (architecture §4.3): this ticket and the payload."""
+        return {"auth_data": self.auth_data(), "payload": dict(payload)}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Ticket):
+            return NotImplemented
+        return self._fields == other._fields
+
+    def __repr__(self) -> str:
+        return f"Ticket(url={self._fields.get('url')!r}, cost={self._fields.get('cost')!r})"
 
 
 def canonical_bytes(fields: Mapping[str, Any]) -> bytes:

@@ -8,6 +8,8 @@ Vast's router signs, and its PyWorker verifies, one of two messages built from `
 Both use Python's default separators and `ensure_ascii`, and keep every value with the JSON type
 it arrived with (a `cost` of `100` is not `100.0`), so a verifier must build the message from the
 mapping it received. The signature travels as base64. Pure: no I/O, no imports of any service.
+A Vast ticket's fields are checked by `protocol.tickets.TicketFields` (it names no key and no
+expiry of its own).
 
 The `url` variant binds only the worker URL: cost, reqnum and endpoint can be changed by
 whoever holds a ticket. Prefer `legacy` (or the native Ed25519 scheme) where you can choose.
@@ -28,11 +30,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr
 
 __all__ = [
     "LEGACY_FIELDS",
-    "VastAuthData",
     "VastVariant",
     "load_rsa_public_key",
     "rsa_key_id",
@@ -49,20 +49,6 @@ LEGACY_FIELDS = ("cost", "endpoint", "reqnum", "url")
 class VastVariant(StrEnum):
     LEGACY = "legacy"  # cost, endpoint, reqnum, url in that order, indent=4
     URL = "url"  # {"url": ...}, indent=4, sort_keys=True
-
-
-class VastAuthData(BaseModel):
-    """The typed view of a Vast ticket: no `kid` (one key at a time) and no expiry of its own."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    signature: StrictStr
-    cost: StrictInt | StrictFloat
-    endpoint: StrictStr
-    reqnum: StrictInt
-    url: StrictStr
-    request_idx: StrictInt | None = None
-    exp: StrictInt | StrictFloat | None = None
 
 
 def vast_message(variant: VastVariant, ticket: Mapping[str, Any]) -> bytes:

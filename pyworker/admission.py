@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from types import TracebackType
 
 from pyworker.errors import Overloaded
 
@@ -99,10 +98,5 @@ class FifoGate:
         await self.acquire()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.release()

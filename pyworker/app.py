@@ -7,7 +7,8 @@
 A request goes through, in order: size limit (413), JSON (400), envelope (422), workload of
 the payload (422), ticket checks (401/403), readiness (503), expected wait (429 with
 Retry-After), a FIFO in front of the backend's concurrency cap, then the relay, with its
-workload counted in flight until the last byte is sent.
+workload counted in flight until the last byte is sent. Each refusal is a `pyworker.errors`
+exception, answered as JSON by `httpedge.errors` and counted in the metrics by its type.
 
 On shutdown (SIGTERM) the worker drains: it refuses new requests (503), reports `draining`,
 lets in-flight requests finish for up to `drain_grace_s`, then reports `stopped`.
@@ -27,20 +28,13 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from protocol import Info, WorkerState, workload_for_path
+from httpedge.errors import error_middleware
+from protocol import Info, ServiceError, WorkerState, workload_for_path
 from protocol.relay import RELAYED_PATHS
 from protocol.workload import WorkloadError
 from pyworker.admission import FifoGate, refuse_if_overloaded
 from pyworker.backend import BackendProbe
-from pyworker.errors import (
-    BadRequest,
-    InvalidPayload,
-    NotReady,
-    Overloaded,
-    PayloadTooLarge,
-    TicketRejected,
-    WorkerError,
-)
+from pyworker.errors import BadRequest, InvalidPayload, NotReady, TicketRejected
 from pyworker.keys import KeyRefresher, fetch_keys, fetch_keys_until_success
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker, RequestSlot
@@ -77,7 +71,8 @@ _LONG_DIGIT_RUN = b"0" * 19
 def create_app(
     settings: WorkerSettings, *, clock: Callable[[], float] = time.time
 ) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    errors = error_middleware(log, body_limit=settings.max_body_bytes, on_error=_count_error)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[errors])
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle(clock=clock)
     app[LOAD] = LoadTracker(clock=clock)
@@ -102,43 +97,11 @@ def create_app(
     return app
 
 
-@web.middleware
-async def error_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except WorkerError as exc:
-        metrics = request.app[METRICS]
-        counts = metrics.relay_errors if exc.status >= 500 else metrics.rejections
-        counts[exc.error_type] += 1
-        return _error_response(exc)
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_body_bytes
-        return _error_response(PayloadTooLarge(f"request body is over the {limit}-byte limit"))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        headers = {
-            k: v
-            for k, v in exc.headers.items()
-            if k.lower() not in ("content-type", "content-length")
-        }
-        return web.json_response(
-            {"error": exc.reason, "error_type": "http"}, status=exc.status, headers=headers
-        )
-
-
-def _error_response(exc: WorkerError) -> web.Response:
-    body: dict[str, Any] = {"error": exc.message, "error_type": exc.error_type}
-    headers: dict[str, str] | None = None
-    if isinstance(exc, TicketRejected):
-        body["reason"] = exc.reason
-    elif isinstance(exc, Overloaded):
-        headers = {"Retry-After": str(exc.retry_after_s)}
-    elif isinstance(exc, NotReady):
-        headers = {"Retry-After": "1"}
-    return web.json_response(body, status=exc.status, headers=headers)
+def _count_error(request: web.Request, error: ServiceError) -> None:
+    """Every error answered, by type: a 4xx as a rejection, a 5xx as a relay error."""
+    metrics = request.app[METRICS]
+    counts = metrics.relay_errors if error.status >= 500 else metrics.rejections
+    counts[error.error_type] += 1
 
 
 def _relay_handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

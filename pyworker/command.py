@@ -5,7 +5,8 @@ many tokens per second it sustains (max_perf), then reports `ready` to the route
 POST /generate and /generate_stream with {"auth_data": <ticket>, "payload": <TGI body>}.
 Nothing reaches the backend without a valid ticket for this worker.
 
-Environment (Vast.ai's names, so its templates work unchanged):
+Environment (Vast.ai's names, so its templates work unchanged; names exactly as spelled; all
+of them in docs/pyworker.md, Settings):
   WORKER_PORT          port to listen on (default 3000)
   REPORT_ADDR          router URL(s), comma-separated (default http://127.0.0.1:8080)
   CONTAINER_ID         this worker's id (default: <hostname>-<port>)
@@ -37,8 +38,9 @@ import gc
 import os
 import socket
 import ssl
+from collections.abc import Mapping
 
-from pyworker.settings import WorkerSettings, public_url_from_env
+from pyworker.settings import WorkerSettings
 
 HELP = "run a PyWorker: check routing tickets, relay requests to a TGI backend"
 
@@ -55,25 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", help="endpoint this worker serves (default 'default')")
 
 
-def build_settings(args: argparse.Namespace) -> WorkerSettings:
-    flags = {
-        "port": args.port,
-        "host": args.host,
-        "backend_url": args.backend_url,
-        "report_addr": args.router,
-        "public_url": args.public_url,
-        "worker_id": args.worker_id,
-        "endpoint": args.endpoint,
-    }
-    settings = WorkerSettings(**{name: value for name, value in flags.items() if value is not None})
-    derived: dict[str, str] = {}
-    if not settings.public_url:
-        derived["public_url"] = public_url_from_env(
-            os.environ, settings.port, use_ssl=settings.use_ssl
-        )
-    if not settings.worker_id:
-        derived["worker_id"] = f"{socket.gethostname()}-{settings.port}"
-    return settings.model_copy(update=derived)
+def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> WorkerSettings:
+    """Settings from the variables `environ` sets (docs/pyworker.md), the flags given over them."""
+    settings = WorkerSettings.from_command_line(args, environ, report_addr=args.router)
+    if settings.worker_id:
+        return settings
+    return settings.model_copy(update={"worker_id": f"{socket.gethostname()}-{settings.port}"})
 
 
 def ssl_context(settings: WorkerSettings) -> ssl.SSLContext | None:
@@ -90,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pyworker.app import create_app
 
-    settings = build_settings(args)
+    settings = build_settings(args, os.environ)
     app = create_app(settings)
     _tune_gc()
     print(f"PyWorker {settings.worker_id} on {settings.advertised_url}", flush=True)

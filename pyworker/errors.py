@@ -1,17 +1,25 @@
-"""The PyWorker's exceptions. Each carries the HTTP status and `error_type` it becomes at the edge.
+"""The PyWorker's exceptions, each an `error_type` of `protocol.errors`, which gives its HTTP
+status; the error middleware (`httpedge.errors`) answers them as JSON.
 
-WorkerError
-├── BadRequest            400  the body is not JSON
-├── PayloadTooLarge       413  the body is over the size limit
-├── InvalidPayload        422  the envelope or payload is malformed
-├── TicketRejected        401 / 403  no valid routing ticket (see `reason`)
-├── Overloaded            429  the expected wait is over max_queue_time (Retry-After)
-├── NotReady              503  the backend is not serving yet, or the worker is draining
-├── BackendUnavailable    502  the backend could not be reached
-└── BackendTimeout        504  the backend sent no first byte in time
+WorkerError               500  internal
+├── BadRequest            400  bad_request          the body is not JSON
+├── PayloadTooLarge       413  payload_too_large    the body is over the size limit
+├── InvalidPayload        422  validation           the envelope or payload is malformed
+├── TicketRejected        401 / 403  ticket_rejected  no valid routing ticket (`reason`)
+├── Overloaded            429  overloaded           the expected wait is over max_queue_time
+├── NotReady              503  not_ready            the backend is not serving yet, or draining
+├── BackendUnavailable    502  backend_unavailable  the backend could not be reached
+└── BackendTimeout        504  backend_timeout      the backend sent no first byte in time
+
+A ticket rejection keeps its own type, apart from the router's `unauthorized` and `forbidden`:
+the client's fix is another ticket from /route/ (or the keys and clocks of router and worker),
+not another API key; its body adds `reason`, the check that failed. Overloaded and NotReady say
+when to come back (`Retry-After`).
 """
 
 from __future__ import annotations
+
+from protocol.errors import ErrorBody, ErrorType, ServiceError
 
 __all__ = [
     "BackendTimeout",
@@ -26,60 +34,59 @@ __all__ = [
 ]
 
 
-class WorkerError(Exception):
-    status = 500
-    error_type = "internal"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class WorkerError(ServiceError):
+    """Base of the PyWorker's errors."""
 
 
 class BadRequest(WorkerError):
-    status = 400
-    error_type = "bad_request"
+    error_type = ErrorType.BAD_REQUEST
 
 
 class PayloadTooLarge(WorkerError):
-    status = 413
-    error_type = "payload_too_large"
+    error_type = ErrorType.PAYLOAD_TOO_LARGE
 
 
 class InvalidPayload(WorkerError):
-    status = 422
-    error_type = "invalid_payload"
+    error_type = ErrorType.VALIDATION
 
 
 class TicketRejected(WorkerError):
     """A ticket failed a check. `reason` names the check; `status` is 401 or 403."""
 
-    error_type = "ticket_rejected"
+    error_type = ErrorType.TICKET_REJECTED
 
     def __init__(self, status: int, reason: str, message: str) -> None:
         super().__init__(message)
-        self.status = status
+        self._status = status
         self.reason = reason
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    def body(self) -> ErrorBody:
+        return super().body().model_copy(update={"reason": self.reason})
 
 
 class Overloaded(WorkerError):
-    status = 429
-    error_type = "overloaded"
+    error_type = ErrorType.OVERLOADED
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+        super().__init__(message, retry_after_s=retry_after_s)
 
 
 class NotReady(WorkerError):
-    status = 503
-    error_type = "not_ready"
+    """Not serving now: come back in a second (or route again)."""
+
+    error_type = ErrorType.NOT_READY
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after_s=1)
 
 
 class BackendUnavailable(WorkerError):
-    status = 502
-    error_type = "backend_unavailable"
+    error_type = ErrorType.BACKEND_UNAVAILABLE
 
 
 class BackendTimeout(WorkerError):
-    status = 504
-    error_type = "backend_timeout"
+    error_type = ErrorType.BACKEND_TIMEOUT

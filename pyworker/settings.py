@@ -1,90 +1,96 @@
 """The PyWorker's settings: one typed object, built at start-up from flags and environment.
 
 Vast.ai's variable names are kept where they exist (`WORKER_PORT`, `REPORT_ADDR`,
-`CONTAINER_ID`, `PUBLIC_IPADDR`, `VAST_TCP_PORT_<port>`, `MODEL_LOG`), so Vast templates work
-unchanged; our own start with `TGIS_`.
+`CONTAINER_ID`, `PUBLIC_IPADDR`, `VAST_TCP_PORT_<port>`, `MODEL_LOG`, `UNSECURED`, `USE_SSL`), so
+Vast templates work unchanged; our own start with `TGIS_`. Every field names its variable
+(common.settings: only those names are read, exactly as spelled); docs/pyworker.md's table
+lists them all, and a test compares the two.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from pydantic import Field, SecretStr
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from common.settings import ServiceSettings
 from pyworker.tickets import TicketScheme
 
-__all__ = ["WorkerSettings", "public_url_from_env"]
+__all__ = ["WorkerSettings"]
 
 
-def _env(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
-
-
-class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
-
-    port: int = Field(default=3000, ge=1, le=65535, validation_alias=_env("port", "WORKER_PORT"))
-    host: str = Field(default="0.0.0.0", validation_alias=_env("host", "TGIS_WORKER_HOST"))
-    backend_url: str = Field(
-        default="http://127.0.0.1:5001", validation_alias=_env("backend_url", "TGIS_BACKEND_URL")
-    )
+class WorkerSettings(ServiceSettings):
+    port: int = Field(default=3000, ge=1, le=65535, validation_alias="WORKER_PORT")
+    host: str = Field(default="0.0.0.0", validation_alias="TGIS_WORKER_HOST")
+    backend_url: str = Field(default="http://127.0.0.1:5001", validation_alias="TGIS_BACKEND_URL")
     report_addr: str = Field(
         default="http://127.0.0.1:8080",
-        validation_alias=_env("report_addr", "REPORT_ADDR"),
+        validation_alias="REPORT_ADDR",
         description="router URL(s) to report to and fetch keys from; comma-separated",
     )
-    worker_id: str = Field(default="", validation_alias=_env("worker_id", "CONTAINER_ID"))
-    public_url: str = Field(default="", validation_alias=_env("public_url", "TGIS_PUBLIC_URL"))
-    endpoint: str = Field(default="default", validation_alias=_env("endpoint", "TGIS_ENDPOINT"))
-    worker_token: SecretStr | None = Field(
-        default=None, validation_alias=_env("worker_token", "TGIS_WORKER_TOKEN")
+    worker_id: str = Field(default="", validation_alias="CONTAINER_ID")
+    public_url: str = Field(default="", validation_alias="TGIS_PUBLIC_URL")
+    public_ipaddr: str = Field(
+        default="",
+        validation_alias="PUBLIC_IPADDR",
+        description="Vast's public address of this machine",
     )
+    vast_tcp_ports: dict[str, str] = Field(
+        default_factory=dict,
+        validation_alias="VAST_TCP_PORT_<WORKER_PORT>",
+        description="Vast's public port for each of this machine's ports: {port: public port}",
+    )
+    endpoint: str = Field(default="default", validation_alias="TGIS_ENDPOINT")
+    worker_token: SecretStr | None = Field(default=None, validation_alias="TGIS_WORKER_TOKEN")
     ticket_scheme: TicketScheme = Field(
         default=TicketScheme.ED25519,
-        validation_alias=_env("ticket_scheme", "TGIS_TICKET_SCHEME"),
+        validation_alias="TGIS_TICKET_SCHEME",
         description="ed25519 (native), vast (RSA over cost/endpoint/reqnum/url) or vast-url",
     )
     unsecured: bool = Field(
         default=False,
-        validation_alias=_env("unsecured", "UNSECURED"),
+        validation_alias="UNSECURED",
         description="accept requests without checking tickets (testing only; loudly reported)",
     )
-    clock_skew_s: float = Field(default=5.0, ge=0.0)
-    replay_window: int = Field(default=4096, ge=1, le=1 << 20)
-    key_refresh_interval_s: float = Field(default=5.0, ge=0.0)
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    max_queue_time_s: float = Field(
-        default=30.0, gt=0.0, validation_alias=_env("max_queue_time_s", "TGIS_MAX_QUEUE_TIME")
+    clock_skew_s: float = Field(default=5.0, ge=0.0, validation_alias="TGIS_CLOCK_SKEW_S")
+    replay_window: int = Field(
+        default=4096, ge=1, le=1 << 20, validation_alias="TGIS_REPLAY_WINDOW"
     )
+    key_refresh_interval_s: float = Field(
+        default=5.0, ge=0.0, validation_alias="TGIS_KEY_REFRESH_INTERVAL_S"
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, validation_alias="TGIS_WORKER_MAX_BODY_BYTES"
+    )
+    max_queue_time_s: float = Field(default=30.0, gt=0.0, validation_alias="TGIS_MAX_QUEUE_TIME")
     max_concurrency: int = Field(
         default=0,
         ge=0,
-        validation_alias=_env("max_concurrency", "TGIS_MAX_CONCURRENCY"),
+        validation_alias="TGIS_MAX_CONCURRENCY",
         description="requests relayed at once; 0: the backend's max_concurrent_requests",
     )
-    report_interval_s: float = Field(default=5.0, gt=0.0)
-    health_interval_s: float = Field(default=5.0, gt=0.0)
-    connect_timeout_s: float = Field(default=10.0, gt=0.0)
-    first_byte_timeout_s: float = Field(default=600.0, gt=0.0)
-    stream_idle_timeout_s: float = Field(default=300.0, gt=0.0)
-    benchmark_tokens: int = Field(default=32, ge=1)
-    benchmark_concurrency: int = Field(default=8, ge=1)
+    report_interval_s: float = Field(default=5.0, gt=0.0, validation_alias="TGIS_REPORT_INTERVAL_S")
+    health_interval_s: float = Field(default=5.0, gt=0.0, validation_alias="TGIS_HEALTH_INTERVAL_S")
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0.0, validation_alias="TGIS_CONNECT_TIMEOUT_S"
+    )
+    first_byte_timeout_s: float = Field(
+        default=600.0, gt=0.0, validation_alias="TGIS_FIRST_BYTE_TIMEOUT_S"
+    )
+    stream_idle_timeout_s: float = Field(
+        default=300.0, gt=0.0, validation_alias="TGIS_STREAM_IDLE_TIMEOUT_S"
+    )
+    benchmark_tokens: int = Field(default=32, ge=1, validation_alias="TGIS_BENCHMARK_TOKENS")
+    benchmark_concurrency: int = Field(
+        default=8, ge=1, validation_alias="TGIS_BENCHMARK_CONCURRENCY"
+    )
     model_log: str = Field(
         default="",
-        validation_alias=_env("model_log", "MODEL_LOG"),
+        validation_alias="MODEL_LOG",
         description="the backend's log (TGI --json-output) to learn loaded/failed from",
     )
-    drain_grace_s: float = Field(
-        default=30.0, ge=0.0, validation_alias=_env("drain_grace_s", "TGIS_DRAIN_GRACE")
-    )
-    use_ssl: bool = Field(default=False, validation_alias=_env("use_ssl", "USE_SSL"))
-    ssl_cert: str = Field(
-        default="/etc/instance.crt", validation_alias=_env("ssl_cert", "TGIS_SSL_CERT")
-    )
-    ssl_key: str = Field(
-        default="/etc/instance.key", validation_alias=_env("ssl_key", "TGIS_SSL_KEY")
-    )
+    drain_grace_s: float = Field(default=30.0, ge=0.0, validation_alias="TGIS_DRAIN_GRACE")
+    use_ssl: bool = Field(default=False, validation_alias="USE_SSL")
+    ssl_cert: str = Field(default="/etc/instance.crt", validation_alias="TGIS_SSL_CERT")
+    ssl_key: str = Field(default="/etc/instance.key", validation_alias="TGIS_SSL_KEY")
 
     @property
     def report_addresses(self) -> list[str]:
@@ -92,16 +98,15 @@ class WorkerSettings(BaseSettings):
 
     @property
     def advertised_url(self) -> str:
-        """The URL clients reach this worker at: the one its tickets must name."""
+        """The URL clients reach this worker at, the one its tickets must name: `public_url`,
+        else Vast's `PUBLIC_IPADDR` and `VAST_TCP_PORT_<port>`, else this machine's loopback."""
         scheme = "https" if self.use_ssl else "http"
-        return (self.public_url or f"{scheme}://127.0.0.1:{self.port}").rstrip("/")
-
-
-def public_url_from_env(env: Mapping[str, str], port: int, *, use_ssl: bool = False) -> str:
-    """Vast's way to name a worker's public URL: `PUBLIC_IPADDR` and `VAST_TCP_PORT_<port>`."""
-    address = env.get("PUBLIC_IPADDR", "").strip()
-    public_port = env.get(f"VAST_TCP_PORT_{port}", "").strip()
-    if not address or not public_port:
-        return ""
-    scheme = "https" if use_ssl else "http"
-    return f"{scheme}://{address}:{public_port}"
+        address = self.public_ipaddr.strip()
+        public_port = self.vast_tcp_ports.get(str(self.port), "").strip()
+        if self.public_url:
+            url = self.public_url
+        elif address and public_port:
+            url = f"{scheme}://{address}:{public_port}"
+        else:
+            url = f"{scheme}://127.0.0.1:{self.port}"
+        return url.rstrip("/")

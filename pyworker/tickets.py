@@ -26,16 +26,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from pydantic import ValidationError
 
-from protocol import AuthData, verify_ticket_signature
+from protocol import AuthData, TicketFields, verify_ticket_signature
 from protocol.ticket_scheme import TicketScheme
-from protocol.vast_tickets import VastAuthData, verify_vast_signature
+from protocol.vast_tickets import verify_vast_signature
 from pyworker.errors import TicketRejected
 from pyworker.replay import ReplayVerdict, ReplayWindow
 
 __all__ = ["PublicKey", "TicketFacts", "TicketScheme", "TicketVerifier", "normalize_url"]
 
 PublicKey = Ed25519PublicKey | RSAPublicKey
-ModelT = TypeVar("ModelT", AuthData, VastAuthData)
+ModelT = TypeVar("ModelT", AuthData, TicketFields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ class TicketVerifier:
         return TicketFacts(ticket.cost, ticket.url, ticket.reqnum, ticket.exp)
 
     def _check_vast(self, raw: Mapping[str, Any]) -> TicketFacts:
-        ticket = _parse(VastAuthData, raw)
+        ticket = _parse(TicketFields, raw)
         if not self._rsa_keys:
             raise TicketRejected(401, "unknown_key", "no router public key loaded yet: retry")
         variant = self._scheme.vast_variant

@@ -1,21 +1,27 @@
-"""The router's exceptions, each with the HTTP status and `error_type` it becomes at the edge.
+"""The router's exceptions (its gateway's included), each an `error_type` of `protocol.errors`,
+which gives its HTTP status; the error middleware (`httpedge.errors`) answers them as JSON.
 
-RouterError
-├── BadRequest          400  the body is not JSON
-├── Unauthorized        401  wrong or missing API key / admin key / worker token
-├── Forbidden           403  a worker this router did not start
-├── EndpointNotFound    404  no such endpoint
-├── NotFound            404  no such resource (worker group, ...)
-├── Conflict            409  a resource of that name exists already
-├── PayloadTooLarge     413  the body is over the size limit
-├── InvalidRequest      422  a field is out of range
-├── Overloaded          429  too many clients already waiting for a worker
-├── WorkerFailed        502  every worker tried failed before answering (gateway)
-├── NoWorker            503  no ready worker came in time (gateway)
-└── Unavailable         503  the endpoint is suspended or stopped; /route/ with no worker (`retry`)
+RouterError             500  internal
+├── BadRequest          400  bad_request          the body is not JSON
+├── Unauthorized        401  unauthorized         wrong or missing API key / admin key / token
+├── Forbidden           403  forbidden            a worker this router did not start
+├── EndpointNotFound    404  endpoint_not_found   no endpoint of that name (or id)
+├── NotFound            404  not_found            no such resource (worker group, CA certificate)
+├── Conflict            409  conflict             a resource of that name exists already
+├── PayloadTooLarge     413  payload_too_large    the body is over the size limit
+├── InvalidRequest      422  validation           a field is out of range
+├── Overloaded          429  overloaded           too many requests wait for a worker already
+├── WorkerFailed        502  worker_failed        every worker tried failed before answering
+├── NoWorker            503  no_worker            no ready worker came in time (gateway)
+└── Unavailable         503  unavailable          the endpoint is suspended or stopped; /route/
+                                                  with no worker ready (`retry`)
+
+`retry_after_s` (any of them) becomes `Retry-After`.
 """
 
 from __future__ import annotations
+
+from protocol.errors import ErrorType, ServiceError
 
 __all__ = [
     "BadRequest",
@@ -34,71 +40,53 @@ __all__ = [
 ]
 
 
-class RouterError(Exception):
-    status = 500
-    error_type = "internal"
-
-    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after_s = retry_after_s
+class RouterError(ServiceError):
+    """Base of the router's errors."""
 
 
 class BadRequest(RouterError):
-    status = 400
-    error_type = "bad_request"
+    error_type = ErrorType.BAD_REQUEST
 
 
 class Unauthorized(RouterError):
-    status = 401
-    error_type = "unauthorized"
-
-
-class EndpointNotFound(RouterError):
-    status = 404
-    error_type = "endpoint_not_found"
-
-
-class InvalidRequest(RouterError):
-    status = 422
-    error_type = "validation"
-
-
-class Overloaded(RouterError):
-    status = 429
-    error_type = "overloaded"
+    error_type = ErrorType.UNAUTHORIZED
 
 
 class Forbidden(RouterError):
-    status = 403
-    error_type = "forbidden"
+    error_type = ErrorType.FORBIDDEN
+
+
+class EndpointNotFound(RouterError):
+    error_type = ErrorType.ENDPOINT_NOT_FOUND
 
 
 class NotFound(RouterError):
-    status = 404
-    error_type = "not_found"
+    error_type = ErrorType.NOT_FOUND
 
 
 class Conflict(RouterError):
-    status = 409
-    error_type = "conflict"
-
-
-class Unavailable(RouterError):
-    status = 503
-    error_type = "unavailable"
+    error_type = ErrorType.CONFLICT
 
 
 class PayloadTooLarge(RouterError):
-    status = 413
-    error_type = "too_large"
+    error_type = ErrorType.PAYLOAD_TOO_LARGE
+
+
+class InvalidRequest(RouterError):
+    error_type = ErrorType.VALIDATION
+
+
+class Overloaded(RouterError):
+    error_type = ErrorType.OVERLOADED
 
 
 class WorkerFailed(RouterError):
-    status = 502
-    error_type = "worker_failed"
+    error_type = ErrorType.WORKER_FAILED
 
 
 class NoWorker(RouterError):
-    status = 503
-    error_type = "no_worker"
+    error_type = ErrorType.NO_WORKER
+
+
+class Unavailable(RouterError):
+    error_type = ErrorType.UNAVAILABLE

@@ -1,101 +1,111 @@
-"""The router's settings: one typed object, built at start-up from flags and `TGIS_` variables."""
+"""The router's settings: one typed object, built at start-up from flags and `TGIS_` variables.
+
+Every field names its variable (common.settings: only those names are read, exactly as
+spelled); docs/router.md's table lists them all, and a test compares the two.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr
 
+from common.settings import ServiceSettings
 from protocol.ticket_scheme import TicketScheme
 
 __all__ = ["RouterSettings", "default_state_dir"]
-
-"""ed25519: native; vast: RSA over cost/endpoint/reqnum/url (Vast PyWorker v2); vast-url: RSA
-over {url} only (the `vastai` package's PyWorker). Same names as the worker's setting."""
 
 
 def default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "tgi-serverless"
 
 
-def _env(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
-
-
-class RouterSettings(BaseSettings):
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
-
-    host: str = Field(default="127.0.0.1", validation_alias=_env("host", "TGIS_ROUTER_HOST"))
-    port: int = Field(
-        default=8080, ge=0, le=65535, validation_alias=_env("port", "TGIS_ROUTER_PORT")
-    )
-    state_dir: Path = Field(
-        default_factory=default_state_dir, validation_alias=_env("state_dir", "TGIS_STATE_DIR")
-    )
-    endpoint: str = Field(
-        default="default", min_length=1, validation_alias=_env("endpoint", "TGIS_ENDPOINT")
-    )
-    api_key: SecretStr = Field(
-        default=SecretStr(""), validation_alias=_env("api_key", "TGIS_API_KEY")
-    )
-    worker_token: SecretStr = Field(
-        default=SecretStr(""), validation_alias=_env("worker_token", "TGIS_WORKER_TOKEN")
-    )
-    admin_key: SecretStr = Field(
-        default=SecretStr(""), validation_alias=_env("admin_key", "TGIS_ADMIN_KEY")
-    )
+class RouterSettings(ServiceSettings):
+    host: str = Field(default="127.0.0.1", validation_alias="TGIS_ROUTER_HOST")
+    port: int = Field(default=8080, ge=0, le=65535, validation_alias="TGIS_ROUTER_PORT")
+    state_dir: Path = Field(default_factory=default_state_dir, validation_alias="TGIS_STATE_DIR")
+    endpoint: str = Field(default="default", min_length=1, validation_alias="TGIS_ENDPOINT")
+    api_key: SecretStr = Field(default=SecretStr(""), validation_alias="TGIS_API_KEY")
+    worker_token: SecretStr = Field(default=SecretStr(""), validation_alias="TGIS_WORKER_TOKEN")
+    admin_key: SecretStr = Field(default=SecretStr(""), validation_alias="TGIS_ADMIN_KEY")
     """Guards the management API (/api/v0/...); unset: that API answers 401 to everyone."""
     ticket_scheme: TicketScheme = Field(
-        default=TicketScheme.ED25519, validation_alias=_env("ticket_scheme", "TGIS_TICKET_SCHEME")
+        default=TicketScheme.ED25519, validation_alias="TGIS_TICKET_SCHEME"
     )
+    """ed25519: native; vast: RSA over cost/endpoint/reqnum/url (Vast PyWorker v2); vast-url: RSA
+    over {url} only (the `vastai` package's PyWorker). Same names as the worker's setting."""
     key_rotation_s: float = Field(
-        default=0.0,
-        ge=0.0,
-        le=365 * 86_400.0,
-        validation_alias=_env("key_rotation_s", "TGIS_KEY_ROTATION_S"),
+        default=0.0, ge=0.0, le=365 * 86_400.0, validation_alias="TGIS_KEY_ROTATION_S"
     )
     """Rotate the signing key this often (0: only when asked, POST /api/v0/keys/rotate)."""
-    key_lead_s: float = Field(default=60.0, ge=0.0, le=86_400.0)
+    key_lead_s: float = Field(default=60.0, ge=0.0, le=86_400.0, validation_alias="TGIS_KEY_LEAD_S")
     """How long a new key is published before it signs."""
-    ticket_ttl_s: float = Field(default=60.0, gt=0.0, le=3600.0)
-    route_timeout_s: float = Field(default=10.0, ge=0.0, le=600.0)
-    max_waiting_routes: int = Field(default=1000, ge=0, le=1_000_000)
-    no_worker_reply: Literal["poll", "retry"] = "poll"
+    ticket_ttl_s: float = Field(
+        default=60.0, gt=0.0, le=3600.0, validation_alias="TGIS_TICKET_TTL_S"
+    )
+    route_timeout_s: float = Field(
+        default=10.0, ge=0.0, le=600.0, validation_alias="TGIS_ROUTE_TIMEOUT_S"
+    )
+    max_waiting_routes: int = Field(
+        default=1000, ge=0, le=1_000_000, validation_alias="TGIS_MAX_WAITING_ROUTES"
+    )
+    no_worker_reply: Literal["poll", "retry"] = Field(
+        default="poll", validation_alias="TGIS_NO_WORKER_REPLY"
+    )
     """After route_timeout_s with no worker: `poll` answers Vast's {endpoint, status,
     request_idx} (200, poll again with the same request_idx); `retry` answers 503 Retry-After.
     `/route/` only: gateway mode answers 503 `no_worker` either way (its clients cannot poll)."""
-    affinity_max_wait_s: float = Field(default=10.0, ge=0.0, le=3600.0)
+    affinity_max_wait_s: float = Field(
+        default=10.0, ge=0.0, le=3600.0, validation_alias="TGIS_AFFINITY_MAX_WAIT_S"
+    )
     """A session keeps its worker while that worker's expected wait is at most this."""
-    max_sessions: int = Field(default=100_000, ge=0, le=10_000_000)
-    reqnum_block: int = Field(default=100_000, ge=1)
-    accept_unknown_workers: bool = True
+    max_sessions: int = Field(
+        default=100_000, ge=0, le=10_000_000, validation_alias="TGIS_MAX_SESSIONS"
+    )
+    reqnum_block: int = Field(default=100_000, ge=1, validation_alias="TGIS_REQNUM_BLOCK")
+    accept_unknown_workers: bool = Field(
+        default=True, validation_alias="TGIS_ACCEPT_UNKNOWN_WORKERS"
+    )
     """False: a status report from a worker id the router did not start is refused (403)."""
-    worker_stale_s: float = Field(default=20.0, gt=0.0)
-    ticket_settle_s: float = Field(default=2.0, ge=0.0)
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    worker_stale_s: float = Field(default=20.0, gt=0.0, validation_alias="TGIS_WORKER_STALE_S")
+    ticket_settle_s: float = Field(default=2.0, ge=0.0, validation_alias="TGIS_TICKET_SETTLE_S")
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, validation_alias="TGIS_ROUTER_MAX_BODY_BYTES"
+    )
     # Vast.ai compatibility (docs/vast.md)
     vast_route_wait_s: float = Field(
         default=5.0,
         ge=0.0,
         le=9.0,
+        validation_alias="TGIS_VAST_ROUTE_WAIT_S",
         description="longest /route/ wait for Vast's client, which gives up after 10 s",
     )
     vast_root_ca_file: Path | None = Field(
         default=None,
-        validation_alias=_env("vast_root_ca_file", "TGIS_VAST_ROOT_CA"),
+        validation_alias="TGIS_VAST_ROOT_CA",
         description="CA certificate Vast's client should trust (default: the system's bundle)",
     )
     # Gateway mode (router/gateway/proxy.py)
-    gateway_max_attempts: int = Field(default=3, ge=1, le=10)
-    gateway_connect_timeout_s: float = Field(default=10.0, gt=0.0)
-    gateway_first_byte_timeout_s: float = Field(default=600.0, gt=0.0)
-    gateway_idle_timeout_s: float = Field(default=300.0, gt=0.0)
+    gateway_max_attempts: int = Field(
+        default=3, ge=1, le=10, validation_alias="TGIS_GATEWAY_MAX_ATTEMPTS"
+    )
+    gateway_connect_timeout_s: float = Field(
+        default=10.0, gt=0.0, validation_alias="TGIS_GATEWAY_CONNECT_TIMEOUT_S"
+    )
+    gateway_first_byte_timeout_s: float = Field(
+        default=600.0, gt=0.0, validation_alias="TGIS_GATEWAY_FIRST_BYTE_TIMEOUT_S"
+    )
+    gateway_idle_timeout_s: float = Field(
+        default=300.0, gt=0.0, validation_alias="TGIS_GATEWAY_IDLE_TIMEOUT_S"
+    )
     gateway_default_max_new_tokens: int = Field(
         default=2048,
         ge=1,
+        validation_alias="TGIS_GATEWAY_DEFAULT_MAX_NEW_TOKENS",
         description="cost of a request that names no max_new_tokens / max_tokens; set it to the "
         "backend's max_total_tokens, which is what the worker will count",
     )
-    gateway_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    gateway_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, validation_alias="TGIS_GATEWAY_MAX_BODY_BYTES"
+    )

@@ -7,7 +7,8 @@ tiny model, a small Llama built on first start (in about a second) and cached, s
 works offline. Like TGI, it opens its port only once the model is loaded and then logs
 `Connected`.
 
-Environment (TGI's names; flags win):
+Environment (TGI's names, exactly as spelled; flags win; all of them in docs/backend.md,
+Settings):
   MODEL_ID                 hub id or local folder (default: the built-in tiny model)
   HF_TOKEN                 token for gated or private models
   PORT                     port to listen on (default 5001)
@@ -32,8 +33,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Any
+from collections.abc import Mapping
 
 import pydantic
 
@@ -103,30 +105,14 @@ _BATCH_FLAGS: tuple[tuple[str, type, str], ...] = (
 )
 
 
-def build_settings(args: argparse.Namespace) -> BackendSettings:
-    """Settings from the environment, overridden by the flags the user actually gave."""
-    flags: dict[str, Any] = {
-        "port": args.port,
-        "host": args.host,
-        "model_id": args.model_id,
-        "max_input_tokens": args.max_input_tokens,
-        "max_total_tokens": args.max_total_tokens,
-        "max_concurrent_requests": args.max_concurrent_requests,
-        "json_output": args.json_output,
-        "scheduler": args.scheduler,
-        "engine": args.engine,
-        "max_batch_prefill_tokens": args.max_batch_prefill_tokens,
-        "max_batch_total_tokens": args.max_batch_total_tokens,
-        "max_batch_size": args.max_batch_size,
-        "waiting_served_ratio": args.waiting_served_ratio,
-        "max_waiting_tokens": args.max_waiting_tokens,
-    }
-    return BackendSettings(**{name: value for name, value in flags.items() if value is not None})
+def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> BackendSettings:
+    """Settings from the variables `environ` sets (docs/backend.md), the flags given over them."""
+    return BackendSettings.from_command_line(args, environ)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = build_settings(args)
+        settings = build_settings(args, os.environ)
     except pydantic.ValidationError as exc:
         print(f'Error: ArgumentValidation("{_first_problem(exc)}")', file=sys.stderr)
         return 1

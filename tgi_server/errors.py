@@ -1,6 +1,7 @@
-"""The backend's exceptions. Each carries the HTTP status and `error_type` it becomes at the edge.
+"""The backend's exceptions, each an `error_type` of `protocol.errors`, which gives its HTTP
+status; the error middleware (`httpedge.errors`) answers them as TGI's JSON body.
 
-BackendError
+BackendError                  500  internal
 ├── MalformedBodyError        400  bad_request             the body is not valid JSON
 ├── PayloadTooLargeError      413  payload_too_large       the body is over the size limit
 ├── UnsupportedMediaTypeError 415  unsupported_media_type  the body is not declared as JSON
@@ -13,12 +14,13 @@ BackendError
 ├── GenerationError           424  generation              the model failed while generating
 └── UnhealthyError            503  healthcheck             the engine is not running
 
-Messages follow TGI's wording, so clients that match on them keep working.
+Types and messages follow TGI's, so clients that match on them (huggingface_hub,
+text-generation) keep working; `body()` is also the error event that ends a stream.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from protocol.errors import ErrorType, ServiceError
 
 __all__ = [
     "BackendError",
@@ -36,48 +38,33 @@ __all__ = [
 ]
 
 
-class BackendError(Exception):
+class BackendError(ServiceError):
     """Base of every error the backend reports to a client."""
-
-    status: ClassVar[int] = 500
-    error_type: ClassVar[str] = "internal"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def body(self) -> dict[str, str]:
-        """TGI's error shape, `{"error": ..., "error_type": ...}`."""
-        return {"error": self.message, "error_type": self.error_type}
 
 
 class MalformedBodyError(BackendError):
-    status = 400
-    error_type = "bad_request"
+    error_type = ErrorType.BAD_REQUEST
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Failed to parse the request body as JSON: {detail}")
 
 
 class PayloadTooLargeError(BackendError):
-    status = 413
-    error_type = "payload_too_large"
+    error_type = ErrorType.PAYLOAD_TOO_LARGE
 
     def __init__(self) -> None:
         super().__init__("Failed to buffer the request body: length limit exceeded")
 
 
 class UnsupportedMediaTypeError(BackendError):
-    status = 415
-    error_type = "unsupported_media_type"
+    error_type = ErrorType.UNSUPPORTED_MEDIA_TYPE
 
     def __init__(self) -> None:
         super().__init__("Expected request with `Content-Type: application/json`")
 
 
 class InvalidBodyError(BackendError):
-    status = 422
-    error_type = "validation"
+    error_type = ErrorType.VALIDATION
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Failed to deserialize the JSON body into the target type: {detail}")
@@ -86,8 +73,7 @@ class InvalidBodyError(BackendError):
 class ValidationError(BackendError):
     """A request parameter breaks one of TGI's validation rules (§3.2 of the API notes)."""
 
-    status = 422
-    error_type = "validation"
+    error_type = ErrorType.VALIDATION
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Input validation error: {detail}")
@@ -95,45 +81,36 @@ class ValidationError(BackendError):
 
 
 class TemplateError(BackendError):
-    status = 422
-    error_type = "template_error"
+    error_type = ErrorType.TEMPLATE_ERROR
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Template error: {detail}")
 
 
 class ToolError(BackendError):
-    status = 422
-    error_type = "tool_error"
+    error_type = ErrorType.TOOL_ERROR
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Tool error: {detail}")
 
 
 class OpenAIRequestError(BackendError):
-    """A refusal of the OpenAI routes, whose `error_type` TGI spells per case."""
+    """A refusal of the OpenAI routes, whose `error_type` TGI spells per case (422)."""
 
-    status = 422
-
-    def __init__(self, message: str, error_type: str) -> None:
+    def __init__(self, message: str, error_type: ErrorType) -> None:
         super().__init__(message)
-        self.kind = error_type
-
-    def body(self) -> dict[str, str]:
-        return {"error": self.message, "error_type": self.kind}
+        self.error_type = error_type
 
 
 class OverloadedError(BackendError):
-    status = 429
-    error_type = "overloaded"
+    error_type = ErrorType.OVERLOADED
 
     def __init__(self) -> None:
         super().__init__("Model is overloaded")
 
 
 class GenerationError(BackendError):
-    status = 424
-    error_type = "generation"
+    error_type = ErrorType.GENERATION
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"Request failed during generation: {detail}")
@@ -141,8 +118,7 @@ class GenerationError(BackendError):
 
 
 class UnhealthyError(BackendError):
-    status = 503
-    error_type = "healthcheck"
+    error_type = ErrorType.HEALTHCHECK
 
     def __init__(self) -> None:
         super().__init__("unhealthy")

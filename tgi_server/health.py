@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tgi_server.engine.thread import ModelEngine
+from tgi_server.engine.base import ModelEngine
 from tgi_server.errors import BackendError
 from tgi_server.generation.events import FailureEvent
 from tgi_server.validation import SamplingParams, ValidatedRequest

@@ -2,7 +2,7 @@
 
 The HTTP edge records each request's outcome and timings; the queue and batch gauges, the
 batch counters (forward passes by method, joins by reason) and the per-batch histograms (phase
-durations by method, new batch sizes, join time; see `batch_timings`) are read from the
+durations by method, new batch sizes, join time; see `scheduler.timings`) are read from the
 scheduler's stats when `/metrics` is scraped. Duration histograms use TGI's 35 geometric buckets
 (0.00015 s x 1.5^k). `tgi_request_skipped_tokens` (prompt tokens a prefix cache let TGI skip) is
 observed as 0 for every request: this backend has no prefix cache.
@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.utils import floatToGoString as _untyped_go_float
 
 from tgi_server.generation.events import Completion
-from tgi_server.scheduler.sequential import SchedulerStats
+from tgi_server.scheduler.base import SchedulerStats
 from tgi_server.scheduler.timings import (
     BATCH_DURATIONS,
     DURATION_BUCKETS,
@@ -86,6 +86,10 @@ class BackendMetrics:
 
     def failed(self, error_type: str) -> None:
         self.failures.labels(err=error_type).inc()
+
+    def dropped(self) -> None:
+        """Record a request whose client went away before it was served (`err="dropped"`)."""
+        self.failed("dropped")
 
     def served(self, completion: Completion, received_at: float, validated_at: float) -> None:
         """Record a finished request (`time.monotonic()` stamps, as in the completion)."""

@@ -22,7 +22,7 @@ from tgi_server.json_logging import LAUNCHER_TARGET, SERVER_TARGET
 from tgi_server.settings import BackendSettings
 
 if TYPE_CHECKING:
-    from tgi_server.engine.thread import ModelEngine
+    from tgi_server.engine.base import ModelEngine
 
 __all__ = ["serve"]
 
@@ -70,8 +70,8 @@ def _start_engine(
 ) -> tuple[ModelEngine, BackendSettings]:
     """The engine `settings.engine` asks for (`pending`: its shard, loading), with its model
     loaded, and `settings` with token limits fitted to the model's context."""
+    from tgi_server.engine.base import ServedModel
     from tgi_server.engine.shard.engine import ShardEngine
-    from tgi_server.engine.thread import ServedModel
     from tgi_server.model.codec import HFTextCodec
     from tgi_server.model.loading import (
         build_engine,

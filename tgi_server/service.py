@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from protocol.tgi import GenerateRequest
-from tgi_server.engine.thread import EventSink, GenerationHandle, ModelEngine
+from tgi_server.engine.base import EventSink, GenerationHandle, ModelEngine
 from tgi_server.generation.events import Completion, FailureEvent, GeneratedToken
 from tgi_server.model.codec import TokenSpan
 from tgi_server.request_slots import RequestSlots

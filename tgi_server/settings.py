@@ -1,8 +1,10 @@
 """The backend's settings: one typed object, built once at start-up from flags and environment.
 
-TGI's variable names are kept (`MODEL_ID`, `HF_TOKEN`, `PORT`, `MAX_INPUT_TOKENS`, ...) so TGI
-templates work unchanged; our own start with `TGIS_`. `HOSTNAME` is deliberately not read:
-Docker sets it to the container id, which is not an address.
+TGI's variable names are kept (`MODEL_ID`, `HF_TOKEN`, `PORT`, `MAX_INPUT_TOKENS`, ...: the
+launcher's flag in upper snake case) so TGI templates work unchanged; our own start with `TGIS_`.
+`HOSTNAME` is deliberately not read: Docker sets it to the container id, which is not an address.
+Every field names its variable (common.settings: only those names are read, exactly as
+spelled); docs/backend.md's table lists them all, and a test compares the two.
 """
 
 from __future__ import annotations
@@ -10,59 +12,48 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from common.settings import ServiceSettings
 
 __all__ = ["DEFAULT_CACHE_DIR", "BackendSettings"]
 
 DEFAULT_CACHE_DIR = Path("~/.cache/tgi-serverless")
 
 
-def _env(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
-
-
-class BackendSettings(BaseSettings):
+class BackendSettings(ServiceSettings):
     """Everything `tgi-serverless backend` can be told. Flags win over the environment."""
 
-    model_config = SettingsConfigDict(
-        populate_by_name=True,
-        case_sensitive=True,
-        extra="ignore",
-        frozen=True,
-        protected_namespaces=(),
-    )
+    model_config = ConfigDict(protected_namespaces=())
 
     model_id: str | None = Field(
         default=None,
-        validation_alias=_env("MODEL_ID"),
+        validation_alias="MODEL_ID",
         description="hub id or local path; None serves the built-in tiny model",
     )
     hf_token: SecretStr | None = Field(
-        default=None, validation_alias=_env("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+        default=None, validation_alias=AliasChoices("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
     )
-    host: str = Field(default="127.0.0.1", validation_alias=_env("TGIS_BACKEND_HOST"))
-    port: int = Field(default=5001, ge=1, le=65535, validation_alias=_env("PORT"))
-    max_input_tokens: int = Field(default=1024, ge=1, validation_alias=_env("MAX_INPUT_TOKENS"))
-    max_total_tokens: int = Field(default=2048, ge=2, validation_alias=_env("MAX_TOTAL_TOKENS"))
+    host: str = Field(default="127.0.0.1", validation_alias="TGIS_BACKEND_HOST")
+    port: int = Field(default=5001, ge=1, le=65535, validation_alias="PORT")
+    max_input_tokens: int = Field(default=1024, ge=1, validation_alias="MAX_INPUT_TOKENS")
+    max_total_tokens: int = Field(default=2048, ge=2, validation_alias="MAX_TOTAL_TOKENS")
     max_concurrent_requests: int = Field(
-        default=128, ge=1, validation_alias=_env("MAX_CONCURRENT_REQUESTS")
+        default=128, ge=1, validation_alias="MAX_CONCURRENT_REQUESTS"
     )
-    max_stop_sequences: int = Field(default=4, ge=0, validation_alias=_env("MAX_STOP_SEQUENCES"))
-    max_best_of: int = Field(default=2, ge=1, validation_alias=_env("MAX_BEST_OF"))
-    max_top_n_tokens: int = Field(default=5, ge=0, validation_alias=_env("MAX_TOP_N_TOKENS"))
-    max_client_batch_size: int = Field(
-        default=4, ge=1, validation_alias=_env("MAX_CLIENT_BATCH_SIZE")
-    )
-    validation_workers: int = Field(default=2, ge=1, validation_alias=_env("VALIDATION_WORKERS"))
+    max_stop_sequences: int = Field(default=4, ge=0, validation_alias="MAX_STOP_SEQUENCES")
+    max_best_of: int = Field(default=2, ge=1, validation_alias="MAX_BEST_OF")
+    max_top_n_tokens: int = Field(default=5, ge=0, validation_alias="MAX_TOP_N_TOKENS")
+    max_client_batch_size: int = Field(default=4, ge=1, validation_alias="MAX_CLIENT_BATCH_SIZE")
+    validation_workers: int = Field(default=2, ge=1, validation_alias="VALIDATION_WORKERS")
     scheduler: Literal["batching", "sequential"] = Field(
         default="batching",
-        validation_alias=_env("TGIS_SCHEDULER"),
+        validation_alias="TGIS_SCHEDULER",
         description="continuous batching, or one request at a time",
     )
     engine: Literal["shard", "thread"] = Field(
         default="shard",
-        validation_alias=_env("TGIS_ENGINE"),
+        validation_alias="TGIS_ENGINE",
         description=(
             "where the model runs: a model-server process of its own (TGI's shard), or a thread"
             " of the HTTP server's process"
@@ -71,46 +62,46 @@ class BackendSettings(BaseSettings):
     max_batch_prefill_tokens: int | None = Field(
         default=None,
         ge=1,
-        validation_alias=_env("MAX_BATCH_PREFILL_TOKENS"),
+        validation_alias="MAX_BATCH_PREFILL_TOKENS",
         description="most tokens one prefill may process; None: max(4096, max_input_tokens + 50)",
     )
     max_batch_total_tokens: int | None = Field(
         default=None,
         ge=1,
-        validation_alias=_env("MAX_BATCH_TOTAL_TOKENS"),
+        validation_alias="MAX_BATCH_TOTAL_TOKENS",
         description=(
             "most tokens a running batch may hold; None: TGI's default for a padded model,"
             " max(16000, max_total_tokens, max_batch_prefill_tokens)"
         ),
     )
-    max_batch_size: int | None = Field(default=None, ge=1, validation_alias=_env("MAX_BATCH_SIZE"))
+    max_batch_size: int | None = Field(default=None, ge=1, validation_alias="MAX_BATCH_SIZE")
     waiting_served_ratio: float = Field(
         default=0.3,
         ge=0.0,
-        validation_alias=_env("WAITING_SERVED_RATIO"),
+        validation_alias="WAITING_SERVED_RATIO",
         description="TGI's launcher default (its router's own is 1.2)",
     )
-    max_waiting_tokens: int = Field(default=20, ge=0, validation_alias=_env("MAX_WAITING_TOKENS"))
+    max_waiting_tokens: int = Field(default=20, ge=0, validation_alias="MAX_WAITING_TOKENS")
     compat_return_full_text: bool = Field(
         default=True,
-        validation_alias=_env("TGIS_COMPAT_RETURN_FULL_TEXT"),
+        validation_alias="TGIS_COMPAT_RETURN_FULL_TEXT",
         description="`return_full_text` when `POST /` does not say (TGI: true for text-generation)",
     )
     ignore_eos: bool = Field(
         default=False,
-        validation_alias=_env("TGIS_IGNORE_EOS"),
+        validation_alias="TGIS_IGNORE_EOS",
         description="never stop on EOS (benchmarks: every request runs its full length)",
     )
-    payload_limit: int = Field(default=2_000_000, ge=1024, validation_alias=_env("PAYLOAD_LIMIT"))
+    payload_limit: int = Field(default=2_000_000, ge=1024, validation_alias="PAYLOAD_LIMIT")
     compute_type: str | None = Field(
         default=None,
-        validation_alias=_env("COMPUTE_TYPE"),
+        validation_alias="COMPUTE_TYPE",
         description="value of the x-compute-type header; None derives it from the device",
     )
-    cache_dir: Path = Field(default=DEFAULT_CACHE_DIR, validation_alias=_env("TGIS_CACHE_DIR"))
-    json_output: bool = Field(default=False, validation_alias=_env("JSON_OUTPUT"))
+    cache_dir: Path = Field(default=DEFAULT_CACHE_DIR, validation_alias="TGIS_CACHE_DIR")
+    json_output: bool = Field(default=False, validation_alias="JSON_OUTPUT")
     shutdown_timeout_s: float = Field(
-        default=90.0, ge=0.0, validation_alias=_env("GRACEFUL_TERMINATION_TIMEOUT")
+        default=90.0, ge=0.0, validation_alias="GRACEFUL_TERMINATION_TIMEOUT"
     )
 
     @field_validator("model_id")

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from common.records import from_attributes
 from protocol.tgi import GenerateParameters, GenerateRequest
 from tgi_server.errors import ValidationError
-from tgi_server.settings import BackendSettings
 
 __all__ = [
     "AUTO_CHUNK_TOKENS",
@@ -52,16 +52,6 @@ class Limits:
     max_stop_sequences: int = 4
     max_best_of: int = 2
     max_top_n_tokens: int = 5
-
-    @classmethod
-    def from_settings(cls, settings: BackendSettings) -> Limits:
-        return cls(
-            max_input_tokens=settings.max_input_tokens,
-            max_total_tokens=settings.max_total_tokens,
-            max_stop_sequences=settings.max_stop_sequences,
-            max_best_of=settings.max_best_of,
-            max_top_n_tokens=settings.max_top_n_tokens,
-        )
 
 
 @dataclass(frozen=True)
@@ -108,7 +98,7 @@ class ValidatedRequest:
     return_full_text: bool = False
     best_of: int = 1
     grammar: Any = None
-    """The compiled grammar (`grammar.CompiledGrammar`) the output must match, if any."""
+    """The compiled grammar (`generation.grammar.CompiledGrammar`) the output must match, if any."""
 
     @property
     def input_length(self) -> int:
@@ -208,16 +198,8 @@ def _check_sampling(
         raise ValidationError(
             f"`top_n_tokens` must be >= 0 and <= {limits.max_top_n_tokens}. Given: {top_n_tokens}"
         )
-    return SamplingParams(
-        do_sample=parameters.do_sample,
-        temperature=parameters.temperature,
-        top_k=parameters.top_k,
-        top_p=parameters.top_p,
-        typical_p=parameters.typical_p,
-        repetition_penalty=parameters.repetition_penalty,
-        frequency_penalty=parameters.frequency_penalty,
-        seed=seed_source() if parameters.seed is None else parameters.seed,
-    )
+    seed = seed_source() if parameters.seed is None else parameters.seed
+    return from_attributes(SamplingParams, parameters, seed=seed)
 
 
 def _check_best_of_sampling(parameters: GenerateParameters, best_of: int) -> None:

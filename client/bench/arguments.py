@@ -4,7 +4,6 @@ input ends with a message and exit code 2 before anything is sent."""
 from __future__ import annotations
 
 import argparse
-import math
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -17,8 +16,16 @@ from client.bench.sweep import SweepPolicy
 from client.bench.targets import TargetKind, TargetSettings
 from client.bench.trace import load_trace
 from client.bench.workload import RequestSpec, Workload, load_dataset, parse_length
+from common.flags import number, whole_number
 
 __all__ = ["add_compare_arguments", "add_run_arguments", "build_config"]
+
+_RATE = number(above=0, at_most=MAX_RATE)
+_SECONDS = number(above=0)
+_NON_NEGATIVE = number(at_least=0)
+_BURSTINESS = number(above=0, infinite=True, note="(1 = Poisson, inf = even)")
+_FACTOR = number(above=1)
+_COUNT = whole_number(at_least=1, at_most=100_000)
 
 DEFAULT_URLS = {
     "router": "http://127.0.0.1:8080",
@@ -53,10 +60,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     load = parser.add_argument_group(
         "load (one of --rate, --concurrency, --sweep, --scenario, --trace)"
     )
-    load.add_argument("--rate", type=_rate, metavar="R", help="open loop: requests/s")
-    load.add_argument("--concurrency", type=_count, metavar="N", help="closed loop: N users")
+    load.add_argument("--rate", type=_RATE, metavar="R", help="open loop: requests/s")
     load.add_argument(
-        "--ramp", type=_non_negative, default=0.0, metavar="S",
+        "--burstiness", type=_BURSTINESS, default=1.0, metavar="B",
+        help="open loop: gamma shape of arrival gaps: 1 Poisson (default), <1 burstier, inf even",
+    )  # fmt: skip
+    load.add_argument("--concurrency", type=_COUNT, metavar="N", help="closed loop: N users")
+    load.add_argument(
+        "--ramp", type=_NON_NEGATIVE, default=0.0, metavar="S",
         help="closed loop: start the users evenly over S seconds (default 0: all at once)",
     )  # fmt: skip
     load.add_argument("--sweep", action="store_true", help="from 1 user up to overload")
@@ -71,29 +82,25 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "or Azure's TIMESTAMP,ContextTokens,GeneratedTokens), its first --duration seconds",
     )  # fmt: skip
     load.add_argument(
-        "--trace-speed", type=_seconds, default=1.0, metavar="X",
+        "--trace-speed", type=_SECONDS, default=1.0, metavar="X",
         help="replay the trace X times faster (default 1)",
     )  # fmt: skip
     load.add_argument(
-        "--burstiness", type=_burstiness, default=1.0, metavar="B",
-        help="gamma shape of arrival gaps: 1 Poisson (default), <1 burstier, inf even",
-    )  # fmt: skip
-    load.add_argument(
-        "--duration", type=_seconds, default=30.0, metavar="S", help="seconds (per sweep step)"
+        "--duration", type=_SECONDS, default=30.0, metavar="S", help="seconds (per sweep step)"
     )
-    load.add_argument("--warmup", type=_non_negative, default=0.0, metavar="S")
-    load.add_argument("--cooldown", type=_non_negative, default=0.0, metavar="S")
-    load.add_argument("--idle", type=_seconds, default=30.0, metavar="S", help="idle-burst idle")
+    load.add_argument("--warmup", type=_NON_NEGATIVE, default=0.0, metavar="S")
+    load.add_argument("--cooldown", type=_NON_NEGATIVE, default=0.0, metavar="S")
+    load.add_argument("--idle", type=_SECONDS, default=30.0, metavar="S", help="idle-burst idle")
     load.add_argument("--steps", metavar="R:S,...", help="step scenario: rate:seconds list")
-    load.add_argument("--sweep-factor", type=_factor, default=2.0, metavar="F")
-    load.add_argument("--sweep-max-steps", type=_count, default=8, metavar="N")
+    load.add_argument("--sweep-factor", type=_FACTOR, default=2.0, metavar="F")
+    load.add_argument("--sweep-max-steps", type=_COUNT, default=8, metavar="N")
     load.add_argument(
         "--processes", type=_processes, default=1, metavar="N|auto",
         help="client processes (default 1); auto: enough for the expected SSE events/s",
     )  # fmt: skip
     load.add_argument("--seed", type=int, default=0)
-    load.add_argument("--request-timeout", type=_seconds, default=120.0, metavar="S")
-    load.add_argument("--drain", type=_non_negative, default=30.0, metavar="S")
+    load.add_argument("--request-timeout", type=_SECONDS, default=120.0, metavar="S")
+    load.add_argument("--drain", type=_NON_NEGATIVE, default=30.0, metavar="S")
 
     work = parser.add_argument_group("workload")
     work.add_argument("--prompt-len", default="32", metavar="SPEC", help="N, uniform:A:B, ...")
@@ -101,9 +108,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     work.add_argument("--dataset", type=Path, metavar="FILE", help=".jsonl or text prompts")
 
     out = parser.add_argument_group("SLOs and output")
-    out.add_argument("--slo-ttft", type=_seconds, metavar="MS", help="TTFT bound (ms)")
-    out.add_argument("--slo-itl", type=_seconds, metavar="MS", help="worst token gap bound (ms)")
-    out.add_argument("--slo-e2e", type=_seconds, metavar="MS", help="end-to-end bound (ms)")
+    out.add_argument("--slo-ttft", type=_SECONDS, metavar="MS", help="TTFT bound (ms)")
+    out.add_argument("--slo-itl", type=_SECONDS, metavar="MS", help="worst token gap bound (ms)")
+    out.add_argument("--slo-e2e", type=_SECONDS, metavar="MS", help="end-to-end bound (ms)")
     out.add_argument("--output-dir", type=Path, metavar="DIR", help="default bench-results/TIME")
     out.add_argument("--no-live", action="store_true", help="no live status line")
 
@@ -112,11 +119,11 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("before", type=Path, help="summary.json of the reference run")
     parser.add_argument("after", type=Path, help="summary.json of the run to check")
     parser.add_argument(
-        "--threshold", type=_non_negative, default=10.0, metavar="PCT",
+        "--threshold", type=_NON_NEGATIVE, default=10.0, metavar="PCT",
         help="relative change that counts as a regression (default 10 %%)",
     )  # fmt: skip
     parser.add_argument(
-        "--min-ms", type=_non_negative, default=1.0, metavar="MS",
+        "--min-ms", type=_NON_NEGATIVE, default=1.0, metavar="MS",
         help="latency changes smaller than this never count (default 1 ms)",
     )  # fmt: skip
 
@@ -233,58 +240,6 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else value / 1000
 
 
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-
-
-def _rate(text: str) -> float:
-    value = _float(text)
-    if not (math.isfinite(value) and 0 < value <= MAX_RATE):
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most {MAX_RATE:g}, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = _float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = _float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
-
-
-def _burstiness(text: str) -> float:
-    value = _float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be above 0 (1 = Poisson, inf = even), got {text}")
-    return value
-
-
-def _factor(text: str) -> float:
-    value = _float(text)
-    if not (math.isfinite(value) and value > 1):
-        raise argparse.ArgumentTypeError(f"must be above 1, got {text}")
-    return value
-
-
 def _processes(text: str) -> int:
     """A process count, or 0 for "auto"."""
-    return 0 if text == "auto" else _count(text)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 100000, got {text}")
-    return value
+    return 0 if text == "auto" else _COUNT(text)

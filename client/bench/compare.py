@@ -7,23 +7,33 @@ sub-millisecond noise never fails a CI job).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-__all__ = ["METRICS", "Change", "compare"]
+from client.bench.summary import Figures
 
-METRICS: tuple[tuple[str, str, bool], ...] = (
-    ("ttft", "p50_ms", True),
-    ("ttft", "p99_ms", True),
-    ("itl", "p50_ms", True),
-    ("itl", "p99_ms", True),
-    ("e2e", "p50_ms", True),
-    ("e2e", "p99_ms", True),
-    ("throughput", "requests_per_s", False),
-    ("throughput", "output_tokens_per_s", False),
-    ("goodput", "requests_per_s", False),
+__all__ = ["METRICS", "Change", "Metric", "compare"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    """As `bench compare` prints it: the summary's section and field."""
+    read: Callable[[Figures], float | None]
+    lower_is_better: bool
+
+
+METRICS: tuple[Metric, ...] = (  # name, how to read it, lower is better
+    Metric("ttft.p50_ms", lambda f: f.ttft.p50_ms, True),
+    Metric("ttft.p99_ms", lambda f: f.ttft.p99_ms, True),
+    Metric("itl.p50_ms", lambda f: f.itl.p50_ms, True),
+    Metric("itl.p99_ms", lambda f: f.itl.p99_ms, True),
+    Metric("e2e.p50_ms", lambda f: f.e2e.p50_ms, True),
+    Metric("e2e.p99_ms", lambda f: f.e2e.p99_ms, True),
+    Metric("throughput.requests_per_s", lambda f: f.throughput.requests_per_s, False),
+    Metric("throughput.output_tokens_per_s", lambda f: f.throughput.output_tokens_per_s, False),
+    Metric("goodput.requests_per_s", lambda f: f.goodput.requests_per_s, False),
 )
-"""(section, field, lower is better)."""
 
 
 @dataclass(frozen=True)
@@ -44,15 +54,20 @@ class Change:
         )
 
 
-def compare(
-    a: dict[str, Any], b: dict[str, Any], threshold: float, min_ms: float = 1.0
-) -> list[Change]:
-    changes = []
-    for section, name, lower_better in METRICS:
-        before = _get(a, section, name)
-        after = _get(b, section, name)
-        changes.append(_change(f"{section}.{name}", before, after, lower_better, threshold, min_ms))
-    return changes
+def compare(before: Figures, after: Figures, threshold: float, min_ms: float = 1.0) -> list[Change]:
+    """Each metric of `METRICS`, from the run `before` to the run `after`; a figure that one of
+    them lacks (no request to measure) is no regression."""
+    return [
+        _change(
+            metric.name,
+            metric.read(before),
+            metric.read(after),
+            metric.lower_is_better,
+            threshold,
+            min_ms,
+        )
+        for metric in METRICS
+    ]
 
 
 def _change(
@@ -70,11 +85,6 @@ def _change(
     if lower_better and abs(after - before) < min_ms:
         worse = False
     return Change(metric, before, after, relative, worse)
-
-
-def _get(document: dict[str, Any], section: str, name: str) -> float | None:
-    value = document.get("summary", {}).get(section, {}).get(name)
-    return float(value) if isinstance(value, int | float) else None
 
 
 def _fmt(value: float | None) -> str:

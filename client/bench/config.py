@@ -10,7 +10,7 @@ from client.bench.scenarios import Scenario
 from client.bench.stats import Slo
 from client.bench.sweep import SweepPolicy
 from client.bench.targets import TargetSettings
-from client.bench.trace import Trace
+from client.bench.trace import TraceReplay
 from client.bench.workload import Workload
 
 __all__ = ["BenchConfig", "Mode"]
@@ -42,5 +42,5 @@ class BenchConfig:
     drain: float = 30.0
     status_interval: float = 0.5
     sample_status: bool = True
-    trace: Trace | None = None
+    trace: TraceReplay | None = None
     """Replay: its arrivals, with its requests as the in-order dataset of `workload`."""

@@ -1,24 +1,42 @@
-"""The summary document of a run, from its records: figures for the measurement window and
-each phase, arrival rates, client health. Pure; every output (JSON, console, HTML) is made from
-it. Records of runs made one after another are moved onto one clock first (`shifted`)."""
+"""The summary document of a run (`client.bench.summary.BenchSummary`), from its records:
+figures for the measurement window and each phase, arrival rates, client health. Pure; every
+output (JSON, console, HTML) is made from it. Records of runs made one after another are moved
+onto one clock first (`shifted`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
 from collections.abc import Sequence
-from typing import Any
 
 from client.bench.config import BenchConfig
 from client.bench.plan import LoadPlan
 from client.bench.records import RequestRecord
 from client.bench.selfcheck import ClientHealth, verdict
 from client.bench.stats import Window, summarize
+from client.bench.summary import (
+    SCHEMA,
+    ArrivalRates,
+    BenchSummary,
+    ClientCheck,
+    ColdStart,
+    LoadDescription,
+    MeasuredWindow,
+    PhaseFigures,
+    RunTarget,
+    SweepStep,
+    WorkloadDescription,
+)
 from protocol.version import VERSION
 
-__all__ = ["SCHEMA", "build_document", "measurement_window", "phase_summaries", "shifted"]
-
-SCHEMA = "tgi-serverless-bench/1"
+__all__ = [
+    "SCHEMA",
+    "build_document",
+    "measurement_window",
+    "phase_summaries",
+    "shifted",
+    "sweep_document",
+]
 
 
 def shifted(records: list[RequestRecord], dt: float) -> list[RequestRecord]:
@@ -57,7 +75,7 @@ def measurement_window(
 
 def phase_summaries(
     config: BenchConfig, plan: LoadPlan, records: Sequence[RequestRecord], offset: float
-) -> list[dict[str, Any]]:
+) -> list[PhaseFigures]:
     if plan.kind == "cold":
         return []
     summaries = []
@@ -66,9 +84,7 @@ def phase_summaries(
     ):
         mine = [r for r in records if r.phase == number]
         figures = summarize(mine, Window(offset + begin, offset + end), config.slo)
-        summaries.append(
-            {"phase": number, "rate": phase.rate, "start_s": offset + begin, **figures}
-        )
+        summaries.append(PhaseFigures.of(number, phase.rate, offset + begin, figures))
     return summaries
 
 
@@ -78,75 +94,134 @@ def build_document(
     records: Sequence[RequestRecord],
     health: list[ClientHealth],
     window: Window,
-) -> dict[str, Any]:
+    *,
+    phases: list[PhaseFigures] | None = None,
+    scenario: ColdStart | None = None,
+) -> BenchSummary:
+    """The summary of one run of `plan`, with its phases (open loops) and its cold start
+    (scale from zero) when given."""
     figures = summarize(records, window, config.slo)
-    dispatch_p99 = figures["dispatch_delay"]["p99_ms"] if plan.kind != "closed" else None
-    reasons = verdict(health, None if dispatch_p99 is None else dispatch_p99 / 1000)
-    return {
-        "schema": SCHEMA,
-        "version": VERSION,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "target": {
-            "kind": config.target.kind,
-            "url": config.target.url,
-            "endpoint": config.target.endpoint,
-        },
-        "load": _load_description(config, plan),
-        "workload": {
-            "prompt_len": config.workload.prompt_len.describe(),
-            "output_len": config.workload.output_len.describe(),
-            "dataset_entries": len(config.workload.dataset),
-        },
-        "window": {"start_s": round(window.start, 3), "end_s": round(window.end, 3)},
-        "summary": figures,
-        "arrivals": _arrivals(plan, records),
-        "client": {
-            "processes": len(health),
-            "health": [h.to_json() for h in health],
-            "client_bound": bool(reasons),
-            "reasons": reasons,
-        },
-    }
+    dispatch_p99 = figures.dispatch_delay.p99_ms if plan.kind != "closed" else None
+    return BenchSummary(
+        schema_name=SCHEMA,
+        version=VERSION,
+        created=_now(),
+        target=_target(config),
+        load=_load_description(config, _load_text(config, plan), plan.duration),
+        workload=_workload(config),
+        window=_window(window),
+        summary=figures,
+        arrivals=_arrivals(plan, records),
+        client=_client_check(health, None if dispatch_p99 is None else dispatch_p99 / 1000),
+        phases=phases,
+        scenario=scenario,
+    )
 
 
-def _load_description(config: BenchConfig, plan: LoadPlan) -> dict[str, Any]:
+def sweep_document(
+    config: BenchConfig,
+    plan: LoadPlan,
+    records: Sequence[RequestRecord],
+    health: list[ClientHealth],
+    steps: list[SweepStep],
+    processes: int,
+) -> BenchSummary:
+    """The summary of a sweep: the figures of its best step that kept up (the most goodput),
+    every step, and why it stopped. `plan` is step 0's; `processes` the most a step used."""
+    kept = [s for s in steps if not s.overloaded]
+    best = max(kept, key=lambda s: s.summary.goodput.requests_per_s)
+    end = max((r.end or 0.0 for r in records), default=0.0)
+    text = (
+        f"sweep: 1 user, then open loop at x{config.sweep.factor:g} steps until overload "
+        f"({len(steps) - 1} steps, best: step {best.step})"
+    )
+    return BenchSummary(
+        schema_name=SCHEMA,
+        version=VERSION,
+        created=_now(),
+        target=_target(config),
+        load=_load_description(config, text, end),
+        workload=_workload(config),
+        window=_window(Window(0.0, max(end, 1e-3))),
+        summary=best.summary,
+        arrivals=_arrivals(plan, records),
+        client=_client_check(health, None, processes),
+        sweep=steps,
+        sweep_stopped=steps[-1].overloaded or ["reached the last step"],
+    )
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _target(config: BenchConfig) -> RunTarget:
+    target = config.target
+    return RunTarget(kind=target.kind, url=target.url, endpoint=target.endpoint)
+
+
+def _workload(config: BenchConfig) -> WorkloadDescription:
+    return WorkloadDescription(
+        prompt_len=config.workload.prompt_len.describe(),
+        output_len=config.workload.output_len.describe(),
+        dataset_entries=len(config.workload.dataset),
+    )
+
+
+def _window(window: Window) -> MeasuredWindow:
+    return MeasuredWindow(start_s=round(window.start, 3), end_s=round(window.end, 3))
+
+
+def _load_text(config: BenchConfig, plan: LoadPlan) -> str:
     if plan.kind == "closed":
-        text = f"closed loop, {plan.users} concurrent users for {plan.seconds:g} s"
-    elif config.trace is not None:
-        text = (
+        return f"closed loop, {plan.users} concurrent users for {plan.seconds:g} s"
+    if config.trace is not None:
+        return (
             f"trace replay of {config.trace.source} at {config.trace.speed:g}x: "
             f"{len(config.trace.arrivals)} requests in {plan.duration:g} s"
         )
-    else:
-        steps = ", ".join(f"{p.rate:g} req/s for {p.seconds:g} s" for p in plan.phases)
-        arrivals = (
-            "Poisson" if config.burstiness == 1 else f"gamma(burstiness={config.burstiness:g})"
-        )
-        first = "one cold request, then " if plan.kind == "cold" else ""
-        text = f"open loop ({arrivals}): {first}{steps}"
-    return {
-        "mode": config.mode,
-        "scenario": config.scenario if config.mode == "scenario" else None,
-        "description": text,
-        "duration_s": plan.duration,
-        "warmup_s": config.warmup,
-        "cooldown_s": config.cooldown,
-        "processes": config.processes or "auto",
-        "seed": config.seed,
-    }
+    steps = ", ".join(f"{p.rate:g} req/s for {p.seconds:g} s" for p in plan.phases)
+    arrivals = "Poisson" if config.burstiness == 1 else f"gamma(burstiness={config.burstiness:g})"
+    first = "one cold request, then " if plan.kind == "cold" else ""
+    return f"open loop ({arrivals}): {first}{steps}"
 
 
-def _arrivals(plan: LoadPlan, records: Sequence[RequestRecord]) -> dict[str, Any]:
+def _load_description(config: BenchConfig, text: str, duration_s: float) -> LoadDescription:
+    return LoadDescription(
+        mode=config.mode,
+        scenario=config.scenario if config.mode == "scenario" else None,
+        description=text,
+        duration_s=duration_s,
+        warmup_s=config.warmup,
+        cooldown_s=config.cooldown,
+        processes=config.processes or "auto",
+        seed=config.seed,
+    )
+
+
+def _client_check(
+    health: list[ClientHealth], dispatch_p99_s: float | None, processes: int | None = None
+) -> ClientCheck:
+    reasons = verdict(health, dispatch_p99_s)
+    return ClientCheck(
+        processes=len(health) if processes is None else processes,
+        health=[h.figures() for h in health],
+        client_bound=bool(reasons),
+        reasons=reasons,
+    )
+
+
+def _arrivals(plan: LoadPlan, records: Sequence[RequestRecord]) -> ArrivalRates:
     """Asked, scheduled and achieved (actual sends) arrival rates of a one-phase open loop."""
     if plan.kind == "closed" or len(plan.phases) != 1:
-        return {"asked_rate": None, "scheduled_rate": None, "achieved_rate": None}
+        return ArrivalRates(asked_rate=None, scheduled_rate=None, achieved_rate=None)
     phase = 1 if plan.kind == "cold" else 0
     mine = [r for r in records if r.phase == phase]
-    return {
-        "asked_rate": plan.phases[0].rate,
-        "scheduled_rate": _rate(sorted(r.intended for r in mine)),
-        "achieved_rate": _rate(sorted(r.sent for r in mine if r.sent is not None)),
-    }
+    return ArrivalRates(
+        asked_rate=plan.phases[0].rate,
+        scheduled_rate=_rate(sorted(r.intended for r in mine)),
+        achieved_rate=_rate(sorted(r.sent for r in mine if r.sent is not None)),
+    )
 
 
 def _rate(times: Sequence[float]) -> float | None:

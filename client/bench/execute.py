@@ -112,24 +112,42 @@ async def _run_in_processes(
     processes: int,
     on_progress: ProgressCallback | None,
 ) -> RunResult:
-    context = multiprocessing.get_context("spawn")
-    messages: multiprocessing.Queue[tuple[str, int, Any]] = context.Queue()
     t0 = time.perf_counter() + _SPAWN_LEAD_S
-    children = []
+    jobs = []
     for index in range(processes):
         shard_runner = RunnerSettings(runner.request_timeout, runner.drain_s, shard=index)
         shard_work = workload.shard(index, processes)
-        job = _Job(plan.shard(index, processes), target, shard_work, shard_runner, t0)
-        child = context.Process(target=_child_main, args=(job, messages), daemon=True)
-        child.start()
-        children.append(child)
+        jobs.append(_Job(plan.shard(index, processes), target, shard_work, shard_runner, t0))
+    messages, children = await asyncio.to_thread(_spawn, jobs)
     try:
         return await _collect(messages, children, t0, on_progress)
     finally:
-        for child in children:
-            child.join(timeout=5)
-            if child.is_alive():
-                child.terminate()
+        await asyncio.to_thread(_reap, children)
+
+
+def _spawn(jobs: list[_Job]) -> tuple[multiprocessing.Queue[tuple[str, int, Any]], list[Any]]:
+    """Blocking (pipes, the resource tracker): start one client process per job, all reporting
+    to one queue."""
+    context = multiprocessing.get_context("spawn")
+    messages: multiprocessing.Queue[tuple[str, int, Any]] = context.Queue()
+    children = []
+    try:
+        for job in jobs:
+            child = context.Process(target=_child_main, args=(job, messages), daemon=True)
+            child.start()
+            children.append(child)
+    except BaseException:
+        _reap(children)
+        raise
+    return messages, children
+
+
+def _reap(children: list[Any]) -> None:
+    """Blocking: wait a little for each started child, then terminate the ones still running."""
+    for child in children:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.terminate()
 
 
 async def _collect(

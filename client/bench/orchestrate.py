@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
@@ -20,6 +19,7 @@ from client.bench.records import RequestRecord
 from client.bench.runner import RunnerSettings
 from client.bench.scenarios import cold_start_summary, scenario_plan, workers_summary
 from client.bench.sizing import auto_processes, expected_events
+from client.bench.summary import BenchSummary
 from client.bench.sweep_run import run_sweep
 from client.bench.targets import make_target
 from client.bench.timeline import StatusSampler, WorkerSample
@@ -29,7 +29,7 @@ __all__ = ["BenchOutcome", "run_bench"]
 
 @dataclass
 class BenchOutcome:
-    summary: dict[str, Any]
+    summary: BenchSummary
     records: list[RequestRecord]
     workers: list[WorkerSample]
 
@@ -45,10 +45,7 @@ async def run_bench(config: BenchConfig, live: LiveView) -> BenchOutcome:
         async with sampler:
             document, records = await _load(config, live, t0)
         workers = sampler.samples
-        document["workers"] = {
-            **workers_summary(workers),
-            "timeline": [w.to_json() for w in workers],
-        }
+        document = document.with_workers(workers_summary(workers))
     return BenchOutcome(document, records, workers)
 
 
@@ -69,7 +66,7 @@ def _sampler(config: BenchConfig, t0: float) -> StatusSampler | None:
 
 async def _load(
     config: BenchConfig, live: LiveView, t0: float
-) -> tuple[dict[str, Any], list[RequestRecord]]:
+) -> tuple[BenchSummary, list[RequestRecord]]:
     if config.mode == "sweep":
 
         async def step(plan: LoadPlan, label: str) -> RunResult:
@@ -81,11 +78,11 @@ async def _load(
     offset = result.t0 - t0
     records = shifted(result.records, offset)
     window = measurement_window(config, plan, records, offset)
-    document = build_document(config, plan, records, result.health, window)
-    if plan.kind != "closed":
-        document["phases"] = phase_summaries(config, plan, records, offset)
-    if plan.kind == "cold":
-        document["scenario"] = cold_start_summary(records)
+    phases = phase_summaries(config, plan, records, offset) if plan.kind != "closed" else None
+    scenario = cold_start_summary(records) if plan.kind == "cold" else None
+    document = build_document(
+        config, plan, records, result.health, window, phases=phases, scenario=scenario
+    )
     return document, records
 
 
@@ -105,15 +102,7 @@ def _plan(config: BenchConfig) -> LoadPlan:
         mean_rate = len(config.trace.arrivals) / config.seconds
         phases = (Phase(mean_rate, config.seconds),)
         return LoadPlan("open", phases, seed=config.seed, arrivals=config.trace.arrivals)
-    return scenario_plan(
-        config.scenario,
-        rate=config.rate,
-        seconds=config.seconds,
-        idle=config.idle,
-        steps=config.steps,
-        burstiness=config.burstiness,
-        seed=config.seed,
-    )
+    return scenario_plan(config)
 
 
 def _processes(config: BenchConfig, plan: LoadPlan) -> int:

@@ -7,12 +7,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from html import escape
-from typing import Any
 
 from client.bench.records import RequestRecord
 from client.bench.selfcheck import advice
-from client.bench.svg import Series, line_chart
+from client.bench.summary import (
+    BenchSummary,
+    ClientCheck,
+    ColdStart,
+    Figures,
+    MeasuredWindow,
+    PhaseFigures,
+    SweepStep,
+)
 from client.bench.timeline import WorkerSample
+from common.svg import Chart, Series, figure
 
 __all__ = ["cdf", "render_report", "time_buckets"]
 
@@ -82,50 +90,55 @@ def _in_flight(records: Sequence[RequestRecord], t: float) -> int:
 
 
 def render_report(
-    summary: dict[str, Any], records: Sequence[RequestRecord], workers: Sequence[WorkerSample]
+    summary: BenchSummary, records: Sequence[RequestRecord], workers: Sequence[WorkerSample]
 ) -> str:
-    title = f"tgi-serverless bench: {summary['target']['kind']} {summary['target']['url']}"
-    ok = [r for r in records if r.outcome == "ok" and _measured(r, summary)]
+    title = f"tgi-serverless bench: {summary.target.kind} {summary.target.url}"
+    ok = [r for r in records if r.outcome == "ok" and _measured(r, summary.window)]
     end = max([r.end or r.intended for r in records] + [w.t for w in workers] + [1.0])
+    marks = _phase_marks(summary.phases)
     body = [
         f"<h1>{escape(title)}</h1>",
-        f"<p>{escape(summary['created'])} · {escape(summary['load']['description'])}</p>",
-        _warning(summary),
-        _headline(summary["summary"]),
-        *_cold_start(summary.get("scenario")),
-        *_phases(summary.get("phases")),
+        f"<p>{escape(summary.created)} · {escape(summary.load.description)}</p>",
+        _warning(summary.client),
+        _headline(summary.summary),
+        *_cold_start(summary.scenario),
+        *_phases(summary.phases),
         "<h2>Latency distributions</h2>",
         "<p class='note'>Requests in the measurement window (warm-up, cool-down and a "
         "scale-from-zero request left out); logarithmic time axis. Gaps of 0 (tokens read "
         "together) are below the axis: the ITL curve starts at their share.</p>",
-        line_chart(
-            "TTFT and end-to-end latency (CDF)",
-            [
-                Series("TTFT", cdf([r.ttft for r in ok if r.ttft is not None])),
-                Series("end-to-end", cdf([r.e2e for r in ok if r.e2e is not None])),
-            ],
-            "milliseconds (log)",
-            "share of requests",
-            log_x=True,
-            y_range=(0.0, 1.0),
+        figure(
+            Chart(
+                "TTFT and end-to-end latency (CDF)",
+                [
+                    Series("TTFT", cdf([r.ttft for r in ok if r.ttft is not None])),
+                    Series("end-to-end", cdf([r.e2e for r in ok if r.e2e is not None])),
+                ],
+                "milliseconds (log)",
+                "share of requests",
+                log_x=True,
+                y_range=(0.0, 1.0),
+            )
         ),
-        line_chart(
-            "Inter-token latency (CDF of every gap)",
-            [Series("ITL", cdf([g for r in ok for g in r.gaps()]))],
-            "milliseconds (log)",
-            "share of gaps",
-            log_x=True,
-            y_range=(0.0, 1.0),
+        figure(
+            Chart(
+                "Inter-token latency (CDF of every gap)",
+                [Series("ITL", cdf([g for r in ok for g in r.gaps()]))],
+                "milliseconds (log)",
+                "share of gaps",
+                log_x=True,
+                y_range=(0.0, 1.0),
+            )
         ),
         "<h2>Over time</h2>",
         "<p class='note'>Every request of the run, on one clock (seconds from its start)"
         f"{', with the router' + chr(39) + 's workers below' if workers else ''}.</p>",
-        *_time_charts(records, end, _phase_marks(summary)),
-        *_worker_chart(workers, end, _phase_marks(summary)),
-        *_sweep_charts(summary.get("sweep")),
-        *_client(summary["client"]),
+        *_time_charts(records, end, marks),
+        *_worker_chart(workers, end, marks),
+        *_sweep_charts(summary.sweep),
+        *_client(summary.client),
         "<details><summary>Full summary (summary.json)</summary>",
-        f"<pre>{escape(json.dumps(summary, indent=2))}</pre></details>",
+        f"<pre>{escape(json.dumps(summary.to_json(), indent=2))}</pre></details>",
     ]
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}"
@@ -133,50 +146,43 @@ def render_report(
     )
 
 
-def _warning(summary: dict[str, Any]) -> str:
-    reasons = summary["client"]["reasons"]
-    if not reasons:
+def _warning(client: ClientCheck) -> str:
+    if not client.reasons:
         return ""
-    items = "".join(f"<li>{escape(r)}</li>" for r in reasons)
+    items = "".join(f"<li>{escape(r)}</li>" for r in client.reasons)
     headline = "<b>Client-bound run: figures are not trustworthy.</b>"
     return f"<div class='warn'>{headline}<ul>{items}</ul></div>"
 
 
-def _headline(figures: dict[str, Any]) -> str:
+def _headline(figures: Figures) -> str:
     rows = []
-    for name in ("ttft", "itl", "tpot", "e2e", "dispatch_delay", "route_time", "time_to_headers"):
-        f = figures[name]
-        cells = "".join(_cell(f.get(k)) for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms"))
-        rows.append(f"<tr><th>{name}</th>{cells}<td>{f['count']}</td></tr>")
+    for name, latency in figures.latencies():
+        cells = "".join(_cell(value) for value in latency.percentiles())
+        rows.append(f"<tr><th>{name}</th>{cells}<td>{latency.count}</td></tr>")
     head = "<tr><th></th><th>p50 ms</th><th>p90</th><th>p95</th><th>p99</th><th>n</th></tr>"
-    t, g, c = figures["throughput"], figures["goodput"], figures["requests"]
+    t, g, c = figures.throughput, figures.goodput, figures.requests
     lines = (
-        f"<p>{t['requests_per_s']} req/s · {t['output_tokens_per_s']} output tokens/s · "
-        f"goodput {g['requests_per_s']} req/s (attainment {g['attainment']}) · requests "
-        f"{c['total']}: {c['ok']} ok, {c['overloaded']} overloaded (429/503), "
-        f"{c['failed']} failed</p>"
+        f"<p>{t.requests_per_s} req/s · {t.output_tokens_per_s} output tokens/s · "
+        f"goodput {g.requests_per_s} req/s (attainment {g.attainment}) · requests "
+        f"{c.total}: {c.ok} ok, {c.overloaded} overloaded (429/503), "
+        f"{c.failed} failed</p>"
     )
     return f"{lines}<table>{head}{''.join(rows)}</table>"
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     return f"<td>{'–' if value is None else value}</td>"
 
 
-def _measured(record: RequestRecord, summary: dict[str, Any]) -> bool:
-    window = summary.get("window") or {}
-    start, end = window.get("start_s"), window.get("end_s")
-    if start is None or end is None:
-        return True
-    return bool(start <= record.intended < end)
+def _measured(record: RequestRecord, window: MeasuredWindow) -> bool:
+    return window.start_s <= record.intended < window.end_s
 
 
-def _phase_marks(summary: dict[str, Any]) -> list[tuple[float, str]]:
+def _phase_marks(phases: Sequence[PhaseFigures] | None) -> list[tuple[float, str]]:
     """Where each phase of a scenario starts, labelled with its rate (none for one phase)."""
-    phases = summary.get("phases") or []
-    if len(phases) < 2:
+    if phases is None or len(phases) < 2:
         return []
-    return [(p["start_s"], f"{p['rate']:g}/s") for p in phases]
+    return [(p.start_s, f"{p.rate:g}/s") for p in phases]
 
 
 def _time_charts(
@@ -184,25 +190,29 @@ def _time_charts(
 ) -> list[str]:
     buckets = time_buckets(records, bucket=max(0.5, end / 60))
     return [
-        line_chart(
-            "Output tokens per second",
-            [Series("output tokens/s", buckets["tokens_per_s"], step=True)],
-            "seconds",
-            "tokens/s",
-            x_range=(0.0, end),
-            x_marks=marks,
+        figure(
+            Chart(
+                "Output tokens per second",
+                [Series("output tokens/s", buckets["tokens_per_s"], step=True)],
+                "seconds",
+                "tokens/s",
+                x_range=(0.0, end),
+                x_marks=marks,
+            )
         ),
-        line_chart(
-            "Requests",
-            [
-                Series("in flight", buckets["in_flight"], step=True),
-                Series("completed/s", buckets["requests_per_s"], step=True),
-                Series("failed/s", buckets["failures_per_s"], step=True),
-            ],
-            "seconds",
-            "requests",
-            x_range=(0.0, end),
-            x_marks=marks,
+        figure(
+            Chart(
+                "Requests",
+                [
+                    Series("in flight", buckets["in_flight"], step=True),
+                    Series("completed/s", buckets["requests_per_s"], step=True),
+                    Series("failed/s", buckets["failures_per_s"], step=True),
+                ],
+                "seconds",
+                "requests",
+                x_range=(0.0, end),
+                x_marks=marks,
+            )
         ),
     ]
 
@@ -223,36 +233,38 @@ def _worker_chart(
         )
         for state in states
     ]
-    chart = line_chart(
-        "Router's workers by state (stacked)",
-        series,
-        "seconds",
-        "workers",
-        x_range=(0.0, end),
-        stacked=True,
-        integer_y=True,
-        x_marks=marks,
+    chart = figure(
+        Chart(
+            "Router's workers by state (stacked)",
+            series,
+            "seconds",
+            "workers",
+            x_range=(0.0, end),
+            stacked=True,
+            integer_y=True,
+            x_marks=marks,
+        )
     )
     return [chart]
 
 
-def _cold_start(scenario: dict[str, Any] | None) -> list[str]:
-    if not scenario:
+def _cold_start(scenario: ColdStart | None) -> list[str]:
+    if scenario is None:
         return []
-    warm = scenario["warm_ttft"]
+    warm = scenario.warm_ttft
     rows = [
-        ("first request", scenario["cold_outcome"]),
-        ("its route time (waiting for a worker)", _ms(scenario["cold_route_ms"])),
-        ("its TTFT (cold)", _ms(scenario["cold_ttft_ms"])),
-        ("time to first success", _ms(scenario["time_to_first_success_ms"])),
-        ("warm TTFT p50 / p99", f"{_ms(warm['p50_ms'])} / {_ms(warm['p99_ms'])}"),
+        ("first request", scenario.cold_outcome),
+        ("its route time (waiting for a worker)", _ms(scenario.cold_route_ms)),
+        ("its TTFT (cold)", _ms(scenario.cold_ttft_ms)),
+        ("time to first success", _ms(scenario.time_to_first_success_ms)),
+        ("warm TTFT p50 / p99", f"{_ms(warm.p50_ms)} / {_ms(warm.p99_ms)}"),
     ]
     cells = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
     return ["<h2>Scale from zero</h2>", f"<table>{cells}</table>"]
 
 
-def _phases(phases: list[dict[str, Any]] | None) -> list[str]:
-    if not phases or len(phases) < 2:
+def _phases(phases: Sequence[PhaseFigures] | None) -> list[str]:
+    if phases is None or len(phases) < 2:
         return []
     head = (
         "<tr><th>phase</th><th>from s</th><th>asked req/s</th><th>requests</th><th>ok</th>"
@@ -260,36 +272,37 @@ def _phases(phases: list[dict[str, Any]] | None) -> list[str]:
     )
     rows = []
     for phase in phases:
-        counts = phase["requests"]
+        counts = phase.requests
         cells = [
-            phase["phase"],
-            round(phase["start_s"], 1),
-            phase["rate"],
-            counts["total"],
-            counts["ok"],
-            counts["overloaded"],
-            counts["failed"],
-            phase["ttft"]["p50_ms"],
-            phase["ttft"]["p99_ms"],
+            phase.phase,
+            round(phase.start_s, 1),
+            phase.rate,
+            counts.total,
+            counts.ok,
+            counts.overloaded,
+            counts.failed,
+            phase.ttft.p50_ms,
+            phase.ttft.p99_ms,
         ]
         rows.append("<tr>" + "".join(_cell(c) for c in cells) + "</tr>")
     return ["<h2>Phases</h2>", f"<table>{head}{''.join(rows)}</table>"]
 
 
-def _client(client: dict[str, Any]) -> list[str]:
+def _client(client: ClientCheck) -> list[str]:
     head = (
         "<tr><th>process</th><th>loop lag p50 ms</th><th>p99</th><th>max</th><th>CPU</th>"
         "<th>preempted/s</th></tr>"
     )
     rows = [
-        f"<tr><td>{i}</td>{_cell(h['loop_lag_p50_ms'])}{_cell(h['loop_lag_p99_ms'])}"
-        f"{_cell(h['loop_lag_max_ms'])}<td>{h['cpu_share']:.0%}</td>"
-        f"{_cell(h.get('preempted_per_s'))}</tr>"
-        for i, h in enumerate(client["health"])
+        f"<tr><td>{i}</td>{_cell(h.loop_lag_p50_ms)}{_cell(h.loop_lag_p99_ms)}"
+        f"{_cell(h.loop_lag_max_ms)}<td>{h.cpu_share:.0%}</td>"
+        f"{_cell(h.preempted_per_s)}</tr>"
+        for i, h in enumerate(client.health)
     ]
-    shares = [h["cpu_share"] for h in client["health"]]
     verdict = (
-        f"client-bound ({advice(shares, client['processes'])})" if client["reasons"] else "kept up"
+        f"client-bound ({advice(client.cpu_shares(), client.processes)})"
+        if client.reasons
+        else "kept up"
     )
     return [
         "<h2>Client self-check</h2>",
@@ -297,42 +310,40 @@ def _client(client: dict[str, Any]) -> list[str]:
     ]
 
 
-def _ms(value: Any) -> str:
+def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:,.1f} ms"
 
 
-def _sweep_charts(sweep: list[dict[str, Any]] | None) -> list[str]:
+def _sweep_charts(sweep: Sequence[SweepStep] | None) -> list[str]:
     """Latency and throughput against the load of each step: the offered rate of open-loop
     steps, the rate the single user of step 0 sent."""
     if not sweep:
         return []
-    steps = [
-        (s["offered_rate"] or s["summary"]["throughput"]["sent_per_s"], s["summary"]) for s in sweep
-    ]
-    steps = sorted(((rate, fig) for rate, fig in steps if rate), key=lambda step: step[0])
-    latency = [
-        Series(
-            f"TTFT {p}",
-            [(rate, fig["ttft"][f"{p}_ms"]) for rate, fig in steps if fig["ttft"][f"{p}_ms"]],
-        )
-        for p in ("p50", "p99")
-    ]
+    loads = [(s.offered_rate or s.summary.throughput.sent_per_s, s.summary) for s in sweep]
+    steps = sorted(((rate, fig) for rate, fig in loads if rate), key=lambda step: step[0])
+    p50 = [(rate, fig.ttft.p50_ms) for rate, fig in steps if fig.ttft.p50_ms]
+    p99 = [(rate, fig.ttft.p99_ms) for rate, fig in steps if fig.ttft.p99_ms]
+    latency = [Series("TTFT p50", p50), Series("TTFT p99", p99)]
     throughput = [
-        Series("completed req/s", [(r, f["throughput"]["requests_per_s"]) for r, f in steps]),
-        Series("goodput req/s", [(r, f["goodput"]["requests_per_s"]) for r, f in steps]),
+        Series("completed req/s", [(r, f.throughput.requests_per_s) for r, f in steps]),
+        Series("goodput req/s", [(r, f.goodput.requests_per_s) for r, f in steps]),
     ]
     return [
         "<h2>Sweep</h2>",
         "<p class='note'>One point per step (step 0: one user at a time).</p>",
-        line_chart(
-            "Latency against load", latency, "req/s sent (log)", "ms", log_x=True, markers=True
+        figure(
+            Chart(
+                "Latency against load", latency, "req/s sent (log)", "ms", log_x=True, markers=True
+            )
         ),
-        line_chart(
-            "Throughput against load",
-            throughput,
-            "req/s sent (log)",
-            "req/s",
-            log_x=True,
-            markers=True,
+        figure(
+            Chart(
+                "Throughput against load",
+                throughput,
+                "req/s sent (log)",
+                "req/s",
+                log_x=True,
+                markers=True,
+            )
         ),
     ]

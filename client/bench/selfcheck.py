@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from client.bench.stats import percentile
+from client.bench.summary import ProcessHealth
 
 __all__ = ["ClientHealth", "LagSampler", "advice", "verdict"]
 
@@ -30,14 +31,15 @@ class ClientHealth:
     """How often the kernel took the CPU away from the process while it could run (involuntary
     context switches): many, with a small CPU share, mean other programs held the cores."""
 
-    def to_json(self) -> dict[str, float]:
-        return {
-            "loop_lag_p50_ms": round(self.lag_p50_s * 1000, 3),
-            "loop_lag_p99_ms": round(self.lag_p99_s * 1000, 3),
-            "loop_lag_max_ms": round(self.lag_max_s * 1000, 3),
-            "cpu_share": round(self.cpu_share, 3),
-            "preempted_per_s": round(self.preempted_per_s, 1),
-        }
+    def figures(self) -> ProcessHealth:
+        """As the summary shows it: milliseconds and shares, rounded."""
+        return ProcessHealth(
+            loop_lag_p50_ms=round(self.lag_p50_s * 1000, 3),
+            loop_lag_p99_ms=round(self.lag_p99_s * 1000, 3),
+            loop_lag_max_ms=round(self.lag_max_s * 1000, 3),
+            cpu_share=round(self.cpu_share, 3),
+            preempted_per_s=round(self.preempted_per_s, 1),
+        )
 
 
 @dataclass

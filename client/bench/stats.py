@@ -15,9 +15,17 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from client.bench.records import RequestRecord
+from client.bench.summary import (
+    Figures,
+    Goodput,
+    Latency,
+    RequestCounts,
+    SloBounds,
+    Throughput,
+    TokenCounts,
+)
 
 __all__ = ["PERCENTILES", "Slo", "Window", "latency_summary", "percentile", "summarize"]
 
@@ -35,16 +43,13 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def latency_summary(values: Sequence[float]) -> dict[str, float | int | None]:
+def latency_summary(values: Sequence[float]) -> Latency:
     """Milliseconds: mean and p50/p90/p95/p99 (None when there are no values), and the count."""
-    summary: dict[str, float | int | None] = {"count": len(values)}
     if not values:
-        summary.update({"mean_ms": None, **{f"p{p}_ms": None for p in PERCENTILES}})
-        return summary
-    summary["mean_ms"] = round(1000 * sum(values) / len(values), 3)
-    for p in PERCENTILES:
-        summary[f"p{p}_ms"] = round(1000 * percentile(values, p), 3)
-    return summary
+        return Latency(count=0, mean_ms=None, p50_ms=None, p90_ms=None, p95_ms=None, p99_ms=None)
+    p50, p90, p95, p99 = (round(1000 * percentile(values, p), 3) for p in PERCENTILES)
+    mean = round(1000 * sum(values) / len(values), 3)
+    return Latency(count=len(values), mean_ms=mean, p50_ms=p50, p90_ms=p90, p95_ms=p95, p99_ms=p99)
 
 
 @dataclass(frozen=True)
@@ -75,14 +80,12 @@ class Slo:
         checks = ((self.ttft, record.ttft), (self.itl, worst_gap), (self.e2e, record.e2e))
         return all(bound is None or (v is not None and v <= bound) for bound, v in checks)
 
-    def to_json(self) -> dict[str, float | None]:
-        return {
-            f"{name}_ms": None if value is None else value * 1000
-            for name, value in (("ttft", self.ttft), ("itl", self.itl), ("e2e", self.e2e))
-        }
+    def bounds(self) -> SloBounds:
+        """The bounds in milliseconds, as the summary shows them."""
+        return SloBounds(ttft_ms=_ms(self.ttft), itl_ms=_ms(self.itl), e2e_ms=_ms(self.e2e))
 
 
-def summarize(records: Sequence[RequestRecord], window: Window, slo: Slo) -> dict[str, Any]:
+def summarize(records: Sequence[RequestRecord], window: Window, slo: Slo) -> Figures:
     measured = [r for r in records if window.holds(r.intended)]
     ok = [r for r in measured if r.outcome == "ok"]
     ttft = [r.ttft for r in ok if r.ttft is not None]
@@ -97,46 +100,50 @@ def summarize(records: Sequence[RequestRecord], window: Window, slo: Slo) -> dic
     ended_good = sum(1 for r in ended_ok if slo.met_by(r))
     tokens = sum(1 for r in records for t in r.tokens if window.holds(t))
     server_tokens = [r.output_tokens for r in ok if r.output_tokens is not None]
-    return {
-        "window_s": round(window.seconds, 3),
-        "requests": _counts(measured),
-        "ttft": latency_summary(ttft),
-        "itl": latency_summary(gaps),
-        "tpot": latency_summary(tpot),
-        "e2e": latency_summary(e2e),
-        "dispatch_delay": latency_summary(dispatch),
-        "route_time": latency_summary(routes),
-        "time_to_headers": latency_summary(headers),
-        "throughput": {
-            "requests_per_s": round(len(ended_ok) / window.seconds, 3),
-            "output_tokens_per_s": round(tokens / window.seconds, 3),
-            "sent_per_s": round(len(dispatch) / window.seconds, 3),
-        },
-        "tokens": {
-            "server_counted": len(server_tokens),
-            "events_counted": len(ok) - len(server_tokens),
-            "mean_output_tokens": _mean(server_tokens),
-        },
-        "goodput": {
-            "slo": slo.to_json(),
-            "requests_per_s": round(ended_good / window.seconds, 3),
-            "attainment": round(len(good) / len(measured), 4) if measured else None,
-        },
-    }
+    return Figures(
+        window_s=round(window.seconds, 3),
+        requests=_counts(measured),
+        ttft=latency_summary(ttft),
+        itl=latency_summary(gaps),
+        tpot=latency_summary(tpot),
+        e2e=latency_summary(e2e),
+        dispatch_delay=latency_summary(dispatch),
+        route_time=latency_summary(routes),
+        time_to_headers=latency_summary(headers),
+        throughput=Throughput(
+            requests_per_s=round(len(ended_ok) / window.seconds, 3),
+            output_tokens_per_s=round(tokens / window.seconds, 3),
+            sent_per_s=round(len(dispatch) / window.seconds, 3),
+        ),
+        tokens=TokenCounts(
+            server_counted=len(server_tokens),
+            events_counted=len(ok) - len(server_tokens),
+            mean_output_tokens=_mean(server_tokens),
+        ),
+        goodput=Goodput(
+            slo=slo.bounds(),
+            requests_per_s=round(ended_good / window.seconds, 3),
+            attainment=round(len(good) / len(measured), 4) if measured else None,
+        ),
+    )
 
 
-def _counts(measured: Sequence[RequestRecord]) -> dict[str, Any]:
+def _counts(measured: Sequence[RequestRecord]) -> RequestCounts:
     outcomes = Counter(r.outcome for r in measured)
     statuses = Counter(str(r.status) for r in measured if r.outcome != "ok")
-    return {
-        "total": len(measured),
-        "ok": outcomes["ok"],
-        "overloaded": outcomes["overloaded"],
-        "failed": len(measured) - outcomes["ok"] - outcomes["overloaded"],
-        "by_outcome": dict(sorted(outcomes.items())),
-        "failed_by_status": dict(sorted(statuses.items())),
-    }
+    return RequestCounts(
+        total=len(measured),
+        ok=outcomes["ok"],
+        overloaded=outcomes["overloaded"],
+        failed=len(measured) - outcomes["ok"] - outcomes["overloaded"],
+        by_outcome=dict(sorted(outcomes.items())),
+        failed_by_status=dict(sorted(statuses.items())),
+    )
 
 
 def _mean(values: Sequence[int]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000

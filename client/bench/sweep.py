@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+
+from client.bench.summary import Figures
 
 __all__ = ["SweepPolicy", "overload_reasons"]
 
@@ -32,18 +33,18 @@ class SweepPolicy:
 
 
 def overload_reasons(
-    summary: dict[str, Any], offered_rate: float, baseline_ttft_ms: float, policy: SweepPolicy
+    figures: Figures, offered_rate: float, baseline_ttft_ms: float, policy: SweepPolicy
 ) -> list[str]:
-    """Why a step's summary shows the target overloaded; empty when it kept up."""
+    """Why a step's figures show the target overloaded; empty when it kept up."""
     reasons = []
-    completed = summary["throughput"]["requests_per_s"]
+    completed = figures.throughput.requests_per_s
     if completed < policy.min_completion * offered_rate:
         reasons.append(f"completed {completed:.2f} req/s of {offered_rate:.2f} offered")
-    counts = summary["requests"]
-    failures = counts["total"] - counts["ok"]
-    if failures >= policy.min_failures and failures / counts["total"] > policy.max_failure_share:
-        reasons.append(f"{failures} of {counts['total']} requests failed")
-    ttft = summary["ttft"]["p50_ms"]
+    counts = figures.requests
+    failures = counts.total - counts.ok
+    if failures >= policy.min_failures and failures / counts.total > policy.max_failure_share:
+        reasons.append(f"{failures} of {counts.total} requests failed")
+    ttft = figures.ttft.p50_ms
     limit = policy.ttft_growth * baseline_ttft_ms
     if ttft is not None and math.isfinite(limit) and ttft > limit:
         reasons.append(f"median TTFT {ttft:.0f} ms > {policy.ttft_growth:g}x baseline")

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from client.bench.arrivals import Phase
 from client.bench.config import BenchConfig
-from client.bench.document import build_document, shifted
+from client.bench.document import shifted, sweep_document
 from client.bench.errors import BenchError
 from client.bench.execute import RunResult
 from client.bench.plan import LoadPlan
 from client.bench.records import RequestRecord
-from client.bench.selfcheck import ClientHealth
 from client.bench.stats import Window, summarize
+from client.bench.summary import BenchSummary, Figures, SweepStep
 from client.bench.sweep import overload_reasons
 
 __all__ = ["run_sweep"]
@@ -26,18 +25,16 @@ ExecuteStep = Callable[[LoadPlan, str], Awaitable[RunResult]]
 
 async def run_sweep(
     config: BenchConfig, execute_step: ExecuteStep, t0: float
-) -> tuple[dict[str, Any], list[RequestRecord]]:
+) -> tuple[BenchSummary, list[RequestRecord]]:
     policy = config.sweep
     baseline_plan = LoadPlan("closed", users=1, seconds=config.seconds, seed=config.seed)
     result = await execute_step(baseline_plan, "sweep step 0 (1 user)")
     records, base = _step_figures(config, result, t0, 0)
-    base_rate = base["throughput"]["requests_per_s"]
-    base_ttft = base["ttft"]["p50_ms"]
+    base_rate = base.throughput.requests_per_s
+    base_ttft = base.ttft.p50_ms
     if not base_rate or base_ttft is None:
         raise BenchError("the sweep's first step (one user) completed no request in its window")
-    steps: list[dict[str, Any]] = [
-        {"step": 0, "offered_rate": None, "overloaded": [], "summary": base}
-    ]
+    steps = [SweepStep(step=0, offered_rate=None, overloaded=[], summary=base)]
     health = list(result.health)
     processes = len(result.health)
     for step in range(1, policy.max_steps + 1):
@@ -50,43 +47,17 @@ async def run_sweep(
         health.extend(result.health)
         processes = max(processes, len(result.health))
         reasons = overload_reasons(figures, rate, base_ttft, policy)
-        steps.append(
-            {"step": step, "offered_rate": rate, "overloaded": reasons, "summary": figures}
-        )
+        steps.append(SweepStep(step=step, offered_rate=rate, overloaded=reasons, summary=figures))
         if reasons:
             break
-    document = _sweep_document(config, baseline_plan, records, health, steps)
-    document["client"]["processes"] = processes
-    return document, records
+    return sweep_document(config, baseline_plan, records, health, steps, processes), records
 
 
 def _step_figures(
     config: BenchConfig, result: RunResult, t0: float, step: int
-) -> tuple[list[RequestRecord], dict[str, Any]]:
+) -> tuple[list[RequestRecord], Figures]:
     """The step's records on the sweep's clock, and its figures over its own window."""
     offset = result.t0 - t0
     records = [dataclasses.replace(r, phase=step) for r in shifted(result.records, offset)]
     window = Window(offset + config.warmup, offset + config.seconds - config.cooldown)
     return records, summarize(records, window, config.slo)
-
-
-def _sweep_document(
-    config: BenchConfig,
-    plan: LoadPlan,
-    records: list[RequestRecord],
-    health: list[ClientHealth],
-    steps: list[dict[str, Any]],
-) -> dict[str, Any]:
-    kept = [s for s in steps if not s["overloaded"]]
-    best = max(kept, key=lambda s: s["summary"]["goodput"]["requests_per_s"])
-    end = max((r.end or 0.0 for r in records), default=0.0)
-    document = build_document(config, plan, records, health, Window(0.0, max(end, 1e-3)))
-    document["summary"] = best["summary"]
-    document["load"]["description"] = (
-        f"sweep: 1 user, then open loop at x{config.sweep.factor:g} steps until overload "
-        f"({len(steps) - 1} steps, best: step {best['step']})"
-    )
-    document["load"]["duration_s"] = end
-    document["sweep"] = steps
-    document["sweep_stopped"] = steps[-1]["overloaded"] or ["reached the last step"]
-    return document

@@ -26,7 +26,7 @@ from client.bench.events import Dialect, EventHook, StreamFailure, TokenTally
 from client.bench.records import Outcome, RequestRecord
 from client.bench.workload import RequestSpec
 from client.errors import ProtocolError
-from client.routing import Waiting, interpret_route_answer
+from client.routing import Ticket, interpret_route_answer
 
 __all__ = [
     "Failed",
@@ -220,18 +220,26 @@ class RouterTarget:
         record.sent = clock()
         ticket = await route(session, self.settings, spec.max_new_tokens)
         record.routed = clock()
-        record.worker = str(ticket["url"])
-        body = {"auth_data": ticket, "payload": tgi_payload(spec)}
-        url = str(ticket["url"]).rstrip("/") + "/generate_stream"
-        await stream_into(session, url, body, record, clock, "tgi", self.settings.idle_timeout)
+        await _stream_from_worker(session, ticket, spec, record, clock, self.settings)
 
     async def close(self) -> None:
         return None
 
 
-async def route(
-    session: aiohttp.ClientSession, settings: TargetSettings, cost: int
-) -> dict[str, Any]:
+async def _stream_from_worker(
+    session: aiohttp.ClientSession,
+    ticket: Ticket,
+    spec: RequestSpec,
+    record: RequestRecord,
+    clock: Clock,
+    settings: TargetSettings,
+) -> None:
+    record.worker = ticket.url
+    url, body = ticket.worker_url("/generate_stream"), ticket.worker_body(tgi_payload(spec))
+    await stream_into(session, url, body, record, clock, "tgi", settings.idle_timeout)
+
+
+async def route(session: aiohttp.ClientSession, settings: TargetSettings, cost: int) -> Ticket:
     """A ticket from the router, polling with the same request_idx while no worker is ready."""
     body: dict[str, Any] = {"endpoint": settings.endpoint, "cost": cost}
     headers: dict[str, str] = {}
@@ -244,15 +252,15 @@ async def route(
     while True:
         answer = await _ask_router(session, url, body, headers)
         try:
-            waiting = interpret_route_answer(answer)
+            parsed = interpret_route_answer(answer)
         except ProtocolError as exc:
             raise Failed("error", str(exc)) from None
-        if not isinstance(waiting, Waiting):
-            return answer
+        if isinstance(parsed, Ticket):
+            return parsed
         if time.monotonic() >= deadline:
             raise Failed("timeout", f"no worker ready within {settings.route_wait:g} s")
-        if waiting.request_idx is not None:  # Vast.ai's wait may carry none
-            body["request_idx"] = waiting.request_idx
+        if parsed.request_idx is not None:  # Vast.ai's wait may carry none
+            body["request_idx"] = parsed.request_idx
         await asyncio.sleep(_ROUTE_POLL_S)
 
 
@@ -286,7 +294,7 @@ class WorkerTarget:
 
     def __init__(self, settings: TargetSettings, prefetch: int = 4) -> None:
         self.settings = settings
-        self._tickets: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=prefetch)
+        self._tickets: asyncio.Queue[Ticket] = asyncio.Queue(maxsize=prefetch)
         self._filler: asyncio.Task[None] | None = None
         self._router = RouterTarget(settings)
         self._cost = 1
@@ -302,15 +310,12 @@ class WorkerTarget:
             self._filler = asyncio.create_task(self._fill(session))
         ticket = await self._ticket(session, spec.max_new_tokens)
         record.sent = clock()
-        record.worker = str(ticket["url"])
-        body = {"auth_data": ticket, "payload": tgi_payload(spec)}
-        url = str(ticket["url"]).rstrip("/") + "/generate_stream"
-        await stream_into(session, url, body, record, clock, "tgi", self.settings.idle_timeout)
+        await _stream_from_worker(session, ticket, spec, record, clock, self.settings)
 
-    async def _ticket(self, session: aiohttp.ClientSession, cost: int) -> dict[str, Any]:
+    async def _ticket(self, session: aiohttp.ClientSession, cost: int) -> Ticket:
         ticket = await self._tickets.get()
-        fresh = float(ticket.get("exp", math.inf)) - time.time() > _TICKET_MARGIN_S
-        if fresh and float(ticket.get("cost", 0)) >= cost:
+        expires = math.inf if ticket.exp is None else ticket.exp
+        if expires - time.time() > _TICKET_MARGIN_S and ticket.cost >= cost:
             return ticket
         return await route(session, self.settings, cost)
 

@@ -1,5 +1,6 @@
-"""The router's workers on the run's timeline: `GET /status` sampled every `interval` seconds,
-counted by state per endpoint. A sample that fails is recorded as such, never fatal."""
+"""The router's workers on the run's timeline: `GET /status` (`protocol.RouterStatus`) sampled
+every `interval` seconds, counted by state per endpoint. A sample that fails (no answer, not 200,
+not a router's status body) is recorded as such, never fatal."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
+import pydantic
+
+from protocol.router_status import RouterStatus
 
 __all__ = ["StatusSampler", "WorkerSample", "count_states"]
 
@@ -21,20 +24,13 @@ class WorkerSample:
     """Workers by state (for the sampled endpoint); empty when the sample failed."""
     ok: bool = True
 
-    def to_json(self) -> dict[str, Any]:
-        return {"t": round(self.t, 3), "states": self.states, "ok": self.ok}
 
-
-def count_states(status: Any, endpoint: str) -> dict[str, int]:
+def count_states(status: RouterStatus, endpoint: str) -> dict[str, int]:
     """Workers by state of `endpoint` in a router's `/status` body; {} when it is not there."""
-    if not isinstance(status, dict):
+    entry = status.endpoint(endpoint)
+    if entry is None:
         return {}
-    for entry in status.get("endpoints") or []:
-        if isinstance(entry, dict) and entry.get("name") == endpoint:
-            workers = entry.get("workers") or []
-            states = Counter(str(w.get("state")) for w in workers if isinstance(w, dict))
-            return dict(sorted(states.items()))
-    return {}
+    return dict(sorted(Counter(worker.state for worker in entry.workers).items()))
 
 
 @dataclass
@@ -67,7 +63,9 @@ class StatusSampler:
         now = time.perf_counter() - self.t0
         try:
             async with session.get(url) as response:
-                body = await response.json(content_type=None)
-                return WorkerSample(now, count_states(body, self.endpoint), response.status == 200)
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+                if response.status != 200:
+                    return WorkerSample(now, {}, ok=False)
+                status = RouterStatus.model_validate_json(await response.read())
+        except (aiohttp.ClientError, TimeoutError, pydantic.ValidationError):
             return WorkerSample(now, {}, ok=False)
+        return WorkerSample(now, count_states(status, self.endpoint))

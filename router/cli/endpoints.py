@@ -30,6 +30,7 @@ import urllib.request
 from typing import Any
 
 from router.autoscaler.params import ParamsError, add_params_flag, parse_assignments
+from router.settings import RouterSettings
 
 HELP = "create, list, update and delete endpoints and worker groups on a router"
 
@@ -87,8 +88,8 @@ def _add_template_fields(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    admin_key = args.admin_key or os.environ.get("TGIS_ADMIN_KEY", "")
-    api = _Api(args.router.rstrip("/"), admin_key)
+    settings = RouterSettings.from_environment(os.environ, admin_key=args.admin_key)
+    api = _Api(args.router.rstrip("/"), settings.admin_key.get_secret_value())
     try:
         print(json.dumps(_dispatch(api, args), indent=2))
     except CommandError as exc:

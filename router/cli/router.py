@@ -10,7 +10,7 @@ creates, lists, updates and deletes more through the management API (/api/v0/...
 the admin key guards. Endpoints, keys and the reqnum high-water mark live in the state dir.
 Status: GET /ui (HTML), GET /status (JSON), GET /metrics (Prometheus).
 
-Environment:
+Environment (names exactly as spelled; all of them in docs/router.md, Settings):
   TGIS_API_KEY        the default endpoint's API key (generated and printed when unset)
   TGIS_ADMIN_KEY      the management API's key (generated and printed when unset)
   TGIS_WORKER_TOKEN   token workers must present on status reports (unset: any worker)
@@ -28,9 +28,10 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
 
@@ -66,20 +67,14 @@ def add_router_arguments(parser: argparse.ArgumentParser, *, default_port: str) 
     )
 
 
-def build_settings(args: argparse.Namespace, **extra: Any) -> RouterSettings:
-    """Settings from flags over environment; an API key is generated when none is set."""
-    flags = {
-        "port": args.port,
-        "host": args.host,
-        "api_key": args.api_key,
-        "endpoint": args.endpoint,
-        "state_dir": args.state_dir,
-        "route_timeout_s": args.route_timeout,
-        "admin_key": args.admin_key,
-        "ticket_scheme": args.ticket_scheme,
-        **extra,
-    }
-    settings = RouterSettings(**{name: value for name, value in flags.items() if value is not None})
+def build_settings(
+    args: argparse.Namespace, environ: Mapping[str, str], **extra: object
+) -> RouterSettings:
+    """Settings from the variables `environ` sets (docs/router.md), the flags given and `extra`
+    over them; an API key and an admin key are generated when none is set."""
+    settings = RouterSettings.from_command_line(
+        args, environ, route_timeout_s=args.route_timeout, **extra
+    )
     if not settings.api_key.get_secret_value():
         settings = settings.model_copy(update={"api_key": SecretStr(secrets.token_urlsafe(24))})
     if not settings.admin_key.get_secret_value():
@@ -92,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     from router.http.app import create_app
 
-    settings = build_settings(args)
+    settings = build_settings(args, os.environ)
     if not args.api_key:
         print(f"API key for endpoint {settings.endpoint!r}: {settings.api_key.get_secret_value()}")
     if not args.admin_key:

@@ -21,6 +21,7 @@ import json
 import sys
 from pathlib import Path
 
+from common.flags import number, whole_number
 from router.autoscaler.params import add_params_flag
 
 HELP = "replay a request trace against simulated workers and an autoscaling policy"
@@ -29,6 +30,7 @@ POLICY_NAMES = ("default", "vast", "kpa", "skypilot")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    at_least_0, above_0 = number(at_least=0), number(above=0)
     parser.add_argument("--trace", type=Path, required=True, help="trace CSV file")
     parser.add_argument(
         "--policy", default="default", choices=POLICY_NAMES, help="policy (default 'default')"
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument(
         "--time-scale",
-        type=float,
+        type=above_0,
         default=1.0,
         help="multiply arrival times: 0.5 replays twice as fast (default 1)",
     )
@@ -47,11 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "max_workers, target_queue_time, inactivity_timeout, ...); repeatable",
     )
     fleet = parser.add_argument_group("simulated workers")
-    fleet.add_argument("--start-time", type=float, default=60.0, help="create to ready, s")
-    fleet.add_argument("--resume-time", type=float, default=5.0, help="cold to ready, s")
-    fleet.add_argument("--max-perf", type=float, default=400.0, help="tokens/s per worker")
-    fleet.add_argument("--slots", type=int, default=8, help="requests a worker serves at once")
-    fleet.add_argument("--failure-rate", type=float, default=0.0, help="share of failed starts")
+    fleet.add_argument("--start-time", type=at_least_0, default=60.0, help="create to ready, s")
+    fleet.add_argument("--resume-time", type=at_least_0, default=5.0, help="cold to ready, s")
+    fleet.add_argument("--max-perf", type=above_0, default=400.0, help="tokens/s per worker")
+    fleet.add_argument(
+        "--slots", type=whole_number(at_least=1), default=8, help="requests a worker serves at once"
+    )
+    fleet.add_argument(
+        "--failure-rate",
+        type=number(at_least=0, below=1),
+        default=0.0,
+        help="share of failed starts, in [0, 1)",
+    )
     fleet.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 

@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = build_settings(
         args,
+        os.environ,
         worker_token=SecretStr(secrets.token_urlsafe(24)),
         accept_unknown_workers=False,
     )

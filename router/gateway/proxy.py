@@ -177,7 +177,7 @@ async def _forward(
         if ticket is None:
             break
         request_idx, url = ticket.request_idx, ticket.url
-        auth_data = json.dumps(ticket.auth_data).encode()
+        auth_data = json.dumps(ticket.signed.auth_data()).encode()
         body = b'{"auth_data":' + auth_data + b',"payload":' + payload_json + b"}"
         try:
             outcome = await _try_worker(request, app[SESSION], config, url.rstrip("/") + path, body)

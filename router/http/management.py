@@ -13,9 +13,9 @@ Every change is persisted in the state directory before the answer goes out.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -27,74 +27,66 @@ from router.endpoints.models import (
     worker_group_from_body,
 )
 from router.endpoints.store import EndpointStore
-from router.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from router.errors import Conflict, EndpointNotFound, InvalidRequest, NotFound, Unauthorized
 from router.http.bodies import read_json
+from router.http.state import ROTATION, SERVICE
 from router.logs import event
-from router.routing.service import RouteService
 
 __all__ = ["add_management_routes"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Rotate = Callable[[], Awaitable[dict[str, Any]]]
 
 
-def add_management_routes(
-    app: web.Application,
-    service: Callable[[web.Application], RouteService],
-    rotate: Callable[[web.Application], Rotate],
+def add_management_routes(app: web.Application) -> None:
+    _add_collection(app, "/api/v0/endpoints/", _Endpoints())
+    _add_collection(app, "/api/v0/workergroups/", _WorkerGroups())
+    app.router.add_post("/api/v0/keys/rotate", _admin_only(_rotate_key))
+
+
+def _add_collection(
+    app: web.Application, path: str, collection: _Endpoints | _WorkerGroups
 ) -> None:
-    api = _Api(service, rotate)
-    app.router.add_get("/api/v0/endpoints/", api.guard(api.list_endpoints))
-    app.router.add_post("/api/v0/endpoints/", api.guard(api.create_endpoint))
-    app.router.add_get("/api/v0/endpoints/{name}", api.guard(api.get_endpoint))
-    app.router.add_patch("/api/v0/endpoints/{name}", api.guard(api.update_endpoint))
-    app.router.add_put("/api/v0/endpoints/{name}", api.guard(api.update_endpoint))
-    app.router.add_delete("/api/v0/endpoints/{name}", api.guard(api.delete_endpoint))
-    app.router.add_get("/api/v0/workergroups/", api.guard(api.list_groups))
-    app.router.add_post("/api/v0/workergroups/", api.guard(api.create_group))
-    app.router.add_get("/api/v0/workergroups/{name}", api.guard(api.get_group))
-    app.router.add_patch("/api/v0/workergroups/{name}", api.guard(api.update_group))
-    app.router.add_put("/api/v0/workergroups/{name}", api.guard(api.update_group))
-    app.router.add_delete("/api/v0/workergroups/{name}", api.guard(api.delete_group))
-    app.router.add_post("/api/v0/keys/rotate", api.guard(api.rotate_key))
+    """GET `path` lists, POST `path` creates; GET `path{name}` reads one, PATCH or PUT changes
+    the fields given, DELETE deletes it. Every route wants the admin key."""
+    item = f"{path}{{name}}"
+    app.router.add_get(path, _admin_only(collection.list_all))
+    app.router.add_post(path, _admin_only(collection.create))
+    app.router.add_get(item, _admin_only(collection.get))
+    app.router.add_patch(item, _admin_only(collection.update))
+    app.router.add_put(item, _admin_only(collection.update))
+    app.router.add_delete(item, _admin_only(collection.delete))
 
 
-class _Api:
-    def __init__(
-        self,
-        service: Callable[[web.Application], RouteService],
-        rotate: Callable[[web.Application], Rotate],
-    ) -> None:
-        self._service = service
-        self._rotate = rotate
+def _admin_only(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        service = request.app[SERVICE]
+        expected = service.settings.admin_key.get_secret_value()
+        if not expected:
+            raise Unauthorized("the management API is off: start the router with an admin key")
+        if not same_secret(bearer_token(request) or "", expected):
+            raise Unauthorized("missing or wrong admin key: send `Authorization: Bearer <key>`")
+        return await handler(request)
 
-    def guard(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            service = self._service(request.app)
-            expected = service.settings.admin_key.get_secret_value()
-            if not expected:
-                raise Unauthorized("the management API is off: start the router with an admin key")
-            if not same_secret(bearer_token(request) or "", expected):
-                raise Unauthorized("missing or wrong admin key: send `Authorization: Bearer <key>`")
-            return await handler(request)
+    return guarded
 
-        return guarded
 
-    def _store(self, request: web.Request) -> EndpointStore:
-        return self._service(request.app).store
+def _store(request: web.Request) -> EndpointStore:
+    return request.app[SERVICE].store
 
-    # -- endpoints ---------------------------------------------------------------------------
 
-    async def list_endpoints(self, request: web.Request) -> web.Response:
-        endpoints = self._store(request).endpoints.values()
+class _Endpoints:
+    """/api/v0/endpoints/: the endpoints; deleting one deletes its worker groups too."""
+
+    async def list_all(self, request: web.Request) -> web.Response:
+        endpoints = _store(request).endpoints.values()
         return web.json_response({"endpoints": [endpoint.view() for endpoint in endpoints]})
 
-    async def create_endpoint(self, request: web.Request) -> web.Response:
-        store = self._store(request)
+    async def create(self, request: web.Request) -> web.Response:
+        store = _store(request)
         endpoint = endpoint_from_body(await read_json(request))
-        endpoint = endpoint.model_copy(update={"created_at": self._service(request.app).clock()})
+        endpoint = endpoint.model_copy(update={"created_at": request.app[SERVICE].clock()})
         if endpoint.name in store.endpoints:
             raise Conflict(f"endpoint {endpoint.name!r} exists: update it with PATCH")
         store.put_endpoint(endpoint)
@@ -102,21 +94,21 @@ class _Api:
         event(log, "endpoint_created", endpoint=endpoint.name)
         return web.json_response({"endpoint": endpoint.view(reveal_key=True)}, status=201)
 
-    async def get_endpoint(self, request: web.Request) -> web.Response:
+    async def get(self, request: web.Request) -> web.Response:
         endpoint = self._endpoint(request)
         reveal = request.query.get("reveal_key", "").lower() in ("1", "true", "yes")
         return web.json_response({"endpoint": endpoint.view(reveal_key=reveal)})
 
-    async def update_endpoint(self, request: web.Request) -> web.Response:
-        store, current = self._store(request), self._endpoint(request)
+    async def update(self, request: web.Request) -> web.Response:
+        store, current = _store(request), self._endpoint(request)
         updated = endpoint_from_body(await read_json(request), current=current)
         store.put_endpoint(updated)
         await store.save()
         event(log, "endpoint_updated", endpoint=updated.name, state=updated.endpoint_state.value)
         return web.json_response({"endpoint": updated.view()})
 
-    async def delete_endpoint(self, request: web.Request) -> web.Response:
-        service = self._service(request.app)
+    async def delete(self, request: web.Request) -> web.Response:
+        service = request.app[SERVICE]
         endpoint = self._endpoint(request)
         groups = service.store.delete_endpoint(endpoint.name)
         service.registry.remove_endpoint(endpoint.name)
@@ -127,42 +119,44 @@ class _Api:
 
     def _endpoint(self, request: web.Request) -> Endpoint:
         name = request.match_info["name"]
-        endpoint = self._store(request).endpoints.get(name)
+        endpoint = _store(request).endpoints.get(name)
         if endpoint is None:
-            raise NotFound(f"no endpoint named {name!r}")
+            raise EndpointNotFound(f"no endpoint named {name!r}")
         return endpoint
 
-    # -- worker groups -----------------------------------------------------------------------
 
-    async def list_groups(self, request: web.Request) -> web.Response:
-        groups = self._store(request).groups.values()
+class _WorkerGroups:
+    """/api/v0/workergroups/: the worker groups, each of an endpoint that exists."""
+
+    async def list_all(self, request: web.Request) -> web.Response:
+        groups = _store(request).groups.values()
         return web.json_response({"workergroups": [group.view() for group in groups]})
 
-    async def create_group(self, request: web.Request) -> web.Response:
-        store = self._store(request)
+    async def create(self, request: web.Request) -> web.Response:
+        store = _store(request)
         group = worker_group_from_body(await read_json(request))
         if group.name in store.groups:
             raise Conflict(f"worker group {group.name!r} exists: update it with PATCH")
-        self._check_endpoint(store, group.endpoint)
+        _check_endpoint(store, group.endpoint)
         store.put_group(group)
         await store.save()
         event(log, "workergroup_created", group=group.name, endpoint=group.endpoint)
         return web.json_response({"workergroup": group.view()}, status=201)
 
-    async def get_group(self, request: web.Request) -> web.Response:
+    async def get(self, request: web.Request) -> web.Response:
         return web.json_response({"workergroup": self._group(request).view()})
 
-    async def update_group(self, request: web.Request) -> web.Response:
-        store = self._store(request)
+    async def update(self, request: web.Request) -> web.Response:
+        store = _store(request)
         updated = worker_group_from_body(await read_json(request), current=self._group(request))
-        self._check_endpoint(store, updated.endpoint)
+        _check_endpoint(store, updated.endpoint)
         store.put_group(updated)
         await store.save()
         event(log, "workergroup_updated", group=updated.name, endpoint=updated.endpoint)
         return web.json_response({"workergroup": updated.view()})
 
-    async def delete_group(self, request: web.Request) -> web.Response:
-        store, group = self._store(request), self._group(request)
+    async def delete(self, request: web.Request) -> web.Response:
+        store, group = _store(request), self._group(request)
         store.delete_group(group.name)
         await store.save()
         event(log, "workergroup_deleted", group=group.name)
@@ -170,17 +164,17 @@ class _Api:
 
     def _group(self, request: web.Request) -> WorkerGroup:
         name = request.match_info["name"]
-        group = self._store(request).groups.get(name)
+        group = _store(request).groups.get(name)
         if group is None:
             raise NotFound(f"no worker group named {name!r}")
         return group
 
-    @staticmethod
-    def _check_endpoint(store: EndpointStore, name: str) -> None:
-        if name not in store.endpoints:
-            raise InvalidRequest(f"endpoint: no endpoint named {name!r}; create it first")
 
-    # -- keys --------------------------------------------------------------------------------
+def _check_endpoint(store: EndpointStore, name: str) -> None:
+    if name not in store.endpoints:
+        raise InvalidRequest(f"endpoint: no endpoint named {name!r}; create it first")
 
-    async def rotate_key(self, request: web.Request) -> web.Response:
-        return web.json_response(await self._rotate(request.app)())
+
+async def _rotate_key(request: web.Request) -> web.Response:
+    rotated = await request.app[ROTATION].rotate()
+    return web.json_response(dataclasses.asdict(rotated))

@@ -7,7 +7,8 @@ no form, no secret. It refreshes itself every few seconds.
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+
+from protocol.router_status import EndpointStatus, RouterStatus, WorkerStatus
 
 __all__ = ["render_status_page"]
 
@@ -21,8 +22,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
-def render_status_page(status: dict[str, Any]) -> str:
-    sections = [_endpoint_section(endpoint) for endpoint in status["endpoints"]]
+def render_status_page(status: RouterStatus) -> str:
+    sections = [_endpoint_section(endpoint) for endpoint in status.endpoints]
     body = "\n".join(sections) or '<p class="muted">No endpoints.</p>'
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -30,15 +31,15 @@ def render_status_page(status: dict[str, Any]) -> str:
         "<title>tgi-serverless router</title>"
         f"<style>{STYLE}</style></head><body>\n"
         "<h1>tgi-serverless router</h1>\n"
-        f'<p class="muted" id="summary">{len(status["endpoints"])} endpoint(s), '
-        f"{status.get('waiting', 0)} request(s) waiting for a worker</p>\n"
+        f'<p class="muted" id="summary">{len(status.endpoints)} endpoint(s), '
+        f"{status.waiting} request(s) waiting for a worker</p>\n"
         f"{body}\n</body></html>\n"
     )
 
 
-def _endpoint_section(endpoint: dict[str, Any]) -> str:
-    name = escape(str(endpoint["name"]))
-    workers = endpoint["workers"]
+def _endpoint_section(endpoint: EndpointStatus) -> str:
+    name = escape(endpoint.name)
+    workers = endpoint.workers
     rows = "\n".join(_worker_row(worker) for worker in workers)
     table = (
         '<table class="workers"><thead><tr><th>worker</th><th>url</th><th>state</th>'
@@ -48,22 +49,22 @@ def _endpoint_section(endpoint: dict[str, Any]) -> str:
         if workers
         else '<p class="muted">No workers yet.</p>'
     )
-    state = escape(str(endpoint.get("endpoint_state", "active")))
+    state = escape(endpoint.endpoint_state)
     return (
         f'<section class="endpoint" data-endpoint="{name}">'
         f'<h2>{name} <span class="muted">({state}; max_workers '
-        f"{escape(str(endpoint.get('max_workers', '')))})</span></h2>\n{table}</section>"
+        f"{endpoint.max_workers})</span></h2>\n{table}</section>"
     )
 
 
-def _worker_row(worker: dict[str, Any]) -> str:
+def _worker_row(worker: WorkerStatus) -> str:
     cells = [
-        f"<td>{escape(str(worker['id']))}</td>",
-        f"<td>{escape(str(worker['url']))}</td>",
-        f'<td class="state">{escape(str(worker["state"]))}</td>',
-        f'<td class="num">{worker["expected_load"]:.0f}</td>',
-        f'<td class="num">{worker["max_perf"]:.1f}</td>',
-        f'<td class="num">{worker["expected_wait_s"]:.2f}</td>',
-        f'<td class="num">{worker["last_report_age_s"]:.1f}</td>',
+        f"<td>{escape(worker.id)}</td>",
+        f"<td>{escape(worker.url)}</td>",
+        f'<td class="state">{escape(worker.state)}</td>',
+        f'<td class="num">{worker.expected_load:.0f}</td>',
+        f'<td class="num">{worker.max_perf:.1f}</td>',
+        f'<td class="num">{worker.expected_wait_s:.2f}</td>',
+        f'<td class="num">{worker.last_report_age_s:.1f}</td>',
     ]
-    return f'<tr data-worker="{escape(str(worker["id"]))}">{"".join(cells)}</tr>'
+    return f'<tr data-worker="{escape(worker.id)}">{"".join(cells)}</tr>'

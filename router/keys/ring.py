@@ -3,7 +3,8 @@
 Rotation overlaps on both sides. A new key is published `lead_s` before it starts signing, so
 every worker has fetched it by the time a ticket names it; the key it replaces stops signing at
 that moment but stays published for `ttl_s` more (plus a skew allowance), until the last ticket
-it signed has expired. Pure logic with an injected `now`; persistence lives in `keystore`.
+it signed has expired. Pure logic with an injected `now`; persistence lives in `router.keys.store`,
+and rotating the router's ring (written before it is published) in `router.keys.rotation`.
 
 Two algorithms: Ed25519 (the native scheme, the default) and RSA 2048 (Vast's scheme). A ring
 holds keys of one algorithm, the one its scheme uses.
@@ -17,7 +18,7 @@ from functools import cached_property
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from protocol import TicketSigner, key_id, public_key_pem
 from protocol.vast_tickets import rsa_key_id, rsa_public_key_pem
@@ -53,10 +54,8 @@ class RingKey:
 
     @cached_property
     def kid(self) -> str:
-        key = self.private_key
-        if isinstance(key, RSAPrivateKey):
-            return rsa_key_id(key.public_key())
-        return key_id(key.public_key())
+        public = self.private_key.public_key()
+        return rsa_key_id(public) if isinstance(public, RSAPublicKey) else key_id(public)
 
     @cached_property
     def signer(self) -> TicketSigner:
@@ -68,10 +67,10 @@ class RingKey:
 
     @cached_property
     def public_pem(self) -> str:
-        key = self.private_key
-        if isinstance(key, RSAPrivateKey):
-            return rsa_public_key_pem(key.public_key())
-        return public_key_pem(key.public_key())
+        public = self.private_key.public_key()
+        if isinstance(public, RSAPublicKey):
+            return rsa_public_key_pem(public)
+        return public_key_pem(public)
 
     def signs_at(self, now: float) -> bool:
         return self.signs_from <= now and (self.signs_until is None or now < self.signs_until)

@@ -3,6 +3,7 @@
 Three schemes (`TicketScheme`): the native Ed25519 one (every field signed, with `exp` and the
 signing key's `kid`), and Vast's two RSA variants, which carry exactly the fields Vast's router
 sends (`cost`, `endpoint`, `reqnum`, `url`, `request_idx`) so Vast's PyWorker accepts them.
+Either way the result is a `Ticket`: the signed fields, in the order they were written.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from protocol import SigningKey
+from protocol import SigningKey, Ticket
 from protocol.ticket_scheme import TicketScheme
 from protocol.vast_tickets import sign_vast_ticket
 from router.keys.reqnums import ReqnumHighWater
@@ -47,7 +48,7 @@ class TicketIssuer:
 
     def issue(
         self, worker: WorkerRecord, *, endpoint: str, cost: float, request_idx: int, now: float
-    ) -> dict[str, Any]:
+    ) -> Ticket:
         expires_at = now + self._ttl_s
         signer = self.ring.signing_key(now)
         reqnum = worker.take_reqnum()
@@ -58,7 +59,7 @@ class TicketIssuer:
             "url": worker.url,
             "request_idx": request_idx,
         }
-        ticket = self._sign(signer, fields, expires_at)
+        ticket = Ticket(self._sign(signer, fields, expires_at))
         if self._high_water is not None:
             self._high_water.issued()
         worker.add_pending(PendingTicket(cost, now, expires_at, reqnum, request_idx))

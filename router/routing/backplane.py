@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from protocol import Ticket
 from router.endpoints.models import Endpoint
 from router.routing.service import Issued, RouteService
 
@@ -63,7 +64,7 @@ class GatewayTicket:
     and only while the ticket still counts (not yet settled by the worker's report, expired,
     or dropped with the worker), so a cost is never returned twice."""
 
-    auth_data: dict[str, Any]
+    signed: Ticket
     """The signed ticket, sent to the worker as `auth_data`."""
     done: Callable[[], bool]
     """True when this call returned the cost; False when it was back already."""
@@ -71,12 +72,11 @@ class GatewayTicket:
     @property
     def url(self) -> str:
         """The worker's URL, as it reported it (what `avoid` compares)."""
-        return str(self.auth_data["url"])
+        return self.signed.url
 
     @property
     def request_idx(self) -> int | None:
-        idx = self.auth_data.get("request_idx")
-        return idx if isinstance(idx, int) else None
+        return self.signed.request_idx
 
 
 class Backplane(Protocol):

@@ -51,14 +51,15 @@ class PendingTicket(NamedTuple):
 @dataclass(eq=False)
 class WorkerRecord:
     id: str
-    endpoint: str
-    url: str
-    state: WorkerState
-    max_perf: float
-    reported_workload: float
-    error_msg: str
     last_report_at: float
     last_reqnum: int
+    # The worker's own word, set by `take_report` from its first report on:
+    endpoint: str = ""
+    url: str = ""
+    state: WorkerState = WorkerState.STARTING
+    max_perf: float = 0.0
+    reported_workload: float = 0.0
+    error_msg: str = ""
     pending: deque[PendingTicket] = field(default_factory=deque)
     pending_workload: float = 0.0
     failed_at: float | None = None
@@ -77,6 +78,15 @@ class WorkerRecord:
     def healthy(self) -> bool:
         """Serving and not failing: in a routable state, no error, not marked failed."""
         return self.state.routable and not self.error_msg and self.failed_at is None
+
+    def take_report(self, report: WorkerStatusReport) -> None:
+        """What the worker says of itself in `report` (its tickets are the registry's count)."""
+        self.endpoint = report.endpoint
+        self.url = report.url
+        self.state = report.state
+        self.max_perf = report.max_perf
+        self.reported_workload = report.in_flight_workload
+        self.error_msg = report.error_msg
 
     def take_reqnum(self) -> int:
         self.last_reqnum += 1
@@ -168,22 +178,17 @@ class WorkerRegistry:
             return None
         record = self._workers.get(report.id)
         if record is None:
-            record = self._new_record(report, now)
-            self._workers[report.id] = record
+            floor = self._reqnum_floor() if self._reqnum_floor else _time_floor_factory(now)
+            record = self._workers[report.id] = WorkerRecord(report.id, now, floor)
             self._changed()
-        if (record.state, record.endpoint, record.url, bool(record.error_msg)) != (
+        elif (record.state, record.endpoint, record.url, bool(record.error_msg)) != (
             report.state,
             report.endpoint,
             report.url,
             bool(report.error_msg),
         ):
             self._changed()
-        record.endpoint = report.endpoint
-        record.url = report.url
-        record.state = report.state
-        record.max_perf = report.max_perf
-        record.reported_workload = report.in_flight_workload
-        record.error_msg = report.error_msg
+        record.take_report(report)
         if record.failed_at is not None and now > record.failed_at:
             record.failed_at = None  # a report after the failure: it is back (if healthy)
             self._changed()
@@ -203,20 +208,6 @@ class WorkerRegistry:
         if len(self.touched) > 2 * len(self._workers) + 64:
             self.touched.clear()  # nobody is routing: the index is rebuilt when one does
             self.version += 1
-
-    def _new_record(self, report: WorkerStatusReport, now: float) -> WorkerRecord:
-        floor = self._reqnum_floor() if self._reqnum_floor else _time_floor_factory(now)
-        return WorkerRecord(
-            id=report.id,
-            endpoint=report.endpoint,
-            url=report.url,
-            state=report.state,
-            max_perf=report.max_perf,
-            reported_workload=report.in_flight_workload,
-            error_msg=report.error_msg,
-            last_report_at=now,
-            last_reqnum=floor,
-        )
 
     def add_pending(self, worker: WorkerRecord, ticket: PendingTicket) -> None:
         worker.add_pending(ticket)

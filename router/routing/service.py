@@ -2,8 +2,8 @@
 
 `RouteService.issue_ticket(endpoint, cost, ...)` is what `POST /route/` does, callable from
 anywhere in the router without an HTTP request. It raises a `RouterError` for anything the
-caller must change, and returns either a signed ticket (a dict with `url`) or Vast's "no worker
-yet" answer (`{endpoint, status, request_idx}`, no `url`).
+caller must change, and returns either a signed `Ticket` or Vast's "no worker yet" answer
+(`RouteWaiting`: endpoint, status, request_idx).
 
 `proxy_ticket` is the same routing for a proxy inside the router (gateway mode), which sends the
 request itself and so knows when it is over: it gets the ticket with its worker (`Issued`) and
@@ -18,9 +18,9 @@ import logging
 import math
 import random
 from collections.abc import Callable, Collection, Iterable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from protocol import MAX_COST
+from protocol import MAX_COST, RouteAnswer, RouteWaiting, Ticket
 from router.autoscaler.demand import DemandSignal
 from router.credentials import same_secret
 from router.endpoints.models import Endpoint
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 class Issued(NamedTuple):
     """A ticket and the worker whose load counts its cost."""
 
-    ticket: dict[str, Any]
+    ticket: Ticket
     worker: WorkerRecord
 
 
@@ -114,10 +114,10 @@ class RouteService:
         strict_avoid: bool = False,
         wait: bool = True,
         timeout_s: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> RouteAnswer:
         """A signed ticket for the best worker of `endpoint` (an authenticated caller's), waiting
         up to `timeout_s` (default `route_timeout_s`) for one, unless not `wait`; else the "no
-        worker yet" answer (without `url`), or 503/429. `strict_avoid`: never a worker in
+        worker yet" answer (`RouteWaiting`), or 503/429. `strict_avoid`: never a worker in
         `avoid` (gateway retries)."""
         request_idx, issued = self._route_now(
             endpoint, cost, request_idx, avoid, session, strict_avoid
@@ -153,7 +153,7 @@ class RouteService:
         stops counting on the worker now. False when it had stopped already (the worker's
         report counts it, it expired, the worker is gone, or it was done before): a cost is
         returned once, never twice."""
-        return self.registry.release(issued.worker, issued.ticket["reqnum"])
+        return self.registry.release(issued.worker, issued.ticket.reqnum)
 
     def requests_ended(self, worker_id: str, request_idxs: Iterable[int]) -> int:
         """The worker `worker_id` says these requests have ended (Vast's `/delete_requests/`):
@@ -320,7 +320,7 @@ class RouteService:
             self.queue.leave()
             demand.waiting_ended(cost)
 
-    def _no_worker(self, endpoint: str, request_idx: int) -> dict[str, Any]:
+    def _no_worker(self, endpoint: str, request_idx: int) -> RouteWaiting:
         status = self.registry.counts_by_state(endpoint, self.clock())
         if self.settings.no_worker_reply == "retry":
             raise Unavailable(
@@ -328,7 +328,7 @@ class RouteService:
                 f"retry with request_idx {request_idx}",
                 retry_after_s=max(self.settings.route_timeout_s, 1.0),
             )
-        return {"endpoint": endpoint, "status": status, "request_idx": request_idx}
+        return RouteWaiting(endpoint=endpoint, status=status, request_idx=request_idx)
 
     # -- what workers and proxies tell us ----------------------------------------------------
 

@@ -17,6 +17,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
+from common.trace import Trace
 from protocol import WorkerState
 from router.autoscaler.decision import Action, ActionKind
 from router.autoscaler.observation import Observation, WorkerPhase
@@ -24,7 +25,6 @@ from router.autoscaler.policy import Policy
 from router.simulator.fleet import FleetSpec, VirtualFleet
 from router.simulator.results import SimResult, TimelinePoint, summarise
 from router.simulator.routing import SimRouter
-from router.simulator.trace import Trace
 
 __all__ = ["SimConfig", "simulate"]
 

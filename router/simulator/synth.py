@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from common.trace import COLUMNS
+
 __all__ = ["SHAPES", "synthesise", "write_trace"]
 
 RateFn = Callable[[float], float]
@@ -69,5 +71,5 @@ def _tokens(rng: random.Random, mu: float, sigma: float, cap: int) -> int:
 def write_trace(path: Path, rows: list[tuple[float, int, int]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(["arrival_s", "input_tokens", "output_tokens"])
+        writer.writerow(COLUMNS)
         writer.writerows(rows)

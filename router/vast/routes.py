@@ -24,7 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from router.credentials import bearer_token, master_token, same_secret
-from router.errors import EndpointNotFound, InvalidRequest, Unauthorized
+from router.errors import EndpointNotFound, InvalidRequest, NotFound, Unauthorized
 from router.http.bodies import read_json_object
 from router.routing.backplane import BACKPLANE, Backplane, EndpointView
 from router.settings import RouterSettings
@@ -48,7 +48,7 @@ CONFIG = web.AppKey("vast_config", VastConfig)
 def setup(app: web.Application, settings: RouterSettings) -> None:
     app[CONFIG] = VastConfig(
         worker_token=settings.worker_token.get_secret_value(),
-        root_ca_file=settings.vast_root_ca_file or _system_ca_bundle(),
+        root_ca_file=settings.vast_root_ca_file,
     )
     app.router.add_get("/api/v0/endptjobs/", list_endpoints)
     app.router.add_get("/api/v0/endptjobs/{id}/", get_endpoint)
@@ -139,14 +139,16 @@ def _is_int(value: object) -> bool:
 
 
 async def root_certificate(request: web.Request) -> web.Response:
-    path = request.app[CONFIG].root_ca_file
-    if path is None:
-        raise EndpointNotFound("no CA certificate configured: set TGIS_VAST_ROOT_CA")
-    body = await asyncio.to_thread(path.read_bytes)
+    body = await asyncio.to_thread(_ca_certificate, request.app[CONFIG].root_ca_file)
+    if body is None:
+        raise NotFound("no CA certificate configured: set TGIS_VAST_ROOT_CA")
     return web.Response(body=body, content_type="application/x-x509-ca-cert")
 
 
-def _system_ca_bundle() -> Path | None:
-    """The system's CA bundle: with no CA of its own, Vast's client trusts what the system does."""
+def _ca_certificate(configured: Path | None) -> bytes | None:
+    """Blocking (file I/O): the configured CA certificate, else the system's CA bundle (with no
+    CA of its own, Vast's client trusts what the system does); None when there is neither."""
+    if configured is not None:
+        return configured.read_bytes()
     cafile = ssl.get_default_verify_paths().cafile
-    return Path(cafile) if cafile and Path(cafile).is_file() else None
+    return Path(cafile).read_bytes() if cafile and Path(cafile).is_file() else None

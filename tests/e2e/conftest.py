@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import ManagedProcess, get_json, running, wait_for
+from tests.e2e.processes import ManagedProcess, get_json, router_args, wait_for, worker_args
 from tests.ports import free_port
 
 API_KEY = "e2e-api-key"
@@ -30,25 +30,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory, tgis_cache_dir: Path) -> Ite
     ports = {name: free_port() for name in ("router", "worker", "backend")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {"TGIS_CACHE_DIR": str(tgis_cache_dir), "TGIS_WORKER_TOKEN": WORKER_TOKEN}
-    router_args = [
-        "router",
-        "--port", str(ports["router"]),
-        "--api-key", API_KEY,
-        "--state-dir", str(tmp_path_factory.mktemp("router-state")),
-    ]  # fmt: skip
-    worker_args = [
-        "worker",
-        "--port", str(ports["worker"]),
-        "--host", "127.0.0.1",
-        "--backend-url", urls["backend"],
-        "--router", urls["router"],
-        "--public-url", urls["worker"],
-        "--worker-id", "e2e-worker",
-    ]  # fmt: skip
+    args = {
+        "router": router_args(ports["router"], API_KEY, tmp_path_factory.mktemp("router-state")),
+        "backend": ["backend", "--port", str(ports["backend"])],
+        "worker": worker_args(ports["worker"], urls["backend"], urls["router"], "e2e-worker"),
+    }
     with (
-        running("router", router_args, env, logs) as router,
-        running("backend", ["backend", "--port", str(ports["backend"])], env, logs) as backend,
-        running("worker", worker_args, env, logs) as worker,
+        ManagedProcess("router", args["router"], env, logs) as router,
+        ManagedProcess("backend", args["backend"], env, logs) as backend,
+        ManagedProcess("worker", args["worker"], env, logs) as worker,
     ):
         processes = [router, backend, worker]
         wait_for("the worker to be ready", lambda: _worker_ready(urls["router"]), processes)

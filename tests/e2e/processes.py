@@ -11,15 +11,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from tests.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ManagedProcess:
+    """`python -m module *args` in its own session, its output in `log_dir/name.log`; as a
+    context manager, stopped on exit."""
+
     def __init__(
         self,
         name: str,
@@ -42,6 +46,12 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def __enter__(self) -> ManagedProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     @property
     def pid(self) -> int:
@@ -72,29 +82,62 @@ class ManagedProcess:
         return self.popen.returncode
 
 
-@contextmanager
-def running(
-    name: str,
-    args: Sequence[str],
-    env: Mapping[str, str],
-    log_dir: Path,
-    *,
-    module: str = "tgi_serverless",
-    cwd: Path = REPO_ROOT,
-) -> Iterator[ManagedProcess]:
-    process = ManagedProcess(name, args, env, log_dir, module=module, cwd=cwd)
-    try:
-        yield process
-    finally:
-        process.stop()
+def router_args(port: int, api_key: str, state_dir: Path, *extra: str) -> list[str]:
+    """The arguments of `tgi-serverless router` on `port`, for the endpoint key `api_key`, its
+    state in `state_dir`, with `extra` options."""
+    return [
+        "router",
+        "--port", str(port),
+        "--api-key", api_key,
+        "--state-dir", str(state_dir),
+        *extra,
+    ]  # fmt: skip
+
+
+def worker_args(port: int, backend_url: str, router_url: str, worker_id: str) -> list[str]:
+    """The arguments of `tgi-serverless worker` on 127.0.0.1:`port` (its public URL too), in
+    front of `backend_url`, reporting to `router_url` as `worker_id`."""
+    return [
+        "worker",
+        "--port", str(port),
+        "--host", "127.0.0.1",
+        "--backend-url", backend_url,
+        "--router", router_url,
+        "--public-url", f"http://127.0.0.1:{port}",
+        "--worker-id", worker_id,
+    ]  # fmt: skip
 
 
 def get_json(url: str, timeout_s: float = 2.0) -> tuple[int, Any]:
+    """GET `url`; the status and the answer decoded from JSON, an HTTP error's included."""
+    status, answer = _fetch(url, timeout_s)
+    return status, json.loads(answer or b"null")
+
+
+def post(
+    url: str, body: Any, headers: Mapping[str, str] | None = None, timeout_s: float = 60.0
+) -> tuple[int, bytes]:
+    """POST `body` as JSON; the status and the raw answer, an HTTP error's included."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    return _fetch(request, timeout_s)
+
+
+def post_json(url: str, body: Any, headers: Mapping[str, str] | None = None) -> tuple[int, Any]:
+    """`post`, its answer decoded from JSON."""
+    status, answer = post(url, body, headers)
+    return status, json.loads(answer or b"null")
+
+
+def _fetch(request: str | urllib.request.Request, timeout_s: float) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return response.status, json.loads(response.read() or b"null")
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return int(response.status), response.read()
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+        return error.code, error.read()
 
 
 def wait_for(
@@ -128,6 +171,14 @@ def pid_alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
 
 
+def wait_gone(pids: Sequence[int], limit_s: float) -> list[int]:
+    """Wait up to `limit_s` for every process in `pids` to end; those still alive."""
+    deadline = time.monotonic() + limit_s
+    while (alive := [pid for pid in pids if pid_alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive
+
+
 def children_of(pid: int) -> list[int]:
     children = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -138,3 +189,37 @@ def children_of(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`: its children, theirs, and so on."""
+    found, frontier = [], [pid]
+    while frontier:
+        children = children_of(frontier.pop())
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
+def start_up(
+    tmp_path: Path, cache_dir: Path, workers: int, *extra: str, api_key: str
+) -> tuple[ManagedProcess, str]:
+    """`tgi-serverless up` with `workers` workers and `extra` options on a free port, its state
+    and log under `tmp_path`, once it prints its banner; the process and the router's URL. Stopped
+    if the banner never comes."""
+    port = free_port()
+    args = [
+        "up",
+        "--port", str(port),
+        "--workers", str(workers),
+        "--api-key", api_key,
+        "--state-dir", str(tmp_path / "state"),
+        *extra,
+    ]  # fmt: skip
+    up = ManagedProcess("up", args, {"TGIS_CACHE_DIR": str(cache_dir)}, tmp_path)
+    try:
+        wait_for("the up banner", lambda: "tgi-serverless is up" in up.output(), [up], limit_s=180)
+    except BaseException:
+        up.stop()
+        raise
+    return up, f"http://127.0.0.1:{port}"

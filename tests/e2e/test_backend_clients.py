@@ -21,7 +21,7 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel
 
-from tests.e2e.processes import get_json, running, wait_for
+from tests.e2e.processes import ManagedProcess, get_json, wait_for
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,7 @@ def backend_url(tmp_path_factory: pytest.TempPathFactory, tgis_cache_dir: Path) 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {"TGIS_CACHE_DIR": str(tgis_cache_dir), "HF_HUB_OFFLINE": "1"}
-    with running("backend", ["backend", "--port", str(port)], env, logs) as backend:
+    with ManagedProcess("backend", ["backend", "--port", str(port)], env, logs) as backend:
         wait_for("the backend", lambda: get_json(f"{url}/info")[0] == 200, [backend])
         yield url
 

@@ -82,11 +82,7 @@ def test_a_crashed_shard_ends_the_backend_as_tgi_launcher_does(tgis_cache_dir: P
     try:
         assert process.stdout is not None
         assert READY_MARKER in lines_until(process.stdout, READY_MARKER, deadline_s=60)[-1]
-        shards = [
-            pid
-            for pid in children_of(process.pid)
-            if "tgi_server.engine.shard.process" in command_of(pid)
-        ]
+        shards = [pid for pid in children_of(process.pid) if is_shard(pid)]
         assert len(shards) == 1
         os.kill(shards[0], signal.SIGKILL)
         output, _ = process.communicate(timeout=30)
@@ -100,8 +96,13 @@ def test_a_crashed_shard_ends_the_backend_as_tgi_launcher_does(tgis_cache_dir: P
             process.communicate()
 
 
-def command_of(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+def is_shard(pid: int) -> bool:
+    """Whether process `pid` is a model server: `python -m tgi_server.engine.shard FD`."""
+    return command_of(pid)[1:3] == ["-m", "tgi_server.engine.shard"]
+
+
+def command_of(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
 def test_weights_that_cannot_load_end_with_the_shards_reason(
@@ -164,11 +165,7 @@ def test_a_shard_still_loading_exits_when_the_backend_is_killed(tmp_path: Path) 
 def wait_for_shard(pid: int, limit_s: float) -> int:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        shards = [
-            child
-            for child in children_of(pid)
-            if "tgi_server.engine.shard.process" in command_of(child)
-        ]
+        shards = [child for child in children_of(pid) if is_shard(child)]
         if shards:
             return shards[0]
         time.sleep(0.05)

@@ -5,10 +5,7 @@ nothing but a base URL and the endpoint's API key; and Vast.ai's own client thro
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-import urllib.request
 from typing import Any
 
 import openai
@@ -17,6 +14,8 @@ from huggingface_hub import InferenceClient
 from openai.types.chat import ChatCompletionMessageParam
 
 from tests.e2e.conftest import API_KEY, WORKER_TOKEN, Stack
+from tests.e2e.processes import post_json
+from tests.e2e.vast_client import generate_with_vast_client
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -30,20 +29,9 @@ def gateway(stack: Stack) -> str:
     return f"{stack.router_url}/endpoints/default"
 
 
-def post(url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
-    data = json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def direct(stack: Stack, max_new_tokens: int) -> str:
     body = {"inputs": PROMPT, "parameters": {"max_new_tokens": max_new_tokens}}
-    status, answer = post(f"{stack.backend_url}/generate", body, {})
+    status, answer = post_json(f"{stack.backend_url}/generate", body, {})
     assert status == 200
     text: str = answer["generated_text"]
     return text
@@ -86,7 +74,7 @@ def test_openai_client_chat_and_completions(stack: Stack) -> None:
     streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert chat.choices[0].message.content is not None
     assert chat.choices[0].message.content.rstrip("\ufffd") == streamed
-    completion = client.completions.create(model="tgi", prompt=PROMPT, max_tokens=4)
+    completion = client.completions.create(model="tgi", prompt=PROMPT, max_tokens=4, temperature=0)
     assert completion.usage is not None
     assert completion.usage.completion_tokens == 4
     with pytest.raises(openai.AuthenticationError):
@@ -124,11 +112,11 @@ def test_a_dead_worker_is_skipped_for_a_live_one(stack: Stack) -> None:
     ghost = f"http://127.0.0.1:{free_port()}"
     report = {"id": "ghost", "url": ghost, "state": "ready", "max_perf": 1000.0}
     worker_auth = {"Authorization": f"Bearer {WORKER_TOKEN}"}
-    assert post(f"{stack.router_url}/worker_status/", report, worker_auth)[0] == 200
+    assert post_json(f"{stack.router_url}/worker_status/", report, worker_auth)[0] == 200
     try:
         for _ in range(3):  # tickets count in flight: the live worker now looks busy
             body = {"endpoint": "default", "cost": 500, "avoid": [ghost]}
-            status, ticket = post(
+            status, ticket = post_json(
                 f"{stack.router_url}/route/", body, {"Authorization": f"Bearer {API_KEY}"}
             )
             assert (status, ticket["url"]) == (200, stack.worker_url)
@@ -137,26 +125,12 @@ def test_a_dead_worker_is_skipped_for_a_live_one(stack: Stack) -> None:
         assert f"worker {ghost} of endpoint 'default' failed" in stack.router.output()
     finally:
         stopped = {**report, "state": "stopped"}
-        assert post(f"{stack.router_url}/worker_status/", stopped, worker_auth)[0] == 200
+        assert post_json(f"{stack.router_url}/worker_status/", stopped, worker_auth)[0] == 200
 
 
 def test_vasts_client_through_the_router_and_our_worker(stack: Stack) -> None:
-    vast_client = pytest.importorskip("vastai.serverless.client.client")
     payload = {"inputs": PROMPT, "parameters": {"max_new_tokens": 6}}
-
-    async def scenario() -> tuple[dict[str, Any], list[Any]]:
-        client = vast_client.CoroutineServerless(
-            api_key=API_KEY, autoscaler_url=stack.router_url, webserver_url=stack.router_url
-        )
-        client.SSL_CERT_URL = f"{stack.router_url}/static/jvastai_root.cer"
-        async with client:
-            endpoint = await client.get_endpoint("default")
-            whole = await endpoint.request("/generate", payload, cost=6)
-            streamed = await endpoint.request("/generate_stream", payload, cost=6, stream=True)
-            events = [event async for event in streamed["response"]]
-        return whole, events
-
-    whole, events = asyncio.run(scenario())
+    whole, events = generate_with_vast_client(stack.router_url, API_KEY, payload, cost=6)
     assert whole["ok"], whole
     assert whole["url"] == stack.worker_url
     assert whole["response"]["generated_text"] == direct(stack, 6)

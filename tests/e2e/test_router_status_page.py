@@ -3,16 +3,13 @@ and a second endpoint created through the API, then Chromium renders /ui and we 
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.e2e.processes import get_json, running, wait_for
+from tests.e2e.processes import ManagedProcess, get_json, post, router_args, wait_for
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -38,29 +35,12 @@ def _chromium() -> str:
     pytest.skip("no Chromium on this machine (.ci/run installs Debian's `chromium`)")
 
 
-def _post(url: str, body: dict[str, Any], token: str) -> int:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return int(response.status)
-
-
 def test_the_status_page_renders_endpoints_and_workers(tmp_path: Path) -> None:
     browser = _chromium()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [
-        "router",
-        "--port", str(port),
-        "--api-key", "e2e-endpoint-key",
-        "--admin-key", ADMIN_KEY,
-        "--state-dir", str(tmp_path / "state"),
-    ]  # fmt: skip
-    with running("router", args, {"TGIS_WORKER_TOKEN": WORKER_TOKEN}, tmp_path) as router:
+    args = router_args(port, "e2e-endpoint-key", tmp_path / "state", "--admin-key", ADMIN_KEY)
+    with ManagedProcess("router", args, {"TGIS_WORKER_TOKEN": WORKER_TOKEN}, tmp_path) as router:
         wait_for("the router", lambda: get_json(f"{url}/health")[0] == 200, [router], 60)
         report = {
             "id": "gpu-box-1",
@@ -69,8 +49,10 @@ def test_the_status_page_renders_endpoints_and_workers(tmp_path: Path) -> None:
             "max_perf": 250.0,
             "in_flight_workload": 40.0,
         }
-        assert _post(f"{url}/worker_status/", report, WORKER_TOKEN) == 200
-        assert _post(f"{url}/api/v0/endpoints/", {"name": "chat"}, ADMIN_KEY) == 201
+        worker_auth = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+        assert post(f"{url}/worker_status/", report, worker_auth)[0] == 200
+        admin_auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        assert post(f"{url}/api/v0/endpoints/", {"name": "chat"}, admin_auth)[0] == 201
         dom = subprocess.run(
             [
                 browser,

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 
 from client import AuthenticationError, Client
 from tests.e2e.conftest import API_KEY, Stack
-from tests.e2e.processes import REPO_ROOT
+from tests.e2e.processes import REPO_ROOT, post_json
 
 pytestmark = pytest.mark.e2e
 
 PROMPT = "The router signs a ticket"
-
-
-def post_json(url: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def direct_generate(stack: Stack, max_new_tokens: int) -> dict[str, Any]:

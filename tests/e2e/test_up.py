@@ -3,63 +3,28 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from client import Client
-from tests.e2e.processes import ManagedProcess, children_of, pid_alive, wait_for
-from tests.ports import free_port
+from tests.e2e.processes import ManagedProcess, children_of, descendants, start_up, wait_gone
 
 pytestmark = pytest.mark.e2e
 
 API_KEY = "up-api-key"
 
 
-def start_up(
-    tmp_path: Path, cache_dir: Path, workers: int, *extra: str
-) -> tuple[ManagedProcess, str]:
-    port = free_port()
-    args = [
-        "up",
-        "--port", str(port),
-        "--workers", str(workers),
-        "--api-key", API_KEY,
-        "--state-dir", str(tmp_path / "state"),
-        *extra,
-    ]  # fmt: skip
-    up = ManagedProcess("up", args, {"TGIS_CACHE_DIR": str(cache_dir)}, tmp_path)
-    wait_for("the up banner", lambda: "tgi-serverless is up" in up.output(), [up], limit_s=180)
-    return up, f"http://127.0.0.1:{port}"
-
-
-def all_descendants(pid: int) -> list[int]:
-    found, frontier = [], [pid]
-    while frontier:
-        children = children_of(frontier.pop())
-        found.extend(children)
-        frontier.extend(children)
-    return found
-
-
-def wait_gone(pids: list[int], limit_s: float) -> list[int]:
-    deadline = time.monotonic() + limit_s
-    while (alive := [pid for pid in pids if pid_alive(pid)]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return alive
-
-
 def test_up_serves_every_worker_and_sigterm_stops_them_all(
     tmp_path: Path, tgis_cache_dir: Path
 ) -> None:
-    up, router_url = start_up(tmp_path, tgis_cache_dir, workers=2)
+    up, router_url = start_up(tmp_path, tgis_cache_dir, 2, api_key=API_KEY)
     try:
         banner = up.output()
         assert f"API key     {API_KEY}" in banner
         assert f"TGIS_API_KEY={API_KEY}" in banner
         assert len(children_of(up.pid)) == 4  # a backend and a PyWorker per worker
-        children = all_descendants(up.pid)
+        children = descendants(up.pid)
         with Client(router_url, api_key=API_KEY) as client:
             urls = {client.route(4).url for _ in range(6)}
             text = client.generate("Hello", max_new_tokens=5).generated_text
@@ -73,8 +38,8 @@ def test_up_serves_every_worker_and_sigterm_stops_them_all(
 
 
 def test_children_die_with_a_killed_up(tmp_path: Path, tgis_cache_dir: Path) -> None:
-    up, _ = start_up(tmp_path, tgis_cache_dir, workers=1)
-    children = all_descendants(up.pid)
+    up, _ = start_up(tmp_path, tgis_cache_dir, 1, api_key=API_KEY)
+    children = descendants(up.pid)
     assert children
     up.stop(signal.SIGKILL)
     assert wait_gone(children, limit_s=30) == []
@@ -83,7 +48,7 @@ def test_children_die_with_a_killed_up(tmp_path: Path, tgis_cache_dir: Path) -> 
 def test_up_from_zero_starts_a_worker_for_the_first_request(
     tmp_path: Path, tgis_cache_dir: Path
 ) -> None:
-    up, router_url = start_up(tmp_path, tgis_cache_dir, 0, "--max-workers", "1")
+    up, router_url = start_up(tmp_path, tgis_cache_dir, 0, "--max-workers", "1", api_key=API_KEY)
     try:
         assert "no worker yet" in up.output()
         assert children_of(up.pid) == []
@@ -91,7 +56,7 @@ def test_up_from_zero_starts_a_worker_for_the_first_request(
             text = client.generate("Hello", max_new_tokens=4).generated_text
         assert text
         assert len(children_of(up.pid)) == 2  # one backend and one PyWorker, started on demand
-        children = all_descendants(up.pid)
+        children = descendants(up.pid)
     finally:
         returncode = up.stop(signal.SIGTERM, grace_s=40)
     assert returncode == 0, up.output()[-3000:]

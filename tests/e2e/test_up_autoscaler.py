@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from client import Client
-from tests.e2e.processes import ManagedProcess, children_of, get_json, pid_alive, wait_for
-from tests.ports import free_port
+from tests.e2e.processes import (
+    ManagedProcess,
+    children_of,
+    descendants,
+    get_json,
+    start_up,
+    wait_for,
+    wait_gone,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -35,15 +41,6 @@ def pyworker_of(up: ManagedProcess, name: str) -> int | None:
     return None
 
 
-def descendants(pid: int) -> list[int]:
-    found, frontier = [], [pid]
-    while frontier:
-        children = children_of(frontier.pop())
-        found.extend(children)
-        frontier.extend(children)
-    return found
-
-
 def ready_workers(router_url: str) -> list[str]:
     _, body = get_json(f"{router_url}/status")
     workers = body["endpoints"][0]["workers"]
@@ -51,20 +48,10 @@ def ready_workers(router_url: str) -> list[str]:
 
 
 def test_a_cold_worker_replaces_a_dead_one(tmp_path: Path, tgis_cache_dir: Path) -> None:
-    port = free_port()
-    router_url = f"http://127.0.0.1:{port}"
-    args = [
-        "up",
-        "--port", str(port),
-        "--workers", "1",
-        "--max-workers", "2",
-        "--cold-workers", "2",
-        "--api-key", API_KEY,
-        "--state-dir", str(tmp_path / "state"),
-    ]  # fmt: skip
-    up = ManagedProcess("up", args, {"TGIS_CACHE_DIR": str(tgis_cache_dir)}, tmp_path)
+    up, router_url = start_up(
+        tmp_path, tgis_cache_dir, 1, "--max-workers", "2", "--cold-workers", "2", api_key=API_KEY
+    )
     try:
-        wait_for("the banner", lambda: "tgi-serverless is up" in up.output(), [up], limit_s=180)
         # The cold pool: worker-2 loads, then its PyWorker stops; its backend stays up.
         wait_for(
             "worker-2 to go cold",
@@ -98,7 +85,4 @@ def test_a_cold_worker_replaces_a_dead_one(tmp_path: Path, tgis_cache_dir: Path)
     finally:
         returncode = up.stop(signal.SIGTERM, grace_s=40)
     assert returncode == 0, up.output()[-3000:]
-    deadline = time.monotonic() + 10
-    while [p for p in children if pid_alive(p)] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert [p for p in children if pid_alive(p)] == []
+    assert wait_gone(children, limit_s=10) == []

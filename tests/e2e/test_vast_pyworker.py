@@ -14,12 +14,9 @@ call (or nothing) can stop a ticket's cost from counting.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +24,20 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.processes import ManagedProcess, get_json, running, wait_for
+from tests.e2e.processes import (
+    ManagedProcess,
+    get_json,
+    post,
+    router_args,
+    wait_for,
+    worker_args,
+)
+from tests.e2e.vast_client import generate_with_vast_client
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
-vast_client = pytest.importorskip("vastai.serverless.client.client")
+pytest.importorskip("vastai.serverless.client.client")  # the whole module needs it
 
 API_KEY = "vast-e2e-key"
 WORKER_TOKEN = "vast-e2e-master-token"
@@ -59,29 +64,23 @@ def vast_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VastStack]:
     router_url = f"http://127.0.0.1:{ports['router']}"
     worker_url = f"http://127.0.0.1:{ports['worker']}"
     ours_url = f"http://127.0.0.1:{ports['ours']}"
-    router_args = [
-        "router",
-        "--port", str(ports["router"]),
-        "--api-key", API_KEY,
-        "--ticket-scheme", "vast-url",
-        "--state-dir", str(tmp_path_factory.mktemp("vast-router-state")),
-    ]  # fmt: skip
-    router_env = {"TGIS_WORKER_TOKEN": WORKER_TOKEN, "TICKET_SETTLE_S": str(SETTLE_S)}
-    backend_args = ["--port", str(ports["backend"]), "--tokens", "3"]
-    ours_args = [
-        "worker",
-        "--port", str(ports["ours"]),
-        "--host", "127.0.0.1",
-        "--backend-url", f"http://127.0.0.1:{ports['backend']}",
-        "--router", router_url,
-        "--public-url", ours_url,
-        "--worker-id", "ours",
-    ]  # fmt: skip
+    backend_url = f"http://127.0.0.1:{ports['backend']}"
+    router_state = tmp_path_factory.mktemp("vast-router-state")
+    args = {
+        "router": router_args(
+            ports["router"], API_KEY, router_state, "--ticket-scheme", "vast-url"
+        ),
+        "backend": ["--port", str(ports["backend"]), "--tokens", "3"],
+        "ours": worker_args(ports["ours"], backend_url, router_url, "ours"),
+    }
+    router_env = {"TGIS_WORKER_TOKEN": WORKER_TOKEN, "TGIS_TICKET_SETTLE_S": str(SETTLE_S)}
     ours_env = {"TGIS_TICKET_SCHEME": "vast-url", "TGIS_WORKER_TOKEN": WORKER_TOKEN}
     with (
-        running("router", router_args, router_env, logs) as router,
-        running("backend", backend_args, {}, logs, module="tests.fakes.fake_tgi") as backend,
-        running("our-pyworker", ours_args, ours_env, logs) as ours,
+        ManagedProcess("router", args["router"], router_env, logs) as router,
+        ManagedProcess(
+            "backend", args["backend"], {}, logs, module="tests.fakes.fake_tgi"
+        ) as backend,
+        ManagedProcess("our-pyworker", args["ours"], ours_env, logs) as ours,
     ):
         worker_env = {
             "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
@@ -96,7 +95,7 @@ def vast_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VastStack]:
             "MODEL_LOG": str(backend.log_path),
             "MODEL_SERVER_PORT": str(ports["backend"]),
         }
-        with running(
+        with ManagedProcess(
             "vast-pyworker", [], worker_env, logs, module="tests.e2e.vast_tgi_worker", cwd=workdir
         ) as worker:
             processes = [router, backend, worker, ours]
@@ -109,19 +108,6 @@ def _ready(router_url: str) -> bool:
     workers = body["endpoints"][0]["workers"] if status == 200 else []
     ready = [worker for worker in workers if worker["state"] == "ready"]
     return len(ready) == 2
-
-
-def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 def route(stack: VastStack, to: str, cost: int = 3) -> dict[str, Any]:
@@ -187,24 +173,10 @@ def test_our_pyworker_takes_the_same_rsa_tickets(vast_stack: VastStack) -> None:
 
 
 def test_vasts_client_completes_requests_through_the_fleet(vast_stack: VastStack) -> None:
-    async def scenario() -> tuple[dict[str, Any], list[Any]]:
-        client = vast_client.CoroutineServerless(
-            api_key=API_KEY,
-            autoscaler_url=vast_stack.router_url,
-            webserver_url=vast_stack.router_url,
-        )
-        client.SSL_CERT_URL = f"{vast_stack.router_url}/static/jvastai_root.cer"
-        async with client:
-            endpoint = await client.get_endpoint("default")
-            whole = await endpoint.request("/generate", PAYLOAD, cost=3)
-            streamed = await endpoint.request("/generate_stream", PAYLOAD, cost=3, stream=True)
-            events = [event async for event in streamed["response"]]
-        return whole, events
-
     # A ticket in flight makes our worker look busy for a moment, so the client's /generate
     # goes to Vast's PyWorker; its stream may go to either.
     route(vast_stack, vast_stack.ours_url, cost=1_000_000)
-    whole, events = asyncio.run(scenario())
+    whole, events = generate_with_vast_client(vast_stack.router_url, API_KEY, PAYLOAD, cost=3)
     assert whole["ok"], whole
     assert whole["url"] == vast_stack.worker_url
     assert whole["response"]["generated_text"] == " a b c"

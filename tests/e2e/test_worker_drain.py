@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from protocol.vast_tickets import VastVariant, sign_vast_ticket
-from tests.e2e.processes import ManagedProcess
+from tests.e2e.processes import ManagedProcess, worker_args
 from tests.fakes.fake_tgi import FakeTGI, expected_stream
 from tests.integration.pyworker.test_worker_hardening import VastRouter
 from tests.ports import free_port
@@ -42,15 +42,9 @@ async def test_sigterm_drains_the_stream_in_flight_then_exits(tmp_path: Path) ->
     await router_server.start_server()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [
-        "worker",
-        "--port", str(port),
-        "--host", "127.0.0.1",
-        "--backend-url", str(backend_server.make_url("")).rstrip("/"),
-        "--router", str(router_server.make_url("")).rstrip("/"),
-        "--public-url", url,
-        "--worker-id", "drain-1",
-    ]  # fmt: skip
+    backend_url = str(backend_server.make_url("")).rstrip("/")
+    router_url = str(router_server.make_url("")).rstrip("/")
+    args = worker_args(port, backend_url, router_url, "drain-1")
     env = {"TGIS_TICKET_SCHEME": "vast", "TGIS_DRAIN_GRACE": "30"}
     worker = ManagedProcess("worker", args, env, tmp_path)
     try:

@@ -72,32 +72,29 @@ class PacedTGI:
         start = time.perf_counter()
         body = await request.json()
         count = int(body.get("parameters", {}).get("max_new_tokens") or 20)
-        return await self._paced(request, start, count, self._tgi_event)
+        refusal = self._refusal()
+        if refusal is not None:
+            return refusal
+        return await self._stream(request, start, count, self._tgi_event)
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
         body = await request.json()
         count = int(body.get("max_tokens") or 20)
-        return await self._paced(request, start, count, self._openai_event)
+        refusal = self._refusal()
+        if refusal is not None:
+            return refusal
+        return await self._stream(request, start, count, self._openai_event)
 
-    async def _paced(
-        self,
-        request: web.Request,
-        start: float,
-        count: int,
-        make: Callable[[int, int, float], bytes],
-    ) -> web.StreamResponse:
+    def _refusal(self) -> web.Response | None:
+        """Counts the request; TGI's overload answer when `status` says so or it is full."""
         self.requests += 1
         full = self.capacity is not None and self.active >= self.capacity
-        if self.status != 200 or full:
-            error = {"error": "Model is overloaded", "error_type": "overloaded"}
-            status = 429 if full else self.status
-            return web.json_response(error, status=status, headers={"Retry-After": "1"})
-        self.active += 1
-        try:
-            return await self._stream(request, start, count, make)
-        finally:
-            self.active -= 1
+        if self.status == 200 and not full:
+            return None
+        error = {"error": "Model is overloaded", "error_type": "overloaded"}
+        status = 429 if full else self.status
+        return web.json_response(error, status=status, headers={"Retry-After": "1"})
 
     async def _stream(
         self,
@@ -106,22 +103,27 @@ class PacedTGI:
         count: int,
         make: Callable[[int, int, float], bytes],
     ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for index in range(1, count + 1):
-            due = start + self.ttft + (index - 1) * self.gap
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = time.perf_counter()
-            self.lateness.append(now - due)
-            await response.write(make(index, count, now))
-        if make == self._openai_event:
-            usage = {"prompt_tokens": 1, "completion_tokens": count, "total_tokens": count + 1}
-            await response.write(_event({"choices": [], "usage": usage}))
-            await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
+        """`count` events made by `make`, the first `ttft` after `start`, then one every `gap`."""
+        self.active += 1
+        try:
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for index in range(1, count + 1):
+                due = start + self.ttft + (index - 1) * self.gap
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                now = time.perf_counter()
+                self.lateness.append(now - due)
+                await response.write(make(index, count, now))
+            if make == self._openai_event:
+                usage = {"prompt_tokens": 1, "completion_tokens": count, "total_tokens": count + 1}
+                await response.write(_event({"choices": [], "usage": usage}))
+                await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+            return response
+        finally:
+            self.active -= 1
 
     @staticmethod
     def _tgi_event(index: int, count: int, now: float) -> bytes:

@@ -1,4 +1,4 @@
-"""The engine: a model thread behind an asyncio-friendly front.
+"""The thread engine: a model thread behind an asyncio-friendly front (`base.ModelEngine`).
 
 The event loop never runs the model. `Engine.submit` hands a validated request to a dedicated
 thread, which drives a `Scheduler` step by step; after each step, all of the step's tokens go to
@@ -17,105 +17,19 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol
 
+from tgi_server.engine.base import EventSink, GenerationHandle, JobHandle, ServedModel
 from tgi_server.errors import GenerationError
 from tgi_server.generation.events import EngineEvent
-from tgi_server.generation.grammar import GrammarCompiler
-from tgi_server.model.codec import TextCodec
-from tgi_server.scheduler.sequential import Job, Scheduler, SchedulerStats
+from tgi_server.scheduler.base import Job, Scheduler, SchedulerStats, step_or_fail
 from tgi_server.validation import ValidatedRequest
 
-__all__ = ["Engine", "EventSink", "GenerationHandle", "JobHandle", "ModelEngine", "ServedModel"]
+__all__ = ["Engine"]
 
 log = logging.getLogger(__name__)
 
 HANDOFF_WAIT_S = 0.002
 """How long the model thread waits, after a step, for the event loop to take its events."""
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    """What the HTTP layer needs to know about the model the engine runs."""
-
-    model_id: str
-    codec: TextCodec
-    device_type: str
-    """"cpu", "cuda", ...: the torch device type the model runs on."""
-    device_name: str | None = None
-    """The accelerator's name (e.g. "NVIDIA H200") when there is one."""
-    grammar: GrammarCompiler | None = None
-    """Compiles `grammar` parameters; None when structured generation is unavailable."""
-
-
-class EventSink(Protocol):
-    """Where a request's events go; called on the event loop, in order, never concurrently."""
-
-    def put_nowait(self, item: EngineEvent, /) -> None: ...
-
-
-class JobHandle:
-    """A submitted request, to cancel. Use it as a context manager: leaving it cancels."""
-
-    def __init__(self, cancel: Callable[[], None]) -> None:
-        self._cancel = cancel
-
-    def cancel(self) -> None:
-        """Tell the engine to stop working on this request (harmless once it has finished)."""
-        self._cancel()
-
-    def __enter__(self) -> JobHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.cancel()
-
-
-class GenerationHandle(JobHandle):
-    """One submitted request's view of its events. Use it as a context manager."""
-
-    def __init__(self, events: asyncio.Queue[EngineEvent], cancel: Callable[[], None]) -> None:
-        super().__init__(cancel)
-        self._events = events
-
-    async def next_event(self) -> EngineEvent:
-        """The request's next event (its last one carries the completion, or is a failure)."""
-        return await self._events.get()
-
-    def __enter__(self) -> GenerationHandle:
-        return self
-
-
-class ModelEngine(Protocol):
-    """What the HTTP layer needs of an engine: `Engine` runs the model on a thread of this
-    process, `shard_engine.ShardEngine` in a model-server process of its own."""
-
-    @property
-    def model(self) -> ServedModel: ...
-
-    @property
-    def stats(self) -> SchedulerStats:
-        """The scheduler's counters, as of its latest step."""
-        ...
-
-    @property
-    def running(self) -> bool: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def submit(self, request: ValidatedRequest) -> GenerationHandle: ...
-
-    def submit_to(self, request: ValidatedRequest, sink: EventSink) -> JobHandle: ...
 
 
 class Engine:
@@ -171,13 +85,7 @@ class Engine:
 
     def _work(self) -> None:
         while self._take_jobs(block=not self._scheduler.has_work()):
-            if not self._scheduler.has_work():
-                continue
-            try:
-                self._scheduler.step()
-            except Exception:
-                log.exception("the scheduler failed; failing its requests")
-                self._scheduler.abort_all(GenerationError("Server error: scheduler failure"))
+            step_or_fail(self._scheduler)
             self._flush()
         self._drain_inbox()
         self._scheduler.abort_all(GenerationError("Server error: the server is shutting down"))

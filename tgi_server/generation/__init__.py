@@ -1,2 +1,3 @@
-"""One sequence's generation: its state, sampling, stopping, detokenizing, grammars, and the events
-it emits."""
+"""One sequence's generation: its state (`sequence`), sampling (`sampling`), stopping
+(`stopping`), detokenizing (`detokenizer`), grammars (`grammar`), and the events it emits
+(`events`)."""

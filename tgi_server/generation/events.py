@@ -1,6 +1,7 @@
 """What the engine tells a waiting request: one event per generated token, or a failure.
 
-These are plain values; the HTTP layer turns them into TGI's JSON (see `wire`).
+These are plain values; the HTTP layer turns them into TGI's JSON (`http.wire`) or OpenAI's
+(`openai.wire`).
 """
 
 from __future__ import annotations

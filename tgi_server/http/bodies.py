@@ -1,9 +1,11 @@
-"""Reading a request body into a `GenerateRequest`, with TGI's body errors.
+"""Reading a request body into a JSON document or a `GenerateRequest`, with TGI's body errors.
 
-The checks run in the order axum runs them: content type (415), JSON syntax (400), then the
-shape and types of the fields (422). Integers must fit the Rust type TGI declares (`u32` for
-`max_new_tokens`, `u64` for `seed`, ...). Unlike axum, whose body errors are plain text, every
-error here is TGI's JSON `{"error", "error_type"}`, so clients can always call `.json()`.
+`read_json` and `read_generate_request` read an aiohttp request's body (413 past the payload
+limit); the functions they call are pure. The checks run in the order axum runs them: content
+type (415), JSON syntax (400), then the shape and types of the fields (422). Integers must fit
+the Rust type TGI declares (`u32` for `max_new_tokens`, `u64` for `seed`, ...). Unlike axum,
+whose body errors are plain text, every error here is TGI's JSON `{"error", "error_type"}`, so
+clients can always call `.json()`.
 """
 
 from __future__ import annotations
@@ -12,15 +14,23 @@ import json
 from typing import Any
 
 import pydantic
+from aiohttp import web
 
 from protocol.tgi import GenerateParameters, GenerateRequest
-from tgi_server.errors import InvalidBodyError, MalformedBodyError, UnsupportedMediaTypeError
+from tgi_server.errors import (
+    InvalidBodyError,
+    MalformedBodyError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 
 __all__ = [
     "generate_request_from",
     "is_json_content_type",
     "load_json_body",
     "parse_generate_request",
+    "read_generate_request",
+    "read_json",
     "stream_flag",
 ]
 
@@ -35,6 +45,23 @@ _INTEGER_TYPES: dict[str, tuple[tuple[int, int], str]] = {
     "top_n_tokens": (_U32, "u32"),
     "truncate": (_U64, "usize"),
 }
+
+
+async def read_generate_request(request: web.Request) -> GenerateRequest:
+    """The `GenerateRequest` in `request`'s body, or the BackendError TGI would answer with."""
+    return parse_generate_request(request.headers.get("Content-Type", ""), await _read(request))
+
+
+async def read_json(request: web.Request) -> Any:
+    """The JSON document in `request`'s body, or the BackendError TGI would answer with."""
+    return load_json_body(request.headers.get("Content-Type", ""), await _read(request))
+
+
+async def _read(request: web.Request) -> bytes:
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLargeError() from exc
 
 
 def is_json_content_type(content_type: str) -> bool:

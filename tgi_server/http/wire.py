@@ -25,6 +25,7 @@ from tgi_server.generation.events import Completion, GeneratedToken, PrefillToke
 from tgi_server.service import FinishedSequence, GenerateResult
 
 __all__ = [
+    "derived_compute_type",
     "dumps",
     "f32",
     "generate_body",
@@ -121,6 +122,17 @@ def generate_headers(result: GenerateResult, compute_type: str) -> dict[str, str
         "x-prompt-tokens": str(completion.input_length),
         "x-generated-tokens": str(generated),
     }
+
+
+def derived_compute_type(device_type: str, device_name: str | None) -> str:
+    """`x-compute-type` as TGI's launcher sets it: `<shards>-<gpu name, lowercased, spaces as
+    dashes>` on a named GPU (one shard here), its router's default `gpu+optimized` on an
+    unnamed one, and the torch device type ("cpu") where TGI would not run at all."""
+    if device_type != "cuda":
+        return device_type
+    if not device_name:
+        return "gpu+optimized"
+    return "1-" + device_name.lower().replace(" ", "-")
 
 
 def stream_headers(compute_type: str, inputs: str) -> dict[str, str]:

@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from tgi_server.engine.thread import Engine, ServedModel
+from common.records import from_attributes
+from tgi_server.engine.base import ServedModel
+from tgi_server.engine.thread import Engine
 from tgi_server.generation.grammar import GrammarCompiler
 from tgi_server.model.batch_runner import (
     BatchRunner,
@@ -28,8 +30,9 @@ from tgi_server.model.codec import HFTextCodec
 from tgi_server.model.runner import ModelRunner
 from tgi_server.model.tiny import TINY_MODEL_ID, ensure_tiny_model
 from tgi_server.scheduler.admission import BatchLimits
+from tgi_server.scheduler.base import Scheduler
 from tgi_server.scheduler.batching import BatchingScheduler
-from tgi_server.scheduler.sequential import Scheduler, SequentialScheduler
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.settings import BackendSettings
 
 __all__ = [
@@ -174,13 +177,13 @@ def _device_name(device: torch.device) -> str | None:
 
 
 def batch_limits(settings: BackendSettings) -> BatchLimits:
-    """The continuous-batching admission limits of `settings`."""
-    return BatchLimits(
+    """The continuous-batching admission limits of `settings` (same-named, with the two token
+    budgets resolved to their defaults where unset)."""
+    return from_attributes(
+        BatchLimits,
+        settings,
         max_batch_prefill_tokens=settings.batch_prefill_tokens,
         max_batch_total_tokens=settings.batch_total_tokens,
-        max_batch_size=settings.max_batch_size,
-        waiting_served_ratio=settings.waiting_served_ratio,
-        max_waiting_tokens=settings.max_waiting_tokens,
     )
 
 

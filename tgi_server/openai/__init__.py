@@ -1,1 +1,2 @@
-"""OpenAI's API on the same service: request bodies, response bodies, routes."""
+"""OpenAI's API on the same service: request bodies (`requests`), response bodies and stream
+chunks (`wire`), routes (`routes`)."""

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol.errors import ErrorType
 from protocol.tgi import GenerateParameters, GenerateRequest
 from tgi_server.errors import InvalidBodyError, OpenAIRequestError, ToolError
 
@@ -149,7 +150,7 @@ def completion_call(document: Any, max_client_batch_size: int) -> CompletionCall
     if body.suffix is not None:
         raise OpenAIRequestError(
             "Suffix is not supported and can be achieved by preprocessing the prompt.",
-            "suffix not supported",
+            ErrorType.SUFFIX_NOT_SUPPORTED,
         )
     prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
     if not prompts:
@@ -157,7 +158,7 @@ def completion_call(document: Any, max_client_batch_size: int) -> CompletionCall
     if len(prompts) > max_client_batch_size:
         raise OpenAIRequestError(
             f"Number of prompts exceeds the maximum allowed batch size of {max_client_batch_size}",
-            "batch size exceeded",
+            ErrorType.BATCH_SIZE_EXCEEDED,
         )
     parameters = _parameters(
         body,

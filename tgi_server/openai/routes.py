@@ -19,16 +19,10 @@ from aiohttp import web
 from protocol.sse import encode_data_event, encode_json_event
 from protocol.tgi import GenerateRequest
 from tgi_server.generation.events import TokenEvent
-from tgi_server.http.common import (
-    ENGINE_KEY,
-    SETTINGS_KEY,
-    compute_type,
-    json_response,
-    read_json,
-    run_generate,
-)
-from tgi_server.http.stream_sink import EncodeEvent
-from tgi_server.http.streaming import stream_response
+from tgi_server.http.app_keys import ENGINE_KEY, SETTINGS_KEY
+from tgi_server.http.bodies import read_json
+from tgi_server.http.responses import compute_type, json_response, run_generate
+from tgi_server.http.streaming import EncodeEvent, stream_response
 from tgi_server.http.wire import generate_headers
 from tgi_server.openai.requests import ChatCall, chat_call, completion_call, tool_call
 from tgi_server.openai.wire import (

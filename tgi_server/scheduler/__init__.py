@@ -1,2 +1,3 @@
-"""Which requests get the model, step by step: the contract (`base`), the sequential and the
-continuous-batching schedulers, batch admission, per-batch timings."""
+"""Which requests get the model, step by step: the contract (`base`, which imports no torch),
+the sequential scheduler (`sequential`), TGI's continuous batching (`batching`) with its batch
+admission (`admission`), and TGI's per-batch timings (`timings`)."""

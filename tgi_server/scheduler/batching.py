@@ -1,7 +1,7 @@
 """Continuous batching: TGI's router loop over one padded batch, one model step at a time.
 
 Each `step` is one forward pass. First, rows whose client went away leave the batch. Then, if
-the admission policy lets waiting requests in (`admission_policy`), they are prefilled together
+the admission policy lets waiting requests in (`admission`), they are prefilled together
 as a new batch while the running rows pause for that one forward, and joined to the running
 batch; otherwise every running row decodes one token. After each forward, every row's token
 goes to its request and rows that finished leave the batch.
@@ -28,7 +28,7 @@ from tgi_server.generation.sequence import SequenceState
 from tgi_server.model.batch_runner import BatchRunner, PaddedBatch
 from tgi_server.model.codec import TextCodec
 from tgi_server.scheduler.admission import BatchLimits, batch_tokens, bounds, next_batch
-from tgi_server.scheduler.sequential import Job, SchedulerStats
+from tgi_server.scheduler.base import Job, SchedulerStats
 
 __all__ = ["BatchingScheduler"]
 

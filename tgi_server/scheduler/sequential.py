@@ -1,111 +1,31 @@
-"""Which requests get the model, one step at a time: the seam where batching policy lives.
+"""The sequential scheduler: first come, first served, one sequence on the model at a time.
 
-The engine's thread calls `Scheduler.step()` in a loop; each step is one forward pass worth of
-work, and every token it produces goes to its job's `emit` callback. `SequentialScheduler` is the
-simplest correct policy: first come, first served, one sequence on the model at a time. A
-continuous-batching scheduler (TGI's §6 loop: prefill arrivals, concatenate, decode, filter)
-implements the same protocol and replaces it without touching the engine or the HTTP layer.
-
-A job whose client went away has `cancelled` set; the scheduler drops it at its next step, so
-its slot goes to the next request at once.
+The simplest correct `base.Scheduler`: each step prefills the next live job or decodes one token
+of the running one, on that sequence's own KV cache. It serves models the batching scheduler
+cannot batch (`model.batch_runner.supports_padded_batching`), and `--scheduler sequential`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
 from tgi_server.errors import BackendError, GenerationError
-from tgi_server.generation.events import EngineEvent, FailureEvent, TokenEvent
+from tgi_server.generation.events import FailureEvent, TokenEvent
 from tgi_server.generation.sequence import SequenceState
 from tgi_server.model.codec import TextCodec
 from tgi_server.model.runner import Runner
-from tgi_server.scheduler.timings import BatchTimings
-from tgi_server.validation import ValidatedRequest
+from tgi_server.scheduler.base import Job, SchedulerStats
 
-__all__ = ["Job", "Scheduler", "SchedulerStats", "SequentialScheduler"]
+__all__ = ["SequentialScheduler"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(eq=False)
-class Job:
-    """One request as the scheduler sees it."""
-
-    request: ValidatedRequest
-    emit: Callable[[EngineEvent], None]
-    """Thread-safe: hands an event to the waiting request."""
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    queued_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def input_length(self) -> int:
-        return self.request.input_length
-
-    @property
-    def max_new_tokens(self) -> int:
-        return self.request.max_new_tokens
-
-    def is_cancelled(self) -> bool:
-        return self.cancelled.is_set()
-
-
-@dataclass
-class SchedulerStats:
-    """Counters, for health checks and tests. Written by the engine thread only."""
-
-    started: int = 0
-    completed: int = 0
-    cancelled: int = 0
-    failed: int = 0
-    queue_size: int = 0
-    """Requests waiting for the model, as of the last step."""
-    batch_size: int = 0
-    """Requests on the model, as of the last step."""
-    batch_max_tokens: int = 0
-    """The most tokens the running batch may come to hold (TGI's `max_tokens`), as of the last
-    step."""
-    forwards: dict[str, int] = field(default_factory=lambda: {"prefill": 0, "decode": 0})
-    """Forward passes run, by method."""
-    failed_forwards: dict[str, int] = field(default_factory=lambda: {"prefill": 0, "decode": 0})
-    """Forward passes that failed, by method."""
-    concats: dict[str, int] = field(default_factory=lambda: {"backpressure": 0, "wait_exceeded": 0})
-    """New requests joined to a running batch, by why they were let in (TGI's reasons)."""
-    timings: BatchTimings = field(default_factory=BatchTimings)
-    """TGI's per-batch histograms (phase durations, new batch sizes, joins)."""
-
-    def forward(self, method: str, *, ok: bool) -> None:
-        """Count one forward pass (`method`: "prefill" or "decode")."""
-        self.forwards[method] += 1
-        if not ok:
-            self.failed_forwards[method] += 1
-
-
-class Scheduler(Protocol):
-    stats: SchedulerStats
-
-    def add(self, job: Job) -> None:
-        """Queue a job. Called on the engine thread only."""
-        ...
-
-    def has_work(self) -> bool:
-        """Whether `step` has anything to do."""
-        ...
-
-    def step(self) -> None:
-        """Run one step of the model for the jobs chosen now, emitting their tokens."""
-        ...
-
-    def abort_all(self, error: BackendError) -> None:
-        """Fail every queued and running job with `error` (on shutdown or after a fault)."""
-        ...
 
 
 @dataclass

@@ -151,11 +151,11 @@ class FakeWorker:
             return self.reject.response()
         ticket = body["auth_data"]
         if not verify_ticket_signature(self.key.public_key, ticket):
-            return Scripted.error(401, "invalid ticket signature", "authentication").response()
+            return Scripted.error(401, "invalid ticket signature", "ticket_rejected").response()
         if ticket["url"] != self.url:
-            return Scripted.error(403, "ticket is for another worker", "forbidden").response()
+            return Scripted.error(403, "ticket is for another worker", "ticket_rejected").response()
         if _workload(body["payload"]) > ticket["cost"]:
-            return Scripted.error(403, "workload above ticket cost", "forbidden").response()
+            return Scripted.error(403, "workload above ticket cost", "ticket_rejected").response()
         return None
 
 
@@ -202,9 +202,9 @@ class FakeRouter:
             return self.reject.response()
         presented = request.headers.get("Authorization") or f"Bearer {body.get('api_key')}"
         if presented != f"Bearer {API_KEY}":
-            return Scripted.error(401, "invalid API key", "authentication").response()
+            return Scripted.error(401, "invalid API key", "unauthorized").response()
         if body["endpoint"] != self.endpoint:
-            return Scripted.error(404, "no such endpoint", "not_found").response()
+            return Scripted.error(404, "no such endpoint", "endpoint_not_found").response()
         request_idx = body.get("request_idx") or next(self._request_idx)
         counted = 0 if self.waits_without_request_idx else request_idx
         polls = self._polls[counted] = self._polls.get(counted, 0) + 1

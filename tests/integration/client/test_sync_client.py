@@ -9,28 +9,20 @@ import threading
 import pytest
 
 from client import Client, StreamError, StreamResponse, TicketRejected
+from tests.integration.client import fakes
 from tests.integration.client.conftest import FAST_POLLING
-from tests.integration.client.fakes import (
-    API_KEY,
-    GENERATED_TEXT,
-    WORDS,
-    FakeRouter,
-    FakeWorker,
-    Scripted,
-    stream_events,
-)
 
 
 def loop_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "tgi-serverless-client"]
 
 
-def make_client(router: FakeRouter) -> Client:
-    return Client(router.url, api_key=API_KEY, polling=FAST_POLLING)
+def make_client(router: fakes.FakeRouter) -> Client:
+    return Client(router.url, api_key=fakes.API_KEY, polling=FAST_POLLING)
 
 
 async def test_generate_and_generate_stream_work_and_close_cleanly(
-    router: FakeRouter, worker: FakeWorker
+    router: fakes.FakeRouter, worker: fakes.FakeWorker
 ) -> None:
     def use() -> tuple[str, list[StreamResponse], int]:
         with make_client(router) as client:
@@ -41,16 +33,16 @@ async def test_generate_and_generate_stream_work_and_close_cleanly(
 
     text, events, loops_while_open = await asyncio.to_thread(use)
 
-    assert text == GENERATED_TEXT
-    assert [event.token.text for event in events] == WORDS
-    assert events[-1].generated_text == GENERATED_TEXT
+    assert text == fakes.GENERATED_TEXT
+    assert [event.token.text for event in events] == fakes.WORDS
+    assert events[-1].generated_text == fakes.GENERATED_TEXT
     assert worker.seen[1].body["payload"]["parameters"] == {"max_new_tokens": 5, "seed": 1}
     assert loops_while_open == 1
     assert loop_threads() == []
 
 
 async def test_one_client_serves_several_threads_at_once(
-    router: FakeRouter, worker: FakeWorker
+    router: fakes.FakeRouter, worker: fakes.FakeWorker
 ) -> None:
     client = make_client(router)
     try:
@@ -59,14 +51,16 @@ async def test_one_client_serves_several_threads_at_once(
     finally:
         await asyncio.to_thread(client.close)
 
-    assert [response.generated_text for response in responses] == [GENERATED_TEXT] * 4
+    assert [response.generated_text for response in responses] == [fakes.GENERATED_TEXT] * 4
     prompts = sorted(seen.body["payload"]["inputs"] for seen in worker.seen)
     assert prompts == [f"prompt {i}" for i in range(4)]
     assert loop_threads() == []
 
 
-async def test_typed_errors_cross_the_thread(router: FakeRouter, worker: FakeWorker) -> None:
-    worker.reject = Scripted.error(403, "ticket replayed", "forbidden")
+async def test_typed_errors_cross_the_thread(
+    router: fakes.FakeRouter, worker: fakes.FakeWorker
+) -> None:
+    worker.reject = fakes.Scripted.error(403, "ticket replayed", "ticket_rejected")
 
     def use() -> None:
         with make_client(router) as client:
@@ -77,9 +71,12 @@ async def test_typed_errors_cross_the_thread(router: FakeRouter, worker: FakeWor
 
 
 async def test_a_stream_error_arrives_after_the_tokens_before_it(
-    router: FakeRouter, worker: FakeWorker
+    router: fakes.FakeRouter, worker: fakes.FakeWorker
 ) -> None:
-    worker.stream = [*stream_events(1), b'data: {"error":"boom","error_type":"generation"}\n\n']
+    worker.stream = [
+        *fakes.stream_events(1),
+        b'data: {"error":"boom","error_type":"generation"}\n\n',
+    ]
     received: list[str] = []
 
     def use() -> None:
@@ -89,10 +86,10 @@ async def test_a_stream_error_arrives_after_the_tokens_before_it(
 
     with pytest.raises(StreamError, match="boom"):
         await asyncio.to_thread(use)
-    assert received == WORDS[:1]
+    assert received == fakes.WORDS[:1]
 
 
-async def test_breaking_out_of_a_stream_leaves_the_client_usable(router: FakeRouter) -> None:
+async def test_breaking_out_of_a_stream_leaves_the_client_usable(router: fakes.FakeRouter) -> None:
     def use() -> tuple[str, str]:
         with make_client(router) as client:
             stream = client.generate_stream("Hi")
@@ -100,10 +97,10 @@ async def test_breaking_out_of_a_stream_leaves_the_client_usable(router: FakeRou
             stream.close()
             return first, client.generate("again").generated_text
 
-    assert await asyncio.to_thread(use) == (WORDS[0], GENERATED_TEXT)
+    assert await asyncio.to_thread(use) == (fakes.WORDS[0], fakes.GENERATED_TEXT)
 
 
-async def test_a_closed_client_refuses_requests(router: FakeRouter) -> None:
+async def test_a_closed_client_refuses_requests(router: fakes.FakeRouter) -> None:
     client = make_client(router)
     await asyncio.to_thread(client.generate, "Hi")
     await asyncio.to_thread(client.close)
@@ -113,14 +110,14 @@ async def test_a_closed_client_refuses_requests(router: FakeRouter) -> None:
     assert len(router.seen) == 3  # two polls and a ticket, all before the close
 
 
-async def test_calling_it_inside_an_event_loop_is_refused(router: FakeRouter) -> None:
+async def test_calling_it_inside_an_event_loop_is_refused(router: fakes.FakeRouter) -> None:
     with make_client(router) as client, pytest.raises(RuntimeError, match="AsyncClient"):
         client.generate("Hi")
     assert router.seen == []
 
 
 async def test_chat_request_and_request_stream_work_blocking(
-    router: FakeRouter, worker: FakeWorker
+    router: fakes.FakeRouter, worker: fakes.FakeWorker
 ) -> None:
     payload = {"inputs": "Hi", "parameters": {"max_new_tokens": 5}}
 
@@ -133,9 +130,9 @@ async def test_chat_request_and_request_stream_work_blocking(
 
     content, raw, streamed = await asyncio.to_thread(use)
 
-    assert content == GENERATED_TEXT
+    assert content == fakes.GENERATED_TEXT
     assert b'"path":"/info_like"' in raw.replace(b" ", b"")
-    assert streamed == b"".join(stream_events())
+    assert streamed == b"".join(fakes.stream_events())
     assert [seen.path for seen in worker.seen] == [
         "/v1/chat/completions",
         "/info_like",

@@ -80,11 +80,24 @@ class Stack:
 
 
 async def start_stack(
-    aiohttp_server: ServerFactory, tmp_path: Path, backend: FakeTGI, **worker_fields: Any
+    aiohttp_server: ServerFactory,
+    tmp_path: Path,
+    backend: FakeTGI,
+    *,
+    router_fields: dict[str, Any] | None = None,
+    **worker_fields: Any,
 ) -> AsyncIterator[Stack]:
+    """A router (`router_fields` add to or replace its settings), a ready worker with
+    `worker_fields`, and `backend` behind it."""
     key = SigningKey.generate()
     router_settings = RouterSettings(
-        api_key=API_KEY, worker_token=WORKER_TOKEN, state_dir=tmp_path, route_timeout_s=5
+        **{
+            "api_key": API_KEY,
+            "worker_token": WORKER_TOKEN,
+            "state_dir": tmp_path,
+            "route_timeout_s": 5,
+            **(router_fields or {}),
+        }
     )
     router = await aiohttp_server(create_router_app(router_settings, signing_key=key))
     backend_server = await aiohttp_server(backend.app())
@@ -284,10 +297,12 @@ async def test_the_body_limit_is_exact_and_holds_without_a_content_length(
 
 
 async def test_unknown_paths_and_methods_are_json(stack: Stack) -> None:
-    assert (await stack.http.get(f"{stack.worker_url}/generate")).status == 405
+    wrong_method = await stack.http.get(f"{stack.worker_url}/generate")
+    assert wrong_method.status == 405
+    assert (await wrong_method.json())["error_type"] == "method_not_allowed"
     missing = await stack.http.post(f"{stack.worker_url}/nope", json={})
     assert missing.status == 404
-    assert (await missing.json())["error_type"] == "http"
+    assert (await missing.json())["error_type"] == "not_found"
 
 
 @pytest.mark.parametrize("path", ["/generate", "/generate_stream"])

@@ -12,19 +12,12 @@ from router.autoscaler.policies import make_policy
 from router.providers.base import ProviderError, ProviderState, ProviderWorker
 from router.providers.simulated import SimulatedProvider
 from router.routing.registry import WorkerRegistry
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 class Harness:
     def __init__(self, params: EndpointParams, *, failure_rate: float = 0.0) -> None:
-        self.clock = Clock()
+        self.clock = FakeClock()
         self.registry = WorkerRegistry(stale_after_s=20.0, settle_s=0.0)
         self.demand = DemandSignal()
         self.provider = SimulatedProvider(
@@ -111,7 +104,9 @@ async def test_a_worker_that_never_serves_is_destroyed_after_the_ready_timeout()
     assert "sim-2" in h.states()
 
 
-async def test_scale_down_drains_no_new_routes_then_stops_to_cold() -> None:
+async def scaling_down_sim_2() -> Harness:
+    """Two workers (at least one, a cold pool of two, a 30 s drain grace) brought up by demand,
+    then demand for one: the less loaded, sim-2, is chosen to drain."""
     params = PARAMS.model_copy(update={"cold_workers": 2, "min_workers": 1, "drain_grace_s": 30.0})
     h = Harness(params)
     for _ in range(15):
@@ -125,6 +120,11 @@ async def test_scale_down_drains_no_new_routes_then_stops_to_cold() -> None:
         await h.run(1)
         if h.registry.is_excluded("sim-2"):
             break
+    return h
+
+
+async def test_scale_down_drains_no_new_routes_then_stops_to_cold() -> None:
+    h = await scaling_down_sim_2()
     assert h.routable() == ["sim-1"]  # no new routes while sim-2 finishes its work
     assert h.states()["sim-2"] is ProviderState.RUNNING
     h.provider.workers["sim-2"].in_flight = 0.0
@@ -186,18 +186,7 @@ async def test_failed_starts_never_push_past_max_workers() -> None:
 
 
 async def test_a_suspended_endpoint_leaves_a_draining_worker_as_it_is() -> None:
-    params = PARAMS.model_copy(update={"cold_workers": 2, "min_workers": 1, "drain_grace_s": 30.0})
-    h = Harness(params)
-    for _ in range(15):
-        h.demand.arrived(600.0)  # two workers' worth
-        await h.run(1)
-    h.provider.workers["sim-1"].in_flight = 80.0
-    h.provider.workers["sim-2"].in_flight = 50.0
-    for _ in range(60):
-        h.demand.arrived(100.0)
-        await h.run(1)
-        if h.registry.is_excluded("sim-2"):
-            break
+    h = await scaling_down_sim_2()
     assert h.registry.is_excluded("sim-2")  # draining
     h.loop.suspended = True
     h.provider.workers["sim-2"].in_flight = 0.0  # drained: an active endpoint would stop it

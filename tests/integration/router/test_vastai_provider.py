@@ -14,10 +14,14 @@ from tests.ports import free_port
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeVast, str]]:
-    state = FakeVast()
-    async with served_fake_vast(state) as url:
-        yield state, url
+def state() -> FakeVast:
+    return FakeVast()
+
+
+@pytest.fixture
+async def url(state: FakeVast) -> AsyncIterator[str]:
+    async with served_fake_vast(state) as base_url:
+        yield base_url
 
 
 @pytest.fixture
@@ -33,11 +37,16 @@ def provider(
     return VastAIProvider(config, session)
 
 
+@pytest.fixture
+def vast(url: str, session: aiohttp.ClientSession) -> VastAIProvider:
+    """The provider with the fake's key, against the fake."""
+    return provider(url, session)
+
+
 async def test_start_rents_the_cheapest_offer_from_the_template(
-    fake: tuple[FakeVast, str], session: aiohttp.ClientSession
+    state: FakeVast, vast: VastAIProvider
 ) -> None:
-    state, url = fake
-    worker = await provider(url, session).start()
+    worker = await vast.start()
     assert worker.state is ProviderState.CREATING
     method, path, body = state.requests[-1]
     assert (method, path) == ("PUT", "/api/v0/asks/12/")  # 0.25 $/h beats 0.45
@@ -46,11 +55,7 @@ async def test_start_rents_the_cheapest_offer_from_the_template(
     assert state.instances[int(worker.id)]["actual_status"] == "loading"
 
 
-async def test_the_lifecycle_round_trip(
-    fake: tuple[FakeVast, str], session: aiohttp.ClientSession
-) -> None:
-    state, url = fake
-    vast = provider(url, session)
+async def test_the_lifecycle_round_trip(state: FakeVast, vast: VastAIProvider) -> None:
     worker = await vast.start()
     state.instances[int(worker.id)]["actual_status"] = "running"
     [listed] = await vast.list()
@@ -65,10 +70,8 @@ async def test_the_lifecycle_round_trip(
 
 
 async def test_list_shows_only_this_endpoints_instances_and_deaths(
-    fake: tuple[FakeVast, str], session: aiohttp.ClientSession
+    state: FakeVast, vast: VastAIProvider
 ) -> None:
-    state, url = fake
-    vast = provider(url, session)
     worker = await vast.start()
     state.instances[1] = {"id": 1, "label": "someone else", "actual_status": "running"}
     state.instances[int(worker.id)]["actual_status"] = "exited"  # died, meant to run
@@ -84,9 +87,8 @@ async def test_list_shows_only_this_endpoints_instances_and_deaths(
     ],
 )
 async def test_failures_become_provider_errors(
-    fake: tuple[FakeVast, str], session: aiohttp.ClientSession, setup: str, message: str
+    state: FakeVast, url: str, session: aiohttp.ClientSession, setup: str, message: str
 ) -> None:
-    state, url = fake
     key = "wrong" if setup == "bad_key" else "vast-key"
     state.fail_next = 1 if setup == "server_error" else 0
     if setup == "no_offers":

@@ -12,7 +12,8 @@ import torch
 from pytest_aiohttp import AiohttpClient
 
 from tests.integration.tgi_server.conftest import BackendClient, MakeClient
-from tgi_server.engine.thread import Engine, ServedModel
+from tgi_server.engine.base import ServedModel
+from tgi_server.engine.thread import Engine
 from tgi_server.http.app import create_app
 from tgi_server.model.codec import HFTextCodec
 from tgi_server.model.loading import LoadedModel, eos_token_ids

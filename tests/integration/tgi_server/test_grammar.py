@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from tests.integration.tgi_server.conftest import BackendClient
-from tgi_server.http.app import ENGINE_KEY
+from tgi_server.http.app_keys import ENGINE_KEY
 
 PROMPT = "The ferry crossed"
 SCHEMA = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from protocol.tgi import Info
 from tests.integration.tgi_server.conftest import BackendClient, MakeClient
-from tgi_server.http.app import ENGINE_KEY
+from tgi_server.http.app_keys import ENGINE_KEY
 
 INFO_FIELDS = [
     "model_id",

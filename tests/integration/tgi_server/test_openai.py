@@ -14,7 +14,7 @@ from tests.integration.tgi_server.conftest import (
     eventually,
     metric_lines,
 )
-from tgi_server.http.app import ENGINE_KEY, SLOTS_KEY
+from tgi_server.http.app_keys import ENGINE_KEY, SLOTS_KEY
 
 MESSAGES = [{"role": "user", "content": "Tell me about the lighthouse"}]
 
@@ -24,6 +24,12 @@ async def post(client: BackendClient, path: str, body: dict[str, Any]) -> tuple[
     return response.status, await response.json()
 
 
+def greedy_chat(max_tokens: int, **fields: Any) -> dict[str, Any]:
+    """A chat body for `MESSAGES`, answered greedily (temperature 0) in at most `max_tokens`
+    tokens, with `fields` added."""
+    return {"messages": MESSAGES, "max_tokens": max_tokens, "temperature": 0, **fields}
+
+
 def sse_payloads(raw: bytes) -> list[bytes]:
     frames = raw.strip().split(b"\n\n")
     assert all(frame.startswith(b"data: ") for frame in frames)
@@ -31,7 +37,7 @@ def sse_payloads(raw: bytes) -> list[bytes]:
 
 
 async def test_chat_answers_greedily_with_usage(client: BackendClient) -> None:
-    body = {"model": "tgi", "messages": MESSAGES, "max_tokens": 5, "temperature": 0}
+    body = greedy_chat(5, model="tgi")
     status, payload = await post(client, "/v1/chat/completions", body)
     assert status == 200
     assert list(payload) == [
@@ -56,13 +62,7 @@ async def test_chat_answers_greedily_with_usage(client: BackendClient) -> None:
 
 
 async def test_chat_logprobs_list_each_token(client: BackendClient) -> None:
-    body = {
-        "messages": MESSAGES,
-        "max_tokens": 3,
-        "temperature": 0,
-        "logprobs": True,
-        "top_logprobs": 2,
-    }
+    body = greedy_chat(3, logprobs=True, top_logprobs=2)
     _, payload = await post(client, "/v1/chat/completions", body)
     content = payload["choices"][0]["logprobs"]["content"]
     assert len(content) == 3
@@ -70,13 +70,7 @@ async def test_chat_logprobs_list_each_token(client: BackendClient) -> None:
 
 
 async def test_chat_stream_is_chunks_then_usage_then_done(client: BackendClient) -> None:
-    body = {
-        "messages": MESSAGES,
-        "max_tokens": 4,
-        "temperature": 0,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+    body = greedy_chat(4, stream=True, stream_options={"include_usage": True})
     response = await client.post("/v1/chat/completions", json=body)
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/event-stream"
@@ -133,13 +127,8 @@ async def test_tools_with_response_format_are_refused(client: BackendClient) -> 
 async def test_a_named_tool_is_called_with_arguments_fitting_its_schema(
     client: BackendClient,
 ) -> None:
-    body = {
-        "messages": MESSAGES,
-        "tools": [WEATHER],
-        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-        "max_tokens": 200,
-        "temperature": 0,
-    }
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    body = greedy_chat(200, tools=[WEATHER], tool_choice=named)
     status, payload = await post(client, "/v1/chat/completions", body)
     assert status == 200, payload
     message = payload["choices"][0]["message"]
@@ -186,13 +175,7 @@ async def test_an_unknown_named_tool_is_a_tool_error(client: BackendClient) -> N
 
 
 async def test_the_tool_prompt_is_part_of_the_prompt(client: BackendClient) -> None:
-    body = {
-        "messages": MESSAGES,
-        "tools": [WEATHER],
-        "max_tokens": 200,
-        "temperature": 0,
-        "tool_choice": "required",
-    }
+    body = greedy_chat(200, tools=[WEATHER], tool_choice="required")
     lengths = {}
     for name, extra in [
         ("empty", {"tool_prompt": ""}),
@@ -224,12 +207,8 @@ async def test_response_format_constrains_the_answer(client: BackendClient) -> N
         "required": ["open"],
         "additionalProperties": False,
     }
-    body = {
-        "messages": MESSAGES,
-        "max_tokens": 100,
-        "temperature": 0,
-        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
-    }
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    body = greedy_chat(100, response_format=response_format)
     status, payload = await post(client, "/v1/chat/completions", body)
     assert status == 200
     choice = payload["choices"][0]
@@ -309,7 +288,7 @@ async def test_completions_refuse_suffix_and_too_many_prompts(client: BackendCli
 
 
 async def test_invocations_dispatch_on_the_body(client: BackendClient) -> None:
-    chat = {"messages": MESSAGES, "max_tokens": 2, "temperature": 0}
+    chat = greedy_chat(2)
     status, payload = await post(client, "/invocations", chat)
     assert (status, payload["object"]) == (200, "chat.completion")
     status, payload = await post(client, "/invocations", {"prompt": "x", "max_tokens": 2})
@@ -369,7 +348,7 @@ async def test_a_client_that_leaves_a_stream_frees_its_slot(
 
 
 async def test_openai_stream_frames_are_the_builders_compact_json(client: BackendClient) -> None:
-    body = {"messages": MESSAGES, "max_tokens": 4, "stream": True, "temperature": 0}
+    body = greedy_chat(4, stream=True)
     raw = await (await client.post("/v1/chat/completions", json=body)).read()
     payloads = sse_payloads(raw)
     rebuilt = b"".join(encode_json_event(json.loads(p)) for p in payloads[:-1])

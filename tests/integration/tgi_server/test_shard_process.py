@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientResponse
 from pytest_aiohttp import AiohttpClient
 
 from protocol.sse import SSEParser
 from tests.integration.tgi_server.conftest import BackendClient, MakeClient
+from tgi_server.engine.base import ServedModel
 from tgi_server.engine.shard.engine import ShardEngine
 from tgi_server.engine.shard.launch import ShardFailedError, launch_shard
-from tgi_server.engine.thread import ServedModel
-from tgi_server.http.app import ENGINE_KEY, create_app
+from tgi_server.http.app import create_app
+from tgi_server.http.app_keys import ENGINE_KEY
 from tgi_server.model.codec import HFTextCodec
 from tgi_server.model.loading import grammar_compiler, load_tokenizer
 from tgi_server.settings import BackendSettings
@@ -38,13 +40,13 @@ def make_shard_client(
 ) -> Callable[[], Awaitable[BackendClient]]:
     async def make() -> BackendClient:
         settings = shard_settings(tgis_cache_dir)
-        tokenizer = load_tokenizer(settings)
+        tokenizer = await asyncio.to_thread(load_tokenizer, settings)
         shard = await asyncio.to_thread(launch_shard, settings)
         model = ServedModel(
             model_id=tokenizer.model_id,
             codec=HFTextCodec(tokenizer.tokenizer),
             device_type=shard.device_type,
-            grammar=grammar_compiler(tokenizer.tokenizer),
+            grammar=await asyncio.to_thread(grammar_compiler, tokenizer.tokenizer),
         )
         app = create_app(settings, ShardEngine(shard, model))
         return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
@@ -119,17 +121,24 @@ def tokens(events: list[str]) -> list[tuple[int, str]]:
     return [(json.loads(data)["token"]["id"], json.loads(data)["token"]["text"]) for data in events]
 
 
+LONG = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
+
+
+async def start_long_stream(client: BackendClient) -> ClientResponse:
+    """A stream of `LONG`'s 1000 tokens, once its first token is out: the shard is generating."""
+    response = await client.post("/generate_stream", json=LONG)
+    await response.content.readline()
+    return response
+
+
 async def test_clients_that_leave_mid_stream_leave_nothing_behind(
     make_shard_client: Callable[[], Awaitable[BackendClient]],
 ) -> None:
     client = await make_shard_client()
     engine = shard_engine_of(client)
-    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
 
     async def leave_after_first_token() -> None:
-        response = await client.post("/generate_stream", json=body)
-        await response.content.readline()
-        response.close()
+        (await start_long_stream(client)).close()
 
     await asyncio.gather(*(leave_after_first_token() for _ in range(8)))
     for _ in range(100):  # bounded: the shard drops them at its next step
@@ -147,9 +156,7 @@ async def test_a_killed_shard_fails_its_streams_and_the_health_check(
 ) -> None:
     client = await make_shard_client()
     engine = shard_engine_of(client)
-    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 1000}}
-    response = await client.post("/generate_stream", json=body)
-    await response.content.readline()  # the first token is out: the shard is generating
+    response = await start_long_stream(client)
     pid = engine._shard.process.pid
     os.kill(pid, signal.SIGKILL)
     rest = SSEParser().feed(await asyncio.wait_for(response.read(), 30))
@@ -158,7 +165,7 @@ async def test_a_killed_shard_fails_its_streams_and_the_health_check(
     await asyncio.wait_for(engine.failed.wait(), 10)
     health = await client.get("/health")
     assert health.status == 503
-    again = await client.post("/generate", json=body)
+    again = await client.post("/generate", json=LONG)
     assert again.status == 424
     assert "not running" in (await again.json())["error"]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import tgi_server.http.app
+import tgi_server.http.routes
 import tgi_server.openai.routes
 from protocol.tgi import StreamResponse
 from tests.chunked import unchunk
@@ -19,7 +19,7 @@ from tests.integration.tgi_server.conftest import (
     eventually,
     metric_lines,
 )
-from tgi_server.http.app import ENGINE_KEY, SLOTS_KEY
+from tgi_server.http.app_keys import ENGINE_KEY, SLOTS_KEY
 from tgi_server.http.wire import stream_event_bytes
 from tgi_server.openai.wire import completion_chunk
 
@@ -163,7 +163,7 @@ async def test_an_error_while_writing_the_stream_ends_it_with_an_error_event_and
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        tgi_server.http.app, "stream_event_bytes", failing_on_second_event(stream_event_bytes)
+        tgi_server.http.routes, "stream_event_bytes", failing_on_second_event(stream_event_bytes)
     )
     client = await make_client(max_concurrent_requests=1)
     body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 50}}

@@ -64,6 +64,39 @@ def test_status_and_origin_choose_the_exception(
     assert "what went wrong" in error.message
 
 
+@pytest.mark.parametrize(
+    ("status", "error_type", "expected"),
+    [
+        (404, "endpoint_not_found", EndpointNotFound),
+        (404, None, EndpointNotFound),  # a body that is not ours (Vast's router)
+        (404, "not_found", ProtocolError),  # no such route: that URL is not a router's
+        (404, "http", ProtocolError),  # the same, from a router before the shared catalogue
+    ],
+)
+def test_a_routers_404_is_an_unknown_endpoint_unless_the_url_itself_is_unknown(
+    status: int, error_type: str | None, expected: type[TGISError]
+) -> None:
+    body = _body("not here", error_type) if error_type else b"Not Found"
+    assert type(error_from_response(status, body, origin="router")) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (413, _body("request body is over the 1024-byte limit", "too_large"), ValidationError),
+        (422, _body("`payload` must be a JSON object", "invalid_payload"), ValidationError),
+        (422, b'{"error": "invalid JSON"}', ValidationError),  # Vast's PyWorker
+        (401, b"", TicketRejected),  # Vast's PyWorker, a bad signature
+        (429, b"", OverloadedError),
+        (405, _body("Method Not Allowed", "http"), ProtocolError),
+    ],
+)
+def test_answers_of_older_workers_and_of_vasts_pyworker_map_as_ours_do(
+    status: int, body: bytes, expected: type[TGISError]
+) -> None:
+    assert type(error_from_response(status, body, origin="worker")) is expected
+
+
 def test_the_json_error_body_becomes_message_and_type() -> None:
     error = error_from_response(401, _body("invalid API key", "authentication"), origin="router")
     assert error.message == "invalid API key"

@@ -18,6 +18,7 @@ from client.routing import (
     interpret_route_answer,
     route_body,
 )
+from tests.clock import FakeClock
 
 TICKET: dict[str, Any] = {
     "signature": "c2lnbmF0dXJl",
@@ -30,14 +31,6 @@ TICKET: dict[str, Any] = {
     "kid": "0123456789abcdef",
     "extra": {"kept": ["as", "is"]},
 }
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_route_body_has_endpoint_and_cost_and_no_key() -> None:

@@ -30,6 +30,7 @@ def test_429_exactly_when_the_wait_exceeds_the_limit(
     with pytest.raises(Overloaded) as caught:
         refuse_if_overloaded(workload, perf, limit)
     assert caught.value.status == 429
+    assert caught.value.retry_after_s is not None
     assert 1 <= caught.value.retry_after_s <= wait - limit + 1
 
 
@@ -54,11 +55,17 @@ async def test_the_gate_serves_waiters_first_come_first_served() -> None:
     assert (gate.active, gate.waiting) == (0, 0)
 
 
-async def test_a_late_arrival_cannot_overtake_a_waiter() -> None:
+async def full_gate(waiters: int) -> tuple[FifoGate, list[asyncio.Task[None]]]:
+    """A gate of one slot, taken, and `waiters` acquires queued behind it in their order."""
     gate = FifoGate(1)
     await gate.acquire()
-    first = asyncio.create_task(gate.acquire())
+    queued = [asyncio.create_task(gate.acquire()) for _ in range(waiters)]
     await asyncio.sleep(0)
+    return gate, queued
+
+
+async def test_a_late_arrival_cannot_overtake_a_waiter() -> None:
+    gate, [first] = await full_gate(1)
     gate.release()  # the slot goes to `first`, not to whoever asks next
     late = asyncio.create_task(gate.acquire())
     await asyncio.sleep(0)
@@ -71,10 +78,7 @@ async def test_a_late_arrival_cannot_overtake_a_waiter() -> None:
 
 
 async def test_a_cancelled_waiter_leaves_the_queue_and_leaks_nothing() -> None:
-    gate = FifoGate(1)
-    await gate.acquire()
-    waiter = asyncio.create_task(gate.acquire())
-    await asyncio.sleep(0)
+    gate, [waiter] = await full_gate(1)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
@@ -84,11 +88,7 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_leaks_nothing() -> None:
 
 
 async def test_a_waiter_cancelled_just_after_its_grant_passes_the_slot_on() -> None:
-    gate = FifoGate(1)
-    await gate.acquire()
-    granted = asyncio.create_task(gate.acquire())
-    nxt = asyncio.create_task(gate.acquire())
-    await asyncio.sleep(0)
+    gate, [granted, nxt] = await full_gate(2)
     gate.release()  # grants `granted`...
     granted.cancel()  # ...which is cancelled before it runs
     with pytest.raises(asyncio.CancelledError):
@@ -99,10 +99,7 @@ async def test_a_waiter_cancelled_just_after_its_grant_passes_the_slot_on() -> N
 
 
 async def test_raising_the_limit_lets_waiters_in() -> None:
-    gate = FifoGate(1)
-    await gate.acquire()
-    waiters = [asyncio.create_task(gate.acquire()) for _ in range(3)]
-    await asyncio.sleep(0)
+    gate, waiters = await full_gate(3)
     gate.set_limit(3)
     await asyncio.sleep(0)
     assert sum(w.done() for w in waiters) == 2

@@ -8,14 +8,7 @@ from protocol import SigningKey
 from protocol.vast_tickets import rsa_key_id
 from pyworker.keys import KeyFetchError, KeyRefresher, Keys
 from pyworker.tickets import TicketScheme, TicketVerifier
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 def rsa_keys() -> Keys:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyworker.model_log import LogFollower, LogSignal, classify_line
+from tests.fakes.fake_tgi import CONNECTED_LINE as CONNECTED
 
-CONNECTED = json.dumps(
-    {
-        "timestamp": "2026-01-01T00:00:00Z",
-        "level": "INFO",
-        "message": "Connected",
-        "target": "text_generation_router::server",
-    },
-    separators=(",", ":"),
-)
 CONNECTED_OLD = '{"level":"INFO","message":"Connected","target":"text_generation_router"}'
 SHARD_FAILED = "Error: ShardCannotStart"
 DOWNLOAD_FAILED = '{"level":"ERROR","message":"Error: DownloadError","target":"launcher"}'
@@ -76,14 +67,24 @@ def test_any_line_classifies_without_raising(line: str) -> None:
     classify_line(line)
 
 
-async def collect(lines: AsyncIterator[str], count: int, limit_s: float = 10) -> list[str]:
-    out: list[str] = []
-    async with asyncio.timeout(limit_s):
-        async for line in lines:
-            out.append(line)
-            if len(out) == count:
-                break
-    return out
+async def follow(
+    path: Path, count: int, max_line_bytes: int = 64 * 1024
+) -> asyncio.Task[list[str]]:
+    """A task that reads the next `count` lines of `path` (within 10 s) with a follower that
+    polls every 10 ms; returned once the follower has had 0.1 s to open the file."""
+
+    async def collect() -> list[str]:
+        out: list[str] = []
+        async with asyncio.timeout(10):
+            async for line in LogFollower(path, poll_s=0.01, max_line_bytes=max_line_bytes).lines():
+                out.append(line)
+                if len(out) == count:
+                    break
+        return out
+
+    reader = asyncio.create_task(collect())
+    await asyncio.sleep(0.1)
+    return reader
 
 
 def append(path: Path, text: str) -> None:
@@ -94,17 +95,15 @@ def append(path: Path, text: str) -> None:
 async def test_an_existing_log_is_followed_from_its_end(tmp_path: Path) -> None:
     path = tmp_path / "infer.log"
     path.write_text(f"{CONNECTED}\n{SHARD_FAILED}\n")  # a previous run's lines
-    lines = LogFollower(path, poll_s=0.01).lines()
-    reader = asyncio.create_task(collect(lines, 1))
-    await asyncio.sleep(0.2)
+    reader = await follow(path, 1)
+    await asyncio.sleep(0.1)
     append(path, "new line\n")
     assert await reader == ["new line"]
 
 
 async def test_a_log_that_appears_later_is_read_from_its_start(tmp_path: Path) -> None:
     path = tmp_path / "infer.log"
-    reader = asyncio.create_task(collect(LogFollower(path, poll_s=0.01).lines(), 2))
-    await asyncio.sleep(0.1)
+    reader = await follow(path, 2)
     path.write_text("first\nsecond\n")
     assert await reader == ["first", "second"]
 
@@ -112,8 +111,7 @@ async def test_a_log_that_appears_later_is_read_from_its_start(tmp_path: Path) -
 async def test_rotation_and_truncation_start_over(tmp_path: Path) -> None:
     path = tmp_path / "infer.log"
     path.write_text("old\n")
-    reader = asyncio.create_task(collect(LogFollower(path, poll_s=0.01).lines(), 3))
-    await asyncio.sleep(0.1)
+    reader = await follow(path, 3)
     append(path, "a\n")
     await asyncio.sleep(0.1)
     os.rename(path, tmp_path / "infer.log.old")  # rotated: a new file takes the name
@@ -128,8 +126,7 @@ async def test_rotation_and_truncation_start_over(tmp_path: Path) -> None:
 async def test_a_partial_line_waits_for_its_end(tmp_path: Path) -> None:
     path = tmp_path / "infer.log"
     path.write_text("")
-    reader = asyncio.create_task(collect(LogFollower(path, poll_s=0.01).lines(), 1))
-    await asyncio.sleep(0.1)
+    reader = await follow(path, 1)
     append(path, '{"message":"Conn')
     await asyncio.sleep(0.1)
     assert not reader.done()
@@ -140,9 +137,7 @@ async def test_a_partial_line_waits_for_its_end(tmp_path: Path) -> None:
 async def test_an_endless_line_is_cut_not_buffered_forever(tmp_path: Path) -> None:
     path = tmp_path / "infer.log"
     path.write_text("")
-    lines = LogFollower(path, poll_s=0.01, max_line_bytes=100).lines()
-    reader = asyncio.create_task(collect(lines, 1))
-    await asyncio.sleep(0.1)
+    reader = await follow(path, 1, max_line_bytes=100)
     append(path, "x" * 1000)
     [line] = await reader
     assert 100 <= len(line) <= 1000

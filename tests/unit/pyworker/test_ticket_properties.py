@@ -7,63 +7,28 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from protocol import SigningKey, sign_ticket
-from protocol.vast_tickets import VastVariant, rsa_key_id, sign_vast_ticket
-from pyworker.errors import TicketRejected
-from pyworker.tickets import PublicKey, TicketScheme, TicketVerifier
+from protocol.vast_tickets import sign_vast_ticket
+from pyworker.tickets import TicketScheme, TicketVerifier
+from tests.unit.pyworker.helpers import (
+    NOW,
+    RSA_KEY,
+    SKEW,
+    URL,
+    VARIANT,
+    issue,
+    refused,
+    verifier,
+)
 
-URL = "http://10.0.0.5:3000"
-NOW = 1_800_000_000.0
-SKEW = 5.0
-ED_KEY = SigningKey.generate()
-ED_OTHER = SigningKey.generate()
-RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-RSA_OTHER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-VARIANT = {TicketScheme.VAST: VastVariant.LEGACY, TicketScheme.VAST_URL: VastVariant.URL}
 SIGNED_FIELDS = {
     TicketScheme.ED25519: ["cost", "endpoint", "reqnum", "url", "request_idx", "exp", "kid"],
     TicketScheme.VAST: ["cost", "endpoint", "reqnum", "url"],
     TicketScheme.VAST_URL: ["url"],
 }
 schemes = st.sampled_from(list(TicketScheme))
-
-
-def verifier(scheme: TicketScheme, window: int = 64) -> TicketVerifier:
-    keys: dict[str, PublicKey] = (
-        {rsa_key_id(RSA_KEY.public_key()): RSA_KEY.public_key()}
-        if scheme.uses_rsa
-        else {ED_KEY.kid: ED_KEY.public_key}
-    )
-    return TicketVerifier(
-        URL, keys, clock=lambda: NOW, scheme=scheme, clock_skew_s=SKEW, replay_window=window
-    )
-
-
-def issue(scheme: TicketScheme, *, other_key: bool = False, **overrides: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "cost": 100,
-        "endpoint": "default",
-        "reqnum": 1,
-        "url": URL,
-        "request_idx": 1,
-        "exp": NOW + 60,
-    }
-    fields.update(overrides)
-    if scheme.uses_rsa:
-        key = RSA_OTHER if other_key else RSA_KEY
-        return sign_vast_ticket(key, fields, VARIANT[scheme])
-    signer = ED_OTHER if other_key else ED_KEY
-    return sign_ticket(signer.private_key, {**fields, "kid": ED_KEY.kid})
-
-
-def refused(check: TicketVerifier, raw: object, workload: float = 1) -> TicketRejected:
-    with pytest.raises(TicketRejected) as caught:
-        check.verify(raw, workload)
-    return caught.value
 
 
 def still_accepts_a_fresh_ticket(check: TicketVerifier, scheme: TicketScheme, reqnum: int) -> None:

@@ -6,48 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol import SigningKey, sign_ticket
-from pyworker.errors import TicketRejected
-from pyworker.tickets import TicketVerifier
-
-KEY = SigningKey.generate()
-URL = "http://127.0.0.1:3000"
-NOW = 1_700_000_000.0
-
-
-def fields(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "cost": 100,
-        "endpoint": "default",
-        "reqnum": 1,
-        "url": URL,
-        "request_idx": 1,
-        "exp": NOW + 60,
-        "kid": KEY.kid,
-    }
-    return {**base, **overrides}
-
-
-def ticket(**overrides: Any) -> dict[str, Any]:
-    return sign_ticket(KEY.private_key, fields(**overrides))
-
-
-def verifier(now: float = NOW) -> TicketVerifier:
-    return TicketVerifier(URL, {KEY.kid: KEY.public_key}, clock=lambda: now, clock_skew_s=5)
-
-
-def rejection(check: TicketVerifier, raw: object, workload: float = 10) -> TicketRejected:
-    with pytest.raises(TicketRejected) as caught:
-        check.verify(raw, workload)
-    return caught.value
+from protocol import SigningKey
+from tests.unit.pyworker.helpers import ED_OTHER, NOW, URL, issue, refused, verifier
 
 
 def test_a_valid_ticket_is_accepted() -> None:
-    assert verifier().verify(ticket(), workload=100).reqnum == 1
+    assert verifier().verify(issue(), workload=100).reqnum == 1
 
 
 def test_the_url_may_differ_in_case_and_trailing_slash() -> None:
-    assert verifier().verify(ticket(url=URL.upper() + "/"), workload=1).url
+    assert verifier().verify(issue(url=URL.upper() + "/"), workload=1).url
 
 
 @pytest.mark.parametrize(
@@ -59,73 +27,71 @@ def test_the_url_may_differ_in_case_and_trailing_slash() -> None:
     ],
 )
 def test_malformed_tickets_are_401(raw: object, reason: str) -> None:
-    error = rejection(verifier(), raw)
+    error = refused(verifier(), raw)
     assert (error.status, error.reason) == (401, reason)
 
 
 def test_a_missing_field_is_named() -> None:
-    raw = ticket()
+    raw = issue()
     del raw["url"]
-    error = rejection(verifier(), raw)
+    error = refused(verifier(), raw)
     assert error.status == 401
     assert "url" in error.message
 
 
 def test_an_unknown_key_is_401() -> None:
-    other = SigningKey.generate()
-    raw = sign_ticket(other.private_key, fields(kid=other.kid))
-    error = rejection(verifier(), raw)
+    raw = issue(other_key=True, kid=ED_OTHER.kid)
+    error = refused(verifier(), raw)
     assert (error.status, error.reason) == (401, "unknown_key")
 
 
 def test_a_forged_signature_is_401() -> None:
-    raw = {**ticket(), "cost": 1_000_000}
-    error = rejection(verifier(), raw)
+    raw = {**issue(), "cost": 1_000_000}
+    error = refused(verifier(), raw)
     assert (error.status, error.reason) == (401, "bad_signature")
 
 
 def test_a_key_id_swapped_onto_another_keys_signature_is_401() -> None:
-    other = SigningKey.generate()
-    raw = sign_ticket(other.private_key, fields())  # claims KEY's kid
-    assert rejection(verifier(), raw).reason == "bad_signature"
+    raw = issue(other_key=True)  # claims ED_KEY's kid
+    assert refused(verifier(), raw).reason == "bad_signature"
 
 
 def test_an_expired_ticket_is_401_after_the_skew_allowance() -> None:
-    raw = ticket(exp=NOW - 4)
+    raw = issue(exp=NOW - 4)
     assert verifier().verify(raw, workload=1)
-    error = rejection(verifier(), ticket(exp=NOW - 6, reqnum=2))
+    error = refused(verifier(), issue(exp=NOW - 6, reqnum=2))
     assert (error.status, error.reason) == (401, "expired")
 
 
 def test_a_ticket_for_another_worker_is_403() -> None:
-    error = rejection(verifier(), ticket(url="http://127.0.0.1:3001"))
+    error = refused(verifier(), issue(url="http://127.0.0.1:3001"))
     assert (error.status, error.reason) == (403, "wrong_url")
 
 
 def test_a_workload_above_the_cost_is_403() -> None:
-    error = rejection(verifier(), ticket(cost=10), workload=11)
+    error = refused(verifier(), issue(cost=10), workload=11)
     assert (error.status, error.reason) == (403, "cost_too_low")
     assert "max_new_tokens" in error.message
 
 
 def test_a_replayed_ticket_is_403() -> None:
     check = verifier()
-    raw = ticket()
+    raw = issue()
     check.verify(raw, workload=1)
-    error = rejection(check, raw)
+    error = refused(check, raw)
     assert (error.status, error.reason) == (403, "replayed")
 
 
 def test_a_ticket_below_the_window_is_403() -> None:
-    check = TicketVerifier(URL, {KEY.kid: KEY.public_key}, clock=lambda: NOW, replay_window=4)
-    check.verify(ticket(reqnum=100), workload=1)
-    assert rejection(check, ticket(reqnum=90)).reason == "replayed"
+    check = verifier(window=4)
+    check.verify(issue(reqnum=100), workload=1)
+    assert refused(check, issue(reqnum=90)).reason == "replayed"
 
 
 def test_a_rejected_ticket_does_not_spend_its_reqnum() -> None:
     check = verifier()
-    rejection(check, ticket(cost=1), workload=5)
-    assert check.verify(ticket(cost=5), workload=5).reqnum == 1
+    refused(check, issue(cost=1), workload=5)
+    assert check.verify(issue(cost=5), workload=5).reqnum == 1
 
 
 def test_new_keys_replace_old_ones() -> None:
@@ -133,7 +99,7 @@ def test_new_keys_replace_old_ones() -> None:
     rotated = SigningKey.generate()
     check.set_keys({rotated.kid: rotated.public_key})
     assert check.known_kids == {rotated.kid}
-    assert rejection(check, ticket()).reason == "unknown_key"
+    assert refused(check, issue()).reason == "unknown_key"
 
 
 @given(
@@ -142,10 +108,10 @@ def test_new_keys_replace_old_ones() -> None:
 )
 def test_any_tampered_ticket_is_refused_and_spends_nothing(field: str, value: Any) -> None:
     check = verifier()
-    genuine = ticket()
+    genuine = issue()
     tampered = {**genuine, field: value}
     if tampered[field] == genuine[field] and type(value) is type(genuine[field]):
         return
-    error = rejection(check, tampered, workload=1)
+    error = refused(check, tampered, workload=1)
     assert error.status in (401, 403)
     assert check.verify(genuine, workload=1).reqnum == 1

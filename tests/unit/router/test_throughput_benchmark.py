@@ -12,6 +12,18 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = REPO_ROOT / "benchmarks" / "router_throughput.py"
 
 
+def run_script(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """`python benchmarks/router_throughput.py *args` from the repository root, as users run it."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 def test_loading_the_benchmark_does_not_edit_sys_path() -> None:
     before = list(sys.path)
     namespace = runpy.run_path(str(SCRIPT), run_name="router_throughput")  # not __main__
@@ -20,14 +32,7 @@ def test_loading_the_benchmark_does_not_edit_sys_path() -> None:
 
 
 def test_the_benchmark_runs_as_a_script_and_explains_its_flags() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--help"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script("--help", timeout_s=60)
     assert result.returncode == 0, result.stderr
     assert "per second" in result.stdout
     for flag in ("--workers", "--duration", "--connections", "--rounds"):
@@ -35,14 +40,7 @@ def test_the_benchmark_runs_as_a_script_and_explains_its_flags() -> None:
 
 
 def test_a_duration_wrk_cannot_measure_is_refused_before_anything_starts() -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--duration", "0.5", "--workers", "1", "--rounds", "1"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_script("--duration", "0.5", "--workers", "1", "--rounds", "1", timeout_s=120)
     assert result.returncode == 2, result.stderr
     assert "--duration" in result.stderr
     assert "whole seconds" in result.stderr

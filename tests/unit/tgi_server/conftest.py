@@ -11,11 +11,12 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from tgi_server.engine.thread import GenerationHandle
+from tgi_server.engine.base import GenerationHandle
 from tgi_server.generation.events import EngineEvent, FailureEvent
 from tgi_server.model.codec import HFTextCodec, TokenSpan
 from tgi_server.model.runner import PrefillOutput
 from tgi_server.model.tiny import ensure_tiny_model
+from tgi_server.scheduler.base import Scheduler
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +123,15 @@ class ScriptedRunner:
         if cache["steps"] == self.fail_on_decode:
             raise RuntimeError("boom")
         return favouring(self.script[cache["steps"] % len(self.script)])
+
+
+def run_until_idle(scheduler: Scheduler, limit: int = 500) -> int:
+    """Step `scheduler` until it has no work left, `limit` steps at the most; the steps taken."""
+    steps = 0
+    while scheduler.has_work() and steps < limit:
+        scheduler.step()
+        steps += 1
+    return steps
 
 
 async def collect(handle: GenerationHandle) -> list[EngineEvent]:

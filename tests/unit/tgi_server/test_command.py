@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 
 import pytest
 
+from tests.heavy_libraries import heavy_libraries_loaded_by
 from tgi_server import command
 
 
@@ -18,15 +17,7 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_importing_the_command_does_not_import_torch_or_transformers() -> None:
-    code = (
-        "import sys, tgi_server.command; "
-        "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; "
-        "print(','.join(heavy))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == ""
+    assert heavy_libraries_loaded_by("import tgi_server.command") == []
 
 
 def test_help_teaches_what_it_is_the_environment_and_examples() -> None:
@@ -38,10 +29,11 @@ def test_help_teaches_what_it_is_the_environment_and_examples() -> None:
     assert "\n" not in command.HELP
 
 
-def test_only_given_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PORT", "6001")
-    monkeypatch.setenv("MAX_CONCURRENT_REQUESTS", "7")
-    settings = command.build_settings(parse("--max-concurrent-requests", "9", "--json-output"))
+def test_only_given_flags_override_the_environment() -> None:
+    environ = {"PORT": "6001", "MAX_CONCURRENT_REQUESTS": "7"}
+    settings = command.build_settings(
+        parse("--max-concurrent-requests", "9", "--json-output"), environ
+    )
     assert settings.port == 6001
     assert settings.max_concurrent_requests == 9
     assert settings.json_output is True
@@ -52,7 +44,7 @@ def test_all_flags_reach_the_settings() -> None:
         "--port", "5002", "--host", "0.0.0.0", "--model-id", "org/m",
         "--max-input-tokens", "10", "--max-total-tokens", "20",
     )  # fmt: skip
-    settings = command.build_settings(args)
+    settings = command.build_settings(args, {})
     assert (settings.port, settings.host, settings.model_id) == (5002, "0.0.0.0", "org/m")
     assert (settings.max_input_tokens, settings.max_total_tokens) == (10, 20)
 
@@ -65,13 +57,12 @@ def test_bad_limits_stop_with_tgis_argument_error(capsys: pytest.CaptureFixture[
     )
 
 
-def test_batching_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MAX_WAITING_TOKENS", "7")
+def test_batching_flags_reach_the_settings() -> None:
     args = parse(
         "--max-batch-prefill-tokens", "5000", "--max-batch-total-tokens", "9000",
         "--max-batch-size", "16", "--waiting-served-ratio", "0.5", "--scheduler", "sequential",
     )  # fmt: skip
-    settings = command.build_settings(args)
+    settings = command.build_settings(args, {"MAX_WAITING_TOKENS": "7"})
     assert (settings.batch_prefill_tokens, settings.batch_total_tokens) == (5000, 9000)
     assert (settings.max_batch_size, settings.waiting_served_ratio) == (16, 0.5)
     assert (settings.max_waiting_tokens, settings.scheduler) == (7, "sequential")
@@ -79,14 +70,14 @@ def test_batching_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_batch_budgets_default_from_the_token_limits() -> None:
     settings = command.build_settings(
-        parse("--max-input-tokens", "8000", "--max-total-tokens", "20000")
+        parse("--max-input-tokens", "8000", "--max-total-tokens", "20000"), {}
     )
     assert settings.batch_prefill_tokens == 8050
     assert settings.batch_total_tokens == 20_000  # TGI's max(16000, total, prefill)
 
 
 def test_the_batch_defaults_are_tgis_launcher_defaults() -> None:
-    settings = command.build_settings(parse())
+    settings = command.build_settings(parse(), {})
     assert settings.waiting_served_ratio == 0.3
     assert settings.max_waiting_tokens == 20
     assert settings.batch_prefill_tokens == 4096

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Sequence
 
 from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
-from tgi_server.engine.thread import Engine, ServedModel
+from tgi_server.engine.base import ServedModel
+from tgi_server.engine.thread import Engine
 from tgi_server.generation.events import FailureEvent
 from tgi_server.health import HealthCheck
 from tgi_server.model.runner import PrefillOutput

@@ -15,7 +15,7 @@ from prometheus_client.core import (
 )
 
 from tgi_server.metrics import DURATION_HELP, _batch_text
-from tgi_server.scheduler.sequential import SchedulerStats
+from tgi_server.scheduler.base import SchedulerStats
 from tgi_server.scheduler.timings import BATCH_DURATIONS, METHODS, CumulativeHistogram
 
 

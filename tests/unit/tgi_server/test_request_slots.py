@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from protocol.errors import ErrorBody
 from tgi_server.errors import OverloadedError
 from tgi_server.request_slots import RequestSlots
 
@@ -15,7 +16,8 @@ def test_slots_are_refused_at_once_when_all_are_taken() -> None:
         with pytest.raises(OverloadedError) as caught, slots.hold():
             pass
         assert caught.value.status == 429
-        assert caught.value.body() == {"error": "Model is overloaded", "error_type": "overloaded"}
+        expected = ErrorBody(error="Model is overloaded", error_type="overloaded")
+        assert caught.value.body() == expected
     assert slots.in_use == 0
 
 

@@ -16,9 +16,10 @@ import torch
 from protocol.sse import SSEParser
 from protocol.tgi import GenerateRequest
 from tests.unit.tgi_server.conftest import ByteCodec, FakeTransport, ScriptedRunner, favouring
-from tgi_server.engine.thread import Engine, ServedModel
+from tgi_server.engine.base import ServedModel
+from tgi_server.engine.thread import Engine
 from tgi_server.errors import GenerationError, OverloadedError, ValidationError
-from tgi_server.http.stream_sink import SocketStreamSink
+from tgi_server.http.streaming import SocketStreamSink
 from tgi_server.http.wire import stream_event_bytes
 from tgi_server.model.runner import PrefillOutput
 from tgi_server.request_slots import RequestSlots

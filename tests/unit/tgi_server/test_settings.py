@@ -10,10 +10,8 @@ import pytest
 from tgi_server.settings import BackendSettings
 
 
-def test_defaults_match_tgis_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PORT", "MODEL_ID", "TGIS_BACKEND_HOST", "MAX_INPUT_TOKENS", "TGIS_CACHE_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    settings = BackendSettings()
+def test_defaults_match_tgis_launcher() -> None:
+    settings = BackendSettings.from_environment({})
     assert settings.model_id is None
     assert (settings.host, settings.port) == ("127.0.0.1", 5001)
     assert (settings.max_input_tokens, settings.max_total_tokens) == (1024, 2048)
@@ -27,17 +25,19 @@ def test_defaults_match_tgis_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.json_output is False
 
 
-def test_tgis_environment_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MODEL_ID", "org/model")
-    monkeypatch.setenv("HF_TOKEN", "hf_secret")
-    monkeypatch.setenv("PORT", "6001")
-    monkeypatch.setenv("TGIS_BACKEND_HOST", "0.0.0.0")
-    monkeypatch.setenv("MAX_INPUT_TOKENS", "100")
-    monkeypatch.setenv("MAX_TOTAL_TOKENS", "200")
-    monkeypatch.setenv("MAX_CONCURRENT_REQUESTS", "3")
-    monkeypatch.setenv("JSON_OUTPUT", "true")
-    monkeypatch.setenv("TGIS_CACHE_DIR", "/tmp/tgis-test-cache")
-    settings = BackendSettings()
+def test_tgis_environment_names_are_read() -> None:
+    environ = {
+        "MODEL_ID": "org/model",
+        "HF_TOKEN": "hf_secret",
+        "PORT": "6001",
+        "TGIS_BACKEND_HOST": "0.0.0.0",
+        "MAX_INPUT_TOKENS": "100",
+        "MAX_TOTAL_TOKENS": "200",
+        "MAX_CONCURRENT_REQUESTS": "3",
+        "JSON_OUTPUT": "true",
+        "TGIS_CACHE_DIR": "/tmp/tgis-test-cache",
+    }
+    settings = BackendSettings.from_environment(environ)
     assert settings.model_id == "org/model"
     assert settings.hf_token is not None
     assert settings.hf_token.get_secret_value() == "hf_secret"
@@ -49,23 +49,31 @@ def test_tgis_environment_names_are_read(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.cache_dir == Path("/tmp/tgis-test-cache")
 
 
-def test_hostname_and_host_are_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TGIS_BACKEND_HOST", raising=False)
-    monkeypatch.setenv("HOSTNAME", "3f9a2c1b7d4e")
-    monkeypatch.setenv("HOST", "3f9a2c1b7d4e")
-    assert BackendSettings().host == "127.0.0.1"
+def test_hf_token_is_preferred_to_the_older_hub_token_as_tgis_router_does() -> None:
+    both = {"HF_TOKEN": "new", "HUGGING_FACE_HUB_TOKEN": "old"}
+    older = BackendSettings.from_environment({"HUGGING_FACE_HUB_TOKEN": "old"}).hf_token
+    newer = BackendSettings.from_environment(both).hf_token
+    assert (older, newer) == (pydantic.SecretStr("old"), pydantic.SecretStr("new"))
 
 
-def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PORT", "6001")
-    monkeypatch.setenv("MODEL_ID", "org/model")
-    settings = BackendSettings(port=7001, model_id="./local")
+def test_hostname_and_host_are_never_read() -> None:
+    environ = {"HOSTNAME": "3f9a2c1b7d4e", "HOST": "3f9a2c1b7d4e", "host": "3f9a2c1b7d4e"}
+    assert BackendSettings.from_environment(environ).host == "127.0.0.1"
+
+
+def test_flags_win_over_the_environment() -> None:
+    environ = {"PORT": "6001", "MODEL_ID": "org/model"}
+    settings = BackendSettings.from_environment(environ, port=7001, model_id="./local")
     assert (settings.port, settings.model_id) == (7001, "./local")
 
 
-def test_an_empty_model_id_means_the_builtin_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MODEL_ID", "  ")
-    assert BackendSettings().model_id is None
+def test_an_empty_model_id_means_the_builtin_model() -> None:
+    assert BackendSettings.from_environment({"MODEL_ID": "  "}).model_id is None
+
+
+def test_settings_built_directly_read_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "6001")
+    assert BackendSettings().port == 5001
 
 
 def test_input_tokens_must_be_below_total_tokens_with_tgis_message() -> None:

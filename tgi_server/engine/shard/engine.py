@@ -1,10 +1,10 @@
 """The HTTP server's side of a shard: the engine that talks to the model-server process.
 
-`shard_launch` starts the shard; `ShardEngine` is then the engine the HTTP layer uses
-(`engine.ModelEngine`): it validates
-nothing and runs no model; it sends each request to the shard, delivers the shard's events to
-the request's sink on the event loop (one read per model step, all of the step's events), and
-mirrors the scheduler's counters for `/health` and `/metrics`.
+`launch` starts the shard; `ShardEngine` is then the engine the HTTP layer uses
+(`engine.base.ModelEngine`): it validates nothing and runs no model; it sends each request to
+the shard, delivers the shard's events to the request's sink on the event loop (one read per
+model step, all of the step's events), and mirrors the scheduler's counters for `/health` and
+`/metrics`.
 
 If the shard dies, every request it had fails with a 500-class generation error, the engine
 stops `running` (health answers 503), and `failed` is set, so the server can end, as TGI's
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from tgi_server.engine.base import EventSink, GenerationHandle, JobHandle, ServedModel
 from tgi_server.engine.shard.launch import STOP_TIMEOUT_S, ShardProcess
 from tgi_server.engine.shard.wire import (
     FrameReader,
@@ -29,10 +30,9 @@ from tgi_server.engine.shard.wire import (
     frame,
     request_for_shard,
 )
-from tgi_server.engine.thread import EventSink, GenerationHandle, JobHandle, ServedModel
 from tgi_server.errors import GenerationError
 from tgi_server.generation.events import EngineEvent, FailureEvent
-from tgi_server.scheduler.sequential import SchedulerStats
+from tgi_server.scheduler.base import SchedulerStats
 from tgi_server.validation import ValidatedRequest
 
 __all__ = ["ShardEngine"]

@@ -2,12 +2,11 @@
 
 `tgi-serverless backend` calls `start_shard` first thing, so the shard imports and loads the
 model while the HTTP server imports its own libraries and loads the tokenizer: the two starts
-overlap instead of adding up. The shard is `python -m tgi_server.engine.shard.process FD`, a
-plain child process given one end of a socket pair; its first message is the settings
-and how to log.
+overlap instead of adding up. The shard is `python -m tgi_server.engine.shard FD`, a plain
+child process given one end of a socket pair; its first message is the settings and how to log.
 `PendingShard.wait_until_ready` then blocks until the model is loaded. The shard fits the token
 limits to the model's context itself, exactly as the HTTP server does from the model's config
-(`loading.fit_to_context`), so both hold the same limits.
+(`model.loading.fit_to_context`), so both hold the same limits.
 """
 
 from __future__ import annotations
@@ -122,7 +121,7 @@ def start_shard(settings: BackendSettings) -> PendingShard:
     """Start a shard for `settings`, logging as this process does; it starts loading the model
     at once."""
     ours, theirs = socket.socketpair()
-    command = [sys.executable, "-m", "tgi_server.engine.shard.process", str(theirs.fileno())]
+    command = [sys.executable, "-m", "tgi_server.engine.shard", str(theirs.fileno())]
     process = subprocess.Popen(command, pass_fds=(theirs.fileno(),))
     theirs.close()
     ours.sendall(frame(("start", settings, LogSetup.of_this_process())))

@@ -1,7 +1,8 @@
 """The model server, TGI's "shard": a process of its own that runs only the model.
 
-`tgi-serverless backend` starts it as `python -m tgi_server.engine.shard.process FD` (`launch`)
-and talks to it over a socket pair (`wire`); its first message is the settings.
+`tgi-serverless backend` starts it as `python -m tgi_server.engine.shard FD` (`launch`; the
+package's `__main__` calls `main`) and talks to it over a socket pair (`wire`); its first message
+is the settings.
 
 In one process, the model thread and the event loop share one GIL: every token's socket write
 on the loop held up the next forward pass, and with a small model the two cost about the same.
@@ -23,7 +24,6 @@ import os
 import select
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,13 +36,13 @@ from tgi_server.engine.shard.wire import FrameReader, Message, encode_events, fr
 from tgi_server.errors import BackendError, GenerationError
 from tgi_server.generation.events import EngineEvent, FailureEvent
 from tgi_server.generation.grammar import CompiledGrammar
-from tgi_server.scheduler.sequential import Job, Scheduler
+from tgi_server.scheduler.base import Job, Scheduler, step_or_fail
 from tgi_server.settings import BackendSettings
 from tgi_server.validation import ValidatedRequest
 
 __all__ = ["ShardLoop", "run_shard"]
 
-log = logging.getLogger("tgi_server.engine.shard.process")  # also when run as __main__
+log = logging.getLogger(__name__)
 
 STATS_INTERVAL_S = 0.05
 """While busy, the scheduler's counters go to the HTTP server at most this often (and whenever
@@ -120,8 +120,7 @@ def _exit_if_abandoned(sock: socket.socket, loading: threading.Event) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m tgi_server.engine.shard.process FD`: serve on the socket with file descriptor
-    FD."""
+    """`python -m tgi_server.engine.shard FD`: serve on the socket with file descriptor FD."""
     sock = socket.socket(fileno=int(argv[0]))
     message = _first_message(sock)
     if message is None or message[0] != "start":
@@ -172,7 +171,7 @@ class ShardLoop:
         try:
             while self._receive(block=not self._scheduler.has_work()):
                 self._admit_compiled()
-                self._step()
+                step_or_fail(self._scheduler)
                 self._send()
             shutting_down = GenerationError("Server error: the server is shutting down")
             self._scheduler.abort_all(shutting_down)
@@ -184,15 +183,6 @@ class ShardLoop:
         finally:
             self._grammars.close()
             self._sock.close()
-
-    def _step(self) -> None:
-        if not self._scheduler.has_work():
-            return
-        try:
-            self._scheduler.step()
-        except Exception:
-            log.exception("the scheduler failed; failing its requests")
-            self._scheduler.abort_all(GenerationError("Server error: scheduler failure"))
 
     def _receive(self, *, block: bool) -> bool:
         """Apply every message that has arrived (waiting for one if `block`); False once told
@@ -343,7 +333,3 @@ class _GrammarCompilations:
     def _wake_up(self, _: Future[CompiledGrammar]) -> None:
         with contextlib.suppress(OSError):  # full (already woken) or closed (shutting down)
             self._wake.send(b"!", socket.MSG_DONTWAIT)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -24,8 +24,10 @@ from client.bench.stats import Slo, Window, summarize
 from client.bench.sweep import SweepPolicy
 from client.bench.targets import TargetKind, TargetSettings
 from client.bench.timeline import StatusSampler
-from client.bench.trace import parse_trace
+from client.bench.trace import replay
 from client.bench.workload import LengthDist, Workload
+from common.trace import parse_trace
+from tests.fakes.router_status import status_with
 from tests.integration.client.bench.conftest import Served
 from tests.integration.client.fakes import API_KEY, FakeRouter, FakeWorker
 from tests.ports import free_port
@@ -54,10 +56,12 @@ async def test_an_open_loop_records_every_request_with_server_token_counts(
         assert record.ttft is not None
         assert 0.025 <= record.ttft < 2.0
     summary = summarize(result.records, Window(0, 1.0), Slo())
-    assert 5 <= summary["itl"]["p50_ms"] <= 100
+    p50 = summary.itl.p50_ms
+    assert p50 is not None
+    assert 5 <= p50 <= 100
     assert result.health[0].cpu_share >= 0
     assert result.health[0].preempted_per_s >= 0
-    assert "preempted_per_s" in result.health[0].to_json()
+    assert result.health[0].figures().preempted_per_s is not None
 
 
 async def test_a_closed_loop_against_an_openai_server_uses_its_usage_counts(
@@ -77,7 +81,7 @@ async def test_429_answers_are_overloaded_not_errors(paced: Served) -> None:
     result = await execute(plan, settings("backend", paced.url), WORKLOAD, QUICK)
 
     assert {(r.outcome, r.status) for r in result.records} == {("overloaded", 429)}
-    assert summarize(result.records, Window(0, 1), Slo())["requests"]["overloaded"] == 5
+    assert summarize(result.records, Window(0, 1), Slo()).requests.overloaded == 5
 
 
 async def test_a_target_that_refuses_connections_stops_the_run_quickly() -> None:
@@ -154,10 +158,12 @@ async def test_two_client_processes_share_one_timeline(paced: Served) -> None:
 
 async def test_the_status_sampler_counts_workers_by_state(aiohttp_server: AiohttpServer) -> None:
     states = ["loading"]
+    bodies: list[object] = []
 
     async def status(request: web.Request) -> web.Response:
-        workers = [{"id": str(i), "state": s} for i, s in enumerate(states)]
-        return web.json_response({"endpoints": [{"name": "default", "workers": workers}]})
+        if bodies:
+            return web.json_response(bodies.pop())
+        return web.json_response(status_with({"default": states}).model_dump())
 
     app = web.Application()
     app.router.add_get("/status", status)
@@ -165,9 +171,12 @@ async def test_the_status_sampler_counts_workers_by_state(aiohttp_server: Aiohtt
     sampler = StatusSampler(str(server.make_url("")), "default", time.perf_counter(), 0.05)
     async with sampler:
         await _until(lambda: len(sampler.samples) >= 2)
+        bodies.append({"endpoints": [{"name": "default", "workers": [{"state": "ready"}]}]})
+        await _until(lambda: not sampler.samples[-1].ok)  # not a router's status body
         states[:] = ["ready", "ready"]
         await _until(lambda: sampler.samples[-1].states == {"ready": 2})
     assert sampler.samples[0].states == {"loading": 1}
+    assert sampler.samples[-1].ok
 
 
 async def _until(condition: Any, limit: float = 10.0) -> None:
@@ -191,9 +200,10 @@ async def test_a_step_scenario_reports_each_phase(paced: Served) -> None:
     cfg = config(settings("backend", paced.url), mode="scenario", scenario="step", steps=steps)
     outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
 
-    phases = outcome.summary["phases"]
-    assert [p["requests"]["total"] for p in phases] == [2, 5]
-    assert outcome.summary["summary"]["requests"]["ok"] == 7
+    phases = outcome.summary.phases
+    assert phases is not None
+    assert [p.requests.total for p in phases] == [2, 5]
+    assert outcome.summary.summary.requests.ok == 7
 
 
 async def test_idle_then_burst_sends_nothing_then_the_burst(paced: Served) -> None:
@@ -203,9 +213,9 @@ async def test_idle_then_burst_sends_nothing_then_the_burst(paced: Served) -> No
     )  # fmt: skip
     outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
 
-    idle, burst = outcome.summary["phases"]
-    assert (idle["rate"], idle["requests"]["total"]) == (0, 0)
-    assert (burst["rate"], burst["requests"]["ok"]) == (10.0, 5)
+    idle, burst = outcome.summary.phases or []
+    assert (idle.rate, idle.requests.total) == (0, 0)
+    assert (burst.rate, burst.requests.ok) == (10.0, 5)
     assert min(r.intended for r in outcome.records) >= 0.6
     assert min(r.sent or 0.0 for r in outcome.records) >= 0.6
 
@@ -215,7 +225,7 @@ async def test_a_trace_is_replayed_at_its_times_with_its_lengths_over_two_proces
 ) -> None:
     rows = [(0.05 * i, 3, 2 + i % 4) for i in range(12)]
     text = "arrival_s,input_tokens,output_tokens\n" + "".join(f"{a},{i},{o}\n" for a, i, o in rows)
-    trace = parse_trace(text, "t.csv", speed=0.5, limit_s=1.0, rng=random.Random(0))
+    trace = replay(parse_trace(text, "t.csv"), speed=0.5, limit_s=1.0, rng=random.Random(0))
     workload = Workload(LengthDist("fixed", 1), LengthDist("fixed", 1), trace.specs, in_order=True)
     cfg = config(
         settings("backend", paced.url), mode="trace", trace=trace, seconds=1.0, processes=2,
@@ -231,7 +241,7 @@ async def test_a_trace_is_replayed_at_its_times_with_its_lengths_over_two_proces
         assert record.intended - first == pytest.approx(at / 0.5, abs=1e-6)
         assert record.max_new_tokens == out
         assert record.output_tokens == out  # the server made as many as the trace asked
-    assert "trace replay of t.csv at 0.5x: 10 requests" in outcome.summary["load"]["description"]
+    assert "trace replay of t.csv at 0.5x: 10 requests" in outcome.summary.load.description
 
 
 async def test_scale_from_zero_reports_cold_and_warm_with_the_worker_timeline(
@@ -242,11 +252,14 @@ async def test_scale_from_zero_reports_cold_and_warm_with_the_worker_timeline(
     cfg = config(target, mode="scenario", scenario="scale-from-zero", rate=4.0, seconds=0.5)
     outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
 
-    scenario = outcome.summary["scenario"]
-    assert scenario["cold_outcome"] == "ok"
-    assert scenario["cold_route_ms"] >= 400
-    assert scenario["warm_ttft"]["count"] == 2
-    assert outcome.summary["workers"]["failed_samples"] >= 1  # the fake router has no /status
+    scenario, workers = outcome.summary.scenario, outcome.summary.workers
+    assert scenario is not None
+    assert scenario.cold_outcome == "ok"
+    assert scenario.cold_route_ms is not None
+    assert scenario.cold_route_ms >= 400
+    assert scenario.warm_ttft.count == 2
+    assert workers is not None
+    assert workers.failed_samples >= 1  # the fake router has no /status
 
 
 async def test_a_sweep_climbs_until_the_target_is_overloaded_then_stops(paced: Served) -> None:
@@ -259,12 +272,14 @@ async def test_a_sweep_climbs_until_the_target_is_overloaded_then_stops(paced: S
     )
     outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
 
-    steps = outcome.summary["sweep"]
-    assert steps[0]["offered_rate"] is None
-    assert [s["offered_rate"] for s in steps[1:]] == sorted(s["offered_rate"] for s in steps[1:])
-    assert steps[-1]["overloaded"], "the sweep should have stopped at an overloaded step"
+    steps = outcome.summary.sweep
+    assert steps is not None
+    assert steps[0].offered_rate is None
+    rates = [s.offered_rate or 0.0 for s in steps[1:]]
+    assert rates == sorted(rates)
+    assert steps[-1].overloaded, "the sweep should have stopped at an overloaded step"
     assert len(steps) < 7
-    assert outcome.summary["sweep_stopped"] == steps[-1]["overloaded"]
+    assert outcome.summary.sweep_stopped == steps[-1].overloaded
     assert {r.phase for r in outcome.records} == set(range(len(steps)))
 
 

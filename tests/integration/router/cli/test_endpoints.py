@@ -84,3 +84,16 @@ async def test_errors_are_one_clear_line(
     code, _, err = await cli(capsys, router_url, "create", "x", "--set", "novalue")
     assert code == 1
     assert "NAME=VALUE" in err
+
+
+async def test_the_admin_key_comes_from_tgis_admin_key_only(
+    capsys: pytest.CaptureFixture[str], router_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["endpoints", "--router", router_url, "list"]
+    monkeypatch.setenv("tgis_admin_key", ADMIN_KEY)
+    monkeypatch.setenv("ADMIN_KEY", ADMIN_KEY)
+    assert await asyncio.to_thread(main, argv) == 1
+    assert "no admin key" in capsys.readouterr().err
+    monkeypatch.setenv("TGIS_ADMIN_KEY", ADMIN_KEY)
+    assert await asyncio.to_thread(main, argv) == 0
+    assert "default" in capsys.readouterr().out

@@ -253,7 +253,7 @@ async def test_the_cost_comes_from_the_payload(
             422,
             "validation",
         ),
-        ("/endpoints/default/generate", AUTH, "x" * (100 * 1024), 413, "too_large"),
+        ("/endpoints/default/generate", AUTH, "x" * (100 * 1024), 413, "payload_too_large"),
     ],
 )
 async def test_bad_requests_get_a_json_error_and_reach_no_worker(

@@ -6,31 +6,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-import router.http.app
-from protocol import load_public_key, verify_ticket_signature
+from protocol import RouteWaiting, Ticket, load_public_key, verify_ticket_signature
 from protocol.vast_tickets import VastVariant, load_rsa_public_key, verify_vast_signature
-from router.http.app import (
-    ADMISSION,
-    ISSUER,
-    QUEUE,
-    REGISTRY,
-    SERVICE,
-    create_app,
-    rotate_signing_key,
-)
+from router.http.app import create_app
+from router.http.state import ADMISSION, QUEUE, REGISTRY, SERVICE
 from router.keys.reqnums import ReqnumFile
-from router.keys.ring import KeyAlg, KeyRing
-from router.keys.store import load_key_ring, save_key_ring
 from router.settings import RouterSettings
+from tests.clock import FakeClock
 from tests.integration.router.routers import ClientFactory, router_settings
 
 API_KEY = "endpoint-key"
@@ -54,6 +45,26 @@ async def app(tmp_path: Path) -> web.Application:
 @pytest.fixture
 async def client(aiohttp_client: ClientFactory, app: web.Application) -> TestClient[Any, Any]:
     return await aiohttp_client(app)
+
+
+class StartRouter(Protocol):
+    async def __call__(
+        self, *, clock: Callable[[], float] = time.time, **overrides: Any
+    ) -> tuple[web.Application, TestClient[Any, Any]]: ...
+
+
+@pytest.fixture
+def start_router(aiohttp_client: ClientFactory, tmp_path: Path) -> StartRouter:
+    """Starts a router with `settings(tmp_path, **overrides)` and `clock`; its app and a client.
+    Each call starts another one on the same state directory, as a restart would."""
+
+    async def start(
+        *, clock: Callable[[], float] = time.time, **overrides: Any
+    ) -> tuple[web.Application, TestClient[Any, Any]]:
+        app = create_app(settings(tmp_path, **overrides), clock=clock)
+        return app, await aiohttp_client(app)
+
+    return start
 
 
 def url_of(worker_id: str) -> str:
@@ -105,18 +116,15 @@ async def test_a_worker_marked_failed_is_out_until_its_next_report(
     assert (await ticket(client))["url"] == url_of("a")
 
 
-async def test_a_worker_that_misses_its_reports_is_out(
-    aiohttp_client: ClientFactory, tmp_path: Path
-) -> None:
-    now = [1000.0]
-    app = create_app(settings(tmp_path, worker_stale_s=5), clock=lambda: now[0])
-    client = await aiohttp_client(app)
+async def test_a_worker_that_misses_its_reports_is_out(start_router: StartRouter) -> None:
+    clock = FakeClock()
+    _, client = await start_router(clock=clock, worker_stale_s=5)
     await report(client, "quiet")
     await report(client, "talker", in_flight_workload=5_000)
-    now[0] += 4
+    clock.now += 4
     await report(client, "talker", in_flight_workload=5_000)
     assert (await ticket(client))["url"] == url_of("quiet")
-    now[0] += 2  # quiet's last report is now 6 s old
+    clock.now += 2  # quiet's last report is now 6 s old
     assert (await ticket(client))["url"] == url_of("talker")
     await report(client, "quiet")
     assert (await ticket(client))["url"] == url_of("quiet")
@@ -160,11 +168,8 @@ async def test_a_malformed_session_is_422(client: TestClient[Any, Any], session:
 # -- waiting for capacity --------------------------------------------------------------------
 
 
-async def test_waiters_are_served_first_come_first_served(
-    aiohttp_client: ClientFactory, tmp_path: Path
-) -> None:
-    app = create_app(settings(tmp_path, route_timeout_s=10))
-    client = await aiohttp_client(app)
+async def test_waiters_are_served_first_come_first_served(start_router: StartRouter) -> None:
+    app, client = await start_router(route_timeout_s=10)
     tasks = []
     for index in range(5):
         tasks.append(
@@ -187,10 +192,9 @@ async def test_waiters_are_served_first_come_first_served(
 
 
 async def test_a_flood_beyond_the_waiting_bound_is_429_and_memory_stays_bounded(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    start_router: StartRouter,
 ) -> None:
-    app = create_app(settings(tmp_path, route_timeout_s=1, max_waiting_routes=8))
-    client = await aiohttp_client(app)
+    app, client = await start_router(route_timeout_s=1, max_waiting_routes=8)
     body = {"endpoint": "default"}
     responses = await asyncio.gather(
         *[client.post("/route/", json=body, headers=AUTH) for _ in range(60)]
@@ -204,11 +208,8 @@ async def test_a_flood_beyond_the_waiting_bound_is_429_and_memory_stays_bounded(
     assert app[SERVICE].demand_for("default").waiting_requests == 0
 
 
-async def test_retry_mode_answers_503_with_retry_after(
-    aiohttp_client: ClientFactory, tmp_path: Path
-) -> None:
-    app = create_app(settings(tmp_path, no_worker_reply="retry"))
-    client = await aiohttp_client(app)
+async def test_retry_mode_answers_503_with_retry_after(start_router: StartRouter) -> None:
+    _, client = await start_router(no_worker_reply="retry")
     response = await client.post(
         "/route/", json={"endpoint": "default", "request_idx": 9}, headers=AUTH
     )
@@ -236,30 +237,30 @@ async def test_waiting_tells_the_autoscaler(aiohttp_client: ClientFactory, tmp_p
 
 
 async def test_key_rotation_publishes_before_signing_and_keeps_the_old_key(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    start_router: StartRouter,
 ) -> None:
-    now = [10_000.0]
-    app = create_app(settings(tmp_path, key_lead_s=30, ticket_ttl_s=60), clock=lambda: now[0])
-    client = await aiohttp_client(app)
+    clock = FakeClock(10_000.0)
+    _, client = await start_router(clock=clock, key_lead_s=30, ticket_ttl_s=60)
     await report(client, "w1")
     old = (await ticket(client))["kid"]
     rotated = await (await client.post("/api/v0/keys/rotate", headers=ADMIN)).json()
     new = rotated["kid"]
+    assert rotated == {"kid": new, "signs_from": 10_030.0, "published": [old, new]}
     kids = [k["kid"] for k in (await (await client.get("/keys")).json())["keys"]]
     assert kids == [old, new]  # published at once ...
     assert (await ticket(client))["kid"] == old  # ... but it does not sign yet
-    now[0] += 31
+    clock.now += 31
     await report(client, "w1")
     signed = await ticket(client)
     assert signed["kid"] == new
     keys = {k["kid"]: k["public_key"] for k in (await (await client.get("/keys")).json())["keys"]}
     assert set(keys) == {old, new}  # the old key's tickets are still valid
     assert verify_ticket_signature(load_public_key(keys[new]), signed)
-    now[0] += 60 + 30 + 1  # past the old key's last ticket's expiry and the skew allowance
+    clock.now += 60 + 30 + 1  # past the old key's last ticket's expiry and the skew allowance
     kids = [k["kid"] for k in (await (await client.get("/keys")).json())["keys"]]
     assert kids == [new]
     await client.close()
-    restarted = await aiohttp_client(create_app(settings(tmp_path), clock=lambda: now[0]))
+    _, restarted = await start_router(clock=clock)
     await report(restarted, "w1")
     assert (await ticket(restarted))["kid"] == new  # the rotation survived the restart
 
@@ -285,28 +286,27 @@ async def test_vast_scheme_signs_rsa_tickets_with_vasts_fields(
 
 
 async def test_reqnums_keep_increasing_across_restarts(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    start_router: StartRouter, tmp_path: Path
 ) -> None:
     """Restarts after 7 tickets, at a block boundary (4 and 8 with blocks of 4), one past it,
     and before the first block is used up: every number is above all earlier ones, and each
     was below the ceiling on disk when it was handed out."""
-    frozen = [5_000.0]  # the clock does not move: only the high-water mark can help
+    clock = FakeClock(5_000.0)  # it does not move: only the high-water mark can help
     file = ReqnumFile(tmp_path / "state")
     seen = []
     for count in (7, 4, 8, 5, 1, 4):
-        app = create_app(settings(tmp_path, reqnum_block=4), clock=lambda: frozen[0])
-        client = await aiohttp_client(app)
+        _, client = await start_router(clock=clock, reqnum_block=4)
         await report(client, "w1")
         for _ in range(count):
             reqnum = (await ticket(client))["reqnum"]
-            assert reqnum < file.load()
+            assert reqnum < await asyncio.to_thread(file.load)
             seen.append(reqnum)
         await client.close()
     assert seen == sorted(set(seen))
 
 
 async def test_the_reqnum_ceiling_is_written_off_the_event_loop(
-    aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start_router: StartRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write that takes 0.8 s (the real one, with its syncs, takes about 10 ms here) leaves
     the event loop free: routes are answered and a 10 ms heartbeat keeps beating meanwhile,
@@ -321,10 +321,10 @@ async def test_the_reqnum_ceiling_is_written_off_the_event_loop(
         writes.append(ceiling)
 
     monkeypatch.setattr(ReqnumFile, "store", slow_store)
-    client = await aiohttp_client(create_app(settings(tmp_path, reqnum_block=8)))
+    _, client = await start_router(reqnum_block=8)
     await report(client, "w1")
     file = ReqnumFile(tmp_path / "state")
-    first_ceiling = file.load()
+    first_ceiling = await asyncio.to_thread(file.load)
     gaps = []
 
     async def heartbeat() -> None:
@@ -342,19 +342,20 @@ async def test_the_reqnum_ceiling_is_written_off_the_event_loop(
             started = time.monotonic()
             reqnums.append((await ticket(client))["reqnum"])
             assert time.monotonic() - started < 0.4
-        for _ in range(100):  # the write lands in its own time
-            if file.load() > first_ceiling:
+        for _ in range(200):  # the write lands in its own time (counted once it has returned)
+            if len(writes) == 2:
                 break
             await asyncio.sleep(0.02)
     finally:
         beating.cancel()
-    assert file.load() > first_ceiling
+    assert await asyncio.to_thread(file.load) > first_ceiling
     assert max(gaps) < 0.4
     assert len(writes) == 2  # the start's, and the next block's
     assert all(reqnum < first_ceiling for reqnum in reqnums)
     more = [(await ticket(client))["reqnum"] for _ in range(8)]  # into the new block
     assert reqnums + more == sorted(set(reqnums + more))
-    assert all(reqnum < file.load() for reqnum in more)
+    ceiling = await asyncio.to_thread(file.load)
+    assert all(reqnum < ceiling for reqnum in more)
 
 
 async def test_an_unsigned_looking_ticket_field_is_not_trusted(
@@ -400,20 +401,19 @@ async def test_a_malformed_report_is_400(client: TestClient[Any, Any], raw: byte
 
 
 async def test_ticket_cost_is_returned_on_report_expiry_and_removal(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    start_router: StartRouter,
 ) -> None:
-    now = [1_000.0]
-    app = create_app(settings(tmp_path, ticket_ttl_s=30, ticket_settle_s=2), clock=lambda: now[0])
-    client = await aiohttp_client(app)
+    clock = FakeClock()
+    app, client = await start_router(clock=clock, ticket_ttl_s=30, ticket_settle_s=2)
     registry = app[REGISTRY]
     await report(client, "w1")
     await ticket(client, cost=100)
     assert registry.pending_total() == 100
-    now[0] += 3
+    clock.now += 3
     await report(client, "w1", in_flight_workload=100)  # the worker has it: settled
     assert registry.pending_total() == 0
     await ticket(client, cost=50)
-    now[0] += 31  # never used: it expires
+    clock.now += 31  # never used: it expires
     await report(client, "w2")  # a route request expires what is due
     await ticket(client, cost=1)
     assert registry.pending_total() == 1  # only the last ticket, on w2; w1 is stale
@@ -506,23 +506,22 @@ async def test_the_route_service_serves_callers_without_http(
     await report(client, "a")
     await report(client, "b", in_flight_workload=10_000)
     ticket = await service.issue_ticket("default", 5, avoid=[url_of("b")], strict_avoid=True)
-    assert ticket["url"] == url_of("a")
+    assert isinstance(ticket, Ticket)
+    assert ticket.url == url_of("a")
     none_left = await service.issue_ticket(
         "default", 5, avoid=[url_of("a"), url_of("b")], strict_avoid=True, wait=False
     )
-    assert "url" not in none_left  # strict: never a worker it was told to avoid
-    assert none_left["status"] == {"ready": 2}
+    assert isinstance(none_left, RouteWaiting)  # strict: never a worker it was told to avoid
+    assert none_left.status == {"ready": 2}
     lenient = await service.issue_ticket("default", 5, avoid=[url_of("a"), url_of("b")])
-    assert "url" in lenient
+    assert isinstance(lenient, Ticket)
     assert service.is_admin_key(ADMIN_KEY)
     assert not service.is_admin_key(API_KEY)
     assert [w.id for w in service.workers("default")] == ["a", "b"]
 
 
-async def test_a_report_naming_no_endpoint_joins_the_routers_own(
-    aiohttp_client: ClientFactory, tmp_path: Path
-) -> None:
-    client = await aiohttp_client(create_app(settings(tmp_path, endpoint="chat")))
+async def test_a_report_naming_no_endpoint_joins_the_routers_own(start_router: StartRouter) -> None:
+    _, client = await start_router(endpoint="chat")
     body = {"id": 7, "url": url_of("7"), "max_perf": 80.0}  # as Vast's PyWorker sends it
     assert (await client.post("/worker_status/", json=body, headers=WORKER_AUTH)).status == 200
     response = await client.post("/route/", json={"endpoint": "chat"}, headers=AUTH)
@@ -542,11 +541,8 @@ async def test_request_idx_zero_is_a_new_request_as_vasts_client_sends_it(
     assert demand.arrived_requests == 1  # a poll for the same request is not new demand
 
 
-async def test_keys_rotate_by_themselves_when_asked_to(
-    aiohttp_client: ClientFactory, tmp_path: Path
-) -> None:
-    app = create_app(settings(tmp_path, key_rotation_s=0.2, key_lead_s=0))
-    client = await aiohttp_client(app)
+async def test_keys_rotate_by_themselves_when_asked_to(start_router: StartRouter) -> None:
+    _, client = await start_router(key_rotation_s=0.2, key_lead_s=0)
     first = (await (await client.get("/keys")).json())["keys"]
     async with asyncio.timeout(10):
         while len((await (await client.get("/keys")).json())["keys"]) < 3:
@@ -561,43 +557,9 @@ async def test_keys_rotate_by_themselves_when_asked_to(
     assert kid != first[0]["kid"]
 
 
-async def test_a_cancelled_rotation_is_written_before_the_next_one(
-    aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    writes: list[tuple[str, int]] = []
-    release = threading.Event()
-    app = create_app(settings(tmp_path))
-
-    def slow_save(state_dir: Path, ring: KeyRing) -> None:
-        writes.append(("start", len(ring.keys)))
-        published = app[ISSUER].ring.keys
-        assert ring.keys[-1].kid not in {key.kid for key in published}  # written first
-        release.wait(10)
-        save_key_ring(state_dir, ring)
-        writes.append(("end", len(ring.keys)))
-
-    monkeypatch.setattr(router.http.app, "save_key_ring", slow_save)
-    await aiohttp_client(app)
-    first = asyncio.create_task(rotate_signing_key(app))
-    async with asyncio.timeout(10):
-        while not writes:
-            await asyncio.sleep(0.01)
-    first.cancel()  # e.g. the admin's client went away
-    second = asyncio.create_task(rotate_signing_key(app))
-    await asyncio.sleep(0.05)  # time for a second write to start, were it allowed to
-    release.set()
-    rotated = await second
-    assert writes == [("start", 2), ("end", 2), ("start", 3), ("end", 3)]
-    stored = load_key_ring(tmp_path / "state", KeyAlg.ED25519, ttl_s=60)
-    assert stored.keys[-1].kid == rotated["kid"]
-
-
-async def test_a_caller_may_wait_less_than_the_route_timeout(
-    aiohttp_client: ClientFactory, tmp_path: Path
-) -> None:
-    app = create_app(settings(tmp_path, route_timeout_s=30))
-    await aiohttp_client(app)
+async def test_a_caller_may_wait_less_than_the_route_timeout(start_router: StartRouter) -> None:
+    app, _ = await start_router(route_timeout_s=30)
     started = asyncio.get_running_loop().time()
     answer = await app[SERVICE].issue_ticket("default", 5, timeout_s=0.1)
-    assert "url" not in answer
+    assert isinstance(answer, RouteWaiting)
     assert asyncio.get_running_loop().time() - started < 5

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.ports import free_port
+from tests.unit.client.bench.documents import SUMMARIES
 from tgi_serverless.cli import main
 
 DOWN = f"http://127.0.0.1:{free_port()}"
@@ -20,11 +21,11 @@ def bench(*args: str) -> int:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rate", "0"], "--rate: must be above 0"),
+        (["--rate", "0"], "--rate: must be a number above 0 and at most 100000, got 0"),
         (["--rate", "fast"], "--rate: not a number"),
         (["--duration", "-1"], "--duration: must be a number above 0"),
-        (["--burstiness", "0"], "--burstiness: must be above 0"),
-        (["--concurrency", "0"], "--concurrency: must be between 1"),
+        (["--burstiness", "0"], "--burstiness: must be a number above 0 (1 = Poisson, inf = "),
+        (["--concurrency", "0"], "--concurrency: must be a whole number between 1 and 100000"),
         (["--target", "nope"], "invalid choice"),
     ],
 )
@@ -79,8 +80,10 @@ def test_a_target_that_is_down_stops_with_exit_1(
 
 
 def write(path: Path, ttft_p50: float) -> Path:
-    summary = {"ttft": {"p50_ms": ttft_p50}, "throughput": {"requests_per_s": 5.0}}
-    path.write_text(json.dumps({"summary": summary}))
+    """A summary.json of an earlier version, with its TTFT p50 set to `ttft_p50`."""
+    document = json.loads((SUMMARIES / "before-preempted.json").read_text(encoding="utf-8"))
+    document["summary"]["ttft"]["p50_ms"] = ttft_p50
+    path.write_text(json.dumps(document, indent=2))
     return path
 
 
@@ -94,10 +97,18 @@ def test_compare_exits_1_on_a_regression_and_0_otherwise(
     assert main(["bench", "compare", str(b), str(a)]) == 0
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", "is not a bench summary.json"),
+        ('{"summary": {"ttft": {"p50_ms": 1.0}}}', "is not a bench summary.json"),
+        ("{", "is not JSON"),
+    ],
+)
 def test_compare_refuses_files_that_are_not_summaries(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
 ) -> None:
     junk = tmp_path / "junk.json"
-    junk.write_text("[]")
+    junk.write_text(text)
     assert main(["bench", "compare", str(junk), str(junk)]) == 2
-    assert "is not a bench summary.json" in capsys.readouterr().err
+    assert message in capsys.readouterr().err

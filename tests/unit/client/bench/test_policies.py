@@ -2,67 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from client.bench.compare import compare
 from client.bench.selfcheck import ClientHealth, advice, verdict
+from client.bench.summary import Figures
 from client.bench.sweep import SweepPolicy, overload_reasons
 from client.bench.watchdog import DownWatch
+from tests.unit.client.bench.documents import figures
 
 
-def doc(ttft_p50: float = 100.0, rps: float = 10.0) -> dict[str, Any]:
-    return {
-        "summary": {
-            "ttft": {"p50_ms": ttft_p50, "p99_ms": 200.0},
-            "itl": {"p50_ms": 20.0, "p99_ms": 30.0},
-            "e2e": {"p50_ms": 1000.0, "p99_ms": 2000.0},
-            "throughput": {"requests_per_s": rps, "output_tokens_per_s": rps * 50},
-            "goodput": {"requests_per_s": rps},
-        }
-    }
-
-
-def regressions(a: dict[str, Any], b: dict[str, Any], **kw: float) -> list[str]:
+def regressions(a: Figures, b: Figures, **kw: float) -> list[str]:
     threshold = kw.pop("threshold", 0.10)
     return [c.metric for c in compare(a, b, threshold, **kw) if c.regression]
 
 
 def test_identical_runs_do_not_regress() -> None:
-    assert regressions(doc(), doc()) == []
+    assert regressions(figures(), figures()) == []
 
 
 def test_slower_ttft_beyond_the_threshold_regresses() -> None:
-    assert regressions(doc(), doc(ttft_p50=115)) == ["ttft.p50_ms"]
-    assert regressions(doc(), doc(ttft_p50=105)) == []
+    assert regressions(figures(), figures(ttft_p50=115)) == ["ttft.p50_ms"]
+    assert regressions(figures(), figures(ttft_p50=105)) == []
 
 
 def test_less_throughput_regresses_and_more_does_not() -> None:
-    worse = regressions(doc(), doc(rps=8))
+    worse = regressions(figures(), figures(rps=8))
     assert worse == [
         "throughput.requests_per_s",
         "throughput.output_tokens_per_s",
         "goodput.requests_per_s",
     ]
-    assert regressions(doc(), doc(rps=20)) == []
+    assert regressions(figures(), figures(rps=20)) == []
 
 
 def test_sub_millisecond_latency_noise_never_regresses() -> None:
-    assert regressions(doc(ttft_p50=0.2), doc(ttft_p50=0.6)) == []
-    assert regressions(doc(ttft_p50=0.2), doc(ttft_p50=0.6), min_ms=0.0) == ["ttft.p50_ms"]
+    assert regressions(figures(ttft_p50=0.2), figures(ttft_p50=0.6)) == []
+    assert regressions(figures(ttft_p50=0.2), figures(ttft_p50=0.6), min_ms=0.0) == ["ttft.p50_ms"]
 
 
 def test_missing_figures_are_not_regressions() -> None:
-    assert regressions({"summary": {}}, doc()) == []
+    assert regressions(figures(ttft_p50=None), figures(ttft_p50=500.0)) == []
+    assert regressions(figures(ttft_p50=500.0), figures(ttft_p50=None)) == []
 
 
-def step(completed: float, ttft: float, ok: int = 10, total: int = 10) -> dict[str, Any]:
-    return {
-        "throughput": {"requests_per_s": completed},
-        "requests": {"total": total, "ok": ok},
-        "ttft": {"p50_ms": ttft},
-    }
+def step(completed: float, ttft: float, ok: int = 10, total: int = 10) -> Figures:
+    return figures(ttft, completed, total=total, ok=ok)
 
 
 def test_a_step_that_keeps_up_is_not_overloaded() -> None:
@@ -79,7 +64,7 @@ def test_a_step_that_keeps_up_is_not_overloaded() -> None:
         (step(10, 400), "median TTFT 400 ms"),
     ],
 )
-def test_overload_signals(summary: dict[str, Any], reason: str) -> None:
+def test_overload_signals(summary: Figures, reason: str) -> None:
     assert any(reason in r for r in overload_reasons(summary, 10, 50, SweepPolicy()))
 
 

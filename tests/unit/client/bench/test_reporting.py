@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
-from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from client.bench.records import RequestRecord
 from client.bench.report import cdf, render_report, time_buckets
 from client.bench.scenarios import cold_start_summary, workers_summary
 from client.bench.stats import Slo, Window, summarize
-from client.bench.svg import Series, line_chart, nice_ticks
+from client.bench.summary import (
+    SCHEMA,
+    ArrivalRates,
+    BenchSummary,
+    ClientCheck,
+    ColdStart,
+    LoadDescription,
+    MeasuredWindow,
+    PhaseFigures,
+    ProcessHealth,
+    RunTarget,
+    WorkloadDescription,
+)
 from client.bench.timeline import WorkerSample, count_states
+from tests.fakes.router_status import status_with
 
 
 def ok_record(intended: float, ttft: float, phase: int = 0) -> RequestRecord:
@@ -27,15 +35,10 @@ def ok_record(intended: float, ttft: float, phase: int = 0) -> RequestRecord:
 
 
 def test_count_states_reads_the_router_status_body() -> None:
-    body = {
-        "endpoints": [
-            {"name": "other", "workers": [{"id": "x", "state": "ready"}]},
-            {"name": "default", "workers": [{"state": "ready"}, {"state": "loading"}, {}]},
-        ]
-    }
-    assert count_states(body, "default") == {"None": 1, "loading": 1, "ready": 1}
-    assert count_states(body, "missing") == {}
-    assert count_states(["junk"], "default") == {}
+    status = status_with({"other": ["ready"], "default": ["ready", "loading", "loading"]})
+    assert count_states(status, "default") == {"loading": 2, "ready": 1}
+    assert count_states(status, "other") == {"ready": 1}
+    assert count_states(status, "missing") == {}
 
 
 def test_workers_summary_finds_peaks_and_the_first_ready_sample() -> None:
@@ -46,17 +49,18 @@ def test_workers_summary_finds_peaks_and_the_first_ready_sample() -> None:
         WorkerSample(1.5, {}, ok=False),
     ]
     summary = workers_summary(samples)
-    assert summary["peak_by_state"] == {"loading": 2, "ready": 1}
-    assert summary["first_ready_s"] == 1.0
-    assert summary["failed_samples"] == 1
+    assert summary.peak_by_state == {"loading": 2, "ready": 1}
+    assert summary.first_ready_s == 1.0
+    assert summary.failed_samples == 1
+    assert [point.ok for point in summary.timeline] == [True, True, True, False]
 
 
 def test_cold_start_compares_the_first_request_with_the_warm_ones() -> None:
     records = [ok_record(0.0, 5.0), ok_record(6.0, 0.1, phase=1), ok_record(6.5, 0.1, phase=1)]
     summary = cold_start_summary(records)
-    assert summary["cold_ttft_ms"] == 5000.0
-    assert summary["warm_ttft"]["p50_ms"] == 100.0
-    assert summary["time_to_first_success_ms"] == 5020.0
+    assert summary.cold_ttft_ms == 5000.0
+    assert summary.warm_ttft.p50_ms == 100.0
+    assert summary.time_to_first_success_ms == 5020.0
 
 
 def test_time_buckets_and_cdf() -> None:
@@ -67,27 +71,43 @@ def test_time_buckets_and_cdf() -> None:
     assert cdf([0.3, 0.1, 0.2]) == [(100.0, 1 / 3), (200.0, 2 / 3), (300.0, 1.0), (300.0, 1.0)]
 
 
-def test_a_chart_is_inline_svg_and_escapes_names() -> None:
-    svg = line_chart("a <b>", [Series("s&p", [(0, 1), (1, 2)])], "x", "y")
-    assert svg.count("<svg") == 1
-    assert "<polyline" in svg
-    assert "a &lt;b&gt;" in svg
-    assert "s&amp;p" in svg
-    assert "no data" in line_chart("t", [Series("e", [])], "x", "y")
+def summary_doc(
+    records: list[RequestRecord],
+    reasons: list[str],
+    *,
+    window: tuple[float, float] = (0.0, 2.0),
+    phases: list[PhaseFigures] | None = None,
+    scenario: ColdStart | None = None,
+) -> BenchSummary:
+    return BenchSummary(
+        schema_name=SCHEMA,
+        version="test",
+        created="now",
+        target=RunTarget(kind="router", url="http://127.0.0.1:1", endpoint="default"),
+        load=LoadDescription(
+            mode="rate",
+            scenario=None,
+            description="closed loop",
+            duration_s=2.0,
+            warmup_s=0.0,
+            cooldown_s=0.0,
+            processes=1,
+            seed=0,
+        ),
+        workload=WorkloadDescription(prompt_len="3", output_len="3", dataset_entries=0),
+        window=MeasuredWindow(start_s=window[0], end_s=window[1]),
+        summary=summarize(records, Window(0, 2), Slo()),
+        arrivals=ArrivalRates(asked_rate=None, scheduled_rate=None, achieved_rate=None),
+        client=ClientCheck(
+            processes=1, health=[HEALTH], client_bound=bool(reasons), reasons=reasons
+        ),
+        phases=phases,
+        scenario=scenario,
+    )
 
 
-def summary_doc(records: list[RequestRecord], reasons: list[str]) -> dict[str, Any]:
-    return {
-        "created": "now",
-        "target": {"kind": "router", "url": "http://127.0.0.1:1"},
-        "load": {"description": "closed loop", "duration_s": 2.0},
-        "summary": summarize(records, Window(0, 2), Slo()),
-        "client": {"reasons": reasons, "health": [HEALTH], "processes": 1},
-        "window": {"start_s": 0.0, "end_s": 2.0},
-    }
-
-
-HEALTH = {"loop_lag_p50_ms": 0.1, "loop_lag_p99_ms": 0.4, "loop_lag_max_ms": 1.0, "cpu_share": 0.2}
+HEALTH = ProcessHealth(loop_lag_p50_ms=0.1, loop_lag_p99_ms=0.4, loop_lag_max_ms=1.0, cpu_share=0.2)
+"""As an older summary has it: no `preempted_per_s`."""
 
 
 def test_the_report_is_one_self_contained_file() -> None:
@@ -117,59 +137,14 @@ def test_shifted_moves_every_time_of_a_record() -> None:
     assert shifted([original], 0.0) == [original]
 
 
-@given(
-    st.floats(-1e6, 1e6, allow_nan=False),
-    st.floats(1e-3, 1e6, allow_nan=False),
-    st.integers(2, 10),
-)
-def test_nice_ticks_are_round_even_steps_inside_the_range(
-    low: float, width: float, count: int
-) -> None:
-    high = low + width
-    ticks = nice_ticks(low, high, count)
-    assert 2 <= len(ticks) <= 2 * count + 1
-    assert all(low - 1e-6 * width <= t <= high + 1e-6 * width for t in ticks)
-    if ticks != [low, high]:  # the fallback when no round value fits twice in a tiny range
-        step = ticks[1] - ticks[0]
-        assert all(b - a == pytest.approx(step, rel=1e-6) for a, b in itertools.pairwise(ticks))
-        mantissa = step / 10 ** math.floor(math.log10(step))
-        assert round(mantissa, 6) in (1.0, 2.0, 5.0, 10.0)
-
-
-def test_integer_ticks_never_split_a_worker() -> None:
-    assert nice_ticks(0, 1, min_step=1) == [0, 1]
-    assert nice_ticks(0, 3, min_step=1) == [0, 1, 2, 3]
-
-
-def test_a_log_axis_leaves_out_zeros_and_labels_decades() -> None:
-    svg = line_chart("t", [Series("s", [(0.0, 0.2), (0.5, 0.4), (50.0, 1.0)])], "ms", "share",
-                     log_x=True)  # fmt: skip
-    labels = re.findall(r'font-size="10">([^<]+)</text>', svg)
-    assert {"1", "10"} <= set(labels)
-    assert svg.count(",") == 2  # two points drawn: the zero has no place on a log axis
-
-
-def test_stacked_areas_pile_up_to_the_total() -> None:
-    points_a = [(0.0, 1.0), (1.0, 1.0)]
-    points_b = [(0.0, 2.0), (1.0, 2.0)]
-    svg = line_chart(
-        "w", [Series("a", points_a, True, "#111111"), Series("b", points_b, True)], "s", "n",
-        stacked=True, integer_y=True,
-    )  # fmt: skip
-    assert svg.count("<polygon") == 2
-    assert 'fill="#111111"' in svg
-    labels = re.findall(r'text-anchor="end" font-size="10">([^<]+)</text>', svg)
-    assert labels == ["0", "1", "2", "3"]  # the axis reaches 1 + 2
-
-
 def test_the_report_shows_cold_start_phases_and_only_measured_latencies() -> None:
     cold, warm = ok_record(0.0, 5.0), ok_record(6.0, 0.1, phase=1)
     records = [cold, warm]
-    doc = summary_doc(records, [])
-    doc["window"] = {"start_s": 5.0, "end_s": 8.0}
-    doc["scenario"] = cold_start_summary(records)
-    phase = {"phase": 0, "rate": 2.0, "start_s": 0.0, **summarize(records, Window(0, 8), Slo())}
-    doc["phases"] = [phase, {**phase, "phase": 1, "rate": 0.0}]
+    figures = summarize(records, Window(0, 8), Slo())
+    phases = [PhaseFigures.of(0, 2.0, 0.0, figures), PhaseFigures.of(1, 0.0, 0.0, figures)]
+    doc = summary_doc(
+        records, [], window=(5.0, 8.0), phases=phases, scenario=cold_start_summary(records)
+    )
     html = render_report(doc, records, [WorkerSample(0.0, {"loading": 1})])
     assert "Scale from zero" in html
     assert "5,000.0 ms" in html  # the cold TTFT
@@ -183,21 +158,12 @@ def test_the_report_shows_cold_start_phases_and_only_measured_latencies() -> Non
     assert "1\u2009000" not in ttft_chart  # the 5 s cold request is out of the axis
 
 
-def test_a_narrow_log_axis_still_gets_ticks_and_single_points_show() -> None:
-    svg = line_chart("t", [Series("s", [(8.6, 1.0)]), Series("u", [(9.0, 2.0)])], "req/s", "ms",
-                     log_x=True, markers=True)  # fmt: skip
-    labels = re.findall(r'text-anchor="middle" font-size="10">([^<]+)</text>', svg)
-    assert len(labels) >= 2
-    assert svg.count("<circle") == 2
-
-
 def test_the_console_summary_spells_out_cold_start_and_what_to_do_when_client_bound() -> None:
     from client.bench.outputs import console_summary
 
     records = [ok_record(0.0, 5.0), ok_record(6.0, 0.1, phase=1)]
-    doc = summary_doc(records, ["process 0: event-loop lag p99 13.1 ms > 10 ms"])
-    doc["client"]["client_bound"] = True
-    doc["scenario"] = cold_start_summary(records)
+    reasons = ["process 0: event-loop lag p99 13.1 ms > 10 ms"]
+    doc = summary_doc(records, reasons, scenario=cold_start_summary(records))
     text = console_summary(doc)
     assert "scale from zero: first request ok, route (waiting for a worker) –, TTFT 5000 ms" in text
     assert "warm TTFT p50 100 ms" in text

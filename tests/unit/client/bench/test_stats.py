@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from client.bench.records import Outcome, RequestRecord
 from client.bench.stats import Slo, Window, percentile, summarize
+from client.bench.summary import RequestCounts
 
 
 def record(
@@ -52,22 +53,22 @@ def test_latency_counts_from_the_intended_start_not_the_send() -> None:
     late.tokens = [t + 0.5 for t in late.tokens]
     late.first_token, late.end = late.tokens[0], late.tokens[-1]
     summary = summarize([late], Window(0, 10), Slo())
-    assert summary["ttft"]["p50_ms"] == pytest.approx(600)
-    assert summary["dispatch_delay"]["p50_ms"] == pytest.approx(500)
+    assert summary.ttft.p50_ms == pytest.approx(600)
+    assert summary.dispatch_delay.p50_ms == pytest.approx(500)
 
 
 def test_warmup_and_cooldown_requests_are_left_out() -> None:
     records = [record(0.5, ttft=9.0), record(5.0, ttft=0.1), record(9.5, ttft=9.0)]
     summary = summarize(records, Window(1.0, 9.0), Slo())
-    assert summary["requests"]["total"] == 1
-    assert summary["ttft"]["p50_ms"] == pytest.approx(100)
+    assert summary.requests.total == 1
+    assert summary.ttft.p50_ms == pytest.approx(100)
 
 
 def test_itl_is_every_gap_and_tpot_uses_the_server_count() -> None:
     r = record(1.0, gap=0.02, tokens=5)
     summary = summarize([r], Window(0, 10), Slo())
-    assert summary["itl"]["count"] == 4
-    assert summary["itl"]["p50_ms"] == pytest.approx(20)
+    assert summary.itl.count == 4
+    assert summary.itl.p50_ms == pytest.approx(20)
     r.output_tokens = 9  # a chunk carried several tokens: TPOT follows the server's count
     assert r.tpot() == pytest.approx(0.08 / 8)
 
@@ -80,23 +81,23 @@ def test_overloaded_answers_are_counted_apart_and_count_against_goodput() -> Non
         record(4.0, outcome="timeout", status=None),
     ]
     summary = summarize(records, Window(0, 10), Slo(ttft=1.0))
-    assert summary["requests"] == {
-        "total": 4,
-        "ok": 1,
-        "overloaded": 1,
-        "failed": 2,
-        "by_outcome": {"error": 1, "ok": 1, "overloaded": 1, "timeout": 1},
-        "failed_by_status": {"429": 1, "500": 1, "None": 1},
-    }
-    assert summary["goodput"]["attainment"] == 0.25
-    assert summary["ttft"]["count"] == 1
+    assert summary.requests == RequestCounts(
+        total=4,
+        ok=1,
+        overloaded=1,
+        failed=2,
+        by_outcome={"error": 1, "ok": 1, "overloaded": 1, "timeout": 1},
+        failed_by_status={"429": 1, "500": 1, "None": 1},
+    )
+    assert summary.goodput.attainment == 0.25
+    assert summary.ttft.count == 1
 
 
 def test_goodput_needs_every_slo_met() -> None:
     fast, slow_gap = record(1.0, ttft=0.05, gap=0.01), record(2.0, ttft=0.05, gap=0.2)
     summary = summarize([fast, slow_gap], Window(0, 10), Slo(ttft=0.1, itl=0.05))
-    assert summary["goodput"]["requests_per_s"] == pytest.approx(0.1)
-    assert summary["goodput"]["attainment"] == 0.5
+    assert summary.goodput.requests_per_s == pytest.approx(0.1)
+    assert summary.goodput.attainment == 0.5
 
 
 @given(
@@ -115,13 +116,13 @@ def test_goodput_never_exceeds_throughput(
 ) -> None:
     records = [record(t, ttft=ttft, outcome=outcome) for t, ttft, outcome in specs]
     summary = summarize(records, Window(1, 9), Slo(ttft=ttft_slo))
-    assert summary["goodput"]["requests_per_s"] <= summary["throughput"]["requests_per_s"]
-    attainment = summary["goodput"]["attainment"]
+    assert summary.goodput.requests_per_s <= summary.throughput.requests_per_s
+    attainment = summary.goodput.attainment
     assert attainment is None or 0 <= attainment <= 1
 
 
 def test_token_throughput_counts_tokens_that_arrived_in_the_window() -> None:
     records = [record(float(t), tokens=10, gap=0.01) for t in range(10)]
     summary = summarize(records, Window(0, 10), Slo())
-    assert summary["throughput"]["output_tokens_per_s"] == pytest.approx(10.0)
-    assert summary["tokens"]["server_counted"] == 10
+    assert summary.throughput.output_tokens_per_s == pytest.approx(10.0)
+    assert summary.tokens.server_counted == 10

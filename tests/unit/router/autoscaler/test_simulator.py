@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from common.trace import Trace
 from protocol import WorkerState
 from router.autoscaler.params import EndpointParams
 from router.autoscaler.policies import make_policy
@@ -11,7 +12,6 @@ from router.simulator.engine import SimConfig, simulate
 from router.simulator.fleet import FleetSpec
 from router.simulator.routing import SimRouter
 from router.simulator.synth import synthesise
-from router.simulator.trace import Trace
 
 PARAMS = EndpointParams(cold_workers=2, max_workers=8, max_queue_time=10.0)
 

@@ -166,7 +166,7 @@ class Proxied:
     same request on that worker: the oldest one still counting)."""
 
     def counted(self) -> bool:
-        return any(t.reqnum == self.ticket.auth_data["reqnum"] for t in self.record.pending)
+        return any(t.reqnum == self.ticket.signed.reqnum for t in self.record.pending)
 
 
 def gateway_core(now: list[float], settle_s: float) -> tuple[RouteService, CoreBackplane]:

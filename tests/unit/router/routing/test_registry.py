@@ -1,12 +1,35 @@
 from __future__ import annotations
 
+from typing import Any
+
 from protocol import WorkerState
-from router.routing.registry import MIN_PERF, PendingTicket, WorkerRegistry
+from router.routing.registry import MIN_PERF, PendingTicket, WorkerRecord, WorkerRegistry
 from tests.unit.router.helpers import report
 
 
 def registry() -> WorkerRegistry:
     return WorkerRegistry(stale_after_s=20, settle_s=2)
+
+
+def one_worker(*tickets: PendingTicket, **fields: Any) -> tuple[WorkerRegistry, WorkerRecord]:
+    """A registry whose one worker, `w1`, reported `fields` at 0 and holds `tickets`."""
+    workers = registry()
+    record = workers.apply_report(report(**fields), now=0)
+    assert record is not None
+    for ticket in tickets:
+        workers.add_pending(record, ticket)
+    return workers, record
+
+
+def pending(
+    cost: float,
+    reqnum: int,
+    issued_at: float = 0,
+    expires_at: float = 60,
+    request_idx: int | None = None,
+) -> PendingTicket:
+    """A ticket of `cost`, issued at 0 and valid for 60 s unless told otherwise."""
+    return PendingTicket(cost, issued_at, expires_at, reqnum, request_idx)
 
 
 def test_a_report_registers_a_worker() -> None:
@@ -41,37 +64,26 @@ def test_a_stopped_report_removes_the_worker() -> None:
 
 
 def test_expected_load_counts_unsettled_tickets() -> None:
-    workers = registry()
-    record = workers.apply_report(report(in_flight_workload=50), now=0)
-    assert record is not None
-    workers.add_pending(record, PendingTicket(cost=150, issued_at=0, expires_at=60, reqnum=1))
+    _, record = one_worker(pending(150, reqnum=1), in_flight_workload=50)
     assert record.expected_load == 200
     assert record.expected_wait_s == 2.0
 
 
 def test_a_report_settles_tickets_issued_long_enough_before_it() -> None:
-    workers = registry()
-    record = workers.apply_report(report(), now=0)
-    assert record is not None
-    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=60, reqnum=1))
-    workers.add_pending(record, PendingTicket(cost=20, issued_at=2.5, expires_at=60, reqnum=2))
+    workers, record = one_worker(pending(10, reqnum=1), pending(20, reqnum=2, issued_at=2.5))
     workers.apply_report(report(in_flight_workload=10), now=3)
     assert [t.cost for t in record.pending] == [20]
     assert record.expected_load == 30
 
 
 def test_expired_tickets_stop_counting() -> None:
-    workers = registry()
-    record = workers.apply_report(report(), now=0)
-    assert record is not None
-    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=5, reqnum=1))
+    workers, record = one_worker(pending(10, reqnum=1, expires_at=5))
     workers.expire_pending(now=6)
     assert record.expected_load == 0
 
 
 def test_unmeasured_workers_use_a_minimum_perf() -> None:
-    record = registry().apply_report(report(max_perf=0, in_flight_workload=3), now=0)
-    assert record is not None
+    _, record = one_worker(max_perf=0, in_flight_workload=3)
     assert record.expected_wait_s == 3 / MIN_PERF
 
 
@@ -86,11 +98,7 @@ def test_reqnums_increase_and_start_above_a_restarted_routers() -> None:
 
 
 def test_a_released_ticket_stops_counting_once() -> None:
-    workers = registry()
-    record = workers.apply_report(report(), now=0)
-    assert record is not None
-    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=60, reqnum=1))
-    workers.add_pending(record, PendingTicket(cost=20, issued_at=0, expires_at=60, reqnum=2))
+    workers, record = one_worker(pending(10, reqnum=1), pending(20, reqnum=2))
     assert workers.release(record, 2) is True  # out of order: the gateway's requests end so
     assert (record.expected_load, [t.reqnum for t in record.pending]) == (10, [1])
     assert workers.release(record, 2) is False
@@ -98,12 +106,11 @@ def test_a_released_ticket_stops_counting_once() -> None:
 
 
 def test_a_ticket_settled_expired_or_removed_is_not_released_again() -> None:
-    workers = registry()
-    record = workers.apply_report(report(), now=0)
-    assert record is not None
-    workers.add_pending(record, PendingTicket(cost=10, issued_at=0, expires_at=60, reqnum=1))
-    workers.add_pending(record, PendingTicket(cost=20, issued_at=1, expires_at=5, reqnum=2))
-    workers.add_pending(record, PendingTicket(cost=40, issued_at=9, expires_at=60, reqnum=3))
+    workers, record = one_worker(
+        pending(10, reqnum=1),
+        pending(20, reqnum=2, issued_at=1, expires_at=5),
+        pending(40, reqnum=3, issued_at=9),
+    )
     workers.apply_report(report(in_flight_workload=10), now=10)  # settles 1, expires 2
     assert workers.release(record, 1) is False
     assert workers.release(record, 2) is False
@@ -116,12 +123,11 @@ def test_a_ticket_settled_expired_or_removed_is_not_released_again() -> None:
 def test_a_request_its_worker_reports_ended_stops_counting_once() -> None:
     """Vast's PyWorker names the requests that ended by `request_idx` (`/delete_requests/`):
     that worker's oldest ticket for the request is released, through `release` by its reqnum."""
-    workers = registry()
-    record = workers.apply_report(report(), now=0)
-    assert record is not None
-    for reqnum, (cost, request_idx) in enumerate([(10, 7), (20, 8), (40, 7)], start=1):
-        ticket = PendingTicket(cost, 0, 60, reqnum, request_idx=request_idx)
-        workers.add_pending(record, ticket)
+    workers, record = one_worker(
+        pending(10, reqnum=1, request_idx=7),
+        pending(20, reqnum=2, request_idx=8),
+        pending(40, reqnum=3, request_idx=7),
+    )
     assert workers.release_request("w1", 7) is True  # the older of request 7's two tickets
     assert [t.reqnum for t in record.pending] == [2, 3]
     assert workers.release(record, 1) is False  # gone: not returned a second time

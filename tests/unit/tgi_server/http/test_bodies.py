@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocol.errors import ErrorBody
 from tgi_server.errors import (
     BackendError,
     InvalidBodyError,
@@ -45,10 +46,10 @@ def test_other_content_types_get_415(content_type: str) -> None:
     error = error_of(b'{"inputs": "hi"}', content_type)
     assert isinstance(error, UnsupportedMediaTypeError)
     assert error.status == 415
-    assert error.body() == {
-        "error": "Expected request with `Content-Type: application/json`",
-        "error_type": "unsupported_media_type",
-    }
+    assert error.body() == ErrorBody(
+        error="Expected request with `Content-Type: application/json`",
+        error_type="unsupported_media_type",
+    )
 
 
 @pytest.mark.parametrize(

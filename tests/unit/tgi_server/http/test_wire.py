@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from protocol.sse import encode_json_event
 from protocol.tgi import GenerateResponse, StreamResponse
 from tgi_server.generation.events import Completion, GeneratedToken, PrefillToken, TokenEvent
-from tgi_server.http.common import derived_compute_type
 from tgi_server.http.wire import (
+    derived_compute_type,
     dumps,
     f32,
     generate_body,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tgi_server.model import tiny as tiny_model
+from tgi_server.model import tiny
 from tgi_server.model.tiny import build_tiny_model, ensure_tiny_model, tiny_model_dir
 
 
@@ -73,7 +73,7 @@ def test_ensure_builds_once_and_reuses_the_cache(
     def must_not_build(folder: Path) -> None:
         raise AssertionError("the cached model should have been reused")
 
-    monkeypatch.setattr(tiny_model, "build_tiny_model", must_not_build)
+    monkeypatch.setattr(tiny, "build_tiny_model", must_not_build)
     assert ensure_tiny_model(tmp_path) == path
 
 
@@ -101,7 +101,7 @@ def test_concurrent_first_starts_agree_and_leave_no_staging_folders(tmp_path: Pa
 def test_a_build_that_loses_the_race_is_discarded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_build = tiny_model.build_tiny_model
+    real_build = tiny.build_tiny_model
 
     def build_while_another_process_finishes_first(folder: Path) -> None:
         real_build(folder)
@@ -110,7 +110,7 @@ def test_a_build_that_loses_the_race_is_discarded(
         real_build(other)
         (other / "marker").write_text("the winner's copy")
 
-    monkeypatch.setattr(tiny_model, "build_tiny_model", build_while_another_process_finishes_first)
+    monkeypatch.setattr(tiny, "build_tiny_model", build_while_another_process_finishes_first)
     path = ensure_tiny_model(tmp_path)
     assert (path / "marker").read_text() == "the winner's copy"
     assert [entry.name for entry in tmp_path.iterdir()] == [path.name]

@@ -63,26 +63,19 @@ def test_the_default_tool_prompt_follows_the_tools_json_on_the_last_message() ->
     assert DEFAULT_TOOL_PROMPT.startswith("\nGiven the functions available")
 
 
-def test_a_client_tool_prompt_replaces_the_default() -> None:
+@pytest.mark.parametrize(("tool_prompt", "ending"), [("Call one.", "\nCall one."), ("", "}}]\n")])
+def test_a_client_tool_prompt_replaces_the_default_even_an_empty_one(
+    tool_prompt: str, ending: str
+) -> None:
     document = {
         "messages": [{"role": "user", "content": "hi"}],
         "tools": [WEATHER],
         "tool_choice": "required",
-        "tool_prompt": "Call one.",
+        "tool_prompt": tool_prompt,
     }
     content = _last_content(document)
-    assert content.endswith("\nCall one.")
+    assert content.endswith(ending)
     assert DEFAULT_TOOL_PROMPT not in content
-
-
-def test_an_empty_tool_prompt_is_kept_empty() -> None:
-    document = {
-        "messages": [{"role": "user", "content": "hi"}],
-        "tools": [WEATHER],
-        "tool_choice": "required",
-        "tool_prompt": "",
-    }
-    assert _last_content(document).endswith("}}]\n")
 
 
 def test_auto_lists_the_no_tool_function_too() -> None:

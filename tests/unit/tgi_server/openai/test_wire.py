@@ -13,7 +13,7 @@ from tests.chunked import unchunk
 from tests.unit.tgi_server.conftest import FakeTransport
 from tgi_server.errors import ToolError
 from tgi_server.generation.events import Completion, GeneratedToken, TokenEvent
-from tgi_server.http.stream_sink import EncodeEvent, SocketStreamSink
+from tgi_server.http.streaming import EncodeEvent, SocketStreamSink
 from tgi_server.openai.requests import ChatCall
 from tgi_server.openai.routes import chat_encoder, completion_encoder
 from tgi_server.openai.wire import (

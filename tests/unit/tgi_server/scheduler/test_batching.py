@@ -16,6 +16,7 @@ from transformers import (
     OPTForCausalLM,
 )
 
+from tests.unit.tgi_server.conftest import run_until_idle
 from tgi_server.generation.events import EngineEvent, FailureEvent, TokenEvent
 from tgi_server.model.batch_runner import (
     BatchPrefill,
@@ -27,8 +28,9 @@ from tgi_server.model.batch_runner import (
 from tgi_server.model.codec import HFTextCodec
 from tgi_server.model.runner import ModelRunner
 from tgi_server.scheduler.admission import BatchLimits
+from tgi_server.scheduler.base import Job
 from tgi_server.scheduler.batching import BatchingScheduler
-from tgi_server.scheduler.sequential import Job, SequentialScheduler
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
 PROMPTS = ("The lighthouse keeper", "Once", "A long time ago in a harbour far away", "Tea")
@@ -51,19 +53,27 @@ def tokens(events: Sequence[EngineEvent]) -> list[tuple[int, float]]:
     return [(e.token.id, e.token.logprob) for e in events if isinstance(e, TokenEvent)]
 
 
-def run(scheduler: Any, limit: int = 500) -> int:
-    steps = 0
-    while scheduler.has_work() and steps < limit:
-        scheduler.step()
-        steps += 1
-    return steps
+def job(req: ValidatedRequest) -> tuple[Job, list[EngineEvent]]:
+    """A job for `req`, and the list its events go to."""
+    events: list[EngineEvent] = []
+    return Job(req, events.append), events
+
+
+def add_all(
+    scheduler: BatchingScheduler, requests: list[ValidatedRequest]
+) -> list[list[EngineEvent]]:
+    """Add a job for each of `requests`; the lists their events go to, in the same order."""
+    jobs = [job(req) for req in requests]
+    for added, _ in jobs:
+        scheduler.add(added)
+    return [events for _, events in jobs]
 
 
 def alone(model: Any, codec: HFTextCodec, req: ValidatedRequest) -> list[EngineEvent]:
     sequential = SequentialScheduler(ModelRunner(model, torch.device("cpu")), codec, EOS)
-    events: list[EngineEvent] = []
-    sequential.add(Job(req, events.append))
-    run(sequential)
+    lone, events = job(req)
+    sequential.add(lone)
+    run_until_idle(sequential)
     return events
 
 
@@ -105,7 +115,7 @@ def test_staggered_requests_share_a_batch_and_match_their_lone_runs(
         for _ in range(index + 1):  # later requests arrive while others are mid-way
             scheduler.step()
             sizes.append(scheduler.batch_size)
-    run(scheduler)
+    run_until_idle(scheduler)
     assert max(sizes) >= 3  # several requests really were in one batch
     assert scheduler.stats.completed == len(requests)
     assert scheduler.stats.concats == {"backpressure": 3, "wait_exceeded": 0}
@@ -127,10 +137,8 @@ def test_seeded_sampling_in_a_batch_gives_the_lone_output(
         request(tiny_codec, PROMPTS[2], 8, penalized),
     ]
     scheduler = batching(tiny_model, tiny_codec)
-    inboxes: list[list[EngineEvent]] = [[] for _ in requests]
-    for req, inbox in zip(requests, inboxes, strict=True):
-        scheduler.add(Job(req, inbox.append))
-    run(scheduler)
+    inboxes = add_all(scheduler, requests)
+    run_until_idle(scheduler)
     for req, inbox in zip(requests, inboxes, strict=True):
         assert_same_as_alone(tiny_model, tiny_codec, req, inbox)
 
@@ -139,33 +147,30 @@ def test_a_cancelled_request_leaves_the_batch_at_the_next_step(
     tiny_model: Any, tiny_codec: HFTextCodec
 ) -> None:
     scheduler = batching(tiny_model, tiny_codec)
-    kept: list[EngineEvent] = []
-    gone: list[EngineEvent] = []
-    leaving = Job(request(tiny_codec, PROMPTS[0], 50), gone.append)
-    staying = request(tiny_codec, PROMPTS[1], 6)
+    leaving, gone = job(request(tiny_codec, PROMPTS[0], 50))
+    staying, kept = job(request(tiny_codec, PROMPTS[1], 6))
     scheduler.add(leaving)
-    scheduler.add(Job(staying, kept.append))
+    scheduler.add(staying)
     scheduler.step()
     assert scheduler.batch_size == 2
     leaving.cancelled.set()
     scheduler.step()
     assert scheduler.batch_size == 1
     assert len(gone) == 1  # nothing more after the cancel
-    run(scheduler)
+    run_until_idle(scheduler)
     assert scheduler.stats.cancelled == 1
     assert scheduler.stats.completed == 1
-    assert_same_as_alone(tiny_model, tiny_codec, staying, kept)
+    assert_same_as_alone(tiny_model, tiny_codec, staying.request, kept)
 
 
 def test_a_request_cancelled_while_waiting_never_reaches_the_model(
     tiny_model: Any, tiny_codec: HFTextCodec
 ) -> None:
     scheduler = batching(tiny_model, tiny_codec)
-    events: list[EngineEvent] = []
-    job = Job(request(tiny_codec, PROMPTS[0], 4), events.append)
-    job.cancelled.set()
-    scheduler.add(job)
-    run(scheduler)
+    waiting, events = job(request(tiny_codec, PROMPTS[0], 4))
+    waiting.cancelled.set()
+    scheduler.add(waiting)
+    run_until_idle(scheduler)
     assert events == []
     assert scheduler.stats.cancelled == 1
     assert not scheduler.has_work()
@@ -173,9 +178,7 @@ def test_a_request_cancelled_while_waiting_never_reaches_the_model(
 
 def test_the_batch_size_limit_holds_back_the_rest(tiny_model: Any, tiny_codec: HFTextCodec) -> None:
     scheduler = batching(tiny_model, tiny_codec, max_batch_size=2)
-    inboxes: list[list[EngineEvent]] = [[] for _ in PROMPTS]
-    for prompt, inbox in zip(PROMPTS, inboxes, strict=True):
-        scheduler.add(Job(request(tiny_codec, prompt, 3), inbox.append))
+    inboxes = add_all(scheduler, [request(tiny_codec, prompt, 3) for prompt in PROMPTS])
     sizes = []
     while scheduler.has_work():
         scheduler.step()
@@ -207,12 +210,12 @@ def test_a_failed_prefill_fails_only_the_requests_joining(
     bad = request(tiny_codec, PROMPTS[2], 6)
     runner = FailingPrefill(tiny_model, bad.input_length)
     scheduler = BatchingScheduler(runner, tiny_codec, EOS, BatchLimits(waiting_served_ratio=0))
-    good_events: list[EngineEvent] = []
-    bad_events: list[EngineEvent] = []
-    scheduler.add(Job(good, good_events.append))
+    good_job, good_events = job(good)
+    bad_job, bad_events = job(bad)
+    scheduler.add(good_job)
     scheduler.step()
-    scheduler.add(Job(bad, bad_events.append))
-    run(scheduler)
+    scheduler.add(bad_job)
+    run_until_idle(scheduler)
     assert len(bad_events) == 1
     assert isinstance(bad_events[0], FailureEvent)
     assert "prefill exploded" in bad_events[0].error.message
@@ -229,7 +232,7 @@ def test_joiners_after_max_waiting_tokens_are_counted_as_wait_exceeded(
     scheduler.step()  # one waiting is fewer than 5 x 1 running: no join yet
     assert scheduler.batch_size == 1
     assert scheduler.stats.batch_max_tokens == request(tiny_codec, PROMPTS[0], 10).input_length + 10
-    run(scheduler)
+    run_until_idle(scheduler)
     assert scheduler.stats.concats == {"backpressure": 0, "wait_exceeded": 1}
 
 
@@ -241,7 +244,7 @@ def test_each_step_records_tgis_batch_timings(tiny_model: Any, tiny_codec: HFTex
     for prompt, budget in zip(PROMPTS, (9, 3, 7, 5), strict=True):
         scheduler.add(Job(request(tiny_codec, prompt, budget), lambda _: None))
         scheduler.step()
-    run(scheduler)
+    run_until_idle(scheduler)
     timings, forwards = scheduler.stats.timings, scheduler.stats.forwards
     for method in ("prefill", "decode"):
         phases = {p: timings.durations[(p, method)] for p in ("forward", "decode", "inference")}
@@ -273,22 +276,20 @@ def test_a_request_cancelled_mid_prefill_leaves_and_disturbs_no_one(
 ) -> None:
     runner = CancellingRunner(tiny_model, torch.device("cpu"))
     scheduler = BatchingScheduler(runner, tiny_codec, EOS, BatchLimits(waiting_served_ratio=0.0))
-    kept: list[EngineEvent] = []
-    gone: list[EngineEvent] = []
-    staying = request(tiny_codec, PROMPTS[0], 6)
-    scheduler.add(Job(staying, kept.append))
+    staying, kept = job(request(tiny_codec, PROMPTS[0], 6))
+    scheduler.add(staying)
     scheduler.step()  # the staying request's own prefill
-    leaving = Job(request(tiny_codec, PROMPTS[2], 50), gone.append)
+    leaving, gone = job(request(tiny_codec, PROMPTS[2], 50))
     runner.job = leaving
     scheduler.add(leaving)
     scheduler.step()  # its prefill runs while the client leaves
     runner.job = None
-    run(scheduler)
+    run_until_idle(scheduler)
     assert len(gone) <= 1  # at most the token its prefill had already made
     assert scheduler.stats.cancelled == 1
     assert scheduler.stats.completed == 1
     assert not scheduler.has_work()
-    assert_same_as_alone(tiny_model, tiny_codec, staying, kept)
+    assert_same_as_alone(tiny_model, tiny_codec, staying.request, kept)
 
 
 def test_decode_steps_on_the_ready_made_padding_mask_give_the_same_logits(

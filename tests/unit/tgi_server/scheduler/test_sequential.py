@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
+from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, run_until_idle
 from tgi_server.errors import GenerationError
 from tgi_server.generation.events import EngineEvent, FailureEvent, TokenEvent
-from tgi_server.scheduler.sequential import Job, SequentialScheduler
+from tgi_server.scheduler.base import Job
+from tgi_server.scheduler.sequential import SequentialScheduler
 from tgi_server.validation import SamplingParams, ValidatedRequest
 
 CODEC = ByteCodec()
@@ -23,14 +24,6 @@ def job(max_new_tokens: int, inbox: list[EngineEvent], prompt: str = "Hi") -> Jo
 
 def scheduler(runner: ScriptedRunner) -> SequentialScheduler:
     return SequentialScheduler(runner, CODEC, {ByteCodec.EOS})
-
-
-def run_until_idle(target: SequentialScheduler, limit: int = 100) -> int:
-    steps = 0
-    while target.has_work() and steps < limit:
-        target.step()
-        steps += 1
-    return steps
 
 
 def texts(events: list[EngineEvent]) -> str:

@@ -1,4 +1,6 @@
-"""The shard and its engine over a real socket pair, with a scripted model on a thread."""
+"""The shard engine's own behaviour over a real socket pair, with a scripted model on a thread:
+grammars compiled in the shard, a shard that will not stop or dies. What every engine does is in
+../test_model_engine.py."""
 
 from __future__ import annotations
 
@@ -10,51 +12,19 @@ from collections.abc import AsyncIterator
 import pytest
 import torch
 
-from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner, collect
+from tests.unit.tgi_server.conftest import collect
+from tests.unit.tgi_server.engine.engines import (
+    MODEL,
+    request,
+    scheduler,
+    shard_engine,
+    start_shard,
+)
 from tgi_server.engine.shard.engine import ShardEngine
 from tgi_server.engine.shard.launch import ShardProcess
-from tgi_server.engine.shard.process import ShardLoop
-from tgi_server.engine.thread import ServedModel
 from tgi_server.errors import GenerationError
 from tgi_server.generation.events import FailureEvent, TokenEvent
 from tgi_server.generation.grammar import CompiledGrammar
-from tgi_server.scheduler.sequential import Scheduler, SequentialScheduler
-from tgi_server.validation import SamplingParams, ValidatedRequest
-
-CODEC = ByteCodec()
-MODEL = ServedModel(model_id="scripted", codec=CODEC, device_type="cpu")
-
-
-def request(max_new_tokens: int, grammar: object = None) -> ValidatedRequest:
-    return ValidatedRequest(
-        inputs="Hi",
-        input_ids=tuple(CODEC.encode("Hi")),
-        sampling=SamplingParams(),
-        max_new_tokens=max_new_tokens,
-        grammar=grammar,
-    )
-
-
-class ThreadProcess:
-    """A shard loop on a thread, standing in for the shard's process."""
-
-    def __init__(self, loop: ShardLoop) -> None:
-        self.thread = threading.Thread(target=loop.run, daemon=True)
-        self.thread.start()
-
-    @property
-    def pid(self) -> int:
-        return 0  # no process of its own
-
-    def join(self, timeout: float | None = None) -> None:
-        self.thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self.thread.is_alive()
-
-    def kill(self) -> None:
-        raise AssertionError("the shard should have stopped when told to")
-
 
 SLOW_GRAMMAR_MAY_FINISH = threading.Event()
 """Holds the compilation of the regex "slow" until a test sets it."""
@@ -82,50 +52,12 @@ class AnyToken:
         pass
 
 
-def start_shard(scheduler: Scheduler) -> tuple[ShardProcess, socket.socket]:
-    ours, theirs = socket.socketpair()
-    loop = ShardLoop(theirs, scheduler, compile_digits)
-    return ShardProcess(ThreadProcess(loop), ours, "cpu", None), theirs
-
-
 @pytest.fixture
 async def engine() -> AsyncIterator[ShardEngine]:
-    scheduler = SequentialScheduler(ScriptedRunner([ord("o"), ord("k")]), CODEC, set())
-    shard, _ = start_shard(scheduler)
-    started = ShardEngine(shard, MODEL)
+    started = shard_engine("ok", compile_digits)
     await started.start()
     yield started
     await started.stop()
-
-
-async def test_tokens_come_back_from_the_shard(engine: ShardEngine) -> None:
-    with engine.submit(request(4)) as handle:
-        events = await collect(handle)
-    tokens = [event for event in events if isinstance(event, TokenEvent)]
-    assert [event.token.text for event in tokens] == ["o", "k", "o", "k"]
-    assert [event.index for event in tokens] == [1, 2, 3, 4]
-    assert tokens[-1].completion is not None
-    assert tokens[-1].completion.generated_text == "okok"
-    assert engine.running
-    assert engine.stats.completed == 1  # the counters came with the last token
-
-
-async def test_concurrent_requests_are_all_served(engine: ShardEngine) -> None:
-    handles = [engine.submit(request(3)) for _ in range(5)]
-    results = await asyncio.gather(*(collect(handle) for handle in handles))
-    assert [len(events) for events in results] == [3] * 5
-    assert engine.stats.completed == 5
-
-
-async def test_leaving_the_handle_early_cancels_the_job_in_the_shard(
-    engine: ShardEngine,
-) -> None:
-    with engine.submit(request(100_000)) as handle:
-        first = await asyncio.wait_for(handle.next_event(), 5)
-    assert isinstance(first, TokenEvent)
-    with engine.submit(request(2)) as follower:
-        assert len(await collect(follower)) == 2
-    assert engine.stats.cancelled == 1
 
 
 async def test_a_grammar_goes_by_its_regex_and_is_compiled_in_the_shard(
@@ -149,25 +81,6 @@ async def test_a_grammar_compiles_on_a_thread_while_other_requests_go_on(
         SLOW_GRAMMAR_MAY_FINISH.set()
         events = await collect(slow)
     assert [e.token.text for e in events if isinstance(e, TokenEvent)] == ["o", "k"]
-
-
-async def test_stopping_fails_what_the_shard_still_has() -> None:
-    scheduler = SequentialScheduler(ScriptedRunner([ord("o")]), CODEC, set())
-    shard, _ = start_shard(scheduler)
-    engine = ShardEngine(shard, MODEL)
-    await engine.start()
-    running = engine.submit(request(1_000_000))
-    queued = engine.submit(request(1_000_000))
-    await asyncio.wait_for(running.next_event(), 5)
-    await engine.stop()
-    for handle in (running, queued):
-        failure = (await collect(handle))[-1]
-        assert isinstance(failure, FailureEvent)
-        assert "shutting down" in failure.error.message
-    assert not engine.running
-    assert not engine.failed.is_set()
-    with pytest.raises(GenerationError, match="the engine is not running"):
-        engine.submit(request(1))
 
 
 class StuckProcess:
@@ -205,8 +118,7 @@ async def test_a_shard_that_does_not_stop_is_killed_and_its_requests_fail() -> N
 
 
 async def test_a_shard_that_dies_fails_its_requests_and_marks_the_engine_failed() -> None:
-    scheduler = SequentialScheduler(ScriptedRunner([ord("o")]), CODEC, set())
-    shard, theirs = start_shard(scheduler)
+    shard, theirs = start_shard(scheduler("o"))
     engine = ShardEngine(shard, MODEL)
     await engine.start()
     handle = engine.submit(request(1_000_000))

@@ -1,4 +1,6 @@
-"""Writing a stream's events straight to its socket: framing, the end, failures, keep-alives."""
+"""`SocketStreamSink`: a stream's events written straight to its socket (framing, the end,
+failures, keep-alives). `stream_response` and `run_stream`, which need an application and an
+engine, are tested through the routes in tests/integration/tgi_server/test_stream.py."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from tests.chunked import unchunk
 from tests.unit.tgi_server.conftest import FakeTransport
 from tgi_server.errors import ValidationError
 from tgi_server.generation.events import Completion, FailureEvent, GeneratedToken, TokenEvent
-from tgi_server.http.stream_sink import SocketStreamSink
+from tgi_server.http.streaming import SocketStreamSink
 from tgi_server.http.wire import stream_event_bytes
 
 COMPLETION = Completion(" ok", "length", 2, None, 3)

@@ -1,0 +1,208 @@
+"""The router's start-up: named steps, run in order; on shutdown, their teardowns in reverse.
+
+    load_endpoints            the endpoint store, with the settings' endpoint in it
+    open_key_ring             the signing keys, and their rotation
+    start_reqnum_writer       the reqnum high-water mark and the thread that writes it
+    build_route_service       the ticket issuer, the route service, and what reads the service
+    rotate_keys_periodically  a new signing key every `key_rotation_s`, when that is set
+
+`router_lifetime` is the app's `cleanup_ctx` entry (`create_app` registers it): it runs `STEPS`
+and then logs `router_started`. Each step is an async context manager over the app: it reads
+what `create_app` and the steps before it set (`router.http.state`), sets its own keys, and
+undoes what needs undoing on the way out, also when a later step fails to start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from router.endpoints.models import Endpoint
+from router.endpoints.store import EndpointStore
+from router.http.metrics import RouterMetrics
+from router.http.state import (
+    CLOCK,
+    DEMAND,
+    HIGH_WATER,
+    ISSUER,
+    KEY_RING,
+    METRICS,
+    QUEUE,
+    REGISTRY,
+    RNG,
+    ROTATION,
+    SERVICE,
+    SETTINGS,
+    STORE,
+)
+from router.keys.reqnums import ReqnumFile, ReqnumHighWater, Submit
+from router.keys.rotation import KeyRotation
+from router.keys.store import load_key_ring
+from router.keys.tickets import TicketIssuer, key_alg
+from router.logs import event
+from router.routing.backplane import BACKPLANE, CoreBackplane
+from router.routing.service import RouteService
+from router.settings import RouterSettings
+
+__all__ = [
+    "STEPS",
+    "Step",
+    "build_route_service",
+    "load_endpoints",
+    "open_key_ring",
+    "rotate_keys_periodically",
+    "router_lifetime",
+    "run_in_order",
+    "start_reqnum_writer",
+]
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[web.Application], AbstractAsyncContextManager[None]]
+
+
+async def router_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """`STEPS` in order, then `router_started`; on shutdown, their teardowns in reverse."""
+    async with run_in_order(STEPS, app):
+        settings, now = app[SETTINGS], app[CLOCK]()
+        event(
+            log,
+            "router_started",
+            endpoints=len(app[STORE].endpoints),
+            scheme=settings.ticket_scheme.value,
+            kid=app[KEY_RING].signing_key(now).kid,
+        )
+        yield
+
+
+@contextlib.asynccontextmanager
+async def run_in_order(steps: Iterable[Step], app: web.Application) -> AsyncIterator[None]:
+    """Enter each of `steps` after the one before; exit them in reverse order, also those
+    already entered when a later one fails to start."""
+    async with contextlib.AsyncExitStack() as stack:
+        for step in steps:
+            await stack.enter_async_context(step(app))
+        yield
+
+
+@contextlib.asynccontextmanager
+async def load_endpoints(app: web.Application) -> AsyncIterator[None]:
+    """Read the endpoint store from the state directory. The settings' endpoint (`default`)
+    exists, with the settings' API key when one is set; the store is saved if that changed it."""
+    store = app[STORE]
+    await asyncio.to_thread(store.load)
+    if _ensure_bootstrap_endpoint(store, app[SETTINGS], app[CLOCK]()):
+        await store.save()
+    yield
+
+
+@contextlib.asynccontextmanager
+async def open_key_ring(app: web.Application) -> AsyncIterator[None]:
+    """The signing keys (`KEY_RING`): the ring `create_app` was given, else the one saved by the
+    last rotation, else one key of the scheme's kind (created on first start). Their rotation
+    (`ROTATION`) writes the ring back to the state directory."""
+    settings = app[SETTINGS]
+    if KEY_RING not in app:
+        alg, ttl_s = key_alg(settings.ticket_scheme), settings.ticket_ttl_s
+        app[KEY_RING] = await asyncio.to_thread(load_key_ring, settings.state_dir, alg, ttl_s=ttl_s)
+    app[ROTATION] = KeyRotation(app[KEY_RING], settings, app[CLOCK])
+    yield
+
+
+@contextlib.asynccontextmanager
+async def start_reqnum_writer(app: web.Application) -> AsyncIterator[None]:
+    """The reqnum high-water mark (`HIGH_WATER`), above every reqnum a predecessor could have
+    issued, and the thread that writes its later blocks. On the way out, a ceiling being
+    written lands before the thread stops."""
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reqnum-writer")
+    try:
+        app[HIGH_WATER] = await asyncio.to_thread(
+            _resume_high_water, app[SETTINGS], app[CLOCK](), writer.submit
+        )
+        yield
+    finally:
+        await asyncio.to_thread(writer.shutdown, wait=True)
+
+
+@contextlib.asynccontextmanager
+async def build_route_service(app: web.Application) -> AsyncIterator[None]:
+    """The ticket issuer over the key ring (`ISSUER`), the route service (`SERVICE`), and what
+    reads the service: the gateway's and Vast's backplane, the waiting queue, the metrics."""
+    settings, registry = app[SETTINGS], app[REGISTRY]
+    app[ISSUER] = TicketIssuer(
+        app[KEY_RING],
+        registry,
+        ttl_s=settings.ticket_ttl_s,
+        scheme=settings.ticket_scheme,
+        high_water=app[HIGH_WATER],
+    )
+    service = RouteService(
+        settings,
+        app[STORE],
+        registry,
+        app[ISSUER],
+        clock=app[CLOCK],
+        rng=app[RNG],
+        demand=app[DEMAND],
+    )
+    app[SERVICE], app[BACKPLANE], app[QUEUE] = service, CoreBackplane(service), service.queue
+    app[METRICS] = RouterMetrics(registry, service.queue, app[CLOCK])
+    yield
+
+
+@contextlib.asynccontextmanager
+async def rotate_keys_periodically(app: web.Application) -> AsyncIterator[None]:
+    """A new signing key every `key_rotation_s` (0: only when asked for); stopped on the way
+    out."""
+    period_s = app[SETTINGS].key_rotation_s
+    task = asyncio.create_task(app[ROTATION].run_every(period_s)) if period_s > 0 else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+STEPS: tuple[Step, ...] = (
+    load_endpoints,
+    open_key_ring,
+    start_reqnum_writer,
+    build_route_service,
+    rotate_keys_periodically,
+)
+"""The start-up, in order."""
+
+
+def _ensure_bootstrap_endpoint(store: EndpointStore, settings: RouterSettings, now: float) -> bool:
+    """The settings' endpoint (`default`) exists, with the settings' API key when one is set.
+    True if that changed anything."""
+    current = store.endpoints.get(settings.endpoint)
+    key = settings.api_key
+    if current is None:
+        store.put_endpoint(Endpoint(name=settings.endpoint, api_key=key, created_at=now))
+        return True
+    if key.get_secret_value() and key.get_secret_value() != current.api_key.get_secret_value():
+        store.put_endpoint(
+            current.model_copy(update={"api_key": SecretStr(key.get_secret_value())})
+        )
+        return True
+    return False
+
+
+def _resume_high_water(settings: RouterSettings, now: float, submit: Submit) -> ReqnumHighWater:
+    """Blocking (file I/O): start above everything a predecessor could have issued. Later
+    blocks are written by `submit` (the writer thread), off the event loop."""
+    file = ReqnumFile(settings.state_dir)
+    start = max(file.load(), int(now * 1000))
+    return ReqnumHighWater(
+        start=start, persist=file.store, block=settings.reqnum_block, submit=submit
+    )

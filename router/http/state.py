@@ -1,0 +1,67 @@
+"""The router application's typed state: one `web.AppKey` per object the app holds.
+
+`create_app` (`router.http.app`) sets the first group; the start-up steps
+(`router.http.startup`) set the rest, in the order they run, so a handler finds every key set
+once the app has started.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from aiohttp import web
+
+from router.autoscaler.demand import DemandSignal
+from router.endpoints.store import EndpointStore
+from router.http.metrics import RouterMetrics
+from router.keys.reqnums import ReqnumHighWater
+from router.keys.ring import KeyRing
+from router.keys.rotation import KeyRotation
+from router.keys.tickets import TicketIssuer
+from router.routing.registry import WorkerRegistry
+from router.routing.service import RouteService
+from router.routing.waiting import WaitQueue
+from router.settings import RouterSettings
+
+__all__ = [
+    "ADMISSION",
+    "CLOCK",
+    "DEMAND",
+    "HIGH_WATER",
+    "ISSUER",
+    "KEY_RING",
+    "METRICS",
+    "QUEUE",
+    "REGISTRY",
+    "RNG",
+    "ROTATION",
+    "SERVICE",
+    "SETTINGS",
+    "STORE",
+    "Admission",
+]
+
+Admission = Callable[[str], bool]
+
+# -- set by create_app
+
+SETTINGS = web.AppKey("settings", RouterSettings)
+REGISTRY = web.AppKey("registry", WorkerRegistry)
+STORE = web.AppKey("store", EndpointStore)
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+RNG = web.AppKey("rng", random.Random)
+DEMAND = web.AppKey("demand", DemandSignal)
+ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
+"""Which worker ids may report when `accept_unknown_workers` is off (set it before start-up)."""
+
+# -- set at start-up
+
+KEY_RING = web.AppKey("key_ring", KeyRing)
+"""Set by `create_app` when it is given a signing key; else loaded at start-up."""
+HIGH_WATER = web.AppKey("high_water", ReqnumHighWater)
+ISSUER = web.AppKey("issuer", TicketIssuer)
+SERVICE = web.AppKey("service", RouteService)
+QUEUE = web.AppKey("queue", WaitQueue)
+METRICS = web.AppKey("metrics", RouterMetrics)
+ROTATION = web.AppKey("key_rotation", KeyRotation)

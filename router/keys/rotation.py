@@ -1,0 +1,75 @@
+"""Key rotation: a new signing key, written to the state directory before the ring publishes it.
+
+`KeyRotation.rotate()` is what `POST /api/v0/keys/rotate` does; `run_every(key_rotation_s)` is
+the periodic rotation. Both go through one lock, so rotations run one at a time, and each is
+shielded from its caller's cancellation: a write once started lands, and an older ring never
+overwrites a newer one on disk. The ring itself (`router.keys.ring`) decides which key signs
+and which ones stay published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from router.keys.ring import KeyRing, generate_private_key
+from router.keys.store import save_key_ring
+from router.keys.tickets import key_alg
+from router.logs import event
+from router.settings import RouterSettings
+
+__all__ = ["KeyRotation", "Rotated"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """What one rotation did: the new key's `kid`, when it starts signing, and the kid of every
+    key published once it is in the ring, oldest first (the new one last)."""
+
+    kid: str
+    signs_from: float
+    published: list[str]
+
+
+class KeyRotation:
+    """Rotations of `ring`, with the key kind of the settings' ticket scheme, a new key signing
+    `key_lead_s` after it is published, and the ring written to the settings' state directory."""
+
+    def __init__(self, ring: KeyRing, settings: RouterSettings, clock: Callable[[], float]) -> None:
+        self._ring = ring
+        self._settings = settings
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    async def rotate(self) -> Rotated:
+        """Publish a new key now; it signs after `key_lead_s`. Persisted before it is published.
+        Rotations (asked for, and periodic) run one at a time, and a caller cancelled meanwhile
+        does not cut its write short, so an older ring never overwrites a newer one."""
+        return await asyncio.shield(self._rotate())
+
+    async def run_every(self, period_s: float) -> None:
+        """Rotate every `period_s` until cancelled. A rotation that fails is logged, and the
+        current key keeps signing until the next one."""
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                await self.rotate()
+            except Exception:
+                log.exception("key rotation failed; the current key keeps signing")
+
+    async def _rotate(self) -> Rotated:
+        settings, ring = self._settings, self._ring
+        alg = key_alg(settings.ticket_scheme)
+        async with self._lock:
+            private, now = await asyncio.to_thread(generate_private_key, alg), self._clock()
+            rotated = ring.copy()
+            added = rotated.rotate(private, now, lead_s=settings.key_lead_s)
+            await asyncio.to_thread(save_key_ring, settings.state_dir, rotated)
+            ring.rotate(private, now, lead_s=settings.key_lead_s)  # the same ring as written
+        event(log, "key_rotated", kid=added.kid, signs_from=added.signs_from)
+        published = [key.kid for key in ring.published(self._clock())]
+        return Rotated(kid=added.kid, signs_from=added.signs_from, published=published)
