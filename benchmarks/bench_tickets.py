@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from protocol import SigningKey, canonical_bytes, decode_signature, sign_ticket
-from pyworker.tickets import TicketVerifier
+from pyworker.tickets.verifier import TicketVerifier
 
 URL = "http://127.0.0.1:3000"
 

@@ -33,18 +33,18 @@ from protocol import Info, ServiceError, WorkerState, workload_for_path
 from protocol.relay import RELAYED_PATHS
 from protocol.workload import WorkloadError
 from pyworker.admission import FifoGate, refuse_if_overloaded
-from pyworker.backend import BackendProbe
+from pyworker.backend.model_log import LogFollower
+from pyworker.backend.probe import BackendProbe
+from pyworker.backend.supervisor import Supervisor
 from pyworker.errors import BadRequest, InvalidPayload, NotReady, TicketRejected
-from pyworker.keys import KeyRefresher, fetch_keys, fetch_keys_until_success
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker, RequestSlot
 from pyworker.metrics import CONTENT_TYPE, WorkerMetrics
-from pyworker.model_log import LogFollower
 from pyworker.relay import Relay
 from pyworker.reporter import UNSECURED_WARNING, StatusReporter, build_report
 from pyworker.settings import WorkerSettings
-from pyworker.supervisor import Supervisor
-from pyworker.tickets import TicketScheme, TicketVerifier
+from pyworker.tickets.keys import KeyRefresher, fetch_keys, fetch_keys_until_success
+from pyworker.tickets.verifier import TicketScheme, TicketVerifier
 
 __all__ = ["create_app"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from common.settings import ServiceSettings
-from pyworker.tickets import TicketScheme
+from pyworker.tickets.verifier import TicketScheme
 
 __all__ = ["WorkerSettings"]
 

@@ -17,7 +17,7 @@ from protocol import ErrorType
 from pyworker.app import LIFECYCLE, LOAD
 from tests.error_contract import Expected, check_answer, contract_cases
 from tests.fakes.fake_tgi import FakeTGI
-from tests.integration.pyworker.test_pyworker_app import (
+from tests.integration.pyworker.test_app import (
     PAYLOAD,
     ServerFactory,
     Stack,

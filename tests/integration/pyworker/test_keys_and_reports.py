@@ -29,7 +29,7 @@ from pyworker.load import LoadTracker
 from pyworker.reporter import StatusReporter, build_report, retry_delay_s
 from pyworker.settings import WorkerSettings
 from tests.fakes.fake_tgi import FakeTGI
-from tests.integration.pyworker.test_pyworker_app import PAYLOAD, ServerFactory, wait_until
+from tests.integration.pyworker.test_app import PAYLOAD, ServerFactory, wait_until
 from tests.ports import free_port
 
 VAST_FIELDS = (

@@ -32,7 +32,7 @@ from pyworker.app import GATE, LIFECYCLE, LOAD, create_app
 from pyworker.command import ssl_context
 from pyworker.settings import WorkerSettings
 from tests.fakes.fake_tgi import FakeTGI, expected_stream
-from tests.integration.pyworker.test_pyworker_app import PAYLOAD, ServerFactory, wait_until
+from tests.integration.pyworker.test_app import PAYLOAD, ServerFactory, wait_until
 from tests.ports import free_port
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyworker.settings import WorkerSettings
-from pyworker.tickets import TicketScheme
+from pyworker.tickets.verifier import TicketScheme
 
 VAST_ADDRESS = {"PUBLIC_IPADDR": "1.2.3.4", "VAST_TCP_PORT_3000": "41234"}
 

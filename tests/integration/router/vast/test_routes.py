@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from protocol.vast_tickets import load_rsa_public_key, rsa_key_id
-from pyworker.tickets import TicketScheme, TicketVerifier
+from pyworker.tickets.verifier import TicketScheme, TicketVerifier
 from router.http.app import create_app
 from router.vast.wire import endpoint_id
 from tests.integration.router.routers import ClientFactory, router_settings

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from protocol import SigningKey, sign_ticket
 from protocol.vast_tickets import VastVariant, rsa_key_id, sign_vast_ticket
 from pyworker.errors import TicketRejected
-from pyworker.tickets import PublicKey, TicketScheme, TicketVerifier
+from pyworker.tickets.verifier import PublicKey, TicketScheme, TicketVerifier
 
 URL = "http://10.0.0.5:3000"
 NOW = 1_800_000_000.0

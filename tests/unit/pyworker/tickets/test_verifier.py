@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import SigningKey
-from tests.unit.pyworker.helpers import ED_OTHER, NOW, URL, issue, refused, verifier
+from tests.unit.pyworker.tickets.helpers import ED_OTHER, NOW, URL, issue, refused, verifier
 
 
 def test_a_valid_ticket_is_accepted() -> None:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from protocol import KeySet, load_public_key
 from protocol.vast_tickets import load_rsa_public_key, rsa_key_id
-from pyworker.tickets import PublicKey, TicketScheme, TicketVerifier
+from pyworker.tickets.verifier import PublicKey, TicketScheme, TicketVerifier
 
 __all__ = ["KeyFetchError", "KeyRefresher", "Keys", "fetch_keys", "fetch_keys_until_success"]
 

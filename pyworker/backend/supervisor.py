@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 
 from protocol import Info, WorkerState
-from pyworker.backend import BackendProbe, BackendProbeError
+from pyworker.backend.model_log import LogSignal, classify_line
+from pyworker.backend.probe import BackendProbe, BackendProbeError
 from pyworker.lifecycle import Lifecycle
-from pyworker.model_log import LogSignal, classify_line
 
 __all__ = ["Supervisor"]
 

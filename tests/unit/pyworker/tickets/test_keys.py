@@ -6,8 +6,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from protocol import SigningKey
 from protocol.vast_tickets import rsa_key_id
-from pyworker.keys import KeyFetchError, KeyRefresher, Keys
-from pyworker.tickets import TicketScheme, TicketVerifier
+from pyworker.tickets.keys import KeyFetchError, KeyRefresher, Keys
+from pyworker.tickets.verifier import TicketScheme, TicketVerifier
 from tests.clock import FakeClock
 
 

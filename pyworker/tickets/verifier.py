@@ -30,7 +30,7 @@ from protocol import AuthData, TicketFields, verify_ticket_signature
 from protocol.ticket_scheme import TicketScheme
 from protocol.vast_tickets import verify_vast_signature
 from pyworker.errors import TicketRejected
-from pyworker.replay import ReplayVerdict, ReplayWindow
+from pyworker.tickets.replay import ReplayVerdict, ReplayWindow
 
 __all__ = ["PublicKey", "TicketFacts", "TicketScheme", "TicketVerifier", "normalize_url"]
 

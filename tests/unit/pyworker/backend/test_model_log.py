@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyworker.model_log import LogFollower, LogSignal, classify_line
+from pyworker.backend.model_log import LogFollower, LogSignal, classify_line
 from tests.fakes.fake_tgi import CONNECTED_LINE as CONNECTED
 
 CONNECTED_OLD = '{"level":"INFO","message":"Connected","target":"text_generation_router"}'

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyworker.replay import ReplayVerdict, ReplayWindow
+from pyworker.tickets.replay import ReplayVerdict, ReplayWindow
 
 
 class ReferenceWindow:

@@ -11,8 +11,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from protocol.vast_tickets import sign_vast_ticket
-from pyworker.tickets import TicketScheme, TicketVerifier
-from tests.unit.pyworker.helpers import (
+from pyworker.tickets.verifier import TicketScheme, TicketVerifier
+from tests.unit.pyworker.tickets.helpers import (
     NOW,
     RSA_KEY,
     SKEW,
