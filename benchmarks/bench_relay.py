@@ -25,9 +25,9 @@ import aiohttp
 from aiohttp import web
 
 from protocol import SigningKey, sign_ticket
-from pyworker.app import LIFECYCLE
 from pyworker.app import create_app as create_worker_app
 from pyworker.settings import WorkerSettings
+from pyworker.state import LIFECYCLE
 from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI

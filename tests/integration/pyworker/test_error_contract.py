@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from protocol import ErrorType
-from pyworker.app import LIFECYCLE, LOAD
+from pyworker.state import LIFECYCLE, LOAD
 from tests.error_contract import Expected, check_answer, contract_cases
 from tests.fakes.fake_tgi import FakeTGI
-from tests.integration.pyworker.test_app import (
+from tests.integration.pyworker.stack import (
     PAYLOAD,
     ServerFactory,
     Stack,

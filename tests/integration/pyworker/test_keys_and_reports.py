@@ -23,13 +23,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from protocol import KeySet, SigningKey, WorkerState, sign_ticket
-from pyworker.app import LIFECYCLE, LOAD, create_app
+from pyworker.app import create_app
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker
 from pyworker.reporter import StatusReporter, build_report, retry_delay_s
 from pyworker.settings import WorkerSettings
+from pyworker.state import LIFECYCLE, LOAD
 from tests.fakes.fake_tgi import FakeTGI
-from tests.integration.pyworker.test_app import PAYLOAD, ServerFactory, wait_until
+from tests.integration.pyworker.stack import PAYLOAD, ServerFactory, wait_until
 from tests.ports import free_port
 
 VAST_FIELDS = (

@@ -28,11 +28,12 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.x509.oid import NameOID
 
 from protocol.vast_tickets import VastVariant, rsa_public_key_pem, sign_vast_ticket
-from pyworker.app import GATE, LIFECYCLE, LOAD, create_app
+from pyworker.app import create_app
 from pyworker.command import ssl_context
 from pyworker.settings import WorkerSettings
+from pyworker.state import GATE, LIFECYCLE, LOAD
 from tests.fakes.fake_tgi import FakeTGI, expected_stream
-from tests.integration.pyworker.test_app import PAYLOAD, ServerFactory, wait_until
+from tests.integration.pyworker.stack import PAYLOAD, ServerFactory, wait_until
 from tests.ports import free_port
 
 

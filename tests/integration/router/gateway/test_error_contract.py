@@ -18,7 +18,7 @@ import pytest
 from protocol import ErrorType
 from tests.error_contract import Call, Expected, check_answer, contract_cases
 from tests.fakes.fake_tgi import FakeTGI
-from tests.integration.pyworker.test_app import API_KEY, ServerFactory, Stack, start_stack
+from tests.integration.pyworker.stack import API_KEY, ServerFactory, Stack, start_stack
 
 ADMIN_KEY = "contract-admin-key"
 IDLE_KEY = "idle-endpoint-key"  # an endpoint with no worker

@@ -1,0 +1,130 @@
+"""The PyWorker's routes: the relayed TGI routes, and /ping, /health, /metrics.
+
+A relayed request goes through, in order: size limit (413, the app's), JSON (400), envelope
+(422), workload of the payload (422), ticket checks (401/403), readiness (503), expected wait
+(429 with Retry-After), a FIFO in front of the backend's concurrency cap, then the relay, with
+its workload counted in flight until the last byte is sent. Each refusal is a
+`pyworker.errors` exception, answered as JSON by `httpedge.errors` and counted in the metrics
+by its type (`count_error`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from protocol import ServiceError
+from protocol.relay import RELAYED_PATHS
+from pyworker.admission import refuse_if_overloaded
+from pyworker.envelope import encode_payload, parse_envelope, read_json, workload
+from pyworker.errors import NotReady, TicketRejected
+from pyworker.load import RequestSlot
+from pyworker.metrics import CONTENT_TYPE, WorkerMetrics
+from pyworker.reporter import UNSECURED_WARNING
+from pyworker.state import GATE, LIFECYCLE, LOAD, METRICS, REFRESHER, RELAY, SETTINGS, VERIFIER
+from pyworker.tickets.verifier import TicketScheme
+
+__all__ = ["add_routes", "count_error", "relay_request"]
+
+
+def add_routes(app: web.Application) -> None:
+    for path in RELAYED_PATHS:
+        app.router.add_post(path, _relay_handler(path))
+    app.router.add_get("/ping", ping)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+
+
+def count_error(request: web.Request, error: ServiceError) -> None:
+    """Every error answered, by type: a 4xx as a rejection, a 5xx as a relay error."""
+    metrics = request.app[METRICS]
+    counts = metrics.relay_errors if error.status >= 500 else metrics.rejections
+    counts[error.error_type] += 1
+
+
+def _relay_handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await relay_request(request, path)
+
+    return handler
+
+
+async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
+    app = request.app
+    settings, lifecycle, load = app[SETTINGS], app[LIFECYCLE], app[LOAD]
+    envelope, strict = read_json(await request.read())
+    auth_data, payload = parse_envelope(envelope, settings.unsecured)
+    tokens = workload(path, payload, lifecycle.max_new_tokens_default)
+    if not settings.unsecured:
+        await _verify_ticket(app, auth_data, tokens)
+    if not lifecycle.serving:
+        raise NotReady(f"worker is not serving (state: {lifecycle.state.value}); route again")
+    refuse_if_overloaded(load.in_flight_workload, lifecycle.max_perf, settings.max_queue_time_s)
+    body = encode_payload(payload, strict)
+    with load.slot(tokens) as slot:
+        response = await _admit_and_relay(app, request, path, body, slot)
+    _observe(app[METRICS], slot)
+    return response
+
+
+async def _admit_and_relay(
+    app: web.Application, request: web.Request, path: str, body: bytes, slot: RequestSlot
+) -> web.StreamResponse:
+    gate, metrics, lifecycle = app[GATE], app[METRICS], app[LIFECYCLE]
+    if gate.active >= gate.limit:
+        lifecycle.set_busy(True)  # this request will queue
+    await gate.acquire()
+    try:
+        metrics.queue_time.observe(time.perf_counter() - slot.started_at)
+        return await app[RELAY].forward(request, path, body, slot)
+    finally:
+        gate.release()
+        if not gate.waiting:
+            lifecycle.set_busy(False)
+
+
+def _observe(metrics: WorkerMetrics, slot: RequestSlot) -> None:
+    if slot.first_byte_at is not None:
+        metrics.time_to_first_byte.observe(slot.first_byte_at - slot.started_at)
+    if slot.relay_error is not None:
+        metrics.relay_errors[slot.relay_error] += 1
+
+
+async def _verify_ticket(app: web.Application, auth_data: Any, workload: int) -> None:
+    verifier = app[VERIFIER]
+    try:
+        verifier.verify(auth_data, workload)
+    except TicketRejected as exc:
+        if not _may_be_a_new_key(verifier.scheme, exc) or not await app[REFRESHER].refresh():
+            app[METRICS].ticket_rejections[exc.reason] += 1
+            raise
+        try:
+            verifier.verify(auth_data, workload)  # the router may have rotated its key
+        except TicketRejected as again:
+            app[METRICS].ticket_rejections[again.reason] += 1
+            raise
+
+
+def _may_be_a_new_key(scheme: TicketScheme, exc: TicketRejected) -> bool:
+    """Vast tickets name no key: a bad signature may come from a key we have not seen yet."""
+    return exc.reason == "unknown_key" or (scheme.uses_rsa and exc.reason == "bad_signature")
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(text="pong")
+
+
+async def health(request: web.Request) -> web.Response:
+    lifecycle = request.app[LIFECYCLE]
+    body: dict[str, Any] = {"state": lifecycle.state.value, "error_msg": lifecycle.error_msg}
+    if request.app[SETTINGS].unsecured:
+        body["warnings"] = [UNSECURED_WARNING]
+    return web.json_response(body, status=200 if lifecycle.serving else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
