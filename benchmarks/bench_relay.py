@@ -17,6 +17,7 @@ import functools
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -68,11 +69,31 @@ def report(name: str, anchor: tuple[float, float], measured: tuple[float, float]
     )
 
 
-async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> None:
-    key = SigningKey.generate()
+@dataclass
+class LocalStack:
+    """A router, the instant fake TGI and a PyWorker in front of it, served in this process."""
+
+    urls: dict[str, str]
+    """"router", "backend" and "worker": each one's base URL."""
+    worker: web.Application
+    runners: list[web.AppRunner]
+
+    async def close(self) -> None:
+        for runner in reversed(self.runners):
+            await runner.cleanup()
+
+
+async def serve_stack(
+    tokens: int,
+    router_settings: RouterSettings,
+    *,
+    signing_key: SigningKey | None = None,
+    **worker_fields: Any,
+) -> LocalStack:
+    """Serve the three on free ports; the worker reports to the router (`worker_fields` add to
+    its settings) and its start-up benchmark asks for `tokens` tokens."""
     ports = {name: free_port() for name in ("router", "backend", "worker")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    router_settings = RouterSettings(api_key="k", state_dir=state_dir, route_timeout_s=0)
     worker_settings = WorkerSettings(
         port=ports["worker"],
         backend_url=urls["backend"],
@@ -80,13 +101,22 @@ async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> 
         public_url=urls["worker"],
         worker_id="bench",
         benchmark_tokens=tokens,
+        **worker_fields,
     )
     worker_app = create_worker_app(worker_settings)
     runners = [
-        await serve(create_router_app(router_settings, signing_key=key), ports["router"]),
+        await serve(create_router_app(router_settings, signing_key=signing_key), ports["router"]),
         await serve(FakeTGI(tokens=tokens).app(), ports["backend"]),
         await serve(worker_app, ports["worker"]),
     ]
+    return LocalStack(urls, worker_app, runners)
+
+
+async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> None:
+    key = SigningKey.generate()
+    router_settings = RouterSettings(api_key="k", state_dir=state_dir, route_timeout_s=0)
+    stack = await serve_stack(tokens, router_settings, signing_key=key)
+    urls, worker_app = stack.urls, stack.worker
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
         await asyncio.wait_for(worker_app[LIFECYCLE].wait_until_serving(), 60)
@@ -149,8 +179,7 @@ async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> 
             await measure(get(f"{urls['router']}/health"), requests, concurrency),
             await measure(route, requests, concurrency),
         )
-    for runner in reversed(runners):
-        await runner.cleanup()
+    await stack.close()
 
 
 Run = Callable[[int, int, int, Path], Coroutine[Any, Any, None]]

@@ -16,15 +16,9 @@ import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
-from benchmarks.bench_relay import Call, measure, report, run_from_command_line, serve
-from pyworker.app import create_app as create_worker_app
-from pyworker.settings import WorkerSettings
-from router.http.app import create_app as create_router_app
+from benchmarks.bench_relay import Call, measure, report, run_from_command_line, serve_stack
 from router.settings import RouterSettings
-from tests.fakes.fake_tgi import FakeTGI
-from tests.ports import free_port
 
 API_KEY = "bench-key"
 
@@ -41,23 +35,9 @@ async def wait_until_routable(http: aiohttp.ClientSession, router_url: str) -> N
 
 
 async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> None:
-    ports = {name: free_port() for name in ("router", "backend", "worker")}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     router_settings = RouterSettings(api_key=API_KEY, state_dir=state_dir, route_timeout_s=5)
-    worker_settings = WorkerSettings(
-        port=ports["worker"],
-        backend_url=urls["backend"],
-        report_addr=urls["router"],
-        public_url=urls["worker"],
-        worker_id="bench",
-        benchmark_tokens=tokens,
-        report_interval_s=0.5,
-    )
-    runners: list[web.AppRunner] = [
-        await serve(create_router_app(router_settings), ports["router"]),
-        await serve(FakeTGI(tokens=tokens).app(), ports["backend"]),
-        await serve(create_worker_app(worker_settings), ports["worker"]),
-    ]
+    stack = await serve_stack(tokens, router_settings, report_interval_s=0.5)
+    urls = stack.urls
     headers = {"Authorization": f"Bearer {API_KEY}"}
     payload = {"inputs": "Hello", "parameters": {"max_new_tokens": tokens}}
     connector = aiohttp.TCPConnector(limit=2 * concurrency)
@@ -95,8 +75,7 @@ async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> 
                     await measure(two_steps(path), requests, level),
                     await measure(gateway(path), requests, level),
                 )
-    for runner in reversed(runners):
-        await runner.cleanup()
+    await stack.close()
 
 
 def main() -> None:
