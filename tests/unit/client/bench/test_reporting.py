@@ -6,23 +6,11 @@ import re
 
 import pytest
 
+from client.bench import summary
 from client.bench.records import RequestRecord
 from client.bench.report import cdf, render_report, time_buckets
 from client.bench.scenarios import cold_start_summary, workers_summary
 from client.bench.stats import Slo, Window, summarize
-from client.bench.summary import (
-    SCHEMA,
-    ArrivalRates,
-    BenchSummary,
-    ClientCheck,
-    ColdStart,
-    LoadDescription,
-    MeasuredWindow,
-    PhaseFigures,
-    ProcessHealth,
-    RunTarget,
-    WorkloadDescription,
-)
 from client.bench.timeline import WorkerSample, count_states
 from tests.fakes.router_status import status_with
 
@@ -76,15 +64,15 @@ def summary_doc(
     reasons: list[str],
     *,
     window: tuple[float, float] = (0.0, 2.0),
-    phases: list[PhaseFigures] | None = None,
-    scenario: ColdStart | None = None,
-) -> BenchSummary:
-    return BenchSummary(
-        schema_name=SCHEMA,
+    phases: list[summary.PhaseFigures] | None = None,
+    scenario: summary.ColdStart | None = None,
+) -> summary.BenchSummary:
+    return summary.BenchSummary(
+        schema_name=summary.SCHEMA,
         version="test",
         created="now",
-        target=RunTarget(kind="router", url="http://127.0.0.1:1", endpoint="default"),
-        load=LoadDescription(
+        target=summary.RunTarget(kind="router", url="http://127.0.0.1:1", endpoint="default"),
+        load=summary.LoadDescription(
             mode="rate",
             scenario=None,
             description="closed loop",
@@ -94,11 +82,11 @@ def summary_doc(
             processes=1,
             seed=0,
         ),
-        workload=WorkloadDescription(prompt_len="3", output_len="3", dataset_entries=0),
-        window=MeasuredWindow(start_s=window[0], end_s=window[1]),
+        workload=summary.WorkloadDescription(prompt_len="3", output_len="3", dataset_entries=0),
+        window=summary.MeasuredWindow(start_s=window[0], end_s=window[1]),
         summary=summarize(records, Window(0, 2), Slo()),
-        arrivals=ArrivalRates(asked_rate=None, scheduled_rate=None, achieved_rate=None),
-        client=ClientCheck(
+        arrivals=summary.ArrivalRates(asked_rate=None, scheduled_rate=None, achieved_rate=None),
+        client=summary.ClientCheck(
             processes=1, health=[HEALTH], client_bound=bool(reasons), reasons=reasons
         ),
         phases=phases,
@@ -106,7 +94,9 @@ def summary_doc(
     )
 
 
-HEALTH = ProcessHealth(loop_lag_p50_ms=0.1, loop_lag_p99_ms=0.4, loop_lag_max_ms=1.0, cpu_share=0.2)
+HEALTH = summary.ProcessHealth(
+    loop_lag_p50_ms=0.1, loop_lag_p99_ms=0.4, loop_lag_max_ms=1.0, cpu_share=0.2
+)
 """As an older summary has it: no `preempted_per_s`."""
 
 
@@ -141,7 +131,10 @@ def test_the_report_shows_cold_start_phases_and_only_measured_latencies() -> Non
     cold, warm = ok_record(0.0, 5.0), ok_record(6.0, 0.1, phase=1)
     records = [cold, warm]
     figures = summarize(records, Window(0, 8), Slo())
-    phases = [PhaseFigures.of(0, 2.0, 0.0, figures), PhaseFigures.of(1, 0.0, 0.0, figures)]
+    phases = [
+        summary.PhaseFigures.of(0, 2.0, 0.0, figures),
+        summary.PhaseFigures.of(1, 0.0, 0.0, figures),
+    ]
     doc = summary_doc(
         records, [], window=(5.0, 8.0), phases=phases, scenario=cold_start_summary(records)
     )
