@@ -39,6 +39,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from common.records import from_attributes
 from protocol.relay import RELAYED_PATHS, EventFramer, relayed_headers
 from router.credentials import bearer_token
 from router.errors import (
@@ -73,14 +74,8 @@ class GatewayConfig:
 
     @classmethod
     def from_settings(cls, settings: RouterSettings) -> GatewayConfig:
-        return cls(
-            max_attempts=settings.gateway_max_attempts,
-            connect_timeout_s=settings.gateway_connect_timeout_s,
-            first_byte_timeout_s=settings.gateway_first_byte_timeout_s,
-            idle_timeout_s=settings.gateway_idle_timeout_s,
-            default_max_new_tokens=settings.gateway_default_max_new_tokens,
-            max_body_bytes=settings.gateway_max_body_bytes,
-        )
+        """The router's `gateway_*` settings."""
+        return from_attributes(cls, settings, prefix="gateway_")
 
 
 CONFIG = web.AppKey("gateway_config", GatewayConfig)

@@ -33,3 +33,9 @@ def test_given_fields_win_and_need_no_attribute() -> None:
 def test_a_missing_attribute_is_an_error_not_a_default() -> None:
     with pytest.raises(AttributeError, match="length"):
         from_attributes(Window, SimpleNamespace(start=3, label="x"))
+
+
+def test_a_prefix_names_the_attributes_each_field_is_read_from() -> None:
+    source = SimpleNamespace(win_start=3, win_length=7, win_label="x", start=99)
+
+    assert from_attributes(Window, source, prefix="win_") == Window(start=3, length=7, label="x")
