@@ -16,22 +16,12 @@ import aiohttp
 from aiohttp import web
 
 from protocol import Info, WorkerState
+from pyworker import state
 from pyworker.backend.model_log import LogFollower
 from pyworker.backend.probe import BackendProbe
 from pyworker.backend.supervisor import Supervisor
 from pyworker.relay import Relay
 from pyworker.reporter import UNSECURED_WARNING, StatusReporter, build_report
-from pyworker.state import (
-    GATE,
-    LIFECYCLE,
-    LOAD,
-    REFRESHER,
-    RELAY,
-    REPORTER,
-    SESSION,
-    SETTINGS,
-    VERIFIER,
-)
 from pyworker.tickets.keys import KeyRefresher, fetch_keys, fetch_keys_until_success
 
 __all__ = ["background_tasks", "client_session", "drain"]
@@ -40,46 +30,46 @@ log = logging.getLogger(__name__)
 
 
 async def client_session(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    settings = app[state.SETTINGS]
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector) as session:
-        app[SESSION] = session
-        app[RELAY] = Relay(
+        app[state.SESSION] = session
+        app[state.RELAY] = Relay(
             settings.backend_url,
             connect_timeout_s=settings.connect_timeout_s,
             first_byte_timeout_s=settings.first_byte_timeout_s,
             idle_timeout_s=settings.stream_idle_timeout_s,
         )
-        app[REFRESHER] = KeyRefresher(
-            app[VERIFIER],
+        app[state.REFRESHER] = KeyRefresher(
+            app[state.VERIFIER],
             lambda: fetch_keys(session, settings.report_addresses, settings.ticket_scheme),
             clock=time.monotonic,
             min_interval_s=settings.key_refresh_interval_s,
         )
         yield
-        await app[RELAY].close()
+        await app[state.RELAY].close()
 
 
 async def background_tasks(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    settings = app[state.SETTINGS]
     if settings.unsecured:
         _warn_unsecured()
     reporter = StatusReporter(
-        app[SESSION],
+        app[state.SESSION],
         settings.report_addresses,
         lambda: build_report(
             worker_id=settings.worker_id,
             url=settings.advertised_url,
             endpoint=settings.endpoint,
-            lifecycle=app[LIFECYCLE],
-            load=app[LOAD],
+            lifecycle=app[state.LIFECYCLE],
+            load=app[state.LOAD],
             unsecured=settings.unsecured,
         ),
-        app[LIFECYCLE].changed,
+        app[state.LIFECYCLE].changed,
         interval_s=settings.report_interval_s,
         token=settings.worker_token.get_secret_value() if settings.worker_token else None,
     )
-    app[REPORTER] = reporter
+    app[state.REPORTER] = reporter
     tasks = [
         asyncio.create_task(_bring_up(app), name="bring-up"),
         asyncio.create_task(reporter.run(), name="status-reporter"),
@@ -90,7 +80,7 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    app[LIFECYCLE].move_to(WorkerState.STOPPED)
+    app[state.LIFECYCLE].move_to(WorkerState.STOPPED)
     await reporter.send_final()
 
 
@@ -101,16 +91,16 @@ def _warn_unsecured() -> None:
 
 async def _bring_up(app: web.Application) -> None:
     """Keys (unless unsecured), then supervise the backend: loading → ... → ready ⇄ error."""
-    settings, lifecycle = app[SETTINGS], app[LIFECYCLE]
-    session = app[SESSION]
+    settings, lifecycle = app[state.SETTINGS], app[state.LIFECYCLE]
+    session = app[state.SESSION]
     if not settings.unsecured:
         keys = await fetch_keys_until_success(
             session, settings.report_addresses, settings.ticket_scheme
         )
-        app[REFRESHER].install(keys)
+        app[state.REFRESHER].install(keys)
 
     def on_ready(info: Info, perf: float) -> None:
-        app[GATE].set_limit(settings.max_concurrency or max(1, info.max_concurrent_requests))
+        app[state.GATE].set_limit(settings.max_concurrency or max(1, info.max_concurrent_requests))
 
     follower = LogFollower(settings.model_log).lines() if settings.model_log else None
     supervisor = Supervisor(
@@ -127,14 +117,14 @@ async def _bring_up(app: web.Application) -> None:
 
 async def drain(app: web.Application) -> None:
     """Stop taking requests, say so, and give in-flight ones up to the grace period to end."""
-    lifecycle, load = app[LIFECYCLE], app[LOAD]
+    lifecycle, load = app[state.LIFECYCLE], app[state.LOAD]
     lifecycle.move_to(WorkerState.DRAINING)
-    reporter = app.get(REPORTER)
+    reporter = app.get(state.REPORTER)
     if reporter is not None:
         with contextlib.suppress(asyncio.CancelledError):
             await reporter.send_final(WorkerState.DRAINING)
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(app[SETTINGS].drain_grace_s):
+        async with asyncio.timeout(app[state.SETTINGS].drain_grace_s):
             await load.idle.wait()
     if load.requests_working:
         log.warning("drain grace over with %d request(s) still in flight", load.requests_working)
