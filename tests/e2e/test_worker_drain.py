@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from protocol.vast_tickets import VastVariant, sign_vast_ticket
 from tests.e2e.processes import ManagedProcess, worker_args
+from tests.fakes.fake_router import StandInRouter
 from tests.fakes.fake_tgi import FakeTGI, expected_stream
-from tests.integration.pyworker.test_worker_hardening import VastRouter
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,7 @@ async def eventually(
 
 
 async def test_sigterm_drains_the_stream_in_flight_then_exits(tmp_path: Path) -> None:
-    backend, router = FakeTGI(tokens=8), VastRouter()
+    backend, router = FakeTGI(tokens=8), StandInRouter()
     backend_server, router_server = TestServer(backend.app()), TestServer(router.app())
     await backend_server.start_server()
     await router_server.start_server()

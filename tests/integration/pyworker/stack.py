@@ -93,25 +93,41 @@ async def start_stack(
     )
     router = await aiohttp_server(create_router_app(router_settings, signing_key=key))
     backend_server = await aiohttp_server(backend.app())
+    fields = {"worker_id": "w1", "worker_token": WORKER_TOKEN, **worker_fields}
+    worker = await serve_worker(aiohttp_server, url_of(router), url_of(backend_server), **fields)
+    backend.received.clear()  # forget the start-up benchmark
+    async with aiohttp.ClientSession() as http:
+        yield Stack(router, worker, backend, backend_server, key, http)
+
+
+def url_of(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+async def serve_worker(
+    aiohttp_server: ServerFactory,
+    router_url: str,
+    backend_url: str,
+    *,
+    wait_until_serving: bool = True,
+    **fields: Any,
+) -> TestServer:
+    """A PyWorker (`fields` add to or replace its settings) reporting to `router_url`, in front
+    of `backend_url`, served on a free port; once it is serving, unless told not to wait."""
     port = free_port()
-    fields: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "port": port,
-        "backend_url": str(backend_server.make_url("")).rstrip("/"),
-        "report_addr": str(router.make_url("")).rstrip("/"),
+        "backend_url": backend_url,
+        "report_addr": router_url,
         "public_url": f"http://127.0.0.1:{port}",
-        "worker_id": "w1",
-        "worker_token": WORKER_TOKEN,
         "report_interval_s": 0.2,
         "health_interval_s": 0.2,
         "benchmark_tokens": 3,
     }
-    settings = WorkerSettings(**{**fields, **worker_fields})
-    worker = await aiohttp_server(create_app(settings), port=port)
-    async with aiohttp.ClientSession() as http:
-        stack = Stack(router, worker, backend, backend_server, key, http)
+    worker = await aiohttp_server(create_app(WorkerSettings(**{**defaults, **fields})), port=port)
+    if wait_until_serving:
         await wait_until(lambda: worker.app[LIFECYCLE].serving)
-        backend.received.clear()  # forget the start-up benchmark
-        yield stack
+    return worker
 
 
 async def wait_until(condition: Callable[[], bool], limit_s: float = 10.0) -> None:

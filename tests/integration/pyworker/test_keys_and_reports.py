@@ -14,21 +14,21 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from protocol import KeySet, SigningKey, WorkerState, sign_ticket
+from protocol import SigningKey, WorkerState, sign_ticket
 from pyworker.app import create_app
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker
 from pyworker.reporter import StatusReporter, build_report, retry_delay_s
 from pyworker.settings import WorkerSettings
 from pyworker.state import LIFECYCLE, LOAD
+from tests.fakes.fake_router import StandInRouter
 from tests.fakes.fake_tgi import FakeTGI
 from tests.integration.pyworker.stack import PAYLOAD, ServerFactory, wait_until
 from tests.ports import free_port
@@ -45,44 +45,6 @@ VAST_FIELDS = (
     "url",
 )
 OUR_FIELDS = ("state", "queue_time", "in_flight_workload", "version", "unsecured", "warnings")
-
-
-@dataclass
-class NativeRouter:
-    """What a worker sees of the native router, with faults to order."""
-
-    keys: list[SigningKey] = field(default_factory=lambda: [SigningKey.generate()])
-    refuse_keys: int = 0  # answer 503 to this many key fetches first
-    refuse_reports: int = 0  # answer 503 to this many reports first
-    hang_reports: bool = False  # hold reports until `release` is set
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    key_fetches: int = 0
-    report_attempts: list[float] = field(default_factory=list)
-    reports: list[dict[str, Any]] = field(default_factory=list)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/keys", self.get_keys)
-        app.router.add_post("/worker_status/", self.worker_status)
-        return app
-
-    async def get_keys(self, request: web.Request) -> web.Response:
-        self.key_fetches += 1
-        if self.refuse_keys:
-            self.refuse_keys -= 1
-            return web.json_response({"error": "starting"}, status=503)
-        body = KeySet(keys=[key.published() for key in self.keys]).model_dump_json()
-        return web.Response(text=body, content_type="application/json")
-
-    async def worker_status(self, request: web.Request) -> web.Response:
-        self.report_attempts.append(time.monotonic())
-        if self.hang_reports:
-            await self.release.wait()
-        if self.refuse_reports:
-            self.refuse_reports -= 1
-            return web.json_response({"error": "busy"}, status=503)
-        self.reports.append(await request.json())
-        return web.json_response({})
 
 
 @dataclass
@@ -150,7 +112,7 @@ def address(server: TestServer) -> str:
 async def test_keys_come_with_retries_from_the_first_router_that_answers(
     aiohttp_server: ServerFactory,
 ) -> None:
-    router = NativeRouter(refuse_keys=2)  # starting up: two refusals, then its keys
+    router = StandInRouter(refuse_keys=2)  # starting up: two refusals, then its keys
     router_server = await aiohttp_server(router.app())
     nobody = f"http://127.0.0.1:{free_port()}"  # the first REPORT_ADDR is down
     async with worker_for(
@@ -165,7 +127,7 @@ async def test_keys_come_with_retries_from_the_first_router_that_answers(
 async def test_a_rotated_native_key_is_fetched_on_its_first_ticket(
     aiohttp_server: ServerFactory,
 ) -> None:
-    router = NativeRouter()
+    router = StandInRouter()
     router_server = await aiohttp_server(router.app())
     backend = FakeTGI()
     async with worker_for(
@@ -186,7 +148,7 @@ async def test_a_rotated_native_key_is_fetched_on_its_first_ticket(
 
 
 async def test_reports_fall_over_to_the_next_router(aiohttp_server: ServerFactory) -> None:
-    first, second = NativeRouter(refuse_reports=10**6), NativeRouter()
+    first, second = StandInRouter(refuse_reports=10**6), StandInRouter()
     second.keys = first.keys
     servers = [await aiohttp_server(router.app()) for router in (first, second)]
     report_addr = ",".join(address(server) for server in servers)
@@ -202,7 +164,7 @@ async def test_reports_fall_over_to_the_next_router(aiohttp_server: ServerFactor
 
 
 async def test_a_router_that_hangs_never_slows_a_request(aiohttp_server: ServerFactory) -> None:
-    router = NativeRouter()
+    router = StandInRouter()
     router_server = await aiohttp_server(router.app())
     async with worker_for(aiohttp_server, address(router_server), FakeTGI()) as worker:
         router.hang_reports = True
@@ -220,7 +182,7 @@ async def test_a_router_that_hangs_never_slows_a_request(aiohttp_server: ServerF
 async def test_failed_reports_are_retried_with_growing_back_off(
     aiohttp_server: ServerFactory,
 ) -> None:
-    router = NativeRouter(refuse_reports=4)
+    router = StandInRouter(refuse_reports=4)
     router_server = await aiohttp_server(router.app())
     lifecycle, load = Lifecycle(clock=time.time), LoadTracker(clock=time.time)
     delays: list[float] = []
@@ -256,7 +218,7 @@ async def test_every_state_change_is_logged_and_reported(
     aiohttp_server: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="pyworker")
-    router = NativeRouter()
+    router = StandInRouter()
     router_server = await aiohttp_server(router.app())
     async with worker_for(aiohttp_server, address(router_server), FakeTGI()) as worker:
         await wait_until(lambda: any(r["state"] == "ready" for r in router.reports))

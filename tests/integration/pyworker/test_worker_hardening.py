@@ -1,6 +1,7 @@
 """The PyWorker's production behaviour, in process, against fakes that speak the wire formats.
 
-Vast's RSA tickets against a router stand-in that serves `/pubkey/` and records reports;
+Vast's RSA tickets against a router stand-in (`tests.fakes.fake_router`) that serves `/pubkey/`
+and records reports;
 unsecured mode; admission (429, the concurrency cap); the relay's timeouts and a slow reader;
 supervision from the backend's log and the startup benchmark; metrics; drain; TLS. After
 each, the worker's in-flight counters are back to zero.
@@ -13,61 +14,37 @@ import contextlib
 import datetime
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.x509.oid import NameOID
 
-from protocol.vast_tickets import VastVariant, rsa_public_key_pem, sign_vast_ticket
+from protocol.vast_tickets import VastVariant, sign_vast_ticket
 from pyworker.app import create_app
 from pyworker.command import ssl_context
 from pyworker.settings import WorkerSettings
 from pyworker.state import GATE, LIFECYCLE, LOAD
+from tests.fakes.fake_router import StandInRouter
 from tests.fakes.fake_tgi import FakeTGI, expected_stream
-from tests.integration.pyworker.stack import PAYLOAD, ServerFactory, wait_until
-from tests.ports import free_port
-
-
-@dataclass
-class VastRouter:
-    """Vast's router as a worker sees it: one RSA key at /pubkey/, and /worker_status/."""
-
-    key: RSAPrivateKey = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
-    pubkey_fetches: int = 0
-    reports: list[dict[str, Any]] = field(default_factory=list)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/pubkey/", self.pubkey)
-        app.router.add_post("/worker_status/", self.worker_status)
-        return app
-
-    async def pubkey(self, request: web.Request) -> web.Response:
-        self.pubkey_fetches += 1
-        return web.Response(text=rsa_public_key_pem(self.key.public_key()))
-
-    async def worker_status(self, request: web.Request) -> web.Response:
-        self.reports.append(await request.json())
-        return web.json_response({})
-
-    def states(self) -> list[str]:
-        return [report["state"] for report in self.reports]
+from tests.integration.pyworker.stack import (
+    PAYLOAD,
+    ServerFactory,
+    serve_worker,
+    url_of,
+    wait_until,
+)
 
 
 @dataclass
 class VastStack:
-    router: VastRouter
+    router: StandInRouter
     worker: TestServer
     backend: FakeTGI
     http: aiohttp.ClientSession
@@ -86,40 +63,48 @@ class VastStack:
     async def post(self, path: str, body: Any) -> aiohttp.ClientResponse:
         return await self.http.post(f"{self.url}{path}", json=body)
 
+    async def generate(self) -> aiohttp.ClientResponse:
+        """POST /generate with the usual payload and a fresh ticket for it."""
+        return await self.post("/generate", {"auth_data": self.ticket(), "payload": PAYLOAD})
+
     def assert_idle(self) -> None:
         load = self.worker.app[LOAD]
         assert (load.in_flight_workload, load.requests_working) == (0, 0)
+
+
+async def serve_vast_worker(
+    aiohttp_server: ServerFactory, router: StandInRouter, backend: FakeTGI, **fields: Any
+) -> TestServer:
+    """A PyWorker of Vast's scheme (`fields` add to or replace its settings) between `router`
+    and `backend`, both served here."""
+    router_server = await aiohttp_server(router.app())
+    backend_server = await aiohttp_server(backend.app())
+    fields = {
+        "worker_id": "vast-1",
+        "ticket_scheme": "vast",
+        "key_refresh_interval_s": 0.0,
+        **fields,
+    }
+    return await serve_worker(
+        aiohttp_server, url_of(router_server), url_of(backend_server), **fields
+    )
 
 
 @contextlib.asynccontextmanager
 async def vast_stack(
     aiohttp_server: ServerFactory,
     backend: FakeTGI,
+    *,
     variant: VastVariant = VastVariant.LEGACY,
-    **worker_fields: Any,
+    **fields: Any,
 ) -> AsyncIterator[VastStack]:
-    router = VastRouter()
-    router_server = await aiohttp_server(router.app())
-    backend_server = await aiohttp_server(backend.app())
-    port = free_port()
+    router = StandInRouter()
     scheme = "vast" if variant is VastVariant.LEGACY else "vast-url"
-    fields: dict[str, Any] = {
-        "port": port,
-        "backend_url": str(backend_server.make_url("")).rstrip("/"),
-        "report_addr": str(router_server.make_url("")).rstrip("/"),
-        "public_url": f"http://127.0.0.1:{port}",
-        "worker_id": "vast-1",
-        "ticket_scheme": scheme,
-        "report_interval_s": 0.2,
-        "health_interval_s": 0.2,
-        "benchmark_tokens": 3,
-        "key_refresh_interval_s": 0.0,
-    }
-    settings = WorkerSettings(**{**fields, **worker_fields})
-    worker = await aiohttp_server(create_app(settings), port=port)
+    worker = await serve_vast_worker(
+        aiohttp_server, router, backend, ticket_scheme=scheme, **fields
+    )
+    backend.received.clear()  # forget the start-up benchmark
     async with aiohttp.ClientSession() as http:
-        await wait_until(lambda: worker.app[LIFECYCLE].serving)
-        backend.received.clear()
         yield VastStack(router, worker, backend, http, variant)
 
 
@@ -133,8 +118,8 @@ async def vast(aiohttp_server: ServerFactory) -> AsyncIterator[VastStack]:
 async def test_vast_tickets_of_both_variants_are_checked(
     aiohttp_server: ServerFactory, variant: VastVariant
 ) -> None:
-    async with vast_stack(aiohttp_server, FakeTGI(), variant) as stack:
-        ok = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+    async with vast_stack(aiohttp_server, FakeTGI(), variant=variant) as stack:
+        ok = await stack.generate()
         assert ok.status == 200
         wrong = await stack.post(
             "/generate", {"auth_data": stack.ticket(url="http://x:1"), "payload": PAYLOAD}
@@ -148,24 +133,24 @@ async def test_vast_tickets_of_both_variants_are_checked(
 
 
 async def test_a_rotated_vast_key_is_fetched_again(vast: VastStack) -> None:
-    fetches = vast.router.pubkey_fetches
+    fetches = vast.router.key_fetches
     vast.router.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     response = await vast.post("/generate", {"auth_data": vast.ticket(), "payload": PAYLOAD})
     assert response.status == 200
-    assert vast.router.pubkey_fetches == fetches + 1
+    assert vast.router.key_fetches == fetches + 1
     vast.assert_idle()
 
 
 async def test_refetching_keys_is_rate_limited(aiohttp_server: ServerFactory) -> None:
     async with vast_stack(aiohttp_server, FakeTGI(), key_refresh_interval_s=60) as stack:
-        fetches = stack.router.pubkey_fetches
+        fetches = stack.router.key_fetches
         forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         for _ in range(5):
             fields = {"cost": 3, "endpoint": "e", "reqnum": 1, "url": stack.url}
             forged = sign_vast_ticket(forger, fields, VastVariant.LEGACY)
             answer = await stack.post("/generate", {"auth_data": forged, "payload": PAYLOAD})
             assert answer.status == 401
-        assert stack.router.pubkey_fetches <= fetches + 1
+        assert stack.router.key_fetches <= fetches + 1
         assert stack.backend.received == []
 
 
@@ -180,7 +165,7 @@ async def test_unsecured_mode_relays_without_tickets_and_says_so_everywhere(
         assert all("UNSECURED" in report["warnings"][0] for report in stack.router.reports)
         health = await (await stack.http.get(f"{stack.url}/health")).json()
         assert "UNSECURED" in health["warnings"][0]
-        assert stack.router.pubkey_fetches == 0
+        assert stack.router.key_fetches == 0
         stack.assert_idle()
     assert any("UNSECURED" in record.getMessage() for record in caplog.records)
 
@@ -190,11 +175,9 @@ async def test_a_request_that_would_wait_too_long_gets_429(aiohttp_server: Serve
     async with vast_stack(aiohttp_server, backend, max_queue_time_s=1) as stack:
         backend.gate = asyncio.Event()  # the benchmark is over: hold what comes next
         stack.worker.app[LIFECYCLE].max_perf = 1.0  # 1 token/s: 3 tokens in flight = 3 s
-        first = asyncio.create_task(
-            stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
-        )
+        first = asyncio.create_task(stack.generate())
         await wait_until(lambda: stack.worker.app[LOAD].requests_working == 1)
-        refused = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+        refused = await stack.generate()
         assert refused.status == 429
         assert int(refused.headers["Retry-After"]) >= 1
         assert (await refused.json())["error_type"] == "overloaded"
@@ -210,12 +193,7 @@ async def test_the_concurrency_cap_holds_requests_in_a_queue(
     async with vast_stack(aiohttp_server, backend, max_concurrency=2) as stack:
         backend.gate, backend.peak_active = asyncio.Event(), 0
         backend.generate_connections.clear()  # the start-up benchmark's were its own
-        calls = [
-            asyncio.create_task(
-                stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
-            )
-            for _ in range(6)
-        ]
+        calls = [asyncio.create_task(stack.generate()) for _ in range(6)]
         gate = stack.worker.app[GATE]
         await wait_until(lambda: gate.waiting == 4)
         assert backend.active == 2
@@ -233,27 +211,44 @@ async def test_the_cap_defaults_to_the_backends_max_concurrent_requests(vast: Va
     assert vast.worker.app[GATE].limit == 128
 
 
-async def test_a_backend_that_never_answers_gets_504(aiohttp_server: ServerFactory) -> None:
-    backend = FakeTGI()
-    async with vast_stack(aiohttp_server, backend, first_byte_timeout_s=0.3) as stack:
-        backend.first_byte_delay_s = 30
-        response = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
-        assert response.status == 504
-        assert (await response.json())["error_type"] == "backend_timeout"
-        stack.assert_idle()
-
-
-async def test_a_body_that_stops_coming_gives_502_after_the_idle_timeout(
+@pytest.mark.parametrize(
+    ("limit", "stall", "status", "error_type", "said"),
+    [
+        pytest.param(
+            {"first_byte_timeout_s": 0.3},
+            {"first_byte_delay_s": 30},
+            504,
+            "backend_timeout",
+            "0.3s",
+            id="no-first-byte-in-time",
+        ),
+        pytest.param(
+            {"stream_idle_timeout_s": 0.3},
+            {"mode": "stall_body"},
+            502,
+            "backend_unavailable",
+            "mid-answer",
+            id="a-body-that-stops-coming",
+        ),
+    ],
+)
+async def test_a_backend_that_stalls_is_timed_out_and_let_go(
     aiohttp_server: ServerFactory,
+    limit: dict[str, Any],
+    stall: dict[str, Any],
+    status: int,
+    error_type: str,
+    said: str,
 ) -> None:
     backend = FakeTGI()
-    async with vast_stack(aiohttp_server, backend, stream_idle_timeout_s=0.3) as stack:
-        backend.mode = "stall_body"
-        response = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
-        assert response.status == 502
+    async with vast_stack(aiohttp_server, backend, **limit) as stack:
+        for name, value in stall.items():
+            setattr(backend, name, value)
+        response = await stack.generate()
+        assert response.status == status
         answer = await response.json()
-        assert answer["error_type"] == "backend_unavailable"
-        assert "mid-answer" in answer["error"]
+        assert answer["error_type"] == error_type
+        assert said in answer["error"]
         await wait_until(lambda: backend.active == 0)  # the backend's connection was dropped
         stack.assert_idle()
 
@@ -297,19 +292,10 @@ async def test_the_startup_benchmark_is_concurrent_and_checks_every_status(
     aiohttp_server: ServerFactory,
 ) -> None:
     backend = FakeTGI(mode="error_500", first_byte_delay_s=0.05)
-    router = VastRouter()
-    router_server = await aiohttp_server(router.app())
-    backend_server = await aiohttp_server(backend.app())
-    settings = WorkerSettings(
-        backend_url=str(backend_server.make_url("")).rstrip("/"),
-        report_addr=str(router_server.make_url("")).rstrip("/"),
-        worker_id="w",
-        ticket_scheme="vast",
-        health_interval_s=0.2,
-        benchmark_tokens=3,
-        benchmark_concurrency=4,
+    router = StandInRouter()
+    worker = await serve_vast_worker(
+        aiohttp_server, router, backend, benchmark_concurrency=4, wait_until_serving=False
     )
-    worker = await aiohttp_server(create_app(settings))
     lifecycle = worker.app[LIFECYCLE]
     await wait_until(lambda: lifecycle.state.value == "error")
     assert "benchmark" in lifecycle.error_msg
@@ -335,7 +321,7 @@ async def test_readiness_and_failure_come_from_the_backends_log(
             handle.write('{"message":"Error: DownloadError","target":"launcher"}\n')
         await wait_until(lambda: lifecycle.state.value == "error")
         assert "DownloadError" in lifecycle.error_msg
-        refused = await stack.post("/generate", {"auth_data": stack.ticket(), "payload": PAYLOAD})
+        refused = await stack.generate()
         assert refused.status == 503
         with log.open("a") as handle:
             handle.write(
@@ -353,17 +339,9 @@ async def test_a_log_failure_keeps_the_worker_out_even_if_health_says_ok(
     log = tmp_path / "infer.log"
     log.write_text('{"message":"Connected","target":"text_generation_router"}\n')
     backend = FakeTGI(healthy=False)  # an old "Connected" line must not make it ready
-    router = VastRouter()
-    router_server = await aiohttp_server(router.app())
-    backend_server = await aiohttp_server(backend.app())
-    settings = WorkerSettings(
-        backend_url=str(backend_server.make_url("")).rstrip("/"),
-        report_addr=str(router_server.make_url("")).rstrip("/"),
-        worker_id="w",
-        ticket_scheme="vast",
-        model_log=str(log),
+    worker = await serve_vast_worker(
+        aiohttp_server, StandInRouter(), backend, model_log=str(log), wait_until_serving=False
     )
-    worker = await aiohttp_server(create_app(settings))
     lifecycle = worker.app[LIFECYCLE]
     await wait_until(lambda: lifecycle.state.value == "loading")
     await asyncio.sleep(0.5)
