@@ -16,7 +16,7 @@ import pytest
 
 from pyworker.load import Outcome
 from pyworker.state import LOAD
-from tests.fakes.fake_tgi import FakeTGI, expected_stream
+from tests.fakes.fake_tgi import FakeTGI, Mode, expected_stream
 from tests.integration.pyworker.stack import (
     PAYLOAD,
     ServerFactory,
@@ -59,26 +59,30 @@ async def test_a_lone_surrogate_in_the_payload_is_relayed_escaped(stack: Stack) 
 
 
 @pytest.mark.parametrize("path", ["/generate", "/generate_stream"])
-async def test_backend_error_bodies_pass_through(stack: Stack, path: str) -> None:
-    stack.backend.mode = "error_422"
+@pytest.mark.parametrize(
+    ("mode", "status", "body", "outcome"),
+    [
+        pytest.param(
+            "error_422",
+            422,
+            {"error": "Input validation error: `top_p` bad", "error_type": "validation"},
+            Outcome.SUCCESS,  # the client's fault, not the backend's
+            id="422",
+        ),
+        pytest.param(
+            "error_500", 500, {"error": "boom", "error_type": "generation"}, Outcome.ERROR, id="500"
+        ),
+    ],
+)
+async def test_backend_error_answers_pass_through_and_are_counted(
+    stack: Stack, path: str, mode: Mode, status: int, body: dict[str, str], outcome: Outcome
+) -> None:
+    stack.backend.mode = mode
     response = await stack.post(path, {"auth_data": await stack.ticket(), "payload": PAYLOAD})
-    assert response.status == 422
+    assert response.status == status
     assert response.headers["Content-Type"].startswith("application/json")
-    assert await response.json() == {
-        "error": "Input validation error: `top_p` bad",
-        "error_type": "validation",
-    }
-    assert stack.worker.app[LOAD].outcomes[Outcome.SUCCESS] == 1  # the client's fault
-    stack.assert_idle()
-
-
-@pytest.mark.parametrize("path", ["/generate", "/generate_stream"])
-async def test_a_backend_500_is_relayed_and_counted_as_an_error(stack: Stack, path: str) -> None:
-    stack.backend.mode = "error_500"
-    response = await stack.post(path, {"auth_data": await stack.ticket(), "payload": PAYLOAD})
-    assert response.status == 500
-    assert (await response.json())["error"] == "boom"
-    assert stack.worker.app[LOAD].outcomes[Outcome.ERROR] == 1
+    assert await response.json() == body
+    assert stack.worker.app[LOAD].outcomes[outcome] == 1
     stack.assert_idle()
 
 
