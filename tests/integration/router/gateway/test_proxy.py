@@ -148,6 +148,31 @@ async def router(
     return await aiohttp_client(create_app(router_settings(tmp_path, **{**fields, **overrides})))
 
 
+async def gateway_with(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], worker: StandInWorker
+) -> TestClient[Any, Any]:
+    """A router whose one worker, `worker`, is served and ready behind its gateway."""
+    client = await router(aiohttp_client, tmp_path)
+    await serve(client, servers, worker)
+    return client
+
+
+async def serve(
+    client: TestClient[Any, Any], servers: list[TestServer], worker: StandInWorker, load: float = 0
+) -> str:
+    """Serve `worker` and report it ready, under its name, with `load` in flight; its URL."""
+    url = await start(worker, servers)
+    await register(client, worker.name, url, load)
+    return url
+
+
+async def generate(
+    client: TestClient[Any, Any], route: str = "generate", endpoint: str = "default"
+) -> aiohttp.ClientResponse:
+    """POST the usual TGI body with the API key to `/endpoints/{endpoint}/{route}`."""
+    return await client.post(f"/endpoints/{endpoint}/{route}", json=GENERATE, headers=AUTH)
+
+
 async def register(client: TestClient[Any, Any], worker_id: str, url: str, load: float) -> None:
     """A ready worker; the one with the least load is chosen first."""
     report = {"id": worker_id, "url": url, "state": "ready", "max_perf": 100.0}
@@ -162,9 +187,8 @@ async def test_a_request_reaches_the_worker_with_a_ticket_for_its_cost(
 ) -> None:
     client = await router(aiohttp_client, tmp_path)
     worker = StandInWorker("a")
-    url = await start(worker, servers)
-    await register(client, "a", url, 0)
-    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    url = await serve(client, servers, worker)
+    response = await generate(client)
     assert response.status == 200
     assert await response.json() == {"generated_text": " from a"}
     assert response.headers["x-generated-tokens"] == "7"
@@ -180,10 +204,9 @@ async def test_a_request_reaches_the_worker_with_a_ticket_for_its_cost(
 async def test_a_body_is_relayed_undecoded_with_its_content_encoding(
     aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
     worker = StandInWorker("a", "gzip")
-    await register(client, "a", await start(worker, servers), 0)
-    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    client = await gateway_with(aiohttp_client, tmp_path, servers, worker)
+    response = await generate(client)
     assert response.status == 200
     assert response.headers["Content-Encoding"] == "gzip"
     assert await response.json() == {"generated_text": " from a"}  # decoded here, by the client
@@ -207,9 +230,8 @@ async def test_the_cost_comes_from_the_payload(
     payload: dict[str, Any],
     cost: int,
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
     worker = StandInWorker("a")
-    await register(client, "a", await start(worker, servers), 0)
+    client = await gateway_with(aiohttp_client, tmp_path, servers, worker)
     response = await client.post(f"/endpoints/default{path}", json=payload, headers=AUTH)
     assert response.status == 200
     [(worker_path, envelope)] = worker.received
@@ -266,9 +288,8 @@ async def test_bad_requests_get_a_json_error_and_reach_no_worker(
     status: int,
     error_type: str,
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
     worker = StandInWorker("a")
-    await register(client, "a", await start(worker, servers), 0)
+    client = await gateway_with(aiohttp_client, tmp_path, servers, worker)
     response = await client.post(path, data=body, headers=headers)
     assert response.status == status
     answer = await response.json()
@@ -282,7 +303,7 @@ async def test_a_long_prompt_passes_through_over_the_routers_own_body_limit(
 ) -> None:
     client = await router(aiohttp_client, tmp_path, gateway_max_body_bytes=4 * 1024 * 1024)
     worker = StandInWorker("a")
-    await register(client, "a", await start(worker, servers), 0)
+    await serve(client, servers, worker)
     payload = {**GENERATE, "inputs": "word " * 100_000}  # 500 kB: over /route/'s 64 KiB
     response = await client.post("/endpoints/default/generate", json=payload, headers=AUTH)
     assert response.status == 200
@@ -290,24 +311,29 @@ async def test_a_long_prompt_passes_through_over_the_routers_own_body_limit(
 
 
 @pytest.mark.parametrize("behaviour", ["busy", "reset", "stream_dies_early"])
-async def test_a_worker_that_fails_before_the_first_byte_is_replaced_by_another(
+async def test_a_worker_that_fails_before_the_first_byte_is_replaced_and_its_cost_comes_back(
     aiohttp_client: ClientFactory,
     tmp_path: Path,
     servers: list[TestServer],
     behaviour: Behaviour,
 ) -> None:
     client = await router(aiohttp_client, tmp_path)
-    failing, healthy = StandInWorker("failing", behaviour), StandInWorker("healthy")
-    await register(client, "failing", await start(failing, servers), 0)
-    await register(client, "healthy", await start(healthy, servers), 500)
+    failing, healthy = StandInWorker("failing", behaviour), StandInWorker("healthy", events=1)
+    await serve(client, servers, failing)
+    await serve(client, servers, healthy, 500)
     path = "/endpoints/default/generate" + ("_stream" if behaviour.startswith("stream") else "")
-    healthy.events = 1
     response = await client.post(path, json=GENERATE, headers=AUTH)
     assert response.status == 200
     body = await response.read()
     assert b"healthy" in body or b'"index":1' in body
-    assert len(failing.received) == 1
-    assert len(healthy.received) == 1
+    assert (len(failing.received), len(healthy.received)) == (1, 1)
+    current = await loads(client)
+    for _ in range(200):
+        if current == {"failing": 0, "healthy": 500}:
+            break
+        await asyncio.sleep(0.01)
+        current = await loads(client)
+    assert current == {"failing": 0, "healthy": 500}  # 500 is its own report: no ticket left
 
 
 async def test_a_dead_worker_is_replaced_by_another(
@@ -316,8 +342,8 @@ async def test_a_dead_worker_is_replaced_by_another(
     client = await router(aiohttp_client, tmp_path)
     healthy = StandInWorker("healthy")
     await register(client, "dead", f"http://127.0.0.1:{free_port()}", 0)
-    await register(client, "healthy", await start(healthy, servers), 500)
-    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    await serve(client, servers, healthy, 500)
+    response = await generate(client)
     assert response.status == 200
     assert await response.json() == {"generated_text": " from healthy"}
     assert client.app is not None
@@ -331,23 +357,24 @@ async def test_the_failed_worker_is_never_tried_again(
     client = await router(aiohttp_client, tmp_path, no_worker_reply=no_worker_reply)
     busy = StandInWorker("busy", "busy")
     await register(client, "busy", await start(busy, servers) + "/", 0)  # URL as reported
-    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    response = await generate(client)
     assert response.status == 429  # its own answer, with its Retry-After
     assert response.headers["Retry-After"] == "3"
     assert (await response.json())["error_type"] == "overloaded"
     assert len(busy.received) == 1
 
 
-async def test_when_the_only_worker_is_dead_the_answer_is_502(
+async def test_when_the_only_worker_is_dead_the_answer_is_502_and_its_cost_comes_back(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
     client = await router(aiohttp_client, tmp_path)
     await register(client, "dead", f"http://127.0.0.1:{free_port()}", 0)
-    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    response = await generate(client)
     assert response.status == 502
     answer = await response.json()
     assert answer["error_type"] == "worker_failed"
     assert "no other worker" in answer["error"]
+    assert await loads(client) == {"dead": 0}
     [endpoint] = (await (await client.get("/status")).json())["endpoints"]
     assert [worker["state"] for worker in endpoint["workers"]] == ["failed"]  # out of rotation
     answer = await client.post("/route/", json={"endpoint": "default", "cost": 1}, headers=AUTH)
@@ -362,7 +389,7 @@ async def test_with_no_worker_the_answer_is_503_with_retry_after(
     a gateway client cannot poll: it gets `no_worker`, which says the endpoint is up and has no
     worker ready yet (not `unavailable`, which is a suspended or stopped endpoint's answer)."""
     client = await router(aiohttp_client, tmp_path, no_worker_reply=no_worker_reply)
-    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    response = await generate(client)
     assert response.status == 503
     assert response.headers["Retry-After"] == "1"
     answer = await response.json()
@@ -373,10 +400,9 @@ async def test_with_no_worker_the_answer_is_503_with_retry_after(
 async def test_a_stream_is_relayed_event_by_event(
     aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
     worker = StandInWorker("a")
-    await register(client, "a", await start(worker, servers), 0)
-    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    client = await gateway_with(aiohttp_client, tmp_path, servers, worker)
+    response = await generate(client, "generate_stream")
     assert response.status == 200
     assert response.content_type == "text/event-stream"
     received = []
@@ -394,9 +420,9 @@ async def test_a_stream_that_breaks_after_its_first_event_is_not_retried(
 ) -> None:
     client = await router(aiohttp_client, tmp_path)
     dying, healthy = StandInWorker("dying", "stream_dies"), StandInWorker("healthy")
-    await register(client, "dying", await start(dying, servers), 0)
-    await register(client, "healthy", await start(healthy, servers), 500)
-    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    await serve(client, servers, dying)
+    await serve(client, servers, healthy, 500)
+    response = await generate(client, "generate_stream")
     assert response.status == 200
     first = encode_json_event({"index": 1, "token": {"text": " t1"}})
     assert await response.read() == first + INCOMPLETE_STREAM_EVENT
@@ -421,7 +447,7 @@ async def test_every_endpoint_of_the_management_api_is_served_with_its_own_key(
     response = await client.post("/endpoints/chat/generate", json=GENERATE, headers=chat)
     assert response.status == 200, await response.text()
     assert worker.received[0][1]["auth_data"]["endpoint"] == "chat"
-    response = await client.post("/endpoints/chat/generate", json=GENERATE, headers=AUTH)
+    response = await generate(client, endpoint="chat")
     assert response.status == 401  # the default endpoint's key is not chat's
 
     await client.patch(
@@ -500,57 +526,20 @@ async def loads_settle_at_zero(client: TestClient[Any, Any]) -> dict[str, float]
 async def test_an_answered_request_hands_its_cost_back_at_once(
     aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], path: str
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
     worker = StandInWorker("a", events=1)
-    await register(client, "a", await start(worker, servers), 0)
+    client = await gateway_with(aiohttp_client, tmp_path, servers, worker)
     response = await client.post(f"/endpoints/default{path}", json=GENERATE, headers=AUTH)
     assert response.status == 200
     await response.read()
     assert await loads_settle_at_zero(client) == {"a": 0}
 
 
-@pytest.mark.parametrize("behaviour", ["busy", "reset", "stream_dies_early"])
-async def test_a_worker_that_fails_before_the_first_byte_gets_its_cost_back(
-    aiohttp_client: ClientFactory,
-    tmp_path: Path,
-    servers: list[TestServer],
-    behaviour: Behaviour,
-) -> None:
-    client = await router(aiohttp_client, tmp_path)
-    failing, healthy = StandInWorker("failing", behaviour), StandInWorker("healthy", events=1)
-    await register(client, "failing", await start(failing, servers), 0)
-    await register(client, "healthy", await start(healthy, servers), 500)
-    path = "/endpoints/default/generate" + ("_stream" if behaviour.startswith("stream") else "")
-    response = await client.post(path, json=GENERATE, headers=AUTH)
-    assert response.status == 200
-    await response.read()
-    assert (len(failing.received), len(healthy.received)) == (1, 1)
-    current = await loads(client)
-    for _ in range(200):
-        if current == {"failing": 0, "healthy": 500}:
-            break
-        await asyncio.sleep(0.01)
-        current = await loads(client)
-    assert current == {"failing": 0, "healthy": 500}  # 500 is its own report: no ticket left
-
-
-async def test_a_dead_worker_gets_its_cost_back(
-    aiohttp_client: ClientFactory, tmp_path: Path
-) -> None:
-    client = await router(aiohttp_client, tmp_path)
-    await register(client, "dead", f"http://127.0.0.1:{free_port()}", 0)
-    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
-    assert response.status == 502
-    assert await loads(client) == {"dead": 0}
-
-
 async def test_a_worker_that_dies_mid_stream_gets_its_cost_back(
     aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
     dying = StandInWorker("dying", "stream_dies")
-    await register(client, "dying", await start(dying, servers), 0)
-    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    client = await gateway_with(aiohttp_client, tmp_path, servers, dying)
+    response = await generate(client, "generate_stream")
     assert response.status == 200
     assert (await response.read()).endswith(INCOMPLETE_STREAM_EVENT)
     assert await loads_settle_at_zero(client) == {"dying": 0}
@@ -559,9 +548,8 @@ async def test_a_worker_that_dies_mid_stream_gets_its_cost_back(
 async def test_a_client_that_leaves_mid_stream_closes_the_worker_stream_and_frees_its_cost(
     aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
 ) -> None:
-    client = await router(aiohttp_client, tmp_path)
     worker = StandInWorker("a", events=1000)
-    await register(client, "a", await start(worker, servers), 0)
+    client = await gateway_with(aiohttp_client, tmp_path, servers, worker)
     async with aiohttp.ClientSession() as session:
         url = client.make_url("/endpoints/default/generate_stream")
         async with session.post(url, json=GENERATE, headers=AUTH) as response:
@@ -584,9 +572,8 @@ async def test_a_cost_already_in_the_workers_report_is_not_handed_back_twice(
     worker's own figure: the end of the request takes nothing more off; its next report does."""
     client = await router(aiohttp_client, tmp_path, ticket_settle_s=0)
     worker = StandInWorker("a", events=2)
-    url = await start(worker, servers)
-    await register(client, "a", url, 0)
-    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    url = await serve(client, servers, worker)
+    response = await generate(client, "generate_stream")
     await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
     await register(client, "a", url, 7)  # the worker counts the request: the ticket settles
     assert await loads(client) == {"a": 7}
@@ -621,18 +608,18 @@ async def test_a_worker_whose_stream_breaks_mid_way_is_routed_to_no_more(
     broken, healthy = StandInWorker("broken", behaviour), StandInWorker("healthy")
     broken_url = await start(broken, servers)
     await register(client, "broken", broken_url, 0)
-    await register(client, "healthy", await start(healthy, servers), 500)
-    response = await client.post("/endpoints/default/generate_stream", json=GENERATE, headers=AUTH)
+    await serve(client, servers, healthy, 500)
+    response = await generate(client, "generate_stream")
     assert response.status == 200
     first = encode_json_event({"index": 1, "token": {"text": " t1"}})
     assert await response.read() == first + INCOMPLETE_STREAM_EVENT
     assert await states(client) == {"broken": "failed", "healthy": "ready"}
     for _ in range(3):
-        response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+        response = await generate(client)
         assert await response.json() == {"generated_text": " from healthy"}
     assert len(broken.received) == 1
     await register(client, "broken", broken_url, 0)  # its next good report: back in rotation
-    response = await client.post("/endpoints/default/generate", json=GENERATE, headers=AUTH)
+    response = await generate(client)
     assert await response.json() == {"generated_text": " from broken"}
 
 
