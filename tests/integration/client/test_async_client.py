@@ -7,21 +7,7 @@ import json
 import aiohttp
 import pytest
 
-from client import (
-    AsyncClient,
-    AuthenticationError,
-    ConnectionFailed,
-    EndpointNotFound,
-    IncompleteStream,
-    NoCapacityError,
-    OverloadedError,
-    PollPolicy,
-    RequestTimeout,
-    ServerError,
-    StreamError,
-    StreamResponse,
-    TicketRejected,
-)
+from client import AsyncClient, PollPolicy, StreamResponse, errors
 from tests.integration.client import fakes
 from tests.integration.client.conftest import FAST_POLLING
 from tests.ports import free_port
@@ -91,7 +77,7 @@ async def test_an_error_event_raises_after_the_tokens_before_it(
         async for event in client.generate_stream("Hi"):
             received.append(event.token.text)
 
-    with pytest.raises(StreamError) as caught:
+    with pytest.raises(errors.StreamError) as caught:
         await consume()
     assert received == fakes.WORDS[:2]
     assert caught.value.error_type == "generation"
@@ -102,7 +88,7 @@ async def test_a_stream_that_ends_before_its_final_event_raises(
     client: AsyncClient, worker: fakes.FakeWorker
 ) -> None:
     worker.stream = fakes.stream_events(3)
-    with pytest.raises(IncompleteStream):
+    with pytest.raises(errors.IncompleteStream):
         await collect(client)
 
 
@@ -110,7 +96,7 @@ async def test_a_connection_dropped_mid_stream_raises(
     client: AsyncClient, worker: fakes.FakeWorker
 ) -> None:
     worker.drop_connection_after = 30
-    with pytest.raises(ConnectionFailed, match="broke off") as caught:
+    with pytest.raises(errors.ConnectionFailed, match="broke off") as caught:
         await collect(client)
     assert caught.value.origin == "worker"
 
@@ -130,7 +116,7 @@ async def test_a_wrong_api_key_is_an_authentication_error(
     router: fakes.FakeRouter, worker: fakes.FakeWorker
 ) -> None:
     async with AsyncClient(router.url, api_key="wrong") as client:
-        with pytest.raises(AuthenticationError) as caught:
+        with pytest.raises(errors.AuthenticationError) as caught:
             await client.generate("Hi")
     assert caught.value.status == 401
     assert caught.value.message == "invalid API key"
@@ -139,14 +125,14 @@ async def test_a_wrong_api_key_is_an_authentication_error(
 
 async def test_no_api_key_sends_no_authorization_header(router: fakes.FakeRouter) -> None:
     async with AsyncClient(router.url) as client:
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(errors.AuthenticationError):
             await client.generate("Hi")
     assert "Authorization" not in router.seen[0].headers
 
 
 async def test_an_unknown_endpoint_is_endpoint_not_found(router: fakes.FakeRouter) -> None:
     async with AsyncClient(router.url, endpoint="nope", api_key=fakes.API_KEY) as client:
-        with pytest.raises(EndpointNotFound) as caught:
+        with pytest.raises(errors.EndpointNotFound) as caught:
             await client.generate("Hi")
     assert caught.value.status == 404
 
@@ -165,7 +151,7 @@ async def test_a_router_or_worker_at_capacity_is_overloaded_with_retry_after(
     refusing = router if origin == "router" else worker
     headers = {"Retry-After": str(retry_after)}
     refusing.reject = fakes.Scripted.error(status, "no capacity", "overloaded", **headers)
-    with pytest.raises(OverloadedError) as caught:
+    with pytest.raises(errors.OverloadedError) as caught:
         await client.generate("Hi")
     error = caught.value
     assert (error.origin, error.status, error.retry_after) == (origin, status, retry_after)
@@ -175,7 +161,7 @@ async def test_no_worker_before_the_deadline_is_no_capacity(router: fakes.FakeRo
     router.waits = 10**6
     polling = PollPolicy(timeout=0.2, initial_delay=0.01, max_delay=0.05)
     async with AsyncClient(router.url, api_key=fakes.API_KEY, polling=polling) as client:
-        with pytest.raises(NoCapacityError, match="became ready"):
+        with pytest.raises(errors.NoCapacityError, match="became ready"):
             await client.generate("Hi")
     assert len(router.seen) >= 3
     assert {seen.body.get("request_idx") for seen in router.seen[1:]} == {1}
@@ -185,7 +171,7 @@ async def test_a_ticket_with_a_bad_signature_is_rejected_by_the_worker(
     client: AsyncClient, router: fakes.FakeRouter
 ) -> None:
     router.worker.key = type(router.key).generate()
-    with pytest.raises(TicketRejected) as caught:
+    with pytest.raises(errors.TicketRejected) as caught:
         await client.generate("Hi")
     assert caught.value.status == 401
     assert caught.value.origin == "worker"
@@ -195,7 +181,7 @@ async def test_a_ticket_cheaper_than_the_workload_is_rejected_with_403(
     client: AsyncClient, router: fakes.FakeRouter
 ) -> None:
     router.cost_override = 1
-    with pytest.raises(TicketRejected) as caught:
+    with pytest.raises(errors.TicketRejected) as caught:
         await collect(client)
     assert caught.value.status == 403
     assert caught.value.message == "workload above ticket cost"
@@ -205,14 +191,14 @@ async def test_a_non_json_5xx_is_a_server_error_with_its_text(
     client: AsyncClient, worker: fakes.FakeWorker
 ) -> None:
     worker.reject = fakes.Scripted(502, b"upstream went away")
-    with pytest.raises(ServerError) as caught:
+    with pytest.raises(errors.ServerError) as caught:
         await collect(client)
     assert caught.value.message == "upstream went away"
 
 
 async def test_an_unreachable_router_is_a_connection_failure() -> None:
     async with AsyncClient(f"http://127.0.0.1:{free_port()}", api_key=fakes.API_KEY) as client:
-        with pytest.raises(ConnectionFailed) as caught:
+        with pytest.raises(errors.ConnectionFailed) as caught:
             await client.generate("Hi")
     assert caught.value.origin == "router"
     assert caught.value.status is None
@@ -225,7 +211,7 @@ async def test_a_slow_worker_is_a_timeout(
     async with AsyncClient(
         router.url, api_key=fakes.API_KEY, timeout=0.2, polling=FAST_POLLING
     ) as c:
-        with pytest.raises(RequestTimeout) as caught:
+        with pytest.raises(errors.RequestTimeout) as caught:
             await c.generate("Hi")
     assert caught.value.origin == "worker"
 
