@@ -11,18 +11,11 @@ inactivity_timeout. It has no panic window and does not look at queues.
 
 from __future__ import annotations
 
+from router.autoscaler import policy
 from router.autoscaler.breach import BreachTimer
 from router.autoscaler.decision import Decision
 from router.autoscaler.observation import Observation
 from router.autoscaler.params import EndpointParams
-from router.autoscaler.policy import (
-    COLD_PLAN_S,
-    active_floor,
-    at_rest,
-    cold_target,
-    decision,
-    workers_for,
-)
 from router.autoscaler.window import RunningMax, SlidingWindow
 
 __all__ = ["VastPolicy"]
@@ -39,12 +32,12 @@ class VastPolicy:
         self._windows = [SlidingWindow(h) for h in HORIZONS_S]
         self._idle = BreachTimer(params.inactivity_timeout, 0.0)
         self._next_at: float | None = None
-        self._cold_plan = RunningMax(COLD_PLAN_S)
+        self._cold_plan = RunningMax(policy.COLD_PLAN_S)
         self._target = 0
         self._cold = 0
 
     def at_rest(self) -> tuple[int, int]:
-        return at_rest(self.params, cold_pool=True)
+        return policy.at_rest(self.params, cold_pool=True)
 
     def decide(self, obs: Observation) -> Decision:
         p, now = self.params, obs.now
@@ -58,13 +51,13 @@ class VastPolicy:
         if now >= self._next_at or (obs.waiting_requests and obs.ready == 0):
             self._next_at = now + TICK_S
             unit = obs.mean_perf(p.assumed_max_perf) * p.target_util
-            target = max(active_floor(p, unit), workers_for(max(rates), unit))
+            target = max(policy.active_floor(p, unit), policy.workers_for(max(rates), unit))
             if target == 0 and not idle and obs.waiting_requests + obs.in_flight_requests():
                 target = 1
             if target == 0 and not idle:
                 target = min(self._target, 1)
             self._target = min(target, p.max_workers)
-            self._cold = int(self._cold_plan.add(now, cold_target(p, self._target)))
+            self._cold = int(self._cold_plan.add(now, policy.cold_target(p, self._target)))
             reason = "planned load over the longest horizon"
         inputs = {f"rate_{int(h)}s": r for h, r in zip(HORIZONS_S, rates, strict=True)}
-        return decision(self, obs, self._target, self._cold, reason, inputs=inputs)
+        return policy.decision(self, obs, self._target, self._cold, reason, inputs=inputs)
