@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 from client._async import DEFAULT_ENDPOINT, DEFAULT_ROUTER_URL, AsyncClient
 from client.errors import (
@@ -39,13 +37,13 @@ from client.errors import (
 from client.generation import DEFAULT_MAX_NEW_TOKENS, GenerateOptions
 from client.routing import PollPolicy
 from client.settings import API_KEY_VARIABLE, command_api_key
+from common.flags import number, whole_number
 from protocol.tgi import Details, GenerateResponse, StreamDetails, StreamResponse
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "send one prompt through the router and a worker and print the generated text"
 
-N = TypeVar("N", int, float)
 
 DEFAULT_WAIT = 120.0
 
@@ -69,24 +67,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-new-tokens",
-        type=_positive_int,
+        type=whole_number(at_least=1),
         metavar="N",
         default=DEFAULT_MAX_NEW_TOKENS,
         help=f"most tokens to generate; also the ticket's cost (default: {DEFAULT_MAX_NEW_TOKENS})",
     )
     parser.add_argument("--stream", action="store_true", help="print tokens as they arrive")
     parser.add_argument(
-        "--temperature", type=_positive_float, metavar="T", help="sampling temperature"
+        "--temperature", type=number(above=0), metavar="T", help="sampling temperature"
     )
     parser.add_argument(
-        "--seed", type=_non_negative_int, metavar="N", help="random seed for sampling"
+        "--seed", type=whole_number(at_least=0), metavar="N", help="random seed for sampling"
     )
     parser.add_argument(
         "--details", action="store_true", help="also print why and after how many tokens it ended"
     )
     parser.add_argument(
         "--wait",
-        type=_positive_float,
+        type=number(above=0),
         default=DEFAULT_WAIT,
         metavar="SECONDS",
         help=f"how long to wait for a worker to become ready (default: {DEFAULT_WAIT:g})",
@@ -192,31 +190,3 @@ def _hint(exc: TGISError, args: argparse.Namespace) -> str:
 
 def _fail(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
-
-
-def _positive_int(text: str) -> int:
-    value = _number(int, text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = _number(int, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _number(float, text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
-
-
-def _number(kind: Callable[[str], N], text: str) -> N:
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
