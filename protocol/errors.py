@@ -74,7 +74,6 @@ class ErrorType(StrEnum):
     NO_WORKER = "no_worker"
     NOT_READY = "not_ready"
     BACKEND_TIMEOUT = "backend_timeout"
-    WORKER = "worker"
     # TGI's, spelled as TGI spells them (two of them with spaces).
     GENERATION = "generation"
     TEMPLATE_ERROR = "template_error"
@@ -126,7 +125,6 @@ ERROR_TYPES: Mapping[ErrorType, ErrorKind] = {
     _T.NO_WORKER: ErrorKind((503,)),
     _T.NOT_READY: ErrorKind((503,)),
     _T.BACKEND_TIMEOUT: ErrorKind((504,)),
-    _T.WORKER: ErrorKind((), in_stream=True),
     _T.GENERATION: ErrorKind((424,), in_stream=True),
     _T.TEMPLATE_ERROR: ErrorKind((422,)),
     _T.MISSING_TEMPLATE_VARIABLE: ErrorKind((422,)),
