@@ -153,12 +153,6 @@ class EventFramer:
         self.events += _blank_lines(chunk, end)
         return chunk[:end]
 
-    def rest(self) -> bytes:
-        """What is held when the stream ends (an unterminated last event, or b""); the framer
-        is then empty."""
-        rest, self._held = self._held, b""
-        return rest
-
     def interrupted(self) -> bytes:
         """What a relay writes last when its upstream broke off the stream: the held bytes are
         dropped, and `INCOMPLETE_STREAM_EVENT` follows, after a blank line when part of an

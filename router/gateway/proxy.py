@@ -239,8 +239,9 @@ async def _relay_stream(
 ) -> web.StreamResponse | _Failure | _Broken:
     """Relay whole events as they arrive. Before the first one, a failure is the worker's (try
     another); after it, the stream ends with a TGI error event, and the worker is still to
-    blame (`_Broken`). A client that goes away is nobody's failure: the worker's stream is
-    closed and nothing is retried."""
+    blame (`_Broken`): a stream that breaks, falls silent, or ends inside an event, as the
+    PyWorker's relay treats its backend's (`protocol.relay`). A client that goes away is
+    nobody's failure: the worker's stream is closed and nothing is retried."""
     framer = EventFramer()
     response = web.StreamResponse(status=upstream.status, headers=headers)
     started = False
@@ -260,11 +261,12 @@ async def _relay_stream(
                 broke = f"its stream broke after the first event ({_describe(exc)})"
                 await response.write(framer.interrupted())
                 break
-            if not chunk:
-                if not started:
-                    await response.prepare(request)
-                if rest := framer.rest():
-                    await response.write(rest)
+            if not chunk:  # the worker ended its stream: at an event's end, or cut short
+                if not started:  # no event at all (TGI always sends one): try another worker
+                    return _Failure("its stream ended before its first event")
+                if framer.mid_event:
+                    broke = "its stream ended inside an event"
+                    await response.write(framer.interrupted())
                 break
             events = framer.feed(chunk)
             if not events:

@@ -37,7 +37,9 @@ Behaviour = Literal[
     "stream_dies",  # closes its connection after the first event (EOF before the stream's end)
     "stream_resets",  # resets it (RST) after the first event
     "stream_stalls",  # sends nothing after the first event
+    "stream_ends_mid_event",  # ends its answer cleanly, half-way through its second event
     "stream_dies_early",
+    "stream_empty",  # ends its answer cleanly before any event
     "slow_start",
     "gzip",  # answers with a gzip-encoded body
 ]
@@ -87,6 +89,9 @@ class StandInWorker:
             assert request.transport is not None
             request.transport.close()
             return response
+        if self.behaviour == "stream_empty":
+            await response.write_eof()
+            return response
         try:
             if self.behaviour == "slow_start":  # the first event waits for its cue too
                 await asyncio.wait_for(self.next_event.wait(), 10)
@@ -103,6 +108,10 @@ class StandInWorker:
                     return response
                 if self.behaviour == "stream_stalls" and index == 1:
                     await asyncio.sleep(30)  # cancelled when the gateway gives up on it
+                if self.behaviour == "stream_ends_mid_event" and index == 1:
+                    await response.write(b'data:{"index":2,"tok')
+                    await response.write_eof()
+                    return response
                 if index < self.events:
                     self.next_event.clear()
                     await asyncio.wait_for(self.next_event.wait(), 10)
@@ -310,7 +319,7 @@ async def test_a_long_prompt_passes_through_over_the_routers_own_body_limit(
     assert worker.received[0][1]["payload"] == payload
 
 
-@pytest.mark.parametrize("behaviour", ["busy", "reset", "stream_dies_early"])
+@pytest.mark.parametrize("behaviour", ["busy", "reset", "stream_dies_early", "stream_empty"])
 async def test_a_worker_that_fails_before_the_first_byte_is_replaced_and_its_cost_comes_back(
     aiohttp_client: ClientFactory,
     tmp_path: Path,
@@ -593,17 +602,19 @@ async def states(client: TestClient[Any, Any]) -> dict[str, str]:
     return {worker["id"]: worker["state"] for worker in endpoint["workers"]}
 
 
-@pytest.mark.parametrize("behaviour", ["stream_dies", "stream_resets", "stream_stalls"])
+@pytest.mark.parametrize(
+    "behaviour", ["stream_dies", "stream_resets", "stream_stalls", "stream_ends_mid_event"]
+)
 async def test_a_worker_whose_stream_breaks_mid_way_is_routed_to_no_more(
     aiohttp_client: ClientFactory,
     tmp_path: Path,
     servers: list[TestServer],
     behaviour: Behaviour,
 ) -> None:
-    """Closed (EOF before the stream's end), reset, or silent past `gateway_idle_timeout_s`
-    after its first event: the worker is out of rotation, as one that failed before its first
-    byte, although its least load would make it the first choice; its next report brings it
-    back."""
+    """Closed (EOF before the stream's end), reset, silent past `gateway_idle_timeout_s`, or
+    ended inside an event, after its first event: the worker is out of rotation, as one that
+    failed before its first byte, although its least load would make it the first choice; its
+    next report brings it back."""
     client = await router(aiohttp_client, tmp_path, gateway_idle_timeout_s=0.3)
     broken, healthy = StandInWorker("broken", behaviour), StandInWorker("healthy")
     broken_url = await start(broken, servers)
