@@ -17,10 +17,10 @@ import time
 from aiohttp import web
 
 from protocol import KeySet, PublishedKey, Ticket, encode_route_answer
+from protocol.errors import as_service_error
 from router.credentials import bearer_token
-from router.errors import RouterError
 from router.http.bodies import read_json, route_args
-from router.http.state import CLOCK, ISSUER, METRICS, SERVICE, SETTINGS
+from router.http.state import CLOCK, KEY_RING, METRICS, SERVICE, SETTINGS
 from router.keys.ring import RingKey
 from router.vast import routes as vast_routes
 
@@ -51,8 +51,9 @@ async def route(request: web.Request) -> web.Response:
             session=body.session,
             timeout_s=vast_routes.route_wait_s(request, app[SETTINGS]),
         )
-    except RouterError as exc:
-        app[METRICS].route_done(label, exc.error_type, time.perf_counter() - started)
+    except Exception as exc:  # counted by the type it is answered with, then answered
+        error_type = as_service_error(exc).error_type
+        app[METRICS].route_done(label, error_type, time.perf_counter() - started)
         raise
     outcome = "ticket" if isinstance(answer, Ticket) else "waiting"
     app[METRICS].route_done(label, outcome, time.perf_counter() - started)
@@ -77,4 +78,4 @@ async def health(request: web.Request) -> web.Response:
 
 
 def _published(app: web.Application) -> list[RingKey]:
-    return app[ISSUER].ring.published(app[CLOCK]())
+    return app[KEY_RING].published(app[CLOCK]())

@@ -31,10 +31,8 @@ from router.http.state import (
     CLOCK,
     DEMAND,
     HIGH_WATER,
-    ISSUER,
     KEY_RING,
     METRICS,
-    QUEUE,
     REGISTRY,
     RNG,
     ROTATION,
@@ -133,10 +131,10 @@ async def start_reqnum_writer(app: web.Application) -> AsyncIterator[None]:
 
 @contextlib.asynccontextmanager
 async def build_route_service(app: web.Application) -> AsyncIterator[None]:
-    """The ticket issuer over the key ring (`ISSUER`), the route service (`SERVICE`), and what
-    reads the service: the gateway's and Vast's backplane, the waiting queue, the metrics."""
+    """The route service (`SERVICE`) with its ticket issuer over the key ring, and what reads
+    the service: the gateway's and Vast's backplane, the metrics."""
     settings, registry = app[SETTINGS], app[REGISTRY]
-    app[ISSUER] = TicketIssuer(
+    issuer = TicketIssuer(
         app[KEY_RING],
         registry,
         ttl_s=settings.ticket_ttl_s,
@@ -147,12 +145,12 @@ async def build_route_service(app: web.Application) -> AsyncIterator[None]:
         settings,
         app[STORE],
         registry,
-        app[ISSUER],
+        issuer,
         clock=app[CLOCK],
         rng=app[RNG],
         demand=app[DEMAND],
     )
-    app[SERVICE], app[BACKPLANE], app[QUEUE] = service, CoreBackplane(service), service.queue
+    app[SERVICE], app[BACKPLANE] = service, CoreBackplane(service)
     app[METRICS] = RouterMetrics(registry, service.queue, app[CLOCK])
     yield
 

@@ -18,10 +18,8 @@ from router.http.metrics import RouterMetrics
 from router.keys.reqnums import ReqnumHighWater
 from router.keys.ring import KeyRing
 from router.keys.rotation import KeyRotation
-from router.keys.tickets import TicketIssuer
 from router.routing.registry import WorkerRegistry
 from router.routing.service import RouteService
-from router.routing.waiting import WaitQueue
 from router.settings import RouterSettings
 
 __all__ = [
@@ -29,10 +27,8 @@ __all__ = [
     "CLOCK",
     "DEMAND",
     "HIGH_WATER",
-    "ISSUER",
     "KEY_RING",
     "METRICS",
-    "QUEUE",
     "REGISTRY",
     "RNG",
     "ROTATION",
@@ -60,8 +56,6 @@ ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 KEY_RING = web.AppKey("key_ring", KeyRing)
 """Set by `create_app` when it is given a signing key; else loaded at start-up."""
 HIGH_WATER = web.AppKey("high_water", ReqnumHighWater)
-ISSUER = web.AppKey("issuer", TicketIssuer)
 SERVICE = web.AppKey("service", RouteService)
-QUEUE = web.AppKey("queue", WaitQueue)
 METRICS = web.AppKey("metrics", RouterMetrics)
 ROTATION = web.AppKey("key_rotation", KeyRotation)

@@ -21,7 +21,7 @@ from protocol import (
     verify_ticket_signature,
 )
 from router.http.app import create_app
-from router.http.state import QUEUE
+from router.http.state import SERVICE
 from router.settings import RouterSettings
 from tests.clock import FakeClock
 from tests.integration.router.routers import ClientFactory, router_settings
@@ -238,7 +238,7 @@ async def test_waiting_is_bounded(aiohttp_client: ClientFactory, tmp_path: Path)
         asyncio.create_task(client.post("/route/", json=body, headers=AUTH)) for _ in range(2)
     ]
     async with asyncio.timeout(10):
-        while app[QUEUE].waiting < 2:
+        while app[SERVICE].queue.waiting < 2:
             await asyncio.sleep(0.01)
     response = await client.post("/route/", json=body, headers=AUTH)
     assert response.status == 429

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from protocol import RouteWaiting, Ticket, load_public_key, verify_ticket_signature
 from protocol.vast_tickets import VastVariant, load_rsa_public_key, verify_vast_signature
 from router.http.app import create_app
-from router.http.state import ADMISSION, QUEUE, REGISTRY, SERVICE
+from router.http.state import ADMISSION, REGISTRY, SERVICE
 from router.keys.reqnums import ReqnumFile
 from router.settings import RouterSettings
 from tests.clock import FakeClock
@@ -181,14 +181,14 @@ async def test_waiters_are_served_first_come_first_served(start_router: StartRou
                 )
             )
         )
-        while app[QUEUE].waiting < index + 1:
+        while app[SERVICE].queue.waiting < index + 1:
             await asyncio.sleep(0.005)
     await report(client, "w1")
     tickets = [await (await task).json() for task in tasks]
     reqnums = [t["reqnum"] for t in tickets]
     assert [t["request_idx"] for t in tickets] == list(range(100, 105))
     assert reqnums == sorted(reqnums)  # signed in arrival order
-    assert app[QUEUE].waiting == 0
+    assert app[SERVICE].queue.waiting == 0
 
 
 async def test_a_flood_beyond_the_waiting_bound_is_429_and_memory_stays_bounded(
@@ -204,7 +204,7 @@ async def test_a_flood_beyond_the_waiting_bound_is_429_and_memory_stays_bounded(
     assert statuses.count(429) == 52
     refused = [r for r in responses if r.status == 429]
     assert all(r.headers["Retry-After"] == "1" for r in refused)
-    assert app[QUEUE].waiting == 0
+    assert app[SERVICE].queue.waiting == 0
     assert app[SERVICE].demand_for("default").waiting_requests == 0
 
 
@@ -426,6 +426,23 @@ async def test_ticket_cost_is_returned_on_report_expiry_and_removal(
 # -- observability -----------------------------------------------------------------------------
 
 
+async def test_a_route_that_fails_unexpectedly_is_a_500_and_is_counted(
+    client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await report(client, "w1")
+    assert client.app is not None
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("no space left on device")  # e.g. the reqnum ceiling could not be written
+
+    monkeypatch.setattr(client.app[SERVICE], "issue_ticket", refused)
+    response = await client.post("/route/", json={"endpoint": "default", "cost": 3}, headers=AUTH)
+    assert response.status == 500
+    assert (await response.json())["error_type"] == "internal"
+    text = await (await client.get("/metrics")).text()
+    assert 'tgis_router_routes_total{endpoint="default",outcome="internal"} 1.0' in text
+
+
 async def test_metrics(client: TestClient[Any, Any]) -> None:
     await report(client, "w1", in_flight_workload=30)
     await report(client, "w2", state="loading")
@@ -492,7 +509,7 @@ async def test_no_body_crashes_the_router_or_leaks_load(
     assert app[REGISTRY].pending_total() == pytest.approx(issued)
     await report(client, "w1", state="stopped")
     assert app[REGISTRY].pending_total() == 0
-    assert app[QUEUE].waiting == 0
+    assert app[SERVICE].queue.waiting == 0
     assert (await client.get("/health")).status == 200
 
 

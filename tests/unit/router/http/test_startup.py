@@ -18,10 +18,8 @@ from router.http.app import create_app
 from router.http.startup import Step, load_endpoints, open_key_ring, router_lifetime, run_in_order
 from router.http.state import (
     HIGH_WATER,
-    ISSUER,
     KEY_RING,
     METRICS,
-    QUEUE,
     ROTATION,
     SERVICE,
     STORE,
@@ -79,9 +77,9 @@ async def test_the_router_starts_logs_and_stops_its_rotation(
     with caplog.at_level(logging.INFO, logger="router.http.startup"):
         await anext(lifetime)
     [rotating] = asyncio.all_tasks() - before  # the periodic rotation
-    for key in (STORE, KEY_RING, ROTATION, HIGH_WATER, ISSUER, SERVICE, BACKPLANE, QUEUE, METRICS):
+    for key in (STORE, KEY_RING, ROTATION, HIGH_WATER, SERVICE, BACKPLANE, METRICS):
         assert key in app, key
-    assert app[ISSUER].ring is app[KEY_RING]
+    assert app[SERVICE].issuer.ring is app[KEY_RING]
     kid = app[KEY_RING].keys[0].kid
     assert caplog.messages == [f"router_started endpoints=1 scheme=ed25519 kid={kid}"]
     assert not rotating.done()
