@@ -111,7 +111,10 @@ async def open_key_ring(app: web.Application) -> AsyncIterator[None]:
         alg, ttl_s = key_alg(settings.ticket_scheme), settings.ticket_ttl_s
         app[KEY_RING] = await asyncio.to_thread(load_key_ring, settings.state_dir, alg, ttl_s=ttl_s)
     app[ROTATION] = KeyRotation(app[KEY_RING], settings, app[CLOCK])
-    yield
+    try:
+        yield
+    finally:
+        await app[ROTATION].settled()  # a rotation asked for or periodic: its write lands
 
 
 @contextlib.asynccontextmanager

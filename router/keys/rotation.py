@@ -51,6 +51,12 @@ class KeyRotation:
         does not cut its write short, so an older ring never overwrites a newer one."""
         return await asyncio.shield(self._rotate())
 
+    async def settled(self) -> None:
+        """Return once no rotation is under way: one that its caller's cancellation did not
+        stop lands first (on shutdown, no key reaches the disk after the router is gone)."""
+        async with self._lock:
+            pass
+
     async def run_every(self, period_s: float) -> None:
         """Rotate every `period_s` until cancelled. A rotation that fails is logged, and the
         current key keeps signing until the next one."""

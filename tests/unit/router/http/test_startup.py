@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ from router.http.state import (
     SERVICE,
     STORE,
 )
-from router.keys.ring import KeyAlg
-from router.keys.store import RING_FILE, RSA_KEY_FILE
+from router.keys import rotation
+from router.keys.ring import KeyAlg, KeyRing
+from router.keys.store import RING_FILE, RSA_KEY_FILE, save_key_ring
 from router.routing.backplane import BACKPLANE
 from router.settings import RouterSettings
 
@@ -85,6 +87,30 @@ async def test_the_router_starts_logs_and_stops_its_rotation(
     assert not rotating.done()
     await anext(lifetime, None)
     assert rotating.cancelled()
+
+
+async def test_a_rotation_under_way_is_written_before_the_router_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writing, written = asyncio.Event(), []
+    loop = asyncio.get_running_loop()
+
+    def slow_save(state_dir: Path, ring: KeyRing) -> None:
+        loop.call_soon_threadsafe(writing.set)
+        time.sleep(0.3)  # in the rotation's thread
+        save_key_ring(state_dir, ring)
+        written.append(ring.keys[-1].kid)
+
+    monkeypatch.setattr(rotation, "save_key_ring", slow_save)
+    app = create_app(settings(tmp_path))
+    lifetime = router_lifetime(app)
+    await anext(lifetime)
+    asked = asyncio.create_task(app[ROTATION].rotate())
+    await writing.wait()
+    asked.cancel()  # the admin's client went away; the router is stopping
+    await anext(lifetime, None)
+    assert len(written) == 1  # landed before the teardown ended
+    assert written[0] in {key.kid for key in app[KEY_RING].keys}
 
 
 # -- the steps ---------------------------------------------------------------------------------
