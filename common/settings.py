@@ -58,6 +58,14 @@ class ServiceSettings(BaseModel):
         return cls.from_environment(environ, **{**flags, **extra})
 
     @classmethod
+    def one_from_environment(cls, field: str, environ: Mapping[str, str]) -> str | None:
+        """What `environ` gives the one setting `field` under its declared names, unvalidated
+        (None when unset), reading none of the others: for a command that needs one setting of
+        another service, whose other variables need not be valid where the command runs."""
+        value = _first_set(declared_names(cls.model_fields[field]), environ)
+        return value if isinstance(value, str) else None
+
+    @classmethod
     def environment_names(cls) -> list[str]:
         """Every variable these settings read, in field order."""
         return [name for field in cls.model_fields.values() for name in declared_names(field)]

@@ -88,8 +88,8 @@ def _add_template_fields(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = RouterSettings.from_environment(os.environ, admin_key=args.admin_key)
-    api = _Api(args.router.rstrip("/"), settings.admin_key.get_secret_value())
+    admin_key = args.admin_key or RouterSettings.one_from_environment("admin_key", os.environ)
+    api = _Api(args.router.rstrip("/"), admin_key or "")
     try:
         print(json.dumps(_dispatch(api, args), indent=2))
     except CommandError as exc:

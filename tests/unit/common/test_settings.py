@@ -59,3 +59,11 @@ def test_unknown_fields_are_refused_and_settings_are_frozen() -> None:
         Toy.from_environment({}, colour="blue")
     with pytest.raises(pydantic.ValidationError):
         Toy().port = 2  # type: ignore[misc]
+
+
+def test_one_setting_is_read_alone_without_validating_the_others() -> None:
+    environ = {"OLD_TOY_TOKEN": "old", "TOY_PORT": "not a port", "toy_token": "no"}
+    assert Toy.one_from_environment("token", environ) == "old"
+    assert Toy.one_from_environment("token", {"toy_token": "no"}) is None
+    with pytest.raises(pydantic.ValidationError):
+        Toy.from_environment(environ)

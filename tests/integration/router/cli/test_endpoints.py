@@ -90,6 +90,7 @@ async def test_the_admin_key_comes_from_tgis_admin_key_only(
     capsys: pytest.CaptureFixture[str], router_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     argv = ["endpoints", "--router", router_url, "list"]
+    monkeypatch.setenv("TGIS_ROUTER_PORT", "99999")  # the router's, invalid: not read here
     monkeypatch.setenv("tgis_admin_key", ADMIN_KEY)
     monkeypatch.setenv("ADMIN_KEY", ADMIN_KEY)
     assert await asyncio.to_thread(main, argv) == 1
