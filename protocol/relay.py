@@ -107,7 +107,7 @@ class EventFramer:
     def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         if max_event_bytes < _LONGEST_SEPARATOR:
             raise ValueError(f"max_event_bytes must be at least {_LONGEST_SEPARATOR}")
-        self._held = b""
+        self._held = bytearray()
         self._max = max_event_bytes
         self._split = False  # part of an event was passed on: the client holds its beginning
         self.events = 0
@@ -128,53 +128,64 @@ class EventFramer:
         One cut per chunk however many events it holds: a relay that fell behind reads large
         chunks, and cutting them event by event costs a copy per event. A chunk that ends with
         `\\n\\n`, the usual case, comes back as it is (after what was held, if anything),
-        with no search but the count of its blank lines.
+        with no search but the count of its blank lines. Held bytes grow in place and only the
+        new bytes are searched, so an event that comes in many small chunks costs time in
+        proportion to its length, not to its length squared.
         """
         if self._held:
-            chunk = self._held + chunk
-        if chunk.endswith(b"\n\n"):  # TGI writes LF line endings
-            self._held = b""
+            start = max(0, len(self._held) - (_LONGEST_SEPARATOR - 1))
+            self._held += chunk
+            return self._cut(self._held, start)
+        return self._cut(chunk, 0)
+
+    def _cut(self, buffer: bytes | bytearray, start: int) -> bytes:
+        """Pass on `buffer` up to its last blank line, hold the rest; `start`: where blank
+        lines may begin (before it, the held bytes had none)."""
+        if buffer.endswith(b"\n\n"):  # TGI writes LF line endings
+            self._held = bytearray()
             self._split = False
-            self.events += chunk.count(b"\n\n")
-            return chunk
-        if b"\r" in chunk:
-            end = _last_event_end(chunk)
+            self.events += buffer.count(b"\n\n")
+            return bytes(buffer)
+        if buffer.find(b"\r", start) >= 0:
+            end = _last_event_end(buffer, start)
         else:  # LF line endings: one search
-            found = chunk.rfind(b"\n\n")
+            found = buffer.rfind(b"\n\n", start)
             end = found + 2 if found >= 0 else 0
-        if len(chunk) - end > self._max:  # no end in sight: pass on what cannot begin one
-            end = len(chunk) - (_LONGEST_SEPARATOR - 1)
+        if len(buffer) - end > self._max:  # no end in sight: pass on what cannot begin one
+            end = len(buffer) - (_LONGEST_SEPARATOR - 1)
             self._split = True
         elif end:
             self._split = False
-        self._held = chunk[end:]
         if not end:
+            if not self._held:
+                self._held = bytearray(buffer)
             return b""
-        self.events += _blank_lines(chunk, end)
-        return chunk[:end]
+        self._held = bytearray(buffer[end:])
+        self.events += _blank_lines(buffer, end)
+        return bytes(buffer[:end])
 
     def interrupted(self) -> bytes:
         """What a relay writes last when its upstream broke off the stream: the held bytes are
         dropped, and `INCOMPLETE_STREAM_EVENT` follows, after a blank line when part of an
         event went out (that event ends there, cut, and the error event stays well-formed)."""
-        self._held = b""
+        self._held = bytearray()
         if self._split:
             self._split = False
             return b"\n\n" + INCOMPLETE_STREAM_EVENT
         return INCOMPLETE_STREAM_EVENT
 
 
-def _last_event_end(buffer: bytes) -> int:
-    """The index just past the last blank line in `buffer`; 0 if it has none."""
+def _last_event_end(buffer: bytes | bytearray, start: int) -> int:
+    """The index just past the last blank line in `buffer` from `start`; 0 if it has none."""
     end = 0
     for separator in _SEPARATORS:
-        found = buffer.rfind(separator)
+        found = buffer.rfind(separator, start)
         if found >= 0:
             end = max(end, found + len(separator))
     return end
 
 
-def _blank_lines(buffer: bytes, end: int) -> int:
+def _blank_lines(buffer: bytes | bytearray, end: int) -> int:
     """How many blank lines `buffer[:end]` holds."""
     count = buffer.count(b"\n\n", 0, end)
     if b"\r" in buffer:
