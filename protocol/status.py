@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["WorkerState", "WorkerStatusReport"]
+__all__ = ["MAX_ERROR_MSG_CHARS", "WorkerState", "WorkerStatusReport"]
+
+MAX_ERROR_MSG_CHARS = 4096
+"""The longest `error_msg` a report may carry; a worker sends the first this many characters."""
 
 
 class WorkerState(StrEnum):
@@ -28,26 +31,32 @@ class WorkerState(StrEnum):
 
 
 class WorkerStatusReport(BaseModel):
-    """One report. Field names (typo included) follow Vast's PyWorker so its router reads ours."""
+    """One report. Field names (typo included) follow Vast's PyWorker so its router reads ours.
 
-    model_config = ConfigDict(extra="ignore")
+    A report comes from a worker host we do not control, so every value is bounded: numbers are
+    finite (an infinite `max_perf` would make every expected wait zero and win every route),
+    texts and lists have a length limit."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     id: str = Field(min_length=1, max_length=128)
     url: str = Field(min_length=1, max_length=2048)
-    endpoint: str = "default"
+    endpoint: str = Field(default="default", max_length=128)
     loadtime: float = Field(default=0.0, ge=0.0)
     cur_load: float = Field(default=0.0, ge=0.0, description="workload of in-flight requests")
     max_perf: float = Field(default=0.0, ge=0.0, description="tokens/s at best concurrency")
     cur_perf: float = Field(default=0.0, ge=0.0, description="tokens/s served recently")
-    error_msg: str = ""
+    error_msg: str = Field(default="", max_length=MAX_ERROR_MSG_CHARS)
     num_requests_working: int = Field(default=0, ge=0)
     num_requests_recieved: int = Field(default=0, ge=0)
     state: WorkerState = WorkerState.STARTING
     queue_time: float = Field(default=0.0, ge=0.0, description="expected wait for a new request, s")
     in_flight_workload: float = Field(default=0.0, ge=0.0)
-    version: str = ""
+    version: str = Field(default="", max_length=64)
     unsecured: bool = Field(default=False, description="the worker checks no tickets")
-    warnings: list[str] = Field(default_factory=list, description="what an operator must know")
+    warnings: list[Annotated[str, Field(max_length=1024)]] = Field(
+        default_factory=list, max_length=16, description="what an operator must know"
+    )
 
     @model_validator(mode="before")
     @classmethod

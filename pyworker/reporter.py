@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import aiohttp
 
 from protocol import WorkerState, WorkerStatusReport
+from protocol.status import MAX_ERROR_MSG_CHARS
 from protocol.version import VERSION
 from pyworker.admission import expected_wait_s
 from pyworker.lifecycle import Lifecycle
@@ -52,7 +53,7 @@ def build_report(
         cur_load=load.in_flight_workload,
         max_perf=max_perf,
         cur_perf=load.recent_perf(),
-        error_msg=lifecycle.error_msg,
+        error_msg=lifecycle.error_msg[:MAX_ERROR_MSG_CHARS],
         num_requests_working=load.requests_working,
         num_requests_recieved=load.requests_received,
         state=lifecycle.state,

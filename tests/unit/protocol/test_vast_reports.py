@@ -82,3 +82,26 @@ def test_any_body_is_either_a_report_or_a_validation_error(body: Any) -> None:
     except ValidationError:
         return  # the router answers 422
     assert report.endpoint
+
+
+@pytest.mark.parametrize("field", ["max_perf", "cur_load", "loadtime", "in_flight_workload"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_a_report_with_a_number_that_is_not_finite_is_refused(field: str, value: float) -> None:
+    # An infinite max_perf made the worker's expected wait zero: it won every route.
+    with pytest.raises(ValidationError, match=field):
+        WorkerStatusReport.model_validate({**VAST_REPORT, field: value})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("error_msg", "x" * 4097),
+        ("version", "1" * 65),
+        ("warnings", ["w"] * 17),
+        ("warnings", ["w" * 1025]),
+        ("endpoint", "e" * 129),
+    ],
+)
+def test_a_report_holds_only_bounded_texts_and_lists(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=field):
+        WorkerStatusReport.model_validate({**VAST_REPORT, field: value})
