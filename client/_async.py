@@ -303,5 +303,5 @@ def _check_path(path: str) -> None:
 def _json_body(body: bytes, peer: Peer) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         raise ProtocolError("the answer is not JSON", origin=peer, status=200) from None

@@ -199,7 +199,7 @@ def _describe_body(body: bytes | str, status: int) -> tuple[str, str | None]:
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     try:
         parsed: Any = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         parsed = None
     if isinstance(parsed, dict):
         error = parsed.get("error")

@@ -78,7 +78,7 @@ class RouteWaiting(BaseModel):
     endpoint: str | None = None
     status: Any
     """The router's workers by state, as it sent them (shown in messages only)."""
-    request_idx: StrictInt | None = Field(default=None, ge=0)
+    request_idx: StrictInt | None = Field(default=None, ge=0, le=2**63 - 1)
 
 
 RouteAnswer = Ticket | RouteWaiting
@@ -86,12 +86,12 @@ RouteAnswer = Ticket | RouteWaiting
 
 
 def parse_route_answer(data: object) -> RouteAnswer:
-    """A `/route/` answer from its JSON: a ticket when it is one (`Ticket.parse`), else the
-    wait-and-poll answer. ValueError (pydantic's ValidationError) when it is neither."""
-    try:
+    """A `/route/` answer from its JSON: a ticket when it names a worker (`url`, parsed by
+    `Ticket.parse`), else the wait-and-poll answer. ValueError (pydantic's ValidationError) when
+    it is neither: a ticket that is not valid says why, and is never taken for a wait."""
+    if isinstance(data, dict) and "url" in data:
         return Ticket.parse(data)
-    except ValueError:
-        return RouteWaiting.model_validate(data)
+    return RouteWaiting.model_validate(data)
 
 
 def encode_route_answer(answer: RouteAnswer) -> bytes:

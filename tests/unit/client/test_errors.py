@@ -200,3 +200,18 @@ def test_transport_failures_become_typed_errors(
         raise raised
     assert caught.value.origin == "worker"
     assert "http://w" in caught.value.message
+
+
+def test_a_body_nested_too_deep_to_parse_is_kept_as_text() -> None:
+    # json.loads raises RecursionError, not ValueError, on nesting this deep: it must not escape.
+    body = b"[" * 100_000
+    error = errors.error_from_response(502, body, origin="worker")
+    assert isinstance(error, errors.ServerError)
+    assert error.message.startswith("[[[")
+
+
+def test_a_200_answer_nested_too_deep_to_parse_is_a_protocol_error() -> None:
+    from client._async import _json_body
+
+    with pytest.raises(errors.ProtocolError, match="not JSON"):
+        _json_body(b"[" * 100_000, "router")

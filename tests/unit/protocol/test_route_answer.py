@@ -123,3 +123,16 @@ def test_a_ticket_is_its_own_copy_and_its_repr_hides_the_signature() -> None:
     assert ticket.worker_url("/generate") == "http://10.0.0.1/a/generate"
     assert "Z4N21b6u" not in repr(ticket)
     assert repr(ticket) == "Ticket(url='http://10.0.0.1/a', cost=50)"
+
+
+def test_a_broken_ticket_is_never_taken_for_a_wait() -> None:
+    # An answer that names a worker is a ticket: when it is not a valid one, the reason is the
+    # ticket's, not a "poll again" that would have the client poll for ever.
+    data = {**json.loads(NATIVE_ANSWER), "cost": "50", "status": "ok"}
+    with pytest.raises(ValidationError, match="cost"):
+        parse_route_answer(data)
+
+
+def test_a_request_idx_beyond_64_bits_is_refused() -> None:
+    with pytest.raises(ValidationError, match="request_idx"):
+        parse_route_answer({"endpoint": "default", "status": {}, "request_idx": 2**200})
