@@ -124,6 +124,9 @@ def _draw(chart: Chart, right_margin: float) -> str:
     )
 
 
+_MAX_TICKS = 100
+
+
 def nice_ticks(low: float, high: float, count: int = 5, min_step: float = 0.0) -> list[float]:
     """Round values (1, 2 or 5 times a power of ten apart, at least `min_step`) covering
     low..high, about `count` of them."""
@@ -133,11 +136,10 @@ def nice_ticks(low: float, high: float, count: int = 5, min_step: float = 0.0) -
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.ceil(low / step - 1e-9) * step
-    ticks = []
-    value = first
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 12))
-        value += step
+    steps = min(math.floor((high - first) / step + 1e-9), _MAX_TICKS - 1)
+    # By index, not by adding `step` until past `high`: near a large value a step below the
+    # float's resolution would add nothing, and such a loop would never end.
+    ticks = list(dict.fromkeys(round(first + i * step, 12) for i in range(steps + 1)))
     return ticks if len(ticks) >= 2 else [low, high]
 
 
@@ -226,8 +228,9 @@ def _span(low: float, high: float, log: bool) -> tuple[float, float]:
         return (1.0, 10.0) if log else (0.0, 1.0)
     if log:
         return (low / 1.5, high * 1.5) if high / low < 1.01 else (low, high)
-    if high - low < 1e-12:
-        return low - 0.5, high + 0.5
+    if high - low < 1e-12 + max(abs(low), abs(high)) * 1e-9:  # a flat line: give it room
+        margin = max(0.5, abs(high) * 1e-6)
+        return low - margin, high + margin
     return low, high
 
 

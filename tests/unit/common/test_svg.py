@@ -118,3 +118,22 @@ def test_a_document_is_standalone_svg_with_its_charts_on_one_x_axis() -> None:
     ]
     assert len(x_axes) == 2
     assert x_axes[0] == x_axes[1]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("low", [1e15, 123456789.0, -1e300])
+def test_ticks_of_a_range_narrower_than_a_step_the_floats_can_add_end(low: float) -> None:
+    high = math.nextafter(low, math.inf)  # one float apart: the step is below the resolution
+    # Adding a step below the resolution of floats this large changed nothing, and the loop
+    # that added it until past `high` never ended (a chart of a flat series of large values).
+    ticks = nice_ticks(low, high)
+    assert 2 <= len(ticks) <= 100
+    assert ticks == sorted(ticks)
+
+
+def test_a_flat_series_of_large_values_draws() -> None:
+    large = 1e15
+    svg = draw(
+        Chart("t", [Series("s", [(0.0, large), (1.0, math.nextafter(large, 2e15))])], "x", "y")
+    )
+    ET.fromstring(svg)
