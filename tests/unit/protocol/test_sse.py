@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from protocol import SSEError, SSEParser, encode_data_event, encode_json_event
@@ -83,3 +84,14 @@ def test_chunk_boundaries_do_not_change_the_events(cuts: list[int]) -> None:
 def test_encoded_events_parse_back(datas: list[str]) -> None:
     stream = b"".join(encode_data_event(data) for data in datas)
     assert [event.data for event in SSEParser().feed(stream)] == datas
+
+
+@example("\ud800")
+@given(st.text(st.characters(blacklist_categories=(), blacklist_characters="\r\n")))
+def test_any_text_encodes_to_utf8_json_that_reads_back(text: str) -> None:
+    # Lone surrogates included (a client may send "\ud800", an error may quote it): they have
+    # no UTF-8 form, and encoding an error event with one raised inside the stream.
+    event = encode_json_event({"error": text})
+    assert event.startswith(b"data: ")
+    assert event.endswith(b"\n\n")
+    assert json.loads(event[6:-2].decode("utf-8")) == {"error": text}
