@@ -11,7 +11,12 @@ Each error is logged once, with its request line, in the app's own logger: a 5xx
 a warning when it carries `Retry-After`: a state that passes, such as "not ready yet"); a 4xx is
 the client's and is not logged. An error raised after the answer has started (its status and
 headers are out) cannot be answered: it goes on to aiohttp, which logs it and closes the
-connection. `on_error` sees every error answered (the PyWorker counts them by type).
+connection. `on_error` sees every error answered (the PyWorker counts them by type); should it
+fail, that is logged and the answer still goes out.
+
+Not seen here: what aiohttp refuses before any handler runs (a request line or headers it
+cannot parse, or beyond its size limits) gets aiohttp's own plain-text 400, and the connection
+is closed.
 """
 
 from __future__ import annotations
@@ -44,13 +49,23 @@ def error_middleware(
             if redirect or request.writer.output_size > 0:  # not an error, or too late to answer
                 raise
             error = _as_service_error(exc, request, body_limit)
-            if on_error is not None:
-                on_error(request, error)
+            _notify(on_error, request, error, logger)
             _log(logger, request, error, exc)
             status, headers, body = error_answer(error)
             return web.Response(status=status, headers=headers, body=body)
 
     return errors_as_json
+
+
+def _notify(
+    on_error: ErrorHook | None, request: web.Request, error: ServiceError, logger: logging.Logger
+) -> None:
+    if on_error is None:
+        return
+    try:
+        on_error(request, error)
+    except Exception:  # a counting hook must not cost the client its answer
+        logger.exception("the error hook failed on %s %s", request.method, request.path)
 
 
 def _as_service_error(exc: Exception, request: web.Request, body_limit: int) -> ServiceError:

@@ -133,3 +133,22 @@ async def test_an_error_after_the_answer_has_started_goes_on_to_aiohttp(
         await answer(error, sent=120, seen=seen)
     assert seen == []
     assert caplog.records == []  # aiohttp logs it, once
+
+
+async def test_a_hook_that_fails_still_lets_the_answer_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(request: web.Request, error: ServiceError) -> None:
+        raise KeyError("a metrics label it did not expect")
+
+    middleware = error_middleware(LOG, body_limit=1024, on_error=broken)
+    request = make_mocked_request("POST", "/generate", writer=mock.Mock(output_size=0))
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise Missing("no such thing")
+
+    with caplog.at_level(logging.ERROR, logger=LOG.name):
+        response = await middleware(request, handler)
+    assert response.status == 404
+    assert body(response) == {"error": "no such thing", "error_type": "not_found"}
+    assert [r.getMessage() for r in caplog.records] == ["the error hook failed on POST /generate"]
