@@ -46,8 +46,14 @@ def encode_data_event(data: str) -> bytes:
 
 
 def encode_json_event(payload: Any) -> bytes:
-    """A JSON payload as one event, serialised compactly as TGI's serde does."""
-    return encode_data_event(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+    """A JSON payload as one event, serialised compactly as TGI's serde does: UTF-8, not
+    escaped. A lone surrogate has no UTF-8 form (a client may send one as `"\\ud800"`, and an
+    error message may quote it): such a payload is written with its non-ASCII escaped, which
+    is the same JSON value, so no event ever fails to encode."""
+    try:
+        return encode_data_event(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+    except UnicodeEncodeError:
+        return encode_data_event(json.dumps(payload, separators=(",", ":")))
 
 
 class SSEParser:
