@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, FilePath, SecretStr
 
 from common.settings import ServiceSettings
 from protocol.ticket_scheme import TicketScheme
@@ -81,10 +81,11 @@ class RouterSettings(ServiceSettings):
         validation_alias="TGIS_VAST_ROUTE_WAIT_S",
         description="longest /route/ wait for Vast's client, which gives up after 10 s",
     )
-    vast_root_ca_file: Path | None = Field(
+    vast_root_ca_file: FilePath | None = Field(
         default=None,
         validation_alias="TGIS_VAST_ROOT_CA",
-        description="CA certificate Vast's client should trust (default: the system's bundle)",
+        description="CA certificate Vast's client should trust (default: the system's bundle); "
+        "a file that must exist when the router starts",
     )
     # Gateway mode (router/gateway/proxy.py)
     gateway_max_attempts: int = Field(

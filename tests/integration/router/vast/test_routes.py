@@ -4,6 +4,7 @@ listing, the workers view, the root certificate and the shorter /route/ wait."""
 
 from __future__ import annotations
 
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,20 @@ async def test_the_admin_key_lists_every_endpoint_with_its_key(
     assert (records["chat"]["max_workers"], records["chat"]["endpoint_state"]) == (3, "active")
     own = await (await client.get("/api/v0/endptjobs/", headers=AUTH)).json()
     assert [r["endpoint_name"] for r in own["results"]] == ["default"]
+
+
+def test_a_configured_root_certificate_that_is_missing_stops_the_start(tmp_path: Path) -> None:
+    # Found at start, not as a 500 on every request of Vast's client.
+    with pytest.raises(ValueError, match=r"vast_root_ca_file|TGIS_VAST_ROOT_CA"):
+        router_settings(tmp_path, vast_root_ca_file=tmp_path / "missing.pem")
+
+
+async def test_with_no_certificate_at_all_the_answer_says_what_to_set(
+    aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_bundle = ssl.DefaultVerifyPaths(None, None, "", "", "", "")  # type: ignore[arg-type]
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: no_bundle)
+    client = await router(aiohttp_client, tmp_path)
+    response = await client.get("/static/jvastai_root.cer")
+    assert response.status == 404
+    assert "TGIS_VAST_ROOT_CA" in (await response.json())["error"]
