@@ -2,10 +2,10 @@
 
 Two CSV layouts are read: ours, `arrival_s,input_tokens,output_tokens` (seconds from the start;
 the synthetic traces in data/traces), and Azure's public LLM inference traces as they are,
-`TIMESTAMP,ContextTokens,GeneratedTokens` (wall-clock times). Header names are matched without
-regard to case, after a byte-order mark. Rows are sorted by arrival and times count from the
-first one; blank rows are skipped; token counts are kept as they are (>= 0). Pure: the caller
-reads the file and passes its text.
+`TIMESTAMP,ContextTokens,GeneratedTokens` (wall-clock times, read as UTC whatever the local
+zone). Header names are matched without regard to case, after a byte-order mark. Rows are
+sorted by arrival and times count from the first one; blank rows are skipped; token counts are
+kept as they are (>= 0). Pure: the caller reads the file and passes its text.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import PurePath
 
 __all__ = ["AZURE_COLUMNS", "COLUMNS", "Trace", "TraceError", "parse_trace"]
@@ -121,7 +121,7 @@ def _seconds(cell: str, where: str) -> float:
 def _timestamp(cell: str, where: str) -> float:
     whole, _, fraction = cell.partition(".")
     try:
-        moment = datetime.strptime(whole, "%Y-%m-%d %H:%M:%S")
+        moment = datetime.strptime(whole, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         if fraction and not fraction.isdigit():
             raise ValueError(fraction)
         seconds = float(f"0.{fraction}") if fraction else 0.0

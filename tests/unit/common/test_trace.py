@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,20 @@ def test_a_trace_can_be_built_from_parallel_lists() -> None:
     assert (trace.name, len(trace), trace.duration_s, trace.mean_output_tokens) == (
         "speed", 2, 1.0, 7.5,
     )  # fmt: skip
+
+
+def test_azure_timestamps_are_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Read as local time, a trace that crosses a daylight-saving change (New York, 5 Nov 2023,
+    # 02:00 → 01:00) gained or lost an hour between two arrivals one second apart.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        trace = parse_trace(
+            "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+            "2023-11-05 01:59:59,1,1\n2023-11-05 02:00:00,1,1\n",
+            "a.csv",
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert trace.arrival_s == [0.0, 1.0]
