@@ -1,7 +1,22 @@
-"""The workload of a request in tokens: what a ticket's `cost` must cover (§4.3).
+"""The workload of a request in tokens: the most its backend may generate for that payload on
+that route, which a ticket's `cost` must cover (§4.3). The PyWorker counts it, the gateway and
+the client price with it: one function for all three.
 
-TGI bodies count `parameters.max_new_tokens`; OpenAI bodies (`/v1/chat/completions`,
-`/v1/completions`) count `max_tokens` (or `max_completion_tokens`), once per prompt.
+    /generate, /generate_stream, /   `parameters.best_of` × `parameters.max_new_tokens`
+    /v1/chat/completions             `n` × `max_tokens` (else `max_completion_tokens`)
+    /v1/completions                  `n` × `max_tokens` × the number of prompts
+
+A count that is absent or null is the backend's default: one sequence (`best_of`, `n`), and
+`default_max_new_tokens` new tokens a sequence, which a worker sets to its backend's
+`max_total_tokens` (TGI 3.x generates "as many as fit" when no limit is given). A `best_of` or
+`n` of 0 counts as 1, as the backend runs one sequence for it. `/v1/completions` does not read
+`max_completion_tokens` (neither TGI's router nor ours does): there it is not counted, and the
+request is priced at the default. Counting `n` errs on the safe side: the backend generates one
+sequence whatever `n` says, and a backend that honours it is still covered.
+
+A workload is bounded by `MAX_COST`, the most a ticket can pay for: a larger one (a count of
+400 digits included) is a `WorkloadError`, so no one downstream meets an integer that has no
+float.
 """
 
 from __future__ import annotations
@@ -9,46 +24,81 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from protocol.route import MAX_COST
+
 __all__ = ["OPENAI_PATHS", "WorkloadError", "workload_for_path", "workload_of"]
 
 OPENAI_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
 
 
 class WorkloadError(ValueError):
-    """The payload's `max_new_tokens` is not something a workload can be computed from."""
+    """The payload's counts are not something a workload can be computed from, or the workload
+    is over `MAX_COST`."""
 
 
 def workload_of(payload: Mapping[str, Any], default_max_new_tokens: int) -> int:
-    """`parameters.max_new_tokens`, or `default_max_new_tokens` when it is absent or null.
+    """The workload of a TGI body (`/generate`, `/generate_stream`, `/`): `best_of` ×
+    `max_new_tokens`, each its default when absent or null."""
+    return _bounded(_tgi_workload(payload, default_max_new_tokens))
 
-    TGI 3.x generates "as many as fit" when `max_new_tokens` is absent, so the default a worker
-    passes is the most its backend could generate for one request (its `max_total_tokens`).
-    """
+
+def workload_for_path(path: str, payload: Mapping[str, Any], default_max_new_tokens: int) -> int:
+    """The workload of `payload` sent to `path`, by the table above."""
+    if path == "/v1/chat/completions":
+        per_sequence = _optional_count(payload, "max_tokens", "")
+        if per_sequence is None:
+            per_sequence = _count(payload, "max_completion_tokens", "", default_max_new_tokens)
+        tokens = _sequences(payload, "n", "") * per_sequence
+    elif path == "/v1/completions":
+        per_sequence = _count(payload, "max_tokens", "", default_max_new_tokens)
+        tokens = _sequences(payload, "n", "") * per_sequence * _prompts(payload)
+    else:
+        tokens = _tgi_workload(payload, default_max_new_tokens)
+    return _bounded(tokens)
+
+
+def _tgi_workload(payload: Mapping[str, Any], default_max_new_tokens: int) -> int:
     parameters = payload.get("parameters")
     if parameters is None:
         return default_max_new_tokens
     if not isinstance(parameters, Mapping):
         raise WorkloadError("`parameters` must be a JSON object")
-    return _token_count(parameters, "max_new_tokens", "parameters.", default_max_new_tokens)
+    per_sequence = _count(parameters, "max_new_tokens", "parameters.", default_max_new_tokens)
+    return _sequences(parameters, "best_of", "parameters.") * per_sequence
 
 
-def workload_for_path(path: str, payload: Mapping[str, Any], default_max_new_tokens: int) -> int:
-    """The workload of `payload` sent to `path`: OpenAI routes by `max_tokens`, others as TGI."""
-    if path not in OPENAI_PATHS:
-        return workload_of(payload, default_max_new_tokens)
-    field = "max_completion_tokens" if payload.get("max_tokens") is None else "max_tokens"
-    per_prompt = _token_count(payload, field, "", default_max_new_tokens)
+def _prompts(payload: Mapping[str, Any]) -> int:
+    """A list of prompts is one request each; anything else is one prompt (or refused)."""
     prompt = payload.get("prompt")
-    prompts = len(prompt) if path == "/v1/completions" and isinstance(prompt, list) else 1
-    return per_prompt * max(prompts, 1)
+    return max(len(prompt), 1) if isinstance(prompt, list) else 1
 
 
-def _token_count(body: Mapping[str, Any], field: str, prefix: str, default: int) -> int:
+def _sequences(body: Mapping[str, Any], field: str, prefix: str) -> int:
+    """How many sequences the backend runs for `field` (`best_of`, `n`): at least one."""
+    return max(_count(body, field, prefix, 1), 1)
+
+
+def _count(body: Mapping[str, Any], field: str, prefix: str, default: int) -> int:
+    value = _optional_count(body, field, prefix)
+    return default if value is None else value
+
+
+def _optional_count(body: Mapping[str, Any], field: str, prefix: str) -> int | None:
+    """`body[field]` as a count of tokens or sequences; None when absent or null."""
     value = body.get(field)
     if value is None:
-        return default
+        return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise WorkloadError(f"`{prefix}{field}` must be an integer")
     if value < 0:
         raise WorkloadError(f"`{prefix}{field}` must not be negative")
     return value
+
+
+def _bounded(tokens: int) -> int:
+    if tokens > MAX_COST:
+        raise WorkloadError(
+            f"the request may generate more than {MAX_COST:.0f} tokens, the most a ticket pays "
+            "for: ask for fewer (max_new_tokens × best_of, max_tokens × n × prompts)"
+        )
+    return tokens

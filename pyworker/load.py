@@ -39,8 +39,10 @@ class LoadTracker:
         self.idle.set()
 
     def begin(self, workload: float) -> None:
+        """Count a request in. A workload that has no float (OverflowError) changes nothing."""
+        in_flight = self.in_flight_workload + float(workload)
         self.idle.clear()
-        self.in_flight_workload += workload
+        self.in_flight_workload = in_flight
         self.requests_working += 1
         self.requests_received += 1
 

@@ -7,11 +7,12 @@ still end with one well-formed TGI error event. Those rules are the gateway's to
 `protocol.relay`.
 
 The backend is reached through an aiohttp ClientSession of the relay's own, on keep-alive
-connections; bodies are not decoded. Three timeouts, no total cap: connecting (502 when it
-fails), the first byte of the answer (504), and silence between two chunks of a stream (the
-stream ends with the error event). A slow reader holds the relay at `write()` (aiohttp drains
-past its buffer limit), which stops reads from the backend in turn, so memory per stream stays
-bounded.
+connections; bodies are not decoded, cookies are not kept, and a redirect is never followed:
+a 3xx from the backend is its failure (502), never relayed. Three timeouts, no total cap:
+connecting (502 when it fails), the first byte of the answer (504), and silence between two
+chunks of a stream (the stream ends with the error event). A slow reader holds the relay at
+`write()` (aiohttp drains past its buffer limit), which stops reads from the backend in turn,
+so memory per stream stays bounded.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Relay:
             timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout_s),
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
@@ -84,9 +86,16 @@ class Relay:
         try:
             async with deadline:
                 upstream = await self._session.post(
-                    self._base_url + path, data=body, headers=_REQUEST_HEADERS
+                    self._base_url + path,
+                    data=body,
+                    headers=_REQUEST_HEADERS,
+                    allow_redirects=False,
                 )
                 slot.first_byte_at = time.perf_counter()
+                if 300 <= upstream.status < 400:
+                    raise BackendUnavailable(
+                        f"backend answered a redirect (HTTP {upstream.status}): never followed"
+                    )
                 if upstream.status == 200 and upstream.content_type == "text/event-stream":
                     deadline.reschedule(None)
                     return upstream, None

@@ -110,3 +110,10 @@ class RouterSettings(ServiceSettings):
     gateway_max_body_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, validation_alias="TGIS_GATEWAY_MAX_BODY_BYTES"
     )
+    gateway_max_answer_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        validation_alias="TGIS_GATEWAY_MAX_ANSWER_BYTES",
+        description="largest whole (non-streamed) worker answer the gateway reads; a larger "
+        "one is the worker's failure (502)",
+    )

@@ -25,15 +25,26 @@ PolicyFactory = Callable[[EndpointParams], Policy]
 
 
 async def publish_params(
-    store: EndpointStore, name: str, params: EndpointParams, *, model_id: str = ""
+    store: EndpointStore,
+    name: str,
+    params: EndpointParams,
+    *,
+    model_id: str = "",
+    allow_private_workers: bool = False,
 ) -> None:
-    """Make `params` (and a template for `model_id`) endpoint `name`'s, and persist them."""
+    """Make `params` (and a template for `model_id`) endpoint `name`'s, and persist them;
+    `allow_private_workers` for a provider whose workers run on this machine or network."""
     endpoint = store.endpoints.get(name)
     if endpoint is None:
         return
     template = endpoint.template.model_copy(update={"model_id": model_id, "backend": "embedded"})
-    if (endpoint.params, endpoint.template) != (params, template):
-        store.put_endpoint(endpoint.model_copy(update={"params": params, "template": template}))
+    update = {
+        "params": params,
+        "template": template,
+        "allow_private_workers": allow_private_workers or endpoint.allow_private_workers,
+    }
+    if any(getattr(endpoint, field) != value for field, value in update.items()):
+        store.put_endpoint(endpoint.model_copy(update=update))
         await store.save()
 
 

@@ -131,7 +131,13 @@ async def _serve(
     app[ADMISSION] = lambda worker_id: any(w.name == worker_id for w in provider.workers)
     runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
-    await publish_params(app[STORE], settings.endpoint, params, model_id=args.model_id or "")
+    await publish_params(  # the local provider's workers listen on loopback
+        app[STORE],
+        settings.endpoint,
+        params,
+        model_id=args.model_id or "",
+        allow_private_workers=True,
+    )
     follow_endpoint(app[STORE], loop, settings.endpoint, partial(make_policy, args.policy))
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()

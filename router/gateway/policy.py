@@ -1,29 +1,70 @@
-"""Gateway mode's pure rules: what a request costs, and which worker answers are worth another
-worker. No I/O here. The rules it shares with the PyWorker's relay (the paths, the headers, the
-stream's events, the error event) are in `protocol.relay`.
+"""Gateway mode's pure rules: what a request costs, where it goes on a worker, which addresses
+the gateway may connect to, and which worker answers are worth another worker. No I/O here.
+The rules it shares with the PyWorker's relay (the paths, the headers, the stream's events, the
+error event) are in `protocol.relay`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from protocol import MAX_COST
+from yarl import URL
+
 from protocol.workload import WorkloadError, workload_for_path
 
-__all__ = ["RETRYABLE_STATUSES", "WorkloadError", "request_cost"]
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "WorkloadError",
+    "is_public_address",
+    "is_redirect",
+    "request_cost",
+    "upstream_url",
+]
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 """Worker answers that say "not me, not now" (full, not ready, backend unreachable): another
-worker may serve the request. Anything else is the request's own answer and goes back as is."""
+worker may serve the request. Anything else is the request's own answer and goes back as is,
+but a redirect (`is_redirect`)."""
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def request_cost(path: str, payload: Mapping[str, Any], default_max_new_tokens: int) -> float:
     """Tokens the request may generate, as the worker will count them (`protocol.workload`):
-    `parameters.max_new_tokens` for TGI bodies, `max_tokens` for OpenAI ones, or the default.
-    At least 1, since a ticket pays for something. WorkloadError for a malformed count or one
-    over `MAX_COST` (checked as an integer: a count of 400 digits has no float)."""
-    tokens = max(1, workload_for_path(path, payload, default_max_new_tokens))
-    if tokens > MAX_COST:
-        raise WorkloadError(f"the request may generate {tokens} tokens: at most {MAX_COST:g}")
-    return float(tokens)
+    at least 1, since a ticket pays for something. WorkloadError for a malformed count or a
+    workload over `MAX_COST`."""
+    return float(max(1, workload_for_path(path, payload, default_max_new_tokens)))
+
+
+def upstream_url(worker_url: str, path: str) -> URL:
+    """Where the gateway posts `path` on a worker: the worker URL's origin (scheme, host, port)
+    and `path`, nothing else of it; a path, query, fragment or user info in the URL the worker
+    reported is dropped, so none of them can swallow or redirect the path. ValueError for a URL
+    with no origin."""
+    return URL(worker_url).origin().with_path(path)
+
+
+def is_redirect(status: int) -> bool:
+    """A 3xx: the gateway never follows one, and no worker answers one (a worker failure)."""
+    return 300 <= status < 400
+
+
+def is_public_address(host: str) -> bool:
+    """Whether the IP address `host` (as a socket address gives it) is one on the internet: not
+    loopback, private, link-local, shared (CGNAT), reserved, unspecified or multicast, also when
+    it comes wrapped in IPv6 (IPv4-mapped, 6to4, NAT64). False for what is not an address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # an IPv4 address, as an IPv6 socket reaches it
+            return is_public_address(str(address.ipv4_mapped))
+        embedded = address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+        if embedded is not None and not is_public_address(str(embedded)):
+            return False
+    return address.is_global and not address.is_multicast

@@ -8,22 +8,31 @@
     POST /endpoints/{name}/v1/completions         OpenAI
 
 with `Authorization: Bearer <the endpoint's API key>`. For each request the gateway counts its
-cost from the payload (`max_new_tokens` / `max_tokens`), takes a ticket for a ready worker
-through the core (`Backplane.ticket`), and posts `{"auth_data": ticket, "payload": body}` to
-the worker, exactly as a client would. The worker's status, headers and body come back; a
-stream comes back event by event, each event whole, as soon as it arrives.
+cost from the payload (`protocol.workload`, as the worker counts it), takes a ticket for a
+ready worker through the core (`Backplane.ticket`), and posts `{"auth_data": ticket,
+"payload": body}` to the worker, exactly as a client would. The worker's status, headers and
+body come back; a stream comes back event by event, each event whole, as soon as it arrives.
 
 The ticket's cost counts on the worker while the request is under way and is handed back
 (`GatewayTicket.done`) as soon as it is over: answered, failed at the worker, or left by its
 client. The worker's next report is not awaited.
 
 A worker that fails before the first byte reaches the client (cannot be reached, resets, times
-out, or answers 429/502/503/504) is left out and another one is tried, up to
-`gateway_max_attempts` in all; never the one that just failed. Once the first byte is out, a
+out, answers 429/502/503/504 or a redirect, or sends a whole answer over
+`gateway_max_answer_bytes`) is left out and another one is tried, up to `gateway_max_attempts`
+in all; never the one that just failed. Once the first byte is out, a
 failure ends the stream with a TGI error event, since the answer cannot be taken back. Either
 way the worker is out of rotation until its next report (`Backplane.worker_failed`): a stream
 that breaks mid-way (reset, closed before its end, silent past the idle timeout) is the
 worker's failure as much as one before the first byte. A client that leaves is nobody's.
+
+What the gateway reaches is bounded (`router.gateway.sessions`): the worker URL's origin alone
+(`policy.upstream_url`), no redirect ever followed (a 3xx is the worker's failure, never
+relayed), public addresses only unless the endpoint allows private workers, checked on the
+address each connection is made to. A whole (non-streamed) answer must be complete within
+`gateway_first_byte_timeout_s` of the request, in at most `gateway_max_answer_bytes`; a
+stream's first event must come within `gateway_first_byte_timeout_s` of its head, and each
+next one within `gateway_idle_timeout_s`.
 """
 
 from __future__ import annotations
@@ -48,7 +57,14 @@ from router.errors import (
     PayloadTooLarge,
     WorkerFailed,
 )
-from router.gateway.policy import RETRYABLE_STATUSES, WorkloadError, request_cost
+from router.gateway.policy import (
+    RETRYABLE_STATUSES,
+    WorkloadError,
+    is_redirect,
+    request_cost,
+    upstream_url,
+)
+from router.gateway.sessions import client_session
 from router.http.bodies import json_object, parse_json
 from router.routing.backplane import BACKPLANE, EndpointView
 from router.settings import RouterSettings
@@ -71,6 +87,7 @@ class GatewayConfig:
     idle_timeout_s: float
     default_max_new_tokens: int
     max_body_bytes: int
+    max_answer_bytes: int
 
     @classmethod
     def from_settings(cls, settings: RouterSettings) -> GatewayConfig:
@@ -80,23 +97,26 @@ class GatewayConfig:
 
 CONFIG = web.AppKey("gateway_config", GatewayConfig)
 SESSION = web.AppKey("gateway_session", aiohttp.ClientSession)
+"""To workers on public addresses only."""
+PRIVATE_SESSION = web.AppKey("gateway_private_session", aiohttp.ClientSession)
+"""To workers anywhere: for the endpoints that allow private workers."""
 
 
 def setup(app: web.Application, settings: RouterSettings) -> None:
     app[CONFIG] = GatewayConfig.from_settings(settings)
-    app.cleanup_ctx.append(_client_session)
+    app.cleanup_ctx.append(_client_sessions)
     app.router.add_post("/endpoints/{name}", _handler("/"))
     for path in RELAYED_PATHS:
         app.router.add_post(f"/endpoints/{{name}}{path}", _handler(path))
 
 
-async def _client_session(app: web.Application) -> AsyncIterator[None]:
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
-    timeout = aiohttp.ClientTimeout(total=None, connect=app[CONFIG].connect_timeout_s)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, auto_decompress=False
-    ) as session:
-        app[SESSION] = session
+async def _client_sessions(app: web.Application) -> AsyncIterator[None]:
+    connect_timeout_s = app[CONFIG].connect_timeout_s
+    async with (
+        client_session(connect_timeout_s=connect_timeout_s, public_only=True) as public,
+        client_session(connect_timeout_s=connect_timeout_s, public_only=False) as private,
+    ):
+        app[SESSION], app[PRIVATE_SESSION] = public, private
         yield
 
 
@@ -162,6 +182,7 @@ async def _forward(
 ) -> web.StreamResponse:
     app = request.app
     config, backplane = app[CONFIG], app[BACKPLANE]
+    session = app[PRIVATE_SESSION] if endpoint.allow_private_workers else app[SESSION]
     failed: list[str] = []
     last: _Failure | None = None
     request_idx: int | None = None  # the first ticket's: a retry is not new demand
@@ -175,7 +196,7 @@ async def _forward(
         auth_data = json.dumps(ticket.signed.auth_data()).encode()
         body = b'{"auth_data":' + auth_data + b',"payload":' + payload_json + b"}"
         try:
-            outcome = await _try_worker(request, app[SESSION], config, url.rstrip("/") + path, body)
+            outcome = await _try_worker(request, session, config, url, path, body)
         finally:  # over, whichever way (the client leaving cancels us): the cost is back now
             ticket.done()
         if isinstance(outcome, _Broken):
@@ -205,15 +226,18 @@ async def _try_worker(
     request: web.Request,
     session: aiohttp.ClientSession,
     config: GatewayConfig,
-    url: str,
+    worker_url: str,
+    path: str,
     body: bytes,
 ) -> web.StreamResponse | _Failure | _Broken:
+    deadline_at = asyncio.get_running_loop().time() + config.first_byte_timeout_s
     try:
-        async with asyncio.timeout(config.first_byte_timeout_s):
+        url = upstream_url(worker_url, path)
+        async with asyncio.timeout_at(deadline_at):
             upstream = await session.post(  # a file-like body: large ones do not block the loop
-                url, data=io.BytesIO(body), headers=_REQUEST_HEADERS
+                url, data=io.BytesIO(body), headers=_REQUEST_HEADERS, allow_redirects=False
             )
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         return _Failure(_describe(exc))
     async with upstream:
         headers = relayed_headers(upstream.headers.items())
@@ -221,14 +245,34 @@ async def _try_worker(
             return _Failure(
                 f"HTTP {upstream.status}", upstream.status, await _read_small(upstream), headers
             )
+        if is_redirect(upstream.status):
+            return _Failure(f"it answered a redirect (HTTP {upstream.status}), never followed")
         if upstream.content_type == "text/event-stream":
             return await _relay_stream(request, upstream, headers, config)
-        try:
-            async with asyncio.timeout(config.first_byte_timeout_s):
-                answer = await upstream.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return _Failure(_describe(exc))
+        answer = await _read_whole(upstream, config.max_answer_bytes, deadline_at)
+        if isinstance(answer, _Failure):
+            return answer
         return web.Response(status=upstream.status, body=answer, headers=headers)
+
+
+async def _read_whole(
+    upstream: aiohttp.ClientResponse, limit: int, deadline_at: float
+) -> bytes | _Failure:
+    """The answer's body, if it is whole by `deadline_at` (the loop's time) and at most `limit`
+    bytes; else the worker's failure."""
+    too_large = _Failure(f"its answer is over the {limit}-byte limit")
+    if upstream.content_length is not None and upstream.content_length > limit:
+        return too_large
+    answer = bytearray()
+    try:
+        async with asyncio.timeout_at(deadline_at):
+            async for chunk in upstream.content.iter_any():
+                answer += chunk
+                if len(answer) > limit:
+                    return too_large
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return _Failure(_describe(exc))
+    return bytes(answer)
 
 
 async def _relay_stream(

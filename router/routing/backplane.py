@@ -43,6 +43,8 @@ class EndpointView:
     created_at: float
     params: Mapping[str, Any] = field(default_factory=dict)
     """Vast's endpoint parameters (min_load, max_workers, ..., endpoint_state)."""
+    allow_private_workers: bool = False
+    """The gateway may connect to its workers on loopback, private and link-local addresses."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ def _endpoint_view(endpoint: Endpoint) -> EndpointView:
         api_key=endpoint.api_key.get_secret_value(),
         created_at=endpoint.created_at,
         params=params,
+        allow_private_workers=endpoint.allow_private_workers,
     )
 
 

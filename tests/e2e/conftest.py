@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.processes import ManagedProcess, get_json, router_args, wait_for, worker_args
+from tests.local_endpoint import allow_private_workers
 from tests.ports import free_port
 
 API_KEY = "e2e-api-key"
@@ -30,8 +31,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, tgis_cache_dir: Path) -> Ite
     ports = {name: free_port() for name in ("router", "worker", "backend")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {"TGIS_CACHE_DIR": str(tgis_cache_dir), "TGIS_WORKER_TOKEN": WORKER_TOKEN}
+    state_dir = tmp_path_factory.mktemp("router-state")
+    allow_private_workers(state_dir)  # the worker listens on 127.0.0.1
     args = {
-        "router": router_args(ports["router"], API_KEY, tmp_path_factory.mktemp("router-state")),
+        "router": router_args(ports["router"], API_KEY, state_dir),
         "backend": ["backend", "--port", str(ports["backend"])],
         "worker": worker_args(ports["worker"], urls["backend"], urls["router"], "e2e-worker"),
     }

@@ -21,7 +21,14 @@ from aiohttp import web
 from protocol import encode_json_event
 
 Mode = Literal[
-    "ok", "error_422", "error_500", "die_mid_stream", "slow_stream", "stall_stream", "stall_body"
+    "ok",
+    "error_422",
+    "error_500",
+    "die_mid_stream",
+    "slow_stream",
+    "stall_stream",
+    "stall_body",
+    "redirect",  # /generate answers 307 (which would repeat the POST) to `redirect_to`
 ]
 
 FAKE_INFO = {
@@ -59,6 +66,7 @@ class FakeTGI:
     peak_active: int = 0
     stream_bytes_sent: int = 0
     generate_connections: set[object] = field(default_factory=set)  # peers that POSTed
+    redirect_to: str = ""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -112,6 +120,8 @@ class FakeTGI:
         return response
 
     def _generate_answer(self) -> web.Response:
+        if self.mode == "redirect":
+            return web.Response(status=307, headers={"Location": self.redirect_to})
         if self.mode == "error_422":
             error = {"error": "Input validation error: `top_p` bad", "error_type": "validation"}
             return web.json_response(error, status=422)

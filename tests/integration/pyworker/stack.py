@@ -20,6 +20,7 @@ from pyworker.state import LIFECYCLE, LOAD
 from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI
+from tests.local_endpoint import allow_private_workers
 from tests.ports import free_port
 
 API_KEY = "k"
@@ -82,6 +83,7 @@ async def start_stack(
     """A router (`router_fields` add to or replace its settings), a ready worker with
     `worker_fields`, and `backend` behind it."""
     key = SigningKey.generate()
+    allow_private_workers(tmp_path)
     router_settings = RouterSettings(
         **{
             "api_key": API_KEY,

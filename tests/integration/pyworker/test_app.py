@@ -21,7 +21,7 @@ import pytest
 from protocol import SigningKey, WorkerState, sign_ticket
 from pyworker.app import create_app
 from pyworker.settings import WorkerSettings
-from pyworker.state import LIFECYCLE
+from pyworker.state import LIFECYCLE, LOAD
 from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI
@@ -87,6 +87,46 @@ async def test_a_payload_without_max_new_tokens_costs_the_backends_maximum(stack
     assert "2048" in (await response.json())["error"]
     ok = await stack.post("/generate", {"auth_data": await stack.ticket(2048), "payload": payload})
     assert ok.status == 200
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"inputs": "x", "parameters": {"max_new_tokens": 10**400}},
+        {"inputs": "x", "parameters": {"max_new_tokens": 10**7}},
+        {"messages": [], "max_tokens": 1000, "n": 10**6},
+    ],
+)
+@pytest.mark.parametrize("unsecured", [False, True])
+async def test_a_workload_no_ticket_can_pay_for_is_a_422(
+    aiohttp_server: ServerFactory, tmp_path: Path, payload: dict[str, Any], unsecured: bool
+) -> None:
+    """Over `MAX_COST`, a workload of 400 digits included: a 422 (it was a 500, with the worker
+    left busy, from a float that cannot hold it), and the backend never hears of it."""
+    async for stack in start_stack(aiohttp_server, tmp_path, FakeTGI(), unsecured=unsecured):
+        path = "/v1/chat/completions" if "messages" in payload else "/generate"
+        ticket = json.dumps(stack.forge(cost=100)).encode()
+        raw = b'{"auth_data":' + ticket + b',"payload":' + json.dumps(payload).encode() + b"}"
+        response = await stack.http.post(f"{stack.worker_url}{path}", data=raw)
+        assert response.status == 422
+        answer = await response.json()
+        assert answer["error_type"] == "validation"
+        assert "ask for fewer" in answer["error"]
+        assert stack.backend.received == []
+        stack.assert_idle()
+        assert stack.worker.app[LOAD].idle.is_set()
+
+
+async def test_every_best_of_candidate_is_paid_for(stack: Stack) -> None:
+    payload = {"inputs": "x", "parameters": {"max_new_tokens": 7, "best_of": 2, "do_sample": True}}
+    response = await stack.post(
+        "/generate", {"auth_data": await stack.ticket(7), "payload": payload}
+    )
+    assert response.status == 403
+    assert (await response.json())["reason"] == "cost_too_low"
+    ok = await stack.post("/generate", {"auth_data": await stack.ticket(14), "payload": payload})
+    assert ok.status == 200
+    assert stack.backend.payloads("/generate") == [payload]
 
 
 @pytest.mark.parametrize(

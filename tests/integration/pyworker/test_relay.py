@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from pyworker.load import Outcome
 from pyworker.state import LOAD
@@ -131,6 +132,31 @@ async def test_a_client_that_leaves_while_the_backend_works_cancels_it(stack: St
     stack.assert_idle()
     outcomes = stack.worker.app[LOAD].outcomes
     assert (outcomes[Outcome.CANCELLED], outcomes[Outcome.ERROR]) == (1, 0)
+
+
+async def test_a_backend_redirect_is_never_followed_and_gives_502(
+    stack: Stack, aiohttp_server: ServerFactory
+) -> None:
+    """A 307 would repeat the POST, ticketed payload and all, wherever it points."""
+    reached: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        reached.append(request.path)
+        return web.json_response({"generated_text": "from elsewhere"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", elsewhere)
+    stack.backend.redirect_to = str((await aiohttp_server(app)).make_url("/internal"))
+    stack.backend.mode = "redirect"
+    response = await stack.post(
+        "/generate", {"auth_data": await stack.ticket(), "payload": PAYLOAD}
+    )
+    assert response.status == 502
+    answer = await response.json()
+    assert answer["error_type"] == "backend_unavailable"
+    assert "redirect (HTTP 307)" in answer["error"]
+    assert reached == []
+    stack.assert_idle()
 
 
 async def test_a_backend_that_is_down_gives_502(

@@ -81,10 +81,56 @@ def test_route_request_defaults() -> None:
         ("/v1/completions", {"prompt": "a", "max_tokens": 10}, 10),
         ("/generate", {"inputs": "x", "parameters": {"max_new_tokens": 7}}, 7),
         ("/", {"inputs": "x", "parameters": {"max_new_tokens": 7}, "stream": True}, 7),
+        # best_of candidates are each generated whole
+        ("/generate", {"inputs": "x", "parameters": {"max_new_tokens": 7, "best_of": 2}}, 14),
+        ("/generate_stream", {"inputs": "x", "parameters": {"best_of": 3}}, 3 * 2048),
+        ("/", {"inputs": "x", "parameters": {"max_new_tokens": 7, "best_of": 0}}, 7),
+        ("/", {"inputs": "x", "parameters": {"max_new_tokens": 7, "best_of": None}}, 7),
+        # n choices, each up to max_tokens
+        ("/v1/chat/completions", {"messages": [], "max_tokens": 30, "n": 3}, 90),
+        ("/v1/chat/completions", {"messages": [], "max_completion_tokens": 12, "n": 2}, 24),
+        ("/v1/chat/completions", {"messages": [], "n": 2}, 2 * 2048),
+        ("/v1/completions", {"prompt": ["a", "b"], "max_tokens": 10, "n": 3}, 60),
+        # the backend ignores max_completion_tokens on /v1/completions: its default counts
+        ("/v1/completions", {"prompt": "a", "max_completion_tokens": 5}, 2048),
+        ("/v1/completions", {"prompt": ["a", "b"], "max_completion_tokens": 5}, 2 * 2048),
     ],
 )
 def test_workload_by_route(path: str, payload: dict[str, Any], expected: int) -> None:
     assert workload_for_path(path, payload, 2048) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/generate", {"parameters": {"max_new_tokens": 10**400}}),  # no float holds it
+        ("/generate", {"parameters": {"max_new_tokens": 10**12}}),
+        ("/generate", {"parameters": {"max_new_tokens": 1000, "best_of": 1001}}),
+        ("/v1/chat/completions", {"max_tokens": 1000, "n": 10**400}),
+        ("/v1/completions", {"prompt": ["a"] * 1001, "max_tokens": 1000}),
+    ],
+)
+def test_a_workload_over_what_a_ticket_pays_for_is_refused(
+    path: str, payload: dict[str, Any]
+) -> None:
+    with pytest.raises(WorkloadError, match="ask for fewer"):
+        workload_for_path(path, payload, 2048)
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "field"),
+    [
+        ("/generate", {"parameters": {"best_of": -1}}, "parameters.best_of"),
+        ("/generate", {"parameters": {"best_of": "2"}}, "parameters.best_of"),
+        ("/v1/chat/completions", {"n": 1.5}, "n"),
+        ("/v1/completions", {"prompt": "a", "n": True}, "n"),
+    ],
+)
+def test_malformed_sequence_counts_are_refused(
+    path: str, payload: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(WorkloadError, match=f"`{field}`"):
+        workload_for_path(path, payload, 2048)
 
 
 def test_openai_workload_refuses_non_integers() -> None:

@@ -38,6 +38,16 @@ def test_every_exit_path_returns_the_load(error: BaseException, outcome: Outcome
     assert load.requests_received == 1
 
 
+def test_a_workload_with_no_float_changes_nothing() -> None:
+    """A count of 400 digits cannot be counted in: the tracker stays idle and empty (it used to
+    clear `idle` first, so a drain waited for a request that never ran)."""
+    load = tracker()
+    with pytest.raises(OverflowError), load.slot(10**400):
+        pass
+    assert load.idle.is_set()
+    assert (load.in_flight_workload, load.requests_working, load.requests_received) == (0, 0, 0)
+
+
 def test_an_explicit_outcome_wins() -> None:
     load = tracker()
     with load.slot(1) as slot:

@@ -23,6 +23,7 @@ from protocol import encode_json_event, load_public_key, verify_ticket_signature
 from protocol.relay import INCOMPLETE_STREAM_EVENT
 from router.http.app import DEMAND, create_app
 from tests.integration.router.routers import ClientFactory, router_settings
+from tests.local_endpoint import allow_private_workers
 from tests.ports import free_port
 
 API_KEY = "gateway-key"
@@ -42,6 +43,9 @@ Behaviour = Literal[
     "stream_empty",  # ends its answer cleanly before any event
     "slow_start",
     "gzip",  # answers with a gzip-encoded body
+    "redirect",  # answers `redirect_status` to `location`
+    "huge",  # answers 2 KiB, with its length
+    "huge_chunked",  # answers 2 KiB, chunked, with no length
 ]
 
 
@@ -56,6 +60,8 @@ class StandInWorker:
     stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
     events: int = 3
     accept_encoding: list[str | None] = field(default_factory=list)
+    location: str = ""
+    redirect_status: int = 302
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -69,6 +75,10 @@ class StandInWorker:
             encoded = gzip.compress(json.dumps({"generated_text": f" from {self.name}"}).encode())
             headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
             return web.Response(body=encoded, headers=headers)
+        if self.behaviour == "redirect":
+            return web.Response(status=self.redirect_status, headers={"Location": self.location})
+        if self.behaviour in ("huge", "huge_chunked"):
+            return await self.huge(request)
         if self.behaviour == "busy":
             body = {"error": "worker queue is full", "error_type": "overloaded"}
             return web.json_response(body, status=429, headers={"Retry-After": "3"})
@@ -81,6 +91,16 @@ class StandInWorker:
         return web.json_response(
             {"generated_text": f" from {self.name}"}, headers={"x-generated-tokens": "7"}
         )
+
+    async def huge(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if self.behaviour == "huge":
+            response.content_length = 2048
+        await response.prepare(request)
+        for _ in range(8):
+            await response.write(b" " * 256)
+        await response.write_eof()
+        return response
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -146,8 +166,11 @@ async def start(worker: StandInWorker, servers: list[TestServer]) -> str:
 
 
 async def router(
-    aiohttp_client: ClientFactory, tmp_path: Path, **overrides: Any
+    aiohttp_client: ClientFactory, tmp_path: Path, *, private_workers: bool = True, **overrides: Any
 ) -> TestClient[Any, Any]:
+    """A router whose endpoint `default` allows workers on 127.0.0.1, unless told not to."""
+    if private_workers:
+        allow_private_workers(tmp_path / "state")
     fields: dict[str, Any] = {
         "api_key": API_KEY,
         "worker_token": WORKER_TOKEN,
@@ -229,6 +252,12 @@ async def test_a_body_is_relayed_undecoded_with_its_content_encoding(
         ("/v1/completions", {"prompt": ["a", "b"], "max_tokens": 3}, 6),
         ("/", {"inputs": "x", "parameters": {"max_new_tokens": 9}, "stream": False}, 9),
         ("", {"inputs": "x"}, 64),  # no max_new_tokens: the configured default
+        # every sequence the backend may generate is paid for
+        ("/generate", {"inputs": "x", "parameters": {"max_new_tokens": 9, "best_of": 2}}, 18),
+        ("/v1/chat/completions", {"messages": [], "max_tokens": 5, "n": 3}, 15),
+        ("/v1/completions", {"prompt": ["a", "b"], "max_tokens": 3, "n": 2}, 12),
+        # the backend ignores max_completion_tokens on /v1/completions: its default counts
+        ("/v1/completions", {"prompt": "a", "max_completion_tokens": 3}, 64),
     ],
 )
 async def test_the_cost_comes_from_the_payload(
@@ -281,6 +310,13 @@ async def test_the_cost_comes_from_the_payload(
             "/endpoints/default/v1/completions",
             AUTH,
             '{"prompt": ["a", "b"], "max_tokens": 900000}',
+            422,
+            "validation",
+        ),
+        (
+            "/endpoints/default/generate",
+            AUTH,
+            '{"inputs": "x", "parameters": {"max_new_tokens": 1' + "0" * 400 + "}}",
             422,
             "validation",
         ),
@@ -444,7 +480,9 @@ async def test_every_endpoint_of_the_management_api_is_served_with_its_own_key(
     client = await router(aiohttp_client, tmp_path, admin_key="admin")
     admin = {"Authorization": "Bearer admin"}
     created = await client.post(
-        "/api/v0/endpoints/", json={"name": "chat", "api_key": "chat-key"}, headers=admin
+        "/api/v0/endpoints/",
+        json={"name": "chat", "api_key": "chat-key", "allow_private_workers": True},
+        headers=admin,
     )
     assert created.status == 201, await created.text()
     worker = StandInWorker("c")
@@ -674,6 +712,7 @@ async def test_a_client_that_leaves_mid_stream_leaves_the_worker_in_rotation(
 
 async def served_router(tmp_path: Path, *, handler_cancellation: bool) -> tuple[web.AppRunner, str]:
     """A router on a real port (as `router` and `up` serve it); its runner and base URL."""
+    allow_private_workers(tmp_path / "state")
     settings = router_settings(
         tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN, gateway_default_max_new_tokens=64
     )
@@ -698,3 +737,126 @@ async def report_ready(
         headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
         async with session.post(f"{base}/worker_status/", json=report, headers=headers):
             pass
+
+
+# What the gateway reaches: the worker's origin alone, never through a redirect, never a private
+# address unless the endpoint allows it, and no answer beyond its size limit.
+
+
+@dataclass
+class InternalService:
+    """Something on the router's own network that no client should reach through it."""
+
+    hits: list[tuple[str, str]] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.hits.append((request.method, request.path))
+        return web.json_response({"secret": "internal"})
+
+
+async def start_internal(servers: list[TestServer]) -> tuple[InternalService, str]:
+    service = InternalService()
+    server = TestServer(service.app())
+    await server.start_server()
+    servers.append(server)
+    return service, str(server.make_url("/metadata"))
+
+
+async def assert_worker_failed(response: aiohttp.ClientResponse, reason: str) -> None:
+    assert response.status == 502
+    answer = await response.json()
+    assert answer["error_type"] == "worker_failed"
+    assert reason in answer["error"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_the_workers_failure_and_is_never_followed(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], status: int
+) -> None:
+    internal, internal_url = await start_internal(servers)
+    worker = StandInWorker("a", "redirect", location=internal_url, redirect_status=status)
+    client = await gateway_with(aiohttp_client, tmp_path, servers, worker)
+    response = await generate(client)
+    await assert_worker_failed(response, f"redirect (HTTP {status})")
+    assert internal.hits == []
+    assert len(worker.received) == 1
+    assert await states(client) == {"a": "failed"}  # out of rotation until its next report
+
+
+@pytest.mark.parametrize("suffix", ["#", "?", "/?to=", "/#", "/prefix?x=1#y"])
+async def test_what_a_worker_url_ends_with_cannot_swallow_the_path(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], suffix: str
+) -> None:
+    client = await router(aiohttp_client, tmp_path)
+    worker = StandInWorker("a")
+    await register(client, "a", await start(worker, servers) + suffix, 0)
+    response = await client.post(
+        "/endpoints/default/v1/completions", json={"prompt": "x"}, headers=AUTH
+    )
+    assert response.status == 200
+    [(path, envelope)] = worker.received
+    assert path == "/v1/completions"
+    assert envelope["payload"] == {"prompt": "x"}
+
+
+@pytest.mark.parametrize("behaviour", ["huge", "huge_chunked"])
+async def test_an_answer_over_the_size_limit_is_the_workers_failure(
+    aiohttp_client: ClientFactory,
+    tmp_path: Path,
+    servers: list[TestServer],
+    behaviour: Behaviour,
+) -> None:
+    client = await router(aiohttp_client, tmp_path, gateway_max_answer_bytes=1024)
+    await serve(client, servers, StandInWorker("a", behaviour))
+    response = await generate(client)
+    await assert_worker_failed(response, "over the 1024-byte limit")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])  # an address, and a name for it
+async def test_a_private_worker_is_refused_unless_its_endpoint_allows_private_workers(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], host: str
+) -> None:
+    client = await router(aiohttp_client, tmp_path, private_workers=False, admin_key="admin")
+    worker = StandInWorker("a")
+    url = (await start(worker, servers)).replace("127.0.0.1", host)
+    await register(client, "a", url, 0)
+    response = await generate(client)
+    await assert_worker_failed(response, "is not a public address")
+    assert worker.received == []
+
+    allow = {"allow_private_workers": True}
+    admin = {"Authorization": "Bearer admin"}
+    assert (await client.patch("/api/v0/endpoints/default", json=allow, headers=admin)).ok
+    await register(client, "a", url, 0)  # back in rotation
+    response = await generate(client)
+    assert response.status == 200
+    assert len(worker.received) == 1
+
+
+async def test_no_cookie_a_worker_sets_goes_back_to_any_worker(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer]
+) -> None:
+    sent: list[str | None] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        sent.append(request.headers.get("Cookie"))
+        response = web.json_response({"generated_text": " x"})
+        response.set_cookie("worker_session", "from-a-worker")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/{path:.*}", handle)
+    server = TestServer(app)
+    await server.start_server()
+    servers.append(server)
+    client = await router(aiohttp_client, tmp_path)
+    # a name, not an IP address: aiohttp's own jar would keep this one
+    await register(client, "a", f"http://localhost:{server.port}", 0)
+    for _ in range(2):
+        assert (await generate(client)).status == 200
+    assert sent == [None, None]

@@ -39,6 +39,15 @@ def test_the_stored_form_reads_back_the_same() -> None:
     assert endpoint_from_body({"name": "e", "created_at": 99.0}).created_at == 0.0
 
 
+def test_private_workers_are_refused_until_allowed_and_the_choice_is_kept() -> None:
+    endpoint = endpoint_from_body({"name": "e"})
+    assert endpoint.allow_private_workers is False
+    allowed = endpoint_from_body({"allow_private_workers": True}, current=endpoint)
+    assert allowed.view()["allow_private_workers"] is True
+    assert endpoint_from_body(allowed.stored(), stored=True) == allowed
+    assert endpoint_from_body({"min_load": 5}, current=allowed).allow_private_workers is True
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from router.gateway.policy import WorkloadError, request_cost
+from router.gateway.policy import (
+    WorkloadError,
+    is_public_address,
+    is_redirect,
+    request_cost,
+    upstream_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -15,6 +21,10 @@ from router.gateway.policy import WorkloadError, request_cost
         ("/v1/chat/completions", {"messages": [], "max_completion_tokens": 4}, 4),
         ("/v1/completions", {"prompt": ["a", "b", "c"], "max_tokens": 2}, 6),
         ("/v1/completions", {"prompt": "a"}, 512),
+        ("/generate", {"inputs": "x", "parameters": {"max_new_tokens": 20, "best_of": 2}}, 40),
+        ("/v1/chat/completions", {"messages": [], "max_tokens": 9, "n": 4}, 36),
+        ("/v1/completions", {"prompt": ["a", "b"], "max_tokens": 2, "n": 3}, 12),
+        ("/v1/completions", {"prompt": "a", "max_completion_tokens": 4}, 512),
     ],
 )
 def test_the_cost_is_what_the_worker_will_count(
@@ -37,3 +47,74 @@ def test_the_cost_is_what_the_worker_will_count(
 def test_a_malformed_count_is_refused(payload: dict[str, object]) -> None:
     with pytest.raises(WorkloadError):
         request_cost("/generate", payload, 512)
+
+
+@pytest.mark.parametrize(
+    "worker_url",
+    [
+        "http://10.0.0.5:8001",
+        "http://10.0.0.5:8001/",
+        "http://10.0.0.5:8001#",
+        "http://10.0.0.5:8001/#x",
+        "http://10.0.0.5:8001?",
+        "http://10.0.0.5:8001/?a=b",
+        "http://10.0.0.5:8001/other/place",
+        "http://user:secret@10.0.0.5:8001",
+    ],
+)
+def test_the_path_goes_to_the_workers_origin_whatever_its_url_holds(worker_url: str) -> None:
+    url = upstream_url(worker_url, "/generate")
+    assert str(url) == "http://10.0.0.5:8001/generate"
+    assert (url.path, url.query_string, url.fragment, url.user) == ("/generate", "", "", None)
+
+
+def test_the_compat_route_keeps_its_slash() -> None:
+    assert str(upstream_url("https://w.example:443/x?y#z", "/")) == "https://w.example/"
+
+
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308, 399])
+def test_every_3xx_is_a_redirect(status: int) -> None:
+    assert is_redirect(status)
+
+
+@pytest.mark.parametrize("status", [200, 204, 299, 400, 429, 502])
+def test_other_statuses_are_not(status: int) -> None:
+    assert not is_redirect(status)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "127.8.9.10",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",  # cloud metadata
+        "100.64.0.1",  # shared address space (CGNAT)
+        "0.0.0.0",
+        "224.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+        "fc00::1",
+        "fd12:3456::1",
+        "fe80::1",
+        "fe80::1%lo",
+        "ff02::1",
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:10.0.0.1",
+        "2002:7f00:1::1",  # 6to4 around 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64 around 10.0.0.1
+        "localhost",  # not an address at all
+    ],
+)
+def test_loopback_private_and_link_local_addresses_are_not_public(host: str) -> None:
+    assert not is_public_address(host)
+
+
+@pytest.mark.parametrize(
+    "host", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1"]
+)
+def test_internet_addresses_are_public(host: str) -> None:
+    assert is_public_address(host)
