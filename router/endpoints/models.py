@@ -84,6 +84,10 @@ class Endpoint(BaseModel):
     template: Template = Field(default_factory=Template)
     params: EndpointParams = Field(default_factory=EndpointParams)
     created_at: float = Field(default=0.0, ge=0.0, description="unix seconds")
+    allow_private_workers: bool = Field(
+        default=False,
+        description="accept workers on loopback, private and link-local addresses (the local provider's)",  # noqa: E501
+    )
 
     @field_validator("api_key")
     @classmethod
@@ -105,6 +109,7 @@ class Endpoint(BaseModel):
             "template": self.template.view(),
             **self.params.model_dump(),
             "created_at": self.created_at,
+            "allow_private_workers": self.allow_private_workers,
         }
         if reveal_key:
             body["api_key"] = self.api_key.get_secret_value()
@@ -142,6 +147,7 @@ def endpoint_from_body(
     if not stored:
         body.pop("created_at", None)  # the router's to say
     unknown = set(body) - PARAM_NAMES - {"name", "api_key", "endpoint_state", "template"}
+    unknown -= {"allow_private_workers"}
     unknown -= {"created_at"}
     if unknown:
         raise InvalidRequest(_unknown_fields(unknown, "endpoint"))

@@ -22,11 +22,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from protocol import encode_json_event, load_public_key, verify_ticket_signature
 from protocol.relay import INCOMPLETE_STREAM_EVENT
 from router.http.app import DEMAND, create_app
+from tests import worker_identity
 from tests.integration.router.routers import ClientFactory, router_settings
 from tests.ports import free_port
 
 API_KEY = "gateway-key"
-WORKER_TOKEN = "gateway-worker-token"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 GENERATE = {"inputs": "Hello", "parameters": {"max_new_tokens": 7}}
 
@@ -150,7 +150,6 @@ async def router(
 ) -> TestClient[Any, Any]:
     fields: dict[str, Any] = {
         "api_key": API_KEY,
-        "worker_token": WORKER_TOKEN,
         "gateway_default_max_new_tokens": 64,
         "gateway_max_body_bytes": 64 * 1024,
     }
@@ -186,8 +185,7 @@ async def register(client: TestClient[Any, Any], worker_id: str, url: str, load:
     """A ready worker; the one with the least load is chosen first."""
     report = {"id": worker_id, "url": url, "state": "ready", "max_perf": 100.0}
     report["in_flight_workload"] = load
-    headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
-    response = await client.post("/worker_status/", json=report, headers=headers)
+    response = await worker_identity.report(client, report)
     assert response.status == 200
 
 
@@ -444,13 +442,14 @@ async def test_every_endpoint_of_the_management_api_is_served_with_its_own_key(
     client = await router(aiohttp_client, tmp_path, admin_key="admin")
     admin = {"Authorization": "Bearer admin"}
     created = await client.post(
-        "/api/v0/endpoints/", json={"name": "chat", "api_key": "chat-key"}, headers=admin
+        "/api/v0/endpoints/",
+        json={"name": "chat", "api_key": "chat-key", "allow_private_workers": True},
+        headers=admin,
     )
     assert created.status == 201, await created.text()
     worker = StandInWorker("c")
     report = {"id": "c", "url": await start(worker, servers), "state": "ready", "endpoint": "chat"}
-    workers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
-    assert (await client.post("/worker_status/", json=report, headers=workers)).status == 200
+    assert (await worker_identity.report(client, report)).status == 200
 
     chat = {"Authorization": "Bearer chat-key"}
     response = await client.post("/endpoints/chat/generate", json=GENERATE, headers=chat)
@@ -480,7 +479,7 @@ async def test_a_client_that_leaves_before_the_first_event_fails_no_worker(
     slow, other = StandInWorker("slow", "slow_start"), StandInWorker("other")
     try:
         async with aiohttp.ClientSession() as session:
-            await report_ready(session, base, [(slow, 0), (other, 500)], servers)
+            await report_ready(session, runner.app, base, [(slow, 0), (other, 500)], servers)
         leaving = aiohttp.ClientSession()
         url = f"{base}/endpoints/default/generate_stream"
         sent = asyncio.ensure_future(leaving.post(url, json=GENERATE, headers=AUTH))
@@ -646,7 +645,8 @@ async def test_a_client_that_leaves_mid_stream_leaves_the_worker_in_rotation(
     streaming, other = StandInWorker("streaming", events=1000), StandInWorker("other")
     try:
         async with aiohttp.ClientSession() as session:
-            await report_ready(session, base, [(streaming, 0), (other, 500)], servers)
+            workers = [(streaming, 0), (other, 500)]
+            await report_ready(session, runner.app, base, workers, servers)
             stream_url = f"{base}/endpoints/default/generate_stream"
             async with session.post(stream_url, json=GENERATE, headers=AUTH) as response:
                 await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
@@ -674,9 +674,7 @@ async def test_a_client_that_leaves_mid_stream_leaves_the_worker_in_rotation(
 
 async def served_router(tmp_path: Path, *, handler_cancellation: bool) -> tuple[web.AppRunner, str]:
     """A router on a real port (as `router` and `up` serve it); its runner and base URL."""
-    settings = router_settings(
-        tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN, gateway_default_max_new_tokens=64
-    )
+    settings = router_settings(tmp_path, api_key=API_KEY, gateway_default_max_new_tokens=64)
     runner = web.AppRunner(create_app(settings), handler_cancellation=handler_cancellation)
     await runner.setup()
     port = free_port()
@@ -686,6 +684,7 @@ async def served_router(tmp_path: Path, *, handler_cancellation: bool) -> tuple[
 
 async def report_ready(
     session: aiohttp.ClientSession,
+    app: web.Application,
     base: str,
     workers: list[tuple[StandInWorker, int]],
     servers: list[TestServer],
@@ -695,6 +694,6 @@ async def report_ready(
         url = await start(worker, servers)
         report = {"id": worker.name, "url": url, "state": "ready", "max_perf": 100.0}
         report["in_flight_workload"] = load
-        headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+        headers = worker_identity.bearer(worker_identity.join_token(app))
         async with session.post(f"{base}/worker_status/", json=report, headers=headers):
             pass
