@@ -4,14 +4,20 @@ the real router, which then knows it by that credential alone."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pyworker.state import REPORTER
 from router.http.state import IDENTITIES, REGISTRY
+from router.routing.registry import WorkerRecord
 from tests.fakes.fake_tgi import FakeTGI
 from tests.integration.pyworker.stack import ServerFactory, start_stack, wait_until
+
+
+def reported_since(record: WorkerRecord, first: float) -> Callable[[], bool]:
+    return lambda: record.last_report_at > first
 
 
 async def test_the_worker_trades_its_join_token_for_a_credential_it_reports_with(
@@ -27,8 +33,7 @@ async def test_the_worker_trades_its_join_token_for_a_credential_it_reports_with
         assert (identity.endpoint, identity.url) == ("default", stack.worker_url)
         record = router[REGISTRY].get("w1")
         assert record is not None
-        first = record.last_report_at
-        await wait_until(lambda: record.last_report_at > first)  # later reports are accepted
+        await wait_until(reported_since(record, record.last_report_at))  # later ones count
         assert (await stack.ticket())["url"] == stack.worker_url
     assert "registered with router" in caplog.text
     assert "tgis-join-" not in caplog.text  # no secret of either kind is logged

@@ -3,6 +3,7 @@ say. Each test is a way one worker could speak for another, or a stranger for an
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -165,10 +166,12 @@ async def test_the_registry_is_bounded_per_endpoint(
 
 
 async def test_anonymous_workers_are_bounded_too_and_never_speak_for_a_registered_one(
-    aiohttp_client: ClientFactory, tmp_path: Path
+    aiohttp_client: ClientFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     fields = {"allow_anonymous_workers": True, "max_workers_per_endpoint": 2}
     client = await aiohttp_client(create_app(settings(tmp_path, **fields)))
+    [warning] = [r for r in caplog.records if "anonymous_workers_allowed" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
     await workers.report(client, body("registered"))
     anonymous = await client.post("/worker_status/", json=body("v1"))
     assert anonymous.status == 200
