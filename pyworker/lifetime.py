@@ -68,6 +68,7 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
         app[state.LIFECYCLE].changed,
         interval_s=settings.report_interval_s,
         token=settings.worker_token.get_secret_value() if settings.worker_token else None,
+        join_token=settings.join_token.get_secret_value() if settings.join_token else None,
     )
     app[state.REPORTER] = reporter
     tasks = [

@@ -2,6 +2,11 @@
 
 Reports go to the first of the `REPORT_ADDR` routers that accepts them. A router that is down
 never blocks request handling: sending happens in its own task, with back-off on failure.
+
+Each report carries one secret as `Authorization: Bearer`: this worker's own credential once it
+has one; before that its join token (`TGIS_JOIN_TOKEN`), whose report the router answers with
+`{"accepted": true, "credential": "..."}`; without either, the shared worker token (anonymous
+workers), or nothing. The credential is kept in memory only, and never logged.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class StatusReporter:
         *,
         interval_s: float,
         token: str | None,
+        join_token: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._session = session
@@ -82,8 +88,19 @@ class StatusReporter:
         self._make_report = make_report
         self._changed = changed
         self._interval_s = interval_s
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._shared_token = token
+        self._join_token = join_token
+        self._credential: str | None = None
         self._sleep = sleep
+
+    @property
+    def registered(self) -> bool:
+        """The router answered this worker's join token with its own credential."""
+        return self._credential is not None
+
+    def _headers(self) -> dict[str, str]:
+        secret = self._credential or self._join_token or self._shared_token
+        return {"Authorization": f"Bearer {secret}"} if secret else {}
 
     async def run(self) -> None:
         failures = 0
@@ -103,9 +120,10 @@ class StatusReporter:
             try:
                 timeout = aiohttp.ClientTimeout(total=5)
                 async with self._session.post(
-                    f"{address}/worker_status/", json=body, headers=self._headers, timeout=timeout
+                    f"{address}/worker_status/", json=body, headers=self._headers(), timeout=timeout
                 ) as response:
                     if response.status < 300:
+                        await self._take_credential(response, address)
                         return True
                     log.warning(
                         "router %s refused the status report: %s %s",
@@ -118,6 +136,19 @@ class StatusReporter:
                     "cannot report to router %s: %s", address, str(exc) or type(exc).__name__
                 )
         return False
+
+    async def _take_credential(self, response: aiohttp.ClientResponse, address: str) -> None:
+        """Keep the credential the router answers a join token's report with."""
+        if self._credential is not None or self._join_token is None:
+            return
+        try:
+            answer = await response.json(content_type=None)
+        except ValueError:
+            return
+        credential = answer.get("credential") if isinstance(answer, dict) else None
+        if isinstance(credential, str) and credential:
+            self._credential, self._join_token = credential, None
+            log.info("registered with router %s: reporting with this worker's credential", address)
 
     async def send_final(self, state: WorkerState = WorkerState.STOPPED) -> None:
         report = self._make_report().model_copy(update={"state": state})

@@ -40,6 +40,12 @@ class WorkerSettings(ServiceSettings):
     )
     endpoint: str = Field(default="default", validation_alias="TGIS_ENDPOINT")
     worker_token: SecretStr | None = Field(default=None, validation_alias="TGIS_WORKER_TOKEN")
+    join_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="TGIS_JOIN_TOKEN",
+        description="one-time token to register with the router; its answer is this worker's "
+        "own credential, kept in memory for every later report",
+    )
     ticket_scheme: TicketScheme = Field(
         default=TicketScheme.ED25519,
         validation_alias="TGIS_TICKET_SCHEME",

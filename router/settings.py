@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, FilePath, SecretStr
+from pydantic import Field, FilePath, SecretStr, model_validator
 
 from common.settings import ServiceSettings
 from protocol.ticket_scheme import TicketScheme
@@ -28,6 +28,25 @@ class RouterSettings(ServiceSettings):
     endpoint: str = Field(default="default", min_length=1, validation_alias="TGIS_ENDPOINT")
     api_key: SecretStr = Field(default=SecretStr(""), validation_alias="TGIS_API_KEY")
     worker_token: SecretStr = Field(default=SecretStr(""), validation_alias="TGIS_WORKER_TOKEN")
+    """The shared token of anonymous workers (Vast's PyWorker sends it as `mtoken`); bound to no
+    worker, so it needs `allow_anonymous_workers`."""
+    allow_anonymous_workers: bool = Field(
+        default=False, validation_alias="TGIS_ALLOW_ANONYMOUS_WORKERS"
+    )
+    """Accept reports from workers without a credential of their own (with the shared
+    `worker_token` when one is set, else from anyone): they may speak for any worker that is
+    not registered with a credential. Off: every worker registers with a join token."""
+    join_token_ttl_s: float = Field(
+        default=3600.0, gt=0.0, le=30 * 86_400.0, validation_alias="TGIS_JOIN_TOKEN_TTL_S"
+    )
+    max_workers_per_endpoint: int = Field(
+        default=1024, ge=1, le=1_000_000, validation_alias="TGIS_MAX_WORKERS_PER_ENDPOINT"
+    )
+    allow_private_workers: bool = Field(
+        default=False, validation_alias="TGIS_ALLOW_PRIVATE_WORKERS"
+    )
+    """The settings' endpoint accepts workers on loopback, private and link-local addresses
+    (set at every start; `up` sets it for its local workers)."""
     admin_key: SecretStr = Field(default=SecretStr(""), validation_alias="TGIS_ADMIN_KEY")
     """Guards the management API (/api/v0/...); unset: that API answers 401 to everyone."""
     ticket_scheme: TicketScheme = Field(
@@ -117,3 +136,13 @@ class RouterSettings(ServiceSettings):
         description="largest whole (non-streamed) worker answer the gateway reads; a larger "
         "one is the worker's failure (502)",
     )
+
+    @model_validator(mode="after")
+    def _shared_token_is_anonymous(self) -> RouterSettings:
+        if self.worker_token.get_secret_value() and not self.allow_anonymous_workers:
+            raise ValueError(
+                "TGIS_WORKER_TOKEN is a shared token, bound to no worker: set "
+                "TGIS_ALLOW_ANONYMOUS_WORKERS=true to accept it (Vast's PyWorker needs it), or "
+                "unset it and give each worker a join token (docs/router.md, Worker identity)"
+            )
+        return self

@@ -16,6 +16,7 @@ Examples:
       --backend embedded --model-id HuggingFaceTB/SmolLM2-135M-Instruct
   tgi-serverless endpoints update chat --state suspended
   tgi-serverless endpoints delete chat
+  TGIS_JOIN_TOKEN=$(tgi-serverless endpoints join-token chat) tgi-serverless worker ...
   tgi-serverless endpoints groups create chat-cpu --endpoint chat --set gpu_ram=0
 """
 
@@ -55,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         _add_endpoint_fields(sub)
     delete = actions.add_parser("delete", help="delete an endpoint and its worker groups")
     delete.add_argument("name")
+    join = actions.add_parser(
+        "join-token",
+        help="print a one-time join token for a worker of the endpoint (its TGIS_JOIN_TOKEN)",
+    )
+    join.add_argument("name")
+    join.add_argument("--worker-id", help="only the worker with this id may use it")
+    join.add_argument("--ttl", type=float, help="seconds it stays valid (default: the router's)")
     groups = actions.add_parser("groups", help="worker groups: list, show, create, update, delete")
     group_actions = groups.add_subparsers(dest="group_action", metavar="ACTION", required=True)
     group_actions.add_parser("list", help="list worker groups")
@@ -91,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
     admin_key = args.admin_key or RouterSettings.one_from_environment("admin_key", os.environ)
     api = _Api(args.router.rstrip("/"), admin_key or "")
     try:
-        print(json.dumps(_dispatch(api, args), indent=2))
+        if args.action == "join-token":
+            print(_join_token(api, args))
+        else:
+            print(json.dumps(_dispatch(api, args), indent=2))
     except CommandError as exc:
         print(f"tgi-serverless endpoints: {exc}", file=sys.stderr)
         return 1
@@ -117,6 +128,17 @@ def _dispatch(api: _Api, args: argparse.Namespace) -> Any:
     if args.action == "create":
         return api.call("POST", path, {"name": args.name, **body})
     return api.call("PATCH", f"{path}{args.name}", body)
+
+
+def _join_token(api: _Api, args: argparse.Namespace) -> str:
+    """The token alone, so that `TGIS_JOIN_TOKEN=$(...)` takes it."""
+    body: dict[str, Any] = {}
+    if args.worker_id:
+        body["worker_id"] = args.worker_id
+    if args.ttl is not None:
+        body["ttl_s"] = args.ttl
+    answer = api.call("POST", f"/api/v0/endpoints/{args.name}/join-tokens", body)
+    return str(answer["join_token"])
 
 
 def _dispatch_groups(api: _Api, args: argparse.Namespace) -> Any:

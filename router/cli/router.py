@@ -13,7 +13,11 @@ Status: GET /ui (HTML), GET /status (JSON), GET /metrics (Prometheus).
 Environment (names exactly as spelled; all of them in docs/router.md, Settings):
   TGIS_API_KEY        the default endpoint's API key (generated and printed when unset)
   TGIS_ADMIN_KEY      the management API's key (generated and printed when unset)
-  TGIS_WORKER_TOKEN   token workers must present on status reports (unset: any worker)
+  TGIS_WORKER_TOKEN   a shared token for anonymous workers (Vast's PyWorker's `mtoken`);
+                      needs TGIS_ALLOW_ANONYMOUS_WORKERS=true
+  TGIS_ALLOW_ANONYMOUS_WORKERS  accept workers without a credential of their own (weaker:
+                      docs/router.md, Worker identity); off: each worker registers with a join
+                      token (`tgi-serverless endpoints join-token NAME`, its TGIS_JOIN_TOKEN)
   TGIS_STATE_DIR      where keys and endpoints live (default ~/.local/state/tgi-serverless)
   TGIS_TICKET_SCHEME  ed25519 (default), vast or vast-url: sign Vast's RSA tickets instead,
                       for Vast.ai's own PyWorker (see docs/vast.md)
@@ -30,10 +34,11 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from protocol.ticket_scheme import TicketScheme
 from router.settings import RouterSettings
@@ -61,6 +66,13 @@ def add_router_arguments(parser: argparse.ArgumentParser, *, default_port: str) 
     )
     parser.add_argument("--state-dir", type=Path, help="where keys, endpoints and reqnums are kept")
     parser.add_argument(
+        "--allow-anonymous-workers",
+        action="store_true",
+        default=None,
+        help="accept status reports from workers without their own credential (with the shared "
+        "TGIS_WORKER_TOKEN if set, else from anyone): any such worker may speak for the others",
+    )
+    parser.add_argument(
         "--route-timeout",
         type=float,
         help="seconds /route/ waits for a ready worker before answering 'waiting' (default 10)",
@@ -86,8 +98,13 @@ def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from router.http.app import create_app
+    from router.http.bodies import describe_validation
 
-    settings = build_settings(args, os.environ)
+    try:
+        settings = build_settings(args, os.environ)
+    except ValidationError as exc:
+        print(f"tgi-serverless router: {describe_validation(exc)}", file=sys.stderr)
+        return 2
     if not args.api_key:
         print(f"API key for endpoint {settings.endpoint!r}: {settings.api_key.get_secret_value()}")
     if not args.admin_key:

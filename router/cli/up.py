@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import logging
 import os
-import secrets
 import shlex
 import signal
 import sys
@@ -28,7 +27,7 @@ from functools import partial
 from pathlib import Path
 
 from aiohttp import web
-from pydantic import SecretStr
+from pydantic import ValidationError
 
 from protocol import WorkerState
 from router.autoscaler.endpoint_seam import follow_endpoint, publish_params
@@ -37,7 +36,8 @@ from router.autoscaler.loop import AutoscalerLoop, stop_task
 from router.autoscaler.params import EndpointParams, ParamsError, add_params_flag
 from router.autoscaler.policies import make_policy, policy_names
 from router.cli.router import add_router_arguments, build_settings
-from router.http.app import ADMISSION, DEMAND, REGISTRY, STORE, create_app
+from router.http.app import ADMISSION, DEMAND, IDENTITIES, REGISTRY, STORE, create_app
+from router.http.bodies import describe_validation
 from router.providers.local import LocalProvider
 from router.routing.registry import WorkerRegistry
 from router.settings import RouterSettings
@@ -100,12 +100,13 @@ def run(args: argparse.Namespace) -> int:
     except ParamsError as exc:
         print(f"tgi-serverless up: {exc}", file=sys.stderr)
         return 2
-    settings = build_settings(
-        args,
-        os.environ,
-        worker_token=SecretStr(secrets.token_urlsafe(24)),
-        accept_unknown_workers=False,
-    )
+    try:
+        settings = build_settings(
+            args, os.environ, accept_unknown_workers=False, allow_private_workers=True
+        )
+    except ValidationError as exc:
+        print(f"tgi-serverless up: {describe_validation(exc)}", file=sys.stderr)
+        return 2
     backend_args = ["--model-id", args.model_id] if args.model_id else []
     return asyncio.run(_serve(settings, args, backend_args, params))
 
@@ -119,10 +120,19 @@ async def _serve(
     app = create_app(settings)
     router_url = f"http://{settings.host}:{settings.port}"
     env = worker_env(settings, os.environ)
+    identities = app[IDENTITIES]
+
+    async def join_token(worker_name: str) -> str:
+        ttl_s = settings.join_token_ttl_s
+        return await identities.mint(
+            settings.endpoint, now=time.time(), ttl_s=ttl_s, worker_id=worker_name
+        )
+
     provider = LocalProvider(
         router_url=router_url,
         endpoint=settings.endpoint,
         env=env,
+        join_token=join_token,
         backend_args=backend_args,
         log_level=args.log_level,
     )
@@ -170,13 +180,10 @@ async def _serve(
 
 
 def worker_env(settings: RouterSettings, base: Mapping[str, str]) -> dict[str, str]:
-    """The environment of the local workers: the router's worker token, and its ticket scheme
-    (a worker checks tickets by the scheme the router signs them with)."""
-    return {
-        **base,
-        "TGIS_WORKER_TOKEN": settings.worker_token.get_secret_value(),
-        "TGIS_TICKET_SCHEME": settings.ticket_scheme,
-    }
+    """The environment of the local workers: the router's ticket scheme (a worker checks
+    tickets by the scheme the router signs them with). Each PyWorker also gets its own join
+    token (`LocalProvider`)."""
+    return {**base, "TGIS_TICKET_SCHEME": settings.ticket_scheme}
 
 
 def _stop_event() -> asyncio.Event:

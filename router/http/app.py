@@ -3,7 +3,7 @@
 POST /route/            a signed ticket, or Vast's "no worker yet" answer  `router.http.routes`
 GET  /pubkey/, /keys    the keys that verify tickets                       `router.http.routes`
 GET  /health            the router itself is up                            `router.http.routes`
-POST /worker_status/    a worker's status report                           `router.http.workers`
+POST /worker_status/    a worker's status report (and its registration)    `router.http.workers`
 GET  /status, /ui       endpoints and their workers, JSON and HTML         `router.http.status`
 GET  /metrics           Prometheus metrics                                 `router.http.status`
 /api/v0/...             the management API (admin key)                `router.http.management`
@@ -41,6 +41,7 @@ from router.http.state import (
     CLOCK,
     DEMAND,
     HIGH_WATER,
+    IDENTITIES,
     KEY_RING,
     REGISTRY,
     RNG,
@@ -50,12 +51,13 @@ from router.http.state import (
 )
 from router.http.status import add_status_routes
 from router.http.workers import add_worker_routes
+from router.identity.store import IdentityStore
 from router.keys.ring import KeyRing, RingKey
 from router.routing.registry import WorkerRegistry
 from router.settings import RouterSettings
 from router.vast import routes as vast_routes
 
-__all__ = ["ADMISSION", "DEMAND", "REGISTRY", "SERVICE", "STORE", "create_app"]
+__all__ = ["ADMISSION", "DEMAND", "IDENTITIES", "REGISTRY", "SERVICE", "STORE", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,12 @@ def create_app(
     errors = error_middleware(log, body_limit=settings.max_body_bytes)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[errors])
     app[SETTINGS] = settings
+    app[IDENTITIES] = identities = IdentityStore(settings.state_dir)
     app[REGISTRY] = WorkerRegistry(
         stale_after_s=settings.worker_stale_s,
         settle_s=settings.ticket_settle_s,
         reqnum_floor=lambda: _reqnum_floor(app),
+        on_remove=identities.forget,
     )
     app[STORE] = EndpointStore(settings.state_dir)
     app[CLOCK] = clock

@@ -5,6 +5,8 @@
     GET    /api/v0/endpoints/{name}           one endpoint (`?reveal_key=true` adds its API key)
     PATCH  /api/v0/endpoints/{name}           change the fields given (PUT: the same)
     DELETE /api/v0/endpoints/{name}           delete it, its worker groups, and its workers' records
+    POST   /api/v0/endpoints/{name}/join-tokens  201 {"join_token", "endpoint", "worker_id",
+                                              "expires_at"}: one worker registers with it, once
     GET    /api/v0/workergroups/              ... the same five for worker groups
     POST   /api/v0/keys/rotate                publish a new signing key; it signs after key_lead_s
 
@@ -18,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from router.credentials import bearer_token, same_secret
 from router.endpoints.models import (
@@ -28,8 +31,8 @@ from router.endpoints.models import (
 )
 from router.endpoints.store import EndpointStore
 from router.errors import Conflict, EndpointNotFound, InvalidRequest, NotFound, Unauthorized
-from router.http.bodies import read_json
-from router.http.state import ROTATION, SERVICE
+from router.http.bodies import parse_model, read_json
+from router.http.state import IDENTITIES, ROTATION, SERVICE
 from router.logs import event
 
 __all__ = ["add_management_routes"]
@@ -42,6 +45,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def add_management_routes(app: web.Application) -> None:
     _add_collection(app, "/api/v0/endpoints/", _Endpoints())
     _add_collection(app, "/api/v0/workergroups/", _WorkerGroups())
+    app.router.add_post("/api/v0/endpoints/{name}/join-tokens", _admin_only(_join_token))
     app.router.add_post("/api/v0/keys/rotate", _admin_only(_rotate_key))
 
 
@@ -113,6 +117,9 @@ class _Endpoints:
         groups = service.store.delete_endpoint(endpoint.name)
         service.registry.remove_endpoint(endpoint.name)
         service.capacity_changed(endpoint.name)
+        identities = request.app[IDENTITIES]
+        if identities.book.forget_endpoint(endpoint.name):
+            await identities.save()
         await service.store.save()
         event(log, "endpoint_deleted", endpoint=endpoint.name)
         return web.json_response({"deleted": endpoint.name, "workergroups": groups})
@@ -173,6 +180,43 @@ class _WorkerGroups:
 def _check_endpoint(store: EndpointStore, name: str) -> None:
     if name not in store.endpoints:
         raise InvalidRequest(f"endpoint: no endpoint named {name!r}; create it first")
+
+
+class JoinTokenRequest(BaseModel):
+    """The body of `POST /api/v0/endpoints/{name}/join-tokens` (every field optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    worker_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="only this worker id may use it"
+    )
+    ttl_s: float | None = Field(
+        default=None, gt=0.0, le=30 * 86_400.0, description="default: join_token_ttl_s"
+    )
+
+
+async def _join_token(request: web.Request) -> web.Response:
+    """A one-time join token for the endpoint: a worker presents it on its first status report
+    (TGIS_JOIN_TOKEN) and gets its own credential."""
+    service = request.app[SERVICE]
+    name = request.match_info["name"]
+    if name not in service.store.endpoints:
+        raise EndpointNotFound(f"no endpoint named {name!r}")
+    body = await read_json(request) if request.can_read_body else {}
+    asked: JoinTokenRequest = parse_model(JoinTokenRequest, body)
+    ttl_s = asked.ttl_s or service.settings.join_token_ttl_s
+    now = service.clock()
+    token = await request.app[IDENTITIES].mint(
+        name, now=now, ttl_s=ttl_s, worker_id=asked.worker_id
+    )
+    event(log, "join_token_created", endpoint=name, worker=asked.worker_id)
+    answer = {
+        "join_token": token,
+        "endpoint": name,
+        "worker_id": asked.worker_id,
+        "expires_at": now + ttl_s,
+    }
+    return web.json_response(answer, status=201)
 
 
 async def _rotate_key(request: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """The router's start-up: named steps, run in order; on shutdown, their teardowns in reverse.
 
     load_endpoints            the endpoint store, with the settings' endpoint in it
+    load_worker_identities    the workers' join tokens and credentials
     open_key_ring             the signing keys, and their rotation
     start_reqnum_writer       the reqnum high-water mark and the thread that writes it
     build_route_service       the ticket issuer, the route service, and what reads the service
@@ -31,6 +32,7 @@ from router.http.state import (
     CLOCK,
     DEMAND,
     HIGH_WATER,
+    IDENTITIES,
     KEY_RING,
     METRICS,
     REGISTRY,
@@ -54,6 +56,7 @@ __all__ = [
     "Step",
     "build_route_service",
     "load_endpoints",
+    "load_worker_identities",
     "open_key_ring",
     "rotate_keys_periodically",
     "router_lifetime",
@@ -99,6 +102,26 @@ async def load_endpoints(app: web.Application) -> AsyncIterator[None]:
     if _ensure_bootstrap_endpoint(store, app[SETTINGS], app[CLOCK]()):
         await store.save()
     yield
+
+
+@contextlib.asynccontextmanager
+async def load_worker_identities(app: web.Application) -> AsyncIterator[None]:
+    """Read the workers' join tokens and credentials from the state directory; say loudly when
+    anonymous workers are allowed. On the way out, a removal being written lands."""
+    settings, identities = app[SETTINGS], app[IDENTITIES]
+    await asyncio.to_thread(identities.load)
+    if settings.allow_anonymous_workers:
+        event(
+            log,
+            "anonymous_workers_allowed",
+            logging.WARNING,
+            shared_token=bool(settings.worker_token.get_secret_value()),
+            risk="a worker without a credential may report as any worker not registered with one",
+        )
+    try:
+        yield
+    finally:
+        await identities.settled()
 
 
 @contextlib.asynccontextmanager
@@ -175,6 +198,7 @@ async def rotate_keys_periodically(app: web.Application) -> AsyncIterator[None]:
 
 STEPS: tuple[Step, ...] = (
     load_endpoints,
+    load_worker_identities,
     open_key_ring,
     start_reqnum_writer,
     build_route_service,
@@ -184,19 +208,29 @@ STEPS: tuple[Step, ...] = (
 
 
 def _ensure_bootstrap_endpoint(store: EndpointStore, settings: RouterSettings, now: float) -> bool:
-    """The settings' endpoint (`default`) exists, with the settings' API key when one is set.
-    True if that changed anything."""
+    """The settings' endpoint (`default`) exists, with the settings' API key when one is set
+    and the settings' `allow_private_workers`. True if that changed anything."""
     current = store.endpoints.get(settings.endpoint)
     key = settings.api_key
+    private = settings.allow_private_workers
     if current is None:
-        store.put_endpoint(Endpoint(name=settings.endpoint, api_key=key, created_at=now))
-        return True
-    if key.get_secret_value() and key.get_secret_value() != current.api_key.get_secret_value():
         store.put_endpoint(
-            current.model_copy(update={"api_key": SecretStr(key.get_secret_value())})
+            Endpoint(
+                name=settings.endpoint,
+                api_key=key,
+                created_at=now,
+                allow_private_workers=private,
+            )
         )
         return True
-    return False
+    update: dict[str, object] = {}
+    if key.get_secret_value() and key.get_secret_value() != current.api_key.get_secret_value():
+        update["api_key"] = SecretStr(key.get_secret_value())
+    if current.allow_private_workers != private:
+        update["allow_private_workers"] = private
+    if update:
+        store.put_endpoint(current.model_copy(update=update))
+    return bool(update)
 
 
 def _resume_high_water(settings: RouterSettings, now: float, submit: Submit) -> ReqnumHighWater:

@@ -15,6 +15,7 @@ from aiohttp import web
 from router.autoscaler.demand import DemandSignal
 from router.endpoints.store import EndpointStore
 from router.http.metrics import RouterMetrics
+from router.identity.store import IdentityStore
 from router.keys.reqnums import ReqnumHighWater
 from router.keys.ring import KeyRing
 from router.keys.rotation import KeyRotation
@@ -27,6 +28,7 @@ __all__ = [
     "CLOCK",
     "DEMAND",
     "HIGH_WATER",
+    "IDENTITIES",
     "KEY_RING",
     "METRICS",
     "REGISTRY",
@@ -45,6 +47,8 @@ Admission = Callable[[str], bool]
 SETTINGS = web.AppKey("settings", RouterSettings)
 REGISTRY = web.AppKey("registry", WorkerRegistry)
 STORE = web.AppKey("store", EndpointStore)
+IDENTITIES = web.AppKey("identities", IdentityStore)
+"""The workers' join tokens and credentials (loaded from the state directory at start-up)."""
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 RNG = web.AppKey("rng", random.Random)
 DEMAND = web.AppKey("demand", DemandSignal)

@@ -4,6 +4,10 @@ A cold worker keeps its backend (the model stays loaded) and loses its PyWorker,
 `stopped` as it goes; resuming starts a new PyWorker in front of the same backend, so it is
 serving again in about a second. Destroying a worker stops both.
 
+Each PyWorker it starts gets a new one-time join token (`TGIS_JOIN_TOKEN`), bound to its
+worker's name, from `join_token(name)`: the worker registers with it, and a resumed one replaces
+its earlier registration.
+
 Children get ports that were free a moment ago, start in their own session (so a Ctrl-C in the
 terminal reaches only the supervisor, which then stops them in order), and die with their
 parent even if it is killed outright (Linux parent-death signal). Their output is relayed line
@@ -21,16 +25,19 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from router.providers.base import ProviderError, ProviderState, ProviderWorker
 
-__all__ = ["LocalProvider", "LocalWorker", "free_port"]
+__all__ = ["JoinTokenMinter", "LocalProvider", "LocalWorker", "free_port"]
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+
+JoinTokenMinter = Callable[[str], Awaitable[str]]
+"""A new one-time join token for the worker of this name."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -81,6 +88,7 @@ class LocalProvider:
         router_url: str,
         endpoint: str,
         env: Mapping[str, str],
+        join_token: JoinTokenMinter,
         backend_args: Sequence[str] = (),
         log_level: str = "INFO",
         python: str = sys.executable,
@@ -89,6 +97,7 @@ class LocalProvider:
         self._router_url = router_url
         self._endpoint = endpoint
         self._env = dict(env)
+        self._join_token = join_token
         self._backend_args = list(backend_args)
         self._log_level = log_level
         self._python = python
@@ -109,6 +118,7 @@ class LocalProvider:
 
     async def _spawn_pyworker(self, worker: LocalWorker) -> None:
         backend_url = f"http://127.0.0.1:{worker.backend_port}"
+        token = await self._join_token(worker.name)
         await self._spawn(
             worker,
             "worker",
@@ -122,6 +132,7 @@ class LocalProvider:
                 "--worker-id", worker.name,
                 "--endpoint", self._endpoint,
             ],
+            env={"TGIS_JOIN_TOKEN": token},
         )  # fmt: skip
 
     # The Provider protocol (router.providers.base), for the autoscaler loop.
@@ -166,11 +177,17 @@ class LocalProvider:
                 return worker
         raise ProviderError(f"no local worker named {worker_id!r}")
 
-    async def _spawn(self, worker: LocalWorker, role: str, args: builtins.list[str]) -> None:
+    async def _spawn(
+        self,
+        worker: LocalWorker,
+        role: str,
+        args: builtins.list[str],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         command = [self._python, "-m", "tgi_serverless", "--log-level", self._log_level, *args]
         process = await asyncio.create_subprocess_exec(
             *command,
-            env=self._env,
+            env={**self._env, **(env or {})},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -2,6 +2,8 @@
 
 start:        POST /api/v0/bundles/ (search on-demand offers, cheapest first), then
               PUT  /api/v0/asks/{offer_id}/ with the template (answers {"new_contract": id})
+              and, given a join-token minter, `env` {"TGIS_JOIN_TOKEN": a new join token}
+              (the body's `env`, as Vast's client sends `--env`): the worker registers with it
 stop_to_cold: PUT  /api/v0/instances/{id}/ {"state": "stopped"}  (disk and model are kept)
 resume:       PUT  /api/v0/instances/{id}/ {"state": "running"}
 destroy:      DELETE /api/v0/instances/{id}/
@@ -20,6 +22,7 @@ from __future__ import annotations
 import builtins
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,22 +69,35 @@ class VastAIConfig:
         return f"tgi-serverless:{self.endpoint}"
 
 
+JoinTokenMinter = Callable[[], Awaitable[str]]
+"""A new one-time join token for the provider's endpoint, each time it is called."""
+
+
 class VastAIProvider:
-    def __init__(self, config: VastAIConfig, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        config: VastAIConfig,
+        session: aiohttp.ClientSession,
+        *,
+        join_token: JoinTokenMinter | None = None,
+    ) -> None:
         self.config = config
         self.session = session
+        self._join_token = join_token
 
     async def start(self) -> ProviderWorker:
         offers = await self._request("POST", "/api/v0/bundles/", self.config.offer_query())
         candidates = sorted(offers.get("offers") or [], key=lambda o: o.get("dph_total", 0.0))
         if not candidates:
             raise ProviderError("vastai: no offer matches the search")
-        body = {
+        body: dict[str, Any] = {
             "client_id": "me",
             "template_hash_id": self.config.template_hash,
             "disk": self.config.disk_gb,
             "label": self.config.label,
         }
+        if self._join_token is not None:
+            body["env"] = {"TGIS_JOIN_TOKEN": await self._join_token()}
         created = await self._request("PUT", f"/api/v0/asks/{candidates[0]['id']}/", body)
         if not created.get("success") or "new_contract" not in created:
             raise ProviderError(f"vastai: the instance was not created: {created}")

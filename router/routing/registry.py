@@ -141,7 +141,8 @@ def _time_floor_factory(now: float) -> int:
 
 class WorkerRegistry:
     """Workers by id. `reqnum_floor()`, when given, is where a new worker's reqnums start: the
-    router's persisted high-water mark, so numbers keep increasing across restarts."""
+    router's persisted high-water mark, so numbers keep increasing across restarts.
+    `on_remove(worker_id)`, when given, hears of every removal (the worker's identity goes)."""
 
     def __init__(
         self,
@@ -149,12 +150,14 @@ class WorkerRegistry:
         stale_after_s: float,
         settle_s: float,
         reqnum_floor: ReqnumFloor | None = None,
+        on_remove: Callable[[str], None] | None = None,
     ) -> None:
         self._workers: dict[str, WorkerRecord] = {}
         self._excluded: set[str] = set()
         self._stale_after_s = stale_after_s
         self._settle_s = settle_s
         self._reqnum_floor = reqnum_floor
+        self._on_remove = on_remove
         self._by_endpoint: dict[str, list[WorkerRecord]] = {}
         self._next_sweep = float("-inf")
         self.touched: list[WorkerRecord] = []
@@ -170,6 +173,10 @@ class WorkerRegistry:
 
     def get(self, worker_id: str) -> WorkerRecord | None:
         return self._workers.get(worker_id)
+
+    def count(self, endpoint: str) -> int:
+        """How many workers of `endpoint` the registry holds (in any state)."""
+        return sum(1 for worker in self._workers.values() if worker.endpoint == endpoint)
 
     def apply_report(self, report: WorkerStatusReport, now: float) -> WorkerRecord | None:
         """Record a report; a `stopped` worker leaves the registry (and returns None)."""
@@ -308,6 +315,8 @@ class WorkerRegistry:
             record.pending_workload = 0.0
         self._excluded.discard(worker_id)
         self._changed()
+        if self._on_remove is not None:
+            self._on_remove(worker_id)
 
     def remove_endpoint(self, endpoint: str) -> None:
         """Forget every worker of a deleted endpoint."""

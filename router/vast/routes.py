@@ -26,6 +26,8 @@ from aiohttp import web
 from router.credentials import bearer_token, master_token, same_secret
 from router.errors import EndpointNotFound, InvalidRequest, NotFound, Unauthorized
 from router.http.bodies import read_json_object
+from router.http.state import CLOCK, IDENTITIES
+from router.identity.speaker import AnonymousWorkers, check_release, identify
 from router.routing.backplane import BACKPLANE, Backplane, EndpointView
 from router.settings import RouterSettings
 from router.vast.wire import endpoint_id, endpoint_record, worker_record
@@ -38,7 +40,7 @@ VAST_SDK_AGENT = "vastai-sdk/"
 
 @dataclass(frozen=True)
 class VastConfig:
-    worker_token: str
+    anonymous: AnonymousWorkers
     root_ca_file: Path | None
 
 
@@ -47,7 +49,7 @@ CONFIG = web.AppKey("vast_config", VastConfig)
 
 def setup(app: web.Application, settings: RouterSettings) -> None:
     app[CONFIG] = VastConfig(
-        worker_token=settings.worker_token.get_secret_value(),
+        anonymous=AnonymousWorkers.of(settings),
         root_ca_file=settings.vast_root_ca_file,
     )
     app.router.add_get("/api/v0/endptjobs/", list_endpoints)
@@ -113,18 +115,23 @@ async def delete_requests(request: web.Request) -> web.Response:
     once a second. Each named request's ticket stops counting on that worker at once, through
     the core's exactly-once accounting, so its retry (or a report that settled the ticket
     first) returns nothing twice. Entries without an integer `request_idx` are acknowledged and
-    skipped: the PyWorker only checks the status, and would resend a refused batch."""
+    skipped: the PyWorker only checks the status, and would resend a refused batch.
+
+    It speaks for one worker (`router.identity.speaker`): with a worker's credential, only for
+    that worker (403 for another); anonymously (the shared `mtoken`, behind
+    `allow_anonymous_workers`), for any worker not registered with a credential."""
     body = await read_json_object(request)
-    expected = request.app[CONFIG].worker_token
+    identities = request.app[IDENTITIES]
     presented = bearer_token(request) or master_token(body)
-    if expected and not same_secret(presented, expected):
-        raise Unauthorized("request report without the right worker token (`mtoken`)")
+    now = request.app[CLOCK]()
+    speaker = identify(identities.book, presented, request.app[CONFIG].anonymous, now)
     requests = body.get("requests", [])
     if not isinstance(requests, list):
         raise InvalidRequest("`requests` must be a list of {request_idx, status, ...} objects")
     worker_id = body.get("worker_id")
     released = 0
     if _is_int(worker_id) or (isinstance(worker_id, str) and worker_id):
+        check_release(speaker, identities.book, str(worker_id))
         request_idxs = [
             entry["request_idx"]
             for entry in requests

@@ -108,6 +108,14 @@ def worker_args(port: int, backend_url: str, router_url: str, worker_id: str) ->
     ]  # fmt: skip
 
 
+def cli_join_token(router_url: str, admin_key: str, endpoint: str = "default") -> str:
+    """A join token from `tgi-serverless endpoints join-token`, as an operator gets one."""
+    command = [sys.executable, "-m", "tgi_serverless", "endpoints", "--router", router_url]
+    command += ["--admin-key", admin_key, "join-token", endpoint]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
 def get_json(url: str, timeout_s: float = 2.0) -> tuple[int, Any]:
     """GET `url`; the status and the answer decoded from JSON, an HTTP error's included."""
     status, answer = _fetch(url, timeout_s)

@@ -13,10 +13,11 @@ import pytest
 from huggingface_hub import InferenceClient
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.e2e.conftest import API_KEY, WORKER_TOKEN, Stack
+from tests.e2e.conftest import ADMIN_KEY, API_KEY, Stack
 from tests.e2e.processes import post_json
 from tests.e2e.vast_client import generate_with_vast_client
 from tests.ports import free_port
+from tests.worker_identity import bearer, join_token_from_api
 
 pytestmark = pytest.mark.e2e
 
@@ -111,8 +112,10 @@ def test_a_dead_worker_is_skipped_for_a_live_one(stack: Stack) -> None:
     looks idle while the live one looks loaded), fails to connect, and retries on the live one."""
     ghost = f"http://127.0.0.1:{free_port()}"
     report = {"id": "ghost", "url": ghost, "state": "ready", "max_perf": 1000.0}
-    worker_auth = {"Authorization": f"Bearer {WORKER_TOKEN}"}
-    assert post_json(f"{stack.router_url}/worker_status/", report, worker_auth)[0] == 200
+    join = bearer(join_token_from_api(stack.router_url, ADMIN_KEY))
+    status, answer = post_json(f"{stack.router_url}/worker_status/", report, join)
+    assert status == 200
+    worker_auth = bearer(answer["credential"])
     try:
         for _ in range(3):  # tickets count in flight: the live worker now looks busy
             body = {"endpoint": "default", "cost": 500, "avoid": [ghost]}

@@ -11,11 +11,11 @@ import pytest
 
 from tests.e2e.processes import ManagedProcess, get_json, post, router_args, wait_for
 from tests.ports import free_port
+from tests.worker_identity import bearer, join_token_from_api
 
 pytestmark = pytest.mark.e2e
 
 ADMIN_KEY = "e2e-admin-key"
-WORKER_TOKEN = "e2e-worker-token"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -40,7 +40,8 @@ def test_the_status_page_renders_endpoints_and_workers(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = router_args(port, "e2e-endpoint-key", tmp_path / "state", "--admin-key", ADMIN_KEY)
-    with ManagedProcess("router", args, {"TGIS_WORKER_TOKEN": WORKER_TOKEN}, tmp_path) as router:
+    env = {"TGIS_ALLOW_PRIVATE_WORKERS": "true"}
+    with ManagedProcess("router", args, env, tmp_path) as router:
         wait_for("the router", lambda: get_json(f"{url}/health")[0] == 200, [router], 60)
         report = {
             "id": "gpu-box-1",
@@ -49,7 +50,7 @@ def test_the_status_page_renders_endpoints_and_workers(tmp_path: Path) -> None:
             "max_perf": 250.0,
             "in_flight_workload": 40.0,
         }
-        worker_auth = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+        worker_auth = bearer(join_token_from_api(url, ADMIN_KEY))
         assert post(f"{url}/worker_status/", report, worker_auth)[0] == 200
         admin_auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
         assert post(f"{url}/api/v0/endpoints/", {"name": "chat"}, admin_auth)[0] == 201

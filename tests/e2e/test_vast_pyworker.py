@@ -73,7 +73,12 @@ def vast_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VastStack]:
         "backend": ["--port", str(ports["backend"]), "--tokens", "3"],
         "ours": worker_args(ports["ours"], backend_url, router_url, "ours"),
     }
-    router_env = {"TGIS_WORKER_TOKEN": WORKER_TOKEN, "TGIS_TICKET_SETTLE_S": str(SETTLE_S)}
+    router_env = {
+        "TGIS_WORKER_TOKEN": WORKER_TOKEN,  # Vast's PyWorker's `mtoken`: anonymous, bound to none
+        "TGIS_ALLOW_ANONYMOUS_WORKERS": "true",
+        "TGIS_ALLOW_PRIVATE_WORKERS": "true",  # both PyWorkers are on 127.0.0.1
+        "TGIS_TICKET_SETTLE_S": str(SETTLE_S),
+    }
     ours_env = {"TGIS_TICKET_SCHEME": "vast-url", "TGIS_WORKER_TOKEN": WORKER_TOKEN}
     with (
         ManagedProcess("router", args["router"], router_env, logs) as router,

@@ -20,11 +20,10 @@ from pyworker.state import LIFECYCLE, LOAD
 from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI
-from tests.local_endpoint import allow_private_workers
 from tests.ports import free_port
+from tests.worker_identity import join_token
 
 API_KEY = "k"
-WORKER_TOKEN = "t"
 PAYLOAD = {"inputs": "Hello", "parameters": {"max_new_tokens": 3}}
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -81,13 +80,12 @@ async def start_stack(
     **worker_fields: Any,
 ) -> AsyncIterator[Stack]:
     """A router (`router_fields` add to or replace its settings), a ready worker with
-    `worker_fields`, and `backend` behind it."""
+    `worker_fields` (registered with a join token), and `backend` behind it."""
     key = SigningKey.generate()
-    allow_private_workers(tmp_path)
     router_settings = RouterSettings(
         **{
             "api_key": API_KEY,
-            "worker_token": WORKER_TOKEN,
+            "allow_private_workers": True,
             "state_dir": tmp_path,
             "route_timeout_s": 5,
             **(router_fields or {}),
@@ -95,7 +93,9 @@ async def start_stack(
     )
     router = await aiohttp_server(create_router_app(router_settings, signing_key=key))
     backend_server = await aiohttp_server(backend.app())
-    fields = {"worker_id": "w1", "worker_token": WORKER_TOKEN, **worker_fields}
+    endpoint = worker_fields.get("endpoint", "default")
+    token = join_token(router.app, endpoint)  # the worker registers, as a provider's would
+    fields = {"worker_id": "w1", "join_token": token, **worker_fields}
     worker = await serve_worker(aiohttp_server, url_of(router), url_of(backend_server), **fields)
     backend.received.clear()  # forget the start-up benchmark
     async with aiohttp.ClientSession() as http:

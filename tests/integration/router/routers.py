@@ -18,6 +18,8 @@ ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 
 def router_settings(tmp_path: Path, **fields: Any) -> RouterSettings:
-    """A router's settings with its state under `tmp_path` and a short /route/ wait (0.2 s);
-    `fields` add to or replace those."""
-    return RouterSettings(**{"state_dir": tmp_path / "state", "route_timeout_s": 0.2, **fields})
+    """A router's settings with its state under `tmp_path`, a short /route/ wait (0.2 s), and
+    workers on this machine allowed (`allow_private_workers`); `fields` add to or replace
+    those."""
+    defaults = {"state_dir": tmp_path / "state", "route_timeout_s": 0.2}
+    return RouterSettings(**{**defaults, "allow_private_workers": True, **fields})

@@ -55,6 +55,26 @@ async def test_start_rents_the_cheapest_offer_from_the_template(
     assert state.instances[int(worker.id)]["actual_status"] == "loading"
 
 
+async def test_each_instance_gets_a_new_join_token_in_its_env(
+    state: FakeVast, url: str, session: aiohttp.ClientSession
+) -> None:
+    minted = iter(["tgis-join-first", "tgis-join-second"])
+
+    async def join_token() -> str:
+        return next(minted)
+
+    config = VastAIConfig(api_key="vast-key", template_hash="tmpl-abc", base_url=url)
+    vast = VastAIProvider(config, session, join_token=join_token)
+    await vast.start()
+    await vast.start()
+    creates = [body for method, path, body in state.requests if "/asks/" in path]
+    assert [body["env"] for body in creates] == [
+        {"TGIS_JOIN_TOKEN": "tgis-join-first"},
+        {"TGIS_JOIN_TOKEN": "tgis-join-second"},
+    ]
+    assert "env" not in state.requests[0][2]  # the offer search carries none
+
+
 async def test_the_lifecycle_round_trip(state: FakeVast, vast: VastAIProvider) -> None:
     worker = await vast.start()
     state.instances[int(worker.id)]["actual_status"] = "running"

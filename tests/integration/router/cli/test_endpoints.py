@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -98,3 +99,24 @@ async def test_the_admin_key_comes_from_tgis_admin_key_only(
     monkeypatch.setenv("TGIS_ADMIN_KEY", ADMIN_KEY)
     assert await asyncio.to_thread(main, argv) == 0
     assert "default" in capsys.readouterr().out
+
+
+async def test_join_token_prints_a_token_a_worker_registers_with_once(
+    capsys: pytest.CaptureFixture[str], router_url: str
+) -> None:
+    argv = ["endpoints", "--router", router_url, "--admin-key", ADMIN_KEY, "join-token"]
+    assert await asyncio.to_thread(main, [*argv, "default", "--worker-id", "w1"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("tgis-join-")
+    assert "\n" not in token  # the token alone, for TGIS_JOIN_TOKEN=$(...)
+    report = {"id": "w1", "url": "http://w1.example.com:9", "state": "ready"}
+    async with aiohttp.ClientSession() as session:
+        for expected in (200, 401):  # once only
+            async with session.post(
+                f"{router_url}/worker_status/",
+                json=report,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response:
+                assert response.status == expected
+    assert await asyncio.to_thread(main, [*argv, "nope"]) == 1
+    assert "no endpoint named 'nope'" in capsys.readouterr().err

@@ -19,15 +19,21 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from protocol import encode_json_event, load_public_key, verify_ticket_signature
+from protocol import (
+    WorkerState,
+    WorkerStatusReport,
+    encode_json_event,
+    load_public_key,
+    verify_ticket_signature,
+)
 from protocol.relay import INCOMPLETE_STREAM_EVENT
-from router.http.app import DEMAND, create_app
+from router.http.app import DEMAND, REGISTRY, create_app
+from router.http.state import CLOCK
+from tests import worker_identity
 from tests.integration.router.routers import ClientFactory, router_settings
-from tests.local_endpoint import allow_private_workers
 from tests.ports import free_port
 
 API_KEY = "gateway-key"
-WORKER_TOKEN = "gateway-worker-token"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 GENERATE = {"inputs": "Hello", "parameters": {"max_new_tokens": 7}}
 
@@ -169,11 +175,9 @@ async def router(
     aiohttp_client: ClientFactory, tmp_path: Path, *, private_workers: bool = True, **overrides: Any
 ) -> TestClient[Any, Any]:
     """A router whose endpoint `default` allows workers on 127.0.0.1, unless told not to."""
-    if private_workers:
-        allow_private_workers(tmp_path / "state")
     fields: dict[str, Any] = {
+        "allow_private_workers": private_workers,
         "api_key": API_KEY,
-        "worker_token": WORKER_TOKEN,
         "gateway_default_max_new_tokens": 64,
         "gateway_max_body_bytes": 64 * 1024,
     }
@@ -209,9 +213,16 @@ async def register(client: TestClient[Any, Any], worker_id: str, url: str, load:
     """A ready worker; the one with the least load is chosen first."""
     report = {"id": worker_id, "url": url, "state": "ready", "max_perf": 100.0}
     report["in_flight_workload"] = load
-    headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
-    response = await client.post("/worker_status/", json=report, headers=headers)
+    response = await worker_identity.report(client, report)
     assert response.status == 200
+
+
+def register_unchecked(client: TestClient[Any, Any], worker_id: str, url: str) -> None:
+    """A ready worker put in the registry as it is, past the checks of registration."""
+    app = client.app
+    assert app is not None
+    report = WorkerStatusReport(id=worker_id, url=url, state=WorkerState.READY, max_perf=100.0)
+    app[REGISTRY].apply_report(report, app[CLOCK]())
 
 
 async def test_a_request_reaches_the_worker_with_a_ticket_for_its_cost(
@@ -487,8 +498,7 @@ async def test_every_endpoint_of_the_management_api_is_served_with_its_own_key(
     assert created.status == 201, await created.text()
     worker = StandInWorker("c")
     report = {"id": "c", "url": await start(worker, servers), "state": "ready", "endpoint": "chat"}
-    workers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
-    assert (await client.post("/worker_status/", json=report, headers=workers)).status == 200
+    assert (await worker_identity.report(client, report)).status == 200
 
     chat = {"Authorization": "Bearer chat-key"}
     response = await client.post("/endpoints/chat/generate", json=GENERATE, headers=chat)
@@ -518,7 +528,7 @@ async def test_a_client_that_leaves_before_the_first_event_fails_no_worker(
     slow, other = StandInWorker("slow", "slow_start"), StandInWorker("other")
     try:
         async with aiohttp.ClientSession() as session:
-            await report_ready(session, base, [(slow, 0), (other, 500)], servers)
+            await report_ready(session, runner.app, base, [(slow, 0), (other, 500)], servers)
         leaving = aiohttp.ClientSession()
         url = f"{base}/endpoints/default/generate_stream"
         sent = asyncio.ensure_future(leaving.post(url, json=GENERATE, headers=AUTH))
@@ -684,7 +694,8 @@ async def test_a_client_that_leaves_mid_stream_leaves_the_worker_in_rotation(
     streaming, other = StandInWorker("streaming", events=1000), StandInWorker("other")
     try:
         async with aiohttp.ClientSession() as session:
-            await report_ready(session, base, [(streaming, 0), (other, 500)], servers)
+            workers = [(streaming, 0), (other, 500)]
+            await report_ready(session, runner.app, base, workers, servers)
             stream_url = f"{base}/endpoints/default/generate_stream"
             async with session.post(stream_url, json=GENERATE, headers=AUTH) as response:
                 await asyncio.wait_for(response.content.readuntil(b"\n\n"), 10)
@@ -712,9 +723,8 @@ async def test_a_client_that_leaves_mid_stream_leaves_the_worker_in_rotation(
 
 async def served_router(tmp_path: Path, *, handler_cancellation: bool) -> tuple[web.AppRunner, str]:
     """A router on a real port (as `router` and `up` serve it); its runner and base URL."""
-    allow_private_workers(tmp_path / "state")
     settings = router_settings(
-        tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN, gateway_default_max_new_tokens=64
+        tmp_path, api_key=API_KEY, allow_private_workers=True, gateway_default_max_new_tokens=64
     )
     runner = web.AppRunner(create_app(settings), handler_cancellation=handler_cancellation)
     await runner.setup()
@@ -725,6 +735,7 @@ async def served_router(tmp_path: Path, *, handler_cancellation: bool) -> tuple[
 
 async def report_ready(
     session: aiohttp.ClientSession,
+    app: web.Application,
     base: str,
     workers: list[tuple[StandInWorker, int]],
     servers: list[TestServer],
@@ -734,7 +745,7 @@ async def report_ready(
         url = await start(worker, servers)
         report = {"id": worker.name, "url": url, "state": "ready", "max_perf": 100.0}
         report["in_flight_workload"] = load
-        headers = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+        headers = worker_identity.bearer(worker_identity.join_token(app))
         async with session.post(f"{base}/worker_status/", json=report, headers=headers):
             pass
 
@@ -792,9 +803,11 @@ async def test_a_redirect_is_the_workers_failure_and_is_never_followed(
 async def test_what_a_worker_url_ends_with_cannot_swallow_the_path(
     aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], suffix: str
 ) -> None:
+    # Registration refuses such URLs (tests/unit/router/routing/test_worker_url.py); the
+    # gateway does not rely on it: one in the registry still reaches only its origin.
     client = await router(aiohttp_client, tmp_path)
     worker = StandInWorker("a")
-    await register(client, "a", await start(worker, servers) + suffix, 0)
+    register_unchecked(client, "a", await start(worker, servers) + suffix)
     response = await client.post(
         "/endpoints/default/v1/completions", json={"prompt": "x"}, headers=AUTH
     )
@@ -821,10 +834,12 @@ async def test_an_answer_over_the_size_limit_is_the_workers_failure(
 async def test_a_private_worker_is_refused_unless_its_endpoint_allows_private_workers(
     aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], host: str
 ) -> None:
+    # Registration refuses these URLs; the gateway checks the address it connects to as well
+    # (a public name may resolve to a private address), so a worker in the registry is refused.
     client = await router(aiohttp_client, tmp_path, private_workers=False, admin_key="admin")
     worker = StandInWorker("a")
     url = (await start(worker, servers)).replace("127.0.0.1", host)
-    await register(client, "a", url, 0)
+    register_unchecked(client, "a", url)
     response = await generate(client)
     await assert_worker_failed(response, "is not a public address")
     assert worker.received == []
@@ -832,7 +847,7 @@ async def test_a_private_worker_is_refused_unless_its_endpoint_allows_private_wo
     allow = {"allow_private_workers": True}
     admin = {"Authorization": "Bearer admin"}
     assert (await client.patch("/api/v0/endpoints/default", json=allow, headers=admin)).ok
-    await register(client, "a", url, 0)  # back in rotation
+    register_unchecked(client, "a", url)  # back in rotation
     response = await generate(client)
     assert response.status == 200
     assert len(worker.received) == 1

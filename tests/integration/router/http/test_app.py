@@ -23,17 +23,16 @@ from protocol import (
 from router.http.app import create_app
 from router.http.state import SERVICE
 from router.settings import RouterSettings
+from tests import worker_identity as workers
 from tests.clock import FakeClock
 from tests.integration.router.routers import ClientFactory, router_settings
 
 API_KEY = "test-api-key"
-WORKER_TOKEN = "test-worker-token"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-WORKER_AUTH = {"Authorization": f"Bearer {WORKER_TOKEN}"}
 
 
 def settings(tmp_path: Path, **overrides: Any) -> RouterSettings:
-    fields = {"api_key": API_KEY, "worker_token": WORKER_TOKEN, "route_timeout_s": 0.5}
+    fields = {"api_key": API_KEY, "route_timeout_s": 0.5}
     return router_settings(tmp_path, **{**fields, **overrides})
 
 
@@ -45,7 +44,7 @@ async def client(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient[An
 def worker_report(worker_id: str = "w1", **overrides: Any) -> dict[str, Any]:
     fields = {
         "id": worker_id,
-        "url": f"http://127.0.0.1:9/{worker_id}",
+        "url": f"http://{worker_id}.test:9",
         "state": "ready",
         "max_perf": 100.0,
         "in_flight_workload": 0.0,
@@ -54,9 +53,7 @@ def worker_report(worker_id: str = "w1", **overrides: Any) -> dict[str, Any]:
 
 
 async def report(client: TestClient[Any, Any], **overrides: Any) -> None:
-    response = await client.post(
-        "/worker_status/", json=worker_report(**overrides), headers=WORKER_AUTH
-    )
+    response = await workers.report(client, worker_report(**overrides))
     assert response.status == 200, await response.text()
 
 
@@ -113,7 +110,7 @@ async def test_the_least_loaded_worker_gets_the_ticket(client: TestClient[Any, A
     await report(client, worker_id="busy", in_flight_workload=1000)
     await report(client, worker_id="idle")
     response = await client.post("/route/", json={"endpoint": "default"}, headers=AUTH)
-    assert (await response.json())["url"].endswith("/idle")
+    assert (await response.json())["url"] == "http://idle.test:9"
 
 
 async def test_issued_cost_counts_until_the_worker_reports(client: TestClient[Any, Any]) -> None:
@@ -248,7 +245,9 @@ async def test_waiting_is_bounded(aiohttp_client: ClientFactory, tmp_path: Path)
         assert "url" in await (await task).json()
 
 
-async def test_status_reports_need_the_worker_token(client: TestClient[Any, Any]) -> None:
+async def test_status_reports_need_a_join_token_or_a_credential(
+    client: TestClient[Any, Any],
+) -> None:
     for headers in ({}, {"Authorization": "Bearer nope"}):
         response = await client.post("/worker_status/", json=worker_report(), headers=headers)
         assert response.status == 401
@@ -268,7 +267,7 @@ async def test_status_reports_need_the_worker_token(client: TestClient[Any, Any]
 async def test_bad_status_reports_are_rejected(
     client: TestClient[Any, Any], body: dict[str, Any], status: int
 ) -> None:
-    response = await client.post("/worker_status/", json=body, headers=WORKER_AUTH)
+    response = await workers.report(client, body)
     assert response.status == status
 
 
@@ -297,7 +296,7 @@ async def test_a_retry_avoids_the_worker_that_failed_while_another_is_ready(
     body = {"endpoint": "default", "cost": 5, "avoid": [failed_url]}
     for _ in range(3):
         ticket = await (await client.post("/route/", json=body, headers=AUTH)).json()
-        assert ticket["url"].endswith("/other")  # even though it is far busier
+        assert ticket["url"] == "http://other.test:9"  # even though it is far busier
 
 
 async def test_avoiding_the_only_ready_worker_still_routes_to_it(
@@ -327,17 +326,17 @@ async def test_a_bad_request_idx_is_422(client: TestClient[Any, Any], request_id
 
 
 NATIVE_TICKET = (
-    b'{"cost":50,"endpoint":"default","reqnum":1000001,"url":"http://10.0.0.1/a","request_idx":2,'
-    b'"exp":1062,"kid":"56475aa75463474c","signature":"Z4N21b6u2guoxpB+q0Z2FsqKcYQ6nys/dv80b/GEoWsPf'
-    b'EgMQMwczhfDpmHI4VtYhuAy1s73CyHSU+UEDfXaDA=="}'
+    b'{"cost":50,"endpoint":"default","reqnum":1000001,"url":"http://10.0.0.1:1","request_idx":2,'
+    b'"exp":1062,"kid":"56475aa75463474c","signature":"LowZ75o7kZdFgWaPLQoHgpagxEsduvHocmx7wFeaFsy3W'
+    b'r1CCjgSqtXVaQlrCVN09U9p0BrUz+roFX0/NIOAAw=="}'
 )
 
 
 STATUS = (
     b'{"endpoints": [{"name": "default", "endpoint_state": "active", "max_workers": 16, '
-    b'"waiting": 0, "workers": [{"id": "a", "url": "http://10.0.0.1/a", "state": "ready", '
+    b'"waiting": 0, "workers": [{"id": "a", "url": "http://10.0.0.1:1", "state": "ready", '
     b'"max_perf": 100.0, "expected_load": 52.5, "pending_cost": 52.5, "expected_wait_s": 0.525, '
-    b'"error_msg": "", "last_report_age_s": 1.25}, {"id": "b", "url": "http://10.0.0.1/b", '
+    b'"error_msg": "", "last_report_age_s": 1.25}, {"id": "b", "url": "http://10.0.0.2:1", '
     b'"state": "error", "max_perf": 0.0, "expected_load": 3.0, "pending_cost": 0.0, '
     b'"expected_wait_s": 3.0, "error_msg": "out of memory", "last_report_age_s": 1.25}]}], '
     b'"waiting": 0}'
@@ -357,9 +356,9 @@ async def test_route_answers_and_status_are_written_as_before_and_read_back_unch
     route = {"endpoint": "default", "cost": 7}
     waiting = await (await client.post("/route/", json=route, headers=AUTH)).read()
     assert waiting == b'{"endpoint":"default","status":{},"request_idx":1}'
-    await report(client, id="a", url="http://10.0.0.1/a")
+    await report(client, id="a", url="http://10.0.0.1:1")
     failing = {"max_perf": 0.0, "error_msg": "out of memory", "in_flight_workload": 3}
-    await report(client, id="b", url="http://10.0.0.1/b", **failing)
+    await report(client, id="b", url="http://10.0.0.2:1", **failing)
     clock.now += 1.25
     route = {"endpoint": "default", "cost": 50}
     answer = await (await client.post("/route/", json=route, headers=AUTH)).read()

@@ -66,6 +66,7 @@ async def client(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient[An
         tmp_path,
         api_key=API_KEY,
         worker_token=WORKER_TOKEN,
+        allow_anonymous_workers=True,
         accept_unknown_workers=False,
         max_waiting_routes=0,
         max_body_bytes=BODY_LIMIT,

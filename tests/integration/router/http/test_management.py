@@ -11,17 +11,16 @@ from aiohttp.test_utils import TestClient
 
 from router.http.app import REGISTRY, create_app
 from router.settings import RouterSettings
+from tests import worker_identity as workers
 from tests.integration.router.routers import ClientFactory, router_settings
 
 API_KEY = "default-endpoint-key"
 ADMIN_KEY = "the-admin-key"
-WORKER_TOKEN = "worker-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-WORKER_AUTH = {"Authorization": f"Bearer {WORKER_TOKEN}"}
 
 
 def settings(tmp_path: Path, **overrides: Any) -> RouterSettings:
-    keys = {"api_key": API_KEY, "admin_key": ADMIN_KEY, "worker_token": WORKER_TOKEN}
+    keys = {"api_key": API_KEY, "admin_key": ADMIN_KEY}
     return router_settings(tmp_path, **{**keys, **overrides})
 
 
@@ -40,11 +39,11 @@ async def create(client: TestClient[Any, Any], body: dict[str, Any]) -> dict[str
 async def report(client: TestClient[Any, Any], worker_id: str, **fields: Any) -> None:
     body: dict[str, Any] = {
         "id": worker_id,
-        "url": f"http://127.0.0.1:9/{worker_id}",
+        "url": f"http://{worker_id}.test:9",
         "state": "ready",
     }
     body.update({"max_perf": 100.0, **fields})
-    response = await client.post("/worker_status/", json=body, headers=WORKER_AUTH)
+    response = await workers.report(client, body)
     assert response.status == 200, await response.text()
 
 
@@ -191,7 +190,7 @@ async def test_each_endpoint_has_its_own_key(client: TestClient[Any, Any]) -> No
     await report(client, "w-default")
     await report(client, "w-chat", endpoint="chat")
     ticket = await (await route(client, chat["api_key"], endpoint="chat")).json()
-    assert ticket["url"].endswith("/w-chat")
+    assert ticket["url"] == "http://w-chat.test:9"
     assert (await route(client, API_KEY, endpoint="chat")).status == 401
     assert (await route(client, "chat-key-123", endpoint="default")).status == 401
     assert (await route(client, ADMIN_KEY, endpoint="chat")).status == 401
@@ -237,12 +236,9 @@ async def test_deleting_an_endpoint_forgets_its_workers_and_their_load(
     await client.delete("/api/v0/endpoints/chat", headers=ADMIN)
     assert app[REGISTRY].pending_total() == 0
     assert app[REGISTRY].get("w-chat") is None
-    reported = await client.post(
-        "/worker_status/",
-        json={"id": "w-chat", "url": "http://x", "endpoint": "chat", "state": "ready"},
-        headers=WORKER_AUTH,
-    )
-    assert reported.status == 404
+    body = {"id": "w-chat", "url": "http://w-chat.test:9", "endpoint": "chat", "state": "ready"}
+    reported = await workers.report(client, body)
+    assert reported.status == 401  # its credential went with its endpoint
 
 
 # -- worker groups --------------------------------------------------------------------------
@@ -307,10 +303,15 @@ async def test_no_key_reaches_the_logs(
         json={"id": "w2", "url": "u"},
         headers={"Authorization": "Bearer bad-token-12"},
     )
+    joined = await client.post("/api/v0/endpoints/chat/join-tokens", headers=ADMIN)
+    token = (await joined.json())["join_token"]
+    body = {"id": "w3", "url": "http://w3.test:9", "endpoint": "chat"}
+    registered = await client.post("/worker_status/", json=body, headers=workers.bearer(token))
+    credential = (await registered.json())["credential"]
     await client.post("/api/v0/keys/rotate", headers=ADMIN)
     text = caplog.text
     assert "endpoint_created endpoint=chat" in text  # the events are logged ...
     for secret in (chat["api_key"], "chat-secret-key-10", "wrong-secret-key-11", "bad-token-12"):
         assert secret not in text  # ... without any key
-    for secret in (ADMIN_KEY, WORKER_TOKEN, API_KEY):
+    for secret in (ADMIN_KEY, API_KEY, token, credential, workers.credential(client.app, "w1")):
         assert secret not in text

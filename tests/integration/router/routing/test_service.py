@@ -21,6 +21,7 @@ from router.http.app import create_app
 from router.http.state import ADMISSION, REGISTRY, SERVICE
 from router.keys.reqnums import ReqnumFile
 from router.settings import RouterSettings
+from tests import worker_identity as workers
 from tests.clock import FakeClock
 from tests.integration.router.routers import ClientFactory, router_settings
 
@@ -29,11 +30,10 @@ ADMIN_KEY = "admin-key"
 WORKER_TOKEN = "worker-token"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-WORKER_AUTH = {"Authorization": f"Bearer {WORKER_TOKEN}"}
 
 
 def settings(tmp_path: Path, **overrides: Any) -> RouterSettings:
-    keys = {"api_key": API_KEY, "admin_key": ADMIN_KEY, "worker_token": WORKER_TOKEN}
+    keys = {"api_key": API_KEY, "admin_key": ADMIN_KEY}
     return router_settings(tmp_path, **{**keys, "key_lead_s": 0.0, **overrides})
 
 
@@ -68,12 +68,12 @@ def start_router(aiohttp_client: ClientFactory, tmp_path: Path) -> StartRouter:
 
 
 def url_of(worker_id: str) -> str:
-    return f"http://127.0.0.1:9/{worker_id}"
+    return f"http://{worker_id}.test:9"
 
 
 async def report(client: TestClient[Any, Any], worker_id: str, **fields: Any) -> Any:
     body = {"id": worker_id, "url": url_of(worker_id), "state": "ready", "max_perf": 100.0}
-    return await client.post("/worker_status/", json={**body, **fields}, headers=WORKER_AUTH)
+    return await workers.report(client, {**body, **fields})
 
 
 async def ticket(client: TestClient[Any, Any], **body: Any) -> dict[str, Any]:
@@ -152,7 +152,7 @@ async def test_a_busy_sticky_worker_is_left(client: TestClient[Any, Any]) -> Non
     await report(client, "a")
     await report(client, "b")
     first = (await ticket(client, session="s", cost=1))["url"]
-    worker_id = first.rsplit("/", 1)[1]
+    worker_id = first.removeprefix("http://").split(".")[0]
     await report(client, worker_id, state="busy")
     assert (await ticket(client, session="s", cost=1))["url"] != first
 
@@ -383,7 +383,10 @@ async def test_reports_from_workers_the_router_did_not_start_are_refused(
     assert app[REGISTRY].get("intruder") is None
 
 
-async def test_the_worker_token_may_come_as_vasts_mtoken(client: TestClient[Any, Any]) -> None:
+async def test_the_shared_worker_token_may_come_as_vasts_mtoken(
+    start_router: StartRouter,
+) -> None:
+    _, client = await start_router(worker_token=WORKER_TOKEN, allow_anonymous_workers=True)
     body = {"id": 17, "url": url_of("17"), "max_perf": 50.0, "mtoken": WORKER_TOKEN}
     assert (await client.post("/worker_status/", json=body)).status == 200
     wrong = await client.post("/worker_status/", json={**body, "mtoken": "nope"})
@@ -393,7 +396,8 @@ async def test_the_worker_token_may_come_as_vasts_mtoken(client: TestClient[Any,
 
 @pytest.mark.parametrize("raw", [b"{", b"", b"\xff", b"[1,"])
 async def test_a_malformed_report_is_400(client: TestClient[Any, Any], raw: bytes) -> None:
-    response = await client.post("/worker_status/", data=raw, headers=WORKER_AUTH)
+    token = workers.join_token(client.app)
+    response = await client.post("/worker_status/", data=raw, headers=workers.bearer(token))
     assert response.status == 400
 
 
@@ -463,11 +467,11 @@ async def test_metrics(client: TestClient[Any, Any]) -> None:
 
 
 async def test_the_status_page_escapes_and_shows_workers(client: TestClient[Any, Any]) -> None:
-    await report(client, "<b>w1</b>", url="http://x/<script>")
+    await report(client, "<script>w1</script>", url="http://x.test:9")
     response = await client.get("/ui")
     assert response.content_type == "text/html"
     html = await response.text()
-    assert "&lt;b&gt;w1&lt;/b&gt;" in html
+    assert "&lt;script&gt;w1&lt;/script&gt;" in html
     assert "<script>" not in html
     assert API_KEY not in html
     assert ADMIN_KEY not in html
@@ -540,7 +544,7 @@ async def test_the_route_service_serves_callers_without_http(
 async def test_a_report_naming_no_endpoint_joins_the_routers_own(start_router: StartRouter) -> None:
     _, client = await start_router(endpoint="chat")
     body = {"id": 7, "url": url_of("7"), "max_perf": 80.0}  # as Vast's PyWorker sends it
-    assert (await client.post("/worker_status/", json=body, headers=WORKER_AUTH)).status == 200
+    assert (await workers.report(client, body)).status == 200
     response = await client.post("/route/", json={"endpoint": "chat"}, headers=AUTH)
     assert (await response.json())["url"] == url_of("7")
 

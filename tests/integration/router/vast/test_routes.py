@@ -22,13 +22,18 @@ API_KEY = "vast-routes-key"
 WORKER_TOKEN = "vast-routes-token"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 VAST_AGENT = {"User-Agent": "vastai-sdk/1.9.1"}
-WORKER_URL = "http://127.0.0.1:9/vast"
+WORKER_URL = "http://127.0.0.1:9"
 
 
 async def router(
     aiohttp_client: ClientFactory, tmp_path: Path, **overrides: Any
 ) -> TestClient[Any, Any]:
-    fields = {"api_key": API_KEY, "worker_token": WORKER_TOKEN, "ticket_scheme": "vast-url"}
+    fields = {
+        "api_key": API_KEY,
+        "worker_token": WORKER_TOKEN,
+        "allow_anonymous_workers": True,  # Vast's PyWorker: the shared token, as `mtoken`
+        "ticket_scheme": "vast-url",
+    }
     return await aiohttp_client(create_app(router_settings(tmp_path, **{**fields, **overrides})))
 
 

@@ -25,7 +25,9 @@ PAYLOAD = {"inputs": "Hello", "parameters": {"max_new_tokens": 4}}
 
 @pytest.fixture
 async def router(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient[Any, Any]:
-    settings = router_settings(tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN)
+    settings = router_settings(
+        tmp_path, api_key=API_KEY, worker_token=WORKER_TOKEN, allow_anonymous_workers=True
+    )
     return await aiohttp_client(create_app(settings))
 
 
