@@ -39,6 +39,9 @@ __all__ = [
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 PARAM_NAMES = frozenset(EndpointParams.model_fields)
+_ENDPOINT_FIELDS = frozenset(
+    {"name", "api_key", "endpoint_state", "template", "allow_private_workers", "created_at"}
+)
 
 
 def new_api_key() -> str:
@@ -86,7 +89,8 @@ class Endpoint(BaseModel):
     created_at: float = Field(default=0.0, ge=0.0, description="unix seconds")
     allow_private_workers: bool = Field(
         default=False,
-        description="accept workers on loopback, private and link-local addresses (the local provider's)",  # noqa: E501
+        description="accept workers on loopback, private and link-local addresses "
+        "(the local provider's)",
     )
 
     @field_validator("api_key")
@@ -146,9 +150,7 @@ def endpoint_from_body(
         body.pop("name", None)  # the name is in the URL; renaming is not an update
     if not stored:
         body.pop("created_at", None)  # the router's to say
-    unknown = set(body) - PARAM_NAMES - {"name", "api_key", "endpoint_state", "template"}
-    unknown -= {"allow_private_workers"}
-    unknown -= {"created_at"}
+    unknown = set(body) - PARAM_NAMES - _ENDPOINT_FIELDS
     if unknown:
         raise InvalidRequest(_unknown_fields(unknown, "endpoint"))
     base: dict[str, Any] = {}
