@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal, Union, get_args, get_origin
 
 import pytest
+from pydantic import FilePath
 from pydantic.fields import FieldInfo
 
 from client.settings import ClientSettings
@@ -207,6 +208,8 @@ def another_value(field: FieldInfo, default: object) -> str:
         return "100000"  # above every token limit's default, below none of their bounds
     if float in kinds:
         return "1.5"
+    if FilePath in kinds:
+        return __file__  # a file that exists, as the setting requires
     if Path in kinds:
         return "/tmp/tgis-changed"
     return "changed"
