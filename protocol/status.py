@@ -48,6 +48,9 @@ class WorkerStatusReport(BaseModel):
     version: str = ""
     unsecured: bool = Field(default=False, description="the worker checks no tickets")
     warnings: list[str] = Field(default_factory=list, description="what an operator must know")
+    epoch: str = Field(
+        default="", max_length=64, description="this start of the worker; its tickets name it"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -64,6 +64,7 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
             lifecycle=app[state.LIFECYCLE],
             load=app[state.LOAD],
             unsecured=settings.unsecured,
+            epoch=app[state.VERIFIER].epoch,
         ),
         app[state.LIFECYCLE].changed,
         interval_s=settings.report_interval_s,

@@ -27,7 +27,7 @@ from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker
 from pyworker.reporter import StatusReporter, build_report, retry_delay_s
 from pyworker.settings import WorkerSettings
-from pyworker.state import LIFECYCLE, LOAD
+from pyworker.state import LIFECYCLE, LOAD, VERIFIER
 from tests.fakes.fake_router import StandInRouter
 from tests.fakes.fake_tgi import FakeTGI
 from tests.integration.pyworker.stack import PAYLOAD, ServerFactory, wait_until
@@ -67,6 +67,7 @@ class Worker:
             "request_idx": self.reqnum,
             "exp": time.time() + 60,
             "kid": key.kid,
+            "epoch": self.server.app[VERIFIER].epoch,
         }
         return sign_ticket(key.private_key, fields)
 

@@ -22,7 +22,7 @@ def ed_keys() -> Keys:
 
 
 async def test_refresh_is_rate_limited_and_single_flight() -> None:
-    verifier = TicketVerifier("http://w", {}, clock=lambda: 0.0)
+    verifier = TicketVerifier("http://w", {}, endpoint="e", clock=lambda: 0.0)
     clock = FakeClock()
     calls = 0
     release = asyncio.Event()
@@ -48,7 +48,7 @@ async def test_refresh_is_rate_limited_and_single_flight() -> None:
 
 async def test_a_failed_refresh_keeps_the_keys_it_had() -> None:
     keys = ed_keys()
-    verifier = TicketVerifier("http://w", keys, clock=lambda: 0.0)
+    verifier = TicketVerifier("http://w", keys, endpoint="e", clock=lambda: 0.0)
 
     async def fetch() -> Keys:
         raise KeyFetchError("router down")
@@ -59,7 +59,9 @@ async def test_a_failed_refresh_keeps_the_keys_it_had() -> None:
 
 
 def test_vast_keys_overlap_with_their_predecessor_only() -> None:
-    verifier = TicketVerifier("http://w", {}, clock=lambda: 0.0, scheme=TicketScheme.VAST)
+    verifier = TicketVerifier(
+        "http://w", {}, endpoint="e", clock=lambda: 0.0, scheme=TicketScheme.VAST
+    )
 
     async def never() -> Keys:
         raise AssertionError
@@ -76,7 +78,7 @@ def test_vast_keys_overlap_with_their_predecessor_only() -> None:
 
 
 def test_native_keys_are_replaced_by_the_published_set() -> None:
-    verifier = TicketVerifier("http://w", ed_keys(), clock=lambda: 0.0)
+    verifier = TicketVerifier("http://w", ed_keys(), endpoint="e", clock=lambda: 0.0)
 
     async def never() -> Keys:
         raise AssertionError
