@@ -75,6 +75,9 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(_bring_up(app), name="bring-up"),
         asyncio.create_task(reporter.run(), name="status-reporter"),
     ]
+    if not settings.unsecured:
+        refresh = app[state.REFRESHER].run_every(settings.key_poll_interval_s)
+        tasks.append(asyncio.create_task(refresh, name="key-refresh"))
     yield
     for task in tasks:
         task.cancel()

@@ -148,6 +148,28 @@ async def test_a_rotated_native_key_is_fetched_on_its_first_ticket(
         worker.assert_idle()
 
 
+async def test_a_key_the_router_stops_publishing_is_dropped_within_a_poll(
+    aiohttp_server: ServerFactory,
+) -> None:
+    router = StandInRouter()
+    router_server = await aiohttp_server(router.app())
+    backend = FakeTGI()
+    async with worker_for(
+        aiohttp_server, address(router_server), backend, key_poll_interval_s=0.1
+    ) as worker:
+        revoked, kept = router.keys[0], SigningKey.generate()
+        router.keys = [revoked, kept]
+        await wait_until(lambda: kept.kid in worker.server.app[VERIFIER].known_kids)
+        assert (await worker.generate(revoked)).status == 200
+        router.keys = [kept]  # revoked: no longer published
+        await wait_until(lambda: worker.server.app[VERIFIER].known_kids == {kept.kid})
+        refused = await worker.generate(revoked)
+        assert (refused.status, (await refused.json())["reason"]) == (401, "unknown_key")
+        assert (await worker.generate(kept)).status == 200
+        assert len(backend.payloads("/generate")) == 2
+        worker.assert_idle()
+
+
 async def test_reports_fall_over_to_the_next_router(aiohttp_server: ServerFactory) -> None:
     first, second = StandInRouter(refuse_reports=10**6), StandInRouter()
     second.keys = first.keys

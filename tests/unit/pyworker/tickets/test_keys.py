@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from protocol import SigningKey
@@ -86,3 +87,25 @@ def test_native_keys_are_replaced_by_the_published_set() -> None:
     fresh = ed_keys()
     KeyRefresher(verifier, never, clock=FakeClock()).install(fresh)
     assert verifier.known_kids == set(fresh)
+
+
+async def test_keys_the_router_stops_publishing_are_dropped_on_the_next_poll() -> None:
+    kept, revoked = ed_keys(), ed_keys()
+    verifier = TicketVerifier("http://w", {**kept, **revoked}, endpoint="e", clock=lambda: 0.0)
+    clock = FakeClock()
+    periods: list[float] = []
+
+    async def fetch() -> Keys:
+        return kept  # the router no longer publishes `revoked`
+
+    async def sleep(seconds: float) -> None:
+        periods.append(seconds)
+        clock.now += seconds
+        if len(periods) > 2:
+            raise asyncio.CancelledError
+
+    refresher = KeyRefresher(verifier, fetch, clock=clock, min_interval_s=5)
+    with pytest.raises(asyncio.CancelledError):
+        await refresher.run_every(60, sleep=sleep)
+    assert periods == [60, 60, 60]
+    assert verifier.known_kids == set(kept)
