@@ -168,7 +168,7 @@ def test_tickets_for_another_endpoint_are_refused(scheme: TicketScheme, endpoint
 
 
 NUMERIC_FIELDS = ["cost", "exp", "reqnum", "request_idx"]
-any_number = st.one_of(st.integers(min_value=-(2**300), max_value=2**300), st.floats())
+any_number = st.one_of(st.integers(min_value=-(2**2000), max_value=2**2000), st.floats())
 
 
 @settings(max_examples=150, deadline=None)
@@ -180,7 +180,7 @@ def test_any_number_in_any_field_is_answered_never_an_internal_error(
     the comparisons after the signature (Vast's schemes leave `exp`, and `vast-url` also
     `cost` and `reqnum`, to whoever holds a ticket): each ends in an answer, not an exception.
     NaN and infinities arrive through Python's JSON reader; the native scheme cannot sign them."""
-    assume(scheme.uses_rsa or math.isfinite(value))
+    assume(scheme.uses_rsa or isinstance(value, int) or math.isfinite(value))
     check = verifier(scheme)
     overrides: dict[str, Any] = {field: value}
     ticket = issue(scheme, **overrides)
