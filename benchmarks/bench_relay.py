@@ -28,7 +28,7 @@ from aiohttp import web
 from protocol import SigningKey, sign_ticket
 from pyworker.app import create_app as create_worker_app
 from pyworker.settings import WorkerSettings
-from pyworker.state import LIFECYCLE
+from pyworker.state import LIFECYCLE, VERIFIER
 from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI
@@ -132,6 +132,7 @@ async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> 
                 "request_idx": 0,
                 "exp": time.time() + 600,
                 "kid": key.kid,
+                "epoch": worker_app[VERIFIER].epoch,
             }
             return sign_ticket(key.private_key, fields)
 

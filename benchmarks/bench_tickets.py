@@ -4,7 +4,7 @@
 
 Anchor: `Ed25519PublicKey.verify` of the same canonical bytes (the cryptographic floor).
 Measured: `TicketVerifier.verify` (field parsing, canonical JSON, signature, expiry, url,
-cost, replay window). The ratio shows what everything around the signature costs.
+endpoint, epoch, cost, replay window). The ratio shows what everything around the signature costs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from protocol import SigningKey, canonical_bytes, decode_signature, sign_ticket
 from pyworker.tickets.verifier import TicketVerifier
 
 URL = "http://127.0.0.1:3000"
+EPOCH = "0123456789abcdef"
 
 
 def per_second(run: Callable[[int], None], n: int) -> float:
@@ -43,6 +44,7 @@ def main() -> None:
                 "request_idx": i,
                 "exp": now + 600,
                 "kid": key.kid,
+                "epoch": EPOCH,
             },
         )
         for i in range(n + 200)
@@ -54,7 +56,9 @@ def main() -> None:
         for _ in range(count):
             key.public_key.verify(signature, message)
 
-    verifier = TicketVerifier(URL, {key.kid: key.public_key}, clock=time.time)
+    verifier = TicketVerifier(
+        URL, {key.kid: key.public_key}, endpoint="default", clock=time.time, epoch=EPOCH
+    )
     remaining = iter(tickets)
 
     def full_check(count: int) -> None:

@@ -110,8 +110,11 @@ def backend_app() -> web.Application:
 
 
 def router_app(key: SigningKey, rsa_key: RSAPrivateKey) -> web.Application:
+    """Publishes the keys, and keeps each worker's latest epoch from its reports (`/epochs`:
+    the native tickets the load generator signs must name it, as a router's do)."""
     keys = KeySet(keys=[key.published()]).model_dump_json()
     pem = rsa_public_key_pem(rsa_key.public_key())
+    epochs: dict[str, str] = {}
 
     async def get_keys(request: web.Request) -> web.Response:
         return web.Response(text=keys, content_type="application/json")
@@ -120,13 +123,18 @@ def router_app(key: SigningKey, rsa_key: RSAPrivateKey) -> web.Application:
         return web.Response(text=pem)
 
     async def worker_status(request: web.Request) -> web.Response:
-        await request.read()
+        report = await request.json()
+        epochs[str(report["id"])] = str(report.get("epoch", ""))
         return web.json_response({})
+
+    async def get_epochs(request: web.Request) -> web.Response:
+        return web.json_response(epochs)
 
     app = web.Application()
     app.router.add_get("/keys", get_keys)
     app.router.add_get("/pubkey/", get_pubkey)
     app.router.add_post("/worker_status/", worker_status)
+    app.router.add_get("/epochs", get_epochs)
     return app
 
 
@@ -222,6 +230,7 @@ class Target:
     port: int
     pids: list[int]
     scheme: str | None = None  # a PyWorker's ticket scheme: it wants {"auth_data", "payload"}
+    epoch: str = ""  # a PyWorker's, as it reported it: its native tickets name it
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -268,7 +277,8 @@ class Bench:
         }
         if target.scheme == "vast":
             return sign_vast_ticket(self.rsa_key, fields, VastVariant.LEGACY)
-        fields.update(exp=math.ceil(time.time() + 3600), kid=self.key.kid)  # as the router does
+        expires = math.ceil(time.time() + 3600)
+        fields.update(exp=expires, kid=self.key.kid, epoch=target.epoch)  # as the router does
         return sign_ticket(self.key.private_key, fields)
 
     async def measure(
@@ -384,6 +394,19 @@ def wait_http(url: str, limit_s: float = 60) -> None:
         time.sleep(0.2)
 
 
+def reported_epochs(router_port: int, names: list[str], limit_s: float = 60) -> dict[str, str]:
+    """Each named worker's epoch, once the stub router has had a report from every one."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{router_port}/epochs", timeout=2) as answer:
+            epochs: dict[str, str] = json.loads(answer.read())
+        if all(name in epochs for name in names):
+            return epochs
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no report from {sorted(set(names) - set(epochs))}")
+        time.sleep(0.2)
+
+
 def free_port() -> int:
     import socket
 
@@ -469,9 +492,12 @@ def servers(tmp: Path, key: SigningKey, rsa_key: RSAPrivateKey) -> Iterator[list
     try:
         wait_http(f"http://127.0.0.1:{ports['backend']}/health")
         targets = [Target("direct", ports["backend"], [processes[0].pid])]
-        for name, worker in workers.items():
+        for name in workers:
             wait_http(f"http://127.0.0.1:{ports[name]}/health")
-            targets.append(Target(name, ports[name], [worker.pid], scheme=schemes[name]))
+        epochs = reported_epochs(ports["router"], list(workers))
+        for name, worker in workers.items():
+            scheme, epoch = schemes[name], epochs[name]
+            targets.append(Target(name, ports[name], [worker.pid], scheme=scheme, epoch=epoch))
         nginx = find_nginx()
         if nginx:
             conf = tmp / "nginx.conf"

@@ -57,6 +57,9 @@ class WorkerStatusReport(BaseModel):
     warnings: list[Annotated[str, Field(max_length=1024)]] = Field(
         default_factory=list, max_length=16, description="what an operator must know"
     )
+    epoch: str = Field(
+        default="", max_length=64, description="this start of the worker; its tickets name it"
+    )
 
     @model_validator(mode="before")
     @classmethod

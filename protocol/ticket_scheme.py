@@ -19,6 +19,12 @@ class TicketScheme(StrEnum):
         return self is not TicketScheme.ED25519
 
     @property
+    def signs_request_fields(self) -> bool:
+        """Whether a ticket's `cost`, `endpoint` and `reqnum` are signed (`vast-url` signs only
+        its `url`: whoever holds one ticket may write any of them)."""
+        return self is not TicketScheme.VAST_URL
+
+    @property
     def keys_path(self) -> str:
         """Where the router publishes this scheme's keys."""
         return "/pubkey/" if self.uses_rsa else "/keys"

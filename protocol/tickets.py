@@ -27,7 +27,7 @@ import binascii
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -37,7 +37,9 @@ from nacl.signing import VerifyKey
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 __all__ = [
+    "REQNUM_LIMIT",
     "SIGNATURE_FIELD",
+    "TICKET_NUMBER_LIMIT",
     "AuthData",
     "Ticket",
     "TicketFields",
@@ -50,32 +52,51 @@ __all__ = [
 
 SIGNATURE_FIELD = "signature"
 
+TICKET_NUMBER_LIMIT = 2**53
+"""Every `cost` and `exp` is below this: up to it, a JSON number holds every integer exactly.
+Vast's tickets sign neither `exp` nor (with `vast-url`) `cost`, so a holder may write any
+number there; bounding them keeps every comparison exact and finite."""
+
+REQNUM_LIMIT = 2**63
+"""Every `reqnum` (and `request_idx`) is below this: a router's counter is 64 bits."""
+
+TicketNumber = (
+    Annotated[StrictInt, Field(ge=0, lt=TICKET_NUMBER_LIMIT)]
+    | Annotated[StrictFloat, Field(ge=0, lt=TICKET_NUMBER_LIMIT, allow_inf_nan=False)]
+)
+TicketCounter = Annotated[StrictInt, Field(ge=0, lt=REQNUM_LIMIT)]
+
 
 class TicketFields(BaseModel):
     """A ticket's fields, checked, in either scheme: the five every ticket has, the request it
-    pays for (Vast's first routers named none), and the native scheme's expiry and key id (Vast's
-    tickets carry neither). Unknown extra fields are kept (and covered by the signature)."""
+    pays for (Vast's first routers named none), and the native scheme's expiry, key id and
+    worker epoch (Vast's tickets carry none of them). Unknown extra fields are kept (and covered
+    by the signature). Every number is a non-negative JSON number of bounded size
+    (`TICKET_NUMBER_LIMIT`, `REQNUM_LIMIT`)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     signature: StrictStr
-    cost: StrictInt | StrictFloat = Field(
-        description="workload units (tokens) this ticket pays for"
-    )
+    cost: TicketNumber = Field(description="workload units (tokens) this ticket pays for")
     endpoint: StrictStr
-    reqnum: StrictInt = Field(description="per-worker sequence number issued by the router")
+    reqnum: TicketCounter = Field(description="per-worker sequence number issued by the router")
     url: StrictStr = Field(description="base URL of the worker this ticket is valid for")
-    request_idx: StrictInt | None = None
-    exp: StrictInt | StrictFloat | None = Field(default=None, description="expiry, unix seconds")
+    request_idx: TicketCounter | None = None
+    exp: TicketNumber | None = Field(default=None, description="expiry, unix seconds")
     kid: StrictStr | None = Field(default=None, description="id of the key that signed it")
+    epoch: StrictStr | None = Field(
+        default=None, description="the start of the worker it is for, as the worker reported it"
+    )
 
 
 class AuthData(TicketFields):
-    """The native scheme's ticket: it always names its request, its expiry and its key."""
+    """The native scheme's ticket: it always names its request, its expiry, its key and the
+    worker's epoch (so it is good for one start of that worker only)."""
 
-    request_idx: StrictInt
-    exp: StrictInt | StrictFloat = Field(description="expiry, unix seconds")
+    request_idx: TicketCounter
+    exp: TicketNumber = Field(description="expiry, unix seconds")
     kid: StrictStr = Field(description="id of the key that signed this ticket")
+    epoch: StrictStr = Field(description="the start of the worker this ticket is valid for")
 
 
 class Ticket:
@@ -147,6 +168,12 @@ class Ticket:
         """The id of the key that signed it (None: Vast's tickets name none)."""
         kid: str | None = self._fields.get("kid")
         return kid
+
+    @property
+    def epoch(self) -> str | None:
+        """The start of the worker it is for (None: Vast's tickets name none)."""
+        epoch: str | None = self._fields.get("epoch")
+        return epoch
 
     def auth_data(self) -> dict[str, Any]:
         """The ticket as the `auth_data` of a worker request: a fresh copy, every field kept."""

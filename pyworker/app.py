@@ -48,6 +48,7 @@ def create_app(
     app[VERIFIER] = TicketVerifier(
         settings.advertised_url,
         {},
+        endpoint=settings.endpoint,
         clock=clock,
         scheme=settings.ticket_scheme,
         clock_skew_s=settings.clock_skew_s,

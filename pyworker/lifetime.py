@@ -64,6 +64,7 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
             lifecycle=app[state.LIFECYCLE],
             load=app[state.LOAD],
             unsecured=settings.unsecured,
+            epoch=app[state.VERIFIER].epoch,
         ),
         app[state.LIFECYCLE].changed,
         interval_s=settings.report_interval_s,
@@ -75,6 +76,9 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(_bring_up(app), name="bring-up"),
         asyncio.create_task(reporter.run(), name="status-reporter"),
     ]
+    if not settings.unsecured:
+        refresh = app[state.REFRESHER].run_every(settings.key_poll_interval_s)
+        tasks.append(asyncio.create_task(refresh, name="key-refresh"))
     yield
     for task in tasks:
         task.cancel()

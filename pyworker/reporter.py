@@ -47,6 +47,7 @@ def build_report(
     lifecycle: Lifecycle,
     load: LoadTracker,
     unsecured: bool = False,
+    epoch: str = "",
 ) -> WorkerStatusReport:
     max_perf = lifecycle.max_perf
     queue_time = expected_wait_s(load.in_flight_workload, max_perf)
@@ -67,6 +68,7 @@ def build_report(
         version=VERSION,
         unsecured=unsecured,
         warnings=[UNSECURED_WARNING] if unsecured else [],
+        epoch=epoch,
     )
 
 

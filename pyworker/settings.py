@@ -61,7 +61,16 @@ class WorkerSettings(ServiceSettings):
         default=4096, ge=1, le=1 << 20, validation_alias="TGIS_REPLAY_WINDOW"
     )
     key_refresh_interval_s: float = Field(
-        default=5.0, ge=0.0, validation_alias="TGIS_KEY_REFRESH_INTERVAL_S"
+        default=5.0,
+        ge=0.0,
+        validation_alias="TGIS_KEY_REFRESH_INTERVAL_S",
+        description="the fewest seconds between two fetches of the router's keys",
+    )
+    key_poll_interval_s: float = Field(
+        default=60.0,
+        gt=0.0,
+        validation_alias="TGIS_KEY_POLL_INTERVAL_S",
+        description="keys are fetched again at least this often: a revoked key is dropped",
     )
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, validation_alias="TGIS_WORKER_MAX_BODY_BYTES"

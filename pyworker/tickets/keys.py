@@ -1,9 +1,15 @@
-"""Fetching the router's public keys, with retries, and again when a ticket names a new one.
+"""Fetching the router's public keys, with retries, again when a ticket names a new one, and
+at least once a minute.
 
 The native scheme reads `GET /keys` (every current key with its `kid`, so a rotation overlaps);
 Vast's RSA schemes read the one PEM at `GET /pubkey/`, and keep the previous key beside the new
 one so tickets signed just before a rotation still pass. A refresh is single-flight and rate
 limited: a flood of tickets naming unknown keys costs the router one fetch per interval.
+
+Each refresh replaces the keys with those the router publishes, so a key it stopped
+publishing (retired, or revoked) stops verifying within one period of `run_every` (Vast's
+single key: within two, as its predecessor is kept one refresh longer). A refresh that fails
+keeps the keys the worker had.
 """
 
 from __future__ import annotations
@@ -117,6 +123,15 @@ class KeyRefresher:
             return await asyncio.shield(self._inflight)
         finally:
             self._inflight = None
+
+    async def run_every(
+        self, period_s: float, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
+        """Refresh every `period_s` until cancelled, so keys the router no longer publishes are
+        dropped even when no ticket names a new one."""
+        while True:
+            await sleep(period_s)
+            await self.refresh()
 
     async def _refresh_once(self) -> bool:
         before = self._verifier.known_kids

@@ -2,22 +2,35 @@
 
 A ticket is accepted only if all of these hold (architecture §4.2), checked in this order:
 
-    1. it has every field, with the right JSON types        else 401 malformed
+    1. it has every field, with the right JSON types, its numbers in range  else 401 malformed
     2. it names a key (`kid`) this worker knows              else 401 unknown_key
     3. its signature is valid for that key                   else 401 bad_signature
     4. it has not expired (with a small clock-skew allowance) else 401 expired
     5. its `url` is this worker's public URL                 else 403 wrong_url
-    6. the payload's workload is at most its `cost`          else 403 cost_too_low
-    7. its `reqnum` was not used before (sliding window)     else 403 replayed
+    6. its `endpoint` is the endpoint this worker serves     else 403 wrong_endpoint
+    7. its `epoch` is this start of this worker's (native)   else 403 wrong_epoch
+    8. the payload's workload is at most its `cost`          else 403 cost_too_low
+    9. its `reqnum` was not used before (sliding window)     else 403 replayed
 
 The signature scheme is a setting: the native Ed25519 one, or one of Vast's two RSA variants
 (`protocol.vast_tickets`). Vast tickets name no key: every RSA key the router published is
-tried, and they carry no expiry (an `exp`, when present, is still enforced). The reqnum is
-recorded only when every check passed, so a rejected ticket spends nothing.
+tried, and they carry no expiry (an `exp`, when present, is still enforced) and no epoch.
+The reqnum is recorded only when every check passed, so a rejected ticket spends nothing.
+
+The epoch is drawn afresh each time a verifier is made (each start of the worker) and sent to
+the router in every status report; the router writes it into the native tickets it signs for
+this worker. A ticket from before a restart names the old epoch, so it is refused although the
+replay window, kept in memory, starts empty.
+
+`vast-url` signs the `url` alone, so checks 6, 8 and 9 are advisory there: they catch mistakes,
+not a ticket holder, who may write any `endpoint`, `cost` and `reqnum`. Its window therefore
+refuses only a number used before within the window, never one below it: otherwise one ticket
+with a huge `reqnum` would push every genuine ticket below the window, and lock the worker out.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,7 +45,14 @@ from protocol.vast_tickets import verify_vast_signature
 from pyworker.errors import TicketRejected
 from pyworker.tickets.replay import ReplayVerdict, ReplayWindow
 
-__all__ = ["PublicKey", "TicketFacts", "TicketScheme", "TicketVerifier", "normalize_url"]
+__all__ = [
+    "PublicKey",
+    "TicketFacts",
+    "TicketScheme",
+    "TicketVerifier",
+    "new_epoch",
+    "normalize_url",
+]
 
 PublicKey = Ed25519PublicKey | RSAPublicKey
 ModelT = TypeVar("ModelT", AuthData, TicketFields)
@@ -44,12 +64,19 @@ class TicketFacts:
 
     cost: float
     url: str
+    endpoint: str
     reqnum: int
     exp: float | None
+    epoch: str | None
 
 
 def normalize_url(url: str) -> str:
     return url.strip().rstrip("/").lower()
+
+
+def new_epoch() -> str:
+    """A fresh epoch: 64 random bits, so no two starts of a worker share one."""
+    return secrets.token_hex(8)
 
 
 class TicketVerifier:
@@ -58,12 +85,18 @@ class TicketVerifier:
         worker_url: str,
         keys: Mapping[str, PublicKey],
         *,
+        endpoint: str,
         clock: Callable[[], float],
         scheme: TicketScheme = TicketScheme.ED25519,
         clock_skew_s: float = 5.0,
         replay_window: int = 4096,
+        epoch: str | None = None,
     ) -> None:
+        """The checks of the worker at `worker_url` serving `endpoint`. `epoch`: this start's
+        (tests set it); a fresh one by default."""
         self._worker_url = normalize_url(worker_url)
+        self._endpoint = endpoint
+        self._epoch = epoch if epoch is not None else new_epoch()
         self._scheme = scheme
         self._clock = clock
         self._clock_skew_s = clock_skew_s
@@ -73,6 +106,11 @@ class TicketVerifier:
     @property
     def scheme(self) -> TicketScheme:
         return self._scheme
+
+    @property
+    def epoch(self) -> str:
+        """This start's epoch: the worker reports it, and native tickets must name it."""
+        return self._epoch
 
     @property
     def known_kids(self) -> frozenset[str]:
@@ -92,6 +130,8 @@ class TicketVerifier:
         facts = self._check_vast(raw) if self._scheme.uses_rsa else self._check_native(raw)
         self._check_expiry(facts)
         self._check_url(facts)
+        self._check_endpoint(facts)
+        self._check_epoch(facts)
         self._check_cost(facts, workload)
         self._spend(facts)
         return facts
@@ -105,7 +145,9 @@ class TicketVerifier:
             )
         if not verify_ticket_signature(key, raw):
             raise TicketRejected(401, "bad_signature", "ticket signature is not valid")
-        return TicketFacts(ticket.cost, ticket.url, ticket.reqnum, ticket.exp)
+        return TicketFacts(
+            ticket.cost, ticket.url, ticket.endpoint, ticket.reqnum, ticket.exp, ticket.epoch
+        )
 
     def _check_vast(self, raw: Mapping[str, Any]) -> TicketFacts:
         ticket = _parse(TicketFields, raw)
@@ -114,7 +156,9 @@ class TicketVerifier:
         variant = self._scheme.vast_variant
         if not any(verify_vast_signature(key, raw, variant) for key in self._rsa_keys):
             raise TicketRejected(401, "bad_signature", "ticket signature is not valid")
-        return TicketFacts(ticket.cost, ticket.url, ticket.reqnum, ticket.exp)
+        return TicketFacts(
+            ticket.cost, ticket.url, ticket.endpoint, ticket.reqnum, ticket.exp, epoch=None
+        )
 
     def _check_expiry(self, facts: TicketFacts) -> None:
         if facts.exp is not None and self._clock() > facts.exp + self._clock_skew_s:
@@ -123,6 +167,21 @@ class TicketVerifier:
     def _check_url(self, facts: TicketFacts) -> None:
         if normalize_url(facts.url) != self._worker_url:
             raise TicketRejected(403, "wrong_url", "ticket was issued for another worker")
+
+    def _check_endpoint(self, facts: TicketFacts) -> None:
+        if facts.endpoint != self._endpoint:
+            raise TicketRejected(
+                403,
+                "wrong_endpoint",
+                f"ticket was issued for endpoint {facts.endpoint!r}; "
+                f"this worker serves {self._endpoint!r}",
+            )
+
+    def _check_epoch(self, facts: TicketFacts) -> None:
+        if facts.epoch is not None and facts.epoch != self._epoch:
+            raise TicketRejected(
+                403, "wrong_epoch", "ticket was issued before this worker restarted: route again"
+            )
 
     def _check_cost(self, facts: TicketFacts, workload: float) -> None:
         if workload > facts.cost:
@@ -137,7 +196,7 @@ class TicketVerifier:
         verdict = self._replay.accept(facts.reqnum)
         if verdict is ReplayVerdict.REPLAYED:
             raise TicketRejected(403, "replayed", "ticket was already used: route again")
-        if verdict is ReplayVerdict.TOO_OLD:
+        if verdict is ReplayVerdict.TOO_OLD and self._scheme.signs_request_fields:
             raise TicketRejected(403, "replayed", "ticket is too old to be used: route again")
 
 

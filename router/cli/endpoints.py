@@ -1,10 +1,16 @@
-"""Manage a router's endpoints and worker groups through its management API (/api/v0).
+"""Manage a router's endpoints, worker groups and signing keys through its management API
+(/api/v0).
 
 An endpoint is what clients route to: a name, an API key, a state (active, suspended,
 stopped), Vast's autoscaling parameters and a template for its workers. A worker group
 belongs to an endpoint and says what runs its workers (template, search_params, gpu_ram).
 Every command needs the router's admin key (--admin-key or $TGIS_ADMIN_KEY; `tgi-serverless
 router` and `up` print it at start).
+
+Signing keys: `keys list` shows the published ones; `keys rotate` publishes a new key that signs
+after the router's key_lead_s; `keys revoke KID` stops publishing KID at once and for good
+(workers drop it within their key poll interval, 60 s); if KID signs now, a new key takes its
+place and signs at once.
 
 Parameters (--set NAME=VALUE, repeatable): min_load, target_util, cold_mult, cold_workers,
 max_workers, max_queue_time, target_queue_time, inactivity_timeout, and the autoscaler's
@@ -18,6 +24,7 @@ Examples:
   tgi-serverless endpoints delete chat
   TGIS_JOIN_TOKEN=$(tgi-serverless endpoints join-token chat) tgi-serverless worker ...
   tgi-serverless endpoints groups create chat-cpu --endpoint chat --set gpu_ram=0
+  tgi-serverless endpoints keys revoke 56475aa75463474c
 """
 
 from __future__ import annotations
@@ -27,13 +34,14 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
 from router.autoscaler.params import ParamsError, add_params_flag, parse_assignments
 from router.settings import RouterSettings
 
-HELP = "create, list, update and delete endpoints and worker groups on a router"
+HELP = "create, list, update and delete endpoints and worker groups; rotate and revoke keys"
 
 DEFAULT_ROUTER = "http://127.0.0.1:8080"
 
@@ -74,6 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--endpoint", help="the endpoint it serves")
         _add_template_fields(sub)
         add_params_flag(sub, help="a worker-group parameter; repeatable")
+    keys = actions.add_parser("keys", help="signing keys: list, rotate, revoke")
+    key_actions = keys.add_subparsers(dest="key_action", metavar="ACTION", required=True)
+    key_actions.add_parser("list", help="the published keys")
+    key_actions.add_parser("rotate", help="publish a new key; it signs after key_lead_s")
+    revoke = key_actions.add_parser("revoke", help="stop publishing a key, at once and for good")
+    revoke.add_argument("kid", help="the key's id, as `keys list` shows it")
 
 
 def _add_endpoint_fields(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
 def _dispatch(api: _Api, args: argparse.Namespace) -> Any:
     if args.action == "groups":
         return _dispatch_groups(api, args)
+    if args.action == "keys":
+        return _dispatch_keys(api, args)
     path = "/api/v0/endpoints/"
     if args.action == "list":
         return api.call("GET", path)
@@ -156,6 +172,14 @@ def _dispatch_groups(api: _Api, args: argparse.Namespace) -> Any:
     if action == "create":
         return api.call("POST", path, {"name": args.name, **body})
     return api.call("PATCH", f"{path}{args.name}", body)
+
+
+def _dispatch_keys(api: _Api, args: argparse.Namespace) -> Any:
+    if args.key_action == "list":
+        return api.call("GET", "/keys")
+    if args.key_action == "rotate":
+        return api.call("POST", "/api/v0/keys/rotate")
+    return api.call("DELETE", f"/api/v0/keys/{urllib.parse.quote(args.kid, safe='')}")
 
 
 def _template(args: argparse.Namespace) -> dict[str, Any]:

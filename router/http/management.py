@@ -9,6 +9,8 @@
                                               "expires_at"}: one worker registers with it, once
     GET    /api/v0/workergroups/              ... the same five for worker groups
     POST   /api/v0/keys/rotate                publish a new signing key; it signs after key_lead_s
+    DELETE /api/v0/keys/{kid}                 revoke a key at once (a new one signs in its place
+                                              when it signed now or later); 404 unknown, 409 done
 
 Every change is persisted in the state directory before the answer goes out.
 """
@@ -33,6 +35,7 @@ from router.endpoints.store import EndpointStore
 from router.errors import Conflict, EndpointNotFound, InvalidRequest, NotFound, Unauthorized
 from router.http.bodies import parse_model, read_json
 from router.http.state import IDENTITIES, ROTATION, SERVICE
+from router.keys.ring import AlreadyRevoked, UnknownKeyId
 from router.logs import event
 
 __all__ = ["add_management_routes"]
@@ -47,6 +50,7 @@ def add_management_routes(app: web.Application) -> None:
     _add_collection(app, "/api/v0/workergroups/", _WorkerGroups())
     app.router.add_post("/api/v0/endpoints/{name}/join-tokens", _admin_only(_join_token))
     app.router.add_post("/api/v0/keys/rotate", _admin_only(_rotate_key))
+    app.router.add_delete("/api/v0/keys/{kid}", _admin_only(_revoke_key))
 
 
 def _add_collection(
@@ -222,3 +226,14 @@ async def _join_token(request: web.Request) -> web.Response:
 async def _rotate_key(request: web.Request) -> web.Response:
     rotated = await request.app[ROTATION].rotate()
     return web.json_response(dataclasses.asdict(rotated))
+
+
+async def _revoke_key(request: web.Request) -> web.Response:
+    kid = request.match_info["kid"]
+    try:
+        revoked = await request.app[ROTATION].revoke(kid)
+    except UnknownKeyId:
+        raise NotFound(f"no key {kid!r}: GET /keys lists the published ones") from None
+    except AlreadyRevoked:
+        raise Conflict(f"key {kid!r} is revoked already") from None
+    return web.json_response(dataclasses.asdict(revoked))

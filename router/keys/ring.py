@@ -6,12 +6,18 @@ that moment but stays published for `ttl_s` more (plus a skew allowance), until 
 it signed has expired. Pure logic with an injected `now`; persistence lives in `router.keys.store`,
 and rotating the router's ring (written before it is published) in `router.keys.rotation`.
 
+Revocation is at once: a revoked key leaves the ring and is never published again (the ring
+remembers its kid). Revoking the key that signs now hands signing at once to the key a rotation
+set to follow it, already published; revoking the last key (the one no key follows) puts a
+fresh key in its place that signs at once: a ring always has a key to sign with.
+
 Two algorithms: Ed25519 (the native scheme, the default) and RSA 2048 (Vast's scheme). A ring
 holds keys of one algorithm, the one its scheme uses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
@@ -23,7 +29,15 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from protocol import TicketSigner, key_id, public_key_pem
 from protocol.vast_tickets import rsa_key_id, rsa_public_key_pem
 
-__all__ = ["KeyAlg", "KeyRing", "RingKey", "generate_private_key"]
+__all__ = [
+    "AlreadyRevoked",
+    "KeyAlg",
+    "KeyRing",
+    "RevocationError",
+    "RingKey",
+    "UnknownKeyId",
+    "generate_private_key",
+]
 
 SKEW_S = 30.0
 """Extra time a retired key stays published: the PyWorker allows this much clock skew."""
@@ -76,10 +90,26 @@ class RingKey:
         return self.signs_from <= now and (self.signs_until is None or now < self.signs_until)
 
 
+class RevocationError(Exception):
+    """A key that cannot be revoked."""
+
+
+class UnknownKeyId(RevocationError):
+    """No key of the ring has this kid."""
+
+
+class AlreadyRevoked(RevocationError):
+    """The key was revoked before."""
+
+
 class KeyRing:
-    def __init__(self, keys: list[RingKey], *, ttl_s: float) -> None:
+    def __init__(self, keys: list[RingKey], *, ttl_s: float, revoked: Iterable[str] = ()) -> None:
+        """`revoked`: the kids revoked so far; none of `keys` may have one of them."""
+        self._revoked = frozenset(revoked)
         if not keys:
             raise ValueError("a key ring needs at least one key")
+        if any(key.kid in self._revoked for key in keys):
+            raise ValueError("a revoked key cannot be in the ring")
         self._keys = sorted(keys, key=lambda key: key.signs_from)
         self._ttl_s = ttl_s
         self._signing: RingKey | None = None
@@ -88,9 +118,14 @@ class KeyRing:
     def keys(self) -> list[RingKey]:
         return list(self._keys)
 
+    @property
+    def revoked(self) -> frozenset[str]:
+        """The kids of every key revoked: never published again."""
+        return self._revoked
+
     def copy(self) -> KeyRing:
         """The same keys in a ring of their own (to write a rotation before it takes effect)."""
-        return KeyRing(self._keys, ttl_s=self._ttl_s)
+        return KeyRing(self._keys, ttl_s=self._ttl_s, revoked=self._revoked)
 
     def signing_key(self, now: float) -> RingKey:
         """The key that signs tickets at `now`: the newest one whose time has come."""
@@ -122,3 +157,46 @@ class KeyRing:
         self._keys = [key for key in updated if not self._expired(key, now)] + [added]
         self._signing = None
         return added
+
+    def needs_successor(self, kid: str, now: float) -> bool:
+        """Whether revoking `kid` at `now` takes a new key: it signs now or later, and no key
+        is set to follow it."""
+        key = self._find(kid)
+        return key.signs_until is None or (key.signs_until > now and self._heir(key) is None)
+
+    def revoke(self, kid: str, now: float, successor: PrivateKey | None = None) -> RingKey | None:
+        """Stop publishing `kid` now, for good. If it signs now, the key set to follow it signs
+        from `now` on; if no key follows it (`needs_successor`), `successor` does and is
+        returned (ValueError without one). UnknownKeyId, AlreadyRevoked."""
+        revoked = self._find(kid)
+        added = None
+        if self.needs_successor(kid, now):
+            if successor is None:
+                raise ValueError(f"revoking {kid} takes a successor: no key follows it")
+            added = self.rotate(successor, now, lead_s=0.0)
+        elif revoked.signs_until is not None and revoked.signs_until > now:
+            heir = self._heir(revoked)
+            self._keys = [
+                replace(key, signs_from=now) if key is heir else key for key in self._keys
+            ]
+        self._keys = sorted(
+            (key for key in self._keys if key.kid != kid), key=lambda key: key.signs_from
+        )
+        self._revoked = self._revoked | {kid}
+        self._signing = None
+        return added
+
+    def _heir(self, key: RingKey) -> RingKey | None:
+        """The key that signs once `key` stops (None: no key is set to)."""
+        if key.signs_until is None:
+            return None
+        follows = [other for other in self._keys if other.signs_at(key.signs_until)]
+        return follows[-1] if follows else None
+
+    def _find(self, kid: str) -> RingKey:
+        if kid in self._revoked:
+            raise AlreadyRevoked(f"key {kid} is revoked already")
+        for key in self._keys:
+            if key.kid == kid:
+                return key
+        raise UnknownKeyId(f"no key {kid} in the ring")

@@ -1,10 +1,11 @@
-"""Key rotation: a new signing key, written to the state directory before the ring publishes it.
+"""Key rotation and revocation: each change of the ring is written to the state directory
+before the ring publishes it.
 
 `KeyRotation.rotate()` is what `POST /api/v0/keys/rotate` does; `run_every(key_rotation_s)` is
-the periodic rotation. Both go through one lock, so rotations run one at a time, and each is
-shielded from its caller's cancellation: a write once started lands, and an older ring never
-overwrites a newer one on disk. The ring itself (`router.keys.ring`) decides which key signs
-and which ones stay published.
+the periodic rotation; `revoke(kid)` is `DELETE /api/v0/keys/{kid}`. All go through one lock,
+so changes run one at a time, and each is shielded from its caller's cancellation: a write once
+started lands, and an older ring never overwrites a newer one on disk. The ring itself
+(`router.keys.ring`) decides which key signs and which ones stay published.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from router.keys.tickets import key_alg
 from router.logs import event
 from router.settings import RouterSettings
 
-__all__ = ["KeyRotation", "Rotated"]
+__all__ = ["KeyRotation", "Revoked", "Rotated"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,17 @@ class Rotated:
 
     kid: str
     signs_from: float
+    published: list[str]
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """What one revocation did: the kid revoked, the kid of the key that took its place (None
+    when it signed no more), the kid that signs now, and every kid published, oldest first."""
+
+    kid: str
+    successor: str | None
+    signing: str
     published: list[str]
 
 
@@ -50,6 +62,12 @@ class KeyRotation:
         Rotations (asked for, and periodic) run one at a time, and a caller cancelled meanwhile
         does not cut its write short, so an older ring never overwrites a newer one."""
         return await asyncio.shield(self._rotate())
+
+    async def revoke(self, kid: str) -> Revoked:
+        """Stop publishing `kid` at once and for good, persisted before it takes effect. If it
+        signs now, the key set to follow it signs at once; if none follows it, a new key does.
+        `router.keys.ring.UnknownKeyId` or `AlreadyRevoked` when there is no such key."""
+        return await asyncio.shield(self._revoke(kid))
 
     async def settled(self) -> None:
         """Return once no rotation is under way: one that its caller's cancellation did not
@@ -79,3 +97,25 @@ class KeyRotation:
         event(log, "key_rotated", kid=added.kid, signs_from=added.signs_from)
         published = [key.kid for key in ring.published(self._clock())]
         return Rotated(kid=added.kid, signs_from=added.signs_from, published=published)
+
+    async def _revoke(self, kid: str) -> Revoked:
+        settings, ring = self._settings, self._ring
+        async with self._lock:
+            now = self._clock()
+            successor = None
+            if ring.needs_successor(kid, now):
+                alg = key_alg(settings.ticket_scheme)
+                successor = await asyncio.to_thread(generate_private_key, alg)
+            revised = ring.copy()
+            added = revised.revoke(kid, now, successor)
+            await asyncio.to_thread(save_key_ring, settings.state_dir, revised)
+            ring.revoke(kid, now, successor)  # the same ring as written
+        replaced_by = added.kid if added is not None else None
+        event(log, "key_revoked", kid=kid, successor=replaced_by)
+        now = self._clock()
+        return Revoked(
+            kid=kid,
+            successor=replaced_by,
+            signing=ring.signing_key(now).kid,
+            published=[key.kid for key in ring.published(now)],
+        )

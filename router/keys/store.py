@@ -1,7 +1,9 @@
 """The router's signing keys, created on first start and kept in its state directory.
 
 The private key file is created with mode 0600 and written atomically, so a crash never
-leaves half a key behind and two routers started at once agree on one key.
+leaves half a key behind and two routers started at once agree on one key. The ring's file
+also lists the kids of revoked keys (their private halves are gone), so no start ever brings
+one back.
 """
 
 from __future__ import annotations
@@ -83,22 +85,33 @@ def load_or_create_rsa_key(state_dir: Path) -> RSAPrivateKey:
 
 
 def load_key_ring(state_dir: Path, alg: KeyAlg, *, ttl_s: float) -> KeyRing:
-    """The ring saved by the last rotation, or one key (created on first start)."""
+    """The ring saved by the last rotation or revocation, or one key (created on first start;
+    a fresh one, saved, if that first key was revoked)."""
     path = state_dir / RING_FILE
+    keys: list[RingKey] = []
+    revoked: frozenset[str] = frozenset()
     if path.exists():
-        keys = [key for key in _read_ring(path) if key.alg is alg]
-        if keys:
-            return KeyRing(keys, ttl_s=ttl_s)
-    first: PrivateKey
+        stored, revoked = _read_ring(path)
+        keys = [key for key in stored if key.alg is alg and key.kid not in revoked]
+    if keys:
+        return KeyRing(keys, ttl_s=ttl_s, revoked=revoked)
+    first = RingKey(_first_key(state_dir, alg), signs_from=0.0)
+    if first.kid not in revoked:
+        return KeyRing([first], ttl_s=ttl_s, revoked=revoked)
+    ring = KeyRing([RingKey(generate_private_key(alg), 0.0)], ttl_s=ttl_s, revoked=revoked)
+    save_key_ring(state_dir, ring)
+    return ring
+
+
+def _first_key(state_dir: Path, alg: KeyAlg) -> PrivateKey:
     if alg is KeyAlg.RSA:
-        first = load_or_create_rsa_key(state_dir)
-    else:
-        first = load_or_create_signing_key(state_dir).private_key
-    return KeyRing([RingKey(first, signs_from=0.0)], ttl_s=ttl_s)
+        return load_or_create_rsa_key(state_dir)
+    return load_or_create_signing_key(state_dir).private_key
 
 
 def save_key_ring(state_dir: Path, ring: KeyRing) -> None:
-    """Write every key of the ring (private, mode 0600) with its signing window, atomically."""
+    """Write every key of the ring (private, mode 0600) with its signing window, and the kids
+    it revoked, atomically."""
     entries = [
         {
             "pem": _private_pem(key.private_key).decode("ascii"),
@@ -107,18 +120,20 @@ def save_key_ring(state_dir: Path, ring: KeyRing) -> None:
         }
         for key in ring.keys
     ]
-    write_private(state_dir / RING_FILE, json.dumps({"keys": entries}).encode())
+    body = {"keys": entries, "revoked": sorted(ring.revoked)}
+    write_private(state_dir / RING_FILE, json.dumps(body).encode())
 
 
-def _read_ring(path: Path) -> list[RingKey]:
+def _read_ring(path: Path) -> tuple[list[RingKey], frozenset[str]]:
+    stored = json.loads(path.read_text())
     keys = []
-    for entry in json.loads(path.read_text())["keys"]:
+    for entry in stored["keys"]:
         private = serialization.load_pem_private_key(entry["pem"].encode("ascii"), password=None)
         if not isinstance(private, Ed25519PrivateKey | RSAPrivateKey):
             raise ValueError(f"{path}: unsupported key type {type(private).__name__}")
         until = entry.get("signs_until")
         keys.append(RingKey(private, float(entry["signs_from"]), None if until is None else until))
-    return keys
+    return keys, frozenset(str(kid) for kid in stored.get("revoked", []))
 
 
 def _private_pem(key: PrivateKey) -> bytes:

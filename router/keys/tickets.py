@@ -1,9 +1,10 @@
 """Issuing tickets: number, sign, and count the cost as in flight on the chosen worker.
 
-Three schemes (`TicketScheme`): the native Ed25519 one (every field signed, with `exp` and the
-signing key's `kid`), and Vast's two RSA variants, which carry exactly the fields Vast's router
-sends (`cost`, `endpoint`, `reqnum`, `url`, `request_idx`) so Vast's PyWorker accepts them.
-Either way the result is a `Ticket`: the signed fields, in the order they were written.
+Three schemes (`TicketScheme`): the native Ed25519 one (every field signed, with `exp`, the
+signing key's `kid`, and the worker's `epoch`: the start of the worker its last report named),
+and Vast's two RSA variants, which carry exactly the fields Vast's router sends (`cost`,
+`endpoint`, `reqnum`, `url`, `request_idx`) so Vast's PyWorker accepts them. Either way
+the result is a `Ticket`: the signed fields, in the order they were written.
 """
 
 from __future__ import annotations
@@ -59,18 +60,21 @@ class TicketIssuer:
             "url": worker.url,
             "request_idx": request_idx,
         }
-        ticket = Ticket(self._sign(signer, fields, expires_at))
+        ticket = Ticket(self._sign(signer, fields, expires_at, worker.epoch))
         if self._high_water is not None:
             self._high_water.issued()
         worker.add_pending(PendingTicket(cost, now, expires_at, reqnum, request_idx))
         return ticket
 
-    def _sign(self, signer: RingKey, fields: dict[str, Any], expires_at: float) -> dict[str, Any]:
+    def _sign(
+        self, signer: RingKey, fields: dict[str, Any], expires_at: float, epoch: str
+    ) -> dict[str, Any]:
         private = signer.private_key
         if isinstance(private, RSAPrivateKey):
             return sign_vast_ticket(private, fields, self.scheme.vast_variant)
         fields["exp"] = math.ceil(expires_at)
         fields["kid"] = signer.kid
+        fields["epoch"] = epoch
         return signer.signer.sign(fields)
 
 

@@ -60,6 +60,8 @@ class WorkerRecord:
     max_perf: float = 0.0
     reported_workload: float = 0.0
     error_msg: str = ""
+    epoch: str = ""
+    """The worker's current start, from its reports: native tickets name it."""
     pending: deque[PendingTicket] = field(default_factory=deque)
     pending_workload: float = 0.0
     failed_at: float | None = None
@@ -87,6 +89,7 @@ class WorkerRecord:
         self.max_perf = report.max_perf
         self.reported_workload = report.in_flight_workload
         self.error_msg = report.error_msg
+        self.epoch = report.epoch
 
     def take_reqnum(self) -> int:
         self.last_reqnum += 1

@@ -59,7 +59,7 @@ async def test_sigterm_drains_the_stream_in_flight_then_exits(tmp_path: Path) ->
 
             await eventually("the worker to be ready", ready, worker)
             backend.mode = "slow_stream"  # 0.2 s a token: 1.6 s for the stream
-            fields = {"cost": 8, "endpoint": "e", "reqnum": 1, "url": url}
+            fields = {"cost": 8, "endpoint": "default", "reqnum": 1, "url": url}
             ticket = sign_vast_ticket(router.key, fields, VastVariant.LEGACY)
             body = {"auth_data": ticket, "payload": PAYLOAD}
             async with http.post(f"{url}/generate_stream", json=body) as response:

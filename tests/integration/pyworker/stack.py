@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 from protocol import SigningKey, sign_ticket
 from pyworker.app import create_app
 from pyworker.settings import WorkerSettings
-from pyworker.state import LIFECYCLE, LOAD
+from pyworker.state import LIFECYCLE, LOAD, VERIFIER
 from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI
@@ -60,6 +60,7 @@ class Stack:
             "request_idx": 1,
             "exp": time.time() + 60,
             "kid": self.key.kid,
+            "epoch": self.worker.app[VERIFIER].epoch,
         }
         return sign_ticket(self.key.private_key, {**base, **fields})
 

@@ -21,7 +21,7 @@ import pytest
 from protocol import SigningKey, WorkerState, sign_ticket
 from pyworker.app import create_app
 from pyworker.settings import WorkerSettings
-from pyworker.state import LIFECYCLE, LOAD
+from pyworker.state import LIFECYCLE, LOAD, VERIFIER
 from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI
@@ -243,6 +243,7 @@ async def test_a_worker_that_is_not_ready_answers_503(
                 "request_idx": 1,
                 "exp": time.time() + 60,
                 "kid": key.kid,
+                "epoch": worker.app[VERIFIER].epoch,
             },
         )
         response = await http.post(

@@ -27,7 +27,7 @@ from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker
 from pyworker.reporter import StatusReporter, build_report, retry_delay_s
 from pyworker.settings import WorkerSettings
-from pyworker.state import LIFECYCLE, LOAD
+from pyworker.state import LIFECYCLE, LOAD, VERIFIER
 from tests.fakes.fake_router import StandInRouter
 from tests.fakes.fake_tgi import FakeTGI
 from tests.integration.pyworker.stack import PAYLOAD, ServerFactory, wait_until
@@ -67,6 +67,7 @@ class Worker:
             "request_idx": self.reqnum,
             "exp": time.time() + 60,
             "kid": key.kid,
+            "epoch": self.server.app[VERIFIER].epoch,
         }
         return sign_ticket(key.private_key, fields)
 
@@ -143,6 +144,28 @@ async def test_a_rotated_native_key_is_fetched_on_its_first_ticket(
         stranger = await worker.generate(SigningKey.generate())  # never published
         assert stranger.status == 401
         assert (await stranger.json())["reason"] == "unknown_key"
+        assert len(backend.payloads("/generate")) == 2
+        worker.assert_idle()
+
+
+async def test_a_key_the_router_stops_publishing_is_dropped_within_a_poll(
+    aiohttp_server: ServerFactory,
+) -> None:
+    router = StandInRouter()
+    router_server = await aiohttp_server(router.app())
+    backend = FakeTGI()
+    async with worker_for(
+        aiohttp_server, address(router_server), backend, key_poll_interval_s=0.1
+    ) as worker:
+        revoked, kept = router.keys[0], SigningKey.generate()
+        router.keys = [revoked, kept]
+        await wait_until(lambda: kept.kid in worker.server.app[VERIFIER].known_kids)
+        assert (await worker.generate(revoked)).status == 200
+        router.keys = [kept]  # revoked: no longer published
+        await wait_until(lambda: worker.server.app[VERIFIER].known_kids == {kept.kid})
+        refused = await worker.generate(revoked)
+        assert (refused.status, (await refused.json())["reason"]) == (401, "unknown_key")
+        assert (await worker.generate(kept)).status == 200
         assert len(backend.payloads("/generate")) == 2
         worker.assert_idle()
 

@@ -57,7 +57,7 @@ class VastStack:
 
     def ticket(self, cost: int = 3, **overrides: Any) -> dict[str, Any]:
         self.reqnum += 1
-        fields = {"cost": cost, "endpoint": "e", "reqnum": self.reqnum, "url": self.url}
+        fields = {"cost": cost, "endpoint": "default", "reqnum": self.reqnum, "url": self.url}
         return sign_vast_ticket(self.router.key, {**fields, **overrides}, self.variant)
 
     async def post(self, path: str, body: Any) -> aiohttp.ClientResponse:

@@ -47,6 +47,7 @@ def ticket_fields(**overrides: Any) -> dict[str, Any]:
         "request_idx": 1,
         "exp": 2_000_000_000,
         "kid": KEY.kid,
+        "epoch": "0123456789abcdef",
     }
     return {**fields, **overrides}
 

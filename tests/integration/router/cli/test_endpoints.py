@@ -120,3 +120,18 @@ async def test_join_token_prints_a_token_a_worker_registers_with_once(
                 assert response.status == expected
     assert await asyncio.to_thread(main, [*argv, "nope"]) == 1
     assert "no endpoint named 'nope'" in capsys.readouterr().err
+
+
+async def test_keys_are_listed_rotated_and_revoked(
+    capsys: pytest.CaptureFixture[str], router_url: str
+) -> None:
+    code, listed, _ = await cli(capsys, router_url, "keys", "list")
+    [first] = [key["kid"] for key in listed["keys"]]
+    code, rotated, _ = await cli(capsys, router_url, "keys", "rotate")
+    assert (code, rotated["published"]) == (0, [first, rotated["kid"]])
+    code, revoked, _ = await cli(capsys, router_url, "keys", "revoke", first)
+    assert (code, revoked["kid"], revoked["published"]) == (0, first, [rotated["kid"]])
+    code, listed, _ = await cli(capsys, router_url, "keys", "list")
+    assert [key["kid"] for key in listed["keys"]] == [rotated["kid"]]
+    code, _, err = await cli(capsys, router_url, "keys", "revoke", first)
+    assert (code, "409" in err, "revoked already" in err) == (1, True, True)

@@ -327,8 +327,8 @@ async def test_a_bad_request_idx_is_422(client: TestClient[Any, Any], request_id
 
 NATIVE_TICKET = (
     b'{"cost":50,"endpoint":"default","reqnum":1000001,"url":"http://10.0.0.1:1","request_idx":2,'
-    b'"exp":1062,"kid":"56475aa75463474c","signature":"LowZ75o7kZdFgWaPLQoHgpagxEsduvHocmx7wFeaFsy3W'
-    b'r1CCjgSqtXVaQlrCVN09U9p0BrUz+roFX0/NIOAAw=="}'
+    b'"exp":1062,"kid":"56475aa75463474c","epoch":"0f1e2d3c4b5a6978","signature":"mYezviMuBXQvBY'
+    b'dnveLqtO/CgeUsgnmB1KPgE5IarMu9Ns7+rEtAXZ6wmWnMiPoHipKcWdAN57okF6I2I9E0CA=="}'
 )
 
 
@@ -346,7 +346,8 @@ STATUS = (
 async def test_route_answers_and_status_are_written_as_before_and_read_back_unchanged(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
-    """The bytes a router wrote before its answers were typed (same key, clock and reports):
+    """The bytes a router wrote before its answers were typed (same key, clock and reports; the
+    ticket has since gained the worker's `epoch`):
     a wait, a ticket that the client reads into a `Ticket` and posts back as it came, and the
     `/status` body, which reads into `RouterStatus` and writes back the same."""
     key = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
@@ -356,7 +357,7 @@ async def test_route_answers_and_status_are_written_as_before_and_read_back_unch
     route = {"endpoint": "default", "cost": 7}
     waiting = await (await client.post("/route/", json=route, headers=AUTH)).read()
     assert waiting == b'{"endpoint":"default","status":{},"request_idx":1}'
-    await report(client, id="a", url="http://10.0.0.1:1")
+    await report(client, id="a", url="http://10.0.0.1:1", epoch="0f1e2d3c4b5a6978")
     failing = {"max_perf": 0.0, "error_msg": "out of memory", "in_flight_workload": 3}
     await report(client, id="b", url="http://10.0.0.2:1", **failing)
     clock.now += 1.25

@@ -66,6 +66,7 @@ async def test_the_management_api_needs_the_admin_key(
         ("DELETE", "/api/v0/endpoints/default"),
         ("GET", "/api/v0/workergroups/"),
         ("POST", "/api/v0/keys/rotate"),
+        ("DELETE", "/api/v0/keys/0123456789abcdef"),
     ]:
         response = await client.request(method, path, json={"name": "x"}, headers=headers)
         assert response.status == 401, (method, path)

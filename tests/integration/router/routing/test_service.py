@@ -265,6 +265,42 @@ async def test_key_rotation_publishes_before_signing_and_keeps_the_old_key(
     assert (await ticket(restarted))["kid"] == new  # the rotation survived the restart
 
 
+async def test_a_revoked_key_is_unpublished_at_once_and_for_good(
+    start_router: StartRouter,
+) -> None:
+    clock = FakeClock(10_000.0)
+    _, client = await start_router(clock=clock, key_lead_s=30, ticket_ttl_s=60)
+    await report(client, "w1")
+    only = (await ticket(client))["kid"]
+    answer = await client.delete(f"/api/v0/keys/{only}", headers=ADMIN)
+    assert answer.status == 200
+    revoked = await answer.json()
+    successor = revoked["successor"]
+    assert revoked == {
+        "kid": only,
+        "successor": successor,
+        "signing": successor,
+        "published": [successor],
+    }
+    keys = {k["kid"]: k["public_key"] for k in (await (await client.get("/keys")).json())["keys"]}
+    assert set(keys) == {successor}  # gone at once, not after the ticket ttl
+    signed = await ticket(client)
+    assert signed["kid"] == successor  # the successor signs at once, without a lead
+    assert verify_ticket_signature(load_public_key(keys[successor]), signed)
+    again = await client.delete(f"/api/v0/keys/{only}", headers=ADMIN)
+    assert (again.status, (await again.json())["error_type"]) == (409, "conflict")
+    unknown = await client.delete("/api/v0/keys/0123456789abcdef", headers=ADMIN)
+    assert unknown.status == 404
+    anonymous = await client.delete(f"/api/v0/keys/{successor}")
+    assert anonymous.status == 401
+    await client.close()
+    _, restarted = await start_router(clock=clock)
+    kids = [k["kid"] for k in (await (await restarted.get("/keys")).json())["keys"]]
+    assert kids == [successor]  # the revocation survived the restart
+    await report(restarted, "w1")
+    assert (await ticket(restarted))["kid"] == successor
+
+
 async def test_vast_scheme_signs_rsa_tickets_with_vasts_fields(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:

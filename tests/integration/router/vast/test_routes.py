@@ -56,6 +56,7 @@ async def test_rsa_tickets_verify_with_the_pem_at_pubkey(
     verifier = TicketVerifier(
         WORKER_URL,
         {rsa_key_id(public_key): public_key},
+        endpoint="default",
         clock=time.time,
         scheme=TicketScheme.VAST_URL,
     )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from protocol import SigningKey
@@ -22,7 +23,7 @@ def ed_keys() -> Keys:
 
 
 async def test_refresh_is_rate_limited_and_single_flight() -> None:
-    verifier = TicketVerifier("http://w", {}, clock=lambda: 0.0)
+    verifier = TicketVerifier("http://w", {}, endpoint="e", clock=lambda: 0.0)
     clock = FakeClock()
     calls = 0
     release = asyncio.Event()
@@ -48,7 +49,7 @@ async def test_refresh_is_rate_limited_and_single_flight() -> None:
 
 async def test_a_failed_refresh_keeps_the_keys_it_had() -> None:
     keys = ed_keys()
-    verifier = TicketVerifier("http://w", keys, clock=lambda: 0.0)
+    verifier = TicketVerifier("http://w", keys, endpoint="e", clock=lambda: 0.0)
 
     async def fetch() -> Keys:
         raise KeyFetchError("router down")
@@ -59,7 +60,9 @@ async def test_a_failed_refresh_keeps_the_keys_it_had() -> None:
 
 
 def test_vast_keys_overlap_with_their_predecessor_only() -> None:
-    verifier = TicketVerifier("http://w", {}, clock=lambda: 0.0, scheme=TicketScheme.VAST)
+    verifier = TicketVerifier(
+        "http://w", {}, endpoint="e", clock=lambda: 0.0, scheme=TicketScheme.VAST
+    )
 
     async def never() -> Keys:
         raise AssertionError
@@ -76,7 +79,7 @@ def test_vast_keys_overlap_with_their_predecessor_only() -> None:
 
 
 def test_native_keys_are_replaced_by_the_published_set() -> None:
-    verifier = TicketVerifier("http://w", ed_keys(), clock=lambda: 0.0)
+    verifier = TicketVerifier("http://w", ed_keys(), endpoint="e", clock=lambda: 0.0)
 
     async def never() -> Keys:
         raise AssertionError
@@ -84,3 +87,25 @@ def test_native_keys_are_replaced_by_the_published_set() -> None:
     fresh = ed_keys()
     KeyRefresher(verifier, never, clock=FakeClock()).install(fresh)
     assert verifier.known_kids == set(fresh)
+
+
+async def test_keys_the_router_stops_publishing_are_dropped_on_the_next_poll() -> None:
+    kept, revoked = ed_keys(), ed_keys()
+    verifier = TicketVerifier("http://w", {**kept, **revoked}, endpoint="e", clock=lambda: 0.0)
+    clock = FakeClock()
+    periods: list[float] = []
+
+    async def fetch() -> Keys:
+        return kept  # the router no longer publishes `revoked`
+
+    async def sleep(seconds: float) -> None:
+        periods.append(seconds)
+        clock.now += seconds
+        if len(periods) > 2:
+            raise asyncio.CancelledError
+
+    refresher = KeyRefresher(verifier, fetch, clock=clock, min_interval_s=5)
+    with pytest.raises(asyncio.CancelledError):
+        await refresher.run_every(60, sleep=sleep)
+    assert periods == [60, 60, 60]
+    assert verifier.known_kids == set(kept)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,9 +12,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from protocol.tickets import REQNUM_LIMIT, TICKET_NUMBER_LIMIT
 from protocol.vast_tickets import sign_vast_ticket
+from pyworker.errors import TicketRejected
 from pyworker.tickets.verifier import TicketScheme, TicketVerifier
 from tests.unit.pyworker.tickets.helpers import (
+    ENDPOINT,
     NOW,
     RSA_KEY,
     SKEW,
@@ -125,7 +130,7 @@ def test_a_workload_over_the_signed_cost_is_refused(
 
 @pytest.mark.parametrize("scheme", [TicketScheme.VAST, TicketScheme.VAST_URL])
 def test_vast_tickets_may_omit_kid_exp_and_request_idx(scheme: TicketScheme) -> None:
-    fields = {"cost": 10, "endpoint": "e", "reqnum": 3, "url": URL}
+    fields = {"cost": 10, "endpoint": ENDPOINT, "reqnum": 3, "url": URL}
     ticket = sign_vast_ticket(RSA_KEY, fields, VARIANT[scheme])
     assert verifier(scheme).verify(ticket, workload=10).exp is None
 
@@ -147,5 +152,80 @@ def test_tickets_of_the_wrong_shape_are_malformed_or_unsigned(
 
 
 def test_a_vast_worker_without_a_key_says_so() -> None:
-    check = TicketVerifier(URL, {}, clock=lambda: NOW, scheme=TicketScheme.VAST)
+    check = TicketVerifier(URL, {}, endpoint="e", clock=lambda: NOW, scheme=TicketScheme.VAST)
     assert refused(check, issue(TicketScheme.VAST)).reason == "unknown_key"
+
+
+@settings(max_examples=40, deadline=None)
+@given(scheme=schemes, endpoint=st.text(max_size=12))
+def test_tickets_for_another_endpoint_are_refused(scheme: TicketScheme, endpoint: str) -> None:
+    assume(endpoint != ENDPOINT)
+    check = verifier(scheme)
+    error = refused(check, issue(scheme, endpoint=endpoint))
+    assert (error.status, error.reason) == (403, "wrong_endpoint")
+    assert repr(endpoint) in error.message
+    still_accepts_a_fresh_ticket(check, scheme, 1)
+
+
+NUMERIC_FIELDS = ["cost", "exp", "reqnum", "request_idx"]
+any_number = st.one_of(st.integers(min_value=-(2**2000), max_value=2**2000), st.floats())
+
+
+@settings(max_examples=150, deadline=None)
+@given(scheme=schemes, field=st.sampled_from(NUMERIC_FIELDS), value=any_number)
+def test_any_number_in_any_field_is_answered_never_an_internal_error(
+    scheme: TicketScheme, field: str, value: float
+) -> None:
+    """Signed by the scheme's own key, so only the range checks stand between a number and
+    the comparisons after the signature (Vast's schemes leave `exp`, and `vast-url` also
+    `cost` and `reqnum`, to whoever holds a ticket): each ends in an answer, not an exception.
+    NaN and infinities arrive through Python's JSON reader; the native scheme cannot sign them."""
+    assume(scheme.uses_rsa or isinstance(value, int) or math.isfinite(value))
+    check = verifier(scheme)
+    overrides: dict[str, Any] = {field: value}
+    ticket = issue(scheme, **overrides)
+    try:
+        check.verify(ticket, workload=1)
+    except TicketRejected as error:
+        refusal = error
+    else:
+        return
+    assert refusal.status in (401, 403)
+    still_accepts_a_fresh_ticket(check, scheme, 1)  # and the refusal spent nothing
+
+
+@settings(max_examples=60, deadline=None)
+@given(scheme=schemes, field=st.sampled_from(NUMERIC_FIELDS), excess=st.integers(1, 2**300))
+def test_numbers_out_of_range_are_malformed_and_named(
+    scheme: TicketScheme, field: str, excess: int
+) -> None:
+    limit = REQNUM_LIMIT if field in ("reqnum", "request_idx") else TICKET_NUMBER_LIMIT
+    for value in (limit - 1 + excess, -excess):
+        overrides: dict[str, Any] = {field: value}
+        error = refused(verifier(scheme), issue(scheme, **overrides))
+        assert (error.status, error.reason) == (401, "malformed")
+        assert field in error.message
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    huge=st.integers(min_value=2**20, max_value=2**300),
+    genuine=st.lists(st.integers(1, 10**6), min_size=1, max_size=10, unique=True),
+)
+def test_one_vast_url_ticket_with_a_huge_reqnum_locks_nobody_out(
+    huge: int, genuine: list[int]
+) -> None:
+    """`vast-url` signs only the url: a holder may write any reqnum. One far ahead of every
+    genuine ticket (accepted when in range, refused when not) leaves genuine tickets served."""
+    check = verifier(TicketScheme.VAST_URL)
+    with contextlib.suppress(TicketRejected):
+        check.verify(issue(TicketScheme.VAST_URL, reqnum=huge), workload=1)
+    for reqnum in genuine:
+        still_accepts_a_fresh_ticket(check, TicketScheme.VAST_URL, reqnum)
+
+
+def test_below_the_window_stays_refused_where_the_reqnum_is_signed() -> None:
+    for scheme in (TicketScheme.ED25519, TicketScheme.VAST):
+        check = verifier(scheme, window=4)
+        check.verify(issue(scheme, reqnum=100), workload=1)
+        assert refused(check, issue(scheme, reqnum=90)).reason == "replayed"

@@ -41,21 +41,28 @@ def test_issued_tickets_are_signed_numbered_and_counted() -> None:
 
 
 def test_a_ticket_is_written_exactly_as_before_tickets_were_typed() -> None:
-    """Bytes a router wrote before `Ticket` existed, for the same key, worker and clock."""
+    """Bytes a router wrote before `Ticket` existed, for the same key, worker and clock, plus
+    the worker's `epoch` (signed since the PyWorker keeps tickets single-use across restarts)."""
     key = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
-    issuer, worker = issuer_and_worker(key)
+    registry = WorkerRegistry(stale_after_s=20, settle_s=2)
+    worker = registry.apply_report(report(epoch="0f1e2d3c4b5a6978"), now=100.0)
+    assert worker is not None
+    issuer = TicketIssuer(key, registry, ttl_s=60)
     whole = issuer.issue(worker, endpoint="default", cost=100.0, request_idx=1, now=100.25)
     part = issuer.issue(worker, endpoint="default", cost=2.5, request_idx=2, now=100.25)
     assert whole.to_json() == (
         b'{"cost":100,"endpoint":"default","reqnum":100001,"url":"http://127.0.0.1/w1",'
-        b'"request_idx":1,"exp":161,"kid":"56475aa75463474c","signature":"z0cPy4tSOmtvjnY8Jp8whN2v'
-        b'wINHonp1+Mq33MUWVPDiA/eTcvz5SUHH4DTYpY9oIEGSZbOrIR9qAYjXQH48CQ=="}'
+        b'"request_idx":1,"exp":161,"kid":"56475aa75463474c","epoch":"0f1e2d3c4b5a6978",'
+        b'"signature":"MdKDMDX2PslA21WfNJzAvYi6sAv7qNmTK8SuwCGKm1FAWuxlvBUPGw9rVo6SXTetYozy6zrL'
+        b'V9RlCowwe7yKDA=="}'
     )
     assert part.to_json() == (
         b'{"cost":2.5,"endpoint":"default","reqnum":100002,"url":"http://127.0.0.1/w1",'
-        b'"request_idx":2,"exp":161,"kid":"56475aa75463474c","signature":"IwiXmIl0j8w4ClnhSmKRqeNZ'
-        b'eN+T40U7N7Wa/e8jF9Q9gJCcNVGorLTVnE85CKkWYOBQbtDJLySQqx4uWKdJCg=="}'
+        b'"request_idx":2,"exp":161,"kid":"56475aa75463474c","epoch":"0f1e2d3c4b5a6978",'
+        b'"signature":"dQonOR2aNv/gtgowpCgLUi9JswMrl0mS6BCrW12Wln3jVKduvACcNSm23POZiCCzAPmTp0ZM'
+        b'QGnRaCBG/zNeDQ=="}'
     )
+    assert all(verify_ticket_signature(key.public_key, t.auth_data()) for t in (whole, part))
 
 
 @pytest.mark.parametrize("scheme", [TicketScheme.VAST, TicketScheme.VAST_URL])
