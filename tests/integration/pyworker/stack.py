@@ -88,6 +88,7 @@ async def start_stack(
             "worker_token": WORKER_TOKEN,
             "state_dir": tmp_path,
             "route_timeout_s": 5,
+            "public_status": True,  # the tests read /status to see the worker
             **(router_fields or {}),
         }
     )

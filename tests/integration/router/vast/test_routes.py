@@ -27,7 +27,12 @@ WORKER_URL = "http://127.0.0.1:9/vast"
 async def router(
     aiohttp_client: ClientFactory, tmp_path: Path, **overrides: Any
 ) -> TestClient[Any, Any]:
-    fields = {"api_key": API_KEY, "worker_token": WORKER_TOKEN, "ticket_scheme": "vast-url"}
+    fields = {
+        "api_key": API_KEY,
+        "worker_token": WORKER_TOKEN,
+        "ticket_scheme": "vast-url",
+        "public_status": True,  # the tests read /status to see the workers
+    }
     return await aiohttp_client(create_app(router_settings(tmp_path, **{**fields, **overrides})))
 
 
