@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import ManagedProcess, get_json, router_args, wait_for, worker_args
+from tests.e2e.leaks import WATCH
+from tests.e2e.processes import (
+    ADMIN_KEY,
+    ManagedProcess,
+    router_args,
+    router_status,
+    wait_for,
+    worker_args,
+)
 from tests.ports import free_port
 
 API_KEY = "e2e-api-key"
@@ -23,13 +31,26 @@ class Stack:
     backend: ManagedProcess
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    """After the last e2e test: no output of any process the suite started holds a key or token
+    the suite gave it (`tests.e2e.leaks`)."""
+    yield
+    leaks = WATCH.leaks()
+    assert not leaks, "secrets in process output:\n" + "\n".join(leaks[:20])
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, tgis_cache_dir: Path) -> Iterator[Stack]:
     """Router, backend and PyWorker as three real processes on free ports."""
     logs = tmp_path_factory.mktemp("e2e-logs")
     ports = {name: free_port() for name in ("router", "worker", "backend")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    env = {"TGIS_CACHE_DIR": str(tgis_cache_dir), "TGIS_WORKER_TOKEN": WORKER_TOKEN}
+    env = {
+        "TGIS_CACHE_DIR": str(tgis_cache_dir),
+        "TGIS_WORKER_TOKEN": WORKER_TOKEN,
+        "TGIS_ADMIN_KEY": ADMIN_KEY,
+    }
     args = {
         "router": router_args(ports["router"], API_KEY, tmp_path_factory.mktemp("router-state")),
         "backend": ["backend", "--port", str(ports["backend"])],
@@ -46,6 +67,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, tgis_cache_dir: Path) -> Ite
 
 
 def _worker_ready(router_url: str) -> bool:
-    status, body = get_json(f"{router_url}/status")
+    status, body = router_status(router_url)
     workers = body["endpoints"][0]["workers"] if status == 200 else []
     return any(worker["state"] == "ready" for worker in workers)
