@@ -35,7 +35,12 @@ async def wait_until_routable(http: aiohttp.ClientSession, router_url: str) -> N
 
 
 async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> None:
-    router_settings = RouterSettings(api_key=API_KEY, state_dir=state_dir, route_timeout_s=5)
+    router_settings = RouterSettings(
+        api_key=API_KEY,
+        state_dir=state_dir,
+        route_timeout_s=5,
+        public_status=True,  # wait_until_routable reads /status
+    )
     stack = await serve_stack(tokens, router_settings, report_interval_s=0.5)
     urls = stack.urls
     headers = {"Authorization": f"Bearer {API_KEY}"}
