@@ -44,7 +44,11 @@ async def allow_private_workers(http: aiohttp.ClientSession, router_url: str) ->
 
 async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> None:
     router_settings = RouterSettings(
-        api_key=API_KEY, admin_key=ADMIN_KEY, state_dir=state_dir, route_timeout_s=5
+        api_key=API_KEY,
+        admin_key=ADMIN_KEY,
+        state_dir=state_dir,
+        route_timeout_s=5,
+        public_status=True,  # wait_until_routable reads /status
     )
     stack = await serve_stack(tokens, router_settings, report_interval_s=0.5)
     urls = stack.urls

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, Self, TypedDict, Unpack
@@ -58,6 +59,7 @@ class ClientOptions(TypedDict, total=False):
     polling: PollPolicy | None
     retries: RetryPolicy | None
     api_key_in_body: bool
+    ssl_context: ssl.SSLContext | None
 
 
 class AsyncClient:
@@ -67,6 +69,8 @@ class AsyncClient:
     to the router only; workers get the signed ticket. `timeout` is a `Timeouts` (or one number
     for every phase); `polling` says how long to wait for a worker while the endpoint scales
     from zero; `retries` which failures before the first byte are tried again with a new ticket.
+    `ssl_context` is what HTTPS connections trust (default: the system's CAs), e.g.
+    `ssl.create_default_context(cafile="router-ca.pem")` for a router with a private CA.
     `api_key_in_body=True` sends the key as `"api_key"` in the route request, as Vast.ai's own
     router expects. An injected `session` is used but not closed.
     """
@@ -81,6 +85,7 @@ class AsyncClient:
         polling: PollPolicy | None = None,
         retries: RetryPolicy | None = None,
         api_key_in_body: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         if not router_url.startswith(("http://", "https://")):
@@ -98,6 +103,7 @@ class AsyncClient:
         self._polling = polling or PollPolicy()
         self._retries = retries or RetryPolicy()
         self._session = session
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._owns_session = session is None
         self._rng = random.Random()
         self._closed = False
@@ -277,7 +283,7 @@ class AsyncClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 headers={"User-Agent": f"tgi-serverless-client/{VERSION}"},
-                connector=aiohttp.TCPConnector(limit=0),
+                connector=aiohttp.TCPConnector(limit=0, ssl=self._ssl),
             )
         return self._session
 

@@ -39,7 +39,7 @@ from client.bench.loop import run_fast
 from client.bench.orchestrate import run_bench
 from client.bench.outputs import console_summary, write_outputs
 from client.bench.summary import BenchSummary
-from client.settings import command_api_key
+from client.settings import command_admin_key, command_api_key
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "bench_action", None) == "compare":
         return _compare(args)
     try:
-        config = build_config(args, command_api_key(args.api_key, os.environ))
+        api_key = command_api_key(args.api_key, os.environ)
+        config = build_config(args, api_key, command_admin_key(os.environ))
     except BenchInputError as exc:
         return _fail(str(exc), INPUT_ERROR)
     live = LiveView(sys.stderr, enabled=not args.no_live)

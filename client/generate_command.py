@@ -6,7 +6,8 @@ posts the prompt with that ticket straight to the worker the router chose (/gene
 /generate_stream with --stream, which prints tokens as they arrive).
 
 The API key is --api-key, or else the environment variable TGIS_API_KEY
-(`tgi-serverless up` prints the key it serves with).
+(`tgi-serverless up` prints the key it generated). A router (or worker) on HTTPS with a
+private CA: --ca-file CA.pem, or TGIS_CA_FILE.
 
 Examples:
   export TGIS_API_KEY=<key printed by tgi-serverless up>
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 from collections.abc import AsyncIterator
 
@@ -36,7 +38,7 @@ from client.errors import (
 )
 from client.generation import DEFAULT_MAX_NEW_TOKENS, GenerateOptions
 from client.routing import PollPolicy
-from client.settings import API_KEY_VARIABLE, command_api_key
+from client.settings import API_KEY_VARIABLE, command_api_key, command_ssl_context
 from common.flags import number, whole_number
 from protocol.tgi import Details, GenerateResponse, StreamDetails, StreamResponse
 
@@ -64,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--api-key", metavar="KEY", help=f"the endpoint's API key (default: ${API_KEY_VARIABLE})"
+    )
+    parser.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help="CA certificate(s) an HTTPS router must chain to (default: $TGIS_CA_FILE, else "
+        "the system's)",
     )
     parser.add_argument(
         "--max-new-tokens",
@@ -100,17 +108,26 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     try:
-        asyncio.run(_generate(args, api_key))
+        ssl_context = command_ssl_context(args.ca_file, os.environ)
+    except OSError as exc:
+        _fail(f"cannot read the CA file: {exc}")
+        return 1
+    try:
+        asyncio.run(_generate(args, api_key, ssl_context))
     except TGISError as exc:
         _fail(_explain(exc, args))
         return 1
     return 0
 
 
-async def _generate(args: argparse.Namespace, api_key: str) -> None:
+async def _generate(
+    args: argparse.Namespace, api_key: str, ssl_context: ssl.SSLContext | None
+) -> None:
     polling = PollPolicy(timeout=args.wait)
     options = _generate_options(args)
-    async with AsyncClient(args.router, args.endpoint, api_key, polling=polling) as client:
+    async with AsyncClient(
+        args.router, args.endpoint, api_key, polling=polling, ssl_context=ssl_context
+    ) as client:
         if args.stream:
             stream = client.generate_stream(
                 args.prompt, max_new_tokens=args.max_new_tokens, **options

@@ -1,4 +1,5 @@
-"""What the client's commands (`generate`, `bench`) read from the environment: the API key.
+"""What the client's commands (`generate`, `bench`) read from the environment: the API key,
+the CA file that `generate` trusts, and the admin key `bench` reads the router's status with.
 
 The SDK itself reads nothing; its caller passes everything. Only the names declared here are
 read, exactly as spelled (common.settings); docs/bench.md's table lists them.
@@ -6,13 +7,20 @@ read, exactly as spelled (common.settings); docs/bench.md's table lists them.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 
 from pydantic import Field, SecretStr
 
 from common.settings import ServiceSettings
 
-__all__ = ["API_KEY_VARIABLE", "ClientSettings", "command_api_key"]
+__all__ = [
+    "API_KEY_VARIABLE",
+    "ClientSettings",
+    "command_admin_key",
+    "command_api_key",
+    "command_ssl_context",
+]
 
 API_KEY_VARIABLE = "TGIS_API_KEY"
 
@@ -20,6 +28,10 @@ API_KEY_VARIABLE = "TGIS_API_KEY"
 class ClientSettings(ServiceSettings):
     api_key: SecretStr | None = Field(default=None, validation_alias=API_KEY_VARIABLE)
     """The endpoint's API key, when --api-key does not give one."""
+    ca_file: str | None = Field(default=None, validation_alias="TGIS_CA_FILE")
+    """A PEM CA file that HTTPS routers and workers must chain to, when --ca-file gives none."""
+    admin_key: SecretStr | None = Field(default=None, validation_alias="TGIS_ADMIN_KEY")
+    """The router's admin key: `bench` samples its `/status` with it."""
 
 
 def command_api_key(flag: str | None, environ: Mapping[str, str]) -> str | None:
@@ -27,3 +39,16 @@ def command_api_key(flag: str | None, environ: Mapping[str, str]) -> str | None:
     only an empty one) is given."""
     settings = ClientSettings.from_environment(environ, api_key=flag or None)
     return settings.api_key.get_secret_value() or None if settings.api_key else None
+
+
+def command_ssl_context(flag: str | None, environ: Mapping[str, str]) -> ssl.SSLContext | None:
+    """What a command's HTTPS connections trust: its --ca-file, else `TGIS_CA_FILE`; None (the
+    system's CAs) when neither. Raises OSError when the file cannot be read."""
+    ca_file = ClientSettings.from_environment(environ, ca_file=flag or None).ca_file
+    return ssl.create_default_context(cafile=ca_file) if ca_file else None
+
+
+def command_admin_key(environ: Mapping[str, str]) -> str | None:
+    """`TGIS_ADMIN_KEY`, or None when it is unset or empty."""
+    admin_key = ClientSettings.from_environment(environ).admin_key
+    return admin_key.get_secret_value() or None if admin_key else None

@@ -22,6 +22,7 @@ from pyworker.backend.probe import BackendProbe
 from pyworker.backend.supervisor import Supervisor
 from pyworker.relay import Relay
 from pyworker.reporter import UNSECURED_WARNING, StatusReporter, build_report
+from pyworker.router_tls import router_ssl
 from pyworker.tickets.keys import KeyRefresher, fetch_keys, fetch_keys_until_success
 
 __all__ = ["background_tasks", "client_session", "drain"]
@@ -31,7 +32,12 @@ log = logging.getLogger(__name__)
 
 async def client_session(app: web.Application) -> AsyncIterator[None]:
     settings = app[state.SETTINGS]
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60)
+    connector = aiohttp.TCPConnector(
+        limit=0,
+        limit_per_host=0,
+        keepalive_timeout=60,
+        ssl=router_ssl(settings.router_ca_file, settings.router_fingerprint),
+    )
     async with aiohttp.ClientSession(connector=connector) as session:
         app[state.SESSION] = session
         app[state.RELAY] = Relay(

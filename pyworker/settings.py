@@ -9,7 +9,9 @@ lists them all, and a test compares the two.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 
 from common.settings import ServiceSettings
 from pyworker.tickets.verifier import TicketScheme
@@ -45,6 +47,17 @@ class WorkerSettings(ServiceSettings):
         validation_alias="TGIS_JOIN_TOKEN",
         description="one-time token to register with the router; its answer is this worker's "
         "own credential, kept in memory for every later report",
+    )
+    router_ca_file: str | None = Field(
+        default=None,
+        validation_alias="TGIS_ROUTER_CA",
+        description="CA certificate(s), PEM, that the router's HTTPS certificate must chain to",
+    )
+    router_fingerprint: str | None = Field(
+        default=None,
+        pattern=r"^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$",
+        validation_alias="TGIS_ROUTER_FINGERPRINT",
+        description="SHA-256 of the router's certificate (hex, colons optional): pinned",
     )
     ticket_scheme: TicketScheme = Field(
         default=TicketScheme.ED25519,
@@ -106,6 +119,12 @@ class WorkerSettings(ServiceSettings):
     use_ssl: bool = Field(default=False, validation_alias="USE_SSL")
     ssl_cert: str = Field(default="/etc/instance.crt", validation_alias="TGIS_SSL_CERT")
     ssl_key: str = Field(default="/etc/instance.key", validation_alias="TGIS_SSL_KEY")
+
+    @model_validator(mode="after")
+    def _one_way_to_trust_the_router(self) -> Self:
+        if self.router_ca_file and self.router_fingerprint:
+            raise ValueError("set TGIS_ROUTER_CA or TGIS_ROUTER_FINGERPRINT, not both")
+        return self
 
     @property
     def report_addresses(self) -> list[str]:

@@ -7,7 +7,7 @@ spelled); docs/router.md's table lists them all, and a test compares the two.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, FilePath, SecretStr, model_validator
 
@@ -48,7 +48,21 @@ class RouterSettings(ServiceSettings):
     """The settings' endpoint accepts workers on loopback, private and link-local addresses
     (set at every start; `up` sets it for its local workers)."""
     admin_key: SecretStr = Field(default=SecretStr(""), validation_alias="TGIS_ADMIN_KEY")
-    """Guards the management API (/api/v0/...); unset: that API answers 401 to everyone."""
+    """Guards the management API (/api/v0/...), the autoscaler's routes, /status and /ui; unset:
+    they answer 401 to everyone (but see public_status)."""
+    public_status: bool = Field(default=False, validation_alias="TGIS_PUBLIC_STATUS")
+    """Answer the read-only status routes (/status, /ui, GET /autoscaler*) without the admin key:
+    for a router on a private network only, as they name every worker and its URL."""
+    metrics_address: str | None = Field(
+        default=None,
+        pattern=r"^\[?[^\s\[\]]+\]?:[0-9]{1,5}$",
+        validation_alias="TGIS_METRICS_ADDRESS",
+    )
+    """HOST:PORT to serve /metrics on, apart from the main port (which then has no /metrics)."""
+    tls_cert: Path | None = Field(default=None, validation_alias="TGIS_TLS_CERT")
+    """Serve HTTPS with this certificate (PEM, chain included) and tls_key; both or neither
+    (`router.tls.server_ssl_context` refuses one alone)."""
+    tls_key: Path | None = Field(default=None, validation_alias="TGIS_TLS_KEY")
     ticket_scheme: TicketScheme = Field(
         default=TicketScheme.ED25519, validation_alias="TGIS_TICKET_SCHEME"
     )
@@ -146,3 +160,22 @@ class RouterSettings(ServiceSettings):
                 "unset it and give each worker a join token (docs/router.md, Worker identity)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _metrics_port(self) -> Self:
+        if self.metrics_host_port is not None and not 0 < self.metrics_host_port[1] <= 65535:
+            raise ValueError("TGIS_METRICS_ADDRESS: the port must be 1 to 65535")
+        return self
+
+    @property
+    def scheme(self) -> str:
+        """How clients reach the main port: https when a certificate is set."""
+        return "https" if self.tls_cert is not None else "http"
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int] | None:
+        """`metrics_address` taken apart (an IPv6 host without its brackets), or None."""
+        if self.metrics_address is None:
+            return None
+        host, _, port = self.metrics_address.rpartition(":")
+        return host.strip("[]"), int(port)

@@ -128,8 +128,11 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def build_config(args: argparse.Namespace, api_key: str | None) -> BenchConfig:
-    """The validated config, or BenchInputError naming what to change."""
+def build_config(
+    args: argparse.Namespace, api_key: str | None, admin_key: str | None = None
+) -> BenchConfig:
+    """The validated config, or BenchInputError naming what to change. `admin_key`: what the
+    router's `/status` wants, for the workers' timeline."""
     mode = _mode(args)
     duration = args.duration
     if args.ramp >= duration:
@@ -143,7 +146,7 @@ def build_config(args: argparse.Namespace, api_key: str | None) -> BenchConfig:
         trace = load_trace(args.trace, speed=args.trace_speed, limit_s=duration, rng=rng)
         workload = replace(workload, dataset=trace.specs, in_order=True)
     return BenchConfig(
-        target=_target(args, api_key),
+        target=replace(_target(args, api_key), admin_key=admin_key),
         workload=workload,
         mode=mode,
         rate=args.rate or 1.0,

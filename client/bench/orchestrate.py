@@ -61,7 +61,10 @@ async def _probe(config: BenchConfig) -> None:
 def _sampler(config: BenchConfig, t0: float) -> StatusSampler | None:
     if not config.sample_status or config.target.kind not in ("router", "worker"):
         return None
-    return StatusSampler(config.target.url, config.target.endpoint, t0, config.status_interval)
+    target = config.target
+    return StatusSampler(
+        target.url, target.endpoint, t0, config.status_interval, admin_key=target.admin_key
+    )
 
 
 async def _load(

@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import aiohttp
@@ -72,6 +72,8 @@ class TargetSettings:
     route_wait: float = 120.0
     api_key_in_body: bool = False
     """Send the key as `"api_key"` in the route body, as Vast.ai's own client does."""
+    admin_key: str | None = field(default=None, repr=False)
+    """The router's admin key, which its `/status` wants (the workers' timeline)."""
 
 
 class Target(Protocol):

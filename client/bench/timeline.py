@@ -1,5 +1,6 @@
-"""The router's workers on the run's timeline: `GET /status` (`protocol.RouterStatus`) sampled
-every `interval` seconds, counted by state per endpoint. A sample that fails (no answer, not 200,
+"""The router's workers on the run's timeline: `GET /status` (`protocol.RouterStatus`, with the
+router's admin key when one is given) sampled every `interval` seconds, counted by state per
+endpoint. A sample that fails (no answer, not 200,
 not a router's status body) is recorded as such, never fatal."""
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class StatusSampler:
     endpoint: str
     t0: float
     interval: float = 0.5
+    admin_key: str | None = field(default=None, repr=False)
     samples: list[WorkerSample] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
 
@@ -54,7 +56,8 @@ class StatusSampler:
     async def _run(self) -> None:
         url = self.router_url.rstrip("/") + "/status"
         timeout = aiohttp.ClientTimeout(total=max(self.interval, 1.0))
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        headers = {"Authorization": f"Bearer {self.admin_key}"} if self.admin_key else None
+        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
             while True:
                 self.samples.append(await self._sample(session, url))
                 await asyncio.sleep(self.interval)

@@ -3,7 +3,11 @@
 GET   /autoscaler          desired vs actual workers by phase, the cold pool, latest decisions
 GET   /autoscaler/metrics  the same as Prometheus metrics
 GET   /autoscaler/params   the scaled endpoint's parameters (as the endpoint resource holds them)
-PATCH /autoscaler/params   change some of them (the endpoint's API key); from the next tick
+PATCH /autoscaler/params   change some of them; from the next tick
+
+Every route wants the router's admin key (`router.http.access`); the three GETs are open to
+anyone when the router runs with `public_status`. An endpoint's API key is a client's: it
+may not scale the fleet.
 
 The parameters live on the endpoint resource (`router.endpoints.store`): a PATCH here writes
 them there, exactly as `PATCH /api/v0/endpoints/{name}` does, and the loop follows the store
@@ -19,10 +23,10 @@ from aiohttp import web
 
 from router.autoscaler.loop import AutoscalerLoop
 from router.autoscaler.params import EndpointParams, ParamsError
-from router.credentials import bearer_token
 from router.endpoints.models import Endpoint
 from router.endpoints.store import EndpointStore
 from router.errors import EndpointNotFound, InvalidRequest
+from router.http.access import admin_only, status_reader
 from router.http.bodies import read_json_object
 
 __all__ = ["add_autoscaler_routes"]
@@ -49,7 +53,7 @@ def add_autoscaler_routes(
         return web.json_response(current().params.model_dump())
 
     async def change_params(request: web.Request) -> web.Response:
-        resource = store.authenticate(endpoint, bearer_token(request))
+        resource = current()
         changes = await read_json_object(request, ', e.g. {"max_workers": 8}')
         try:
             new = EndpointParams.parse({**resource.params.model_dump(), **changes})
@@ -59,7 +63,7 @@ def add_autoscaler_routes(
         await store.save()
         return web.json_response(new.model_dump())
 
-    app.router.add_get("/autoscaler", status)
-    app.router.add_get("/autoscaler/metrics", metrics)
-    app.router.add_get("/autoscaler/params", params)
-    app.router.add_patch("/autoscaler/params", change_params)
+    app.router.add_get("/autoscaler", status_reader(status))
+    app.router.add_get("/autoscaler/metrics", status_reader(metrics))
+    app.router.add_get("/autoscaler/params", status_reader(params))
+    app.router.add_patch("/autoscaler/params", admin_only(change_params))

@@ -8,11 +8,13 @@ created on first start and kept in the state directory, so tickets stay valid ac
 Endpoints are resources: `default` (or --endpoint) always exists; `tgi-serverless endpoints`
 creates, lists, updates and deletes more through the management API (/api/v0/...), which
 the admin key guards. Endpoints, keys and the reqnum high-water mark live in the state dir.
-Status: GET /ui (HTML), GET /status (JSON), GET /metrics (Prometheus).
+Status: GET /ui (HTML), GET /status (JSON), both with the admin key (a browser asks for it as
+the password, any user name); GET /metrics (Prometheus), open.
 
 Environment (names exactly as spelled; all of them in docs/router.md, Settings):
   TGIS_API_KEY        the default endpoint's API key (generated and printed when unset)
-  TGIS_ADMIN_KEY      the management API's key (generated and printed when unset)
+  TGIS_ADMIN_KEY      the operator's key: management API, autoscaler, /status and /ui
+                      (generated and printed when unset; a key given is never printed)
   TGIS_WORKER_TOKEN   a shared token for anonymous workers (Vast's PyWorker's `mtoken`);
                       needs TGIS_ALLOW_ANONYMOUS_WORKERS=true
   TGIS_ALLOW_ANONYMOUS_WORKERS  accept workers without a credential of their own (weaker:
@@ -21,6 +23,10 @@ Environment (names exactly as spelled; all of them in docs/router.md, Settings):
   TGIS_STATE_DIR      where keys and endpoints live (default ~/.local/state/tgi-serverless)
   TGIS_TICKET_SCHEME  ed25519 (default), vast or vast-url: sign Vast's RSA tickets instead,
                       for Vast.ai's own PyWorker (see docs/vast.md)
+  TGIS_PUBLIC_STATUS  true: /status, /ui and GET /autoscaler* without the admin key
+                      (a private network only: they name every worker and its URL)
+  TGIS_METRICS_ADDRESS  HOST:PORT to serve /metrics on instead of the main port
+  TGIS_TLS_CERT, TGIS_TLS_KEY  serve HTTPS with this certificate (PEM) and key
 
 Gateway mode: POST /endpoints/<name>/generate (also /generate_stream, /, /v1/chat/completions,
 /v1/completions) with `Authorization: Bearer <API key>`: the router proxies to a worker itself.
@@ -42,6 +48,7 @@ from pydantic import SecretStr, ValidationError
 
 from protocol.ticket_scheme import TicketScheme
 from router.settings import RouterSettings
+from router.tls import certificate_fingerprint, server_ssl_context
 
 HELP = "run the router alone: sign routing tickets, take worker reports, publish keys"
 
@@ -77,21 +84,52 @@ def add_router_arguments(parser: argparse.ArgumentParser, *, default_port: str) 
         type=float,
         help="seconds /route/ waits for a ready worker before answering 'waiting' (default 10)",
     )
+    parser.add_argument(
+        "--public-status",
+        action="store_true",
+        default=None,
+        help="answer /status, /ui and GET /autoscaler* without the admin key (private networks "
+        "only: they name every worker and its URL); default $TGIS_PUBLIC_STATUS",
+    )
+    parser.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="serve /metrics there instead of on the main port (default $TGIS_METRICS_ADDRESS)",
+    )
+    parser.add_argument(
+        "--tls-cert", type=Path, help="serve HTTPS with this PEM certificate ($TGIS_TLS_CERT)"
+    )
+    parser.add_argument("--tls-key", type=Path, help="its private key, PEM ($TGIS_TLS_KEY)")
 
 
 def build_settings(
     args: argparse.Namespace, environ: Mapping[str, str], **extra: object
-) -> RouterSettings:
+) -> tuple[RouterSettings, frozenset[str]]:
     """Settings from the variables `environ` sets (docs/router.md), the flags given and `extra`
-    over them; an API key and an admin key are generated when none is set."""
+    over them; an API key and an admin key are generated when none is set. Also the names of
+    the keys generated here (`api_key`, `admin_key`): only those may be printed."""
     settings = RouterSettings.from_command_line(
         args, environ, route_timeout_s=args.route_timeout, **extra
     )
-    if not settings.api_key.get_secret_value():
-        settings = settings.model_copy(update={"api_key": SecretStr(secrets.token_urlsafe(24))})
-    if not settings.admin_key.get_secret_value():
-        settings = settings.model_copy(update={"admin_key": SecretStr(secrets.token_urlsafe(24))})
-    return settings
+    generated = {
+        name: SecretStr(secrets.token_urlsafe(24))
+        for name in ("api_key", "admin_key")
+        if not getattr(settings, name).get_secret_value()
+    }
+    return settings.model_copy(update=generated), frozenset(generated)
+
+
+def generated_key_lines(settings: RouterSettings, generated: frozenset[str]) -> list[str]:
+    """What to print of the keys: those this start generated, none given by flag or variable
+    (logs outlive the terminal)."""
+    lines = []
+    if "api_key" in generated:
+        key = settings.api_key.get_secret_value()
+        lines.append(f"API key for endpoint {settings.endpoint!r}: {key}")
+    if "admin_key" in generated:
+        key = settings.admin_key.get_secret_value()
+        lines.append(f"admin key (management API, /status, /ui): {key}")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,19 +139,26 @@ def run(args: argparse.Namespace) -> int:
     from router.http.bodies import describe_validation
 
     try:
-        settings = build_settings(args, os.environ)
+        settings, generated = build_settings(args, os.environ)
     except ValidationError as exc:
         print(f"tgi-serverless router: {describe_validation(exc)}", file=sys.stderr)
         return 2
-    if not args.api_key:
-        print(f"API key for endpoint {settings.endpoint!r}: {settings.api_key.get_secret_value()}")
-    if not args.admin_key:
-        print(f"admin key (management API): {settings.admin_key.get_secret_value()}")
-    print(f"router on http://{settings.host}:{settings.port}", flush=True)
+    try:
+        ssl_context = server_ssl_context(settings.tls_cert, settings.tls_key)
+        pin = certificate_fingerprint(settings.tls_cert) if settings.tls_cert else None
+    except (OSError, ValueError) as exc:
+        print(f"tgi-serverless router: cannot load the TLS certificate: {exc}", file=sys.stderr)
+        return 2
+    for line in generated_key_lines(settings, generated):
+        print(line)
+    print(f"router on {settings.scheme}://{settings.host}:{settings.port}", flush=True)
+    if pin is not None:
+        print(f"its certificate's SHA-256 (workers: TGIS_ROUTER_FINGERPRINT): {pin}", flush=True)
     web.run_app(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        ssl_context=ssl_context,
         print=None,
         handler_cancellation=True,
     )

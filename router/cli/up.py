@@ -2,7 +2,10 @@
 
 Each worker is two child processes on free ports: the embedded TGI-compatible backend (the
 built-in tiny model unless --model-id names another) and a PyWorker in front of it. When every
-worker has reported `ready`, it prints the router URL, the API key and a command to try.
+worker has reported `ready`, it prints the router URL, the keys it generated (never one given
+through a flag or the environment) and a command to try. The status page (/ui) asks for the
+admin key as its password; `--public-status` opens it instead. With --tls-cert/--tls-key the
+router serves HTTPS and the local workers pin its certificate's fingerprint.
 Then the autoscaler keeps the endpoint between --workers (the minimum) and --max-workers:
 it adds workers under load (resuming cold ones first), drains and parks them when load falls,
 and replaces any that die. Ctrl-C (or SIGTERM) stops everything; no child process outlives it.
@@ -27,7 +30,7 @@ from functools import partial
 from pathlib import Path
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from protocol import WorkerState
 from router.autoscaler.endpoint_seam import follow_endpoint, publish_params
@@ -41,6 +44,7 @@ from router.http.bodies import describe_validation
 from router.providers.local import LocalProvider
 from router.routing.registry import WorkerRegistry
 from router.settings import RouterSettings
+from router.tls import certificate_fingerprint, server_ssl_context
 
 HELP = "run router + local workers (backend and PyWorker each) until Ctrl-C"
 
@@ -101,24 +105,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"tgi-serverless up: {exc}", file=sys.stderr)
         return 2
     try:
-        settings = build_settings(
+        settings, generated = build_settings(
             args, os.environ, accept_unknown_workers=False, allow_private_workers=True
         )
     except ValidationError as exc:
         print(f"tgi-serverless up: {describe_validation(exc)}", file=sys.stderr)
         return 2
     backend_args = ["--model-id", args.model_id] if args.model_id else []
-    return asyncio.run(_serve(settings, args, backend_args, params))
+    return asyncio.run(_serve(settings, generated, args, backend_args, params))
 
 
 async def _serve(
     settings: RouterSettings,
+    generated: frozenset[str],
     args: argparse.Namespace,
     backend_args: list[str],
     params: EndpointParams,
 ) -> int:
+    try:
+        ssl_context = server_ssl_context(settings.tls_cert, settings.tls_key)
+    except (OSError, ValueError) as exc:
+        print(f"tgi-serverless up: cannot load the TLS certificate: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings)
-    router_url = f"http://{settings.host}:{settings.port}"
+    router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
     env = worker_env(settings, os.environ)
     identities = app[IDENTITIES]
 
@@ -150,7 +160,7 @@ async def _serve(
     )
     follow_endpoint(app[STORE], loop, settings.endpoint, partial(make_policy, args.policy))
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context).start()
     except OSError as exc:
         await runner.cleanup()
         print(f"tgi-serverless up: cannot listen on {settings.host}:{settings.port}: {exc}")
@@ -166,7 +176,7 @@ async def _serve(
         names = [worker.name for worker in provider.workers]
         ready = await _wait_until_ready(app[REGISTRY], names, provider, stop, args.ready_timeout)
         if ready:
-            print(_banner(settings, router_url, len(names)), flush=True)
+            print(_banner(settings, generated, router_url, len(names)), flush=True)
             autoscaler = asyncio.create_task(loop.run(stop))
             await stop.wait()
         return 0 if ready else 1
@@ -181,9 +191,13 @@ async def _serve(
 
 def worker_env(settings: RouterSettings, base: Mapping[str, str]) -> dict[str, str]:
     """The environment of the local workers: the router's ticket scheme (a worker checks
-    tickets by the scheme the router signs them with). Each PyWorker also gets its own join
-    token (`LocalProvider`)."""
-    return {**base, "TGIS_TICKET_SCHEME": settings.ticket_scheme}
+    tickets by the scheme the router signs them with) and, when it serves TLS, its
+    certificate's fingerprint, which they pin. Each PyWorker also gets its own join token
+    (`LocalProvider`)."""
+    env = {**base, "TGIS_TICKET_SCHEME": settings.ticket_scheme}
+    if settings.tls_cert is not None:
+        env["TGIS_ROUTER_FINGERPRINT"] = certificate_fingerprint(settings.tls_cert)
+    return env
 
 
 def _stop_event() -> asyncio.Event:
@@ -223,25 +237,36 @@ def _state_of(registry: WorkerRegistry, name: str) -> str:
     return record.state.value if record else "starting"
 
 
-def _banner(settings: RouterSettings, router_url: str, workers: int) -> str:
-    key = settings.api_key.get_secret_value()
+def _banner(
+    settings: RouterSettings, generated: frozenset[str], router_url: str, workers: int
+) -> str:
+    """What `up` prints once ready; a key appears only when this start generated it."""
     command = shlex.join([_console_script(), "generate", "Hello, world", "--stream"])
+    api_key = _shown(settings.api_key, "api_key" in generated)
+    admin_key = _shown(settings.admin_key, "admin_key" in generated)
+    page_note = "open to all (--public-status)" if settings.public_status else "password: admin key"
+    try_key = settings.api_key.get_secret_value() if "api_key" in generated else "<your API key>"
     return "\n".join(
         [
             "",
             _readiness_line(workers, settings.endpoint),
             f"  router URL  {router_url}",
-            f"  API key     {key}",
-            f"  admin key   {settings.admin_key.get_secret_value()}   (management API, /api/v0)",
-            f"  status page {router_url}/ui",
+            f"  API key     {api_key}",
+            f"  admin key   {admin_key}   (management API, autoscaler, status page)",
+            f"  status page {router_url}/ui   ({page_note})",
             "",
             "Try it from another shell:",
-            f"  TGIS_API_KEY={key} {command} --router {router_url}",
+            f"  TGIS_API_KEY={try_key} {command} --router {router_url}",
             "",
             "Ctrl-C stops everything.",
             "",
         ]
     )
+
+
+def _shown(key: SecretStr, generated: bool) -> str:
+    """A key as the banner shows it: itself when this start generated it, else not at all."""
+    return key.get_secret_value() if generated else "(as given; not printed)"
 
 
 def _readiness_line(workers: int, endpoint: str) -> str:

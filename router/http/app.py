@@ -4,8 +4,8 @@ POST /route/            a signed ticket, or Vast's "no worker yet" answer  `rout
 GET  /pubkey/, /keys    the keys that verify tickets                       `router.http.routes`
 GET  /health            the router itself is up                            `router.http.routes`
 POST /worker_status/    a worker's status report (and its registration)    `router.http.workers`
-GET  /status, /ui       endpoints and their workers, JSON and HTML         `router.http.status`
-GET  /metrics           Prometheus metrics                                 `router.http.status`
+GET  /status, /ui       endpoints and their workers (admin key)            `router.http.status`
+GET  /metrics           Prometheus metrics (here, or on metrics_address)   `router.http.status`
 /api/v0/...             the management API (admin key)                `router.http.management`
 /endpoints/{name}/...   gateway mode                                       `router.gateway.proxy`
 Vast's client and PyWorker routes                                          `router.vast.routes`

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from router.credentials import bearer_token, same_secret
 from router.endpoints.models import (
     Endpoint,
     WorkerGroup,
@@ -32,7 +30,8 @@ from router.endpoints.models import (
     worker_group_from_body,
 )
 from router.endpoints.store import EndpointStore
-from router.errors import Conflict, EndpointNotFound, InvalidRequest, NotFound, Unauthorized
+from router.errors import Conflict, EndpointNotFound, InvalidRequest, NotFound
+from router.http.access import admin_only
 from router.http.bodies import parse_model, read_json
 from router.http.state import IDENTITIES, ROTATION, SERVICE
 from router.keys.ring import AlreadyRevoked, UnknownKeyId
@@ -42,15 +41,13 @@ __all__ = ["add_management_routes"]
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 def add_management_routes(app: web.Application) -> None:
     _add_collection(app, "/api/v0/endpoints/", _Endpoints())
     _add_collection(app, "/api/v0/workergroups/", _WorkerGroups())
-    app.router.add_post("/api/v0/endpoints/{name}/join-tokens", _admin_only(_join_token))
-    app.router.add_post("/api/v0/keys/rotate", _admin_only(_rotate_key))
-    app.router.add_delete("/api/v0/keys/{kid}", _admin_only(_revoke_key))
+    app.router.add_post("/api/v0/endpoints/{name}/join-tokens", admin_only(_join_token))
+    app.router.add_post("/api/v0/keys/rotate", admin_only(_rotate_key))
+    app.router.add_delete("/api/v0/keys/{kid}", admin_only(_revoke_key))
 
 
 def _add_collection(
@@ -59,25 +56,12 @@ def _add_collection(
     """GET `path` lists, POST `path` creates; GET `path{name}` reads one, PATCH or PUT changes
     the fields given, DELETE deletes it. Every route wants the admin key."""
     item = f"{path}{{name}}"
-    app.router.add_get(path, _admin_only(collection.list_all))
-    app.router.add_post(path, _admin_only(collection.create))
-    app.router.add_get(item, _admin_only(collection.get))
-    app.router.add_patch(item, _admin_only(collection.update))
-    app.router.add_put(item, _admin_only(collection.update))
-    app.router.add_delete(item, _admin_only(collection.delete))
-
-
-def _admin_only(handler: Handler) -> Handler:
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        service = request.app[SERVICE]
-        expected = service.settings.admin_key.get_secret_value()
-        if not expected:
-            raise Unauthorized("the management API is off: start the router with an admin key")
-        if not same_secret(bearer_token(request) or "", expected):
-            raise Unauthorized("missing or wrong admin key: send `Authorization: Bearer <key>`")
-        return await handler(request)
-
-    return guarded
+    app.router.add_get(path, admin_only(collection.list_all))
+    app.router.add_post(path, admin_only(collection.create))
+    app.router.add_get(item, admin_only(collection.get))
+    app.router.add_patch(item, admin_only(collection.update))
+    app.router.add_put(item, admin_only(collection.update))
+    app.router.add_delete(item, admin_only(collection.delete))
 
 
 def _store(request: web.Request) -> EndpointStore:

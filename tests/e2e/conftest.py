@@ -6,18 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.leaks import WATCH
 from tests.e2e.processes import (
+    ADMIN_KEY,
     ManagedProcess,
     cli_join_token,
     get_json,
     router_args,
+    router_status,
     wait_for,
     worker_args,
 )
 from tests.ports import free_port
 
 API_KEY = "e2e-api-key"
-ADMIN_KEY = "e2e-admin-key"
+__all__ = ["ADMIN_KEY", "API_KEY", "Stack"]
 
 
 @dataclass
@@ -28,6 +31,15 @@ class Stack:
     router: ManagedProcess
     worker: ManagedProcess
     backend: ManagedProcess
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    """After the last e2e test: no output of any process the suite started holds a key or token
+    the suite gave it (`tests.e2e.leaks`)."""
+    yield
+    leaks = WATCH.leaks()
+    assert not leaks, "secrets in process output:\n" + "\n".join(leaks[:20])
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +71,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, tgis_cache_dir: Path) -> Ite
 
 
 def _worker_ready(router_url: str) -> bool:
-    status, body = get_json(f"{router_url}/status")
+    status, body = router_status(router_url)
     workers = body["endpoints"][0]["workers"] if status == 200 else []
     return any(worker["state"] == "ready" for worker in workers)

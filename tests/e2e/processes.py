@@ -1,5 +1,6 @@
 """Real processes for end-to-end tests: started with `python -m tgi_serverless`, logged to
-files, awaited over HTTP with bounded loops, and always stopped."""
+files, awaited over HTTP with bounded loops, and always stopped. Every secret a process is given
+and everything it writes are reported to `tests.e2e.leaks`, which the session checks at its end."""
 
 from __future__ import annotations
 
@@ -15,14 +16,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.e2e.leaks import WATCH
 from tests.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ADMIN_KEY = "e2e-admin-key"
+"""The routers' admin key in the e2e suite: /status, /ui and the autoscaler want it."""
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 class ManagedProcess:
     """`python -m module *args` in its own session, its output in `log_dir/name.log`; as a
-    context manager, stopped on exit."""
+    context manager, stopped on exit. `foreign`: a program not ours (Vast's PyWorker), whose
+    output the leak check does not read (its secrets are still remembered)."""
 
     def __init__(
         self,
@@ -33,10 +39,14 @@ class ManagedProcess:
         *,
         module: str = "tgi_serverless",
         cwd: Path = REPO_ROOT,
+        foreign: bool = False,
     ):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
+        watch_name = WATCH.process(name, args, env)
+        if not foreign:
+            WATCH.log_file(watch_name, self.log_path)
         self.popen = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             env={**os.environ, **env},
@@ -82,6 +92,31 @@ class ManagedProcess:
         return self.popen.returncode
 
 
+def run_command(
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    inherit_environment: bool = True,
+    timeout_s: float = 120.0,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m tgi_serverless *args` to its end, with `env` over this process's environment
+    (or `env` alone, without `inherit_environment`), its output captured and watched for
+    secrets."""
+    env = dict(env or {})
+    name = WATCH.process(args[0] if args else "tgi-serverless", args, env)
+    done = subprocess.run(
+        [sys.executable, "-m", "tgi_serverless", *args],
+        env={**os.environ, **env} if inherit_environment else env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    WATCH.output(name, done.stdout + done.stderr)
+    return done
+
+
 def router_args(port: int, api_key: str, state_dir: Path, *extra: str) -> list[str]:
     """The arguments of `tgi-serverless router` on `port`, for the endpoint key `api_key`, its
     state in `state_dir`, with `extra` options."""
@@ -116,10 +151,17 @@ def cli_join_token(router_url: str, admin_key: str, endpoint: str = "default") -
     return done.stdout.strip()
 
 
-def get_json(url: str, timeout_s: float = 2.0) -> tuple[int, Any]:
+def get_json(
+    url: str, timeout_s: float = 2.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, Any]:
     """GET `url`; the status and the answer decoded from JSON, an HTTP error's included."""
-    status, answer = _fetch(url, timeout_s)
+    status, answer = _fetch(urllib.request.Request(url, headers=dict(headers or {})), timeout_s)
     return status, json.loads(answer or b"null")
+
+
+def router_status(router_url: str) -> tuple[int, Any]:
+    """GET the router's /status with the suite's admin key."""
+    return get_json(f"{router_url}/status", headers=ADMIN_AUTH)
 
 
 def post(
@@ -213,8 +255,9 @@ def start_up(
     tmp_path: Path, cache_dir: Path, workers: int, *extra: str, api_key: str
 ) -> tuple[ManagedProcess, str]:
     """`tgi-serverless up` with `workers` workers and `extra` options on a free port, its state
-    and log under `tmp_path`, once it prints its banner; the process and the router's URL. Stopped
-    if the banner never comes."""
+    and log under `tmp_path`, the API key `api_key` by flag and the suite's admin key by
+    variable, once it prints its banner; the process and the router's URL. Stopped if the banner
+    never comes."""
     port = free_port()
     args = [
         "up",
@@ -224,7 +267,8 @@ def start_up(
         "--state-dir", str(tmp_path / "state"),
         *extra,
     ]  # fmt: skip
-    up = ManagedProcess("up", args, {"TGIS_CACHE_DIR": str(cache_dir)}, tmp_path)
+    env = {"TGIS_CACHE_DIR": str(cache_dir), "TGIS_ADMIN_KEY": ADMIN_KEY}
+    up = ManagedProcess("up", args, env, tmp_path)
     try:
         wait_for("the up banner", lambda: "tgi-serverless is up" in up.output(), [up], limit_s=180)
     except BaseException:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import API_KEY, Stack
-from tests.e2e.processes import REPO_ROOT
+from tests.e2e.processes import ADMIN_KEY, run_command
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -21,14 +20,8 @@ WORKLOAD = ["--output-len", "8", "--prompt-len", "6", "--no-live", "--request-ti
 
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tgi_serverless", "bench", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    """`tgi-serverless bench`, with the admin key that the router's /status wants."""
+    return run_command(["bench", *args], {"TGIS_ADMIN_KEY": ADMIN_KEY}, timeout_s=180)
 
 
 def run_ok(out: Path, *args: str) -> dict[str, Any]:

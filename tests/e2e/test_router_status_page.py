@@ -1,5 +1,7 @@
 """The router's status page in a real headless browser: a real router process, a worker report
-and a second endpoint created through the API, then Chromium renders /ui and we read its DOM."""
+and a second endpoint created through the API, then Chromium renders /ui and we read its DOM.
+The page wants the admin key: Chromium gives it as the Basic password in the URL, as a browser
+gives what its prompt was told."""
 
 from __future__ import annotations
 
@@ -60,7 +62,7 @@ def test_the_status_page_renders_endpoints_and_workers(tmp_path: Path) -> None:
                 *CHROMIUM_FLAGS,
                 f"--user-data-dir={tmp_path / 'chromium-profile'}",
                 "--dump-dom",
-                f"{url}/ui",
+                f"http://admin:{ADMIN_KEY}@127.0.0.1:{port}/ui",
             ],
             capture_output=True,
             text=True,

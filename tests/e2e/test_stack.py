@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from client import AuthenticationError, Client
 from tests.e2e.conftest import API_KEY, Stack
-from tests.e2e.processes import REPO_ROOT, post_json
+from tests.e2e.processes import post_json, run_command
 
 pytestmark = pytest.mark.e2e
 
@@ -91,15 +90,7 @@ def run_cli(*args: str, api_key: str | None) -> subprocess.CompletedProcess[str]
     env = {"PATH": "/usr/bin:/bin"}
     if api_key is not None:
         env["TGIS_API_KEY"] = api_key
-    return subprocess.run(
-        [sys.executable, "-m", "tgi_serverless", "generate", *args],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_command(["generate", *args], env, inherit_environment=False)
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -12,10 +12,12 @@ import pytest
 
 from client import Client
 from tests.e2e.processes import (
+    ADMIN_AUTH,
     ManagedProcess,
     children_of,
     descendants,
     get_json,
+    router_status,
     start_up,
     wait_for,
     wait_gone,
@@ -42,7 +44,7 @@ def pyworker_of(up: ManagedProcess, name: str) -> int | None:
 
 
 def ready_workers(router_url: str) -> list[str]:
-    _, body = get_json(f"{router_url}/status")
+    _, body = router_status(router_url)
     workers = body["endpoints"][0]["workers"]
     return sorted(w["id"] for w in workers if w["state"] == "ready")
 
@@ -75,10 +77,11 @@ def test_a_cold_worker_replaces_a_dead_one(tmp_path: Path, tgis_cache_dir: Path)
         )
         with Client(router_url, api_key=API_KEY) as client:
             assert client.generate("Hello", max_new_tokens=3).generated_text
-        _, status = get_json(f"{router_url}/autoscaler")
+        _, status = get_json(f"{router_url}/autoscaler", headers=ADMIN_AUTH)
         assert status["policy"] == "default"
         assert any("resume worker-2" in d["summary"] for d in status["decisions"])
-        with urllib.request.urlopen(f"{router_url}/autoscaler/metrics", timeout=5) as response:
+        request = urllib.request.Request(f"{router_url}/autoscaler/metrics", headers=ADMIN_AUTH)
+        with urllib.request.urlopen(request, timeout=5) as response:
             metrics = response.read().decode()
         assert 'tgis_autoscaler_desired_workers{pool="active"} 1.0' in metrics
         children = descendants(up.pid)

@@ -186,12 +186,21 @@ def test_only_command_modules_read_the_environment() -> None:
     assert "pyworker/command.py" in readers
 
 
+FORMATTED_EXAMPLES = {
+    "TGIS_METRICS_ADDRESS": "127.0.0.1:9400",
+    "TGIS_ROUTER_FINGERPRINT": "ab" * 32,
+}
+"""Values for the variables a generic value cannot spell (a format of their own)."""
+
+
 def example_assignment(name: str, field: FieldInfo, default: object) -> tuple[str, str]:
     """A variable for `name` (a family's member, for a family) and a valid value for `field`
     other than `default`, as the environment would spell it."""
     prefix, family, _ = name.partition("<")
     if family:
         return prefix + FAMILY_MEMBER, "41234"
+    if name in FORMATTED_EXAMPLES:
+        return name, FORMATTED_EXAMPLES[name]
     return name, another_value(field, default)
 
 

@@ -89,6 +89,7 @@ async def start_stack(
             "allow_private_workers": True,
             "state_dir": tmp_path,
             "route_timeout_s": 5,
+            "public_status": True,  # the tests read /status to see the worker
             **(router_fields or {}),
         }
     )

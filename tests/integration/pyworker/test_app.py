@@ -218,7 +218,7 @@ async def test_a_worker_that_is_not_ready_answers_503(
     aiohttp_server: ServerFactory, tmp_path: Path
 ) -> None:
     key = SigningKey.generate()
-    router_settings = RouterSettings(api_key=API_KEY, state_dir=tmp_path)
+    router_settings = RouterSettings(api_key=API_KEY, state_dir=tmp_path, public_status=True)
     router = await aiohttp_server(create_router_app(router_settings, signing_key=key))
     port = free_port()
     settings = WorkerSettings(

@@ -22,7 +22,7 @@ from router.providers.simulated import SimulatedProvider
 from router.settings import RouterSettings
 
 API_KEY = "autoscaler-key"
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
+CLIENT = {"Authorization": f"Bearer {API_KEY}"}
 ADMIN = {"Authorization": "Bearer admin-key"}
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
@@ -32,7 +32,18 @@ ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 async def setup(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> tuple[TestClient[Any, Any], AutoscalerLoop]:
-    settings = RouterSettings(api_key=API_KEY, admin_key="admin-key", state_dir=tmp_path / "state")
+    return await _started(aiohttp_client, tmp_path, public_status=False)
+
+
+async def _started(
+    aiohttp_client: ClientFactory, tmp_path: Path, *, public_status: bool
+) -> tuple[TestClient[Any, Any], AutoscalerLoop]:
+    settings = RouterSettings(
+        api_key=API_KEY,
+        admin_key="admin-key",
+        state_dir=tmp_path / "state",
+        public_status=public_status,
+    )
     app = create_app(settings)
     provider = SimulatedProvider(clock=lambda: 0.0, report=lambda report: None)
     params = EndpointParams(min_workers=1, max_workers=4, cold_workers=2)
@@ -48,9 +59,11 @@ async def test_params_change_at_run_time(
     setup: tuple[TestClient[Any, Any], AutoscalerLoop],
 ) -> None:
     client, loop = setup
-    assert (await (await client.get("/autoscaler/params")).json())["max_workers"] == 4
+    assert (await (await client.get("/autoscaler/params", headers=ADMIN)).json())[
+        "max_workers"
+    ] == 4
     response = await client.patch(
-        "/autoscaler/params", json={"max_workers": 8, "target_util": 0.8}, headers=AUTH
+        "/autoscaler/params", json={"max_workers": 8, "target_util": 0.8}, headers=ADMIN
     )
     assert response.status == 200, await response.text()
     assert (await response.json())["max_workers"] == 8
@@ -58,21 +71,21 @@ async def test_params_change_at_run_time(
     assert loop.params.cold_workers == 2  # what was not sent is kept
     decision = await loop.tick()
     assert decision.policy == "default"
-    assert (await (await client.get("/autoscaler")).json())["desired_active"] == 1
+    assert (await (await client.get("/autoscaler", headers=ADMIN)).json())["desired_active"] == 1
 
 
 async def test_both_views_of_the_params_agree(
     setup: tuple[TestClient[Any, Any], AutoscalerLoop],
 ) -> None:
     client, loop = setup
-    await client.patch("/autoscaler/params", json={"max_workers": 7}, headers=AUTH)
+    await client.patch("/autoscaler/params", json={"max_workers": 7}, headers=ADMIN)
     endpoint = await (await client.get("/api/v0/endpoints/default", headers=ADMIN)).json()
     assert endpoint["endpoint"]["max_workers"] == 7
     response = await client.patch(
         "/api/v0/endpoints/default", json={"cold_mult": 1.5}, headers=ADMIN
     )
     assert response.status == 200, await response.text()
-    shown = await (await client.get("/autoscaler/params")).json()
+    shown = await (await client.get("/autoscaler/params", headers=ADMIN)).json()
     assert (shown["max_workers"], shown["cold_mult"]) == (7, 1.5)
     assert (loop.params.max_workers, loop.params.cold_mult) == (7, 1.5)
 
@@ -98,26 +111,50 @@ async def test_bad_params_are_refused_with_the_valid_range(
 ) -> None:
     client, loop = setup
     before = loop.params
-    response = await client.patch("/autoscaler/params", json=body, headers=AUTH)
+    response = await client.patch("/autoscaler/params", json=body, headers=ADMIN)
     assert response.status == status
     answer = await response.json()
     assert answer["error_type"] == "validation"
     assert message in answer["error"]
     assert loop.params is before  # nothing changed
-    shown = await (await client.get("/autoscaler/params")).json()
+    shown = await (await client.get("/autoscaler/params", headers=ADMIN)).json()
     assert shown == before.model_dump()
 
 
-async def test_changing_params_needs_the_api_key_and_json(
+async def test_changing_params_needs_the_admin_key_and_json(
     setup: tuple[TestClient[Any, Any], AutoscalerLoop],
 ) -> None:
     client, loop = setup
-    response = await client.patch("/autoscaler/params", json={"max_workers": 8})
-    assert response.status == 401
-    wrong = {"Authorization": "Bearer nope"}
-    response = await client.patch("/autoscaler/params", json={"max_workers": 8}, headers=wrong)
-    assert response.status == 401
-    response = await client.patch("/autoscaler/params", data=b"{max_workers", headers=AUTH)
+    for headers in ({}, {"Authorization": "Bearer nope"}, CLIENT):
+        response = await client.patch(
+            "/autoscaler/params", json={"max_workers": 0}, headers=headers
+        )
+        assert response.status == 401, headers
+        assert (await response.json())["error_type"] == "unauthorized"
+    response = await client.patch("/autoscaler/params", data=b"{max_workers", headers=ADMIN)
     assert response.status == 400
     assert "not valid JSON" in (await response.json())["error"]
+    assert loop.params.max_workers == 4
+
+
+@pytest.mark.parametrize("path", ["/autoscaler", "/autoscaler/metrics", "/autoscaler/params"])
+async def test_reading_the_autoscaler_needs_the_admin_key(
+    setup: tuple[TestClient[Any, Any], AutoscalerLoop], path: str
+) -> None:
+    client, _ = setup
+    for headers in ({}, CLIENT):
+        response = await client.get(path, headers=headers)
+        assert response.status == 401, headers
+        assert "desired_active" not in await response.text()
+    assert (await client.get(path, headers=ADMIN)).status == 200
+
+
+async def test_public_status_opens_the_reads_but_not_the_params(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    client, loop = await _started(aiohttp_client, tmp_path, public_status=True)
+    for path in ("/autoscaler", "/autoscaler/metrics", "/autoscaler/params"):
+        assert (await client.get(path)).status == 200, path
+    response = await client.patch("/autoscaler/params", json={"max_workers": 0}, headers=CLIENT)
+    assert response.status == 401
     assert loop.params.max_workers == 4

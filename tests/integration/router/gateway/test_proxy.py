@@ -180,6 +180,7 @@ async def router(
         "api_key": API_KEY,
         "gateway_default_max_new_tokens": 64,
         "gateway_max_body_bytes": 64 * 1024,
+        "public_status": True,  # the tests read /status to see the workers' load
     }
     return await aiohttp_client(create_app(router_settings(tmp_path, **{**fields, **overrides})))
 
@@ -724,7 +725,11 @@ async def test_a_client_that_leaves_mid_stream_leaves_the_worker_in_rotation(
 async def served_router(tmp_path: Path, *, handler_cancellation: bool) -> tuple[web.AppRunner, str]:
     """A router on a real port (as `router` and `up` serve it); its runner and base URL."""
     settings = router_settings(
-        tmp_path, api_key=API_KEY, allow_private_workers=True, gateway_default_max_new_tokens=64
+        tmp_path,
+        api_key=API_KEY,
+        allow_private_workers=True,
+        gateway_default_max_new_tokens=64,
+        public_status=True,
     )
     runner = web.AppRunner(create_app(settings), handler_cancellation=handler_cancellation)
     await runner.setup()

@@ -29,10 +29,12 @@ from tests.integration.router.routers import ClientFactory, router_settings
 
 API_KEY = "test-api-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+ADMIN_KEY = "test-admin-key"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def settings(tmp_path: Path, **overrides: Any) -> RouterSettings:
-    fields = {"api_key": API_KEY, "route_timeout_s": 0.5}
+    fields = {"api_key": API_KEY, "admin_key": ADMIN_KEY, "route_timeout_s": 0.5}
     return router_settings(tmp_path, **{**fields, **overrides})
 
 
@@ -251,7 +253,7 @@ async def test_status_reports_need_a_join_token_or_a_credential(
     for headers in ({}, {"Authorization": "Bearer nope"}):
         response = await client.post("/worker_status/", json=worker_report(), headers=headers)
         assert response.status == 401
-    status = await (await client.get("/status")).json()
+    status = await (await client.get("/status", headers=ADMIN)).json()
     assert status["endpoints"][0]["workers"] == []
 
 
@@ -274,7 +276,7 @@ async def test_bad_status_reports_are_rejected(
 async def test_a_stopped_worker_leaves_rotation(client: TestClient[Any, Any]) -> None:
     await report(client)
     await report(client, state="stopped")
-    status = await (await client.get("/status")).json()
+    status = await (await client.get("/status", headers=ADMIN)).json()
     assert status["endpoints"][0]["workers"] == []
 
 
@@ -371,6 +373,6 @@ async def test_route_answers_and_status_are_written_as_before_and_read_back_unch
     assert encode_route_answer(ticket) == NATIVE_TICKET
     route = {"endpoint": "default", "cost": 2.5}
     assert (await client.post("/route/", json=route, headers=AUTH)).status == 200
-    status = await (await client.get("/status")).read()
+    status = await (await client.get("/status", headers=ADMIN)).read()
     assert status == STATUS
     assert json.dumps(RouterStatus.model_validate_json(status).model_dump()).encode() == STATUS

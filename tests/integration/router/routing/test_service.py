@@ -108,7 +108,7 @@ async def test_a_worker_marked_failed_is_out_until_its_next_report(
     await report(client, "b", in_flight_workload=5_000)
     app[SERVICE].worker_failed(url_of("a"))
     assert (await ticket(client))["url"] == url_of("b")
-    status = await (await client.get("/status")).json()
+    status = await (await client.get("/status", headers=ADMIN)).json()
     states = {w["id"]: w["state"] for w in status["endpoints"][0]["workers"]}
     assert states["a"] == "failed"
     await asyncio.sleep(0.01)
@@ -504,7 +504,7 @@ async def test_metrics(client: TestClient[Any, Any]) -> None:
 
 async def test_the_status_page_escapes_and_shows_workers(client: TestClient[Any, Any]) -> None:
     await report(client, "<script>w1</script>", url="http://x.test:9")
-    response = await client.get("/ui")
+    response = await client.get("/ui", headers=ADMIN)
     assert response.content_type == "text/html"
     html = await response.text()
     assert "&lt;script&gt;w1&lt;/script&gt;" in html

@@ -33,6 +33,7 @@ async def router(
         "worker_token": WORKER_TOKEN,
         "allow_anonymous_workers": True,  # Vast's PyWorker: the shared token, as `mtoken`
         "ticket_scheme": "vast-url",
+        "public_status": True,  # the tests read /status to see the workers
     }
     return await aiohttp_client(create_app(router_settings(tmp_path, **{**fields, **overrides})))
 

@@ -1,11 +1,16 @@
-"""`up`'s local workers check tickets by the scheme its router signs them with."""
+"""`up`'s local workers check tickets by the scheme its router signs them with and pin its
+certificate; its banner shows only the keys it generated."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from router.cli.up import worker_env
+import pytest
+from pydantic import SecretStr
+
+from router.cli.up import _banner, worker_env
 from router.settings import RouterSettings
+from tests.tls_certs import make_server_certificate
 
 
 @pytest.mark.parametrize("scheme", ["ed25519", "vast", "vast-url"])
@@ -13,3 +18,30 @@ def test_the_workers_get_the_routers_ticket_scheme(scheme: str) -> None:
     settings = RouterSettings(ticket_scheme=scheme)
     env = worker_env(settings, {"PATH": "/bin", "TGIS_TICKET_SCHEME": "stale"})
     assert env == {"PATH": "/bin", "TGIS_TICKET_SCHEME": scheme}
+
+
+def test_the_banner_shows_the_keys_this_start_generated() -> None:
+    settings = RouterSettings(api_key=SecretStr("made-api-key"), admin_key=SecretStr("made-admin"))
+    banner = _banner(settings, frozenset({"api_key", "admin_key"}), "http://127.0.0.1:8080", 1)
+    assert "API key     made-api-key" in banner
+    assert "admin key   made-admin" in banner
+    assert "TGIS_API_KEY=made-api-key " in banner
+    assert "http://127.0.0.1:8080/ui   (password: admin key)" in banner
+
+
+def test_the_banner_never_shows_a_key_it_was_given() -> None:
+    settings = RouterSettings(
+        api_key=SecretStr("given-api-key"), admin_key=SecretStr("given-admin"), public_status=True
+    )
+    banner = _banner(settings, frozenset(), "http://127.0.0.1:8080", 1)
+    assert "given-api-key" not in banner
+    assert "given-admin" not in banner
+    assert "TGIS_API_KEY=<your API key> " in banner
+    assert "(open to all (--public-status))" in banner
+
+
+def test_workers_pin_the_certificate_of_a_tls_router(tmp_path: Path) -> None:
+    made = make_server_certificate(tmp_path)
+    settings = RouterSettings(tls_cert=made.cert_file, tls_key=made.key_file)
+    pin = worker_env(settings, {})["TGIS_ROUTER_FINGERPRINT"]
+    assert pin.replace(":", "") == made.fingerprint
