@@ -13,7 +13,9 @@ A ticket is accepted only if all of these hold (architecture §4.2), checked in 
 The signature scheme is a setting: the native Ed25519 one, or one of Vast's two RSA variants
 (`protocol.vast_tickets`). Vast tickets name no key: every RSA key the router published is
 tried, and they carry no expiry (an `exp`, when present, is still enforced). The reqnum is
-recorded only when every check passed, so a rejected ticket spends nothing.
+recorded only when every check passed, so a rejected ticket spends nothing. `check` (1-5) needs
+no payload, so the PyWorker runs it before it looks at the payload; `admit` (6-7) then weighs
+the payload's workload and spends the reqnum; `verify` is both.
 """
 
 from __future__ import annotations
@@ -87,14 +89,27 @@ class TicketVerifier:
 
     def verify(self, raw: object, workload: float) -> TicketFacts:
         """Return the ticket's facts if it admits `workload`; raise TicketRejected if not."""
+        facts = self.check(raw)
+        self.admit(facts, workload)
+        return facts
+
+    def check(self, raw: object) -> TicketFacts:
+        """Checks 1 to 5, which need no payload: the ticket's facts, or TicketRejected.
+
+        Nothing is spent: `admit` then checks the payload's workload and spends the reqnum.
+        """
         if not isinstance(raw, Mapping):
             raise TicketRejected(401, "malformed", "`auth_data` must be the ticket from /route/")
         facts = self._check_vast(raw) if self._scheme.uses_rsa else self._check_native(raw)
         self._check_expiry(facts)
         self._check_url(facts)
+        return facts
+
+    def admit(self, facts: TicketFacts, workload: float) -> None:
+        """Checks 6 and 7 on the facts `check` returned: the cost covers `workload`, and the
+        reqnum is new (then recorded); TicketRejected if not."""
         self._check_cost(facts, workload)
         self._spend(facts)
-        return facts
 
     def _check_native(self, raw: Mapping[str, Any]) -> TicketFacts:
         ticket = _parse(AuthData, raw)
