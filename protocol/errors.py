@@ -63,6 +63,7 @@ class ErrorType(StrEnum):
     ENDPOINT_NOT_FOUND = "endpoint_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
+    REQUEST_TIMEOUT = "request_timeout"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     VALIDATION = "validation"
@@ -114,6 +115,7 @@ ERROR_TYPES: Mapping[ErrorType, ErrorKind] = {
     _T.ENDPOINT_NOT_FOUND: ErrorKind((404,)),
     _T.METHOD_NOT_ALLOWED: ErrorKind((405,)),
     _T.CONFLICT: ErrorKind((409,)),
+    _T.REQUEST_TIMEOUT: ErrorKind((408,)),
     _T.PAYLOAD_TOO_LARGE: ErrorKind((413,)),
     _T.UNSUPPORTED_MEDIA_TYPE: ErrorKind((415,)),
     _T.VALIDATION: ErrorKind((422,)),

@@ -36,11 +36,17 @@ import argparse
 import asyncio
 import gc
 import os
+import signal
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from aiohttp import web
+
+from pyworker.connections import KEEPALIVE_TIMEOUT_S, LINGERING_TIME_S, ConnectionGuard
 from pyworker.settings import WorkerSettings
+
+SHUTDOWN_TIMEOUT_S = 2.0  # after the drain, what still runs gets this long, then is cancelled
 
 HELP = "run a PyWorker: check routing tickets, relay requests to a TGI backend"
 
@@ -75,27 +81,72 @@ def ssl_context(settings: WorkerSettings) -> ssl.SSLContext | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from pyworker.app import create_app
 
     settings = build_settings(args, os.environ)
     app = create_app(settings)
     _tune_gc()
     print(f"PyWorker {settings.worker_id} on {settings.advertised_url}", flush=True)
-    # SIGTERM: listening stops, the app drains for up to drain_grace_s (on_shutdown), and
-    # whatever still runs after a short extra allowance is cancelled.
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        ssl_context=ssl_context(settings),
-        print=None,
-        handler_cancellation=True,
-        shutdown_timeout=2.0,
-        loop=_event_loop(),
-    )
+    with asyncio.Runner(loop_factory=_event_loop) as runner:
+        runner.run(serve(app, settings, ssl_context(settings)))
     return 0
+
+
+async def serve(
+    app: web.Application,
+    settings: WorkerSettings,
+    ssl: ssl.SSLContext | None,
+    *,
+    started: Callable[[int], None] | None = None,
+) -> None:
+    """Serve `app` until SIGTERM or SIGINT, through a `ConnectionGuard`.
+
+    On the signal, listening stops, the app drains for up to drain_grace_s (on_shutdown), and
+    whatever still runs after a short extra allowance is cancelled. `started` is told the
+    port listened on, once it listens.
+    """
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        keepalive_timeout=KEEPALIVE_TIMEOUT_S,
+        lingering_time=LINGERING_TIME_S,
+    )
+    await runner.setup()
+    try:
+        assert runner.server is not None
+        guard = ConnectionGuard(
+            runner.server,
+            max_connections=settings.max_connections,
+            header_timeout_s=settings.header_timeout_s,
+        )
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            guard,
+            settings.host,
+            settings.port,
+            ssl=ssl,
+            ssl_handshake_timeout=settings.header_timeout_s if ssl else None,
+        )
+        try:
+            if started is not None:
+                started(server.sockets[0].getsockname()[1])
+            await _until_stopped(loop)
+        finally:
+            server.close()  # stop listening; runner.cleanup drains and closes the connections
+    finally:
+        await runner.cleanup()
+
+
+async def _until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 # Young-generation collections every 700 allocations cost the hot path about 7% of its CPU

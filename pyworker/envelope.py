@@ -14,7 +14,7 @@ from protocol import workload_for_path
 from protocol.workload import WorkloadError
 from pyworker.errors import BadRequest, InvalidPayload, TicketRejected
 
-__all__ = ["encode_payload", "parse_envelope", "read_json", "workload"]
+__all__ = ["encode_payload", "payload_of", "read_json", "ticket_of", "workload"]
 
 # Every digit to "0", everything else to " ": 19 zeros in a row may be an integer orjson
 # cannot hold exactly. (A translation and a substring search: ten times a regex's speed.)
@@ -61,16 +61,21 @@ def encode_payload(payload: dict[str, Any], strict: bool) -> bytes:
         raise BadRequest("the payload is nested too deeply to relay: flatten it") from None
 
 
-def parse_envelope(body: Any, unsecured: bool) -> tuple[Any, dict[str, Any]]:
-    """The envelope's ticket (unchecked: the verifier checks it) and its payload."""
+def ticket_of(body: Any, unsecured: bool) -> Any:
+    """The envelope's ticket, unchecked (the verifier checks it), before its payload is read."""
     if not isinstance(body, dict):
         raise InvalidPayload('body must be a JSON object {"auth_data": {...}, "payload": {...}}')
     if "auth_data" not in body and not unsecured:
         raise TicketRejected(401, "missing", "`auth_data` is missing: get a ticket from /route/")
+    return body.get("auth_data")
+
+
+def payload_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The envelope's payload (`body` is one `ticket_of` accepted)."""
     payload = body.get("payload")
     if not isinstance(payload, dict):
         raise InvalidPayload("`payload` must be a JSON object (a TGI request body)")
-    return body.get("auth_data"), payload
+    return payload
 
 
 def workload(path: str, payload: dict[str, Any], default_max_new_tokens: int) -> int:

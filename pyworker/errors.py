@@ -3,6 +3,7 @@ status; the error middleware (`httpedge.errors`) answers them as JSON.
 
 WorkerError               500  internal
 ├── BadRequest            400  bad_request          the body is not JSON
+├── RequestTimeout        408  request_timeout      the body did not arrive in time
 ├── PayloadTooLarge       413  payload_too_large    the body is over the size limit
 ├── InvalidPayload        422  validation           the envelope or payload is malformed
 ├── TicketRejected        401 / 403  ticket_rejected  no valid routing ticket (`reason`)
@@ -29,6 +30,7 @@ __all__ = [
     "NotReady",
     "Overloaded",
     "PayloadTooLarge",
+    "RequestTimeout",
     "TicketRejected",
     "WorkerError",
 ]
@@ -40,6 +42,12 @@ class WorkerError(ServiceError):
 
 class BadRequest(WorkerError):
     error_type = ErrorType.BAD_REQUEST
+
+
+class RequestTimeout(WorkerError):
+    """The body did not arrive in time: answered, then the connection is closed."""
+
+    error_type = ErrorType.REQUEST_TIMEOUT
 
 
 class PayloadTooLarge(WorkerError):

@@ -1,8 +1,9 @@
 """The PyWorker's routes: the relayed TGI routes, and /ping, /health, /metrics.
 
-A relayed request goes through, in order: size limit (413, the app's), JSON (400), envelope
-(422), workload of the payload (422), ticket checks (401/403), readiness (503), expected wait
-(429 with Retry-After), a FIFO in front of the backend's concurrency cap, then the relay, with
+A relayed request goes through, in order: the body within its deadline (408) and size limit (413,
+the app's), JSON (400), envelope (422), the ticket's checks that need no payload (401/403), the
+payload and its workload (422), the ticket's cost and reqnum (403), readiness (503), expected
+wait (429 with Retry-After), a FIFO in front of the backend's concurrency cap, then the relay, with
 its workload counted in flight until the last byte is sent. Each refusal is a
 `pyworker.errors` exception, answered as JSON by `httpedge.errors` and counted in the metrics
 by its type (`count_error`).
@@ -10,6 +11,7 @@ by its type (`count_error`).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,13 +21,13 @@ from aiohttp import web
 from protocol import ServiceError
 from protocol.relay import RELAYED_PATHS
 from pyworker.admission import refuse_if_overloaded
-from pyworker.envelope import encode_payload, parse_envelope, read_json, workload
-from pyworker.errors import NotReady, TicketRejected
+from pyworker.envelope import encode_payload, payload_of, read_json, ticket_of, workload
+from pyworker.errors import NotReady, RequestTimeout, TicketRejected
 from pyworker.load import RequestSlot
 from pyworker.metrics import CONTENT_TYPE, WorkerMetrics
 from pyworker.reporter import UNSECURED_WARNING
 from pyworker.state import GATE, LIFECYCLE, LOAD, METRICS, REFRESHER, RELAY, SETTINGS, VERIFIER
-from pyworker.tickets.verifier import TicketScheme
+from pyworker.tickets.verifier import TicketFacts, TicketScheme
 
 __all__ = ["add_routes", "count_error", "relay_request"]
 
@@ -55,11 +57,13 @@ def _relay_handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamRes
 async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
     app = request.app
     settings, lifecycle, load = app[SETTINGS], app[LIFECYCLE], app[LOAD]
-    envelope, strict = read_json(await request.read())
-    auth_data, payload = parse_envelope(envelope, settings.unsecured)
+    envelope, strict = read_json(await _read_body(request, settings.body_timeout_s))
+    auth_data = ticket_of(envelope, settings.unsecured)
+    facts = None if settings.unsecured else await _check_ticket(app, auth_data)
+    payload = payload_of(envelope)
     tokens = workload(path, payload, lifecycle.max_new_tokens_default)
-    if not settings.unsecured:
-        await _verify_ticket(app, auth_data, tokens)
+    if facts is not None:
+        _admit_ticket(app, facts, tokens)
     if not lifecycle.serving:
         raise NotReady(f"worker is not serving (state: {lifecycle.state.value}); route again")
     refuse_if_overloaded(load.in_flight_workload, lifecycle.max_perf, settings.max_queue_time_s)
@@ -68,6 +72,17 @@ async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
         response = await _admit_and_relay(app, request, path, body, slot)
     _observe(app[METRICS], slot)
     return response
+
+
+async def _read_body(request: web.Request, timeout_s: float) -> bytes:
+    """The whole body (up to the app's size limit), or RequestTimeout if it takes longer than
+    `timeout_s`; aiohttp then closes the connection, as the body was not read to its end."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
+    except TimeoutError:
+        message = f"the request body did not arrive within {timeout_s:g}s of its headers"
+        raise RequestTimeout(f"{message}: send it at once") from None
 
 
 async def _admit_and_relay(
@@ -93,19 +108,29 @@ def _observe(metrics: WorkerMetrics, slot: RequestSlot) -> None:
         metrics.relay_errors[slot.relay_error] += 1
 
 
-async def _verify_ticket(app: web.Application, auth_data: Any, workload: int) -> None:
-    verifier = app[VERIFIER]
+async def _check_ticket(app: web.Application, auth_data: Any) -> TicketFacts:
+    """The ticket's checks that need no payload; a key unknown yet is fetched once."""
+    verifier, rejections = app[VERIFIER], app[METRICS].ticket_rejections
     try:
-        verifier.verify(auth_data, workload)
+        return verifier.check(auth_data)
     except TicketRejected as exc:
         if not _may_be_a_new_key(verifier.scheme, exc) or not await app[REFRESHER].refresh():
-            app[METRICS].ticket_rejections[exc.reason] += 1
+            rejections[exc.reason] += 1
             raise
         try:
-            verifier.verify(auth_data, workload)  # the router may have rotated its key
+            return verifier.check(auth_data)  # the router may have rotated its key
         except TicketRejected as again:
-            app[METRICS].ticket_rejections[again.reason] += 1
+            rejections[again.reason] += 1
             raise
+
+
+def _admit_ticket(app: web.Application, facts: TicketFacts, workload: int) -> None:
+    """The ticket's cost against the payload's workload, then its reqnum spent."""
+    try:
+        app[VERIFIER].admit(facts, workload)
+    except TicketRejected as exc:
+        app[METRICS].ticket_rejections[exc.reason] += 1
+        raise
 
 
 def _may_be_a_new_key(scheme: TicketScheme, exc: TicketRejected) -> bool:

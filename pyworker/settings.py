@@ -88,6 +88,24 @@ class WorkerSettings(ServiceSettings):
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, validation_alias="TGIS_WORKER_MAX_BODY_BYTES"
     )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        validation_alias="TGIS_WORKER_HEADER_TIMEOUT_S",
+        description="a connection's first request line and headers must arrive within this",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        validation_alias="TGIS_WORKER_BODY_TIMEOUT_S",
+        description="a request's whole body must arrive within this after its headers (else 408)",
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=1,
+        validation_alias="TGIS_WORKER_MAX_CONNECTIONS",
+        description="connections open at once; beyond it the oldest still without headers goes",
+    )
     max_queue_time_s: float = Field(default=30.0, gt=0.0, validation_alias="TGIS_MAX_QUEUE_TIME")
     max_concurrency: int = Field(
         default=0,

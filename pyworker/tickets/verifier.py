@@ -16,6 +16,8 @@ The signature scheme is a setting: the native Ed25519 one, or one of Vast's two 
 (`protocol.vast_tickets`). Vast tickets name no key: every RSA key the router published is
 tried, and they carry no expiry (an `exp`, when present, is still enforced) and no epoch.
 The reqnum is recorded only when every check passed, so a rejected ticket spends nothing.
+`check` (1-7) needs no payload, so the PyWorker runs it before it looks at the payload; `admit`
+(8-9) then weighs the payload's workload and spends the reqnum; `verify` is both.
 
 The epoch is drawn afresh each time a verifier is made (each start of the worker) and sent to
 the router in every status report; the router writes it into the native tickets it signs for
@@ -125,6 +127,15 @@ class TicketVerifier:
 
     def verify(self, raw: object, workload: float) -> TicketFacts:
         """Return the ticket's facts if it admits `workload`; raise TicketRejected if not."""
+        facts = self.check(raw)
+        self.admit(facts, workload)
+        return facts
+
+    def check(self, raw: object) -> TicketFacts:
+        """Checks 1 to 7, which need no payload: the ticket's facts, or TicketRejected.
+
+        Nothing is spent: `admit` then checks the payload's workload and spends the reqnum.
+        """
         if not isinstance(raw, Mapping):
             raise TicketRejected(401, "malformed", "`auth_data` must be the ticket from /route/")
         facts = self._check_vast(raw) if self._scheme.uses_rsa else self._check_native(raw)
@@ -132,9 +143,13 @@ class TicketVerifier:
         self._check_url(facts)
         self._check_endpoint(facts)
         self._check_epoch(facts)
+        return facts
+
+    def admit(self, facts: TicketFacts, workload: float) -> None:
+        """Checks 8 and 9 on the facts `check` returned: the cost covers `workload`, and the
+        reqnum is new (then recorded); TicketRejected if not."""
         self._check_cost(facts, workload)
         self._spend(facts)
-        return facts
 
     def _check_native(self, raw: Mapping[str, Any]) -> TicketFacts:
         ticket = _parse(AuthData, raw)

@@ -137,8 +137,8 @@ async def test_every_best_of_candidate_is_paid_for(stack: Stack) -> None:
         (b"[" * 100_000, 400),  # nested past both parsers' depth limits
         (b"[1]", 422),
         (b'{"payload": {"inputs": "x"}}', 401),
-        (b'{"auth_data": {}, "payload": "x"}', 422),
-        (b'{"auth_data": {}, "payload": {"parameters": {"max_new_tokens": "9"}}}', 422),
+        (b'{"auth_data": {}, "payload": "x"}', 401),  # the ticket is checked first
+        (b'{"auth_data": {}, "payload": {"parameters": {"max_new_tokens": "9"}}}', 401),
     ],
 )
 async def test_malformed_requests_get_a_json_4xx(stack: Stack, raw: bytes, status: int) -> None:
@@ -146,6 +146,29 @@ async def test_malformed_requests_get_a_json_4xx(stack: Stack, raw: bytes, statu
     assert response.status == status
     assert (await response.json())["error"]
     assert stack.backend.received == []
+    stack.assert_idle()
+
+
+@pytest.mark.parametrize("payload", ["x", {"inputs": "x", "parameters": {"max_new_tokens": "9"}}])
+async def test_the_ticket_is_checked_before_the_payload(stack: Stack, payload: Any) -> None:
+    """A forged ticket is refused whatever the payload: no one without a ticket gets the
+    payload's validation, nor its workload computed."""
+    forged = {**await stack.ticket(), "cost": 10**6}
+    response = await stack.post("/generate", {"auth_data": forged, "payload": payload})
+    assert response.status == 401
+    assert (await response.json())["reason"] == "bad_signature"
+    assert stack.backend.received == []
+    stack.assert_idle()
+
+
+async def test_a_valid_ticket_with_an_invalid_payload_is_a_422_and_is_not_spent(
+    stack: Stack,
+) -> None:
+    ticket = await stack.ticket()
+    bad = {"inputs": "x", "parameters": {"max_new_tokens": "9"}}
+    refused = await stack.post("/generate", {"auth_data": ticket, "payload": bad})
+    assert refused.status == 422
+    assert (await stack.post("/generate", {"auth_data": ticket, "payload": PAYLOAD})).status == 200
     stack.assert_idle()
 
 

@@ -67,7 +67,7 @@ CASES = contract_cases(
             Expected(413, ErrorType.PAYLOAD_TOO_LARGE),
         ),
         (
-            WorkerCall("POST", "/generate", lambda s: {"auth_data": {}, "payload": "x"}),
+            WorkerCall("POST", "/generate", lambda s: {"auth_data": s.forge(), "payload": "x"}),
             Expected(422, ErrorType.VALIDATION),
         ),
         (  # the expected wait (3 tokens at 1 token/s) is over max_queue_time (1 s)
