@@ -82,8 +82,10 @@ class WorkerSettings(ServiceSettings):
     key_poll_interval_s: float = Field(
         default=60.0,
         gt=0.0,
+        le=60.0,
         validation_alias="TGIS_KEY_POLL_INTERVAL_S",
-        description="keys are fetched again at least this often: a revoked key is dropped",
+        description="keys are fetched again at least this often (60 s at most): a revoked key "
+        "is dropped",
     )
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, validation_alias="TGIS_WORKER_MAX_BODY_BYTES"

@@ -212,6 +212,9 @@ def another_value(field: FieldInfo, default: object) -> str:
     if isinstance(default, bool):
         return "false" if default else "true"
     if isinstance(default, int | float):
+        at_most = [getattr(rule, "le", None) for rule in field.metadata]
+        if any(bound is not None and default + 1 > bound for bound in at_most):
+            return str(default / 2)  # the default is the most it may be
         return str(default + 1)
     if int in kinds:
         return "100000"  # above every token limit's default, below none of their bounds

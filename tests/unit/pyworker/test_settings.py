@@ -81,3 +81,10 @@ def test_settings_built_directly_read_no_environment(monkeypatch: pytest.MonkeyP
 def test_an_unknown_scheme_is_refused() -> None:
     with pytest.raises(ValueError, match="ticket_scheme"):
         WorkerSettings(ticket_scheme="md5")
+
+
+def test_keys_are_polled_at_least_every_minute() -> None:
+    # How long a revoked key still verifies: the security model promises a minute at most.
+    assert WorkerSettings(key_poll_interval_s=60).key_poll_interval_s == 60
+    with pytest.raises(ValueError, match=r"key_poll_interval_s|TGIS_KEY_POLL_INTERVAL_S"):
+        WorkerSettings(key_poll_interval_s=61)
