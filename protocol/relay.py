@@ -107,7 +107,7 @@ class EventFramer:
     def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         if max_event_bytes < _LONGEST_SEPARATOR:
             raise ValueError(f"max_event_bytes must be at least {_LONGEST_SEPARATOR}")
-        self._held = bytearray()
+        self._held: bytes | bytearray = b""
         self._max = max_event_bytes
         self._split = False  # part of an event was passed on: the client holds its beginning
         self.events = 0
@@ -128,47 +128,49 @@ class EventFramer:
         One cut per chunk however many events it holds: a relay that fell behind reads large
         chunks, and cutting them event by event costs a copy per event. A chunk that ends with
         `\\n\\n`, the usual case, comes back as it is (after what was held, if anything),
-        with no search but the count of its blank lines. Held bytes grow in place and only the
-        new bytes are searched, so an event that comes in many small chunks costs time in
-        proportion to its length, not to its length squared.
+        with no search but the count of its blank lines. An event that comes in pieces costs
+        time in proportion to its length, not to its square: only the new bytes are searched
+        (from three before them, where a blank line may begin), the second piece is joined to
+        the first with one copy, and from the third on the held bytes grow in place.
         """
-        if self._held:
-            start = max(0, len(self._held) - (_LONGEST_SEPARATOR - 1))
-            self._held += chunk
-            return self._cut(self._held, start)
-        return self._cut(chunk, 0)
-
-    def _cut(self, buffer: bytes | bytearray, start: int) -> bytes:
-        """Pass on `buffer` up to its last blank line, hold the rest; `start`: where blank
-        lines may begin (before it, the held bytes had none)."""
-        if buffer.endswith(b"\n\n"):  # TGI writes LF line endings
-            self._held = bytearray()
+        held = self._held
+        if not held:
+            buffer: bytes | bytearray = chunk
+            start = 0
+        else:
+            start = max(0, len(held) - (_LONGEST_SEPARATOR - 1))
+            if isinstance(held, bytearray):
+                held += chunk
+                buffer = held
+            else:
+                buffer = held + chunk
+        if buffer.endswith(b"\n\n"):  # TGI writes LF line endings: whole events
+            self._held = b""
             self._split = False
             self.events += buffer.count(b"\n\n")
-            return bytes(buffer)
-        if buffer.find(b"\r", start) >= 0:
-            end = _last_event_end(buffer, start)
-        else:  # LF line endings: one search
-            found = buffer.rfind(b"\n\n", start)
-            end = found + 2 if found >= 0 else 0
+            return buffer if isinstance(buffer, bytes) else bytes(buffer)
+        end = _last_event_end(buffer, start)
         if len(buffer) - end > self._max:  # no end in sight: pass on what cannot begin one
             end = len(buffer) - (_LONGEST_SEPARATOR - 1)
             self._split = True
         elif end:
             self._split = False
         if not end:
-            if not self._held:
-                self._held = bytearray(buffer)
+            growing = buffer is chunk or isinstance(buffer, bytearray)
+            self._held = buffer if growing else bytearray(buffer)
             return b""
-        self._held = bytearray(buffer[end:])
+        self._held = buffer[end:]
         self.events += _blank_lines(buffer, end)
-        return bytes(buffer[:end])
+        if isinstance(buffer, bytes):
+            return buffer[:end]
+        with memoryview(buffer) as view:
+            return bytes(view[:end])
 
     def interrupted(self) -> bytes:
         """What a relay writes last when its upstream broke off the stream: the held bytes are
         dropped, and `INCOMPLETE_STREAM_EVENT` follows, after a blank line when part of an
         event went out (that event ends there, cut, and the error event stays well-formed)."""
-        self._held = bytearray()
+        self._held = b""
         if self._split:
             self._split = False
             return b"\n\n" + INCOMPLETE_STREAM_EVENT
@@ -177,6 +179,9 @@ class EventFramer:
 
 def _last_event_end(buffer: bytes | bytearray, start: int) -> int:
     """The index just past the last blank line in `buffer` from `start`; 0 if it has none."""
+    if buffer.find(b"\r", start) < 0:  # LF line endings: one search
+        found = buffer.rfind(b"\n\n", start)
+        return found + 2 if found >= 0 else 0
     end = 0
     for separator in _SEPARATORS:
         found = buffer.rfind(separator, start)
