@@ -29,6 +29,7 @@ from protocol import SigningKey, sign_ticket
 from pyworker.app import create_app as create_worker_app
 from pyworker.settings import WorkerSettings
 from pyworker.state import LIFECYCLE, VERIFIER
+from router.http.app import IDENTITIES
 from router.http.app import create_app as create_router_app
 from router.settings import RouterSettings
 from tests.fakes.fake_tgi import FakeTGI
@@ -90,22 +91,29 @@ async def serve_stack(
     signing_key: SigningKey | None = None,
     **worker_fields: Any,
 ) -> LocalStack:
-    """Serve the three on free ports; the worker reports to the router (`worker_fields` add to
-    its settings) and its start-up benchmark asks for `tokens` tokens."""
+    """Serve the three on free ports; the worker registers with the router with a join token,
+    as a provider's would, and reports to it (`worker_fields` add to its settings); its start-up
+    benchmark asks for `tokens` tokens. The router's settings' endpoint must allow private
+    workers: the worker listens on 127.0.0.1."""
     ports = {name: free_port() for name in ("router", "backend", "worker")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    router_app = create_router_app(router_settings, signing_key=signing_key)
+    join_token = router_app[IDENTITIES].book.mint(
+        router_settings.endpoint, now=time.time(), ttl_s=600.0, worker_id="bench"
+    )
     worker_settings = WorkerSettings(
         port=ports["worker"],
         backend_url=urls["backend"],
         report_addr=urls["router"],
         public_url=urls["worker"],
         worker_id="bench",
+        join_token=join_token,
         benchmark_tokens=tokens,
         **worker_fields,
     )
     worker_app = create_worker_app(worker_settings)
     runners = [
-        await serve(create_router_app(router_settings, signing_key=signing_key), ports["router"]),
+        await serve(router_app, ports["router"]),
         await serve(FakeTGI(tokens=tokens).app(), ports["backend"]),
         await serve(worker_app, ports["worker"]),
     ]
@@ -114,7 +122,9 @@ async def serve_stack(
 
 async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> None:
     key = SigningKey.generate()
-    router_settings = RouterSettings(api_key="k", state_dir=state_dir, route_timeout_s=0)
+    router_settings = RouterSettings(
+        api_key="k", state_dir=state_dir, route_timeout_s=0, allow_private_workers=True
+    )
     stack = await serve_stack(tokens, router_settings, signing_key=key)
     urls, worker_app = stack.urls, stack.worker
     connector = aiohttp.TCPConnector(limit=concurrency)

@@ -35,13 +35,6 @@ async def wait_until_routable(http: aiohttp.ClientSession, router_url: str) -> N
     raise TimeoutError("the worker never became ready")
 
 
-async def allow_private_workers(http: aiohttp.ClientSession, router_url: str) -> None:
-    url = f"{router_url}/api/v0/endpoints/default"
-    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    async with http.patch(url, json={"allow_private_workers": True}, headers=admin) as response:
-        assert response.status == 200, response.status
-
-
 async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> None:
     router_settings = RouterSettings(
         api_key=API_KEY,
@@ -49,6 +42,7 @@ async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> 
         state_dir=state_dir,
         route_timeout_s=5,
         public_status=True,  # wait_until_routable reads /status
+        allow_private_workers=True,  # the worker listens on 127.0.0.1
     )
     stack = await serve_stack(tokens, router_settings, report_interval_s=0.5)
     urls = stack.urls
@@ -57,7 +51,6 @@ async def run(requests: int, concurrency: int, tokens: int, state_dir: Path) -> 
     connector = aiohttp.TCPConnector(limit=2 * concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
         await wait_until_routable(http, urls["router"])
-        await allow_private_workers(http, urls["router"])  # the worker listens on 127.0.0.1
 
         def two_steps(path: str) -> Call:
             async def call(_: int) -> None:

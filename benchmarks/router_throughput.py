@@ -80,6 +80,8 @@ def serve(port: int, state_dir: Path, core: int | None) -> None:
         api_key=API_KEY,
         admin_key="bench-admin",
         worker_token=WORKER_TOKEN,
+        allow_anonymous_workers=True,  # the fleet is reports alone: no worker process to join
+        allow_private_workers=True,  # at 10.0.x.y
         state_dir=state_dir,
         port=port,
         worker_stale_s=3600,
