@@ -65,6 +65,31 @@ def tls_url(router: TestServer) -> str:
     return url
 
 
+async def joined_worker(
+    aiohttp_server: ServerFactory,
+    router: TestServer,
+    backend_url: str,
+    worker_id: str,
+    *,
+    registered: bool = True,
+    **trust: str,
+) -> TestServer:
+    """A worker with a join token for `router`, trusting it as `trust` says; once `registered`,
+    the router knows it (a worker that is not may still be bringing itself up)."""
+    worker = await serve_worker(
+        aiohttp_server,
+        tls_url(router),
+        backend_url,
+        wait_until_serving=registered,
+        worker_id=worker_id,
+        join_token=join_token(router.app, worker_id=worker_id),
+        **trust,
+    )
+    if registered:
+        await wait_until(lambda: router.app[REGISTRY].get(worker_id) is not None)
+    return worker
+
+
 @pytest.mark.parametrize("colons", [False, True])
 async def test_a_worker_pinned_to_the_routers_fingerprint_fetches_keys_and_reports(
     aiohttp_server: ServerFactory,
@@ -76,16 +101,10 @@ async def test_a_worker_pinned_to_the_routers_fingerprint_fetches_keys_and_repor
     pin = certificate.fingerprint
     if colons:
         pin = ":".join(pin[i : i + 2] for i in range(0, len(pin), 2)).upper()
-    worker = await serve_worker(
-        aiohttp_server,
-        tls_url(tls_router),
-        backend_url,
-        worker_id="pinned",
-        join_token=join_token(tls_router.app, worker_id="pinned"),
-        router_fingerprint=pin,
+    worker = await joined_worker(
+        aiohttp_server, tls_router, backend_url, "pinned", router_fingerprint=pin
     )
     assert worker.app[LIFECYCLE].serving  # it had the keys: bring-up fetches them first
-    await wait_until(lambda: tls_router.app[REGISTRY].get("pinned") is not None)
 
 
 async def test_a_worker_that_trusts_the_routers_ca_fetches_keys_and_reports(
@@ -94,15 +113,8 @@ async def test_a_worker_that_trusts_the_routers_ca_fetches_keys_and_reports(
     backend_url: str,
     certificate: ServerCertificate,
 ) -> None:
-    await serve_worker(
-        aiohttp_server,
-        tls_url(tls_router),
-        backend_url,
-        worker_id="ca",
-        join_token=join_token(tls_router.app, worker_id="ca"),
-        router_ca_file=str(certificate.ca_file),
-    )
-    await wait_until(lambda: tls_router.app[REGISTRY].get("ca") is not None)
+    ca_file = str(certificate.ca_file)
+    await joined_worker(aiohttp_server, tls_router, backend_url, "ca", router_ca_file=ca_file)
 
 
 @pytest.mark.parametrize(
@@ -118,14 +130,8 @@ async def test_a_worker_that_does_not_trust_the_router_reaches_nothing(
     backend_url: str,
     trust: dict[str, str],
 ) -> None:
-    worker = await serve_worker(
-        aiohttp_server,
-        tls_url(tls_router),
-        backend_url,
-        wait_until_serving=False,
-        worker_id="untrusting",
-        join_token=join_token(tls_router.app, worker_id="untrusting"),
-        **trust,
+    worker = await joined_worker(
+        aiohttp_server, tls_router, backend_url, "untrusting", registered=False, **trust
     )
     with pytest.raises(AssertionError, match="not met"):
         await wait_until(lambda: worker.app[LIFECYCLE].serving, limit_s=1.5)
@@ -146,15 +152,8 @@ async def test_the_sdk_trusts_the_ca_it_is_given(
     backend_url: str,
     certificate: ServerCertificate,
 ) -> None:
-    await serve_worker(
-        aiohttp_server,
-        tls_url(tls_router),
-        backend_url,
-        worker_id="w1",
-        join_token=join_token(tls_router.app, worker_id="w1"),
-        router_fingerprint=certificate.fingerprint,
-    )
-    await wait_until(lambda: tls_router.app[REGISTRY].get("w1") is not None)
+    pin = certificate.fingerprint
+    await joined_worker(aiohttp_server, tls_router, backend_url, "w1", router_fingerprint=pin)
     context = ssl.create_default_context(cafile=certificate.ca_file)
     async with AsyncClient(tls_url(tls_router), api_key=API_KEY, ssl_context=context) as client:
         assert (await client.route(3)).url.startswith("http://127.0.0.1:")
