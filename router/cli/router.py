@@ -20,6 +20,8 @@ Environment (names exactly as spelled; all of them in docs/router.md, Settings):
   TGIS_ALLOW_ANONYMOUS_WORKERS  accept workers without a credential of their own (weaker:
                       docs/router.md, Worker identity); off: each worker registers with a join
                       token (`tgi-serverless endpoints join-token NAME`, its TGIS_JOIN_TOKEN)
+  TGIS_ALLOW_PRIVATE_WORKERS  true: the default endpoint accepts workers on loopback and
+                      private addresses (workers on this machine or your own network)
   TGIS_STATE_DIR      where keys and endpoints live (default ~/.local/state/tgi-serverless)
   TGIS_TICKET_SCHEME  ed25519 (default), vast or vast-url: sign Vast's RSA tickets instead,
                       for Vast.ai's own PyWorker (see docs/vast.md)
@@ -30,6 +32,9 @@ Environment (names exactly as spelled; all of them in docs/router.md, Settings):
 
 Gateway mode: POST /endpoints/<name>/generate (also /generate_stream, /, /v1/chat/completions,
 /v1/completions) with `Authorization: Bearer <API key>`: the router proxies to a worker itself.
+
+Facing the internet: serve TLS, keep the admin key to yourself, give each worker a join token;
+docs/security.md lists what to set.
 
 Example:
   TGIS_API_KEY=secret tgi-serverless router --port 8080
