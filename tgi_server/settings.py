@@ -83,9 +83,11 @@ class BackendSettings(ServiceSettings):
     )
     max_waiting_tokens: int = Field(default=20, ge=0, validation_alias="MAX_WAITING_TOKENS")
     compat_return_full_text: bool = Field(
-        default=True,
+        default=False,
         validation_alias="TGIS_COMPAT_RETURN_FULL_TEXT",
-        description="`return_full_text` when `POST /` does not say (TGI: true for text-generation)",
+        description="`return_full_text` when `POST /` does not say: false, the generated text "
+        "alone, which huggingface_hub's and outlines' users expect (TGI: true for "
+        "text-generation models)",
     )
     ignore_eos: bool = Field(
         default=False,

@@ -89,7 +89,7 @@ def test_outlines_through_the_gateway(stack: Stack) -> None:
     from outlines.types import Regex
 
     model = outlines.from_tgi(InferenceClient(base_url=gateway(stack), api_key=API_KEY))
-    options: dict[str, Any] = {"max_new_tokens": 30, "return_full_text": False}
+    options: dict[str, Any] = {"max_new_tokens": 30}  # as users call it: no return_full_text
     assert re.fullmatch("[+-]?(0|[1-9][0-9]*)", model(PROMPT, int, **options))
     assert re.fullmatch("[0-9]{3}-[a-c]{2}", model(PROMPT, Regex("[0-9]{3}-[a-c]{2}"), **options))
 

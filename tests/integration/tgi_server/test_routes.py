@@ -19,30 +19,32 @@ async def generated(client: BackendClient, max_new_tokens: int = 4) -> dict[str,
     return payload
 
 
-async def test_compat_answers_a_list_with_the_prompt_prepended(client: BackendClient) -> None:
+async def test_compat_answers_a_list_with_the_generated_text_alone(client: BackendClient) -> None:
+    # huggingface_hub >= 0.34 posts to `POST /` without `return_full_text`: its users (and
+    # outlines') expect the generated text alone, not the prompt before it.
     plain = await generated(client)
     body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 4}}
     response = await client.post("/", json=body)
     assert response.status == 200
     assert response.headers["x-generated-tokens"] == "4"
-    assert await response.json() == [{"generated_text": PROMPT + plain["generated_text"]}]
+    assert await response.json() == [plain]
 
 
 async def test_compat_keeps_an_explicit_return_full_text(client: BackendClient) -> None:
     plain = await generated(client)
-    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 4, "return_full_text": False}}
+    body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 4, "return_full_text": True}}
     response = await client.post("/invocations", json=body)
-    assert await response.json() == [plain]
+    assert await response.json() == [{"generated_text": PROMPT + plain["generated_text"]}]
 
 
-async def test_compat_default_is_configurable(make_client: MakeClient) -> None:
-    client = await make_client(compat_return_full_text=False)
+async def test_tgis_own_default_is_a_setting(make_client: MakeClient) -> None:
+    client = await make_client(compat_return_full_text=True)
     plain = await generated(client)
     response = await client.post("/", json={"inputs": PROMPT, "parameters": {"max_new_tokens": 4}})
-    assert await response.json() == [plain]
+    assert await response.json() == [{"generated_text": PROMPT + plain["generated_text"]}]
 
 
-async def test_compat_stream_is_sse_with_the_full_text_last(client: BackendClient) -> None:
+async def test_compat_stream_is_sse_with_the_generated_text_last(client: BackendClient) -> None:
     plain = await generated(client)
     body = {"inputs": PROMPT, "parameters": {"max_new_tokens": 4}, "stream": True}
     response = await client.post("/", json=body)
@@ -51,7 +53,7 @@ async def test_compat_stream_is_sse_with_the_full_text_last(client: BackendClien
     raw = await response.read()
     events = [json.loads(frame.removeprefix(b"data: ")) for frame in raw.strip().split(b"\n\n")]
     assert [event["index"] for event in events] == [1, 2, 3, 4]
-    assert events[-1]["generated_text"] == PROMPT + plain["generated_text"]
+    assert events[-1]["generated_text"] == plain["generated_text"]
 
 
 async def test_compat_rejects_a_stream_flag_that_is_not_a_bool(client: BackendClient) -> None:
