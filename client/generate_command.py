@@ -82,7 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--stream", action="store_true", help="print tokens as they arrive")
     parser.add_argument(
-        "--temperature", type=number(above=0), metavar="T", help="sampling temperature"
+        "--temperature",
+        type=number(at_least=0, note="0: greedy"),
+        metavar="T",
+        help="sampling temperature; 0 decodes greedily",
     )
     parser.add_argument(
         "--seed", type=whole_number(at_least=0), metavar="N", help="random seed for sampling"

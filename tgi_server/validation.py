@@ -1,4 +1,5 @@
-"""Request validation, as TGI 3.x's router does it: same rules, same order, same messages.
+"""Request validation, as TGI 3.x's router does it: same rules, same order, same messages,
+but for one documented difference: `temperature` 0 is greedy decoding, not a 422.
 
 `validate_request` turns a parsed `GenerateRequest` into a `ValidatedRequest` (token ids, the
 resolved sampling parameters and the new-token budget) or raises `ValidationError` with the
@@ -26,6 +27,7 @@ __all__ = [
     "check_best_of",
     "check_stream_parameters",
     "generation_budget",
+    "greedy_at_zero_temperature",
     "validate_request",
 ]
 
@@ -181,6 +183,7 @@ def generation_budget(input_length: int, requested: int | None, limits: Limits) 
 def _check_sampling(
     parameters: GenerateParameters, limits: Limits, seed_source: SeedSource
 ) -> SamplingParams:
+    parameters = greedy_at_zero_temperature(parameters)
     best_of = 1 if parameters.best_of is None else parameters.best_of
     _check_best_of_sampling(parameters, best_of)
     _check_distribution_parameters(parameters)
@@ -202,6 +205,16 @@ def _check_sampling(
     return from_attributes(SamplingParams, parameters, seed=seed)
 
 
+def greedy_at_zero_temperature(parameters: GenerateParameters) -> GenerateParameters:
+    """`temperature` 0 means greedy decoding, as OpenAI's API and vLLM read it (TGI refuses it
+    with a 422): no sampling and no warper (`top_k`, `top_p`, `typical_p` could move the
+    choice off the most likely token); the penalties still apply, as they do to greedy."""
+    if parameters.temperature != 0.0:
+        return parameters
+    greedy = {"temperature": None, "do_sample": False, "top_k": None, "top_p": None}
+    return parameters.model_copy(update={**greedy, "typical_p": None})
+
+
 def _check_best_of_sampling(parameters: GenerateParameters, best_of: int) -> None:
     # The router's notion of sampling: any warper set at all, whatever its value.
     sampling = parameters.do_sample or any(
@@ -218,8 +231,8 @@ def _check_best_of_sampling(parameters: GenerateParameters, best_of: int) -> Non
 
 
 def _check_distribution_parameters(parameters: GenerateParameters) -> None:
-    if parameters.temperature is not None and parameters.temperature <= 0.0:
-        raise ValidationError("`temperature` must be strictly positive")
+    if parameters.temperature is not None and parameters.temperature < 0.0:
+        raise ValidationError("`temperature` must be strictly positive, or 0 for greedy decoding")
     if parameters.repetition_penalty is not None and parameters.repetition_penalty <= 0.0:
         raise ValidationError("`repetition_penalty` must be strictly positive")
     frequency_penalty = parameters.frequency_penalty

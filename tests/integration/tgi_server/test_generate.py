@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -168,3 +169,20 @@ async def test_many_concurrent_requests_are_all_served_in_full(client: BackendCl
     assert [token["id"] for token in tokens] == [token["id"] for token in before]
     for token, earlier in zip(tokens, before, strict=True):
         assert token["logprob"] == pytest.approx(earlier["logprob"], abs=1e-4)
+
+
+@pytest.mark.parametrize("route", ["/generate", "/generate_stream", "/"])
+async def test_a_temperature_of_zero_answers_what_greedy_decoding_does(
+    client: BackendClient, route: str
+) -> None:
+    greedy = await generate(client, max_new_tokens=8)
+    parameters = {"max_new_tokens": 8, "temperature": 0, "do_sample": True, "top_k": 3}
+    response = await client.post(route, json={"inputs": PROMPT, "parameters": parameters})
+    assert response.status == 200, await response.text()
+    if route == "/generate_stream":
+        events = [line for line in (await response.text()).split("\n") if line.startswith("data:")]
+        text = json.loads(events[-1].removeprefix("data:"))["generated_text"]
+    else:
+        answer = await response.json()
+        text = (answer[0] if isinstance(answer, list) else answer)["generated_text"]
+    assert text == greedy["generated_text"]

@@ -37,13 +37,17 @@ def test_every_flag_parses() -> None:
     assert (args.seed, args.details, args.wait) == (0, True, 3.0)
 
 
+def test_a_temperature_of_zero_asks_for_greedy_decoding() -> None:
+    assert parser().parse_args(["Hi", "--temperature", "0"]).temperature == 0
+
+
 @pytest.mark.parametrize(
     "argv",
     [
         [],
         ["Hi", "--max-new-tokens", "0"],
         ["Hi", "--max-new-tokens", "many"],
-        ["Hi", "--temperature", "0"],
+        ["Hi", "--temperature", "-0.5"],
         ["Hi", "--temperature", "inf"],
         ["Hi", "--seed", "-1"],
         ["Hi", "--wait", "-5"],

@@ -46,8 +46,11 @@ def message_of(body: dict[str, Any], limits: Limits = LIMITS) -> str:
     ("parameters", "expected"),
     [
         ({"best_of": 2}, "you must use sampling when `best_of` is > 1"),
-        ({"temperature": 0.0}, "`temperature` must be strictly positive"),
-        ({"temperature": -1.5}, "`temperature` must be strictly positive"),
+        (
+            {"temperature": -1.5},
+            "`temperature` must be strictly positive, or 0 for greedy decoding",
+        ),
+        ({"temperature": 0.0, "best_of": 2}, "you must use sampling when `best_of` is > 1"),
         ({"repetition_penalty": 0.0}, "`repetition_penalty` must be strictly positive"),
         ({"frequency_penalty": 2.5}, "`frequency_penalty` must be >= -2.0 and <= 2.0"),
         ({"frequency_penalty": -2.01}, "`frequency_penalty` must be >= -2.0 and <= 2.0"),
@@ -128,7 +131,10 @@ def test_tokenizer_failures_are_validation_errors() -> None:
 # Each entry breaks one rule; listed in the order TGI checks them. Applying the patches of
 # rule i and of every later rule must report rule i: the first failure wins.
 ORDERED_RULES: list[tuple[dict[str, Any], str]] = [
-    ({"parameters": {"temperature": 0.0}}, "`temperature` must be strictly positive"),
+    (
+        {"parameters": {"temperature": -1.0}},
+        "`temperature` must be strictly positive, or 0 for greedy decoding",
+    ),
     (
         {"parameters": {"repetition_penalty": -1.0}},
         "`repetition_penalty` must be strictly positive",
@@ -301,3 +307,21 @@ def test_an_accepted_request_never_outgrows_the_context(
     assert input_length + validated.max_new_tokens <= limits.max_total_tokens
     if requested is not None:
         assert validated.max_new_tokens <= requested
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"temperature": 0.0},
+        {"temperature": 0},
+        {"temperature": -0.0},
+        {"temperature": 0.0, "do_sample": True, "top_k": 5, "top_p": 0.5, "typical_p": 0.5},
+    ],
+)
+def test_a_temperature_of_zero_is_greedy_decoding(asked: dict[str, Any]) -> None:
+    # As OpenAI's API and vLLM read it (TGI answers 422): seed 000's multiple-choice example
+    # sends it. No sampling and no warper; the penalties still apply.
+    sampling = validate({"inputs": "abc", "parameters": {**asked, "repetition_penalty": 1.2}})
+    assert sampling.sampling.do_sample is False
+    assert not sampling.sampling.has_warpers
+    assert sampling.sampling.repetition_penalty == 1.2
