@@ -102,7 +102,7 @@ def test_text_generation_client_through_the_gateway(stack: Stack) -> None:
         gateway(stack), headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
     )
     response = client.generate(PROMPT, max_new_tokens=5)
-    assert response.generated_text == direct(stack, 5).removeprefix(PROMPT)
+    assert response.generated_text == direct(stack, 5)
     events = list(client.generate_stream(PROMPT, max_new_tokens=5))
     assert len(events) == 5
     assert events[-1].generated_text == response.generated_text
