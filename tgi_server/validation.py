@@ -1,5 +1,6 @@
 """Request validation, as TGI 3.x's router does it: same rules, same order, same messages,
-but for one documented difference: `temperature` 0 is greedy decoding, not a 422.
+but for documented differences: `temperature` 0 is greedy decoding, not a 422; `watermark`
+and `adapter_id`, which TGI honours, are refused (422) rather than ignored.
 
 `validate_request` turns a parsed `GenerateRequest` into a `ValidatedRequest` (token ids, the
 resolved sampling parameters and the new-token budget) or raises `ValidationError` with the
@@ -137,6 +138,7 @@ def validate_request(
 ) -> ValidatedRequest:
     """Apply TGI's rules in TGI's order; the first that fails raises `ValidationError`."""
     parameters = request.parameters
+    _check_supported(parameters)
     sampling = _check_sampling(parameters, limits, seed_source)
     _check_inputs(request.inputs, parameters, limits)
     input_ids = _tokenize(request.inputs, parameters.truncate, encode)
@@ -203,6 +205,21 @@ def _check_sampling(
         )
     seed = seed_source() if parameters.seed is None else parameters.seed
     return from_attributes(SamplingParams, parameters, seed=seed)
+
+
+def _check_supported(parameters: GenerateParameters) -> None:
+    """What TGI would do and this backend cannot is refused, never ignored: a watermark (TGI's
+    Kirchenbauer et al. logits processor) and a LoRA adapter (`adapter_id`; no adapter loads
+    here)."""
+    if parameters.watermark:
+        raise ValidationError(
+            "`watermark` is not supported by this backend: leave it false or unset"
+        )
+    if parameters.adapter_id is not None:
+        raise ValidationError(
+            f"`adapter_id` {parameters.adapter_id!r} is not supported: this backend loads no "
+            "adapters; leave it unset to use the base model"
+        )
 
 
 def greedy_at_zero_temperature(parameters: GenerateParameters) -> GenerateParameters:

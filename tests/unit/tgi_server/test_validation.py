@@ -325,3 +325,20 @@ def test_a_temperature_of_zero_is_greedy_decoding(asked: dict[str, Any]) -> None
     assert sampling.sampling.do_sample is False
     assert not sampling.sampling.has_warpers
     assert sampling.sampling.repetition_penalty == 1.2
+
+
+@pytest.mark.parametrize(
+    ("asked", "named"),
+    [({"watermark": True}, "`watermark`"), ({"adapter_id": "my-lora"}, "`adapter_id` 'my-lora'")],
+)
+def test_what_this_backend_cannot_do_is_refused_not_ignored(
+    asked: dict[str, Any], named: str
+) -> None:
+    # TGI honours both; silently generating without them would give the client what it did
+    # not ask for.
+    assert message_of({"inputs": "abc", "parameters": asked}).startswith(named)
+
+
+def test_their_neutral_values_are_fine() -> None:
+    validated = validate({"inputs": "abc", "parameters": {"watermark": False, "adapter_id": None}})
+    assert validated.max_new_tokens > 0
