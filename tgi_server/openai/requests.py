@@ -8,7 +8,8 @@ With tools in use, TGI appends to the last message `"\n---\n"` then, when the te
 render `tools` itself, the tools as compact JSON and a newline, then `tool_prompt` (TGI's default
 below when absent).
 `/v1/completions`: one prompt or a list of at most `max_client_batch_size`, with the same
-sampling rules; `suffix` is refused. Pure: the template comes in as a function.
+sampling rules; `suffix` is refused. On both, `n` above 1 is refused: one choice per prompt.
+Pure: the template comes in as a function.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class _Sampling(_Body):
     top_p: float | None = None
     frequency_penalty: float | None = None
     seed: int | None = Field(default=None, ge=0)
+    n: int | None = Field(default=None, ge=1)
+    """Choices per prompt: one only (a 422 otherwise), as the backend generates one."""
     stop: list[str] | str | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -179,6 +182,12 @@ def _parameters(
     top_n_tokens: int | None,
     details: bool,
 ) -> GenerateParameters:
+    if body.n is not None and body.n > 1:
+        raise OpenAIRequestError(
+            f"`n` = {body.n} is not supported: this backend generates one choice per prompt; "
+            "send n requests (with different seeds) instead",
+            ErrorType.VALIDATION,
+        )
     greedy = body.temperature == 0.0
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     return GenerateParameters(

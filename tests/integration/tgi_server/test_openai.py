@@ -369,3 +369,21 @@ async def test_one_failing_prompt_ends_the_others_at_once(client: BackendClient)
     metrics = await metric_lines(client)
     assert 'tgi_request_failure_total{err="dropped"} 1.0' in metrics
     assert "tgi_request_success_total 0.0" in metrics
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", greedy_chat(3, n=2)),
+        ("/v1/completions", {"prompt": "x", "max_tokens": 3, "n": 3}),
+    ],
+)
+async def test_more_than_one_choice_is_refused_not_ignored(
+    client: BackendClient, path: str, body: dict[str, Any]
+) -> None:
+    # The backend generates one choice: answering one to `n` = 2 would be silently wrong.
+    status, payload = await post(client, path, body)
+    assert (status, payload["error_type"]) == (422, "validation")
+    assert payload["error"].startswith(f"`n` = {body['n']} is not supported")
+    status, _ = await post(client, path, {**body, "n": 1})
+    assert status == 200
