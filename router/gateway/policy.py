@@ -1,12 +1,12 @@
-"""Gateway mode's pure rules: what a request costs, where it goes on a worker, which addresses
-the gateway may connect to, and which worker answers are worth another worker. No I/O here.
+"""Gateway mode's pure rules: what a request costs, where it goes on a worker, and which worker
+answers are worth another worker. No I/O here. Which addresses it may connect to is
+`router.addresses`, the rule registration applies too.
 The rules it shares with the PyWorker's relay (the paths, the headers, the stream's events, the
 error event) are in `protocol.relay`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +17,6 @@ from protocol.workload import WorkloadError, workload_for_path
 __all__ = [
     "RETRYABLE_STATUSES",
     "WorkloadError",
-    "is_public_address",
     "is_redirect",
     "request_cost",
     "upstream_url",
@@ -27,8 +26,6 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 """Worker answers that say "not me, not now" (full, not ready, backend unreachable): another
 worker may serve the request. Anything else is the request's own answer and goes back as is,
 but a redirect (`is_redirect`)."""
-
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def request_cost(path: str, payload: Mapping[str, Any], default_max_new_tokens: int) -> float:
@@ -49,22 +46,3 @@ def upstream_url(worker_url: str, path: str) -> URL:
 def is_redirect(status: int) -> bool:
     """A 3xx: the gateway never follows one, and no worker answers one (a worker failure)."""
     return 300 <= status < 400
-
-
-def is_public_address(host: str) -> bool:
-    """Whether the IP address `host` (as a socket address gives it) is one on the internet: not
-    loopback, private, link-local, shared (CGNAT), reserved, unspecified or multicast, also when
-    it comes wrapped in IPv6 (IPv4-mapped, 6to4, NAT64). False for what is not an address."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:  # an IPv4 address, as an IPv6 socket reaches it
-            return is_public_address(str(address.ipv4_mapped))
-        embedded = address.sixtofour
-        if embedded is None and address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
-        if embedded is not None and not is_public_address(str(embedded)):
-            return False
-    return address.is_global and not address.is_multicast

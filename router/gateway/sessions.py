@@ -6,7 +6,7 @@ way into the router's own network. It keeps two sessions:
 - `public_session`: connects only to public addresses. The check runs on the address each
   socket is about to connect to, after DNS, so a name that resolves (or re-resolves, DNS
   rebinding) to 127.0.0.1, 10/8, 169.254/16, ::1, fc00::/7, ... is refused like the address
-  itself (`policy.is_public_address`).
+  itself (`router.addresses.is_public_address`, the rule registration applies too).
 - `private_session`: connects anywhere, for the endpoints that allow private workers
   (`Endpoint.allow_private_workers`, the local provider's loopback workers). Its connections
   are its own: a connection it opened is never reused for another endpoint's request.
@@ -23,7 +23,7 @@ import socket
 import aiohttp
 from aiohappyeyeballs import AddrInfoType
 
-from router.gateway.policy import is_public_address
+from router.addresses import is_public_address
 
 __all__ = ["PrivateAddressRefused", "client_session", "public_only_socket"]
 

@@ -4,7 +4,8 @@ client will send that worker's traffic to, so it may name a place and nothing el
 A worker URL is `http://host:port` or `https://host:port` (the port may be left out, and one
 `/` may end it): no path, query, fragment or user info, nothing the gateway's own path could be
 swallowed by. Unless the endpoint allows private workers, the host may not be a loopback,
-private, link-local or otherwise non-global address written as a literal (also in the legacy
+private, link-local or otherwise non-global address written as a literal (the rule of
+`router.addresses`, which the gateway applies to every connection too) (also in the legacy
 forms `127.1` or `0x7f000001` that resolvers accept), nor a name that means this machine
 (`localhost`, `*.localhost`). A public name that resolves to a private address is not caught
 here (that needs DNS, which a pure check does not do).
@@ -16,6 +17,8 @@ import ipaddress
 import re
 import socket
 from urllib.parse import SplitResult, urlsplit
+
+from router.addresses import is_public_address
 
 __all__ = ["WorkerUrlError", "check_worker_url"]
 
@@ -40,10 +43,11 @@ def check_worker_url(url: str, *, allow_private: bool) -> None:
         raise WorkerUrlError(f"worker url {url!r}: {host!r} is not a host name or IP address")
     if allow_private:
         return
-    if address is not None and _private(address):
+    if address is not None and not is_public_address(str(address)):
         raise WorkerUrlError(
-            f"worker url {url!r}: {address} is a loopback, private or link-local address; "
-            "report a public address, or set allow_private_workers on the endpoint"
+            f"worker url {url!r}: {address} is not a public address (loopback, private, "
+            "link-local, reserved, ...); report a public address, or set allow_private_workers "
+            "on the endpoint"
         )
     if host.rstrip(".") in _LOCAL_NAMES or host.rstrip(".").endswith(".localhost"):
         raise WorkerUrlError(
@@ -87,9 +91,3 @@ def _literal_address(host: str) -> Address | None:
         except OSError:
             raise WorkerUrlError(f"worker url host {host!r} is not an IPv4 address") from None
     return None
-
-
-def _private(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not address.is_global or address.is_multicast

@@ -22,6 +22,8 @@ PRIVATE = [
     "http://[fe80::1]:9",
     "http://[fc00::1]:9",
     "http://[::ffff:10.0.0.1]:9",
+    "http://[2002:7f00:1::1]:9",  # 6to4 around 127.0.0.1
+    "http://[64:ff9b::a00:1]:9",  # NAT64 around 10.0.0.1
     "http://224.0.0.1:9",
     "http://localhost:9",
     "http://LOCALHOST.:9",
