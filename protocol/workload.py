@@ -11,8 +11,8 @@ A count that is absent or null is the backend's default: one sequence (`best_of`
 `max_total_tokens` (TGI 3.x generates "as many as fit" when no limit is given). A `best_of` or
 `n` of 0 counts as 1, as the backend runs one sequence for it. `/v1/completions` does not read
 `max_completion_tokens` (neither TGI's router nor ours does): there it is not counted, and the
-request is priced at the default. Counting `n` errs on the safe side: the backend generates one
-sequence whatever `n` says, and a backend that honours it is still covered.
+request is priced at the default. `n` is counted as asked: our backend refuses `n` above 1,
+and a backend that honours it is covered.
 
 A workload is bounded by `MAX_COST`, the most a ticket can pay for: a larger one (a count of
 400 digits included) is a `WorkloadError`, so no one downstream meets an integer that has no
