@@ -799,6 +799,7 @@ async def test_a_redirect_is_the_workers_failure_and_is_never_followed(
     client = await gateway_with(aiohttp_client, tmp_path, servers, worker)
     response = await generate(client)
     await assert_worker_failed(response, f"redirect (HTTP {status})")
+    assert await loads_settle_at_zero(client) == {"a": 0}  # the ticket's cost is back
     assert internal.hits == []
     assert len(worker.received) == 1
     assert await states(client) == {"a": "failed"}  # out of rotation until its next report
@@ -833,6 +834,7 @@ async def test_an_answer_over_the_size_limit_is_the_workers_failure(
     await serve(client, servers, StandInWorker("a", behaviour))
     response = await generate(client)
     await assert_worker_failed(response, "over the 1024-byte limit")
+    assert await loads_settle_at_zero(client) == {"a": 0}  # the ticket's cost is back
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])  # an address, and a name for it
