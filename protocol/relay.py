@@ -20,6 +20,7 @@ __all__ = [
     "MAX_EVENT_BYTES",
     "RELAYED_PATHS",
     "EventFramer",
+    "is_redirect",
     "relayed_headers",
 ]
 
@@ -67,6 +68,12 @@ def relayed_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]
         if name.lower() == "connection":
             dropped = dropped | {option.strip().lower() for option in value.split(",")}
     return [(name, value) for name, value in pairs if name.lower() not in dropped]
+
+
+def is_redirect(status: int) -> bool:
+    """A 3xx. Neither relay follows one (it would turn a POST into a GET to wherever the next hop
+    points, inside the relay's own network) nor passes one on: it is the next hop's failure."""
+    return 300 <= status < 400
 
 
 INCOMPLETE_STREAM_EVENT = encode_json_event(

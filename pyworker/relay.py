@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from protocol.relay import EventFramer, relayed_headers
+from protocol.relay import EventFramer, is_redirect, relayed_headers
 from pyworker.errors import BackendTimeout, BackendUnavailable
 from pyworker.load import Outcome, RequestSlot
 
@@ -92,7 +92,7 @@ class Relay:
                     allow_redirects=False,
                 )
                 slot.first_byte_at = time.perf_counter()
-                if 300 <= upstream.status < 400:
+                if is_redirect(upstream.status):
                     raise BackendUnavailable(
                         f"backend answered a redirect (HTTP {upstream.status}): never followed"
                     )

@@ -17,7 +17,6 @@ from protocol.workload import WorkloadError, workload_for_path
 __all__ = [
     "RETRYABLE_STATUSES",
     "WorkloadError",
-    "is_redirect",
     "request_cost",
     "upstream_url",
 ]
@@ -25,7 +24,7 @@ __all__ = [
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 """Worker answers that say "not me, not now" (full, not ready, backend unreachable): another
 worker may serve the request. Anything else is the request's own answer and goes back as is,
-but a redirect (`is_redirect`)."""
+but a redirect (`protocol.relay.is_redirect`)."""
 
 
 def request_cost(path: str, payload: Mapping[str, Any], default_max_new_tokens: int) -> float:
@@ -41,8 +40,3 @@ def upstream_url(worker_url: str, path: str) -> URL:
     reported is dropped, so none of them can swallow or redirect the path. ValueError for a URL
     with no origin."""
     return URL(worker_url).origin().with_path(path)
-
-
-def is_redirect(status: int) -> bool:
-    """A 3xx: the gateway never follows one, and no worker answers one (a worker failure)."""
-    return 300 <= status < 400

@@ -49,7 +49,7 @@ import aiohttp
 from aiohttp import web
 
 from common.records import from_attributes
-from protocol.relay import RELAYED_PATHS, EventFramer, relayed_headers
+from protocol.relay import RELAYED_PATHS, EventFramer, is_redirect, relayed_headers
 from router.credentials import bearer_token
 from router.errors import (
     InvalidRequest,
@@ -60,7 +60,6 @@ from router.errors import (
 from router.gateway.policy import (
     RETRYABLE_STATUSES,
     WorkloadError,
-    is_redirect,
     request_cost,
     upstream_url,
 )

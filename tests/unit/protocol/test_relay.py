@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,6 +11,7 @@ from protocol.relay import (
     HOP_BY_HOP_HEADERS,
     INCOMPLETE_STREAM_EVENT,
     EventFramer,
+    is_redirect,
     relayed_headers,
 )
 
@@ -224,3 +226,13 @@ def test_names_the_connection_header_lists_are_hop_by_hop_too() -> None:
 
 def test_the_set_is_lowercase() -> None:
     assert all(name == name.lower() for name in HOP_BY_HOP_HEADERS)
+
+
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308, 399])
+def test_every_3xx_is_a_redirect(status: int) -> None:
+    assert is_redirect(status)
+
+
+@pytest.mark.parametrize("status", [200, 204, 299, 400, 429, 502])
+def test_other_statuses_are_not(status: int) -> None:
+    assert not is_redirect(status)

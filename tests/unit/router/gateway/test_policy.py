@@ -4,7 +4,6 @@ import pytest
 
 from router.gateway.policy import (
     WorkloadError,
-    is_redirect,
     request_cost,
     upstream_url,
 )
@@ -69,13 +68,3 @@ def test_the_path_goes_to_the_workers_origin_whatever_its_url_holds(worker_url: 
 
 def test_the_compat_route_keeps_its_slash() -> None:
     assert str(upstream_url("https://w.example:443/x?y#z", "/")) == "https://w.example/"
-
-
-@pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308, 399])
-def test_every_3xx_is_a_redirect(status: int) -> None:
-    assert is_redirect(status)
-
-
-@pytest.mark.parametrize("status", [200, 204, 299, 400, 429, 502])
-def test_other_statuses_are_not(status: int) -> None:
-    assert not is_redirect(status)
