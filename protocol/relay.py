@@ -19,6 +19,7 @@ __all__ = [
     "INCOMPLETE_STREAM_EVENT",
     "MAX_EVENT_BYTES",
     "RELAYED_PATHS",
+    "UPSTREAM_HEADERS",
     "EventFramer",
     "is_redirect",
     "relayed_headers",
@@ -68,6 +69,11 @@ def relayed_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]
         if name.lower() == "connection":
             dropped = dropped | {option.strip().lower() for option in value.split(",")}
     return [(name, value) for name, value in pairs if name.lower() not in dropped]
+
+
+UPSTREAM_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+"""The headers of the request each relay sends on: a JSON body, and an answer asked for as it is
+(`identity`), since neither relay decodes one (see `HOP_BY_HOP_HEADERS`)."""
 
 
 def is_redirect(status: int) -> bool:

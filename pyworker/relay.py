@@ -24,14 +24,13 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from protocol.relay import EventFramer, is_redirect, relayed_headers
+from protocol.relay import UPSTREAM_HEADERS, EventFramer, is_redirect, relayed_headers
 from pyworker.errors import BackendTimeout, BackendUnavailable
 from pyworker.load import Outcome, RequestSlot
 
 __all__ = ["Relay"]
 
 _BACKEND_FAILURES = (aiohttp.ClientError, OSError, TimeoutError)
-_REQUEST_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
 # Idle connections are dropped before a backend may drop them (uvicorn does at 5 s): aiohttp does
 # not retry a POST that went out on a connection the backend was closing.
 KEEPALIVE_S = 4.0
@@ -88,7 +87,7 @@ class Relay:
                 upstream = await self._session.post(
                     self._base_url + path,
                     data=body,
-                    headers=_REQUEST_HEADERS,
+                    headers=UPSTREAM_HEADERS,
                     allow_redirects=False,
                 )
                 slot.first_byte_at = time.perf_counter()

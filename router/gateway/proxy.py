@@ -49,7 +49,13 @@ import aiohttp
 from aiohttp import web
 
 from common.records import from_attributes
-from protocol.relay import RELAYED_PATHS, EventFramer, is_redirect, relayed_headers
+from protocol.relay import (
+    RELAYED_PATHS,
+    UPSTREAM_HEADERS,
+    EventFramer,
+    is_redirect,
+    relayed_headers,
+)
 from router.credentials import bearer_token
 from router.errors import (
     InvalidRequest,
@@ -75,7 +81,6 @@ log = logging.getLogger(__name__)
 _RETRY_AFTER_S = 1
 # Bodies are relayed as they come, never decoded: ask for them as they are (a worker that
 # encodes one anyway says so in its Content-Encoding, which is relayed with it).
-_REQUEST_HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
 
 
 @dataclass(frozen=True)
@@ -234,7 +239,7 @@ async def _try_worker(
         url = upstream_url(worker_url, path)
         async with asyncio.timeout_at(deadline_at):
             upstream = await session.post(  # a file-like body: large ones do not block the loop
-                url, data=io.BytesIO(body), headers=_REQUEST_HEADERS, allow_redirects=False
+                url, data=io.BytesIO(body), headers=UPSTREAM_HEADERS, allow_redirects=False
             )
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         return _Failure(_describe(exc))
