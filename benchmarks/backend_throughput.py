@@ -19,8 +19,13 @@ The server and the anchors use the same number of torch threads (`--threads`, 1 
 a CPU: the built-in model is too small to gain from more, and a spinning OpenMP worker would
 take the core the server's event loop and this client need). The client runs on uvloop.
 
+With `--grammar json` or `--grammar regex`, every streamed request is constrained by a grammar
+that stays open for the whole run (an array of short strings; letters and spaces), so each
+step pays for its token mask.
+
     python benchmarks/backend_throughput.py [--concurrency 1,8,32,64] [--new-tokens 64]
         [--repeats 10] [--device cpu|cuda] [--model-id ID] [--threads N]
+        [--grammar none|json|regex]
 
 With `--device cuda` and no model id, it builds a ~1B-parameter Llama from a config (random
 weights, the tiny model's tokenizer) and serves that.
@@ -57,6 +62,14 @@ GPU_ARCHITECTURE: dict[str, Any] = {
     "max_position_embeddings": 4096,
 }
 """TinyLlama-1.1B's shape, with the tiny model's vocabulary."""
+GRAMMARS: dict[str, dict[str, Any]] = {
+    "json": {
+        "type": "json",
+        "value": {"type": "array", "items": {"type": "string", "maxLength": 8}},
+    },
+    "regex": {"type": "regex", "value": "[a-z ]+"},
+}
+"""Grammars that never close: every token of a run is generated under the constraint."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,12 @@ def parse_args() -> argparse.Namespace:
         choices=("generate", "chat"),
         default="generate",
         help="stream /generate_stream or /v1/chat/completions (both write through the sink)",
+    )
+    parser.add_argument(
+        "--grammar",
+        choices=("none", *GRAMMARS),
+        default="none",
+        help="constrain every request with a JSON Schema or a regex grammar",
     )
     parser.add_argument(
         "--threads",
@@ -204,13 +223,22 @@ def client_session() -> aiohttp.ClientSession:
     )
 
 
-def stream_request(route: str, new_tokens: int) -> tuple[str, dict[str, Any]]:
-    """(path, body) of one streamed request of `new_tokens` tokens on `route`."""
+def stream_request(
+    route: str, new_tokens: int, grammar: str = "none"
+) -> tuple[str, dict[str, Any]]:
+    """(path, body) of one streamed request of `new_tokens` tokens on `route`, constrained by
+    the grammar named (`GRAMMARS`) unless "none"."""
+    constraint = GRAMMARS.get(grammar)
     if route == "chat":
         messages = [{"role": "user", "content": PROMPT}]
         body = {"messages": messages, "max_tokens": new_tokens, "temperature": 0, "stream": True}
+        if constraint is not None:
+            body["response_format"] = constraint
         return "/v1/chat/completions", body
-    return "/generate_stream", {"inputs": PROMPT, "parameters": {"max_new_tokens": new_tokens}}
+    parameters: dict[str, Any] = {"max_new_tokens": new_tokens}
+    if constraint is not None:
+        parameters["grammar"] = constraint
+    return "/generate_stream", {"inputs": PROMPT, "parameters": parameters}
 
 
 async def measure_round(
@@ -219,8 +247,9 @@ async def measure_round(
     concurrency: int,
     new_tokens: int,
     route: str = "generate",
+    grammar: str = "none",
 ) -> Round:
-    path, body = stream_request(route, new_tokens)
+    path, body = stream_request(route, new_tokens, grammar)
     url = f"{base}{path}"
     started = time.perf_counter()
     results = await asyncio.gather(
@@ -242,8 +271,12 @@ async def measure_levels(
     levels: list[int],
     new_tokens: int,
     route: str = "generate",
+    grammar: str = "none",
 ) -> dict[int, Round]:
-    return {level: await measure_round(session, base, level, new_tokens, route) for level in levels}
+    return {
+        level: await measure_round(session, base, level, new_tokens, route, grammar)
+        for level in levels
+    }
 
 
 def generate_tokens_per_second(model: Any, ids: torch.Tensor, new_tokens: int) -> float:
@@ -314,11 +347,13 @@ def measure(
         runner.run(wait_healthy(base, process))
         session = runner.run(_open_session())
         try:
-            warm_up = measure_round(session, base, max(levels), args.new_tokens, args.route)
+            warm_up = measure_round(
+                session, base, max(levels), args.new_tokens, args.route, args.grammar
+            )
             runner.run(warm_up)
             for _ in range(args.repeats):
                 rounds = runner.run(
-                    measure_levels(session, base, levels, args.new_tokens, args.route)
+                    measure_levels(session, base, levels, args.new_tokens, args.route, args.grammar)
                 )
                 static = {level: anchors.static(level) for level in levels}
                 results.add(rounds, anchors.sequential(), static)
@@ -377,7 +412,7 @@ def main() -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=120)
     print(f"model: {model_path.name} on {args.device}, scheduler: {args.scheduler}, ", end="")
-    print(f"route: {args.route}, ", end="")
+    print(f"route: {args.route}, grammar: {args.grammar}, ", end="")
     print(f"torch threads: {torch.get_num_threads()}, {args.new_tokens} new tokens, EOS ignored")
     report(results, levels)
 

@@ -1,4 +1,4 @@
-"""Which heavy libraries (torch, transformers, outlines-core) a piece of our code loads.
+"""Which heavy libraries (torch, transformers, llguidance) a piece of our code loads.
 
 The code runs in a fresh interpreter (a test's own has torch loaded already), which then lists
 the heavy libraries it finds in `sys.modules`.
@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "outlines_core")
+HEAVY = ("torch", "transformers", "llguidance")
 
 PROBE = """
 import json, sys

@@ -6,7 +6,7 @@ on the event loop, to a queue behind a `GenerationHandle` or to an `EventSink` o
 model-server process of its own; the HTTP layer, the service and the health check know only
 this module.
 
-This module imports no torch, transformers or outlines-core, nor does anything it imports
+This module imports no torch, transformers or llguidance, nor does anything it imports
 (tests/unit/tgi_server/test_contracts.py holds it to that): a process that only serves HTTP,
 or a tool that only reads the contract, does not pay for them.
 """

@@ -203,10 +203,14 @@ def _build_scheduler(
 
 
 def grammar_compiler(tokenizer: Any) -> GrammarCompiler | None:
-    """Compiles `grammar` parameters for `tokenizer`; None (with a warning) without an EOS."""
+    """Compiles `grammar` parameters for `tokenizer`; None (with a warning) without an EOS or
+    a fast (Rust) tokenizer, which the grammar engine reads the vocabulary from."""
     eos = getattr(tokenizer, "eos_token_id", None)
     if eos is None:
         log.warning("no EOS token: structured generation (grammar) is disabled")
+        return None
+    if getattr(tokenizer, "backend_tokenizer", None) is None:
+        log.warning("no fast tokenizer: structured generation (grammar) is disabled")
         return None
     return GrammarCompiler(tokenizer, int(eos))
 

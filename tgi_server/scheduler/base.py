@@ -9,7 +9,7 @@ decode, filter). Either replaces the other without touching the engine or the HT
 A job whose client went away has `cancelled` set; the scheduler drops it at its next step, so
 its slot goes to the next request at once.
 
-This module imports no torch, transformers or outlines-core, nor does anything it imports
+This module imports no torch, transformers or llguidance, nor does anything it imports
 (tests/unit/tgi_server/test_contracts.py holds it to that).
 """
 

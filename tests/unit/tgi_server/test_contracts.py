@@ -1,4 +1,4 @@
-"""The engine and scheduler contracts import no torch, transformers or outlines-core."""
+"""The engine and scheduler contracts import no torch, transformers or llguidance."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ RECEIVE_BYTES = 1 << 16
 ABANDON_POLL_S = 0.5
 """How often the watcher of a loading shard looks whether it should still watch."""
 
-CompileRegex = Callable[[str], CompiledGrammar]
+CompileKey = Callable[[str], CompiledGrammar]
 
 
 def run_shard(sock: socket.socket, settings: BackendSettings) -> bool:
@@ -94,7 +94,7 @@ def run_shard(sock: socket.socket, settings: BackendSettings) -> bool:
     gc.collect()
     gc.freeze()  # as in the HTTP server: leave the loaded model out of every full collection
     grammar = served.grammar
-    ShardLoop(sock, scheduler, grammar.compile_regex if grammar else None).run()
+    ShardLoop(sock, scheduler, grammar.compile_key if grammar else None).run()
     return True
 
 
@@ -149,13 +149,13 @@ class ShardLoop:
         self,
         sock: socket.socket,
         scheduler: Scheduler,
-        compile_regex: CompileRegex | None,
+        compile_key: CompileKey | None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sock = sock
         self._scheduler = scheduler
-        self._compile_regex = compile_regex
+        self._compile_key = compile_key
         self._clock = clock
         self._reader = FrameReader()
         self._jobs: dict[int, Job] = {}
@@ -164,7 +164,7 @@ class ShardLoop:
         self._ended = False
         """Whether a job ended since the counters were last sent."""
         self._stats_sent_at = float("-inf")
-        self._grammars = _GrammarCompilations(compile_regex)
+        self._grammars = _GrammarCompilations(compile_key)
 
     def run(self) -> None:
         """Serve until told to stop or the socket closes."""
@@ -219,7 +219,7 @@ class ShardLoop:
         return True
 
     def _submit(self, job_id: int, queued_at: float, request: ValidatedRequest) -> None:
-        if isinstance(request.grammar, str):  # its regex: compiled on a thread, then admitted
+        if isinstance(request.grammar, str):  # its key: compiled on a thread, then admitted
             try:
                 self._grammars.start(job_id, queued_at, request)
             except BackendError as exc:
@@ -273,12 +273,12 @@ class ShardLoop:
 
 
 class _GrammarCompilations:
-    """Grammars compiling on a thread, so that a new schema (seconds, on a large vocabulary)
-    never holds up the step loop; outlines-core releases the GIL while it builds an index.
+    """Grammars compiling on a thread, so that a new schema (a complex one may take up to a
+    second) never holds up the step loop; llguidance releases the GIL while it builds one.
     `wakeup` turns readable when one finishes, for a shard waiting in `select`."""
 
-    def __init__(self, compile_regex: CompileRegex | None) -> None:
-        self._compile_regex = compile_regex
+    def __init__(self, compile_key: CompileKey | None) -> None:
+        self._compile_key = compile_key
         self._executor: ThreadPoolExecutor | None = None
         self._running: dict[int, tuple[float, ValidatedRequest, Future[CompiledGrammar]]] = {}
         self.wakeup, self._wake = socket.socketpair()
@@ -289,11 +289,11 @@ class _GrammarCompilations:
         return bool(self._running)
 
     def start(self, job_id: int, queued_at: float, request: ValidatedRequest) -> None:
-        if self._compile_regex is None:
+        if self._compile_key is None:
             raise GenerationError("Server error: this model server cannot compile grammars")
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="tgis-grammar")
-        future = self._executor.submit(self._compile_regex, str(request.grammar))
+        future = self._executor.submit(self._compile_key, str(request.grammar))
         self._running[job_id] = (queued_at, request, future)
         future.add_done_callback(self._wake_up)
 

@@ -6,7 +6,7 @@ step carries all of the step's events; a plain token event (no alternatives, not
 as a flat tuple, which pickles about 15 times faster than the event objects. Pure: no I/O.
 
 HTTP server to shard:
-    ("submit", job_id, queued_at, request)  request's `grammar` is its regex (the shard compiles)
+    ("submit", job_id, queued_at, request)  request's `grammar` is its key (the shard compiles)
     ("cancel", job_id)
     ("stop",)
 Shard to HTTP server:
@@ -74,7 +74,7 @@ class FrameReader:
 
 
 def request_for_shard(request: ValidatedRequest) -> ValidatedRequest:
-    """`request` as sent to the shard: a compiled grammar goes as its regex (its key)."""
+    """`request` as sent to the shard: a compiled grammar goes as its key (its grammar text)."""
     if request.grammar is None:
         return request
     return replace(request, grammar=request.grammar.key)

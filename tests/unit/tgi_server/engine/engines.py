@@ -11,7 +11,7 @@ from tests.unit.tgi_server.conftest import ByteCodec, ScriptedRunner
 from tgi_server.engine.base import ServedModel
 from tgi_server.engine.shard.engine import ShardEngine
 from tgi_server.engine.shard.launch import ShardProcess
-from tgi_server.engine.shard.process import CompileRegex, ShardLoop
+from tgi_server.engine.shard.process import CompileKey, ShardLoop
 from tgi_server.engine.thread import Engine
 from tgi_server.generation.events import EngineEvent, FailureEvent
 from tgi_server.scheduler.base import Scheduler
@@ -60,11 +60,11 @@ class ThreadProcess:
 
 
 def start_shard(
-    scheduler: Scheduler, compile_regex: CompileRegex | None = None
+    scheduler: Scheduler, compile_key: CompileKey | None = None
 ) -> tuple[ShardProcess, socket.socket]:
     """A shard loop running `scheduler` on a thread, and the shard's end of its socket."""
     ours, theirs = socket.socketpair()
-    loop = ShardLoop(theirs, scheduler, compile_regex)
+    loop = ShardLoop(theirs, scheduler, compile_key)
     return ShardProcess(ThreadProcess(loop), ours, "cpu", None), theirs
 
 
@@ -73,9 +73,9 @@ def thread_engine(script: str) -> Engine:
     return Engine(scheduler(script), MODEL)
 
 
-def shard_engine(script: str, compile_regex: CompileRegex | None = None) -> ShardEngine:
+def shard_engine(script: str, compile_key: CompileKey | None = None) -> ShardEngine:
     """A shard engine (not started) whose shard's model writes `script` over and over."""
-    shard, _ = start_shard(scheduler(script), compile_regex)
+    shard, _ = start_shard(scheduler(script), compile_key)
     return ShardEngine(shard, MODEL)
 
 
