@@ -19,11 +19,11 @@ from aiohttp import web
 from protocol.sse import encode_data_event, encode_json_event
 from protocol.tgi import GenerateRequest
 from tgi_server.generation.events import TokenEvent
-from tgi_server.http.app_keys import ENGINE_KEY, SETTINGS_KEY
+from tgi_server.http.app_keys import ENGINE_KEY, SERVICE_KEY, SETTINGS_KEY
 from tgi_server.http.bodies import read_json
 from tgi_server.http.responses import compute_type, json_response, run_generate
 from tgi_server.http.streaming import EncodeEvent, stream_response
-from tgi_server.http.wire import generate_headers
+from tgi_server.http.wire import generate_headers, span_body
 from tgi_server.openai.requests import ChatCall, chat_call, completion_call, tool_call
 from tgi_server.openai.wire import (
     chat_body,
@@ -41,6 +41,7 @@ __all__ = [
     "chat_completions",
     "chat_document",
     "chat_encoder",
+    "chat_tokenize",
     "completion_document",
     "completion_encoder",
     "completions",
@@ -59,14 +60,28 @@ async def completions(request: web.Request) -> web.StreamResponse:
     return await completion_document(request, await read_json(request), time.monotonic())
 
 
+async def chat_tokenize(request: web.Request) -> web.Response:
+    """TGI's `POST /chat_tokenize`: the prompt a chat body stands for (template, tools and tool
+    prompt, as `/v1/chat/completions` builds it) and its tokens, without special tokens as that
+    route tokenizes it: `{"tokenize_response": [<token>...], "templated_text": <prompt>}`."""
+    prompt = _chat_call(request.app, await read_json(request)).request.inputs
+    spans = await request.app[SERVICE_KEY].spans(prompt, add_special_tokens=False)
+    body = {"tokenize_response": [span_body(span) for span in spans], "templated_text": prompt}
+    return json_response(body)
+
+
+def _chat_call(app: web.Application, document: Any) -> ChatCall:
+    codec = app[ENGINE_KEY].model.codec
+    return chat_call(
+        document, codec.render_chat, template_renders_tools=codec.template_renders_tools()
+    )
+
+
 async def chat_document(
     request: web.Request, document: Any, received_at: float
 ) -> web.StreamResponse:
     app = request.app
-    codec = app[ENGINE_KEY].model.codec
-    call = chat_call(
-        document, codec.render_chat, template_renders_tools=codec.template_renders_tools()
-    )
+    call = _chat_call(app, document)
     model = _model_name(app, call.model)
     if call.stream:
         return await _sse(request, [(call.request, chat_encoder(call, model))], received_at)

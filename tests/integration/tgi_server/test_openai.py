@@ -144,6 +144,26 @@ async def test_a_named_tool_is_called_with_arguments_fitting_its_schema(
     assert streamed["arguments"] == call["function"]["arguments"]
 
 
+async def test_chat_tokenize_gives_the_chat_routes_prompt_and_its_tokens(
+    client: BackendClient,
+) -> None:
+    with_tools = greedy_chat(3, tools=[WEATHER], tool_choice="required")
+    _, payload = await post(client, "/chat_tokenize", with_tools)
+    assert "get_weather" in payload["templated_text"]  # the tools, as the chat route adds them
+    status, payload = await post(client, "/chat_tokenize", greedy_chat(3))
+    assert status == 200
+    assert list(payload) == ["tokenize_response", "templated_text"]
+    prompt = payload["templated_text"]
+    assert MESSAGES[0]["content"] in prompt
+    tokens = payload["tokenize_response"]
+    encoded = prompt.encode()
+    assert all(encoded[t["start"] : t["stop"]].decode() == t["text"] for t in tokens)
+    _, chat = await post(client, "/v1/chat/completions", greedy_chat(3))
+    assert len(tokens) == chat["usage"]["prompt_tokens"]  # the tokens the chat route counts
+    status, payload = await post(client, "/chat_tokenize", {"messages": "no"})
+    assert status == 422
+
+
 @pytest.mark.parametrize(
     "parameters", ["x", {"properties": "ab"}, {"required": 5}, {"required": [1]}]
 )
