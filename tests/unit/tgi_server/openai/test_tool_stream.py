@@ -85,7 +85,7 @@ def test_the_name_comes_first_with_empty_arguments_and_arguments_follow_as_gener
         for delta in deltas
         if "id" not in delta["tool_calls"][0]
     ]
-    assert pieces == ['{"location', '": "Pa', 'ris"', "}"]  # the closing braces held back
+    assert pieces == ['{ "location', '": "Pa', 'ris"', "}"]  # the closing braces held back
 
 
 def test_a_call_without_arguments_has_an_empty_object() -> None:

@@ -78,7 +78,7 @@ async def test_a_tool_call_streams_its_name_then_its_arguments() -> None:
     call_head = {"index": 0, "id": "0", "type": "function", "function": name}
     deltas = [{"role": "assistant", "tool_calls": [call_head]}] + [
         {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
-        for piece in ("{", '"city": "Par', "is", '"', "}")
+        for piece in ("{", ' "city": "Par', "is", '"', "}")
     ]
     expected = [delta_chunk(delta, "m", None) for delta in deltas[:-1]]
     expected.append(delta_chunk(deltas[-1], "m", "eos_token"))
