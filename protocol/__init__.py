@@ -48,7 +48,13 @@ from protocol.tickets import (
     sign_ticket,
     verify_ticket_signature,
 )
-from protocol.workload import OPENAI_PATHS, WorkloadError, workload_for_path, workload_of
+from protocol.workload import (
+    OPENAI_PATHS,
+    WorkloadError,
+    invocation_path,
+    workload_for_path,
+    workload_of,
+)
 
 __all__ = [
     "MAX_COST",
@@ -92,6 +98,7 @@ __all__ = [
     "encode_data_event",
     "encode_json_event",
     "encode_route_answer",
+    "invocation_path",
     "key_id",
     "load_public_key",
     "parse_route_answer",

@@ -1,10 +1,11 @@
 """The rules a relay follows, shared by both: the PyWorker (client → backend) and the router's
 gateway (client → PyWorker).
 
-Each relays a POST to the next hop and passes its answer back as it came: the same routes
-(`RELAYED_PATHS`), every header but those that describe one hop (`relayed_headers`), a
-server-sent event stream in whole events only (`EventFramer`), and, when the next hop breaks
-off a stream after it started, one last event that says so (`INCOMPLETE_STREAM_EVENT`).
+Each relays a request to the next hop and passes its answer back as it came: the same routes
+(`RELAYED_PATHS` with a ticket, `METADATA_PATHS` without), every header but those that describe
+one hop (`relayed_headers`), a server-sent event stream in whole events only (`EventFramer`),
+and, when the next hop breaks off a stream after it started, one last event that says so
+(`INCOMPLETE_STREAM_EVENT`).
 Pure: no I/O.
 """
 
@@ -18,6 +19,7 @@ __all__ = [
     "HOP_BY_HOP_HEADERS",
     "INCOMPLETE_STREAM_EVENT",
     "MAX_EVENT_BYTES",
+    "METADATA_PATHS",
     "RELAYED_PATHS",
     "UPSTREAM_HEADERS",
     "EventFramer",
@@ -25,11 +27,29 @@ __all__ = [
     "relayed_headers",
 ]
 
-RELAYED_PATHS = ("/generate", "/generate_stream", "/", "/v1/chat/completions", "/v1/completions")
-"""The POST routes both relays pass on: TGI's two, TGI's compat route `/` (`{"stream": bool}`)
-and the OpenAI-compatible two. The PyWorker serves each at the same path on itself; the gateway
-at `/endpoints/{name}<path>` (and `/` also as `/endpoints/{name}`). Neither relays a route the
+RELAYED_PATHS = (
+    "/generate",
+    "/generate_stream",
+    "/",
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/invocations",
+    "/tokenize",
+    "/chat_tokenize",
+)
+"""The POST routes both relays pass on, each with a ticket whose cost covers the payload's
+workload (`protocol.workload`): TGI's two, TGI's compat route `/` (`{"stream": bool}`), the
+OpenAI-compatible two, SageMaker's `/invocations` (a compat, chat or completions body), and the
+two that tokenize. The PyWorker serves each at the same path on itself; the gateway at
+`/endpoints/{name}<path>` (and `/` also as `/endpoints/{name}`). Neither relays a route the
 other does not."""
+
+METADATA_PATHS = ("/info", "/health", "/v1/models")
+"""The GET routes both serve without a ticket: harmless metadata, the same few bytes for
+everyone, with no input and no work for the model. The PyWorker relays `/info` and `/v1/models`
+to its backend and answers `/health` itself (its own state, which follows the backend's
+health); the gateway serves each at `/endpoints/{name}<path>` with the endpoint's key, from one
+ready worker."""
 
 HOP_BY_HOP_HEADERS = frozenset(
     {

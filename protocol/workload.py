@@ -5,6 +5,8 @@ the client price with it: one function for all three.
     /generate, /generate_stream, /   `parameters.best_of` × `parameters.max_new_tokens`
     /v1/chat/completions             `n` × `max_tokens` (else `max_completion_tokens`)
     /v1/completions                  `n` × `max_tokens` × the number of prompts
+    /invocations                     as the route its body stands for (`invocation_path`)
+    /tokenize, /chat_tokenize        `TOKENIZE_WORKLOAD` (1): they generate nothing
 
 A count that is absent or null is the backend's default: one sequence (`best_of`, `n`), and
 `default_max_new_tokens` new tokens a sequence, which a worker sets to its backend's
@@ -13,6 +15,12 @@ A count that is absent or null is the backend's default: one sequence (`best_of`
 `max_completion_tokens` (neither TGI's router nor ours does): there it is not counted, and the
 request is priced at the default. `n` is counted as asked: our backend refuses `n` above 1,
 and a backend that honours it is covered.
+
+The tokenizing routes generate nothing, but a ticket must still be spent on them (the backend
+tokenizes, and renders a chat template, on a prompt of up to the body limit) and the request
+counts while it runs: they cost one token, whatever the prompt. Their work is CPU time on the
+backend's validation threads, in proportion to the prompt and bounded by the body limit, not
+the model's time that a workload measures.
 
 A workload is bounded by `MAX_COST`, the most a ticket can pay for: a larger one (a count of
 400 digits included) is a `WorkloadError`, so no one downstream meets an integer that has no
@@ -26,9 +34,20 @@ from typing import Any
 
 from protocol.route import MAX_COST
 
-__all__ = ["OPENAI_PATHS", "WorkloadError", "workload_for_path", "workload_of"]
+__all__ = [
+    "OPENAI_PATHS",
+    "TOKENIZE_PATHS",
+    "TOKENIZE_WORKLOAD",
+    "WorkloadError",
+    "invocation_path",
+    "workload_for_path",
+    "workload_of",
+]
 
 OPENAI_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
+TOKENIZE_PATHS = frozenset({"/tokenize", "/chat_tokenize"})
+TOKENIZE_WORKLOAD = 1
+"""What a request to a route of `TOKENIZE_PATHS` costs: one token, whatever its prompt."""
 
 
 class WorkloadError(ValueError):
@@ -44,6 +63,10 @@ def workload_of(payload: Mapping[str, Any], default_max_new_tokens: int) -> int:
 
 def workload_for_path(path: str, payload: Mapping[str, Any], default_max_new_tokens: int) -> int:
     """The workload of `payload` sent to `path`, by the table above."""
+    if path == "/invocations":
+        path = invocation_path(payload) or "/"  # a body the backend refuses: priced as TGI's
+    if path in TOKENIZE_PATHS:
+        return TOKENIZE_WORKLOAD
     if path == "/v1/chat/completions":
         per_sequence = _optional_count(payload, "max_tokens", "")
         if per_sequence is None:
@@ -55,6 +78,19 @@ def workload_for_path(path: str, payload: Mapping[str, Any], default_max_new_tok
     else:
         tokens = _tgi_workload(payload, default_max_new_tokens)
     return _bounded(tokens)
+
+
+def invocation_path(payload: Mapping[str, Any]) -> str | None:
+    """The route a body sent to SageMaker's `/invocations` stands for, tried in TGI's order: a
+    compat body (`inputs`) is `/`, a chat (`messages`) `/v1/chat/completions`, a completion
+    (`prompt`) `/v1/completions`; None for a body with none of them."""
+    if "inputs" in payload:
+        return "/"
+    if "messages" in payload:
+        return "/v1/chat/completions"
+    if "prompt" in payload:
+        return "/v1/completions"
+    return None
 
 
 def _tgi_workload(payload: Mapping[str, Any], default_max_new_tokens: int) -> int:

@@ -76,6 +76,31 @@ class Relay:
         async with upstream:  # released for reuse if read to its end, else closed
             return await self._relay_stream(request, upstream, slot)
 
+    async def get(self, path: str) -> web.Response:
+        """GET `path` (metadata: `/info`, `/v1/models`) from the backend and relay its answer:
+        within the first-byte timeout, or 504; unreachable, a redirect or a broken answer is
+        502, as for `forward`."""
+        deadline = asyncio.timeout(self._first_byte_s)
+        try:
+            async with deadline:
+                upstream = await self._session.get(
+                    self._base_url + path, headers=UPSTREAM_HEADERS, allow_redirects=False
+                )
+                async with upstream:
+                    if is_redirect(upstream.status):
+                        raise BackendUnavailable(
+                            f"backend answered a redirect (HTTP {upstream.status}): never followed"
+                        )
+                    body = await upstream.read()
+        except _BACKEND_FAILURES as exc:
+            if deadline.expired():
+                message = f"backend answered nothing within {self._first_byte_s:g}s"
+                raise BackendTimeout(message) from None
+            reason = str(exc) or type(exc).__name__
+            raise BackendUnavailable(f"backend unreachable: {reason}") from None
+        headers = relayed_headers(upstream.headers.items())
+        return web.Response(status=upstream.status, body=body, headers=headers)
+
     async def _fetch(
         self, path: str, body: bytes, slot: RequestSlot
     ) -> tuple[aiohttp.ClientResponse, bytes | None]:

@@ -1,4 +1,6 @@
-"""The PyWorker's routes: the relayed TGI routes, and /ping, /health, /metrics.
+"""The PyWorker's routes: the relayed routes (`protocol.relay.RELAYED_PATHS`, each with a
+ticket), the metadata ones (`METADATA_PATHS`, none: `/info` and `/v1/models` from the backend,
+`/health` its own), and /ping, /metrics.
 
 A relayed request goes through, in order: the body within its deadline (408) and size limit (413,
 the app's), JSON (400), envelope (422), the ticket's checks that need no payload (401/403), the
@@ -19,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from protocol import ServiceError
-from protocol.relay import RELAYED_PATHS
+from protocol.relay import METADATA_PATHS, RELAYED_PATHS
 from pyworker.admission import refuse_if_overloaded
 from pyworker.envelope import encode_payload, payload_of, read_json, ticket_of, workload
 from pyworker.errors import NotReady, RequestTimeout, TicketRejected
@@ -35,8 +37,9 @@ __all__ = ["add_routes", "count_error", "relay_request"]
 def add_routes(app: web.Application) -> None:
     for path in RELAYED_PATHS:
         app.router.add_post(path, _relay_handler(path))
+    for path in METADATA_PATHS:
+        app.router.add_get(path, health if path == "/health" else _metadata_handler(path))
     app.router.add_get("/ping", ping)
-    app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
 
 
@@ -50,6 +53,15 @@ def count_error(request: web.Request, error: ServiceError) -> None:
 def _relay_handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await relay_request(request, path)
+
+    return handler
+
+
+def _metadata_handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        """The backend's answer, with no ticket: the same metadata for everyone, and no work
+        for the model (`protocol.relay.METADATA_PATHS`)."""
+        return await request.app[RELAY].get(path)
 
     return handler
 

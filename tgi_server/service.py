@@ -143,10 +143,11 @@ class GenerationService:
             return validate()
         return await asyncio.get_running_loop().run_in_executor(self._executor, validate)
 
-    async def spans(self, inputs: str) -> list[TokenSpan]:
-        """`inputs`' tokens with their offsets (`/tokenize`); a long input is tokenized on the
-        validation threads, as `_validate` does, so the event loop never waits for it."""
-        spans = self._engine.model.codec.spans
+    async def spans(self, inputs: str, *, add_special_tokens: bool = True) -> list[TokenSpan]:
+        """`inputs`' tokens with their offsets (`/tokenize`, and without special tokens
+        `/chat_tokenize`); a long input is tokenized on the validation threads, as `_validate`
+        does, so the event loop never waits for it."""
+        spans = partial(self._engine.model.codec.spans, add_special_tokens=add_special_tokens)
         if len(inputs) <= INLINE_VALIDATION_CHARS:
             return spans(inputs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, spans, inputs)

@@ -15,6 +15,7 @@ from yarl import URL
 from protocol.workload import WorkloadError, workload_for_path
 
 __all__ = [
+    "METADATA_COST",
     "RETRYABLE_STATUSES",
     "WorkloadError",
     "request_cost",
@@ -25,6 +26,12 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 """Worker answers that say "not me, not now" (full, not ready, backend unreachable): another
 worker may serve the request. Anything else is the request's own answer and goes back as is,
 but a redirect (`protocol.relay.is_redirect`)."""
+
+
+METADATA_COST = 1.0
+"""What a metadata GET (`protocol.relay.METADATA_PATHS`) counts on the worker that answers it,
+the least a ticket may count: the gateway routes it as any request, and the worker needs no
+ticket for it, so the one taken is never sent."""
 
 
 def request_cost(path: str, payload: Mapping[str, Any], default_max_new_tokens: int) -> float:

@@ -6,12 +6,18 @@
     POST /endpoints/{name}/  (and without the /)  TGI's compat route ({"stream": bool})
     POST /endpoints/{name}/v1/chat/completions    OpenAI
     POST /endpoints/{name}/v1/completions         OpenAI
+    POST /endpoints/{name}/invocations            SageMaker's: a compat, chat or completions body
+    POST /endpoints/{name}/tokenize               TGI's, and /chat_tokenize
+    GET  /endpoints/{name}/info                   and /health, /v1/models: metadata
 
-with `Authorization: Bearer <the endpoint's API key>`. For each request the gateway counts its
-cost from the payload (`protocol.workload`, as the worker counts it), takes a ticket for a
-ready worker through the core (`Backplane.ticket`), and posts `{"auth_data": ticket,
-"payload": body}` to the worker, exactly as a client would. The worker's status, headers and
-body come back; a stream comes back event by event, each event whole, as soon as it arrives.
+(`protocol.relay`'s `RELAYED_PATHS` and `METADATA_PATHS`) with `Authorization: Bearer <the
+endpoint's API key>`, every one of them. For each POST the gateway counts its cost from the
+payload (`protocol.workload`, as the worker counts it), takes a ticket for a ready worker
+through the core (`Backplane.ticket`), and posts `{"auth_data": ticket, "payload": body}` to
+the worker, exactly as a client would. A GET is routed the same way, at `METADATA_COST`, and
+sent on with no ticket, which the worker does not ask for there. The worker's status, headers
+and body come back; a stream comes back event by event, each event whole, as soon as it
+arrives.
 
 The ticket's cost counts on the worker while the request is under way and is handed back
 (`GatewayTicket.done`) as soon as it is over: answered, failed at the worker, or left by its
@@ -49,7 +55,9 @@ import aiohttp
 from aiohttp import web
 
 from common.records import from_attributes
+from protocol import Ticket
 from protocol.relay import (
+    METADATA_PATHS,
     RELAYED_PATHS,
     UPSTREAM_HEADERS,
     EventFramer,
@@ -64,6 +72,7 @@ from router.errors import (
     WorkerFailed,
 )
 from router.gateway.policy import (
+    METADATA_COST,
     RETRYABLE_STATUSES,
     WorkloadError,
     request_cost,
@@ -112,6 +121,8 @@ def setup(app: web.Application, settings: RouterSettings) -> None:
     app.router.add_post("/endpoints/{name}", _handler("/"))
     for path in RELAYED_PATHS:
         app.router.add_post(f"/endpoints/{{name}}{path}", _handler(path))
+    for path in METADATA_PATHS:
+        app.router.add_get(f"/endpoints/{{name}}{path}", _metadata_handler(path))
 
 
 async def _client_sessions(app: web.Application) -> AsyncIterator[None]:
@@ -127,6 +138,14 @@ async def _client_sessions(app: web.Application) -> AsyncIterator[None]:
 def _handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handler(request: web.Request) -> web.StreamResponse:
         return await proxy(request, path)
+
+    return handler
+
+
+def _metadata_handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        endpoint = _authorized_endpoint(request)
+        return await _forward(request, endpoint, path, METADATA_COST, None)
 
     return handler
 
@@ -182,8 +201,14 @@ class _Broken:
 
 
 async def _forward(
-    request: web.Request, endpoint: EndpointView, path: str, cost: float, payload_json: bytes
+    request: web.Request,
+    endpoint: EndpointView,
+    path: str,
+    cost: float,
+    payload_json: bytes | None,
 ) -> web.StreamResponse:
+    """The request on a worker with a ticket for `cost`, retried on another one as the module
+    says: POSTed in its envelope, or, with no `payload_json`, a GET with no ticket."""
     app = request.app
     config, backplane = app[CONFIG], app[BACKPLANE]
     session = app[PRIVATE_SESSION] if endpoint.allow_private_workers else app[SESSION]
@@ -197,8 +222,7 @@ async def _forward(
         if ticket is None:
             break
         request_idx, url = ticket.request_idx, ticket.url
-        auth_data = json.dumps(ticket.signed.auth_data()).encode()
-        body = b'{"auth_data":' + auth_data + b',"payload":' + payload_json + b"}"
+        body = None if payload_json is None else _envelope(ticket.signed, payload_json)
         try:
             outcome = await _try_worker(request, session, config, url, path, body)
         finally:  # over, whichever way (the client leaving cancels us): the cost is back now
@@ -212,6 +236,11 @@ async def _forward(
         failed.append(url)
         last = outcome
     return _give_up(endpoint.name, failed, last)
+
+
+def _envelope(ticket: Ticket, payload_json: bytes) -> bytes:
+    auth_data = json.dumps(ticket.auth_data()).encode()
+    return b'{"auth_data":' + auth_data + b',"payload":' + payload_json + b"}"
 
 
 def _give_up(name: str, failed: list[str], last: _Failure | None) -> web.Response:
@@ -232,15 +261,19 @@ async def _try_worker(
     config: GatewayConfig,
     worker_url: str,
     path: str,
-    body: bytes,
+    body: bytes | None,
 ) -> web.StreamResponse | _Failure | _Broken:
+    """POST `body` to the worker's `path` (GET with none) and relay its answer."""
     deadline_at = asyncio.get_running_loop().time() + config.first_byte_timeout_s
     try:
         url = upstream_url(worker_url, path)
         async with asyncio.timeout_at(deadline_at):
-            upstream = await session.post(  # a file-like body: large ones do not block the loop
-                url, data=io.BytesIO(body), headers=UPSTREAM_HEADERS, allow_redirects=False
-            )
+            if body is None:
+                upstream = await session.get(url, headers=UPSTREAM_HEADERS, allow_redirects=False)
+            else:  # a file-like body: large ones do not block the loop
+                upstream = await session.post(
+                    url, data=io.BytesIO(body), headers=UPSTREAM_HEADERS, allow_redirects=False
+                )
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         return _Failure(_describe(exc))
     async with upstream:

@@ -74,7 +74,20 @@ class FakeTGI:
         app.router.add_get("/info", self.info)
         app.router.add_post("/generate", self.generate)
         app.router.add_post("/generate_stream", self.generate_stream)
+        for path in ("/invocations", "/tokenize", "/chat_tokenize"):
+            app.router.add_post(path, self.echo)
+        app.router.add_get("/v1/models", self.models)
         return app
+
+    async def echo(self, request: web.Request) -> web.Response:
+        """The route and the payload it got, back (the routes a relay only has to reach)."""
+        payload = await request.json()
+        self.received.append((request.path, payload))
+        return web.json_response({"route": request.path, "payload": payload})
+
+    async def models(self, request: web.Request) -> web.Response:
+        entry = {"id": FAKE_INFO["model_id"], "object": "model", "created": 0}
+        return web.json_response({"object": "list", "data": [entry]})
 
     def payloads(self, path: str) -> list[Any]:
         return [payload for p, payload in self.received if p == path]

@@ -4,7 +4,8 @@ engine's lifetime to the application's; every error becomes TGI's JSON body (`ht
 Routes (handlers in `routes`, OpenAI's in `openai.routes`): `POST /generate`,
 `POST /generate_stream`, `POST /` (compat: `stream` picks the form; `return_full_text` defaults
 to true), `POST /invocations` (SageMaker: a generate, chat or completions body),
-`POST /v1/chat/completions`, `POST /v1/completions`, `POST /tokenize`, `GET /health` (also
+`POST /v1/chat/completions`, `POST /v1/completions`, `POST /tokenize`, `POST /chat_tokenize`
+(a chat's prompt and its tokens), `GET /health` (also
 `/ping` and `GET /`), `GET /info`, `GET /v1/models`, `GET /metrics`. Every error a client can
 cause is a 4xx with TGI's JSON body; a stream, once its body has parsed, always answers 200 and
 reports failures as one in-stream `{"error", "error_type"}` event (`streaming`). The engine
@@ -43,7 +44,7 @@ from tgi_server.http.routes import (
     tokenize,
 )
 from tgi_server.metrics import BackendMetrics
-from tgi_server.openai.routes import chat_completions, completions
+from tgi_server.openai.routes import chat_completions, chat_tokenize, completions
 from tgi_server.request_slots import RequestSlots
 from tgi_server.service import GenerationService
 from tgi_server.settings import BackendSettings
@@ -73,6 +74,7 @@ def create_app(settings: BackendSettings, engine: ModelEngine) -> web.Applicatio
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/tokenize", tokenize)
+    app.router.add_post("/chat_tokenize", chat_tokenize)
     for path in ("/health", "/ping", "/"):
         app.router.add_get(path, health)
     app.router.add_get("/info", info)

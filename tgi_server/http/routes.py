@@ -19,6 +19,7 @@ from aiohttp import web
 from protocol.sse import encode_json_event
 from protocol.tgi import GenerateRequest, Info
 from protocol.version import VERSION
+from protocol.workload import invocation_path
 from tgi_server.errors import InvalidBodyError, UnhealthyError
 from tgi_server.http.app_keys import ENGINE_KEY, HEALTH_KEY, METRICS_KEY, SERVICE_KEY, SETTINGS_KEY
 from tgi_server.http.bodies import (
@@ -29,7 +30,13 @@ from tgi_server.http.bodies import (
 )
 from tgi_server.http.responses import compute_type, json_response, run_generate
 from tgi_server.http.streaming import stream_response
-from tgi_server.http.wire import generate_body, generate_headers, stream_event_bytes, stream_headers
+from tgi_server.http.wire import (
+    generate_body,
+    generate_headers,
+    span_body,
+    stream_event_bytes,
+    stream_headers,
+)
 from tgi_server.openai.routes import chat_document, completion_document
 
 __all__ = [
@@ -67,16 +74,13 @@ async def compat_generate(request: web.Request) -> web.StreamResponse:
 
 async def invocations(request: web.Request) -> web.StreamResponse:
     """SageMaker's route: a compat body (`inputs`), a chat (`messages`) or completions
-    (`prompt`), tried in that order."""
+    (`prompt`), tried in that order (`protocol.workload.invocation_path`, which prices it)."""
     received_at = time.monotonic()
     document = await read_json(request)
-    if isinstance(document, dict) and "inputs" in document:
-        return await _compat_document(request, document, received_at)
-    if isinstance(document, dict) and "messages" in document:
-        return await chat_document(request, document, received_at)
-    if isinstance(document, dict) and "prompt" in document:
-        return await completion_document(request, document, received_at)
-    raise InvalidBodyError("data did not match any variant of untagged enum SagemakerRequest")
+    path = invocation_path(document) if isinstance(document, dict) else None
+    if path is None:
+        raise InvalidBodyError("data did not match any variant of untagged enum SagemakerRequest")
+    return await _INVOCATION_HANDLERS[path](request, document, received_at)
 
 
 async def _compat_document(
@@ -98,10 +102,7 @@ async def tokenize(request: web.Request) -> web.Response:
     truncate = body.parameters.truncate
     if truncate is not None and len(spans) > truncate:
         spans = spans[len(spans) - truncate :]
-    tokens = [
-        {"id": span.id, "text": span.text, "start": span.start, "stop": span.stop} for span in spans
-    ]
-    return json_response(tokens)
+    return json_response([span_body(span) for span in spans])
 
 
 async def models(request: web.Request) -> web.Response:
@@ -163,3 +164,11 @@ async def info(request: web.Request) -> web.Response:
         docker_label=None,
     )
     return json_response(body.model_dump())
+
+
+_INVOCATION_HANDLERS = {
+    "/": _compat_document,
+    "/v1/chat/completions": chat_document,
+    "/v1/completions": completion_document,
+}
+"""The handler of each route an `/invocations` body may stand for."""

@@ -22,6 +22,7 @@ import numpy
 
 from protocol.sse import encode_json_event
 from tgi_server.generation.events import Completion, GeneratedToken, PrefillToken, TokenEvent
+from tgi_server.model.codec import TokenSpan
 from tgi_server.service import FinishedSequence, GenerateResult
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "f32",
     "generate_body",
     "generate_headers",
+    "span_body",
     "stream_event_body",
     "stream_event_bytes",
     "stream_headers",
@@ -42,6 +44,11 @@ _F32_MAX = 3.4028234663852886e38
 def dumps(body: Any) -> str:
     """Compact JSON with raw UTF-8, as serde_json writes it."""
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def span_body(span: TokenSpan) -> JSON:
+    """A prompt token as `/tokenize` and `/chat_tokenize` list it (TGI's `SimpleToken`)."""
+    return {"id": span.id, "text": span.text, "start": span.start, "stop": span.stop}
 
 
 def f32(value: float | None) -> float | None:

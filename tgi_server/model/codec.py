@@ -51,8 +51,9 @@ class TextCodec(Protocol):
         """Whether `token_id` is one of the tokenizer's special tokens."""
         ...
 
-    def spans(self, text: str) -> list[TokenSpan]:
-        """`encode(text)` with each token's text and UTF-8 byte offsets into `text`."""
+    def spans(self, text: str, *, add_special_tokens: bool = True) -> list[TokenSpan]:
+        """`encode(text, add_special_tokens=...)` with each token's text and UTF-8 byte
+        offsets into `text`."""
         ...
 
 
@@ -107,8 +108,10 @@ class HFTextCodec:
     def is_special(self, token_id: int) -> bool:
         return token_id in self._special_ids
 
-    def spans(self, text: str) -> list[TokenSpan]:
-        encoding = self._tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
+    def spans(self, text: str, *, add_special_tokens: bool = True) -> list[TokenSpan]:
+        encoding = self._tokenizer(
+            text, add_special_tokens=add_special_tokens, return_offsets_mapping=True
+        )
         spans = []
         char, byte = 0, 0  # a position in `text` and its UTF-8 offset: each step encodes only
         for token_id, (start, stop) in zip(  # the text since the last token, not all before it

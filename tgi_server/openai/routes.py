@@ -19,20 +19,21 @@ from aiohttp import web
 from protocol.sse import encode_data_event, encode_json_event
 from protocol.tgi import GenerateRequest
 from tgi_server.generation.events import TokenEvent
-from tgi_server.http.app_keys import ENGINE_KEY, SETTINGS_KEY
+from tgi_server.http.app_keys import ENGINE_KEY, SERVICE_KEY, SETTINGS_KEY
 from tgi_server.http.bodies import read_json
 from tgi_server.http.responses import compute_type, json_response, run_generate
 from tgi_server.http.streaming import EncodeEvent, stream_response
-from tgi_server.http.wire import generate_headers
+from tgi_server.http.wire import generate_headers, span_body
 from tgi_server.openai.requests import ChatCall, chat_call, completion_call, tool_call
+from tgi_server.openai.tool_stream import ToolCallStream
 from tgi_server.openai.wire import (
     chat_body,
     chat_chunk,
     completion_body,
     completion_chunk,
     completion_final,
+    delta_chunk,
     error_event,
-    tool_chunk,
     usage_chunk,
 )
 from tgi_server.service import GenerateResult
@@ -41,6 +42,7 @@ __all__ = [
     "chat_completions",
     "chat_document",
     "chat_encoder",
+    "chat_tokenize",
     "completion_document",
     "completion_encoder",
     "completions",
@@ -59,14 +61,28 @@ async def completions(request: web.Request) -> web.StreamResponse:
     return await completion_document(request, await read_json(request), time.monotonic())
 
 
+async def chat_tokenize(request: web.Request) -> web.Response:
+    """TGI's `POST /chat_tokenize`: the prompt a chat body stands for (template, tools and tool
+    prompt, as `/v1/chat/completions` builds it) and its tokens, without special tokens as that
+    route tokenizes it: `{"tokenize_response": [<token>...], "templated_text": <prompt>}`."""
+    prompt = _chat_call(request.app, await read_json(request)).request.inputs
+    spans = await request.app[SERVICE_KEY].spans(prompt, add_special_tokens=False)
+    body = {"tokenize_response": [span_body(span) for span in spans], "templated_text": prompt}
+    return json_response(body)
+
+
+def _chat_call(app: web.Application, document: Any) -> ChatCall:
+    codec = app[ENGINE_KEY].model.codec
+    return chat_call(
+        document, codec.render_chat, template_renders_tools=codec.template_renders_tools()
+    )
+
+
 async def chat_document(
     request: web.Request, document: Any, received_at: float
 ) -> web.StreamResponse:
     app = request.app
-    codec = app[ENGINE_KEY].model.codec
-    call = chat_call(
-        document, codec.render_chat, template_renders_tools=codec.template_renders_tools()
-    )
+    call = _chat_call(app, document)
     model = _model_name(app, call.model)
     if call.stream:
         return await _sse(request, [(call.request, chat_encoder(call, model))], received_at)
@@ -94,22 +110,35 @@ async def completion_document(
 
 
 def chat_encoder(call: ChatCall, model: str) -> EncodeEvent:
-    """A chat stream's SSE bytes per token event: a chunk per token (then the usage chunk when
-    asked), or, with tools, one tool-call chunk once the call is complete."""
+    """A chat stream's SSE bytes per token event: a chunk per token or, with tools, the tool
+    call's deltas as they can be sent (`ToolCallStream`); then the usage chunk when asked."""
+    tools = ToolCallStream() if call.uses_tools else None
 
     def encode(event: TokenEvent) -> bytes:
         completion = event.completion
-        if call.uses_tools:
-            if completion is None:
-                return b""
-            tool = tool_call(completion.generated_text)
-            return encode_json_event(tool_chunk(completion, tool, model))
-        data = encode_json_event(chat_chunk(event, model, logprobs=call.logprobs))
+        if tools is None:
+            data = encode_json_event(chat_chunk(event, model, logprobs=call.logprobs))
+        else:
+            data = _tool_chunks(tools, event, model)
         if completion is not None and call.include_usage:
             data += encode_json_event(usage_chunk(completion, model))
         return data
 
     return encode
+
+
+def _tool_chunks(tools: ToolCallStream, event: TokenEvent, model: str) -> bytes:
+    """The chunks of a tool call's deltas that `event` lets us send; the last event's last
+    chunk carries the finish reason (an empty delta when nothing is left to send)."""
+    deltas = tools.push("" if event.token.special else event.token.text)
+    completion = event.completion
+    if completion is None:
+        return b"".join(encode_json_event(delta_chunk(delta, model, None)) for delta in deltas)
+    deltas += tools.finish(completion.generated_text)
+    last = deltas.pop() if deltas else {}
+    chunks = [delta_chunk(delta, model, None) for delta in deltas]
+    chunks.append(delta_chunk(last, model, completion.finish_reason))
+    return b"".join(encode_json_event(chunk) for chunk in chunks)
 
 
 def completion_encoder(index: int, model: str) -> EncodeEvent:

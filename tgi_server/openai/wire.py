@@ -23,9 +23,9 @@ __all__ = [
     "completion_body",
     "completion_chunk",
     "completion_final",
+    "delta_chunk",
     "error_event",
     "openai_finish_reason",
-    "tool_chunk",
     "usage_body",
     "usage_chunk",
 ]
@@ -126,21 +126,15 @@ def chat_chunk(event: TokenEvent, model: str, *, logprobs: bool) -> JSON:
     return body
 
 
-def tool_chunk(completion: Completion, tool: tuple[str | None, JSON], model: str) -> JSON:
-    """The one chunk a streamed tool call sends once the call is complete."""
-    name, arguments = tool
-    if name is None:
-        delta: JSON = {"role": "assistant", "content": str(arguments.get("content", ""))}
-    else:
-        call = {"index": 0, **_tool_call_body(name, arguments)}
-        delta = {"role": "assistant", "tool_calls": [call]}
+def delta_chunk(delta: JSON, model: str, finish_reason: FinishReason | None) -> JSON:
+    """A streamed chat chunk around `delta` (a tool call's, `openai.tool_stream`)."""
     body = _head("chat.completion.chunk", model)
     body["choices"] = [
         {
             "index": 0,
             "delta": delta,
             "logprobs": None,
-            "finish_reason": openai_finish_reason(completion.finish_reason),
+            "finish_reason": openai_finish_reason(finish_reason) if finish_reason else None,
         }
     ]
     body["usage"] = None

@@ -139,9 +139,33 @@ async def test_a_named_tool_is_called_with_arguments_fitting_its_schema(
     response = await client.post("/v1/chat/completions", json={**body, "stream": True})
     payloads = sse_payloads(await response.read())
     assert payloads[-1] == b"[DONE]"
-    (chunk,) = [json.loads(p) for p in payloads[:-1]]
-    streamed = chunk["choices"][0]["delta"]["tool_calls"][0]["function"]
-    assert streamed["arguments"] == call["function"]["arguments"]
+    chunks = [json.loads(p)["choices"][0] for p in payloads[:-1]]
+    first, *rest = [chunk["delta"]["tool_calls"][0] for chunk in chunks if chunk["delta"]]
+    assert first["function"] == {"name": "get_weather", "arguments": ""}  # the name first
+    assert len(rest) > 1  # then the arguments, piece by piece
+    streamed = "".join(delta["function"]["arguments"] for delta in rest)
+    assert json.loads(streamed) == json.loads(call["function"]["arguments"])
+    assert chunks[-1]["finish_reason"] == "stop"
+
+
+async def test_chat_tokenize_gives_the_chat_routes_prompt_and_its_tokens(
+    client: BackendClient,
+) -> None:
+    with_tools = greedy_chat(3, tools=[WEATHER], tool_choice="required")
+    _, payload = await post(client, "/chat_tokenize", with_tools)
+    assert "get_weather" in payload["templated_text"]  # the tools, as the chat route adds them
+    status, payload = await post(client, "/chat_tokenize", greedy_chat(3))
+    assert status == 200
+    assert list(payload) == ["tokenize_response", "templated_text"]
+    prompt = payload["templated_text"]
+    assert MESSAGES[0]["content"] in prompt
+    tokens = payload["tokenize_response"]
+    encoded = prompt.encode()
+    assert all(encoded[t["start"] : t["stop"]].decode() == t["text"] for t in tokens)
+    _, chat = await post(client, "/v1/chat/completions", greedy_chat(3))
+    assert len(tokens) == chat["usage"]["prompt_tokens"]  # the tokens the chat route counts
+    status, payload = await post(client, "/chat_tokenize", {"messages": "no"})
+    assert status == 422
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,15 @@ def test_route_request_defaults() -> None:
         # the backend ignores max_completion_tokens on /v1/completions: its default counts
         ("/v1/completions", {"prompt": "a", "max_completion_tokens": 5}, 2048),
         ("/v1/completions", {"prompt": ["a", "b"], "max_completion_tokens": 5}, 2 * 2048),
+        # SageMaker's route: the route its body stands for, in TGI's order
+        ("/invocations", {"inputs": "x", "parameters": {"max_new_tokens": 7, "best_of": 2}}, 14),
+        ("/invocations", {"messages": [], "max_tokens": 30, "n": 3}, 90),
+        ("/invocations", {"prompt": ["a", "b", "c"], "max_tokens": 10}, 30),
+        ("/invocations", {"inputs": "x", "messages": [], "max_tokens": 30}, 2048),  # inputs first
+        ("/invocations", {"nothing": 1}, 2048),  # refused by the backend, priced as TGI's
+        # the tokenizing routes generate nothing: one token, whatever their counts say
+        ("/tokenize", {"inputs": "x" * 10_000, "parameters": {"max_new_tokens": 7}}, 1),
+        ("/chat_tokenize", {"messages": [], "max_tokens": 10**9, "n": 5}, 1),
     ],
 )
 def test_workload_by_route(path: str, payload: dict[str, Any], expected: int) -> None:

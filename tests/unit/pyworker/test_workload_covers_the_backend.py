@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.relay import RELAYED_PATHS
+from protocol.workload import TOKENIZE_PATHS, invocation_path
 from pyworker.envelope import workload
 from router.gateway.policy import request_cost
 from tgi_server.errors import BackendError
@@ -106,6 +107,10 @@ def backend_budget(path: str, payload: dict[str, Any], limits: Limits, input_len
     def encode(text: str) -> list[int]:
         return [1] * input_length
 
+    if path in TOKENIZE_PATHS:
+        return 0  # they tokenize, and generate nothing
+    if path == "/invocations":  # the route its body stands for, as the backend dispatches it
+        path = invocation_path(payload) or "/"
     try:
         if path == "/v1/chat/completions":
             requests = [chat_call(payload, _render, template_renders_tools=False).request]
@@ -133,10 +138,12 @@ def _render(messages: list[dict[str, Any]], tools: list[Any] | None) -> str:
 @st.composite
 def relayed_requests(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     path = draw(st.sampled_from(RELAYED_PATHS))
-    if path == "/v1/chat/completions":
+    if path in ("/v1/chat/completions", "/chat_tokenize"):
         return path, draw(chat_payloads)
     if path == "/v1/completions":
         return path, draw(completion_payloads)
+    if path == "/invocations":
+        return path, draw(tgi_payloads | chat_payloads | completion_payloads)
     return path, draw(tgi_payloads)
 
 

@@ -68,9 +68,9 @@ class ByteCodec:
     def is_special(self, token_id: int) -> bool:
         return token_id in self.NAMES
 
-    def spans(self, text: str) -> list[TokenSpan]:
+    def spans(self, text: str, *, add_special_tokens: bool = True) -> list[TokenSpan]:
         data = text.encode("utf-8")
-        spans = [TokenSpan(self.BOS, "", 0, 0)]
+        spans = [TokenSpan(self.BOS, "", 0, 0)] if add_special_tokens else []
         for offset, byte in enumerate(data):
             spans.append(
                 TokenSpan(

@@ -72,7 +72,12 @@ class StandInWorker:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/{path:.*}", self.handle)
+        app.router.add_get("/{path:.*}", self.metadata)
         return app
+
+    async def metadata(self, request: web.Request) -> web.Response:
+        self.received.append((request.path, {"method": request.method}))
+        return web.json_response({"path": request.path, "from": self.name})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.received.append((request.path, await request.json()))
@@ -270,6 +275,13 @@ async def test_a_body_is_relayed_undecoded_with_its_content_encoding(
         ("/v1/completions", {"prompt": ["a", "b"], "max_tokens": 3, "n": 2}, 12),
         # the backend ignores max_completion_tokens on /v1/completions: its default counts
         ("/v1/completions", {"prompt": "a", "max_completion_tokens": 3}, 64),
+        # SageMaker's route, priced as the route its body stands for
+        ("/invocations", {"inputs": "x", "parameters": {"max_new_tokens": 9}}, 9),
+        ("/invocations", {"messages": [], "max_tokens": 5, "n": 2}, 10),
+        ("/invocations", {"prompt": ["a", "b"], "max_tokens": 3}, 6),
+        # the tokenizing routes generate nothing: one token, whatever the prompt
+        ("/tokenize", {"inputs": "x" * 5000, "parameters": {"max_new_tokens": 9}}, 1),
+        ("/chat_tokenize", {"messages": [{"role": "user", "content": "x"}]}, 1),
     ],
 )
 async def test_the_cost_comes_from_the_payload(
@@ -287,6 +299,20 @@ async def test_the_cost_comes_from_the_payload(
     [(worker_path, envelope)] = worker.received
     assert worker_path == (path or "/")
     assert envelope["auth_data"]["cost"] == cost
+
+
+@pytest.mark.parametrize("path", ["/info", "/health", "/v1/models"])
+async def test_metadata_is_fetched_from_a_ready_worker_with_no_ticket(
+    aiohttp_client: ClientFactory, tmp_path: Path, servers: list[TestServer], path: str
+) -> None:
+    worker = StandInWorker("a")
+    client = await gateway_with(aiohttp_client, tmp_path, servers, worker)
+    assert (await client.get(f"/endpoints/default{path}")).status == 401  # the key, as for all
+    response = await client.get(f"/endpoints/default{path}", headers=AUTH)
+    assert response.status == 200
+    assert await response.json() == {"path": path, "from": "a"}
+    assert worker.received == [(path, {"method": "GET"})]  # a GET: no envelope, no ticket
+    assert await loads_settle_at_zero(client) == {"a": 0}
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from tgi_server.openai.wire import (
     chat_chunk,
     completion_chunk,
     completion_final,
-    tool_chunk,
+    delta_chunk,
     usage_chunk,
 )
 
@@ -62,19 +62,29 @@ async def test_chat_chunks_and_the_usage_chunk_are_the_builders_bytes() -> None:
     )
 
 
-async def test_a_tool_call_is_one_chunk_once_complete_and_nothing_before() -> None:
-    partial_token = TokenEvent(1, GeneratedToken(5, '{"', -0.5, False))
-    done = TokenEvent(9, GeneratedToken(6, "}", -0.1, False), completion=TOOL_DONE)
+async def test_a_tool_call_streams_its_name_then_its_arguments() -> None:
+    pieces = ['{"function": {"_name": "get_', 'weather", ', '"city": "Par', "is", '"}}']
+    events = [TokenEvent(i, GeneratedToken(5, p, -0.5, False)) for i, p in enumerate(pieces)]
+    events[-1] = TokenEvent(9, events[-1].token, completion=TOOL_DONE)
     transport = FakeTransport()
-    encode = chat_encoder(call(uses_tools=True), "m")
+    encode = chat_encoder(call(uses_tools=True, include_usage=True), "m")
     sink = SocketStreamSink(cast(asyncio.Transport, transport), chunked=True, encode=encode)
-    sink.put_nowait(partial_token)
-    assert transport.written == b""  # no empty chunk: that would end the HTTP body
-    sink.put_nowait(done)
+    sink.put_nowait(events[0])
+    assert transport.written == b""  # no empty chunk while the name is unknown
+    for event in events[1:]:
+        sink.put_nowait(event)
     await asyncio.wait_for(sink.wait(15.0), 1)
-    tool = ("get_weather", {"city": "Paris"})
-    assert transport.written == b""  # the one chunk is the last event: the handler writes it
-    assert sink.final == encode_json_event(tool_chunk(TOOL_DONE, tool, "m"))
+    name = {"name": "get_weather", "arguments": ""}
+    call_head = {"index": 0, "id": "0", "type": "function", "function": name}
+    deltas = [{"role": "assistant", "tool_calls": [call_head]}] + [
+        {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+        for piece in ("{", ' "city": "Par', "is", '"', "}")
+    ]
+    expected = [delta_chunk(delta, "m", None) for delta in deltas[:-1]]
+    expected.append(delta_chunk(deltas[-1], "m", "eos_token"))
+    assert unchunk(bytes(transport.written)) + sink.final == b"".join(
+        [*map(encode_json_event, expected), encode_json_event(usage_chunk(TOOL_DONE, "m"))]
+    )
 
 
 async def test_a_tool_call_the_model_got_wrong_ends_the_wait_with_a_tool_error() -> None:
