@@ -31,6 +31,12 @@ class SlidingWindow:
         if not self._samples:
             self._sum = 0.0
 
+    def forget(self) -> None:
+        """Drop every sample, keeping the span: as if the window had seen only zeros (a rate
+        right after is not inflated by a short span)."""
+        self._samples.clear()
+        self._sum = 0.0
+
     def rate(self, now: float, interval_s: float) -> float:
         """Sum per second over the window (or since the first sample, if that is shorter)."""
         self._evict(now)

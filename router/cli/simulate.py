@@ -62,6 +62,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of failed starts, in [0, 1)",
     )
     fleet.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    bill = parser.add_argument_group(
+        "billing (Vast's terms: by the second, no minimum; the prices are assumptions)"
+    )
+    bill.add_argument(
+        "--compute-price", type=at_least_0, default=1.0, help="per worker-hour billed (default 1)"
+    )
+    bill.add_argument(
+        "--storage-price",
+        type=at_least_0,
+        default=0.02,
+        help="a worker's disk, per hour it exists, parked or not (default 0.02)",
+    )
+    bill.add_argument(
+        "--min-billed",
+        type=at_least_0,
+        default=0.0,
+        help="the least a start or a resume is billed, s (default 0: Vast bills by the second)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from common.trace import TraceError
 from router.autoscaler.params import EndpointParams, ParamsError
 from router.autoscaler.policies import PolicyHints, make_policy
+from router.simulator.billing import BillingSpec
 from router.simulator.engine import SimConfig, simulate
 from router.simulator.fleet import FleetSpec
 from router.simulator.plot import write_plot
@@ -47,7 +48,10 @@ def run_simulation(args: argparse.Namespace) -> SimResult:
     except ValidationError as exc:  # pragma: no cover - parameters were validated above
         raise ParamsError(str(exc)) from None
     active, cold = policy.at_rest()
-    config = SimConfig(fleet=spec, seed=args.seed, initial_workers=active, initial_cold=cold)
+    billing = BillingSpec(args.compute_price, args.storage_price, args.min_billed)
+    config = SimConfig(
+        fleet=spec, billing=billing, seed=args.seed, initial_workers=active, initial_cold=cold
+    )
     result = simulate(trace, policy, config)
     if args.plot is not None:
         try:

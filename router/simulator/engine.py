@@ -8,7 +8,9 @@ waits at the router, first in line, and is retried at every report.
 
 Every `report_s` the workers report (load, state); every `tick_s` the policy decides on an
 Observation and the fleet applies the actions. Transitions (ready, cold, drained) happen at
-report times, so they are exact to `report_s`.
+report times, so they are exact to `report_s`. Every decision goes through a `FlapCounter`
+(a park undone by a resume, or a resume by a park, too soon), and the fleet's compute spells
+and disk-seconds are billed by `config.billing`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from dataclasses import dataclass, field
 from common.trace import Trace
 from protocol import WorkerState
 from router.autoscaler.decision import Action, ActionKind
+from router.autoscaler.flaps import FlapCounter
 from router.autoscaler.observation import Observation, WorkerPhase
 from router.autoscaler.policy import Policy
+from router.simulator.billing import BillingSpec
 from router.simulator.fleet import FleetSpec, VirtualFleet
 from router.simulator.results import SimResult, TimelinePoint, summarise
 from router.simulator.routing import SimRouter
@@ -37,9 +41,11 @@ REPORT_STATE = {
 @dataclass(frozen=True)
 class SimConfig:
     fleet: FleetSpec = field(default_factory=FleetSpec)
+    billing: BillingSpec = field(default_factory=BillingSpec)
     report_s: float = 1.0
     seed: int = 0
     tail_s: float = 600.0  # after the last arrival, wait at most this long for the queue
+    until_s: float = 0.0  # go on at least this long (silence after the trace), in s
     initial_workers: int = 0  # ready at t=0
     initial_cold: int = 0  # cold at t=0
 
@@ -64,6 +70,7 @@ class _Run:
         self.ttft_s: list[float] = [-1.0] * n
         self.timeline: list[TimelinePoint] = []
         self.decisions = 0
+        self.flaps = FlapCounter.for_params(policy.params)
         self.last_decision_at = 0.0
 
     def seed_fleet(self) -> None:
@@ -76,6 +83,7 @@ class _Run:
         self.fleet.cold_starts = 0
         self.fleet.advance(0.0)
         self.fleet.scale_up_lags.clear()
+        self.fleet.spells_s.clear()  # the fleet at rest is there from the start: no start billed
 
     def run(self) -> SimResult:
         trace, report_s = self.trace, self.config.report_s
@@ -118,7 +126,7 @@ class _Run:
 
     def _finish(self, next_report: float, next_tick: float, tick_s: float) -> float:
         limit = self.trace.duration_s + self.config.tail_s
-        while self.queues.waiting and next_report <= limit:
+        while (self.queues.waiting and next_report <= limit) or next_report <= self.config.until_s:
             if next_tick <= next_report:
                 self.tick(next_report)
                 next_tick += tick_s
@@ -181,6 +189,7 @@ class _Run:
         )
         decision = self.policy.decide(obs)
         self.fleet.apply(decision.actions, now)
+        self.flaps.record(decision)
         self.decisions += 1
         self.timeline.append(
             TimelinePoint(

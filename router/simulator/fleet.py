@@ -2,7 +2,9 @@
 
 A worker serves `slots` requests at once, each decoding at max_perf / slots tokens/s after a
 prefill at `prefill_tokens_per_s`; a request waits (FIFO) for the first free slot. Billing
-follows Vast's: every phase but cold (storage only) and failed counts as worker-seconds.
+follows Vast's: every phase but cold (storage only) and failed counts as worker-seconds. The
+fleet also records each compute spell (from the start or resume to the stop) and the seconds
+of disk (every phase but failed), which `billing.BillingSpec` prices.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class SimWorker:
     in_flight_tokens: float = 0.0
     billed_s: float = 0.0
     billed_from: float = 0.0
+    stored_s: float = 0.0  # disk-seconds: every phase but failed
+    spell_from: float | None = None  # when the current compute spell began (start or resume)
     requested_at: float = 0.0  # when the scale-up that made it serve was decided
 
     def settle(self, now: float) -> None:
@@ -80,6 +84,8 @@ class VirtualFleet:
         self.failures = 0
         self.scale_up_lags: list[float] = []
         self.retired_billed_s = 0.0
+        self.retired_stored_s = 0.0
+        self.spells_s: list[float] = []  # the lengths of compute spells that have ended
         self._names = 0
 
     def apply(self, actions: tuple[Action, ...], now: float) -> None:
@@ -97,6 +103,7 @@ class VirtualFleet:
         if kind is ActionKind.RESUME and worker.phase is WorkerPhase.COLD:
             self._enter(worker, WorkerPhase.RESUMING, now, now + self.spec.resume_s)
             worker.requested_at = now
+            worker.spell_from = now
             self.resumes += 1
         elif kind is ActionKind.DRAIN and worker.phase in (WorkerPhase.READY, WorkerPhase.RESUMING):
             worker.then_cold = action.to_cold
@@ -111,6 +118,7 @@ class VirtualFleet:
         phase = WorkerPhase.WARMING if cold else WorkerPhase.LOADING
         worker = SimWorker(f"sim-{self._names}", phase, now, now + self.spec.start_s)
         worker.billed_from = now
+        worker.spell_from = now
         worker.failing = self.rng.random() < self.spec.failure_rate
         worker.requested_at = now
         self.workers[worker.id] = worker
@@ -118,16 +126,27 @@ class VirtualFleet:
 
     def _enter(self, worker: SimWorker, phase: WorkerPhase, now: float, due_at: float) -> None:
         self.bill(worker, now)
+        if phase not in BILLED:
+            self._end_spell(worker, now)
         worker.phase, worker.since, worker.due_at = phase, now, due_at
 
     def bill(self, worker: SimWorker, now: float) -> None:
         if worker.phase in BILLED:
             worker.billed_s += now - worker.billed_from
+        if worker.phase is not WorkerPhase.ERROR:
+            worker.stored_s += now - worker.billed_from
         worker.billed_from = now
+
+    def _end_spell(self, worker: SimWorker, now: float) -> None:
+        if worker.spell_from is not None:
+            self.spells_s.append(now - worker.spell_from)
+            worker.spell_from = None
 
     def remove(self, worker: SimWorker, now: float) -> None:
         self.bill(worker, now)
+        self._end_spell(worker, now)
         self.retired_billed_s += worker.billed_s
+        self.retired_stored_s += worker.stored_s
         del self.workers[worker.id]
 
     def advance(self, now: float) -> list[SimWorker]:
@@ -196,6 +215,16 @@ class VirtualFleet:
         for worker in self.workers.values():
             self.bill(worker, now)
         return self.retired_billed_s + sum(w.billed_s for w in self.workers.values())
+
+    def stored_seconds(self, now: float) -> float:
+        for worker in self.workers.values():
+            self.bill(worker, now)
+        return self.retired_stored_s + sum(w.stored_s for w in self.workers.values())
+
+    def spells(self, now: float) -> list[float]:
+        """The lengths of every compute spell, those still running counted up to `now`."""
+        running = [now - w.spell_from for w in self.workers.values() if w.spell_from is not None]
+        return [*self.spells_s, *running]
 
     def count(self, *phases: WorkerPhase) -> int:
         return sum(1 for worker in self.workers.values() if worker.phase in phases)

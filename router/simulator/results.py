@@ -35,12 +35,16 @@ class SimResult:
     p99_queue_time_s: float
     p50_ttft_s: float
     p99_ttft_s: float
-    worker_seconds: float  # billed: every phase but cold and failed
+    worker_seconds: float  # every phase but cold and failed
+    billed_seconds: float  # compute as billed: by spell, each at least the minimum
+    storage_seconds: float  # disk-seconds: every phase but failed
+    cost: float  # compute and storage at the billing's prices
     duration_s: float
     mean_workers: float
     max_workers_seen: int
     cold_starts: int  # workers created from nothing
     resumes: int  # workers resumed from the cold pool
+    flaps: int  # parks undone by a resume, or resumes by a park, too soon (autoscaler.flaps)
     failures: int
     scale_up_lag_mean_s: float  # from a scale-up decision to that worker serving
     scale_up_lag_max_s: float
@@ -67,6 +71,7 @@ def summarise(run: _Run, end: float) -> SimResult:
     within = sum(1 for q in queue if q <= target)
     lags = run.fleet.scale_up_lags
     worker_seconds = run.fleet.billed_seconds(end)
+    invoice = run.config.billing.invoice(run.fleet.spells(end), run.fleet.stored_seconds(end))
     requests = len(run.trace)
     return SimResult(
         trace=run.trace.name,
@@ -80,11 +85,15 @@ def summarise(run: _Run, end: float) -> SimResult:
         p50_ttft_s=percentile(ttft, 0.5),
         p99_ttft_s=percentile(ttft, 0.99),
         worker_seconds=worker_seconds,
+        billed_seconds=invoice.billed_s,
+        storage_seconds=invoice.storage_s,
+        cost=invoice.cost,
         duration_s=end,
         mean_workers=worker_seconds / end if end > 0 else 0.0,
         max_workers_seen=max((p.active for p in run.timeline), default=0),
         cold_starts=run.fleet.cold_starts,
         resumes=run.fleet.resumes,
+        flaps=run.flaps.count,
         failures=run.fleet.failures,
         scale_up_lag_mean_s=sum(lags) / len(lags) if lags else 0.0,
         scale_up_lag_max_s=max(lags, default=0.0),
@@ -107,7 +116,9 @@ def format_result(result: SimResult) -> str:
         f"peak {result.max_workers_seen} active)",
         f"  scale-up lag      mean {result.scale_up_lag_mean_s:.1f} s, "
         f"max {result.scale_up_lag_max_s:.1f} s (decision to serving)",
-        f"  cold starts       {result.cold_starts} (resumes from cold {result.resumes}, "
-        f"failed starts {result.failures})",
+        f"  starts            {result.cold_starts} (resumes from cold {result.resumes}, "
+        f"failed starts {result.failures}, flaps {result.flaps})",
+        f"  cost              {result.cost:.2f} ({result.billed_seconds:.0f} s of compute "
+        f"billed, {result.storage_seconds:.0f} disk-seconds)",
     ]
     return "\n".join(lines)

@@ -19,6 +19,11 @@ cold pool).
 * To zero: only with no floor, and after inactivity_timeout with nothing arriving or in flight,
   measured like the other delays: a stray request shorter than the tolerance does not restart
   the countdown.
+* Hysteresis (no decision undone by the next one): going to zero forgets the load both windows
+  remember (it is what the idle rule overruled, and would resume the worker at the next tick);
+  after lowering its target it raises it again only once cold_down_delay_s plus a tick have
+  passed, and after raising it lowers it only once a tick has passed; scaling up restarts the
+  inactivity countdown.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class DefaultPolicy:
         self._cold_plan = RunningMax(COLD_PLAN_S)
         self._target = 0
         self._started = False
+        self._raised_at = -math.inf
+        self._lowered_at = -math.inf
 
     def at_rest(self) -> tuple[int, int]:
         return at_rest(self.params, cold_pool=True)
@@ -85,8 +92,8 @@ class DefaultPolicy:
         quiet = obs.arrived_requests == 0 and obs.in_flight_requests() == 0
         idle = self._idle.update(now, quiet)
         target, reason, panic = self._next_target(obs, need_stable, need_panic, floor, idle)
-        target = min(target, p.max_workers)
-        self._target = target
+        target, reason = self._settled(now, min(target, p.max_workers), reason)
+        self._remember_change(now, target)
         inputs = {
             "stable_rate": stable_rate,
             "panic_rate": panic_rate,
@@ -106,6 +113,27 @@ class DefaultPolicy:
             inputs=inputs,
             create_cold_to=max(0, p.cold_workers - target),
         )
+
+    def _settled(self, now: float, target: int, reason: str) -> tuple[int, str]:
+        """The target, unless it would undo the last change too soon: no raise within
+        cold_down_delay_s plus a tick of a lowering, no lowering within a tick of a raise."""
+        p, current = self.params, self._target
+        if target > current and now - self._lowered_at <= p.cold_down_delay_s + p.tick_s:
+            return current, f"{reason}; held: scaled down within cold_down_delay_s and a tick"
+        if target < current and now - self._raised_at <= p.tick_s:
+            return current, f"{reason}; held: scaled up within a tick"
+        return target, reason
+
+    def _remember_change(self, now: float, target: int) -> None:
+        if target > self._target:
+            self._raised_at = now
+            self._idle.reset()  # the countdown to zero starts again from the scale-up
+        elif target < self._target:
+            self._lowered_at = now
+            if target == 0:  # the idle rule overruled what the windows remember: forget it
+                self._stable.forget()
+                self._panic.forget()
+        self._target = target
 
     def _next_target(
         self, obs: Observation, need_stable: int, need_panic: int, floor: int, idle: bool

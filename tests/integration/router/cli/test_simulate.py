@@ -21,6 +21,20 @@ def test_json_has_the_promised_keys(capsys: pytest.CaptureFixture[str]) -> None:
         assert isinstance(result[key], float)
     assert result["cold_starts"] > 0
     assert result["policy"] == "kpa"
+    assert result["flaps"] == 0
+    assert result["billed_seconds"] == pytest.approx(result["worker_seconds"])  # by the second
+    assert result["cost"] > 0
+
+
+def test_a_minimum_billing_period_raises_the_cost(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["simulate", "--trace", str(TRACES / "synthetic_spike.csv"), "--json"]
+    assert main([*args, "--storage-price", "0"]) == 0
+    per_second = json.loads(capsys.readouterr().out)
+    assert main([*args, "--storage-price", "0", "--min-billed", "3600"]) == 0
+    hourly = json.loads(capsys.readouterr().out)
+    spells = hourly["cold_starts"] + hourly["resumes"]
+    assert hourly["billed_seconds"] >= 3600 * spells > per_second["billed_seconds"]
+    assert hourly["cost"] == pytest.approx(hourly["billed_seconds"] / 3600, rel=1e-3)
 
 
 def test_text_output_and_a_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -30,6 +44,8 @@ def test_text_output_and_a_plot(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "SLO attainment" in out
     assert "worker-seconds" in out
+    assert "flaps" in out
+    assert "cost" in out
     svg = plot.read_text()
     assert svg.startswith("<svg")
     for label in ("time, s", "tokens/s", "workers", "desired", "ready", "cold pool", "SLO"):
@@ -54,6 +70,7 @@ def exit_code(*args: str) -> int:
         (["--start-time", "-1"], "--start-time: must be a number >= 0, got -1"),
         (["--slots", "0"], "--slots: must be a whole number >= 1, got 0"),
         (["--failure-rate", "1"], "--failure-rate: must be a number >= 0 and below 1, got 1"),
+        (["--min-billed", "-5"], "--min-billed: must be a number >= 0, got -5"),
     ],
 )
 def test_bad_values_exit_2_with_a_clear_message(
