@@ -26,7 +26,8 @@ async def test_the_worker_trades_its_join_token_for_a_credential_it_reports_with
     caplog.set_level(logging.DEBUG)
     async for stack in start_stack(aiohttp_server, tmp_path, FakeTGI()):
         reporter = stack.worker.app[REPORTER]
-        assert reporter.registered
+        # Serving and registering race: the report carrying the join token may still be in flight.
+        await wait_until(lambda: reporter.registered)
         router = stack.router.app
         identity = router[IDENTITIES].book.get("w1")
         assert identity is not None
