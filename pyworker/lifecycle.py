@@ -28,7 +28,6 @@ class Lifecycle:
     started_at: float = 0.0
     state: WorkerState = WorkerState.STARTING
     error_msg: str = ""
-    max_perf: float = 0.0
     max_new_tokens_default: int = 0
     loadtime: float = 0.0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -75,8 +74,7 @@ class Lifecycle:
             return
         self.changed.set()
 
-    def mark_ready(self, max_perf: float, max_new_tokens_default: int) -> None:
-        self.max_perf = max_perf
+    def mark_ready(self, max_new_tokens_default: int) -> None:
         self.max_new_tokens_default = max_new_tokens_default
         self.loadtime = self.clock() - self.started_at
         self.move_to(WorkerState.READY)

@@ -104,7 +104,14 @@ class _StateCollector(Collector):
             value=gate.waiting if gate else 0,
         )
         yield GaugeMetricFamily(
-            "tgis_worker_max_perf", "Measured tokens/s", value=lifecycle.max_perf
+            "tgis_worker_max_perf",
+            "Tokens/s at saturation: measured while serving, the start-up benchmark's until then",
+            value=load.capacity.max_perf,
+        )
+        yield GaugeMetricFamily(
+            "tgis_worker_startup_perf",
+            "Tokens/s the start-up benchmark measured",
+            value=load.capacity.startup_perf,
         )
         state = GaugeMetricFamily("tgis_worker_state", "1 for the current state", labels=["state"])
         for candidate in WorkerState:

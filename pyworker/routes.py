@@ -66,7 +66,8 @@ async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
         _admit_ticket(app, facts, tokens)
     if not lifecycle.serving:
         raise NotReady(f"worker is not serving (state: {lifecycle.state.value}); route again")
-    refuse_if_overloaded(load.in_flight_workload, lifecycle.max_perf, settings.max_queue_time_s)
+    max_perf = load.capacity.max_perf
+    refuse_if_overloaded(load.in_flight_workload, max_perf, settings.max_queue_time_s)
     body = encode_payload(payload, strict)
     with load.slot(tokens) as slot:
         response = await _admit_and_relay(app, request, path, body, slot)

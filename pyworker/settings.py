@@ -130,6 +130,12 @@ class WorkerSettings(ServiceSettings):
     benchmark_concurrency: int = Field(
         default=8, ge=1, validation_alias="TGIS_BENCHMARK_CONCURRENCY"
     )
+    benchmark_repeats: int = Field(
+        default=3,
+        ge=1,
+        validation_alias="TGIS_BENCHMARK_REPEATS",
+        description="rounds the start-up benchmark times after its warm-up; it takes the median",
+    )
     model_log: str = Field(
         default="",
         validation_alias="MODEL_LOG",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 
@@ -65,13 +66,21 @@ class BackendProbe:
             except (ValidationError, ValueError) as exc:
                 raise BackendProbeError(f"GET /info is not TGI's: {exc}") from None
 
-    async def measure_tokens_per_second(self, max_new_tokens: int, concurrency: int = 1) -> float:
-        """One warm-up, then `concurrency` requests at once: generated tokens / wall time.
+    async def measure_tokens_per_second(
+        self, max_new_tokens: int, concurrency: int = 1, repeats: int = 1
+    ) -> float:
+        """A warm-up round, then `repeats` rounds, each of `concurrency` requests at once; the
+        median round's generated tokens / wall time (one slow or fast round does not decide).
 
         Every answer must be a 200 with TGI's details: an error is never mistaken for a fast
         success, and tokens are counted as generated (a stop at EOS counts what it made).
         """
-        await self._generate(max_new_tokens)
+        await self._round(max_new_tokens, concurrency)
+        rates = [await self._round(max_new_tokens, concurrency) for _ in range(max(1, repeats))]
+        return statistics.median(rates)
+
+    async def _round(self, max_new_tokens: int, concurrency: int) -> float:
+        """`concurrency` requests at once: generated tokens / wall time."""
         started = time.perf_counter()
         results = await asyncio.gather(
             *(self._generate(max_new_tokens) for _ in range(concurrency)), return_exceptions=True

@@ -36,6 +36,7 @@ class Supervisor:
         health_interval_s: float,
         benchmark_tokens: int,
         benchmark_concurrency: int,
+        benchmark_repeats: int = 1,
         log_lines: AsyncIterator[str] | None = None,
         poll_s: float = 0.5,
     ) -> None:
@@ -45,6 +46,7 @@ class Supervisor:
         self._health_interval_s = health_interval_s
         self._benchmark_tokens = benchmark_tokens
         self._benchmark_concurrency = benchmark_concurrency
+        self._benchmark_repeats = benchmark_repeats
         self._log_lines = log_lines
         self._poll_s = poll_s
         self._log_failure: str | None = None
@@ -70,7 +72,7 @@ class Supervisor:
             info = await self._probe.info()
             lifecycle.move_to(WorkerState.BENCHMARKING)
             perf = await self._probe.measure_tokens_per_second(
-                self._benchmark_tokens, self._benchmark_concurrency
+                self._benchmark_tokens, self._benchmark_concurrency, self._benchmark_repeats
             )
         except (BackendProbeError, aiohttp.ClientError, TimeoutError) as exc:
             lifecycle.move_to(WorkerState.ERROR, f"backend check failed: {exc}")
@@ -81,7 +83,7 @@ class Supervisor:
             return False
         log.info("backend ready: %s, max_perf %.1f tokens/s", info.model_id, perf)
         self._on_ready(info, perf)
-        lifecycle.mark_ready(perf, info.max_total_tokens)
+        lifecycle.mark_ready(info.max_total_tokens)
         return True
 
     async def _until_healthy(self) -> None:

@@ -174,7 +174,8 @@ async def test_a_request_that_would_wait_too_long_gets_429(aiohttp_server: Serve
     backend = FakeTGI()
     async with vast_stack(aiohttp_server, backend, max_queue_time_s=1) as stack:
         backend.gate = asyncio.Event()  # the benchmark is over: hold what comes next
-        stack.worker.app[LIFECYCLE].max_perf = 1.0  # 1 token/s: 3 tokens in flight = 3 s
+        # 1 token/s: 3 tokens in flight = 3 s
+        stack.worker.app[LOAD].capacity.start_from(1.0, saturation_requests=1)
         first = asyncio.create_task(stack.generate())
         await wait_until(lambda: stack.worker.app[LOAD].requests_working == 1)
         refused = await stack.generate()
@@ -303,7 +304,7 @@ async def test_the_startup_benchmark_is_concurrent_and_checks_every_status(
     backend.mode, backend.peak_active = "ok", 0
     await wait_until(lambda: lifecycle.serving)
     assert backend.peak_active == 4
-    assert lifecycle.max_perf > 0
+    assert worker.app[LOAD].capacity.startup_perf > 0
     assert "error" in router.states()
 
 
