@@ -21,6 +21,7 @@ class WorkerState(StrEnum):
     BENCHMARKING = "benchmarking"  # measuring max_perf before taking traffic
     READY = "ready"  # serving, with room for more
     BUSY = "busy"  # serving, at or above its measured capacity
+    PARKED = "parked"  # holding its loaded model, taking no requests: resumes at once
     DRAINING = "draining"  # finishing in-flight work, taking no new tickets
     STOPPED = "stopped"  # no longer serving
     ERROR = "error"  # the backend failed; `error_msg` says why

@@ -115,7 +115,8 @@ class _StateCollector(Collector):
         )
         state = GaugeMetricFamily("tgis_worker_state", "1 for the current state", labels=["state"])
         for candidate in WorkerState:
-            state.add_metric([candidate.value], 1.0 if candidate is lifecycle.state else 0.0)
+            current = lifecycle.reported_state
+            state.add_metric([candidate.value], 1.0 if candidate is current else 0.0)
         yield state
 
 

@@ -63,7 +63,7 @@ def build_report(
         error_msg=lifecycle.error_msg[:MAX_ERROR_MSG_CHARS],
         num_requests_working=load.requests_working,
         num_requests_recieved=load.requests_received,
-        state=lifecycle.state,
+        state=lifecycle.reported_state,
         queue_time=queue_time,
         in_flight_workload=load.in_flight_workload,
         version=VERSION,

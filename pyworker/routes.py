@@ -149,7 +149,10 @@ async def ping(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     lifecycle = request.app[LIFECYCLE]
-    body: dict[str, Any] = {"state": lifecycle.state.value, "error_msg": lifecycle.error_msg}
+    body: dict[str, Any] = {
+        "state": lifecycle.reported_state.value,
+        "error_msg": lifecycle.error_msg,
+    }
     if request.app[SETTINGS].unsecured:
         body["warnings"] = [UNSECURED_WARNING]
     return web.json_response(body, status=200 if lifecycle.serving else 503)

@@ -126,7 +126,7 @@ class WorkerSettings(ServiceSettings):
     stream_idle_timeout_s: float = Field(
         default=300.0, gt=0.0, validation_alias="TGIS_STREAM_IDLE_TIMEOUT_S"
     )
-    benchmark_tokens: int = Field(default=32, ge=1, validation_alias="TGIS_BENCHMARK_TOKENS")
+    benchmark_tokens: int = Field(default=8, ge=1, validation_alias="TGIS_BENCHMARK_TOKENS")
     benchmark_concurrency: int = Field(
         default=8, ge=1, validation_alias="TGIS_BENCHMARK_CONCURRENCY"
     )

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 BENCHMARK_PROMPT = "A worker measures how many tokens per second its backend can generate."
 
+WARM_UP_TOKENS = 4
+
 
 class BackendProbeError(Exception):
     """The backend answered, but not as TGI does."""
@@ -69,13 +71,15 @@ class BackendProbe:
     async def measure_tokens_per_second(
         self, max_new_tokens: int, concurrency: int = 1, repeats: int = 1
     ) -> float:
-        """A warm-up round, then `repeats` rounds, each of `concurrency` requests at once; the
-        median round's generated tokens / wall time (one slow or fast round does not decide).
+        """A warm-up round (`concurrency` requests of at most WARM_UP_TOKENS tokens: it wakes
+        the backend's paths, its speed does not count), then `repeats` rounds of `concurrency`
+        requests of `max_new_tokens` at once; the median round's generated tokens / wall time
+        (one slow or fast round does not decide).
 
         Every answer must be a 200 with TGI's details: an error is never mistaken for a fast
         success, and tokens are counted as generated (a stop at EOS counts what it made).
         """
-        await self._round(max_new_tokens, concurrency)
+        await self._round(min(max_new_tokens, WARM_UP_TOKENS), concurrency)
         rates = [await self._round(max_new_tokens, concurrency) for _ in range(max(1, repeats))]
         return statistics.median(rates)
 

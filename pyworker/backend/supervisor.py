@@ -38,7 +38,7 @@ class Supervisor:
         benchmark_concurrency: int,
         benchmark_repeats: int = 1,
         log_lines: AsyncIterator[str] | None = None,
-        poll_s: float = 0.5,
+        poll_s: float = 0.05,
     ) -> None:
         self._probe = probe
         self._lifecycle = lifecycle
