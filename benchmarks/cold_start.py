@@ -285,6 +285,26 @@ def tiny_model_folder() -> Path:
 # Output ---------------------------------------------------------------------------------------
 
 
+STEPS_FROM_NOTHING = (
+    ("PyWorker: process start, CLI, imports, first report", None, "first report"),
+    ("backend: process start, imports, weights load (healthy)", None, "backend healthy"),
+    ("PyWorker notices the healthy backend", "backend healthy", "benchmarking"),
+    ("start-up benchmark (warm-up, 3 rounds), ready report", "benchmarking", "ready"),
+    ("first route: the waiting route's ticket, first token", "ready", "first token"),
+)
+STEPS_FROM_PARKED = (
+    ("SIGUSR2 to the router's ready report", None, "ready"),
+    ("first route: the waiting route's ticket, first token", "ready", "first token"),
+)
+
+
+def spans(table: dict[str, list[float]], start: str | None, end: str) -> list[float]:
+    """Per run, seconds from `start` (None: the provider call) to `end`."""
+    ends = table.get(end, [])
+    starts = table.get(start, []) if start else [0.0] * len(ends)
+    return [e - s for s, e in zip(starts, ends, strict=False)]
+
+
 def report(label: str, model_dir: Path, figures: Figures) -> None:
     size_mb = sum(p.stat().st_size for p in model_dir.glob("*.safetensors")) / 1e6
     runs = len(figures.from_parked["first token"])
@@ -292,11 +312,17 @@ def report(label: str, model_dir: Path, figures: Figures) -> None:
     print("anchors (median s):")
     for name, values in figures.anchors.items():
         print(f"  {name:<40} {median(values):7.3f}")
-    tables = (("(a) from nothing", figures.from_nothing), ("(b) from parked", figures.from_parked))
-    for title, table in tables:
-        print(f"{title}: seconds from the provider call (median)")
+    tables = (
+        ("(a) from nothing", figures.from_nothing, STEPS_FROM_NOTHING),
+        ("(b) from parked", figures.from_parked, STEPS_FROM_PARKED),
+    )
+    for title, table, steps in tables:
+        print(f"{title}: seconds from the provider call to what was seen first (median)")
         for name, values in sorted(table.items(), key=lambda item: median(item[1])):
             print(f"  {name:<40} {median(values):7.3f}")
+        print("  (c) its steps:")
+        for step, start, end in steps:
+            print(f"    {step:<56} {median(spans(table, start, end)):7.3f}")
     serving = median(figures.anchors["first token, worker serving"])
     weights = median(figures.anchors["reading the weights"])
     parked_added = median(figures.from_parked["first token"]) - serving

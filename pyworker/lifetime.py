@@ -125,6 +125,7 @@ async def _bring_up(app: web.Application) -> None:
         benchmark_tokens=settings.benchmark_tokens,
         benchmark_concurrency=settings.benchmark_concurrency,
         benchmark_repeats=settings.benchmark_repeats,
+        benchmark_budget_s=settings.benchmark_budget_s,
         log_lines=follower,
     )
     await supervisor.run()

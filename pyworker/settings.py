@@ -136,6 +136,12 @@ class WorkerSettings(ServiceSettings):
         validation_alias="TGIS_BENCHMARK_REPEATS",
         description="rounds the start-up benchmark times after its warm-up; it takes the median",
     )
+    benchmark_budget_s: float = Field(
+        default=2.0,
+        gt=0.0,
+        validation_alias="TGIS_BENCHMARK_BUDGET_S",
+        description="no start-up benchmark round starts once the timed ones took this long",
+    )
     model_log: str = Field(
         default="",
         validation_alias="MODEL_LOG",

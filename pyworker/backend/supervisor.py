@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -37,6 +38,7 @@ class Supervisor:
         benchmark_tokens: int,
         benchmark_concurrency: int,
         benchmark_repeats: int = 1,
+        benchmark_budget_s: float = math.inf,
         log_lines: AsyncIterator[str] | None = None,
         poll_s: float = 0.05,
     ) -> None:
@@ -47,6 +49,7 @@ class Supervisor:
         self._benchmark_tokens = benchmark_tokens
         self._benchmark_concurrency = benchmark_concurrency
         self._benchmark_repeats = benchmark_repeats
+        self._benchmark_budget_s = benchmark_budget_s
         self._log_lines = log_lines
         self._poll_s = poll_s
         self._log_failure: str | None = None
@@ -72,7 +75,10 @@ class Supervisor:
             info = await self._probe.info()
             lifecycle.move_to(WorkerState.BENCHMARKING)
             perf = await self._probe.measure_tokens_per_second(
-                self._benchmark_tokens, self._benchmark_concurrency, self._benchmark_repeats
+                self._benchmark_tokens,
+                self._benchmark_concurrency,
+                self._benchmark_repeats,
+                self._benchmark_budget_s,
             )
         except (BackendProbeError, aiohttp.ClientError, TimeoutError) as exc:
             lifecycle.move_to(WorkerState.ERROR, f"backend check failed: {exc}")
