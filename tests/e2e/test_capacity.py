@@ -35,6 +35,7 @@ def test_two_workers_started_at_once_report_capacities_within_2x_after_load(
     assert served > CLIENTS, "the load generator barely ran"
     assert len(workers) == 2, workers
     live = [worker.max_perf for worker in workers]
+    print("start-up", [w.startup_perf for w in workers], "live", live, "answered", served)
     assert all(perf > 0 for perf in live)
     assert max(live) <= 2 * min(live), [w.model_dump() for w in workers]
     # The figures are the ones measured while serving, not the start-up benchmark's.
