@@ -22,7 +22,10 @@ class WorkerStatus(BaseModel):
     state: str
     """Its `WorkerState`, or `stale` when its reports stopped coming."""
     max_perf: float
-    """Tokens/s it measured at its best concurrency."""
+    """Tokens/s at saturation, the figure routing and scaling use: measured while serving, or
+    its start-up benchmark's until serving has measured it."""
+    startup_perf: float = 0.0
+    """Tokens/s its start-up benchmark measured."""
     expected_load: float
     """Workload in flight: what it last reported plus the tickets issued since."""
     pending_cost: float

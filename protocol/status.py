@@ -21,6 +21,7 @@ class WorkerState(StrEnum):
     BENCHMARKING = "benchmarking"  # measuring max_perf before taking traffic
     READY = "ready"  # serving, with room for more
     BUSY = "busy"  # serving, at or above its measured capacity
+    PARKED = "parked"  # holding its loaded model, taking no requests: resumes at once
     DRAINING = "draining"  # finishing in-flight work, taking no new tickets
     STOPPED = "stopped"  # no longer serving
     ERROR = "error"  # the backend failed; `error_msg` says why
@@ -44,8 +45,16 @@ class WorkerStatusReport(BaseModel):
     endpoint: str = Field(default="default", max_length=128)
     loadtime: float = Field(default=0.0, ge=0.0)
     cur_load: float = Field(default=0.0, ge=0.0, description="workload of in-flight requests")
-    max_perf: float = Field(default=0.0, ge=0.0, description="tokens/s at best concurrency")
+    max_perf: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="tokens/s at saturation: measured while serving, the start-up benchmark's "
+        "until then (the figure routing and scaling use)",
+    )
     cur_perf: float = Field(default=0.0, ge=0.0, description="tokens/s served recently")
+    startup_perf: float = Field(
+        default=0.0, ge=0.0, description="tokens/s the start-up benchmark measured"
+    )
     error_msg: str = Field(default="", max_length=MAX_ERROR_MSG_CHARS)
     num_requests_working: int = Field(default=0, ge=0)
     num_requests_recieved: int = Field(default=0, ge=0)

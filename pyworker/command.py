@@ -99,9 +99,10 @@ async def serve(
     *,
     started: Callable[[int], None] | None = None,
 ) -> None:
-    """Serve `app` until SIGTERM or SIGINT, through a `ConnectionGuard`.
+    """Serve `app` until SIGTERM or SIGINT, through a `ConnectionGuard`; SIGUSR1 parks the
+    worker and SIGUSR2 resumes it (`Lifecycle.park`).
 
-    On the signal, listening stops, the app drains for up to drain_grace_s (on_shutdown), and
+    On SIGTERM or SIGINT, listening stops, the app drains for up to drain_grace_s (on_shutdown), and
     whatever still runs after a short extra allowance is cancelled. `started` is told the
     port listened on, once it listens.
     """
@@ -131,21 +132,30 @@ async def serve(
         try:
             if started is not None:
                 started(server.sockets[0].getsockname()[1])
-            await _until_stopped(loop)
+            from pyworker.state import LIFECYCLE
+
+            lifecycle = app[LIFECYCLE]
+            await _until_stopped(
+                loop, {signal.SIGUSR1: lifecycle.park, signal.SIGUSR2: lifecycle.resume}
+            )
         finally:
             server.close()  # stop listening; runner.cleanup drains and closes the connections
     finally:
         await runner.cleanup()
 
 
-async def _until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+async def _until_stopped(
+    loop: asyncio.AbstractEventLoop, also: Mapping[signal.Signals, Callable[[], None]]
+) -> None:
+    """Until SIGTERM or SIGINT; meanwhile the `also` signals call their handlers."""
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, **also}
+    for signum, handler in handlers.items():
+        loop.add_signal_handler(signum, handler)
     try:
         await stop.wait()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in handlers:
             loop.remove_signal_handler(signum)
 
 

@@ -5,6 +5,12 @@
 
 Once draining, the only way on is `stopped`.
 
+A worker may also be parked (`park()`, on SIGUSR1 from the local provider): it keeps its
+process, its backend's model, its keys, its registration and its measured capacity, reports
+`parked` and takes no requests until `resume()` (SIGUSR2), which reports its state again at
+once. Parking is beside the state above, not one of its steps: the backend's health is still
+followed while parked, and an error shows as `error`.
+
 Every change sets `changed`, which wakes the reporter at once.
 """
 
@@ -28,9 +34,9 @@ class Lifecycle:
     started_at: float = 0.0
     state: WorkerState = WorkerState.STARTING
     error_msg: str = ""
-    max_perf: float = 0.0
     max_new_tokens_default: int = 0
     loadtime: float = 0.0
+    parked: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     _serving: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -42,7 +48,34 @@ class Lifecycle:
 
     @property
     def serving(self) -> bool:
-        return self.state.routable
+        return self.state.routable and not self.parked
+
+    @property
+    def reported_state(self) -> WorkerState:
+        """The state the worker shows: `parked` over a routable one while parked."""
+        return WorkerState.PARKED if self.parked and self.state.routable else self.state
+
+    def park(self) -> None:
+        """Take no new requests (those in flight finish), holding everything else."""
+        self._set_parked(True)
+
+    def resume(self) -> None:
+        """Serve again, as before `park()`."""
+        self._set_parked(False)
+
+    def _set_parked(self, parked: bool) -> None:
+        if parked == self.parked or self.winding_down:
+            return
+        log.info("worker %s", "parked" if parked else "resumed")
+        self.parked = parked
+        self._update_serving()
+        self.changed.set()
+
+    def _update_serving(self) -> None:
+        if self.serving:
+            self._serving.set()
+        else:
+            self._serving.clear()
 
     @property
     def winding_down(self) -> bool:
@@ -59,10 +92,7 @@ class Lifecycle:
             log.info("worker state %s → %s", self.state.value, state.value)
         self.state = state
         self.error_msg = error_msg
-        if state.routable:
-            self._serving.set()
-        else:
-            self._serving.clear()
+        self._update_serving()
         self.changed.set()
 
     def set_busy(self, busy: bool) -> None:
@@ -75,8 +105,7 @@ class Lifecycle:
             return
         self.changed.set()
 
-    def mark_ready(self, max_perf: float, max_new_tokens_default: int) -> None:
-        self.max_perf = max_perf
+    def mark_ready(self, max_new_tokens_default: int) -> None:
         self.max_new_tokens_default = max_new_tokens_default
         self.loadtime = self.clock() - self.started_at
         self.move_to(WorkerState.READY)

@@ -111,7 +111,10 @@ async def _bring_up(app: web.Application) -> None:
         app[state.REFRESHER].install(keys)
 
     def on_ready(info: Info, perf: float) -> None:
-        app[state.GATE].set_limit(settings.max_concurrency or max(1, info.max_concurrent_requests))
+        limit = settings.max_concurrency or max(1, info.max_concurrent_requests)
+        app[state.GATE].set_limit(limit)
+        # Saturated: as many requests in flight as the benchmark ran at once (or all it may).
+        app[state.LOAD].capacity.start_from(perf, min(limit, settings.benchmark_concurrency))
 
     follower = LogFollower(settings.model_log).lines() if settings.model_log else None
     supervisor = Supervisor(
@@ -121,6 +124,8 @@ async def _bring_up(app: web.Application) -> None:
         health_interval_s=settings.health_interval_s,
         benchmark_tokens=settings.benchmark_tokens,
         benchmark_concurrency=settings.benchmark_concurrency,
+        benchmark_repeats=settings.benchmark_repeats,
+        benchmark_budget_s=settings.benchmark_budget_s,
         log_lines=follower,
     )
     await supervisor.run()

@@ -3,6 +3,10 @@
 Every admitted request is counted in with `begin()` and out with exactly one `finish()`, on
 every exit path (success, error, cancellation), so counters cannot leak. `RequestSlot` as a
 context manager guarantees that.
+
+The tracker also keeps `request_seconds`, the integral over time of the requests in flight, so
+that each finished request knows how many ran beside it on average; that and its tokens are what
+`capacity` (the live `max_perf`) learns from.
 """
 
 from __future__ import annotations
@@ -15,13 +19,23 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import TracebackType
 
-__all__ = ["LoadTracker", "Outcome", "RequestSlot"]
+from pyworker.capacity import CapacityEstimator, ServedRequest
+
+__all__ = ["Admitted", "LoadTracker", "Outcome", "RequestSlot"]
 
 
 class Outcome(Enum):
     SUCCESS = "success"
     ERROR = "error"  # the backend failed or answered 5xx
     CANCELLED = "cancelled"  # the client went away
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """When a request was counted in, on the tracker's clock and its `request_seconds`."""
+
+    at: float
+    request_seconds: float
 
 
 @dataclass
@@ -33,20 +47,34 @@ class LoadTracker:
     requests_received: int = 0
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while nothing is in flight
+    capacity: CapacityEstimator = field(default_factory=CapacityEstimator)
     _served: deque[tuple[float, float]] = field(default_factory=deque)
+    _request_seconds: float = 0.0  # the integral of requests_working, up to _counted_at
+    _counted_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.idle.set()
+        self._counted_at = self.clock()
 
-    def begin(self, workload: float) -> None:
+    def begin(self, workload: float) -> Admitted:
         """Count a request in. A workload that has no float (OverflowError) changes nothing."""
         in_flight = self.in_flight_workload + float(workload)
+        now = self._advance()
         self.idle.clear()
         self.in_flight_workload = in_flight
         self.requests_working += 1
         self.requests_received += 1
+        return Admitted(now, self._request_seconds)
 
-    def finish(self, workload: float, outcome: Outcome, tokens_served: float = 0.0) -> None:
+    def finish(
+        self,
+        workload: float,
+        outcome: Outcome,
+        tokens_served: float = 0.0,
+        admitted: Admitted | None = None,
+    ) -> None:
+        """Count a request out; with when it was `admitted`, its tokens teach `capacity`."""
+        now = self._advance()
         self.in_flight_workload = max(0.0, self.in_flight_workload - workload)
         self.requests_working = max(0, self.requests_working - 1)
         if self.requests_working == 0:
@@ -54,7 +82,28 @@ class LoadTracker:
             self.idle.set()
         self.outcomes[outcome] += 1
         if tokens_served > 0:
-            self._served.append((self.clock(), tokens_served))
+            self._served.append((now, tokens_served))
+            if admitted is not None:
+                self._learn(tokens_served, admitted, now)
+
+    @property
+    def request_seconds(self) -> float:
+        """The integral over time of the requests in flight, since the tracker was made."""
+        return self._request_seconds + self.requests_working * (self.clock() - self._counted_at)
+
+    def _advance(self) -> float:
+        now = self.clock()
+        self._request_seconds += self.requests_working * max(0.0, now - self._counted_at)
+        self._counted_at = now
+        return now
+
+    def _learn(self, tokens: float, admitted: Admitted, now: float) -> None:
+        duration = now - admitted.at
+        if duration <= 0:
+            return
+        mean_in_flight = (self._request_seconds - admitted.request_seconds) / duration
+        served = ServedRequest(tokens, duration, max(1.0, mean_in_flight))
+        self.capacity.observe(served)
 
     def recent_perf(self) -> float:
         """Tokens per second served over the last `perf_window_s`."""
@@ -82,9 +131,10 @@ class RequestSlot:
         self.started_at = time.perf_counter()
         self.first_byte_at: float | None = None  # when the backend's answer began
         self.relay_error: str | None = None  # what went wrong mid-relay, for the metrics
+        self._admitted: Admitted | None = None
 
     def __enter__(self) -> RequestSlot:
-        self._tracker.begin(self._workload)
+        self._admitted = self._tracker.begin(self._workload)
         return self
 
     def __exit__(
@@ -94,7 +144,7 @@ class RequestSlot:
         traceback: TracebackType | None,
     ) -> None:
         outcome = self.outcome or _outcome_of(exc)
-        self._tracker.finish(self._workload, outcome, self.tokens_served)
+        self._tracker.finish(self._workload, outcome, self.tokens_served, self._admitted)
 
 
 def _outcome_of(exc: BaseException | None) -> Outcome:

@@ -104,11 +104,19 @@ class _StateCollector(Collector):
             value=gate.waiting if gate else 0,
         )
         yield GaugeMetricFamily(
-            "tgis_worker_max_perf", "Measured tokens/s", value=lifecycle.max_perf
+            "tgis_worker_max_perf",
+            "Tokens/s at saturation: measured while serving, the start-up benchmark's until then",
+            value=load.capacity.max_perf,
+        )
+        yield GaugeMetricFamily(
+            "tgis_worker_startup_perf",
+            "Tokens/s the start-up benchmark measured",
+            value=load.capacity.startup_perf,
         )
         state = GaugeMetricFamily("tgis_worker_state", "1 for the current state", labels=["state"])
         for candidate in WorkerState:
-            state.add_metric([candidate.value], 1.0 if candidate is lifecycle.state else 0.0)
+            current = lifecycle.reported_state
+            state.add_metric([candidate.value], 1.0 if candidate is current else 0.0)
         yield state
 
 

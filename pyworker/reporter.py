@@ -49,7 +49,7 @@ def build_report(
     unsecured: bool = False,
     epoch: str = "",
 ) -> WorkerStatusReport:
-    max_perf = lifecycle.max_perf
+    max_perf = load.capacity.max_perf
     queue_time = expected_wait_s(load.in_flight_workload, max_perf)
     return WorkerStatusReport(
         id=worker_id,
@@ -58,11 +58,12 @@ def build_report(
         loadtime=lifecycle.loadtime,
         cur_load=load.in_flight_workload,
         max_perf=max_perf,
+        startup_perf=load.capacity.startup_perf,
         cur_perf=load.recent_perf(),
         error_msg=lifecycle.error_msg[:MAX_ERROR_MSG_CHARS],
         num_requests_working=load.requests_working,
         num_requests_recieved=load.requests_received,
-        state=lifecycle.state,
+        state=lifecycle.reported_state,
         queue_time=queue_time,
         in_flight_workload=load.in_flight_workload,
         version=VERSION,

@@ -78,7 +78,8 @@ async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
         _admit_ticket(app, facts, tokens)
     if not lifecycle.serving:
         raise NotReady(f"worker is not serving (state: {lifecycle.state.value}); route again")
-    refuse_if_overloaded(load.in_flight_workload, lifecycle.max_perf, settings.max_queue_time_s)
+    max_perf = load.capacity.max_perf
+    refuse_if_overloaded(load.in_flight_workload, max_perf, settings.max_queue_time_s)
     body = encode_payload(payload, strict)
     with load.slot(tokens) as slot:
         response = await _admit_and_relay(app, request, path, body, slot)
@@ -160,7 +161,10 @@ async def ping(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     lifecycle = request.app[LIFECYCLE]
-    body: dict[str, Any] = {"state": lifecycle.state.value, "error_msg": lifecycle.error_msg}
+    body: dict[str, Any] = {
+        "state": lifecycle.reported_state.value,
+        "error_msg": lifecycle.error_msg,
+    }
     if request.app[SETTINGS].unsecured:
         body["warnings"] = [UNSECURED_WARNING]
     return web.json_response(body, status=200 if lifecycle.serving else 503)

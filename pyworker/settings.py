@@ -126,9 +126,21 @@ class WorkerSettings(ServiceSettings):
     stream_idle_timeout_s: float = Field(
         default=300.0, gt=0.0, validation_alias="TGIS_STREAM_IDLE_TIMEOUT_S"
     )
-    benchmark_tokens: int = Field(default=32, ge=1, validation_alias="TGIS_BENCHMARK_TOKENS")
+    benchmark_tokens: int = Field(default=8, ge=1, validation_alias="TGIS_BENCHMARK_TOKENS")
     benchmark_concurrency: int = Field(
         default=8, ge=1, validation_alias="TGIS_BENCHMARK_CONCURRENCY"
+    )
+    benchmark_repeats: int = Field(
+        default=3,
+        ge=1,
+        validation_alias="TGIS_BENCHMARK_REPEATS",
+        description="rounds the start-up benchmark times after its warm-up; it takes the median",
+    )
+    benchmark_budget_s: float = Field(
+        default=2.0,
+        gt=0.0,
+        validation_alias="TGIS_BENCHMARK_BUDGET_S",
+        description="no start-up benchmark round starts once the timed ones took this long",
     )
     model_log: str = Field(
         default="",

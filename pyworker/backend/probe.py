@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 
 BENCHMARK_PROMPT = "A worker measures how many tokens per second its backend can generate."
 
+WARM_UP_TOKENS = 4
+
 
 class BackendProbeError(Exception):
     """The backend answered, but not as TGI does."""
@@ -34,10 +38,12 @@ class BackendProbe:
         backend_url: str,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._session = session
         self._url = backend_url.rstrip("/")
         self._sleep = sleep
+        self._clock = clock
 
     async def healthy(self) -> bool:
         try:
@@ -65,18 +71,36 @@ class BackendProbe:
             except (ValidationError, ValueError) as exc:
                 raise BackendProbeError(f"GET /info is not TGI's: {exc}") from None
 
-    async def measure_tokens_per_second(self, max_new_tokens: int, concurrency: int = 1) -> float:
-        """One warm-up, then `concurrency` requests at once: generated tokens / wall time.
+    async def measure_tokens_per_second(
+        self,
+        max_new_tokens: int,
+        concurrency: int = 1,
+        repeats: int = 1,
+        budget_s: float = math.inf,
+    ) -> float:
+        """A warm-up round (`concurrency` requests of at most WARM_UP_TOKENS tokens: it wakes
+        the backend's paths, its speed does not count), then up to `repeats` rounds of
+        `concurrency` requests of `max_new_tokens` at once; the median round's generated
+        tokens / wall time (one slow or fast round does not decide). A round starts only while
+        the timed rounds so far took less than `budget_s` (the first always does): on a slow
+        backend the benchmark, which delays every cold start, stays short.
 
         Every answer must be a 200 with TGI's details: an error is never mistaken for a fast
         success, and tokens are counted as generated (a stop at EOS counts what it made).
         """
-        await self._generate(max_new_tokens)
-        started = time.perf_counter()
+        await self._round(min(max_new_tokens, WARM_UP_TOKENS), concurrency)
+        started, rates = self._clock(), list[float]()
+        while not rates or (len(rates) < repeats and self._clock() - started < budget_s):
+            rates.append(await self._round(max_new_tokens, concurrency))
+        return statistics.median(rates)
+
+    async def _round(self, max_new_tokens: int, concurrency: int) -> float:
+        """`concurrency` requests at once: generated tokens / wall time."""
+        started = self._clock()
         results = await asyncio.gather(
             *(self._generate(max_new_tokens) for _ in range(concurrency)), return_exceptions=True
         )
-        elapsed = time.perf_counter() - started
+        elapsed = self._clock() - started
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise BackendProbeError(

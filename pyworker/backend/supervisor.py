@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -36,8 +37,10 @@ class Supervisor:
         health_interval_s: float,
         benchmark_tokens: int,
         benchmark_concurrency: int,
+        benchmark_repeats: int = 1,
+        benchmark_budget_s: float = math.inf,
         log_lines: AsyncIterator[str] | None = None,
-        poll_s: float = 0.5,
+        poll_s: float = 0.05,
     ) -> None:
         self._probe = probe
         self._lifecycle = lifecycle
@@ -45,6 +48,8 @@ class Supervisor:
         self._health_interval_s = health_interval_s
         self._benchmark_tokens = benchmark_tokens
         self._benchmark_concurrency = benchmark_concurrency
+        self._benchmark_repeats = benchmark_repeats
+        self._benchmark_budget_s = benchmark_budget_s
         self._log_lines = log_lines
         self._poll_s = poll_s
         self._log_failure: str | None = None
@@ -70,7 +75,10 @@ class Supervisor:
             info = await self._probe.info()
             lifecycle.move_to(WorkerState.BENCHMARKING)
             perf = await self._probe.measure_tokens_per_second(
-                self._benchmark_tokens, self._benchmark_concurrency
+                self._benchmark_tokens,
+                self._benchmark_concurrency,
+                self._benchmark_repeats,
+                self._benchmark_budget_s,
             )
         except (BackendProbeError, aiohttp.ClientError, TimeoutError) as exc:
             lifecycle.move_to(WorkerState.ERROR, f"backend check failed: {exc}")
@@ -81,7 +89,7 @@ class Supervisor:
             return False
         log.info("backend ready: %s, max_perf %.1f tokens/s", info.model_id, perf)
         self._on_ready(info, perf)
-        lifecycle.mark_ready(perf, info.max_total_tokens)
+        lifecycle.mark_ready(info.max_total_tokens)
         return True
 
     async def _until_healthy(self) -> None:

@@ -160,12 +160,14 @@ class AutoscalerLoop:
         return idle or now - intent.since >= self.params.drain_grace_s
 
     async def _retire(self, worker_id: str, *, to_cold: bool) -> None:
+        """Stop to cold, keeping the worker's registration (a parked local PyWorker goes on
+        reporting with its credential; it stays excluded until resumed), or destroy it."""
         if to_cold:
             await self._call(lambda: self.provider.stop_to_cold(worker_id))
         else:
             await self._call(lambda: self.provider.destroy(worker_id))
+            self.registry.remove(worker_id)
         self.intents.pop(worker_id, None)
-        self.registry.remove(worker_id)
 
     def _forget(self, worker_id: str) -> None:
         self.intents.pop(worker_id, None)

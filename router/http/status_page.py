@@ -44,6 +44,7 @@ def _endpoint_section(endpoint: EndpointStatus) -> str:
     table = (
         '<table class="workers"><thead><tr><th>worker</th><th>url</th><th>state</th>'
         "<th>in-flight load (tokens)</th><th>max perf (tokens/s)</th>"
+        "<th>at start-up (tokens/s)</th>"
         "<th>expected wait (s)</th><th>last report (s ago)</th></tr></thead>"
         f"<tbody>\n{rows}\n</tbody></table>"
         if workers
@@ -64,6 +65,7 @@ def _worker_row(worker: WorkerStatus) -> str:
         f'<td class="state">{escape(worker.state)}</td>',
         f'<td class="num">{worker.expected_load:.0f}</td>',
         f'<td class="num">{worker.max_perf:.1f}</td>',
+        f'<td class="num">{worker.startup_perf:.1f}</td>',
         f'<td class="num">{worker.expected_wait_s:.2f}</td>',
         f'<td class="num">{worker.last_report_age_s:.1f}</td>',
     ]

@@ -1,8 +1,10 @@
 """The local provider: each worker is an embedded backend plus a PyWorker, as child processes.
 
-A cold worker keeps its backend (the model stays loaded) and loses its PyWorker, which reports
-`stopped` as it goes; resuming starts a new PyWorker in front of the same backend, so it is
-serving again in about a second. Destroying a worker stops both.
+A cold (parked) worker keeps both its processes: the backend with its model loaded, and the
+PyWorker, parked by SIGUSR1: it takes no requests and reports `parked`, keeping its keys, its
+registration and its measured capacity. Resuming is SIGUSR2: the PyWorker reports `ready` at
+once and the router routes to it, a few milliseconds from the call (a PyWorker that died while
+parked is started again instead). Destroying a worker stops both.
 
 Each PyWorker it starts gets a new one-time join token (`TGIS_JOIN_TOKEN`), bound to its
 worker's name, from `join_token(name)`: the worker registers with it, and a resumed one replaces
@@ -145,22 +147,28 @@ class LocalProvider:
         return _view(await self.start_worker(f"worker-{index}"))
 
     async def stop_to_cold(self, worker_id: str) -> None:
-        """Stop the PyWorker (it reports `stopped`); the backend keeps the model loaded."""
+        """Park the PyWorker (SIGUSR1: it reports `parked`); both processes keep running."""
         worker = self._get(worker_id)
         if worker.cold or len(worker.processes) < 2:
             return
-        pyworker = worker.processes.pop()
         with contextlib.suppress(ProcessLookupError):
-            pyworker.terminate()
-        await _wait_or_kill([pyworker], self.grace_s)
+            worker.processes[-1].send_signal(signal.SIGUSR1)
         worker.cold = True
 
     async def resume(self, worker_id: str) -> None:
+        """Resume the parked PyWorker (SIGUSR2); start a new one if it has gone."""
         worker = self._get(worker_id)
         if not worker.cold:
             return
-        worker.worker_port = free_port()
-        await self._spawn_pyworker(worker)
+        pyworker = worker.processes[-1] if len(worker.processes) > 1 else None
+        if pyworker is not None and pyworker.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                pyworker.send_signal(signal.SIGUSR2)
+        else:
+            if pyworker is not None:
+                worker.processes.remove(pyworker)
+            worker.worker_port = free_port()
+            await self._spawn_pyworker(worker)
         worker.cold = False
 
     async def destroy(self, worker_id: str) -> None:

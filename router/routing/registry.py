@@ -58,6 +58,9 @@ class WorkerRecord:
     url: str = ""
     state: WorkerState = WorkerState.STARTING
     max_perf: float = 0.0
+    """Tokens/s: the figure it reports (measured while serving, once it has been)."""
+    startup_perf: float = 0.0
+    """Tokens/s its start-up benchmark measured (shown, not used)."""
     reported_workload: float = 0.0
     error_msg: str = ""
     epoch: str = ""
@@ -87,6 +90,7 @@ class WorkerRecord:
         self.url = report.url
         self.state = report.state
         self.max_perf = report.max_perf
+        self.startup_perf = report.startup_perf
         self.reported_workload = report.in_flight_workload
         self.error_msg = report.error_msg
         self.epoch = report.epoch

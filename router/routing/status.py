@@ -40,6 +40,7 @@ def _worker_status(registry: WorkerRegistry, worker: WorkerRecord, now: float) -
         url=worker.url,
         state=registry.state_of(worker, now),
         max_perf=worker.max_perf,
+        startup_perf=worker.startup_perf,
         expected_load=worker.expected_load,
         pending_cost=worker.pending_workload,
         expected_wait_s=worker.expected_wait_s,

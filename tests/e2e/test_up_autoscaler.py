@@ -43,10 +43,14 @@ def pyworker_of(up: ManagedProcess, name: str) -> int | None:
     return None
 
 
-def ready_workers(router_url: str) -> list[str]:
+def workers_in(router_url: str, state: str) -> list[str]:
     _, body = router_status(router_url)
     workers = body["endpoints"][0]["workers"]
-    return sorted(w["id"] for w in workers if w["state"] == "ready")
+    return sorted(w["id"] for w in workers if w["state"] == state)
+
+
+def ready_workers(router_url: str) -> list[str]:
+    return workers_in(router_url, "ready")
 
 
 def test_a_cold_worker_replaces_a_dead_one(tmp_path: Path, tgis_cache_dir: Path) -> None:
@@ -54,17 +58,15 @@ def test_a_cold_worker_replaces_a_dead_one(tmp_path: Path, tgis_cache_dir: Path)
         tmp_path, tgis_cache_dir, 1, "--max-workers", "2", "--cold-workers", "2", api_key=API_KEY
     )
     try:
-        # The cold pool: worker-2 loads, then its PyWorker stops; its backend stays up.
+        # The cold pool: worker-2 loads, then parks: both its processes stay up.
         wait_for(
             "worker-2 to go cold",
-            lambda: (
-                "worker-2" in up.output()
-                and len(children_of(up.pid)) == 3
-                and pyworker_of(up, "worker-2") is None
-            ),
+            lambda: workers_in(router_url, "parked") == ["worker-2"],
             [up],
             limit_s=180,
         )
+        assert len(children_of(up.pid)) == 4
+        assert pyworker_of(up, "worker-2") is not None
         assert ready_workers(router_url) == ["worker-1"]
         victim = pyworker_of(up, "worker-1")
         assert victim is not None

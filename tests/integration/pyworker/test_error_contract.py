@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from protocol import ErrorType
-from pyworker.state import LIFECYCLE, LOAD
+from pyworker.state import LOAD
 from tests.error_contract import Expected, check_answer, contract_cases
 from tests.fakes.fake_tgi import FakeTGI
 from tests.integration.pyworker.stack import (
@@ -106,7 +106,7 @@ async def test_each_error_is_the_one_json_answer(
 async def hold_one_request(stack: Stack, gate: asyncio.Event) -> asyncio.Task[Any]:
     """One request held at the backend until `gate` opens: 3 tokens in flight at 1 token/s."""
     stack.backend.gate = gate
-    stack.worker.app[LIFECYCLE].max_perf = 1.0
+    stack.worker.app[LOAD].capacity.start_from(1.0, saturation_requests=1)
     body = {"auth_data": await stack.ticket(), "payload": PAYLOAD}
     held = asyncio.create_task(stack.post("/generate", body))
     await wait_until(lambda: stack.worker.app[LOAD].requests_working == 1)

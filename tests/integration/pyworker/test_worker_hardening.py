@@ -174,7 +174,8 @@ async def test_a_request_that_would_wait_too_long_gets_429(aiohttp_server: Serve
     backend = FakeTGI()
     async with vast_stack(aiohttp_server, backend, max_queue_time_s=1) as stack:
         backend.gate = asyncio.Event()  # the benchmark is over: hold what comes next
-        stack.worker.app[LIFECYCLE].max_perf = 1.0  # 1 token/s: 3 tokens in flight = 3 s
+        # 1 token/s: 3 tokens in flight = 3 s
+        stack.worker.app[LOAD].capacity.start_from(1.0, saturation_requests=1)
         first = asyncio.create_task(stack.generate())
         await wait_until(lambda: stack.worker.app[LOAD].requests_working == 1)
         refused = await stack.generate()
@@ -303,7 +304,7 @@ async def test_the_startup_benchmark_is_concurrent_and_checks_every_status(
     backend.mode, backend.peak_active = "ok", 0
     await wait_until(lambda: lifecycle.serving)
     assert backend.peak_active == 4
-    assert lifecycle.max_perf > 0
+    assert worker.app[LOAD].capacity.startup_perf > 0
     assert "error" in router.states()
 
 
@@ -455,3 +456,23 @@ async def test_tls_with_use_ssl(aiohttp_server: ServerFactory, tmp_path: Path) -
         assert url.startswith("https://")
         async with http.get(url, ssl=client_context) as response:
             assert await response.text() == "pong"
+
+
+async def test_a_parked_worker_refuses_requests_and_reports_parked_then_resumes_at_once(
+    aiohttp_server: ServerFactory,
+) -> None:
+    """What the local provider's SIGUSR1 and SIGUSR2 do: parked, the worker answers 503 (the
+    client routes again) and reports `parked` without waiting for its report interval; resumed,
+    it reports `ready` at once and serves, with the capacity it had measured."""
+    async with vast_stack(aiohttp_server, FakeTGI(), report_interval_s=60) as stack:
+        lifecycle, router = stack.worker.app[LIFECYCLE], stack.router
+        startup_perf = stack.worker.app[LOAD].capacity.startup_perf
+        lifecycle.park()
+        await wait_until(lambda: router.states()[-1:] == ["parked"])
+        refused = await stack.generate()
+        assert (refused.status, (await refused.json())["error_type"]) == (503, "not_ready")
+        lifecycle.resume()
+        await wait_until(lambda: router.states()[-1:] == ["ready"])
+        assert (await stack.generate()).status == 200
+        assert stack.worker.app[LOAD].capacity.startup_perf == startup_perf
+        assert router.reports[-1]["startup_perf"] == startup_perf

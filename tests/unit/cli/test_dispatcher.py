@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.heavy_libraries import heavy_libraries_loaded_by
-from tgi_serverless.cli import COMMANDS, build_parser, load_command, main
+from tgi_serverless.cli import COMMANDS, build_parser, load_command, main, named_command
 
 
 def test_help_lists_every_command_with_a_one_line_description(
@@ -51,3 +54,34 @@ def test_the_parser_knows_the_architecture_flags() -> None:
     args = parser.parse_args(["worker", "--port", "3001", "--backend-url", "http://b"])
     assert (args.port, args.backend_url) == (3001, "http://b")
     assert parser.parse_args(["router", "--port", "8081"]).port == 8081
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["worker", "--port", "3000"], "worker"),
+        (["--log-level", "DEBUG", "backend", "--port", "1"], "backend"),
+        (["--log-level=DEBUG", "up"], "up"),
+        (["--log-level", "up"], None),  # "up" is the option's value here: argparse will say so
+        (["--help"], None),
+        (["wroker"], None),
+        ([], None),
+    ],
+)
+def test_the_command_a_command_line_names(argv: list[str], named: str | None) -> None:
+    assert named_command(argv) == named
+
+
+def test_a_worker_start_loads_the_worker_command_only() -> None:
+    """A worker (started for each cold start) does not pay for the router's and the bench's
+    imports: main() builds the parser of the command it is given only."""
+    code = (
+        "import sys; from tgi_serverless.cli import build_parser, named_command; "
+        "build_parser(only=named_command(['worker', '--port', '1'])); "
+        "print(sorted(m for m in ('router.cli.up', 'client.bench_command', 'pyworker.command') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "['pyworker.command']"

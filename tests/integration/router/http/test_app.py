@@ -337,9 +337,11 @@ NATIVE_TICKET = (
 STATUS = (
     b'{"endpoints": [{"name": "default", "endpoint_state": "active", "max_workers": 16, '
     b'"waiting": 0, "workers": [{"id": "a", "url": "http://10.0.0.1:1", "state": "ready", '
-    b'"max_perf": 100.0, "expected_load": 52.5, "pending_cost": 52.5, "expected_wait_s": 0.525, '
+    b'"max_perf": 100.0, "startup_perf": 0.0, "expected_load": 52.5, "pending_cost": 52.5, '
+    b'"expected_wait_s": 0.525, '
     b'"error_msg": "", "last_report_age_s": 1.25}, {"id": "b", "url": "http://10.0.0.2:1", '
-    b'"state": "error", "max_perf": 0.0, "expected_load": 3.0, "pending_cost": 0.0, '
+    b'"state": "error", "max_perf": 0.0, "startup_perf": 0.0, "expected_load": 3.0, '
+    b'"pending_cost": 0.0, '
     b'"expected_wait_s": 3.0, "error_msg": "out of memory", "last_report_age_s": 1.25}]}], '
     b'"waiting": 0}'
 )

@@ -55,6 +55,7 @@ async def test_each_endpoint_lists_its_own_workers(app: web.Application, clock: 
         "url",
         "state",
         "max_perf",
+        "startup_perf",
         "expected_load",
         "pending_cost",
         "expected_wait_s",
@@ -63,6 +64,15 @@ async def test_each_endpoint_lists_its_own_workers(app: web.Application, clock: 
     ]
     assert worker.error_msg == "out of memory"
     assert worker.last_report_age_s == 1.25
+
+
+async def test_a_worker_shows_its_startup_and_its_live_capacity(
+    app: web.Application, clock: FakeClock
+) -> None:
+    app[REGISTRY].apply_report(report("a", "default", max_perf=310.0, startup_perf=38.0), clock.now)
+    [worker] = status_view(app).endpoints[0].workers
+    assert (worker.max_perf, worker.startup_perf) == (310.0, 38.0)
+    assert worker.expected_wait_s == 0.0
 
 
 async def test_a_silent_worker_shows_as_stale(app: web.Application, clock: FakeClock) -> None:
