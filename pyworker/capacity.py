@@ -19,6 +19,12 @@ keeps its figure). Requests that ran side by side for a span split it among them
 generated in it over `L`. It always lies between the smallest and the largest sample's own
 throughput (`tokens * mean_in_flight / duration_s`, Little's law).
 
+Serving below saturation says less, but not nothing: what the worker served is a floor under
+what it can serve. A start-up figure that is far too low would otherwise stay forever, because
+the router sends a worker load in proportion to its figure, so an underrated worker is never
+saturated. Every request therefore also feeds a second estimate of the same form over all
+samples (`demonstrated_perf`), and the reported figure is never below it.
+
 Pure: no clock, no I/O. The caller (`pyworker.load.LoadTracker`) measures durations and
 concurrency.
 """
@@ -71,9 +77,8 @@ class CapacityEstimator:
         self._min_evidence_s = min_evidence_s
         self.startup_perf = 0.0
         self.saturation_requests = 1
-        self._tokens = 0.0  # decayed sum of the samples' tokens
-        self._serving_s = 0.0  # decayed sum of their serving time
-        self._evidence_s = 0.0  # saturated serving time seen since the start (not decayed)
+        self._saturated = _Served()  # the samples taken at saturation: the live figure
+        self._served = _Served()  # every sample, saturated or not: the demonstrated floor
 
     def start_from(self, startup_perf: float, saturation_requests: int) -> None:
         """A new start-up benchmark: its figure, and the concurrency from which the backend
@@ -82,29 +87,55 @@ class CapacityEstimator:
             raise ValueError(f"startup_perf must be a finite number >= 0, not {startup_perf}")
         self.startup_perf = startup_perf
         self.saturation_requests = max(1, saturation_requests)
-        self._tokens = self._serving_s = self._evidence_s = 0.0
+        self._saturated, self._served = _Served(), _Served()
 
     def observe(self, served: ServedRequest) -> None:
-        """Take one finished request into account (ignored unless it ran at saturation)."""
+        """Take one finished request into account: every one raises the demonstrated floor, those
+        that ran at saturation also teach the live figure."""
         if served.tokens <= 0 or served.duration_s <= 0:
             return
+        self._served.add(served, self._time_constant_s)
         if served.mean_in_flight < self.saturation_requests * _ROUNDING:
             return
-        share = served.serving_s
-        keep = math.exp(-share / self._time_constant_s)
-        self._tokens = self._tokens * keep + served.tokens
-        self._serving_s = self._serving_s * keep + share
-        self._evidence_s += share
+        self._saturated.add(served, self._time_constant_s)
 
     @property
     def live_perf(self) -> float | None:
         """Tokens/s measured while serving; None until `min_evidence_s` of saturated serving."""
-        if self._evidence_s < self._min_evidence_s or self._serving_s <= 0:
-            return None
-        return self._tokens / self._serving_s
+        return self._saturated.perf(self._min_evidence_s)
+
+    @property
+    def demonstrated_perf(self) -> float | None:
+        """Tokens/s served over every request, at whatever concurrency came: a floor under the
+        capacity; None until `min_evidence_s` of serving."""
+        return self._served.perf(self._min_evidence_s)
 
     @property
     def max_perf(self) -> float:
-        """The figure to route and scale on: the live one once measured, else the start-up one."""
+        """The figure to route and scale on: the live one once measured, else the start-up one,
+        and never below what serving has demonstrated."""
         live = self.live_perf
-        return self.startup_perf if live is None else live
+        figure = self.startup_perf if live is None else live
+        return max(figure, self.demonstrated_perf or 0.0)
+
+
+@dataclass
+class _Served:
+    """Sums over samples, older ones decayed exponentially in serving time."""
+
+    tokens: float = 0.0
+    serving_s: float = 0.0
+    evidence_s: float = 0.0
+    """Serving time seen since the start, not decayed."""
+
+    def add(self, served: ServedRequest, time_constant_s: float) -> None:
+        share = served.serving_s
+        keep = math.exp(-share / time_constant_s)
+        self.tokens = self.tokens * keep + served.tokens
+        self.serving_s = self.serving_s * keep + share
+        self.evidence_s += share
+
+    def perf(self, min_evidence_s: float) -> float | None:
+        if self.evidence_s < min_evidence_s or self.serving_s <= 0:
+            return None
+        return self.tokens / self.serving_s

@@ -31,7 +31,7 @@ def test_the_startup_figure_holds_until_enough_saturated_serving_backs_the_live_
     assert capacity.startup_perf == 5000.0
 
 
-def test_requests_below_saturation_teach_nothing() -> None:
+def test_requests_below_saturation_never_pull_the_figure_down() -> None:
     """A lone request runs at one stream's speed, not at capacity: it must not pull the figure
     down (nor a few requests at a time, below the benchmark's concurrency)."""
     capacity = estimator()
@@ -40,6 +40,40 @@ def test_requests_below_saturation_teach_nothing() -> None:
         capacity.observe(saturated(tokens=0, duration_s=1.0))  # generated nothing
     assert capacity.live_perf is None
     assert capacity.max_perf == 1000.0
+
+
+def test_a_worker_rated_too_low_at_start_up_is_raised_by_what_it_serves_below_saturation() -> None:
+    """Routing sends an underrated worker little load, so it may never be saturated: what it
+    serves at low concurrency must still lift its figure, or it stays starved for good."""
+    capacity = estimator(startup_perf=28.0)
+    for _ in range(20):  # 3 requests at a time, 60 tokens in 1 s each: 180 tokens/s served
+        capacity.observe(saturated(tokens=60, duration_s=1.0, in_flight=3.0))
+    assert capacity.live_perf is None  # never saturated
+    assert capacity.demonstrated_perf == pytest.approx(180.0)
+    assert capacity.max_perf == pytest.approx(180.0)
+
+
+@given(
+    st.floats(min_value=0.0, max_value=1e4),
+    st.lists(
+        st.builds(
+            ServedRequest,
+            tokens=st.floats(min_value=1, max_value=1e4),
+            duration_s=st.floats(min_value=0.01, max_value=100),
+            mean_in_flight=st.floats(min_value=1, max_value=64),
+        ),
+        max_size=40,
+    ),
+)
+def test_the_figure_is_never_below_what_serving_demonstrated(
+    startup_perf: float, served: list[ServedRequest]
+) -> None:
+    capacity = estimator(startup_perf)
+    for request in served:
+        capacity.observe(request)
+    demonstrated = capacity.demonstrated_perf
+    assert capacity.max_perf >= (demonstrated or 0.0)
+    assert capacity.max_perf >= (capacity.live_perf or startup_perf) * (1 - 1e-12)
 
 
 def test_older_samples_fade_so_the_figure_follows_a_change() -> None:
