@@ -252,12 +252,17 @@ def descendants(pid: int) -> list[int]:
 
 
 def start_up(
-    tmp_path: Path, cache_dir: Path, workers: int, *extra: str, api_key: str
+    tmp_path: Path,
+    cache_dir: Path,
+    workers: int,
+    *extra: str,
+    api_key: str,
+    env: dict[str, str] | None = None,
 ) -> tuple[ManagedProcess, str]:
     """`tgi-serverless up` with `workers` workers and `extra` options on a free port, its state
     and log under `tmp_path`, the API key `api_key` by flag and the suite's admin key by
-    variable, once it prints its banner; the process and the router's URL. Stopped if the banner
-    never comes."""
+    variable (plus `env`, which its workers inherit), once it prints its banner; the process and
+    the router's URL. Stopped if the banner never comes."""
     port = free_port()
     args = [
         "up",
@@ -267,8 +272,8 @@ def start_up(
         "--state-dir", str(tmp_path / "state"),
         *extra,
     ]  # fmt: skip
-    env = {"TGIS_CACHE_DIR": str(cache_dir), "TGIS_ADMIN_KEY": ADMIN_KEY}
-    up = ManagedProcess("up", args, env, tmp_path)
+    variables = {"TGIS_CACHE_DIR": str(cache_dir), "TGIS_ADMIN_KEY": ADMIN_KEY, **(env or {})}
+    up = ManagedProcess("up", args, variables, tmp_path)
     try:
         wait_for("the up banner", lambda: "tgi-serverless is up" in up.output(), [up], limit_s=180)
     except BaseException:
