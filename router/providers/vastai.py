@@ -3,7 +3,9 @@
 start:        POST /api/v0/bundles/ (search on-demand offers, cheapest first), then
               PUT  /api/v0/asks/{offer_id}/ with the template (answers {"new_contract": id})
               and, given a join-token minter, `env` {"TGIS_JOIN_TOKEN": a new join token}
-              (the body's `env`, as Vast's client sends `--env`): the worker registers with it
+              (the body's `env`, as Vast's client sends `--env`): the worker registers with it;
+              given `instance_env`, what it returns at that moment joins `env` (the endpoint's
+              MODEL_ID, say), over the template's own variables
 stop_to_cold: PUT  /api/v0/instances/{id}/ {"state": "stopped"}  (disk and model are kept)
 resume:       PUT  /api/v0/instances/{id}/ {"state": "running"}
 destroy:      DELETE /api/v0/instances/{id}/
@@ -22,7 +24,7 @@ from __future__ import annotations
 import builtins
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,10 +82,12 @@ class VastAIProvider:
         session: aiohttp.ClientSession,
         *,
         join_token: JoinTokenMinter | None = None,
+        instance_env: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.config = config
         self.session = session
         self._join_token = join_token
+        self._instance_env = instance_env
 
     async def start(self) -> ProviderWorker:
         offers = await self._request("POST", "/api/v0/bundles/", self.config.offer_query())
@@ -96,8 +100,11 @@ class VastAIProvider:
             "disk": self.config.disk_gb,
             "label": self.config.label,
         }
+        env = dict(self._instance_env()) if self._instance_env is not None else {}
         if self._join_token is not None:
-            body["env"] = {"TGIS_JOIN_TOKEN": await self._join_token()}
+            env["TGIS_JOIN_TOKEN"] = await self._join_token()
+        if env:
+            body["env"] = env
         created = await self._request("PUT", f"/api/v0/asks/{candidates[0]['id']}/", body)
         if not created.get("success") or "new_contract" not in created:
             raise ProviderError(f"vastai: the instance was not created: {created}")

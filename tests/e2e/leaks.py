@@ -26,6 +26,7 @@ SECRET_VARIABLES = frozenset(
         "TGIS_JOIN_TOKEN",
         "MASTER_TOKEN",
         "HF_TOKEN",
+        "VAST_API_KEY",
     }
 )
 MIN_LENGTH = 8

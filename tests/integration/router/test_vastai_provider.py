@@ -75,6 +75,26 @@ async def test_each_instance_gets_a_new_join_token_in_its_env(
     assert "env" not in state.requests[0][2]  # the offer search carries none
 
 
+async def test_the_instance_env_joins_the_token_as_it_is_when_each_instance_starts(
+    state: FakeVast, url: str, session: aiohttp.ClientSession
+) -> None:
+    model = {"MODEL_ID": "org/first"}
+
+    async def join_token() -> str:
+        return "tgis-join-token"
+
+    config = VastAIConfig(api_key="vast-key", template_hash="tmpl-abc", base_url=url)
+    vast = VastAIProvider(config, session, join_token=join_token, instance_env=lambda: model)
+    await vast.start()
+    model["MODEL_ID"] = "org/second"
+    await vast.start()
+    creates = [body for method, path, body in state.requests if "/asks/" in path]
+    assert [body["env"] for body in creates] == [
+        {"MODEL_ID": "org/first", "TGIS_JOIN_TOKEN": "tgis-join-token"},
+        {"MODEL_ID": "org/second", "TGIS_JOIN_TOKEN": "tgis-join-token"},
+    ]
+
+
 async def test_the_lifecycle_round_trip(state: FakeVast, vast: VastAIProvider) -> None:
     worker = await vast.start()
     state.instances[int(worker.id)]["actual_status"] = "running"
