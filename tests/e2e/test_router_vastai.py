@@ -110,3 +110,25 @@ def ready(router_url: str, instance_id: int) -> bool:
 def gone(fake: FakeVast, instance_id: int) -> bool:
     instance = fake.instances.get(instance_id)
     return instance is None or instance["intended_status"] == "stopped"
+
+
+def test_up_on_vastai_starts_its_workers_as_instances_and_says_so(tmp_path: Path) -> None:
+    fake = FakeVast(api_key=VAST_KEY)
+    with fake_vast_in_a_thread(fake) as vast_url:
+        port = free_port()
+        args = [
+            "up", "--port", str(port), "--state-dir", str(tmp_path / "state"),
+            "--workers", "2", "--max-workers", "2", "--cold-workers", "0",
+            "--model-id", "org/up-model",
+            "--provider", "vastai", "--vast-template", "tmpl-up", "--vast-url", vast_url,
+        ]  # fmt: skip
+        with ManagedProcess("up-vast", args, {"VAST_API_KEY": VAST_KEY}, tmp_path) as up:
+            until("two instances", lambda: len(fake.instances) == 2, [up])
+            creates = [body for _, path, body in fake.requests if path.startswith("/api/v0/asks")]
+            assert [body["env"]["MODEL_ID"] for body in creates] == ["org/up-model"] * 2
+            tokens = {body["env"]["TGIS_JOIN_TOKEN"] for body in creates}
+            assert len(tokens) == 2  # one each
+            until("the banner", lambda: "scales on Vast.ai (2 to 2 workers" in up.output(), [up])
+            assert "Ctrl-C stops the router; its Vast instances keep running." in up.output()
+        assert "keep running" in up.output()
+        assert len(fake.instances) == 2  # the router's exit leaves them
