@@ -26,6 +26,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from pyworker.backend.launch import LaunchSpec
 from pyworker.backend.model_log import last_message
@@ -119,8 +120,8 @@ class ManagedBackend:
                 return f"backend did not load within {self._load_timeout_s:.0f}s{reason}"
 
     async def _spawn(self) -> asyncio.subprocess.Process:
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._log_path.open("ab") as output:
+        output = await asyncio.to_thread(self._open_log)  # a slow disk never blocks the loop
+        try:
             process = await asyncio.create_subprocess_exec(
                 *self._spec.argv,
                 env=self._env,
@@ -130,6 +131,8 @@ class ManagedBackend:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+        finally:
+            await asyncio.to_thread(output.close)  # the child holds its own copy
         self._process = process
         self.starts += 1
         log.info(
@@ -139,6 +142,10 @@ class ManagedBackend:
             self._log_path,
         )
         return process
+
+    def _open_log(self) -> BinaryIO:
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        return self._log_path.open("ab")
 
     async def _last_line(self) -> str:
         message = await asyncio.to_thread(last_message, self._log_path)
