@@ -67,8 +67,6 @@ from pathlib import Path
 import pydantic
 from aiohttp import web
 
-from protocol import WorkerState
-from pyworker import state
 from pyworker.backend.launch import (
     LaunchError,
     LaunchSpec,
@@ -226,6 +224,8 @@ async def supervised_backend(
 ) -> AsyncIterator[None]:
     """Run the worker's own backend (`ManagedBackend`) for the app's lifetime; its failures
     move the worker to `error`. Stopped after the drain, when the app cleans up."""
+    from protocol import WorkerState
+    from pyworker import state
     from pyworker.backend.managed import ManagedBackend
     from pyworker.backend.probe import BackendProbe
 
