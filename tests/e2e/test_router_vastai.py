@@ -93,6 +93,8 @@ def test_the_router_scales_vast_instances_that_join_with_their_tokens(
                     assert client.generate("Vast", max_new_tokens=2).generated_text
                 assert token not in worker.output()
 
+                assert list(fake.instances) == [instance_id]  # kept, never replaced
+                assert "destroy" not in router.output()
                 assert patch_params(router_url, {"min_workers": 0, "max_workers": 0}) == 200
                 until("the instance to go", lambda: gone(fake, instance_id), [router])
         calls = [(method, path) for method, path, _ in fake.requests]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -125,7 +126,7 @@ async def _create(request: web.Request) -> web.Response:
         "intended_status": "running",
         "public_ipaddr": "203.0.113.7",
         "ports": {"3000/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(40000 + new_id % 1000)}]},
-        "start_date": 1700000000.0,
+        "start_date": time.time(),  # as Vast's: when the contract started
         "extra_env": [],
     }
     return web.json_response({"success": True, "new_contract": new_id})

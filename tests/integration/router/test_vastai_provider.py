@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -93,6 +94,19 @@ async def test_the_instance_env_joins_the_token_as_it_is_when_each_instance_star
         {"MODEL_ID": "org/first", "TGIS_JOIN_TOKEN": "tgis-join-token"},
         {"MODEL_ID": "org/second", "TGIS_JOIN_TOKEN": "tgis-join-token"},
     ]
+
+
+async def test_an_instance_without_a_start_date_counts_from_its_creation_not_1970(
+    state: FakeVast, vast: VastAIProvider
+) -> None:
+    before = time.time()
+    worker = await vast.start()
+    state.instances[int(worker.id)]["start_date"] = None  # not started yet, as Vast lists it
+    [listed] = await vast.list()
+    assert before <= listed.since <= time.time()
+    state.instances[int(worker.id)]["start_date"] = 1_800_000_000.0
+    [started] = await vast.list()
+    assert started.since == 1_800_000_000.0
 
 
 async def test_the_lifecycle_round_trip(state: FakeVast, vast: VastAIProvider) -> None:
