@@ -212,10 +212,9 @@ def _run_with_vastai(
     def choose(stored: EndpointParams) -> EndpointParams:
         return EndpointParams.from_assignments(args.params, stored.model_dump())
 
-    def banner(router_url: str) -> str:
-        keys = generated_key_lines(settings, generated)
-        return "\n".join([*keys, f"router on {router_url}; autoscaling on Vast.ai"])
-
+    router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
+    keys = generated_key_lines(settings, generated)
+    banner = "\n".join([*keys, f"router on {router_url}; autoscaling on Vast.ai"])
     return asyncio.run(
         serve_with_vastai(settings, config, policy=args.policy, choose_params=choose, banner=banner)
     )

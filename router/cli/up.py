@@ -214,15 +214,14 @@ def _up_on_vastai(
         print(f"tgi-serverless up: {exc}", file=sys.stderr)
         return 2
 
-    def banner(router_url: str) -> str:
-        lines = _banner(settings, generated, router_url, 0).splitlines()
-        lines[1] = (
-            f"tgi-serverless is up: endpoint {settings.endpoint!r} scales on Vast.ai "
-            f"({args.workers} to {params.max_workers} workers; they join in minutes)"
-        )
-        ending = "Ctrl-C stops the router; its Vast instances keep running."
-        return "\n".join(ending if line == "Ctrl-C stops everything." else line for line in lines)
-
+    router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
+    lines = _banner(settings, generated, router_url, 0).splitlines()
+    lines[1] = (
+        f"tgi-serverless is up: endpoint {settings.endpoint!r} scales on Vast.ai "
+        f"({args.workers} to {params.max_workers} workers; they join in minutes)"
+    )
+    ending = "Ctrl-C stops the router; its Vast instances keep running."
+    banner = "\n".join(ending if line == "Ctrl-C stops everything." else line for line in lines)
     return asyncio.run(
         serve_with_vastai(
             settings,

@@ -120,11 +120,13 @@ async def serve_with_vastai(
     *,
     policy: str,
     choose_params: ParamsChoice,
-    banner: Callable[[str], str],
+    banner: str,
     model_id: str = "",
+    stop: asyncio.Event | None = None,
 ) -> int:
-    """Serve the router with its autoscaler on Vast.ai until SIGINT or SIGTERM; `model_id`,
-    when given, becomes the endpoint template's (the instances' MODEL_ID)."""
+    """Serve the router with its autoscaler on Vast.ai until SIGINT or SIGTERM (or `stop`, when
+    given, is set), printing `banner` once it listens; `model_id`, when given, becomes the
+    endpoint template's (the instances' MODEL_ID)."""
     try:
         ssl_context = server_ssl_context(settings.tls_cert, settings.tls_key)
     except (OSError, ValueError) as exc:
@@ -154,9 +156,8 @@ async def serve_with_vastai(
             follow_endpoint(store, loop, settings.endpoint, partial(make_policy, policy))
             site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
             await site.start()
-            router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
-            print(banner(router_url), flush=True)
-            stop = _stop_event()
+            print(banner, flush=True)
+            stop = stop or _stop_event()
             autoscaler = asyncio.create_task(loop.run(stop))
             await stop.wait()
             await stop_task(autoscaler)

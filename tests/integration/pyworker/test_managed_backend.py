@@ -140,3 +140,40 @@ async def test_a_launcher_not_installed_is_an_error_that_says_so(tmp_path: Path)
     with pytest.raises(Stop):
         await managed.run()
     assert errors[0].startswith("cannot start text-generation-launcher-absent: No such file")
+
+
+async def test_the_worker_app_reports_its_backends_failure_as_its_error(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from protocol import WorkerState
+    from pyworker.app import create_app
+    from pyworker.command import supervised_backend
+    from pyworker.settings import WorkerSettings
+    from pyworker.state import LIFECYCLE
+
+    settings = WorkerSettings(
+        unsecured=True,
+        worker_id="managed-1",
+        report_addr="http://127.0.0.1:9",
+        backend_url="http://127.0.0.1:9",
+        model_log=str(tmp_path / "model.log"),
+    )
+    app = create_app(settings)
+    launch = LaunchSpec(("sh", "-c", "echo 'Error: DownloadError'; exit 4"), settings.backend_url)
+    app.cleanup_ctx.append(
+        lambda app: supervised_backend(app, launch, {"PATH": "/usr/bin:/bin"}, load_timeout_s=60)
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        lifecycle = app[LIFECYCLE]
+        for _ in range(250):
+            if "exited" in lifecycle.error_msg:
+                break
+            await asyncio.sleep(0.02)
+        assert lifecycle.state is WorkerState.ERROR
+        assert lifecycle.error_msg.startswith(
+            "backend exited with code 4 (last log line: Error: DownloadError); restarting in"
+        )
+    finally:
+        await runner.cleanup()

@@ -86,3 +86,22 @@ def test_a_started_backend_logs_to_a_file_even_without_model_log() -> None:
 def test_what_cannot_run_is_refused_before_anything_starts(argv: list[str], problem: str) -> None:
     with pytest.raises(LaunchError, match=problem):
         command.plan(parse(*argv), {}, "python")
+
+
+def test_run_refuses_what_cannot_run_with_code_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert command.run(parse("--backend", "vllm")) == 2
+    assert "--backend must be tgi, embedded or an http(s) URL" in capsys.readouterr().err
+
+
+def test_a_second_worker_on_a_taken_port_exits_with_code_1_before_anything_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        args = parse(
+            "--host", "127.0.0.1", "--port", str(port), "--backend", "tgi", "--model-id", "m"
+        )
+        assert command.run(args) == 1
+    error = capsys.readouterr().err
+    assert f"port {port} is taken" in error
+    assert "this one exits without starting a backend" in error
