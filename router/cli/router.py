@@ -36,8 +36,15 @@ Gateway mode: POST /endpoints/<name>/generate (also /generate_stream, /, /v1/cha
 Facing the internet: serve TLS, keep the admin key to yourself, give each worker a join token;
 docs/security.md lists what to set.
 
-Example:
+Autoscaling on Vast.ai (--provider vastai, docs/deploy.md): the router's autoscaler creates,
+stops, starts and destroys Vast instances from a Vast template (--vast-template), each with its
+own join token, as the endpoint's parameters ask (`tgi-serverless endpoints update NAME --set
+...`, or --set here). Vast's API key comes from VAST_API_KEY.
+
+Examples:
   TGIS_API_KEY=secret tgi-serverless router --port 8080
+  VAST_API_KEY=... tgi-serverless router --host 0.0.0.0 --provider vastai \\
+      --vast-template <hash> --set min_workers=1 --set max_workers=4
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ from pathlib import Path
 from pydantic import SecretStr, ValidationError
 
 from protocol.ticket_scheme import TicketScheme
+from router.autoscaler.params import EndpointParams, ParamsError, add_params_flag
+from router.autoscaler.policies import policy_names
+from router.cli.vastai import VastSetupError, add_vastai_arguments, serve_with_vastai, vastai_config
 from router.settings import RouterSettings
 from router.tls import certificate_fingerprint, server_ssl_context
 
@@ -60,6 +70,17 @@ HELP = "run the router alone: sign routing tickets, take worker reports, publish
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_router_arguments(parser, default_port="8080")
+    scaling = parser.add_argument_group("autoscaler (with --provider)")
+    scaling.add_argument(
+        "--provider",
+        choices=["vastai"],
+        help="run the autoscaler with this provider (default: none; workers join by themselves)",
+    )
+    scaling.add_argument(
+        "--policy", default="default", choices=policy_names(), help="autoscaling policy"
+    )
+    add_params_flag(scaling, help="an endpoint parameter to store (min_workers, ...); repeatable")
+    add_vastai_arguments(parser)
 
 
 def add_router_arguments(parser: argparse.ArgumentParser, *, default_port: str) -> None:
@@ -154,6 +175,11 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"tgi-serverless router: cannot load the TLS certificate: {exc}", file=sys.stderr)
         return 2
+    if args.provider == "vastai":
+        return _run_with_vastai(args, settings, generated)
+    if args.params:
+        print("tgi-serverless router: --set needs --provider (the autoscaler)", file=sys.stderr)
+        return 2
     for line in generated_key_lines(settings, generated):
         print(line)
     print(f"router on {settings.scheme}://{settings.host}:{settings.port}", flush=True)
@@ -168,3 +194,27 @@ def run(args: argparse.Namespace) -> int:
         handler_cancellation=True,
     )
     return 0
+
+
+def _run_with_vastai(
+    args: argparse.Namespace, settings: RouterSettings, generated: frozenset[str]
+) -> int:
+    """The router with its autoscaler on Vast.ai: `--set` changes the stored parameters."""
+    import asyncio
+
+    try:
+        config = vastai_config(args, os.environ, settings.endpoint)
+        EndpointParams.from_assignments(args.params)  # refuse a bad --set before starting
+    except (VastSetupError, ParamsError) as exc:
+        print(f"tgi-serverless router: {exc}", file=sys.stderr)
+        return 2
+
+    def choose(stored: EndpointParams) -> EndpointParams:
+        return EndpointParams.from_assignments(args.params, stored.model_dump())
+
+    router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
+    keys = generated_key_lines(settings, generated)
+    banner = "\n".join([*keys, f"router on {router_url}; autoscaling on Vast.ai"])
+    return asyncio.run(
+        serve_with_vastai(settings, config, policy=args.policy, choose_params=choose, banner=banner)
+    )

@@ -39,6 +39,7 @@ from router.autoscaler.loop import AutoscalerLoop, stop_task
 from router.autoscaler.params import EndpointParams, ParamsError, add_params_flag
 from router.autoscaler.policies import make_policy, policy_names
 from router.cli.router import add_router_arguments, build_settings
+from router.cli.vastai import VastSetupError, add_vastai_arguments, serve_with_vastai, vastai_config
 from router.http.app import ADMISSION, DEMAND, IDENTITIES, REGISTRY, STORE, create_app
 from router.http.bodies import describe_validation
 from router.providers.local import LocalProvider
@@ -78,6 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_params_flag(
         autoscaler, help="another endpoint parameter (target_util, cold_mult, ...); repeatable"
     )
+    autoscaler.add_argument(
+        "--provider",
+        choices=["local", "vastai"],
+        default="local",
+        help="where workers run: processes on this machine (default) or Vast.ai instances",
+    )
+    add_vastai_arguments(parser)
 
 
 def endpoint_params(args: argparse.Namespace) -> EndpointParams:
@@ -104,13 +112,16 @@ def run(args: argparse.Namespace) -> int:
     except ParamsError as exc:
         print(f"tgi-serverless up: {exc}", file=sys.stderr)
         return 2
+    local = args.provider == "local"
     try:
         settings, generated = build_settings(
-            args, os.environ, accept_unknown_workers=False, allow_private_workers=True
+            args, os.environ, accept_unknown_workers=False, allow_private_workers=local
         )
     except ValidationError as exc:
         print(f"tgi-serverless up: {describe_validation(exc)}", file=sys.stderr)
         return 2
+    if not local:
+        return _up_on_vastai(args, settings, generated, params)
     backend_args = ["--model-id", args.model_id] if args.model_id else []
     return asyncio.run(_serve(settings, generated, args, backend_args, params))
 
@@ -187,6 +198,40 @@ async def _serve(
         await provider.stop_all()
         await runner.cleanup()
         print("stopped.", file=sys.stderr, flush=True)
+
+
+def _up_on_vastai(
+    args: argparse.Namespace,
+    settings: RouterSettings,
+    generated: frozenset[str],
+    params: EndpointParams,
+) -> int:
+    """`up --provider vastai`: the router, and the autoscaler starting --workers Vast instances
+    (and more under load, up to --max-workers); they join as they come up, in minutes."""
+    try:
+        config = vastai_config(args, os.environ, settings.endpoint)
+    except VastSetupError as exc:
+        print(f"tgi-serverless up: {exc}", file=sys.stderr)
+        return 2
+
+    router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
+    lines = _banner(settings, generated, router_url, 0).splitlines()
+    lines[1] = (
+        f"tgi-serverless is up: endpoint {settings.endpoint!r} scales on Vast.ai "
+        f"({args.workers} to {params.max_workers} workers; they join in minutes)"
+    )
+    ending = "Ctrl-C stops the router; its Vast instances keep running."
+    banner = "\n".join(ending if line == "Ctrl-C stops everything." else line for line in lines)
+    return asyncio.run(
+        serve_with_vastai(
+            settings,
+            config,
+            policy=args.policy,
+            choose_params=lambda stored: params,
+            banner=banner,
+            model_id=args.model_id or "",
+        )
+    )
 
 
 def worker_env(settings: RouterSettings, base: Mapping[str, str]) -> dict[str, str]:

@@ -3,7 +3,9 @@
 start:        POST /api/v0/bundles/ (search on-demand offers, cheapest first), then
               PUT  /api/v0/asks/{offer_id}/ with the template (answers {"new_contract": id})
               and, given a join-token minter, `env` {"TGIS_JOIN_TOKEN": a new join token}
-              (the body's `env`, as Vast's client sends `--env`): the worker registers with it
+              (the body's `env`, as Vast's client sends `--env`): the worker registers with it;
+              given `instance_env`, what it returns at that moment joins `env` (the endpoint's
+              MODEL_ID, say), over the template's own variables
 stop_to_cold: PUT  /api/v0/instances/{id}/ {"state": "stopped"}  (disk and model are kept)
 resume:       PUT  /api/v0/instances/{id}/ {"state": "running"}
 destroy:      DELETE /api/v0/instances/{id}/
@@ -22,7 +24,7 @@ from __future__ import annotations
 import builtins
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,10 +82,13 @@ class VastAIProvider:
         session: aiohttp.ClientSession,
         *,
         join_token: JoinTokenMinter | None = None,
+        instance_env: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.config = config
         self.session = session
         self._join_token = join_token
+        self._instance_env = instance_env
+        self._first_seen: dict[str, float] = {}
 
     async def start(self) -> ProviderWorker:
         offers = await self._request("POST", "/api/v0/bundles/", self.config.offer_query())
@@ -96,12 +101,17 @@ class VastAIProvider:
             "disk": self.config.disk_gb,
             "label": self.config.label,
         }
+        env = dict(self._instance_env()) if self._instance_env is not None else {}
         if self._join_token is not None:
-            body["env"] = {"TGIS_JOIN_TOKEN": await self._join_token()}
+            env["TGIS_JOIN_TOKEN"] = await self._join_token()
+        if env:
+            body["env"] = env
         created = await self._request("PUT", f"/api/v0/asks/{candidates[0]['id']}/", body)
         if not created.get("success") or "new_contract" not in created:
             raise ProviderError(f"vastai: the instance was not created: {created}")
-        return ProviderWorker(str(created["new_contract"]), ProviderState.CREATING, "", time.time())
+        worker_id, now = str(created["new_contract"]), time.time()
+        self._first_seen[worker_id] = now
+        return ProviderWorker(worker_id, ProviderState.CREATING, "", now)
 
     async def stop_to_cold(self, worker_id: str) -> None:
         await self._request("PUT", f"/api/v0/instances/{worker_id}/", {"state": "stopped"})
@@ -113,12 +123,18 @@ class VastAIProvider:
         await self._request("DELETE", f"/api/v0/instances/{worker_id}/", {})
 
     async def list(self) -> builtins.list[ProviderWorker]:
+        """This endpoint's instances. One without a start date yet (Vast sets it once the
+        contract starts) counts from when this provider first saw it, never from 1970: the
+        autoscaler would take it for one that missed its ready timeout long ago."""
         answer = await self._request("GET", "/api/v0/instances/?owner=me", None)
-        return [
-            _worker(instance)
-            for instance in answer.get("instances") or []
-            if instance.get("label") == self.config.label
-        ]
+        now = time.time()
+        workers = []
+        for instance in answer.get("instances") or []:
+            if instance.get("label") != self.config.label:
+                continue
+            seen = self._first_seen.setdefault(str(instance["id"]), now)
+            workers.append(_worker(instance, seen))
+        return workers
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         url = self.config.base_url.rstrip("/") + path
@@ -136,7 +152,7 @@ class VastAIProvider:
             raise ProviderError(f"vastai: {method} {path}: not JSON: {text[:200]}") from None
 
 
-def _worker(instance: dict[str, Any]) -> ProviderWorker:
+def _worker(instance: dict[str, Any], first_seen: float) -> ProviderWorker:
     actual = str(instance.get("actual_status") or "created")
     intended = str(instance.get("intended_status") or "running")
     if actual in ("stopped", "exited"):
@@ -147,4 +163,5 @@ def _worker(instance: dict[str, Any]) -> ProviderWorker:
     mapped = (ports.get("3000/tcp") or [{}])[0].get("HostPort")
     address = instance.get("public_ipaddr")
     url = f"http://{address}:{mapped}" if address and mapped else ""
-    return ProviderWorker(str(instance["id"]), state, url, float(instance.get("start_date") or 0))
+    since = float(instance.get("start_date") or 0) or first_seen
+    return ProviderWorker(str(instance["id"]), state, url, since)

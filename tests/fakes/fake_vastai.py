@@ -1,21 +1,24 @@
 """A fake Vast.ai REST API (the parts the vastai provider uses), in memory, with the same wire
 format: offers search, create from an ask, stop/start, destroy, list instances (v0, and v1 as
-the current `vastai` client pages it), show one instance. It checks the bearer key, records
-every request, and can be told to fail the next calls. Vast's own client from PyPI runs
-against it in the tests, so the format is the real one, not our guess."""
+the current `vastai` client pages it), show one instance, create a template. It checks the
+bearer key, records every request, and can be told to fail the next calls. Vast's own client
+from PyPI runs against it in the tests, so the format is the real one, not our guess."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-__all__ = ["FakeVast", "create_fake_vast", "served_fake_vast"]
+__all__ = ["FakeVast", "create_fake_vast", "fake_vast_in_a_thread", "served_fake_vast"]
 
 
 @dataclass
@@ -30,6 +33,7 @@ class FakeVast:
     instances: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     fail_next: int = 0
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
 
 
@@ -47,6 +51,28 @@ async def served_fake_vast(fake: FakeVast) -> AsyncIterator[str]:
         await server.close()
 
 
+@contextmanager
+def fake_vast_in_a_thread(fake: FakeVast) -> Iterator[str]:
+    """`fake` served on its own thread's event loop for the block; its base URL."""
+    started, stop, urls = threading.Event(), threading.Event(), []
+
+    async def serve() -> None:
+        async with served_fake_vast(fake) as url:
+            urls.append(url)
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert started.wait(30), "the fake Vast API did not start"
+    try:
+        yield urls[0]
+    finally:
+        stop.set()
+        thread.join(30)
+
+
 def create_fake_vast(fake: FakeVast) -> web.Application:
     app = web.Application(middlewares=[_checks])
     app[FAKE] = fake
@@ -57,6 +83,7 @@ def create_fake_vast(fake: FakeVast) -> web.Application:
     app.router.add_get("/api/v0/instances/{id}/", _show)
     app.router.add_put("/api/v0/instances/{id}/", _change)
     app.router.add_delete("/api/v0/instances/{id}/", _destroy)
+    app.router.add_post("/api/v0/template/", _create_template)
     return app
 
 
@@ -99,7 +126,7 @@ async def _create(request: web.Request) -> web.Response:
         "intended_status": "running",
         "public_ipaddr": "203.0.113.7",
         "ports": {"3000/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(40000 + new_id % 1000)}]},
-        "start_date": 1700000000.0,
+        "start_date": time.time(),  # as Vast's: when the contract started
         "extra_env": [],
     }
     return web.json_response({"success": True, "new_contract": new_id})
@@ -136,3 +163,11 @@ async def _destroy(request: web.Request) -> web.Response:
     if removed is None:
         return web.json_response({"success": False, "error": "no_such_instance"}, status=404)
     return web.json_response({"success": True})
+
+
+async def _create_template(request: web.Request) -> web.Response:
+    fake = request.app[FAKE]
+    template = await request.json()
+    hash_id = f"tmpl{next(fake.ids)}"
+    fake.templates[hash_id] = template
+    return web.json_response({"success": True, "template": {"hash_id": hash_id, **template}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -73,6 +74,39 @@ async def test_each_instance_gets_a_new_join_token_in_its_env(
         {"TGIS_JOIN_TOKEN": "tgis-join-second"},
     ]
     assert "env" not in state.requests[0][2]  # the offer search carries none
+
+
+async def test_the_instance_env_joins_the_token_as_it_is_when_each_instance_starts(
+    state: FakeVast, url: str, session: aiohttp.ClientSession
+) -> None:
+    model = {"MODEL_ID": "org/first"}
+
+    async def join_token() -> str:
+        return "tgis-join-token"
+
+    config = VastAIConfig(api_key="vast-key", template_hash="tmpl-abc", base_url=url)
+    vast = VastAIProvider(config, session, join_token=join_token, instance_env=lambda: model)
+    await vast.start()
+    model["MODEL_ID"] = "org/second"
+    await vast.start()
+    creates = [body for method, path, body in state.requests if "/asks/" in path]
+    assert [body["env"] for body in creates] == [
+        {"MODEL_ID": "org/first", "TGIS_JOIN_TOKEN": "tgis-join-token"},
+        {"MODEL_ID": "org/second", "TGIS_JOIN_TOKEN": "tgis-join-token"},
+    ]
+
+
+async def test_an_instance_without_a_start_date_counts_from_its_creation_not_1970(
+    state: FakeVast, vast: VastAIProvider
+) -> None:
+    before = time.time()
+    worker = await vast.start()
+    state.instances[int(worker.id)]["start_date"] = None  # not started yet, as Vast lists it
+    [listed] = await vast.list()
+    assert before <= listed.since <= time.time()
+    state.instances[int(worker.id)]["start_date"] = 1_800_000_000.0
+    [started] = await vast.list()
+    assert started.since == 1_800_000_000.0
 
 
 async def test_the_lifecycle_round_trip(state: FakeVast, vast: VastAIProvider) -> None:
