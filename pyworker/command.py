@@ -25,24 +25,57 @@ of them in docs/pyworker.md, Settings):
   USE_SSL=true         serve HTTPS with TGIS_SSL_CERT / TGIS_SSL_KEY
                        (default /etc/instance.crt and /etc/instance.key, as on Vast)
 
-Example:
+The backend (--backend):
+  <URL>                relay to a backend someone else runs (what --backend-url does; default)
+  tgi                  start and supervise `text-generation-launcher --model-id "$MODEL_ID"
+                       --json-output --port 5001 --hostname 127.0.0.1 <flags after -->`
+  embedded             start and supervise our backend (`tgi-serverless backend`) the same way
+  A started backend logs to MODEL_LOG (default: a file in the temporary directory); it is
+  started again with back-off when it exits, and reported as `error` (with its log's last
+  line) when it is still loading after --load-timeout. It gets the worker's environment less
+  the worker's own tokens: HF_TOKEN reaches it that way, never as an argument. TGI's flags go
+  after `--` (or in TGI's variables: QUANTIZE, NUM_SHARD, MAX_TOTAL_TOKENS, ...).
+  MODEL_ID             the model the started backend serves (or --model-id)
+
+One worker per port: a second worker on a port another one holds exits at once (code 1), before
+it starts any backend.
+
+Examples:
   tgi-serverless backend --port 5001 &
   tgi-serverless worker --port 3000 --backend-url http://127.0.0.1:5001 --router http://127.0.0.1:8080
+  MODEL_ID=HuggingFaceTB/SmolLM2-135M-Instruct tgi-serverless worker --backend tgi \\
+      --router http://router:8080 -- --max-total-tokens 4096 --quantize eetq
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import gc
 import os
 import signal
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
+import pydantic
 from aiohttp import web
 
+from protocol import WorkerState
+from pyworker import state
+from pyworker.backend.launch import (
+    LaunchError,
+    LaunchSpec,
+    backend_environment,
+    launch_spec,
+    parse_backend,
+)
 from pyworker.connections import KEEPALIVE_TIMEOUT_S, LINGERING_TIME_S, ConnectionGuard
 from pyworker.settings import WorkerSettings
 
@@ -61,11 +94,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-url", help="URL clients reach this worker at")
     parser.add_argument("--worker-id", help="this worker's id (default $CONTAINER_ID)")
     parser.add_argument("--endpoint", help="endpoint this worker serves (default 'default')")
+    started = parser.add_argument_group("a backend the worker starts (--backend tgi|embedded)")
+    started.add_argument(
+        "--backend",
+        metavar="tgi|embedded|URL",
+        help="start TGI or our backend and supervise it, or relay to the backend at URL",
+    )
+    started.add_argument("--model-id", help="the model it serves (default $MODEL_ID)")
+    started.add_argument(
+        "--backend-port", type=int, default=5001, help="its port on 127.0.0.1 (default 5001)"
+    )
+    started.add_argument(
+        "--load-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="still loading after this long (download included): error, restart (default 1800)",
+    )
+    started.add_argument(
+        "backend_args",
+        nargs="*",
+        metavar="-- BACKEND FLAGS",
+        help="flags for the backend it starts (TGI's: --quantize, --num-shard, ...)",
+    )
 
 
-def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> WorkerSettings:
-    """Settings from the variables `environ` sets (docs/pyworker.md), the flags given over them."""
-    settings = WorkerSettings.from_command_line(args, environ, report_addr=args.router)
+@dataclass(frozen=True)
+class Plan:
+    """What `worker` runs: its settings and, when it starts its backend, how."""
+
+    settings: WorkerSettings
+    launch: LaunchSpec | None = None
+
+
+def plan(args: argparse.Namespace, environ: Mapping[str, str], python: str) -> Plan:
+    """The worker's settings and its backend from the flags and `environ`.
+
+    Raises LaunchError (or pydantic's ValidationError) on what cannot run.
+    """
+    if args.backend is None:
+        if args.backend_args:
+            raise LaunchError("flags after -- are for a backend the worker starts: --backend tgi")
+        return Plan(build_settings(args, environ))
+    choice = parse_backend(args.backend)
+    if args.backend_url is not None:
+        raise LaunchError("give --backend or --backend-url, not both")
+    if not choice.managed:
+        if args.backend_args:
+            raise LaunchError("flags after -- are for a backend the worker starts, not a URL")
+        return Plan(build_settings(args, environ, backend_url=choice.url))
+    spec = launch_spec(
+        choice,
+        model_id=args.model_id or environ.get("MODEL_ID", ""),
+        port=args.backend_port,
+        extra_args=args.backend_args,
+        python=python,
+    )
+    log_path = WorkerSettings.one_from_environment("model_log", environ) or str(
+        Path(tempfile.gettempdir()) / f"tgi-serverless-backend-{args.backend_port}.log"
+    )
+    settings = build_settings(args, environ, backend_url=spec.url, model_log=log_path)
+    return Plan(settings, spec)
+
+
+def build_settings(
+    args: argparse.Namespace, environ: Mapping[str, str], **over: str
+) -> WorkerSettings:
+    """Settings from the variables `environ` sets (docs/pyworker.md), the flags given over them
+    (and `over` over those)."""
+    settings = WorkerSettings.from_command_line(args, environ, report_addr=args.router, **over)
     if settings.worker_id:
         return settings
     return settings.model_copy(update={"worker_id": f"{socket.gethostname()}-{settings.port}"})
@@ -83,13 +180,70 @@ def ssl_context(settings: WorkerSettings) -> ssl.SSLContext | None:
 def run(args: argparse.Namespace) -> int:
     from pyworker.app import create_app
 
-    settings = build_settings(args, os.environ)
+    try:
+        worker = plan(args, os.environ, sys.executable)
+    except (LaunchError, pydantic.ValidationError) as exc:
+        print(f"tgi-serverless worker: {exc}", file=sys.stderr)
+        return 2
+    settings = worker.settings
+    try:
+        listener = listen_socket(settings.host, settings.port)
+    except OSError as exc:
+        print(f"tgi-serverless worker: {_why_not_listening(settings, exc)}", file=sys.stderr)
+        return 1
     app = create_app(settings)
+    if worker.launch is not None:
+        launch, env = worker.launch, backend_environment(os.environ)
+        app.cleanup_ctx.append(
+            lambda app: supervised_backend(app, launch, env, load_timeout_s=args.load_timeout)
+        )
     _tune_gc()
     print(f"PyWorker {settings.worker_id} on {settings.advertised_url}", flush=True)
     with asyncio.Runner(loop_factory=_event_loop) as runner:
-        runner.run(serve(app, settings, ssl_context(settings)))
+        runner.run(serve(app, settings, ssl_context(settings), sock=listener))
     return 0
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The worker's listening socket, bound before anything else starts: a second worker on
+    the same port fails here, before it starts a backend (OSError EADDRINUSE)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=1024)
+
+
+def _why_not_listening(settings: WorkerSettings, exc: OSError) -> str:
+    where = f"{settings.host}:{settings.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {settings.port} is taken: another worker (or program) already listens on "
+            f"{where}. One worker per port; this one exits without starting a backend."
+        )
+    return f"cannot listen on {where}: {exc.strerror or exc}"
+
+
+async def supervised_backend(
+    app: web.Application, launch: LaunchSpec, env: Mapping[str, str], *, load_timeout_s: float
+) -> AsyncIterator[None]:
+    """Run the worker's own backend (`ManagedBackend`) for the app's lifetime; its failures
+    move the worker to `error`. Stopped after the drain, when the app cleans up."""
+    from pyworker.backend.managed import ManagedBackend
+    from pyworker.backend.probe import BackendProbe
+
+    settings, lifecycle = app[state.SETTINGS], app[state.LIFECYCLE]
+    probe = BackendProbe(app[state.SESSION], settings.backend_url)
+    backend = ManagedBackend(
+        launch,
+        env=env,
+        log_path=settings.model_log,
+        healthy=probe.healthy,
+        on_error=lambda message: lifecycle.move_to(WorkerState.ERROR, message),
+        load_timeout_s=load_timeout_s,
+    )
+    task = asyncio.create_task(backend.run(), name="backend")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def serve(
@@ -98,12 +252,14 @@ async def serve(
     ssl: ssl.SSLContext | None,
     *,
     started: Callable[[int], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve `app` until SIGTERM or SIGINT, through a `ConnectionGuard`.
 
     On the signal, listening stops, the app drains for up to drain_grace_s (on_shutdown), and
     whatever still runs after a short extra allowance is cancelled. `started` is told the
-    port listened on, once it listens.
+    port listened on, once it listens. `sock`, when given, is the socket to listen on (bound
+    already, by `listen_socket`).
     """
     runner = web.AppRunner(
         app,
@@ -121,12 +277,11 @@ async def serve(
             header_timeout_s=settings.header_timeout_s,
         )
         loop = asyncio.get_running_loop()
+        handshake_s = settings.header_timeout_s if ssl else None
+        if sock is None:
+            sock = listen_socket(settings.host, settings.port)
         server = await loop.create_server(
-            guard,
-            settings.host,
-            settings.port,
-            ssl=ssl,
-            ssl_handshake_timeout=settings.header_timeout_s if ssl else None,
+            guard, sock=sock, ssl=ssl, ssl_handshake_timeout=handshake_s
         )
         try:
             if started is not None:

@@ -21,7 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["LogFollower", "LogSignal", "classify_line"]
+__all__ = ["LogFollower", "LogSignal", "classify_line", "last_message"]
 
 ERROR_MARKERS = ("Error: ShardCannotStart", "Error: DownloadError", "Error: WebserverFailed")
 _CONNECTED_MARKER = '"message":"Connected","target":"text_generation_router'
@@ -78,6 +78,20 @@ def _message_of(text: str) -> str:
         if isinstance(record, dict) and isinstance(record.get("message"), str):
             return str(record["message"])
     return text
+
+
+def last_message(path: str | os.PathLike[str], tail_bytes: int = 64 * 1024) -> str:
+    """The message of the log's last non-empty line ("" when there is none): the reason a
+    backend gave before it exited or hung. Reads only the file's tail."""
+    try:
+        with Path(path).open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - tail_bytes))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return _message_of(lines[-1])[:MAX_MESSAGE_CHARS] if lines else ""
 
 
 class LogFollower:

@@ -19,7 +19,14 @@ __all__ = ["SECRET_FLAGS", "SECRET_VARIABLES", "WATCH", "LeakWatch", "find_leaks
 
 SECRET_FLAGS = frozenset({"--api-key", "--admin-key", "--worker-token", "--join-token"})
 SECRET_VARIABLES = frozenset(
-    {"TGIS_API_KEY", "TGIS_ADMIN_KEY", "TGIS_WORKER_TOKEN", "TGIS_JOIN_TOKEN", "MASTER_TOKEN"}
+    {
+        "TGIS_API_KEY",
+        "TGIS_ADMIN_KEY",
+        "TGIS_WORKER_TOKEN",
+        "TGIS_JOIN_TOKEN",
+        "MASTER_TOKEN",
+        "HF_TOKEN",
+    }
 )
 MIN_LENGTH = 8
 """Shorter values (a test's `wrong`) cannot be told apart from words in a log line."""

@@ -26,9 +26,10 @@ ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 class ManagedProcess:
-    """`python -m module *args` in its own session, its output in `log_dir/name.log`; as a
-    context manager, stopped on exit. `foreign`: a program not ours (Vast's PyWorker), whose
-    output the leak check does not read (its secrets are still remembered)."""
+    """`python -m module *args` (or `program *args`: a script) in its own session, its output in
+    `log_dir/name.log`; as a context manager, stopped on exit. `foreign`: a program not ours
+    (Vast's PyWorker), whose output the leak check does not read (its secrets are still
+    remembered)."""
 
     def __init__(
         self,
@@ -40,6 +41,7 @@ class ManagedProcess:
         module: str = "tgi_serverless",
         cwd: Path = REPO_ROOT,
         foreign: bool = False,
+        program: Sequence[str] = (),
     ):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -48,7 +50,7 @@ class ManagedProcess:
         if not foreign:
             WATCH.log_file(watch_name, self.log_path)
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
+            [*(program or (sys.executable, "-m", module)), *args],
             env={**os.environ, **env},
             cwd=cwd,
             stdin=subprocess.DEVNULL,

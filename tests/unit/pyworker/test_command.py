@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import socket
 
+import pytest
+
 from pyworker import command
+from pyworker.backend.launch import LaunchError
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -46,3 +49,40 @@ def test_the_worker_id_is_the_container_id_else_host_and_port() -> None:
 def test_vasts_variables_name_the_advertised_url() -> None:
     environ = {"WORKER_PORT": "3000", "PUBLIC_IPADDR": "1.2.3.4", "VAST_TCP_PORT_3000": "41234"}
     assert command.build_settings(parse(), environ).advertised_url == "http://1.2.3.4:41234"
+
+
+def test_without_backend_the_worker_relays_to_the_backend_url_as_before() -> None:
+    worker = command.plan(parse("--backend-url", "http://b:5001"), {}, "python")
+    assert (worker.launch, worker.settings.backend_url) == (None, "http://b:5001")
+    by_flag = command.plan(parse("--backend", "http://b:6001"), {}, "python")
+    assert (by_flag.launch, by_flag.settings.backend_url) == (None, "http://b:6001")
+
+
+def test_backend_tgi_starts_the_launcher_for_model_id_and_relays_to_it() -> None:
+    environ = {"MODEL_ID": "org/model", "MODEL_LOG": "/workspace/infer.log"}
+    args = parse("--backend", "tgi", "--backend-port", "5002", "--", "--quantize", "awq")
+    worker = command.plan(args, environ, "python")
+    assert worker.launch is not None
+    assert worker.launch.argv[:3] == ("text-generation-launcher", "--model-id", "org/model")
+    assert worker.launch.argv[-2:] == ("--quantize", "awq")
+    assert worker.settings.backend_url == "http://127.0.0.1:5002"
+    assert worker.settings.model_log == "/workspace/infer.log"
+
+
+def test_a_started_backend_logs_to_a_file_even_without_model_log() -> None:
+    worker = command.plan(parse("--backend", "embedded"), {}, "python")
+    assert worker.settings.model_log.endswith("tgi-serverless-backend-5001.log")
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--backend-url", "http://b:1", "--", "--quantize", "awq"], "--backend tgi"),
+        (["--backend", "http://b:1", "--", "--quantize", "awq"], "not a URL"),
+        (["--backend", "tgi", "--backend-url", "http://b:1"], "not both"),
+        (["--backend", "tgi"], "MODEL_ID"),
+    ],
+)
+def test_what_cannot_run_is_refused_before_anything_starts(argv: list[str], problem: str) -> None:
+    with pytest.raises(LaunchError, match=problem):
+        command.plan(parse(*argv), {}, "python")
