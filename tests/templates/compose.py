@@ -6,7 +6,8 @@
 `HostPlan` turns each service into a process on this machine, changing only where things are:
 a service's name becomes 127.0.0.1, each port a service listens on (`expose`, `ports`, a
 `--...-port N` flag) becomes a free port of its own, `0.0.0.0` becomes 127.0.0.1, each volume a
-folder (a bind-mounted file a rewritten copy), and an image's absolute program path the program
+folder (a bind-mounted file a rewritten copy), a path of the image this machine has elsewhere
+(the image's copy of this repository) that path, and an image's absolute program path the program
 of that name on PATH. What the services run, with which flags and variables, is the file's.
 """
 
@@ -23,7 +24,16 @@ from typing import Any
 
 import yaml
 
-__all__ = ["COMPOSE_FILE", "TEMPLATES", "HostPlan", "HostService", "MissingVariable", "load"]
+__all__ = [
+    "COMPOSE_FILE",
+    "REPO",
+    "TEMPLATES",
+    "HostPlan",
+    "HostService",
+    "MissingVariable",
+    "interpolate",
+    "load",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "templates"
@@ -79,18 +89,21 @@ class HostService:
 
 class HostPlan:
     """Every service of `project` (a loaded compose file) as a process on this machine; its
-    volumes under `root`, its ports from `free_port`. `edit_file(target, text)` may change a
-    bind-mounted file's text further (a shorter scrape interval, say)."""
+    volumes under `root`, its ports from `free_port`, each of `image_paths` (a folder in the
+    images) at its folder here. `edit_file(target, text)` may change a bind-mounted file's text
+    further (a shorter scrape interval, say)."""
 
     def __init__(
         self,
         project: Mapping[str, Any],
         root: Path,
         free_port: Callable[[], int],
+        image_paths: Mapping[str, Path] | None = None,
         edit_file: Callable[[str, str], str] = lambda target, text: text,
     ) -> None:
         self._services: dict[str, Any] = dict(project["services"])
         self._root = root
+        self._image_paths = dict(image_paths or {})
         self.ports = {
             (name, port): free_port()
             for name, spec in self._services.items()
@@ -114,8 +127,9 @@ class HostPlan:
                 text = re.sub(rf"(?<![\w.]){port}(?![\w.])", str(host_port), text)
         text = text.replace("0.0.0.0", "127.0.0.1")
         mounts = dict(self._mounts(service)) if service is not None else {}
+        mounts.update({target: path for target, path in self._image_paths.items()})
         if mounts:  # in one pass, so that no path is rewritten twice
-            targets = "|".join(re.escape(target) for target in mounts)
+            targets = "|".join(re.escape(target) for target in sorted(mounts, key=len)[::-1])
             text = re.sub(
                 rf"(?<![\w.-])({targets})(?![\w.-])", lambda match: str(mounts[match[1]]), text
             )
@@ -151,10 +165,9 @@ class HostPlan:
         return [self.rewrite(name, arg) for arg in argv]
 
     def _mounts(self, service: str) -> list[tuple[str, Path]]:
-        """(path in the container, path here), longest container path first."""
+        """(path in the container, path here) of each volume."""
         spec = self._services[service]
-        mounts = [(target, self._mount_path(service, target)) for _, target in _volumes(spec)]
-        return sorted(mounts, key=lambda mount: -len(mount[0]))
+        return [(target, self._mount_path(service, target)) for _, target in _volumes(spec)]
 
     def _mount_path(self, service: str, target: str) -> Path:
         for source, mounted in _volumes(self._services[service]):

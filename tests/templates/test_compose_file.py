@@ -68,12 +68,12 @@ def test_only_the_router_and_the_token_minting_service_hold_the_admin_key() -> N
 
 def test_each_worker_joins_with_the_token_minted_for_its_id() -> None:
     services = load(KEYS)["services"]
-    minting = " ".join(services["join-tokens"]["command"])
+    minting = " ".join(services["join-tokens"]["entrypoint"])
     for worker in WORKERS:
         spec = services[worker]
         assert spec["environment"]["CONTAINER_ID"] == worker
         assert worker in minting.split("for worker in ")[1].split(";")[0]
-        assert "join-tokens:/run/tgis/join-tokens:ro" in spec["volumes"]
+        assert "join-tokens:/var/lib/tgi-serverless/join-tokens:ro" in spec["volumes"]
         assert spec["depends_on"]["join-tokens"]["condition"] == "service_completed_successfully"
 
 
