@@ -72,10 +72,18 @@ def test_the_worker_is_a_service_that_joins_the_router_with_its_own_token() -> N
     for secret in ("HF_TOKEN", "TGIS_JOIN_TOKEN"):
         assert env[secret] is None, f"{secret} must come from the shell, never the file"
     assert {"REPORT_ADDR", "TGIS_PUBLIC_URL", "TGIS_ROUTER_FINGERPRINT"} <= set(env)
-    (command,) = worker["commands"]
-    words = shlex.split(command)
-    assert words[:4] == ["tgi-serverless", "worker", "--backend", "tgi"]
     assert worker["port"]["container_port"] == int(env["WORKER_PORT"] or 0)
+
+
+def test_the_worker_runs_the_tgi_images_on_start() -> None:
+    """Its command is templates/tgi/onstart.sh where templates/tgi/Dockerfile copies this
+    repository: the worker with TGI as its backend."""
+    (command,) = parse_template("worker.dstack.yml")["commands"]
+    dockerfile = (TEMPLATES / "tgi" / "Dockerfile").read_text()
+    (copy,) = [line.split()[2] for line in dockerfile.splitlines() if line.startswith("COPY . ")]
+    onstart = Path(command).relative_to(copy)
+    assert onstart == Path("templates/tgi/onstart.sh")
+    assert 'worker.sh" tgi' in (REPO / onstart).read_text()
 
 
 def test_the_worker_is_one_replica_open_to_ticket_holders() -> None:
@@ -95,12 +103,22 @@ def test_the_backend_is_an_openai_service_under_its_model_name() -> None:
     model = backend["model"]
     assert (model["format"], model["prefix"]) == ("openai", "/v1")  # our backend's OpenAI routes
     assert model["name"] == variables(backend)["MODEL_ID"]
-    (command,) = backend["commands"]
-    words = shlex.split(command)
-    assert words[:2] == ["tgi-serverless", "backend"]
+    words = shlex.split(backend["commands"][-1])
+    assert words[1:3] == ["backend", "--host"]
+    assert words[3] == "0.0.0.0"
     assert int(words[words.index("--port") + 1]) == backend["port"]["container_port"]
-    assert words[words.index("--host") + 1] == "0.0.0.0"
     assert backend["auth"] is True
+
+
+def test_the_backend_installs_this_repository_in_dstacks_image() -> None:
+    """The repository dstack copies in is this one, and the commands install it from there."""
+    backend = parse_template("tgi.dstack.yml")
+    (repo,) = backend["repos"]
+    assert (TEMPLATES / "dstack" / repo["local_path"]).resolve() == REPO
+    install, serve = (shlex.split(command) for command in backend["commands"])
+    assert Path(install[0]) == Path(repo["path"]) / "templates" / "install.sh"
+    assert (REPO / "templates" / "install.sh").exists()
+    assert serve[0] == f"{install[1]}/bin/tgi-serverless"
 
 
 def test_dstacks_parser_refuses_what_it_does_not_know() -> None:
