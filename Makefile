@@ -7,8 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Pinned so that a fresh machine takes the local CPU wheel, never several GB of CUDA packages.
 TORCH := torch==2.13.0
+# dstack's own configuration parser checks templates/dstack/ (tests/templates). dstack pins many
+# packages of its own, so it lives in a venv apart from ours, made only when asked (CI does).
+DSTACK_VENV := .venv-dstack
+DSTACK := dstack==0.22.5
 
-.PHONY: install up test lint typecheck unit integration e2e coverage clean
+.PHONY: install dstack-env up test lint typecheck unit integration e2e coverage clean
 
 install: $(STAMP)
 
@@ -25,6 +29,13 @@ $(STAMP): pyproject.toml Makefile
 	# (requests, pycryptodome, psutil, python-dateutil) is in the dev extra.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps vastai==1.9.1
 	touch $(STAMP)
+
+dstack-env: $(DSTACK_VENV)/.installed
+
+$(DSTACK_VENV)/.installed: Makefile
+	test -x $(DSTACK_VENV)/bin/python || $(PYTHON) -m venv $(DSTACK_VENV)
+	$(DSTACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(DSTACK)
+	touch $@
 
 up: $(STAMP)
 	$(BIN)/tgi-serverless up $(ARGS)
@@ -56,4 +67,4 @@ coverage: $(STAMP)
 	$(BIN)/coverage html -q && echo "open htmlcov/index.html"
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) $(DSTACK_VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

@@ -46,6 +46,7 @@ class LoadTracker:
     requests_working: int = 0
     requests_received: int = 0
     outcomes: Counter[Outcome] = field(default_factory=Counter)
+    tokens_served_total: float = 0.0  # every request's tokens_served, since start
     idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while nothing is in flight
     capacity: CapacityEstimator = field(default_factory=CapacityEstimator)
     _served: deque[tuple[float, float]] = field(default_factory=deque)
@@ -82,6 +83,7 @@ class LoadTracker:
             self.idle.set()
         self.outcomes[outcome] += 1
         if tokens_served > 0:
+            self.tokens_served_total += tokens_served
             self._served.append((now, tokens_served))
             if admitted is not None:
                 self._learn(tokens_served, admitted, now)

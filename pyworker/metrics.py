@@ -77,6 +77,12 @@ class _StateCollector(Collector):
         for error_type, count in self._metrics.rejections.items():
             requests.add_metric([f"rejected_{error_type}"], count)
         yield requests
+        yield CounterMetricFamily(
+            "tgis_worker_generated_tokens",
+            "Tokens the backend generated for relayed requests (its x-generated-tokens header, "
+            "or a stream's token events)",
+            value=self._load.tokens_served_total,
+        )
         yield _labelled_counter(
             "tgis_worker_ticket_rejections",
             "Tickets refused, by reason",

@@ -1,7 +1,7 @@
 """The autoscaler on the router's HTTP API.
 
 GET   /autoscaler          desired vs actual workers by phase, the cold pool, latest decisions
-GET   /autoscaler/metrics  the same as Prometheus metrics
+GET   /autoscaler/metrics  the same as Prometheus metrics (also served on the router's /metrics)
 GET   /autoscaler/params   the scaled endpoint's parameters (as the endpoint resource holds them)
 PATCH /autoscaler/params   change some of them; from the next tick
 
@@ -28,6 +28,7 @@ from router.endpoints.store import EndpointStore
 from router.errors import EndpointNotFound, InvalidRequest
 from router.http.access import admin_only, status_reader
 from router.http.bodies import read_json_object
+from router.http.state import METRICS
 
 __all__ = ["add_autoscaler_routes"]
 
@@ -63,6 +64,10 @@ def add_autoscaler_routes(
         await store.save()
         return web.json_response(new.model_dump())
 
+    async def serve_metrics_on_metrics(app: web.Application) -> None:
+        app[METRICS].include(loop.metrics.registry)  # set by the startup steps, which run first
+
+    app.on_startup.append(serve_metrics_on_metrics)
     app.router.add_get("/autoscaler", status_reader(status))
     app.router.add_get("/autoscaler/metrics", status_reader(metrics))
     app.router.add_get("/autoscaler/params", status_reader(params))

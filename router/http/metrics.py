@@ -2,7 +2,9 @@
 
 Counted as they happen: routes by endpoint and outcome, and route latency. Read at scrape time
 from the registry and the waiting queue: requests waiting, in-flight load per endpoint
-(reported by workers plus tickets not yet in a report), and workers by endpoint and state.
+(reported by workers plus tickets not yet in a report), and workers by endpoint and state; from
+the endpoints: each one's worker bounds (`min_workers`, `max_workers`, `cold_workers`). Where an
+autoscaler runs, its own metrics (desired vs actual workers) are served here too (`include`).
 Labels only take names the router knows (an unknown endpoint counts as `endpoint=""`), so a
 client cannot grow the label set.
 
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -29,6 +32,9 @@ from prometheus_client.registry import Collector
 from router.routing.registry import WorkerRegistry
 from router.routing.waiting import WaitQueue
 
+if TYPE_CHECKING:
+    from router.endpoints.models import Endpoint
+
 __all__ = ["CONTENT_TYPE", "RouterMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -38,8 +44,13 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1,
 
 class RouterMetrics:
     def __init__(
-        self, registry: WorkerRegistry, queue: WaitQueue, clock: Callable[[], float]
+        self,
+        registry: WorkerRegistry,
+        queue: WaitQueue,
+        clock: Callable[[], float],
+        endpoints: Mapping[str, Endpoint] | None = None,
     ) -> None:
+        """`endpoints` is read at each scrape (the store's live mapping)."""
         self.prometheus = CollectorRegistry(auto_describe=True)
         self.routes: dict[tuple[str, str], int] = {}
         """Routes by (endpoint, outcome): few keys, known endpoints times outcomes."""
@@ -48,6 +59,12 @@ class RouterMetrics:
         self.latency_sum = 0.0
         self.prometheus.register(_RouteCollector(self))
         self.prometheus.register(_FleetCollector(registry, queue, clock))
+        self.prometheus.register(_BoundsCollector(endpoints if endpoints is not None else {}))
+
+    def include(self, other: CollectorRegistry) -> None:
+        """Serve `other`'s metrics here too (the autoscaler's, where one runs); their names
+        must not clash with ours (prometheus_client refuses a duplicate)."""
+        self.prometheus.register(other)
 
     def route_done(self, endpoint: str, outcome: str, seconds: float) -> None:
         key = (endpoint, outcome)
@@ -137,3 +154,23 @@ class _FleetCollector(Collector):
         yield load
         yield pending
         yield workers
+
+
+WORKER_BOUNDS = ("min_workers", "max_workers", "cold_workers")
+
+
+class _BoundsCollector(Collector):
+    def __init__(self, endpoints: Mapping[str, Endpoint]) -> None:
+        self._endpoints = endpoints
+
+    def collect(self) -> Iterator[Metric]:
+        bounds = GaugeMetricFamily(
+            "tgis_router_endpoint_workers",
+            "Each endpoint's worker bounds, as its parameters set them: min_workers (the floor "
+            "of serving workers), max_workers, cold_workers",
+            labels=["endpoint", "bound"],
+        )
+        for name, endpoint in sorted(self._endpoints.items()):
+            for bound in WORKER_BOUNDS:
+                bounds.add_metric([name, bound], getattr(endpoint.params, bound))
+        yield bounds

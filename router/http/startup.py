@@ -177,7 +177,7 @@ async def build_route_service(app: web.Application) -> AsyncIterator[None]:
         demand=app[DEMAND],
     )
     app[SERVICE], app[BACKPLANE] = service, CoreBackplane(service)
-    app[METRICS] = RouterMetrics(registry, service.queue, app[CLOCK])
+    app[METRICS] = RouterMetrics(registry, service.queue, app[CLOCK], app[STORE].endpoints)
     yield
 
 

@@ -369,11 +369,13 @@ async def test_metrics_count_outcomes_rejections_and_latencies(vast: VastStack) 
         "tgis_worker_queue_time_seconds_count 1.0",
         "tgis_worker_time_to_first_byte_seconds_count 1.0",
         "tgis_worker_in_flight_workload 0.0",
+        "tgis_worker_generated_tokens_total 3.0",  # the fake backend's x-generated-tokens
         'tgis_worker_state{state="ready"} 1.0',
     ):
         assert line in text, line
     documented = {  # docs/pyworker.md, Operations
         "tgis_worker_requests_total": "counter",
+        "tgis_worker_generated_tokens_total": "counter",
         "tgis_worker_ticket_rejections_total": "counter",
         "tgis_worker_relay_errors_total": "counter",
         "tgis_worker_queue_time_seconds": "histogram",

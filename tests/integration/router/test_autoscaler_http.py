@@ -158,3 +158,21 @@ async def test_public_status_opens_the_reads_but_not_the_params(
     response = await client.patch("/autoscaler/params", json={"max_workers": 0}, headers=CLIENT)
     assert response.status == 401
     assert loop.params.max_workers == 4
+
+
+async def test_the_routers_open_metrics_show_desired_and_actual_workers(
+    setup: tuple[TestClient[Any, Any], AutoscalerLoop],
+) -> None:
+    """One scrape of /metrics, without the admin key, has the autoscaler's metrics beside the
+    router's own, and the endpoint's worker bounds: what a dashboard plots as desired vs actual."""
+    client, loop = setup
+    await loop.tick()
+    text = await (await client.get("/metrics")).text()
+    for line in (
+        'tgis_autoscaler_desired_workers{pool="active"} 1.0',
+        'tgis_router_endpoint_workers{bound="min_workers",endpoint="default"} 1.0',
+        'tgis_router_endpoint_workers{bound="max_workers",endpoint="default"} 4.0',
+        'tgis_router_endpoint_workers{bound="cold_workers",endpoint="default"} 2.0',
+    ):
+        assert line in text, line
+    assert "# TYPE tgis_autoscaler_workers gauge" in text

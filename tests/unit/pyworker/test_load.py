@@ -62,3 +62,14 @@ def test_recent_perf_forgets_old_work() -> None:
         slot.tokens_served = 50
     now[0] = 20.0
     assert load.recent_perf() == 0.0
+
+
+def test_tokens_served_add_up_since_start() -> None:
+    """What /metrics counts as `tgis_worker_generated_tokens_total`: nothing is forgotten."""
+    now = [0.0]
+    load = LoadTracker(clock=lambda: now[0], perf_window_s=10)
+    for tokens, at in ((50, 0.0), (7, 30.0)):
+        now[0] = at
+        with load.slot(1) as slot:
+            slot.tokens_served = tokens
+    assert load.tokens_served_total == 57
