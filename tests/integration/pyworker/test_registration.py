@@ -27,7 +27,7 @@ async def test_the_worker_trades_its_join_token_for_a_credential_it_reports_with
     async for stack in start_stack(aiohttp_server, tmp_path, FakeTGI()):
         reporter = stack.worker.app[REPORTER]
         # Serving and registering race: the report carrying the join token may still be in flight.
-        await wait_until(lambda: reporter.registered)
+        await wait_until(lambda reporter=reporter: reporter.registered)  # type: ignore[misc]
         router = stack.router.app
         identity = router[IDENTITIES].book.get("w1")
         assert identity is not None
