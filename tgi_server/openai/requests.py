@@ -15,6 +15,7 @@ Pure: the template comes in as a function.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ __all__ = [
     "CompletionRequest",
     "chat_call",
     "completion_call",
+    "cut_tool_call",
     "tool_call",
 ]
 
@@ -340,6 +342,35 @@ def tool_call(text: str) -> tuple[str | None, dict[str, Any]]:
     if name == NO_TOOL:
         return None, function
     return name, function
+
+
+_CALL_HEAD = re.compile(r'\s*\{\s*"function"\s*:\s*\{\s*"_name"\s*:\s*"(?P<name>[^"\\]*)"\s*,?\s*')
+_CONTENT_HEAD = re.compile(r'"content"\s*:\s*"')
+
+
+def cut_tool_call(text: str) -> tuple[str | None, str] | None:
+    """A tool-grammar output the token budget cut short, read as far as it got: (function
+    name, its arguments so far as JSON text), or (None, the text so far) for `no_tool`. None
+    when even the function's name was cut."""
+    head = _CALL_HEAD.match(text)
+    if head is None:
+        return None
+    rest = text[head.end() :]
+    if head["name"] != NO_TOOL:
+        return head["name"], "{" + rest
+    content = _CONTENT_HEAD.match(rest)
+    return None, _string_so_far(rest[content.end() :]) if content else ""
+
+
+def _string_so_far(partial: str) -> str:
+    """The text of a JSON string literal cut before its closing quote (an escape sequence cut
+    in the middle is dropped)."""
+    for end in range(len(partial), max(len(partial) - 6, 0) - 1, -1):
+        try:
+            return str(json.loads(f'"{partial[:end]}"'))
+        except ValueError:
+            continue
+    return ""
 
 
 def _flatten(message: dict[str, Any]) -> dict[str, Any]:

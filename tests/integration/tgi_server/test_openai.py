@@ -144,6 +144,36 @@ async def test_a_named_tool_is_called_with_arguments_fitting_its_schema(
     assert streamed["arguments"] == call["function"]["arguments"]
 
 
+async def test_a_tool_call_cut_by_max_tokens_is_answered_as_far_as_it_got(
+    client: BackendClient,
+) -> None:
+    """As OpenAI answers it: the call with its arguments so far, finish reason `length`; not a
+    422 that loses what was generated (TGI's answer)."""
+    free_text = {
+        "type": "function",
+        "function": {
+            "name": "describe",
+            "parameters": {
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+                "required": ["text"],
+            },
+        },
+    }
+    body = greedy_chat(40, tools=[free_text], tool_choice="describe")
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert status == 200, payload
+    choice = payload["choices"][0]
+    assert choice["finish_reason"] == "length"
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "describe"
+    assert call["function"]["arguments"].startswith('{"text"')
+    response = await client.post("/v1/chat/completions", json={**body, "stream": True})
+    payloads = sse_payloads(await response.read())
+    chunk = json.loads(payloads[-2])["choices"][0]
+    assert chunk["delta"]["tool_calls"][0]["function"] == call["function"]
+
+
 @pytest.mark.parametrize(
     "parameters", ["x", {"properties": "ab"}, {"required": 5}, {"required": [1]}]
 )

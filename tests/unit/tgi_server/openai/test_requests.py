@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tgi_server.errors import InvalidBodyError
-from tgi_server.openai.requests import DEFAULT_TOOL_PROMPT, chat_call
+from tgi_server.openai.requests import DEFAULT_TOOL_PROMPT, chat_call, cut_tool_call
 
 WEATHER = {
     "type": "function",
@@ -120,3 +120,23 @@ def test_content_that_is_neither_text_nor_parts_is_a_422(
     document = {"messages": [{"role": "user", "content": content}], "tools": tools}
     with pytest.raises(InvalidBodyError, match="content must be a string or a list of parts"):
         chat_call(document, Recorder(), template_renders_tools=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ('{"function": {"_name": "get_weather", "city": "Par', ("get_weather", '{"city": "Par')),
+        ('{ "function" : { "_name" : "f" ,', ("f", "{")),
+        ('{"function":{"_name":"f"', ("f", "{")),
+        ('{"function": {"_name": "no_tool", "content": "It is \\u00e9t', (None, "It is \u00e9t")),
+        ('{"function": {"_name": "no_tool", "content": "It is \\u00e', (None, "It is ")),
+        ('{"function": {"_name": "no_tool", "content": "a \\"b', (None, 'a "b')),
+        ('{"function": {"_name": "no_tool", ', (None, "")),
+        ('{"function": {"_name": "get_wea', None),
+        ("{not json", None),
+    ],
+)
+def test_a_cut_tool_call_is_read_as_far_as_it_got(
+    text: str, read: tuple[str | None, str] | None
+) -> None:
+    assert cut_tool_call(text) == read
