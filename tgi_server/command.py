@@ -10,7 +10,9 @@ works offline. Like TGI, it opens its port only once the model is loaded and the
 Environment (TGI's names, exactly as spelled; flags win; all of them in docs/backend.md,
 Settings):
   MODEL_ID                 hub id or local folder (default: the built-in tiny model)
-  HF_TOKEN                 token for gated or private models
+  HF_TOKEN                 token for gated or private models (or HUGGING_FACE_HUB_TOKEN)
+  REVISION, TRUST_REMOTE_CODE, QUANTIZE   as the flags --revision, --trust-remote-code,
+                           --quantize (bitsandbytes, bitsandbytes-nf4, bitsandbytes-fp4: CUDA)
   PORT                     port to listen on (default 5001)
   TGIS_BACKEND_HOST        address to bind (default 127.0.0.1)
   MAX_INPUT_TOKENS         longest prompt, in tokens (default 1024)
@@ -28,6 +30,7 @@ Examples:
   curl -s localhost:5001/generate -H 'Content-Type: application/json' \\
        -d '{"inputs": "The lighthouse", "parameters": {"max_new_tokens": 20}}'
   MODEL_ID=HuggingFaceTB/SmolLM2-135M-Instruct tgi-serverless backend --port 8081
+  tgi-serverless backend --model-id org/model --revision main --quantize bitsandbytes-nf4
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
+from typing import get_args
 
 import pydantic
 
-from tgi_server.settings import BackendSettings
+from tgi_server.settings import BackendSettings, Quantize
 
 __all__ = ["HELP", "add_arguments", "build_settings", "run"]
 
@@ -57,6 +61,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model-id",
         metavar="ID",
         help="hub id or local folder (default: the built-in tiny model, $MODEL_ID)",
+    )
+    parser.add_argument(
+        "--revision",
+        metavar="REF",
+        help="hub revision of --model-id: a branch, tag or commit ($REVISION)",
+    )
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        default=None,
+        help="run the model's own Python code, if it ships some ($TRUST_REMOTE_CODE)",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=get_args(Quantize),
+        help="quantize while loading: bitsandbytes, bitsandbytes-nf4, bitsandbytes-fp4 "
+        "(CUDA only); TGI's other methods are refused ($QUANTIZE)",
     )
     parser.add_argument(
         "--max-input-tokens", type=int, metavar="N", help="longest prompt in tokens (default 1024)"
@@ -114,8 +135,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = build_settings(args, os.environ)
     except pydantic.ValidationError as exc:
-        print(f'Error: ArgumentValidation("{_first_problem(exc)}")', file=sys.stderr)
-        return 1
+        return _argument_error(_first_problem(exc))
+    from tgi_server.model.launch_flags import launch_facts, launch_problem
+
+    problem = launch_problem(settings, launch_facts(settings))
+    if problem is not None:
+        return _argument_error(problem)
     if settings.json_output:
         from tgi_server.json_logging import use_json_logs
 
@@ -123,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
     from tgi_server.server import serve
 
     return serve(settings)
+
+
+def _argument_error(problem: str) -> int:
+    """TGI's launcher's way to refuse its arguments; the exit status."""
+    print(f'Error: ArgumentValidation("{problem}")', file=sys.stderr)
+    return 1
 
 
 def _first_problem(exc: pydantic.ValidationError) -> str:

@@ -16,9 +16,24 @@ from pydantic import AliasChoices, ConfigDict, Field, SecretStr, field_validator
 
 from common.settings import ServiceSettings
 
-__all__ = ["DEFAULT_CACHE_DIR", "BackendSettings"]
+__all__ = ["DEFAULT_CACHE_DIR", "BackendSettings", "Quantize"]
 
 DEFAULT_CACHE_DIR = Path("~/.cache/tgi-serverless")
+
+Quantize = Literal[
+    "awq",
+    "compressed-tensors",
+    "eetq",
+    "exl2",
+    "gptq",
+    "marlin",
+    "bitsandbytes",
+    "bitsandbytes-nf4",
+    "bitsandbytes-fp4",
+    "fp8",
+]
+"""Every value of TGI's `--quantize`, so that a TGI template parses; which of them this backend
+can apply, and on what device, is `tgi_server.model.launch_flags`'s to say."""
 
 
 class BackendSettings(ServiceSettings):
@@ -33,6 +48,23 @@ class BackendSettings(ServiceSettings):
     )
     hf_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+    )
+    revision: str | None = Field(
+        default=None,
+        validation_alias="REVISION",
+        description="the hub revision (branch, tag or commit) of MODEL_ID; refused for a local "
+        "folder or the built-in tiny model, which have none",
+    )
+    trust_remote_code: bool = Field(
+        default=False,
+        validation_alias="TRUST_REMOTE_CODE",
+        description="let transformers run the model's own Python code (its config's auto_map)",
+    )
+    quantize: Quantize | None = Field(
+        default=None,
+        validation_alias="QUANTIZE",
+        description="quantize the weights while loading: bitsandbytes (8-bit), "
+        "bitsandbytes-nf4 or bitsandbytes-fp4 (4-bit), on a CUDA GPU",
     )
     host: str = Field(default="127.0.0.1", validation_alias="TGIS_BACKEND_HOST")
     port: int = Field(default=5001, ge=1, le=65535, validation_alias="PORT")
@@ -109,6 +141,11 @@ class BackendSettings(ServiceSettings):
     @field_validator("model_id")
     @classmethod
     def _blank_means_builtin(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("revision")
+    @classmethod
+    def _blank_means_default_revision(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
     @field_validator("cache_dir")

@@ -76,6 +76,32 @@ def test_a_model_that_cannot_load_ends_with_shard_cannot_start(tmp_path: Path) -
     assert "Error when initializing model" in errors
 
 
+def test_launcher_flags_it_cannot_honour_end_it_at_once_saying_why(tmp_path: Path) -> None:
+    """TGI's `--revision` on a local folder and `--quantize` with bitsandbytes on a machine
+    without CUDA (or a method transformers does not apply) end the process before anything
+    loads, with TGI's argument error naming the flag."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    quantize = "gptq" if torch_sees_cuda() else "bitsandbytes"
+    cases = {
+        ("--model-id", str(folder), "--revision", "v1.0"): f"`model_id`({folder}) is a local",
+        ("--model-id", "org/model", "--quantize", quantize): f"`quantize`({quantize})",
+    }
+    for args, reason in cases.items():
+        process = start(["--port", str(free_port()), *args], tmp_path)
+        output, errors = process.communicate(timeout=60)
+        assert process.returncode == 1
+        assert errors.startswith('Error: ArgumentValidation("'), errors
+        assert reason in errors
+        assert "Loading" not in output + errors  # nothing loaded, no shard started
+
+
+def torch_sees_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def test_a_crashed_shard_ends_the_backend_as_tgi_launcher_does(tgis_cache_dir: Path) -> None:
     port = free_port()
     process = start(["--port", str(port), "--json-output"], tgis_cache_dir)

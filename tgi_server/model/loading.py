@@ -1,7 +1,8 @@
 """Loading the served model and wiring it into an engine.
 
 With MODEL_ID unset, the built-in tiny model is built (first time) and loaded from the cache;
-otherwise transformers loads MODEL_ID, a hub id or a local folder, with HF_TOKEN for gated repos.
+otherwise transformers loads MODEL_ID, a hub id or a local folder, with HF_TOKEN for gated repos
+and TGI's `--revision`, `--trust-remote-code` and `--quantize` (model/launch_flags.py).
 The model goes on the GPU when there is one (bfloat16 where supported), else on the CPU in
 float32.
 """
@@ -27,6 +28,7 @@ from tgi_server.model.batch_runner import (
     supports_padded_batching,
 )
 from tgi_server.model.codec import HFTextCodec
+from tgi_server.model.launch_flags import pretrained_options, quantization_config
 from tgi_server.model.runner import ModelRunner
 from tgi_server.model.tiny import TINY_MODEL_ID, ensure_tiny_model
 from tgi_server.scheduler.admission import BatchLimits
@@ -70,16 +72,22 @@ class LoadedTokenizer:
 
 
 def load_model(settings: BackendSettings) -> LoadedModel:
-    """Load the configured model and tokenizer, ready for inference."""
+    """Load the configured model and tokenizer, ready for inference (with `--revision`,
+    `--trust-remote-code` and `--quantize` applied: `launch_flags`)."""
     source, model_id = _source(settings)
-    token = _token(settings)
+    options = pretrained_options(settings)
     device = _pick_device()
+    dtype = _pick_dtype(device)
     log.info("Loading %s on %s", model_id, device)
-    tokenizer = AutoTokenizer.from_pretrained(source, token=token)
-    model: Any = AutoModelForCausalLM.from_pretrained(
-        source, token=token, dtype=_pick_dtype(device)
-    )
-    model.to(device)
+    tokenizer = AutoTokenizer.from_pretrained(source, **options)
+    quantization = quantization_config(settings, dtype)
+    if quantization is None:
+        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **options)
+        model.to(device)
+    else:  # a bitsandbytes model is placed while loading; it cannot be moved afterwards
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype, quantization_config=quantization, device_map=device, **options
+        )
     model.eval()
     return LoadedModel(model_id=model_id, model=model, tokenizer=tokenizer, device=device)
 
@@ -89,9 +97,9 @@ def load_tokenizer(settings: BackendSettings) -> LoadedTokenizer:
     model is built if the cache lacks it; the shard may be building it at the same moment,
     which is safe (each build is published atomically and the first copy wins)."""
     source, model_id = _source(settings)
-    token = _token(settings)
-    tokenizer = AutoTokenizer.from_pretrained(source, token=token)
-    config = AutoConfig.from_pretrained(source, token=token)
+    options = pretrained_options(settings)
+    tokenizer = AutoTokenizer.from_pretrained(source, **options)
+    config = AutoConfig.from_pretrained(source, **options)
     return LoadedTokenizer(model_id, tokenizer, _positions(config))
 
 
@@ -100,10 +108,6 @@ def _source(settings: BackendSettings) -> tuple[str | Path, str]:
     if settings.model_id is None:
         return ensure_tiny_model(settings.cache_dir), TINY_MODEL_ID
     return settings.model_id, settings.model_id
-
-
-def _token(settings: BackendSettings) -> str | None:
-    return settings.hf_token.get_secret_value() if settings.hf_token else None
 
 
 def build_engine(loaded: LoadedModel, settings: BackendSettings | None = None) -> Engine:

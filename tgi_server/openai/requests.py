@@ -8,13 +8,17 @@ With tools in use, TGI appends to the last message `"\n---\n"` then, when the te
 render `tools` itself, the tools as compact JSON and a newline, then `tool_prompt` (TGI's default
 below when absent).
 `/v1/completions`: one prompt or a list of at most `max_client_batch_size`, with the same
-sampling rules; `suffix` is refused. On both, `n` above 1 is refused: one choice per prompt.
+sampling rules (`presence_penalty` too, unless `repetition_penalty` is given: then a 422);
+`suffix` is refused. On both, `n` above 1 is refused: one choice per prompt, and so is every
+OpenAI field this backend cannot honour (`UNSUPPORTED_CHAT_FIELDS`,
+`UNSUPPORTED_COMPLETION_FIELDS`) when it is given a value other than its neutral one.
 Pure: the template comes in as a function.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,12 +31,17 @@ from protocol.tgi import GenerateParameters, GenerateRequest
 from tgi_server.errors import InvalidBodyError, OpenAIRequestError, ToolError
 
 __all__ = [
+    "UNSUPPORTED_CHAT_FIELDS",
+    "UNSUPPORTED_COMPLETION_FIELDS",
     "ChatCall",
     "ChatRequest",
     "CompletionCall",
     "CompletionRequest",
+    "Unsupported",
     "chat_call",
     "completion_call",
+    "cut_tool_call",
+    "refuse_unsupported",
     "tool_call",
 ]
 
@@ -46,6 +55,54 @@ class _Body(BaseModel):
 
 class StreamOptions(_Body):
     include_usage: bool = False
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """An OpenAI request field this backend cannot honour: refused (422) unless its value is one
+    of `neutral` (what asks for nothing), never ignored."""
+
+    neutral: tuple[Any, ...]
+    reason: str
+
+
+_NO_LOGIT_BIAS = Unsupported((None, {}), "no logit bias is applied")
+
+UNSUPPORTED_CHAT_FIELDS: dict[str, Unsupported] = {
+    "audio": Unsupported((None,), "text is the only output modality"),
+    "function_call": Unsupported((None,), "use `tool_choice`"),
+    "functions": Unsupported((None, []), "use `tools`"),
+    "logit_bias": _NO_LOGIT_BIAS,
+    "modalities": Unsupported((None, ["text"]), "text is the only output modality"),
+    "moderation": Unsupported((None,), "no moderation model runs here"),
+    "reasoning_effort": Unsupported((None,), "the served model has no reasoning control"),
+    "store": Unsupported((None, False), "completions are not stored"),
+    "verbosity": Unsupported((None,), "the served model has no verbosity control"),
+    "web_search_options": Unsupported((None,), "no web search runs here"),
+}
+"""Chat fields refused when set (docs/backend.md, Parameters)."""
+
+UNSUPPORTED_COMPLETION_FIELDS: dict[str, Unsupported] = {
+    "best_of": Unsupported((None, 1), "one completion is generated per prompt"),
+    "echo": Unsupported((None, False), "the prompt is not echoed"),
+    "logit_bias": _NO_LOGIT_BIAS,
+    "logprobs": Unsupported((None,), "completions carry no log probabilities here"),
+}
+"""Completions fields refused when set (docs/backend.md, Parameters)."""
+
+
+def refuse_unsupported(document: Any, fields: dict[str, Unsupported]) -> None:
+    """422 naming the first of `fields` that `document` sets to a value other than its neutral
+    one."""
+    if not isinstance(document, dict):
+        return
+    for name, unsupported in fields.items():
+        value = document.get(name)
+        if not any(value == neutral for neutral in unsupported.neutral):
+            raise OpenAIRequestError(
+                f"`{name}` is not supported by this backend ({unsupported.reason}): leave it unset",
+                ErrorType.VALIDATION,
+            )
 
 
 class _Sampling(_Body):
@@ -76,6 +133,7 @@ class ChatRequest(_Sampling):
 
 class CompletionRequest(_Sampling):
     prompt: str | list[str]
+    presence_penalty: float | None = None
     repetition_penalty: float | None = None
     suffix: str | None = None
 
@@ -114,6 +172,7 @@ def chat_call(document: Any, render: RenderChat, *, template_renders_tools: bool
     prompt (not the tools' JSON) is appended to the last message.
     """
     body = parse_body(ChatRequest, document)
+    refuse_unsupported(document, UNSUPPORTED_CHAT_FIELDS)
     if body.tools and body.response_format is not None:
         raise ToolError("Grammar and tools are mutually exclusive")
     tools = _chosen_tools(body.tools or [], body.tool_choice)
@@ -124,13 +183,12 @@ def chat_call(document: Any, render: RenderChat, *, template_renders_tools: bool
         suffix = tool_prompt_suffix(tools, body.tool_choice, prompt_text, template_renders_tools)
         messages[-1] = {**messages[-1], "content": messages[-1]["content"] + suffix}
     prompt = render(messages, tools or None)
-    repetition = None if body.presence_penalty is None else body.presence_penalty + 2.0
     parameters = _parameters(
         body,
         max_new_tokens=body.max_tokens
         if body.max_tokens is not None
         else body.max_completion_tokens,
-        repetition_penalty=repetition,
+        repetition_penalty=_repetition_penalty(body.presence_penalty),
         top_n_tokens=body.top_logprobs if body.logprobs else None,
         details=True,
     )
@@ -150,6 +208,7 @@ def chat_call(document: Any, render: RenderChat, *, template_renders_tools: bool
 def completion_call(document: Any, max_client_batch_size: int) -> CompletionCall:
     """The generate requests of a completions body, one per prompt."""
     body = parse_body(CompletionRequest, document)
+    refuse_unsupported(document, UNSUPPORTED_COMPLETION_FIELDS)
     if body.suffix is not None:
         raise OpenAIRequestError(
             "Suffix is not supported and can be achieved by preprocessing the prompt.",
@@ -163,15 +222,29 @@ def completion_call(document: Any, max_client_batch_size: int) -> CompletionCall
             f"Number of prompts exceeds the maximum allowed batch size of {max_client_batch_size}",
             ErrorType.BATCH_SIZE_EXCEEDED,
         )
+    if body.presence_penalty is not None and body.repetition_penalty is not None:
+        raise OpenAIRequestError(
+            "`presence_penalty` and `repetition_penalty` are one penalty here (repetition ="
+            " presence + 2, as TGI maps them): send one of them",
+            ErrorType.VALIDATION,
+        )
+    repetition = body.repetition_penalty
+    if repetition is None:
+        repetition = _repetition_penalty(body.presence_penalty)
     parameters = _parameters(
         body,
         max_new_tokens=body.max_tokens,
-        repetition_penalty=body.repetition_penalty,
+        repetition_penalty=repetition,
         top_n_tokens=None,
         details=True,
     )
     requests = tuple(GenerateRequest(inputs=p, parameters=parameters) for p in prompts)
     return CompletionCall(requests, body.stream, body.model)
+
+
+def _repetition_penalty(presence_penalty: float | None) -> float | None:
+    """TGI's reading of OpenAI's `presence_penalty` p: `repetition_penalty` p + 2."""
+    return None if presence_penalty is None else presence_penalty + 2.0
 
 
 def _parameters(
@@ -340,6 +413,35 @@ def tool_call(text: str) -> tuple[str | None, dict[str, Any]]:
     if name == NO_TOOL:
         return None, function
     return name, function
+
+
+_CALL_HEAD = re.compile(r'\s*\{\s*"function"\s*:\s*\{\s*"_name"\s*:\s*"(?P<name>[^"\\]*)"\s*,?\s*')
+_CONTENT_HEAD = re.compile(r'"content"\s*:\s*"')
+
+
+def cut_tool_call(text: str) -> tuple[str | None, str] | None:
+    """A tool-grammar output the token budget cut short, read as far as it got: (function
+    name, its arguments so far as JSON text), or (None, the text so far) for `no_tool`. None
+    when even the function's name was cut."""
+    head = _CALL_HEAD.match(text)
+    if head is None:
+        return None
+    rest = text[head.end() :]
+    if head["name"] != NO_TOOL:
+        return head["name"], "{" + rest
+    content = _CONTENT_HEAD.match(rest)
+    return None, _string_so_far(rest[content.end() :]) if content else ""
+
+
+def _string_so_far(partial: str) -> str:
+    """The text of a JSON string literal cut before its closing quote (an escape sequence cut
+    in the middle is dropped)."""
+    for end in range(len(partial), max(len(partial) - 6, 0) - 1, -1):
+        try:
+            return str(json.loads(f'"{partial[:end]}"'))
+        except ValueError:
+            continue
+    return ""
 
 
 def _flatten(message: dict[str, Any]) -> dict[str, Any]:

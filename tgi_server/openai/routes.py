@@ -18,15 +18,23 @@ from aiohttp import web
 
 from protocol.sse import encode_data_event, encode_json_event
 from protocol.tgi import GenerateRequest
-from tgi_server.generation.events import TokenEvent
+from tgi_server.errors import ToolError
+from tgi_server.generation.events import Completion, TokenEvent
 from tgi_server.http.app_keys import ENGINE_KEY, SERVICE_KEY, SETTINGS_KEY
 from tgi_server.http.bodies import read_json
 from tgi_server.http.responses import compute_type, json_response, run_generate
 from tgi_server.http.streaming import EncodeEvent, stream_response
 from tgi_server.http.wire import generate_headers, span_body
-from tgi_server.openai.requests import ChatCall, chat_call, completion_call, tool_call
+from tgi_server.openai.requests import (
+    ChatCall,
+    chat_call,
+    completion_call,
+    cut_tool_call,
+    tool_call,
+)
 from tgi_server.openai.tool_stream import ToolCallStream
 from tgi_server.openai.wire import (
+    ToolAnswer,
     chat_body,
     chat_chunk,
     completion_body,
@@ -87,7 +95,7 @@ async def chat_document(
     if call.stream:
         return await _sse(request, [(call.request, chat_encoder(call, model))], received_at)
     result = await _generate(app, call.request, received_at)
-    tool = tool_call(result.best.completion.generated_text) if call.uses_tools else None
+    tool = answered_tool(result.best.completion) if call.uses_tools else None
     body = chat_body(result, model, logprobs=call.logprobs, tool=tool)
     return json_response(body, headers=generate_headers(result, compute_type(app)))
 
@@ -107,6 +115,19 @@ async def completion_document(
     results = await _generate_all(app, call.requests, received_at)
     body = completion_body(results, model)
     return json_response(body, headers=generate_headers(results[0], compute_type(app)))
+
+
+def answered_tool(completion: Completion) -> ToolAnswer:
+    """The tool call of a finished tool-grammar output. One the token budget cut short is
+    answered as OpenAI answers it, as far as it got, with finish reason `length` (TGI refuses it
+    with a 422 `tool_error`, losing what was generated)."""
+    try:
+        return tool_call(completion.generated_text)
+    except ToolError:
+        cut = cut_tool_call(completion.generated_text)
+        if completion.finish_reason != "length" or cut is None:
+            raise
+        return cut
 
 
 def chat_encoder(call: ChatCall, model: str) -> EncodeEvent:
@@ -134,7 +155,7 @@ def _tool_chunks(tools: ToolCallStream, event: TokenEvent, model: str) -> bytes:
     completion = event.completion
     if completion is None:
         return b"".join(encode_json_event(delta_chunk(delta, model, None)) for delta in deltas)
-    deltas += tools.finish(completion.generated_text)
+    deltas += tools.finish(completion.generated_text, cut=completion.finish_reason == "length")
     last = deltas.pop() if deltas else {}
     chunks = [delta_chunk(delta, model, None) for delta in deltas]
     chunks.append(delta_chunk(last, model, completion.finish_reason))

@@ -9,6 +9,9 @@ it), and last what was held back, without the call's own closing brace. Joined, 
 deltas are the JSON object of the call's arguments, its keys in the model's order; `finish`
 checks that they parse to the arguments of the whole output.
 
+A call the token budget cut short ends with what was generated of it (`finish(..., cut=True)`),
+as OpenAI ends one, rather than with an error; a call cut inside its name is still an error.
+
 Sent whole once the model is done: `no_tool` (the model answers in text; one content delta),
 and a call whose `_name` is not its first member (a grammar that orders keys otherwise writes
 arguments before the name is known): the name delta, then all the arguments in one.
@@ -23,7 +26,7 @@ import re
 from typing import Any
 
 from tgi_server.errors import ToolError
-from tgi_server.openai.requests import NO_TOOL, tool_call
+from tgi_server.openai.requests import NO_TOOL, cut_tool_call, tool_call
 
 __all__ = ["TOOL_CALL_ID", "ToolCallStream"]
 
@@ -75,11 +78,16 @@ class ToolCallStream:
             deltas += self._arguments(text)
         return deltas
 
-    def finish(self, generated_text: str) -> list[JSON]:
+    def finish(self, generated_text: str, *, cut: bool = False) -> list[JSON]:
         """The last deltas, once the model is done and wrote `generated_text` (all of the
-        output); ToolError when it is not a tool call, or when the arguments sent so far are not
-        those of the call."""
-        name, arguments = tool_call(generated_text)
+        output; `cut` when the token budget ended it); ToolError when it is not a tool call (nor
+        one cut after its name), or when the arguments sent so far are not those of the call."""
+        try:
+            name, arguments = tool_call(generated_text)
+        except ToolError:
+            if not cut:
+                raise
+            return self._cut_short(generated_text)
         if name is None:
             return [{"role": "assistant", "content": str(arguments.get("content", ""))}]
         if self._name is None:  # `_name` came after the arguments: all of it now
@@ -90,6 +98,19 @@ class ToolCallStream:
         if name != self._name or not _same_arguments(whole, arguments):
             raise ToolError(f"the streamed tool call does not match the output {generated_text!r}")
         return [_arguments_delta(last)] if last else []
+
+    def _cut_short(self, generated_text: str) -> list[JSON]:
+        """The last deltas of a call cut short: what was generated of it and not yet sent."""
+        answer = cut_tool_call(generated_text)
+        if answer is None:
+            raise ToolError(f"the tool call was cut short in its name: {generated_text!r}")
+        name, so_far = answer
+        if name is None:
+            return [{"role": "assistant", "content": so_far}]
+        if self._name is None:  # `_name` came after the arguments: all of it now
+            return [_name_delta(name), _arguments_delta(so_far)]
+        rest = ("{" if self._opening else "") + self._held
+        return [_arguments_delta(rest)] if rest else []
 
     def _arguments(self, text: str) -> list[JSON]:
         """The delta of what `text` adds to the arguments and lets us send, if anything."""

@@ -17,6 +17,7 @@ from tgi_server.http.wire import f32
 from tgi_server.service import GenerateResult
 
 __all__ = [
+    "ToolAnswer",
     "assistant_message",
     "chat_body",
     "chat_chunk",
@@ -64,18 +65,28 @@ def _logprob_entry(token: GeneratedToken, top: tuple[GeneratedToken, ...]) -> JS
     }
 
 
-def assistant_message(text: str, tool: tuple[str | None, JSON] | None) -> JSON:
+ToolAnswer = tuple[str | None, JSON | str]
+"""A tool call: (function name, its arguments), or (None, `no_tool`'s arguments: the text
+answer); arguments as text when the token budget cut the call short (`cut_tool_call`)."""
+
+
+def assistant_message(text: str, tool: ToolAnswer | None) -> JSON:
     """The assistant's message: its text, or the tool call (name, arguments) it made."""
     if tool is None:
         return {"role": "assistant", "content": text}
     name, arguments = tool
     if name is None:  # `no_tool`: the model chose to answer in text
-        return {"role": "assistant", "content": str(arguments.get("content", ""))}
+        return {"role": "assistant", "content": _no_tool_text(arguments)}
     return {"role": "assistant", "tool_calls": [_tool_call_body(name, arguments)]}
 
 
-def _tool_call_body(name: str, arguments: JSON) -> JSON:
-    function = {"description": None, "name": name, "arguments": json.dumps(arguments)}
+def _no_tool_text(arguments: JSON | str) -> str:
+    return arguments if isinstance(arguments, str) else str(arguments.get("content", ""))
+
+
+def _tool_call_body(name: str, arguments: JSON | str) -> JSON:
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    function = {"description": None, "name": name, "arguments": text}
     return {"id": "0", "type": "function", "function": function}
 
 
@@ -84,7 +95,7 @@ def chat_body(
     model: str,
     *,
     logprobs: bool,
-    tool: tuple[str | None, JSON] | None = None,
+    tool: ToolAnswer | None = None,
 ) -> JSON:
     """A non-streamed chat completion (a tool call when `tool` is given)."""
     best = result.best

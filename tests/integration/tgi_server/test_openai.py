@@ -168,6 +168,38 @@ async def test_chat_tokenize_gives_the_chat_routes_prompt_and_its_tokens(
     assert status == 422
 
 
+async def test_a_tool_call_cut_by_max_tokens_is_answered_as_far_as_it_got(
+    client: BackendClient,
+) -> None:
+    """As OpenAI answers it: the call with its arguments so far, finish reason `length`; not a
+    422 that loses what was generated (TGI's answer)."""
+    free_text = {
+        "type": "function",
+        "function": {
+            "name": "describe",
+            "parameters": {
+                "type": "object",
+                "properties": {"text": {"type": "string"}},
+                "required": ["text"],
+            },
+        },
+    }
+    body = greedy_chat(40, tools=[free_text], tool_choice="describe")
+    status, payload = await post(client, "/v1/chat/completions", body)
+    assert status == 200, payload
+    choice = payload["choices"][0]
+    assert choice["finish_reason"] == "length"
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "describe"
+    assert call["function"]["arguments"].startswith('{"text"')
+    response = await client.post("/v1/chat/completions", json={**body, "stream": True})
+    choices = [json.loads(data)["choices"][0] for data in sse_payloads(await response.read())[:-1]]
+    functions = [c["delta"]["tool_calls"][0]["function"] for c in choices if c["delta"]]
+    assert functions[0] == {"name": "describe", "arguments": ""}  # the name first
+    assert "".join(f["arguments"] for f in functions) == call["function"]["arguments"]
+    assert choices[-1]["finish_reason"] == "length"
+
+
 @pytest.mark.parametrize(
     "parameters", ["x", {"properties": "ab"}, {"required": 5}, {"required": [1]}]
 )

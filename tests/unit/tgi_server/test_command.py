@@ -89,3 +89,35 @@ def test_a_prefill_budget_below_one_prompt_is_refused(capsys: pytest.CaptureFixt
     assert "`max_batch_prefill_tokens`(100) must be >= `max_input_tokens`(1024)" in (
         capsys.readouterr().err
     )
+
+
+def test_tgis_model_flags_reach_the_settings() -> None:
+    args = parse("--revision", "v2", "--trust-remote-code", "--quantize", "bitsandbytes-nf4")
+    settings = command.build_settings(args, {})
+    assert (settings.revision, settings.trust_remote_code) == ("v2", True)
+    assert settings.quantize == "bitsandbytes-nf4"
+
+
+def test_tgis_model_flags_are_read_from_tgis_variables() -> None:
+    environ = {"REVISION": "v3", "TRUST_REMOTE_CODE": "true", "QUANTIZE": "fp8"}
+    settings = command.build_settings(parse(), environ)
+    assert (settings.revision, settings.trust_remote_code, settings.quantize) == ("v3", True, "fp8")
+    assert command.build_settings(parse(), {}).quantize is None
+
+
+def test_a_quantize_method_tgi_does_not_know_is_an_argparse_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        parse("--quantize", "int3")
+    assert "invalid choice: 'int3'" in capsys.readouterr().err
+
+
+def test_flags_this_machine_cannot_honour_stop_before_loading(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert command.run(parse("--revision", "v1")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('Error: ArgumentValidation("`revision`(v1) selects a revision')
+    assert command.run(parse("--model-id", "org/m", "--quantize", "gptq")) == 1
+    assert "`quantize`(gptq) is not supported by this backend" in capsys.readouterr().err

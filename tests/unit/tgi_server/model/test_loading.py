@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,40 @@ def test_without_a_model_id_the_tiny_model_is_served(tgis_cache_dir: Path) -> No
 def test_a_local_folder_can_be_given_as_model_id(tiny_model_path: Path) -> None:
     loaded = load_model(BackendSettings(model_id=str(tiny_model_path)))
     assert loaded.model_id == str(tiny_model_path)
+
+
+CUSTOM_CODE = """
+from transformers import LlamaConfig, LlamaForCausalLM
+
+
+class CustomConfig(LlamaConfig):
+    model_type = "tgis-custom-llama"
+
+
+class CustomForCausalLM(LlamaForCausalLM):
+    config_class = CustomConfig
+"""
+
+
+def test_a_model_with_its_own_code_loads_only_with_trust_remote_code(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """A model whose config names its own classes (`auto_map`, a model type transformers does
+    not know) loads with `--trust-remote-code` and is refused by transformers without it."""
+    folder = tmp_path / "custom"
+    shutil.copytree(tiny_model_path, folder)
+    (folder / "custom_llama.py").write_text(CUSTOM_CODE)
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = "tgis-custom-llama"
+    config["auto_map"] = {
+        "AutoConfig": "custom_llama.CustomConfig",
+        "AutoModelForCausalLM": "custom_llama.CustomForCausalLM",
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        load_model(BackendSettings(model_id=str(folder)))
+    loaded = load_model(BackendSettings(model_id=str(folder), trust_remote_code=True))
+    assert type(loaded.model).__name__ == "CustomForCausalLM"
 
 
 def test_eos_ids_merge_the_generation_config_and_the_tokenizer(

@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 
-from tgi_server.errors import InvalidBodyError
-from tgi_server.openai.requests import DEFAULT_TOOL_PROMPT, chat_call
+from tgi_server.errors import InvalidBodyError, OpenAIRequestError
+from tgi_server.openai.requests import (
+    DEFAULT_TOOL_PROMPT,
+    chat_call,
+    completion_call,
+    cut_tool_call,
+)
 
 WEATHER = {
     "type": "function",
@@ -120,3 +125,57 @@ def test_content_that_is_neither_text_nor_parts_is_a_422(
     document = {"messages": [{"role": "user", "content": content}], "tools": tools}
     with pytest.raises(InvalidBodyError, match="content must be a string or a list of parts"):
         chat_call(document, Recorder(), template_renders_tools=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ('{"function": {"_name": "get_weather", "city": "Par', ("get_weather", '{"city": "Par')),
+        ('{ "function" : { "_name" : "f" ,', ("f", "{")),
+        ('{"function":{"_name":"f"', ("f", "{")),
+        ('{"function": {"_name": "no_tool", "content": "It is \\u00e9t', (None, "It is \u00e9t")),
+        ('{"function": {"_name": "no_tool", "content": "It is \\u00e', (None, "It is ")),
+        ('{"function": {"_name": "no_tool", "content": "a \\"b', (None, 'a "b')),
+        ('{"function": {"_name": "no_tool", ', (None, "")),
+        ('{"function": {"_name": "get_wea', None),
+        ("{not json", None),
+    ],
+)
+def test_a_cut_tool_call_is_read_as_far_as_it_got(
+    text: str, read: tuple[str | None, str] | None
+) -> None:
+    assert cut_tool_call(text) == read
+
+
+def test_completions_read_presence_penalty_as_chat_does() -> None:
+    call = completion_call({"prompt": "a", "presence_penalty": 0.5}, max_client_batch_size=4)
+    assert call.requests[0].parameters.repetition_penalty == 2.5
+    with pytest.raises(OpenAIRequestError, match="`presence_penalty` and `repetition_penalty`"):
+        completion_call(
+            {"prompt": "a", "presence_penalty": 0.5, "repetition_penalty": 1.2},
+            max_client_batch_size=4,
+        )
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        ({"logit_bias": {"5": 10}}, "logit_bias"),
+        ({"modalities": ["text", "audio"]}, "modalities"),
+        ({"store": True}, "store"),
+        ({"functions": [{"name": "f"}]}, "functions"),
+    ],
+)
+def test_chat_fields_this_backend_cannot_honour_are_refused_by_name(
+    body: dict[str, Any], refused: str
+) -> None:
+    with pytest.raises(OpenAIRequestError, match=f"`{refused}` is not supported"):
+        chat_call({"messages": [], **body}, Recorder(), template_renders_tools=False)
+
+
+@pytest.mark.parametrize(
+    "neutral",
+    [{"logit_bias": {}}, {"modalities": ["text"]}, {"store": False}, {"audio": None}],
+)
+def test_their_neutral_values_pass(neutral: dict[str, Any]) -> None:
+    chat_call({"messages": [], **neutral}, Recorder(), template_renders_tools=False)

@@ -114,6 +114,25 @@ def test_an_unfinished_call_is_a_tool_error_after_what_was_sent() -> None:
         stream.finish('{"function": {"_name": "f", "a": ')
 
 
+@pytest.mark.parametrize("size", [1, 3, 7])
+def test_a_call_the_token_budget_cut_ends_with_what_was_generated(size: int) -> None:
+    """As OpenAI ends a call cut by `max_tokens`: its arguments so far, not an error."""
+    text = '{"function": {"_name": "get_weather", "location": "Par'
+    stream = ToolCallStream()
+    deltas = [delta for token in cuts(text, size) for delta in stream.push(token)]
+    deltas += stream.finish(text, cut=True)
+    assert deltas[0]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": ""}
+    sent = "".join(d["tool_calls"][0]["function"]["arguments"] for d in deltas[1:])
+    assert sent == '{ "location": "Par'  # the model's own text after `_name`'s comma
+
+
+def test_a_call_cut_in_its_name_is_still_a_tool_error() -> None:
+    stream = ToolCallStream()
+    assert stream.push('{"function": {"_name": "get_wea') == []
+    with pytest.raises(ToolError):
+        stream.finish('{"function": {"_name": "get_wea', cut=True)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
     lambda children: (
