@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MISSING=(pydantic pydantic-core typing-inspection
-    annotated-types typing-extensions orjson pynacl cffi pycparser cryptography outlines-core)
+    annotated-types typing-extensions orjson pynacl cffi pycparser cryptography llguidance)
 
 prepare() {
     grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude

@@ -6,7 +6,7 @@
 # VENV      where the environment goes (default /opt/tgi-serverless/venv); made if missing.
 # --worker-only
 #           the PyWorker alone, without the embedded backend's libraries (torch, transformers,
-#           tokenizers, outlines-core): for an image that brings its own backend, as TGI's does.
+#           tokenizers, llguidance): for an image that brings its own backend, as TGI's does.
 #
 # Environment:
 #   SOURCE  the project to install (default: the folder above this script's)
@@ -29,7 +29,7 @@ source_dir="${SOURCE:-$(dirname "$here")}"
 python="${PYTHON:-python3}"
 
 # The embedded backend's libraries: what --worker-only leaves out.
-backend_only="torch transformers tokenizers outlines-core"
+backend_only="torch transformers tokenizers llguidance"
 
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || { echo "install.sh: $python is older than Python 3.11" >&2; exit 1; }
