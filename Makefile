@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 DSTACK_VENV := .venv-dstack
 DSTACK := dstack==0.22.5
 
-.PHONY: install dstack-env up test lint typecheck unit integration e2e coverage clean
+.PHONY: install dstack-env up test lint typecheck unit integration e2e coverage fuzz clean
 
 install: $(STAMP)
 
@@ -61,10 +61,20 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
+# Coverage-guided fuzzing (atheris) of each target in fuzz/run.py for FUZZ_SECONDS; a crash
+# stops it, its input kept in fuzz/regressions/ (docs/reliability.md). `make test` runs each
+# target for a few seconds (tests/unit/fuzz).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS = $(shell $(BIN)/python -c 'from fuzz.run import TARGETS; print(*TARGETS)')
+fuzz: $(STAMP)
+	for target in $(FUZZ_TARGETS); do \
+		$(BIN)/python -m fuzz $$target --seconds $(FUZZ_SECONDS) || exit 1; \
+	done
+
 # Where the last `make test` left lines and branches unrun (needs its .coverage file).
 coverage: $(STAMP)
 	$(BIN)/coverage report
 	$(BIN)/coverage html -q && echo "open htmlcov/index.html"
 
 clean:
-	rm -rf $(VENV) $(DSTACK_VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) $(DSTACK_VENV) .fuzz-corpus build *.egg-info .mypy_cache .pytest_cache .ruff_cache .coverage htmlcov

@@ -47,11 +47,13 @@ _VAST_STATUS = {
 
 
 def numeric_id(name: str) -> int:
-    """A stable positive integer for a name: itself when it is one, else 31 bits of its SHA-256
-    (Vast's client parses ids with `int()`)."""
-    if name.isdigit():
+    """A stable non-negative integer for any name: itself when it is ASCII digits, else 31 bits
+    of its SHA-256 (Vast's client parses ids with `int()`). Other digits ("²", "١٢") are hashed
+    like any text, and so is a lone surrogate (Python's json reads one from `"\\ud800"`)."""
+    if name.isascii() and name.isdigit():
         return int(name)
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big") >> 1
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
 
 
 def endpoint_id(name: str) -> int:
