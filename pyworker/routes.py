@@ -1,6 +1,6 @@
 """The PyWorker's routes: the relayed routes (`protocol.relay.RELAYED_PATHS`, each with a
 ticket), the metadata ones (`METADATA_PATHS`, none: `/info` and `/v1/models` from the backend,
-`/health` its own), and /ping, /metrics.
+`/health` its own), and /ping, /metrics, /openapi.json (`pyworker.openapi`).
 
 A relayed request goes through, in order: the body within its deadline (408) and size limit (413,
 the app's), JSON (400), envelope (422), the ticket's checks that need no payload (401/403), the
@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from httpedge.openapi import add_openapi_route
 from protocol import ServiceError
 from protocol.relay import METADATA_PATHS, RELAYED_PATHS
 from pyworker.admission import refuse_if_overloaded
@@ -27,6 +28,7 @@ from pyworker.envelope import encode_payload, payload_of, read_json, ticket_of, 
 from pyworker.errors import NotReady, RequestTimeout, TicketRejected
 from pyworker.load import RequestSlot
 from pyworker.metrics import CONTENT_TYPE, WorkerMetrics
+from pyworker.openapi import worker_openapi
 from pyworker.reporter import UNSECURED_WARNING
 from pyworker.state import GATE, LIFECYCLE, LOAD, METRICS, REFRESHER, RELAY, SETTINGS, VERIFIER
 from pyworker.tickets.verifier import TicketFacts, TicketScheme
@@ -41,6 +43,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(path, health if path == "/health" else _metadata_handler(path))
     app.router.add_get("/ping", ping)
     app.router.add_get("/metrics", metrics)
+    add_openapi_route(app, worker_openapi())
 
 
 def count_error(request: web.Request, error: ServiceError) -> None:

@@ -29,11 +29,13 @@ from collections.abc import Callable
 from aiohttp import web
 
 from httpedge.errors import error_middleware
+from httpedge.openapi import add_openapi_route
 from protocol import SigningKey
 from router.autoscaler.demand import DemandSignal
 from router.endpoints.store import EndpointStore
 from router.gateway import proxy as gateway
 from router.http.management import add_management_routes
+from router.http.openapi import router_openapi
 from router.http.routes import add_routes
 from router.http.startup import router_lifetime
 from router.http.state import (
@@ -96,6 +98,7 @@ def create_app(
     add_worker_routes(app)
     add_status_routes(app)
     add_management_routes(app)
+    add_openapi_route(app, router_openapi())
     gateway.setup(app, settings)
     vast_routes.setup(app, settings)
     return app

@@ -5,8 +5,8 @@ Routes (handlers in `routes`, OpenAI's in `openai.routes`): `POST /generate`,
 `POST /generate_stream`, `POST /` (compat: `stream` picks the form; `return_full_text` defaults
 to true), `POST /invocations` (SageMaker: a generate, chat or completions body),
 `POST /v1/chat/completions`, `POST /v1/completions`, `POST /tokenize`, `POST /chat_tokenize`
-(a chat's prompt and its tokens), `GET /health` (also
-`/ping` and `GET /`), `GET /info`, `GET /v1/models`, `GET /metrics`. Every error a client can
+(a chat's prompt and its tokens), `GET /health` (also `/ping` and `GET /`), `GET /info`,
+`GET /v1/models`, `GET /metrics`, `GET /openapi.json` (`openapi`). Every error a client can
 cause is a 4xx with TGI's JSON body; a stream, once its body has parsed, always answers 200 and
 reports failures as one in-stream `{"error", "error_type"}` event (`streaming`). The engine
 starts and stops with the application (`cleanup_ctx`), after in-flight requests have ended.
@@ -22,6 +22,7 @@ from aiohttp import web
 
 from common.records import from_attributes
 from httpedge.errors import error_middleware
+from httpedge.openapi import add_openapi_route
 from tgi_server.engine.base import ModelEngine
 from tgi_server.health import HealthCheck
 from tgi_server.http.app_keys import (
@@ -32,6 +33,7 @@ from tgi_server.http.app_keys import (
     SETTINGS_KEY,
     SLOTS_KEY,
 )
+from tgi_server.http.openapi import backend_openapi
 from tgi_server.http.routes import (
     compat_generate,
     generate,
@@ -80,6 +82,7 @@ def create_app(settings: BackendSettings, engine: ModelEngine) -> web.Applicatio
     app.router.add_get("/info", info)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/metrics", metrics)
+    add_openapi_route(app, backend_openapi())
     return app
 
 
