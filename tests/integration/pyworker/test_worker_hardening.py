@@ -197,7 +197,8 @@ async def test_the_concurrency_cap_holds_requests_in_a_queue(
         calls = [asyncio.create_task(stack.generate()) for _ in range(6)]
         gate = stack.worker.app[GATE]
         await wait_until(lambda: gate.waiting == 4)
-        assert backend.active == 2
+        # The two holding a slot may still be on their way to the backend.
+        await wait_until(lambda: backend.active == 2)
         assert stack.worker.app[LIFECYCLE].state.value == "busy"  # still routable
         await wait_until(lambda: "busy" in stack.router.states())
         backend.gate.set()
