@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from fuzz.inputs import check_status, reference_json
+from protocol.relay import RELAYED_PATHS as PATHS
 from protocol.route import MAX_COST
 from pyworker.envelope import encode_payload, payload_of, read_json, ticket_of, workload
 from pyworker.errors import BadRequest, InvalidPayload, WorkerError
@@ -32,16 +33,6 @@ from tgi_server.validation import (
 __all__ = ["check"]
 
 
-PATHS = (
-    "/generate",
-    "/generate_stream",
-    "/",
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/invocations",
-    "/tokenize",
-    "/chat_tokenize",
-)
 DEFAULT_MAX_NEW_TOKENS = 2048
 LIMITS = Limits()
 CLIENT_ERRORS = range(400, 500)
