@@ -5,25 +5,41 @@ while other workers on the same machine may be benchmarking too, so it can be fa
 on every request the worker serves is a sample of what its backend sustains, and the figure it
 reports (`max_perf`) becomes the live one as soon as enough of them back it.
 
-Only requests served at saturation count: those during which, on average, at least
-`saturation_requests` requests were in flight (queued or relayed), so that throughput was
-limited by capacity and not by demand. A request that generated `tokens` in `duration_s` with
-`mean_in_flight` requests beside it (itself included) held a `duration_s / mean_in_flight` share
-of the serving time; the estimate is the tokens served over the serving time they took:
+A sample is a request from when it reached the backend (past the relay's limit) to its last
+byte: it generated `tokens` in `duration_s`, with `mean_served` requests at the backend beside it
+on average (itself included). It held a `duration_s / mean_served` share of the serving time, and
+the live figure is the tokens served over the serving time they took:
 
-    live_perf = sum(tokens) / sum(duration_s / mean_in_flight)
+    live_perf = sum(tokens) / sum(duration_s / mean_served)
 
-with older samples weighing less, exponentially in serving time (not wall time: an idle worker
+with older samples weighing less, exponentially in serving time (busy wall time: an idle worker
 keeps its figure). Requests that ran side by side for a span split it among them, so a span of
 `L` seconds at a steady concurrency counts `L` seconds, and the estimate is exactly the tokens
 generated in it over `L`. It always lies between the smallest and the largest sample's own
-throughput (`tokens * mean_in_flight / duration_s`, Little's law).
+throughput (`tokens * mean_served / duration_s`, Little's law). Requests queued in front of the
+relay's limit are not counted beside: they make no progress, and a queue that builds up would
+otherwise read as throughput.
 
-Serving below saturation says less, but not nothing: what the worker served is a floor under
-what it can serve. A start-up figure that is far too low would otherwise stay forever, because
-the router sends a worker load in proportion to its figure, so an underrated worker is never
-saturated. Every request therefore also feeds a second estimate of the same form over all
-samples (`demonstrated_perf`), and the reported figure is never below it.
+Only requests served at saturation teach the live figure: those during which, on average, at
+least `saturation_requests` requests were in flight on the worker (`mean_in_flight`, queued ones
+included), so that throughput was limited by capacity and not by demand.
+
+Serving below saturation says less, but it must still count: the router sends a worker load in
+proportion to its figure, so a worker whose figure is too low draws too little load to saturate
+it, and with saturated samples alone its figure would stay low for good (seen: 350 and 91
+tokens/s for two identical workers after 30 s of load). So every request also feeds a second
+estimate (`extrapolated_perf`), of the same form over all samples, in which a request that ran
+below saturation counts its tokens scaled up to it:
+
+    extrapolated_perf = sum(tokens * max(1, saturation_requests / mean_served))
+                        / sum(duration_s / mean_served)
+
+that is, what the worker would have served had each request kept its speed beside enough others
+to saturate it. A batching backend slows each request as the batch grows, so below saturation
+this is an over-estimate, and the reported figure is never below it. The error is the safe one:
+an over-rated worker draws load, saturates, and its saturated samples (in both sums) bring the
+extrapolation down to the live figure, while an under-rated one is lifted by what it serves. Both
+sums decay with the same serving time, so a starved worker's figure moves as fast as a busy one's.
 
 Pure: no clock, no I/O. The caller (`pyworker.load.LoadTracker`) measures durations and
 concurrency.
@@ -42,19 +58,22 @@ _ROUNDING = 1 - 1e-9
 
 @dataclass(frozen=True)
 class ServedRequest:
-    """One request, from its admission to its last byte."""
+    """One request, from when it reached the backend to its last byte."""
 
     tokens: float
     """Tokens it generated."""
     duration_s: float
+    mean_served: float
+    """Requests at the backend during it, on average over its duration (itself included, so at
+    least 1)."""
     mean_in_flight: float
-    """Requests in flight on the worker during it, on average over its duration (itself
-    included, so at least 1)."""
+    """Requests in flight on the worker during it, queued ones included (at least
+    `mean_served`): above the backend's saturation, demand exceeded what it could take."""
 
     @property
     def serving_s(self) -> float:
         """Its share of the serving time: the time it ran, split among those it ran beside."""
-        return self.duration_s / self.mean_in_flight
+        return self.duration_s / self.mean_served
 
     @property
     def throughput(self) -> float:
@@ -78,7 +97,7 @@ class CapacityEstimator:
         self.startup_perf = 0.0
         self.saturation_requests = 1
         self._saturated = _Served()  # the samples taken at saturation: the live figure
-        self._served = _Served()  # every sample, saturated or not: the demonstrated floor
+        self._extrapolated = _Served()  # every sample, scaled up to saturation: the floor
 
     def start_from(self, startup_perf: float, saturation_requests: int) -> None:
         """A new start-up benchmark: its figure, and the concurrency from which the backend
@@ -87,17 +106,19 @@ class CapacityEstimator:
             raise ValueError(f"startup_perf must be a finite number >= 0, not {startup_perf}")
         self.startup_perf = startup_perf
         self.saturation_requests = max(1, saturation_requests)
-        self._saturated, self._served = _Served(), _Served()
+        self._saturated, self._extrapolated = _Served(), _Served()
 
     def observe(self, served: ServedRequest) -> None:
-        """Take one finished request into account: every one raises the demonstrated floor, those
+        """Take one finished request into account: every one feeds the extrapolated floor, those
         that ran at saturation also teach the live figure."""
         if served.tokens <= 0 or served.duration_s <= 0:
             return
-        self._served.add(served, self._time_constant_s)
-        if served.mean_in_flight < self.saturation_requests * _ROUNDING:
+        if served.mean_in_flight >= self.saturation_requests * _ROUNDING:
+            self._extrapolated.add(served, self._time_constant_s)
+            self._saturated.add(served, self._time_constant_s)
             return
-        self._saturated.add(served, self._time_constant_s)
+        scale = max(1.0, self.saturation_requests / served.mean_served)
+        self._extrapolated.add(served, self._time_constant_s, scale)
 
     @property
     def live_perf(self) -> float | None:
@@ -105,18 +126,19 @@ class CapacityEstimator:
         return self._saturated.perf(self._min_evidence_s)
 
     @property
-    def demonstrated_perf(self) -> float | None:
-        """Tokens/s served over every request, at whatever concurrency came: a floor under the
-        capacity; None until `min_evidence_s` of serving."""
-        return self._served.perf(self._min_evidence_s)
+    def extrapolated_perf(self) -> float | None:
+        """Tokens/s over every request, those below saturation scaled up to it: an over-estimate
+        that keeps a starved worker's figure from staying low; None until `min_evidence_s` of
+        serving."""
+        return self._extrapolated.perf(self._min_evidence_s)
 
     @property
     def max_perf(self) -> float:
         """The figure to route and scale on: the live one once measured, else the start-up one,
-        and never below what serving has demonstrated."""
+        and never below the extrapolation of what serving has shown."""
         live = self.live_perf
         figure = self.startup_perf if live is None else live
-        return max(figure, self.demonstrated_perf or 0.0)
+        return max(figure, self.extrapolated_perf or 0.0)
 
 
 @dataclass
@@ -128,10 +150,10 @@ class _Served:
     evidence_s: float = 0.0
     """Serving time seen since the start, not decayed."""
 
-    def add(self, served: ServedRequest, time_constant_s: float) -> None:
+    def add(self, served: ServedRequest, time_constant_s: float, scale: float = 1.0) -> None:
         share = served.serving_s
         keep = math.exp(-share / time_constant_s)
-        self.tokens = self.tokens * keep + served.tokens
+        self.tokens = self.tokens * keep + served.tokens * scale
         self.serving_s = self.serving_s * keep + share
         self.evidence_s += share
 

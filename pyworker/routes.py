@@ -112,6 +112,7 @@ async def _admit_and_relay(
     if gate.active >= gate.limit:
         lifecycle.set_busy(True)  # this request will queue
     await gate.acquire()
+    slot.start_serving()
     try:
         metrics.queue_time.observe(time.perf_counter() - slot.started_at)
         return await app[RELAY].forward(request, path, body, slot)

@@ -34,6 +34,8 @@ def test_a_report_carries_the_live_capacity_and_the_startup_one() -> None:
     load.capacity.start_from(4912.0, saturation_requests=2)
     slots = [load.slot(10) for _ in range(2)]
     admitted = [slot.__enter__() for slot in slots]
+    for slot in admitted:
+        slot.start_serving()
     now[0] = 10.0  # two requests side by side for 10 s, 1000 tokens each: 200 tokens/s
     for slot in admitted:
         slot.tokens_served = 1000
