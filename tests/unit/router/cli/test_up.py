@@ -1,5 +1,5 @@
-"""`up`'s local workers check tickets by the scheme its router signs them with and pin its
-certificate; its banner shows only the keys it generated."""
+"""`up`'s local workers check tickets by the scheme its router signs them with, pin its
+certificate and share the machine's cores; its banner shows only the keys it generated."""
 
 from __future__ import annotations
 
@@ -16,8 +16,21 @@ from tests.tls_certs import make_server_certificate
 @pytest.mark.parametrize("scheme", ["ed25519", "vast", "vast-url"])
 def test_the_workers_get_the_routers_ticket_scheme(scheme: str) -> None:
     settings = RouterSettings(ticket_scheme=scheme)
-    env = worker_env(settings, {"PATH": "/bin", "TGIS_TICKET_SCHEME": "stale"})
-    assert env == {"PATH": "/bin", "TGIS_TICKET_SCHEME": scheme}
+    base = {"PATH": "/bin", "TGIS_TICKET_SCHEME": "stale", "OMP_NUM_THREADS": "3"}
+    env = worker_env(settings, base, cpus=2, max_workers=2)
+    assert env == {"PATH": "/bin", "TGIS_TICKET_SCHEME": scheme, "OMP_NUM_THREADS": "3"}
+
+
+@pytest.mark.parametrize(
+    ("cpus", "max_workers", "threads"), [(2, 2, "1"), (16, 4, "4"), (16, 3, "5"), (2, 8, "1")]
+)
+def test_each_worker_gets_its_share_of_the_cores_for_torch(
+    cpus: int, max_workers: int, threads: str
+) -> None:
+    """torch's default (a thread per core in every backend) oversubscribes a machine the
+    workers share; a user's own OMP_NUM_THREADS (above) wins."""
+    env = worker_env(RouterSettings(), {}, cpus=cpus, max_workers=max_workers)
+    assert env["OMP_NUM_THREADS"] == threads
 
 
 def test_the_banner_shows_the_keys_this_start_generated() -> None:
@@ -43,5 +56,5 @@ def test_the_banner_never_shows_a_key_it_was_given() -> None:
 def test_workers_pin_the_certificate_of_a_tls_router(tmp_path: Path) -> None:
     made = make_server_certificate(tmp_path)
     settings = RouterSettings(tls_cert=made.cert_file, tls_key=made.key_file)
-    pin = worker_env(settings, {})["TGIS_ROUTER_FINGERPRINT"]
+    pin = worker_env(settings, {}, cpus=2, max_workers=1)["TGIS_ROUTER_FINGERPRINT"]
     assert pin.replace(":", "") == made.fingerprint
