@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 DSTACK_VENV := .venv-dstack
 DSTACK := dstack==0.22.5
 
-.PHONY: install dstack-env up test lint typecheck unit integration e2e coverage fuzz clean
+.PHONY: install dstack-env up test lint typecheck unit integration e2e faults coverage fuzz clean
 
 install: $(STAMP)
 
@@ -41,8 +41,9 @@ up: $(STAMP)
 	$(BIN)/tgi-serverless up $(ARGS)
 
 # Branch coverage of the whole suite, held above the floor in pyproject.toml ([tool.coverage.report]).
+# The fault suite runs apart (`make faults`, also in CI): it kills and stalls processes on purpose.
 test: lint typecheck
-	$(BIN)/python -m pytest -q --cov --cov-report=
+	$(BIN)/python -m pytest -q --cov --cov-report= --ignore=tests/faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -60,6 +61,11 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
+
+# Faults injected into a running stack (docs/reliability.md, Faults): each case prints what it
+# measured. Some need root (network namespaces, tmpfs mounts) and say so when skipped.
+faults: $(STAMP)
+	$(BIN)/python -m pytest -q -s tests/faults
 
 # Coverage-guided fuzzing (atheris) of each target in fuzz/run.py for FUZZ_SECONDS; a crash
 # stops it, its input kept in fuzz/regressions/ (docs/reliability.md). `make test` runs each
