@@ -1,22 +1,25 @@
-"""Fetching the router's public keys, with retries, again when a ticket names a new one, and
-at least once a minute.
+"""Fetching the routers' public keys, with retries, again when a ticket names a new one, and
+at least once a minute. With several routers (`REPORT_ADDR`), every one is asked at once and
+their keys are used together: routers that share a key ring publish the same keys, and routers
+that do not each publish their own.
 
 The native scheme reads `GET /keys` (every current key with its `kid`, so a rotation overlaps);
 Vast's RSA schemes read the one PEM at `GET /pubkey/`, and keep the previous key beside the new
 one so tickets signed just before a rotation still pass. A refresh is single-flight and rate
 limited: a flood of tickets naming unknown keys costs the router one fetch per interval.
 
-Each refresh replaces the keys with those the router publishes, so a key it stopped
+Each refresh replaces the keys with those the routers publish, so a key they stopped
 publishing (retired, or revoked) stops verifying within one period of `run_every` (Vast's
 single key: within two, as its predecessor is kept one refresh longer). A refresh that fails
-keeps the keys the worker had.
+keeps the keys the worker had; so does each router that does not answer a refresh, for its own
+keys, until it answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import aiohttp
 from pydantic import ValidationError
@@ -25,7 +28,13 @@ from protocol import KeySet, load_public_key
 from protocol.vast_tickets import load_rsa_public_key, rsa_key_id
 from pyworker.tickets.verifier import PublicKey, TicketScheme, TicketVerifier
 
-__all__ = ["KeyFetchError", "KeyRefresher", "Keys", "fetch_keys", "fetch_keys_until_success"]
+__all__ = [
+    "KeyFetchError",
+    "KeyRefresher",
+    "Keys",
+    "RouterKeys",
+    "fetch_keys_until_success",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +45,56 @@ class KeyFetchError(Exception):
     """No router answered with a valid key."""
 
 
-async def fetch_keys(
-    session: aiohttp.ClientSession,
-    addresses: Sequence[str],
-    scheme: TicketScheme = TicketScheme.ED25519,
-) -> Keys:
-    """The keys of the first router that answers; KeyFetchError if none does."""
-    problems: list[str] = []
-    for address in addresses:
+async def _fetch_each(
+    session: aiohttp.ClientSession, addresses: Sequence[str], scheme: TicketScheme
+) -> dict[str, Keys]:
+    """The keys of each router that answers, asked all at once; KeyFetchError if none does."""
+
+    async def one(address: str) -> Keys | str:
         try:
             return await _fetch_from(session, address, scheme)
         except (aiohttp.ClientError, TimeoutError, ValueError, ValidationError) as exc:
-            problems.append(f"{address}{scheme.keys_path}: {str(exc) or type(exc).__name__}")
-    raise KeyFetchError("; ".join(problems) or "no router address configured")
+            return f"{address}{scheme.keys_path}: {str(exc) or type(exc).__name__}"
+
+    answers = await asyncio.gather(*(one(address) for address in addresses))
+    fetched = {
+        address: answer
+        for address, answer in zip(addresses, answers, strict=True)
+        if not isinstance(answer, str)
+    }
+    if not fetched:
+        problems = [answer for answer in answers if isinstance(answer, str)]
+        raise KeyFetchError("; ".join(problems) or "no router address configured")
+    return fetched
+
+
+class RouterKeys:
+    """The keys each router published when it last answered. A fetch asks every router at once;
+    a router that does not answer keeps the keys it had, beside the fresh ones of the others."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        addresses: Sequence[str],
+        scheme: TicketScheme = TicketScheme.ED25519,
+    ) -> None:
+        self._session = session
+        self._addresses = list(addresses)
+        self._scheme = scheme
+        self._known: dict[str, Keys] = {}
+
+    async def fetch(self) -> Keys:
+        """Every router's keys, together; KeyFetchError (nothing changed) if none answers."""
+        fetched = await _fetch_each(self._session, self._addresses, self._scheme)
+        self._known.update(fetched)
+        return self.merged(self._known)
+
+    def merged(self, by_router: Mapping[str, Keys]) -> Keys:
+        """One key set from each router's, in the order of the routers."""
+        keys: Keys = {}
+        for address in self._addresses:
+            keys.update(by_router.get(address, {}))
+        return keys
 
 
 async def _fetch_from(session: aiohttp.ClientSession, address: str, scheme: TicketScheme) -> Keys:
@@ -67,18 +113,17 @@ async def _fetch_from(session: aiohttp.ClientSession, address: str, scheme: Tick
 
 
 async def fetch_keys_until_success(
-    session: aiohttp.ClientSession,
-    addresses: Sequence[str],
-    scheme: TicketScheme = TicketScheme.ED25519,
+    fetch: Callable[[], Awaitable[Keys]],
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     max_backoff_s: float = 10.0,
 ) -> Keys:
-    """Retry with exponential back-off until a router publishes its keys."""
+    """Retry `fetch` (`RouterKeys.fetch`) with exponential back-off until a router publishes
+    its keys."""
     delay = 0.5
     while True:
         try:
-            return await fetch_keys(session, addresses, scheme)
+            return await fetch()
         except KeyFetchError as exc:
             log.warning("cannot fetch the router's keys yet (%s); retrying in %.1fs", exc, delay)
         await sleep(delay)
@@ -102,6 +147,11 @@ class KeyRefresher:
         self._min_interval_s = min_interval_s
         self._last_attempt: float | None = None
         self._inflight: asyncio.Task[bool] | None = None
+
+    async def fetch(self) -> Keys:
+        """The routers' keys now, not installed (the bring-up retries it); KeyFetchError if no
+        router answers."""
+        return await self._fetch()
 
     def install(self, keys: Keys) -> None:
         """Use `keys` now; Vast's single key keeps its predecessor beside it (overlap)."""
