@@ -11,15 +11,15 @@ limited: a flood of tickets naming unknown keys costs the router one fetch per i
 Each refresh replaces the keys with those the routers publish, so a key they stopped
 publishing (retired, or revoked) stops verifying within one period of `run_every` (Vast's
 single key: within two, as its predecessor is kept one refresh longer). A refresh that fails
-keeps the keys the worker had; so does each router that does not answer a refresh, for its own
-keys, until it answers again.
+keeps the keys the worker had; while another router answers, a router that misses one refresh
+keeps its own keys, and one that misses two in a row loses them until it answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 from pydantic import ValidationError
@@ -69,31 +69,44 @@ async def _fetch_each(
 
 
 class RouterKeys:
-    """The keys each router published when it last answered. A fetch asks every router at once;
-    a router that does not answer keeps the keys it had, beside the fresh ones of the others."""
+    """The keys each router published when it last answered. A fetch asks every router at once.
+    A router that misses one fetch keeps its keys beside the fresh ones of the others (a blip);
+    one that misses `forget_after` fetches in a row while another router answers loses them, so
+    a key that a router sharing its key ring revoked does not live on through a router that is
+    gone. When no router answers, nothing changes (the worker is cut off: it keeps its keys)."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
         addresses: Sequence[str],
         scheme: TicketScheme = TicketScheme.ED25519,
+        *,
+        forget_after: int = 2,
     ) -> None:
         self._session = session
         self._addresses = list(addresses)
         self._scheme = scheme
+        self._forget_after = forget_after
         self._known: dict[str, Keys] = {}
+        self._missed: dict[str, int] = {}
 
     async def fetch(self) -> Keys:
         """Every router's keys, together; KeyFetchError (nothing changed) if none answers."""
         fetched = await _fetch_each(self._session, self._addresses, self._scheme)
-        self._known.update(fetched)
-        return self.merged(self._known)
+        for address in self._addresses:
+            if address in fetched:
+                self._known[address], self._missed[address] = fetched[address], 0
+                continue
+            self._missed[address] = self._missed.get(address, 0) + 1
+            if self._missed[address] >= self._forget_after:
+                self._known.pop(address, None)
+        return self._merged()
 
-    def merged(self, by_router: Mapping[str, Keys]) -> Keys:
+    def _merged(self) -> Keys:
         """One key set from each router's, in the order of the routers."""
         keys: Keys = {}
         for address in self._addresses:
-            keys.update(by_router.get(address, {}))
+            keys.update(self._known.get(address, {}))
         return keys
 
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 
 from protocol import SigningKey, sign_ticket
 from pyworker.state import REPORTER, VERIFIER
+from pyworker.tickets.keys import KeyFetchError, RouterKeys
 from tests.fakes.fake_router import StandInRouter
 from tests.fakes.fake_tgi import FakeTGI
 from tests.integration.pyworker.stack import PAYLOAD, ServerFactory, wait_until
@@ -123,19 +126,21 @@ async def test_tickets_of_every_routers_keys_pass_each_with_its_own_reqnums(
         worker.assert_idle()
 
 
-async def test_a_router_that_stops_answering_keeps_its_keys_at_a_refresh(
+async def test_a_router_that_misses_one_key_fetch_keeps_its_keys_two_lose_them(
     aiohttp_server: ServerFactory,
 ) -> None:
     first, second = StandInRouter(), StandInRouter()
     servers = await serve(aiohttp_server, first, second)
-    report_addr = ",".join(address(server) for server in servers)
-    async with worker_for(
-        aiohttp_server, report_addr, FakeTGI(), key_poll_interval_s=0.1
-    ) as worker:
-        await servers[1].close()  # the second router is gone
-        rotated = SigningKey.generate()
-        first.keys = [first.keys[0], rotated]  # the first one still answers: its new key shows
-        await wait_until(lambda: rotated.kid in worker.server.app[VERIFIER].known_kids)
-        assert (await generate(worker, second.keys[0], 1))[0] == 200
-        assert (await generate(worker, rotated, 1))[0] == 200
-        worker.assert_idle()
+    kids = {first.keys[0].kid, second.keys[0].kid}
+    async with aiohttp.ClientSession() as session:
+        keys = RouterKeys(session, [address(server) for server in servers])
+        assert set(await keys.fetch()) == kids
+        second.refuse_keys = 2
+        assert set(await keys.fetch()) == kids  # a blip: kept
+        assert set(await keys.fetch()) == {first.keys[0].kid}  # gone: forgotten
+        assert set(await keys.fetch()) == kids  # back
+        first.refuse_keys = second.refuse_keys = 3
+        for _ in range(3):
+            with pytest.raises(KeyFetchError):
+                await keys.fetch()  # cut off from all: the worker keeps what it had
+        assert set(await keys.fetch()) == kids
