@@ -283,9 +283,10 @@ class AsyncClient:
     ) -> tuple[str, Ticket | Waiting]:
         """Ask each router in turn, the preferred first, until one answers other than with
         a failure that `router_failed` lets go on; the router that answered, and its answer.
-        A `request_idx` goes only to the router that gave it. Raises the last failure."""
-        failure: TGISError | None = None
-        for router in self._routers.order():
+        A `request_idx` goes only to the router that gave it. The last router's failure is
+        raised."""
+        *others, last = self._routers.order()
+        for router in others:
             request_idx = waiting.request_idx if waiting and waiting.router == router else None
             try:
                 answer = await self._ask_router(router, cost, request_idx, avoid)
@@ -293,12 +294,13 @@ class AsyncClient:
                 if not router_failed(error.status):
                     raise
                 logger.info("router %s failed (%s); asking the next router", router, error)
-                failure = error
                 continue
             self._routers.answered(router)
             return router, answer
-        assert failure is not None  # the ring holds at least one router
-        raise failure
+        request_idx = waiting.request_idx if waiting and waiting.router == last else None
+        answer = await self._ask_router(last, cost, request_idx, avoid)
+        self._routers.answered(last)
+        return last, answer
 
     async def _ask_router(
         self, router: str, cost: int, request_idx: int | None, avoid: Sequence[str]

@@ -21,9 +21,7 @@ def test_the_defaults_match_the_architecture() -> None:
     args = parser().parse_args(["Hello"])
     assert args.prompt == "Hello"
     assert args.router is None  # then $TGIS_ROUTER_URL, else the default
-    assert command_router_urls(args.router, {}, DEFAULT_ROUTER_URL) == (
-        "http://127.0.0.1:8080",
-    )
+    assert command_router_urls(args.router, {}, DEFAULT_ROUTER_URL) == ("http://127.0.0.1:8080",)
     assert args.endpoint == "default"
     assert args.api_key is None
     assert args.max_new_tokens == 100
