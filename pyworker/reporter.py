@@ -128,26 +128,25 @@ class StatusReporter:
         *,
         interval_s: float,
         token: str | None,
-        join_token: str | None = None,
         join_tokens: Sequence[str] = (),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """`join_token`: one token for every router; `join_tokens`: one, or one per router (in
-        the order of `addresses`)."""
-        tokens = list(join_tokens) or ([join_token] if join_token else [])
+        """`token`: the shared worker token, if any; `join_tokens`: none, one for every router,
+        or one per router in the order of `addresses` (`registrations`)."""
         self._make_report = make_report
         self._changed = changed
         self._links = [
             _RouterLink(session, address, registration, token, interval_s=interval_s, sleep=sleep)
             for address, registration in zip(
-                addresses, registrations(tokens, len(addresses)), strict=True
+                addresses, registrations(join_tokens, len(addresses)), strict=True
             )
         ]
 
     @property
     def registered(self) -> bool:
-        """Every router this worker has a join token for answered it with a credential."""
-        return all(link.registration.registered for link in self._links if link.joins)
+        """This worker had join tokens, and every router answered its token with a credential."""
+        joining = [link for link in self._links if link.joins]
+        return bool(joining) and all(link.registration.registered for link in joining)
 
     async def run(self) -> None:
         """Report to every router until cancelled: each link on its own, woken on each change."""
