@@ -9,7 +9,9 @@ the worker it names.
             print(event.token.text, end="", flush=True)
 
 `AsyncClient` has the same methods as coroutines and async iterators. Every error is a
-`TGISError`; see `client.errors` for the hierarchy.
+`TGISError`; see `client.errors` for the hierarchy. Several routers (a list, or one
+comma-separated string): a route request goes on to the next router when one does not answer
+or answers 5xx (`client.routers`).
 """
 
 from client._async import AsyncClient, ClientOptions

@@ -9,6 +9,7 @@ import random
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Self, TypedDict, Unpack
 
 import aiohttp
@@ -24,6 +25,7 @@ from client.generation import (
     parse_generate_response,
 )
 from client.retrying import RetryPolicy
+from client.routers import RouterRing, router_failed
 from client.routing import (
     PollPolicy,
     PollSchedule,
@@ -63,7 +65,7 @@ class ClientOptions(TypedDict, total=False):
 
 
 class AsyncClient:
-    """A client of one endpoint behind one router, with one pooled HTTP session.
+    """A client of one endpoint behind one router or several, with one pooled HTTP session.
 
     Use it as `async with AsyncClient(...) as client:` (or call `aclose()`). The API key goes
     to the router only; workers get the signed ticket. `timeout` is a `Timeouts` (or one number
@@ -73,11 +75,16 @@ class AsyncClient:
     `ssl.create_default_context(cafile="router-ca.pem")` for a router with a private CA.
     `api_key_in_body=True` sends the key as `"api_key"` in the route request, as Vast.ai's own
     router expects. An injected `session` is used but not closed.
+
+    `router_url` is one URL, a comma-separated list, or a sequence of URLs: a route request that
+    a router leaves unanswered (refused, broken, timed out) or answers 5xx goes at once to the
+    next router (`client.routers`), before any retry of `retries`; nothing that reached a worker
+    is ever sent twice by this.
     """
 
     def __init__(
         self,
-        router_url: str = DEFAULT_ROUTER_URL,
+        router_url: str | Sequence[str] = DEFAULT_ROUTER_URL,
         endpoint: str = DEFAULT_ENDPOINT,
         api_key: str | None = None,
         *,
@@ -88,9 +95,7 @@ class AsyncClient:
         ssl_context: ssl.SSLContext | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        if not router_url.startswith(("http://", "https://")):
-            raise ValueError(f"router_url must be an http(s) URL, got {router_url!r}")
-        self._router_url = router_url.rstrip("/")
+        self._routers = RouterRing(router_url)
         self._endpoint = endpoint
         self._key_in_body = api_key if api_key_in_body else None
         timeouts = timeout if isinstance(timeout, Timeouts) else Timeouts.uniform(timeout)
@@ -110,14 +115,22 @@ class AsyncClient:
 
     @property
     def router_url(self) -> str:
-        return self._router_url
+        """The router asked first: the one that answered last."""
+        return self._routers.preferred
+
+    @property
+    def router_urls(self) -> tuple[str, ...]:
+        """Every router this client asks, in the order given."""
+        return self._routers.urls
 
     @property
     def endpoint(self) -> str:
         return self._endpoint
 
     def __repr__(self) -> str:
-        return f"AsyncClient(router_url={self._router_url!r}, endpoint={self._endpoint!r})"
+        urls = self._routers.urls
+        shown = urls[0] if len(urls) == 1 else list(urls)
+        return f"AsyncClient(router_url={shown!r}, endpoint={self._endpoint!r})"
 
     async def __aenter__(self) -> Self:
         return self
@@ -203,19 +216,20 @@ class AsyncClient:
         """A ticket for `cost` tokens on this endpoint, polling while no worker is ready.
         The router skips the workers in `avoid` (ones that just failed) if another is ready."""
         schedule = PollSchedule(self._polling, rng=self._rng)
-        request_idx: int | None = None
+        waiting: _WaitingAt | None = None
         attempt = 0
         while True:
             try:
-                answer = await self._ask_router(cost, request_idx, avoid)
+                router, answer = await self._ask_routers(cost, waiting, avoid)
             except TGISError as error:
                 attempt += 1
                 await self._before_retry(error, attempt, None)
                 continue
             if isinstance(answer, Ticket):
-                logger.debug("routed to %s (cost %d)", answer.url, cost)
+                logger.debug("routed to %s by %s (cost %d)", answer.url, router, cost)
                 return answer
-            request_idx = answer.request_idx if answer.request_idx is not None else request_idx
+            if answer.request_idx is not None:
+                waiting = _WaitingAt(router, answer.request_idx)
             await self._wait_for_capacity(schedule, answer)
 
     async def _wait_for_capacity(self, schedule: PollSchedule, answer: Waiting) -> None:
@@ -264,13 +278,37 @@ class AsyncClient:
         else:
             await opening.__aexit__(None, None, None)
 
+    async def _ask_routers(
+        self, cost: int, waiting: _WaitingAt | None, avoid: Sequence[str]
+    ) -> tuple[str, Ticket | Waiting]:
+        """Ask each router in turn, the preferred first, until one answers other than with
+        a failure that `router_failed` lets go on; the router that answered, and its answer.
+        A `request_idx` goes only to the router that gave it. The last router's failure is
+        raised."""
+        *others, last = self._routers.order()
+        for router in others:
+            request_idx = waiting.request_idx if waiting and waiting.router == router else None
+            try:
+                answer = await self._ask_router(router, cost, request_idx, avoid)
+            except TGISError as error:
+                if not router_failed(error.status):
+                    raise
+                logger.info("router %s failed (%s); asking the next router", router, error)
+                continue
+            self._routers.answered(router)
+            return router, answer
+        request_idx = waiting.request_idx if waiting and waiting.router == last else None
+        answer = await self._ask_router(last, cost, request_idx, avoid)
+        self._routers.answered(last)
+        return last, answer
+
     async def _ask_router(
-        self, cost: int, request_idx: int | None, avoid: Sequence[str] = ()
+        self, router: str, cost: int, request_idx: int | None, avoid: Sequence[str]
     ) -> Ticket | Waiting:
         body = route_body(self._endpoint, cost, request_idx, avoid)
         if self._key_in_body:
             body["api_key"] = self._key_in_body
-        answer = await post_json(self._http(), f"{self._router_url}/route/", body, self._to_router)
+        answer = await post_json(self._http(), f"{router}/route/", body, self._to_router)
         return interpret_route_answer(_json_body(answer, "router"))
 
     async def _post_to_worker(self, ticket: Ticket, path: str, payload: Mapping[str, Any]) -> bytes:
@@ -286,6 +324,15 @@ class AsyncClient:
                 connector=aiohttp.TCPConnector(limit=0, ssl=self._ssl),
             )
         return self._session
+
+
+@dataclass(frozen=True, slots=True)
+class _WaitingAt:
+    """A wait-and-poll answer's `request_idx`, and the router that gave it (the only one that
+    knows it)."""
+
+    router: str
+    request_idx: int
 
 
 def _router_headers(api_key: str | None, in_body: bool) -> dict[str, str]:

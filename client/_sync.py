@@ -22,7 +22,7 @@ class Client:
 
     def __init__(
         self,
-        router_url: str = DEFAULT_ROUTER_URL,
+        router_url: str | Sequence[str] = DEFAULT_ROUTER_URL,
         endpoint: str = DEFAULT_ENDPOINT,
         api_key: str | None = None,
         **options: Unpack[ClientOptions],
@@ -36,11 +36,15 @@ class Client:
         return self._async.router_url
 
     @property
+    def router_urls(self) -> tuple[str, ...]:
+        return self._async.router_urls
+
+    @property
     def endpoint(self) -> str:
         return self._async.endpoint
 
     def __repr__(self) -> str:
-        return f"Client(router_url={self.router_url!r}, endpoint={self.endpoint!r})"
+        return "Client" + repr(self._async).removeprefix("AsyncClient")
 
     def __enter__(self) -> Self:
         return self

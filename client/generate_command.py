@@ -7,13 +7,16 @@ posts the prompt with that ticket straight to the worker the router chose (/gene
 
 The API key is --api-key, or else the environment variable TGIS_API_KEY
 (`tgi-serverless up` prints the key it generated). A router (or worker) on HTTPS with a
-private CA: --ca-file CA.pem, or TGIS_CA_FILE.
+private CA: --ca-file CA.pem, or TGIS_CA_FILE. Several routers (--router repeated, or a
+comma-separated list; else TGIS_ROUTER_URL): a router that does not answer, or answers 5xx, is
+skipped for the next one before any byte of the answer.
 
 Examples:
   export TGIS_API_KEY=<key printed by tgi-serverless up>
   tgi-serverless generate "What is a GPU?"
   tgi-serverless generate "Tell me a story" --stream --max-new-tokens 200 --temperature 0.7
   tgi-serverless generate "Hello" --router http://10.0.0.5:8080 --endpoint llama --details
+  tgi-serverless generate "Hello" --router http://10.0.0.5:8080 --router http://10.0.0.6:8080
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ from client.errors import (
 )
 from client.generation import DEFAULT_MAX_NEW_TOKENS, GenerateOptions
 from client.routing import PollPolicy
-from client.settings import API_KEY_VARIABLE, command_api_key, command_ssl_context
+from client.settings import (
+    API_KEY_VARIABLE,
+    command_api_key,
+    command_router_urls,
+    command_ssl_context,
+)
 from common.flags import number, whole_number
 from protocol.tgi import Details, GenerateResponse, StreamDetails, StreamResponse
 
@@ -55,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--router",
         metavar="URL",
-        default=DEFAULT_ROUTER_URL,
-        help=f"router URL (default: {DEFAULT_ROUTER_URL})",
+        action="append",
+        help="router URL; repeat it (or give a comma-separated list) for routers to fail over "
+        f"to before the first byte (default: $TGIS_ROUTER_URL, else {DEFAULT_ROUTER_URL})",
     )
     parser.add_argument(
         "--endpoint",
@@ -114,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
         ssl_context = command_ssl_context(args.ca_file, os.environ)
     except OSError as exc:
         _fail(f"cannot read the CA file: {exc}")
+        return 1
+    try:
+        args.router = command_router_urls(args.router, os.environ, DEFAULT_ROUTER_URL)
+    except ValueError as exc:
+        _fail(str(exc))
         return 1
     try:
         asyncio.run(_generate(args, api_key, ssl_context))
@@ -195,7 +209,8 @@ def _hint(exc: TGISError, args: argparse.Namespace) -> str:
     if isinstance(exc, EndpointNotFound):
         return f"check --endpoint (it was {args.endpoint!r})"
     if isinstance(exc, ConnectionFailed) and exc.origin == "router":
-        return f"is a router running at {args.router}? start one with `tgi-serverless up`"
+        where = ", ".join(args.router)
+        return f"is a router running at {where}? start one with `tgi-serverless up`"
     if isinstance(exc, NoCapacityError):
         return "check the workers' logs, or wait longer with --wait SECONDS"
     if isinstance(exc, OverloadedError):

@@ -1,5 +1,6 @@
-"""What the client's commands (`generate`, `bench`) read from the environment: the API key,
-the CA file that `generate` trusts, and the admin key `bench` reads the router's status with.
+"""What the client's commands (`generate`, `bench`) read from the environment: the router
+URL(s), the API key, the CA file that `generate` trusts, and the admin key `bench` reads the
+router's status with.
 
 The SDK itself reads nothing; its caller passes everything. Only the names declared here are
 read, exactly as spelled (common.settings); docs/bench.md's table lists them.
@@ -8,10 +9,11 @@ read, exactly as spelled (common.settings); docs/bench.md's table lists them.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pydantic import Field, SecretStr
 
+from client.routers import parse_router_urls
 from common.settings import ServiceSettings
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "ClientSettings",
     "command_admin_key",
     "command_api_key",
+    "command_router_urls",
     "command_ssl_context",
 ]
 
@@ -26,6 +29,8 @@ API_KEY_VARIABLE = "TGIS_API_KEY"
 
 
 class ClientSettings(ServiceSettings):
+    router_url: str | None = Field(default=None, validation_alias="TGIS_ROUTER_URL")
+    """The router URL(s), comma-separated, when no --router (--url for `bench`) gives one."""
     api_key: SecretStr | None = Field(default=None, validation_alias=API_KEY_VARIABLE)
     """The endpoint's API key, when --api-key does not give one."""
     ca_file: str | None = Field(default=None, validation_alias="TGIS_CA_FILE")
@@ -39,6 +44,17 @@ def command_api_key(flag: str | None, environ: Mapping[str, str]) -> str | None:
     only an empty one) is given."""
     settings = ClientSettings.from_environment(environ, api_key=flag or None)
     return settings.api_key.get_secret_value() or None if settings.api_key else None
+
+
+def command_router_urls(
+    flags: Sequence[str] | None, environ: Mapping[str, str], default: str
+) -> tuple[str, ...]:
+    """The routers a command asks, in order: its --router flags (each one URL or a comma list),
+    else `TGIS_ROUTER_URL`, else `default`. ValueError for a URL that is not http(s)."""
+    if flags:
+        return parse_router_urls(flags)
+    configured = ClientSettings.from_environment(environ).router_url
+    return parse_router_urls(configured or default)
 
 
 def command_ssl_context(flag: str | None, environ: Mapping[str, str]) -> ssl.SSLContext | None:

@@ -23,7 +23,7 @@ from pyworker.backend.supervisor import Supervisor
 from pyworker.relay import Relay
 from pyworker.reporter import UNSECURED_WARNING, StatusReporter, build_report
 from pyworker.router_tls import router_ssl
-from pyworker.tickets.keys import KeyRefresher, fetch_keys, fetch_keys_until_success
+from pyworker.tickets.keys import KeyRefresher, RouterKeys, fetch_keys_until_success
 
 __all__ = ["background_tasks", "client_session", "drain"]
 
@@ -46,9 +46,10 @@ async def client_session(app: web.Application) -> AsyncIterator[None]:
             first_byte_timeout_s=settings.first_byte_timeout_s,
             idle_timeout_s=settings.stream_idle_timeout_s,
         )
+        router_keys = RouterKeys(session, settings.report_addresses, settings.ticket_scheme)
         app[state.REFRESHER] = KeyRefresher(
             app[state.VERIFIER],
-            lambda: fetch_keys(session, settings.report_addresses, settings.ticket_scheme),
+            router_keys.fetch,
             clock=time.monotonic,
             min_interval_s=settings.key_refresh_interval_s,
         )
@@ -75,7 +76,7 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
         app[state.LIFECYCLE].changed,
         interval_s=settings.report_interval_s,
         token=settings.worker_token.get_secret_value() if settings.worker_token else None,
-        join_token=settings.join_token.get_secret_value() if settings.join_token else None,
+        join_tokens=settings.join_tokens,
     )
     app[state.REPORTER] = reporter
     tasks = [
@@ -105,9 +106,7 @@ async def _bring_up(app: web.Application) -> None:
     settings, lifecycle = app[state.SETTINGS], app[state.LIFECYCLE]
     session = app[state.SESSION]
     if not settings.unsecured:
-        keys = await fetch_keys_until_success(
-            session, settings.report_addresses, settings.ticket_scheme
-        )
+        keys = await fetch_keys_until_success(app[state.REFRESHER].fetch)
         app[state.REFRESHER].install(keys)
 
     def on_ready(info: Info, perf: float) -> None:

@@ -1,12 +1,16 @@
-"""Status reports to the router: on every change, and at least every `interval_s` seconds.
+"""Status reports to the routers: on every change, and at least every `interval_s` seconds.
 
-Reports go to the first of the `REPORT_ADDR` routers that accepts them. A router that is down
-never blocks request handling: sending happens in its own task, with back-off on failure.
+Every report goes to every `REPORT_ADDR` router, so that any of them can route to this worker.
+Each router has its own task, back-off and credential: a router that is down, refuses or hangs
+slows neither the others nor request handling.
 
-Each report carries one secret as `Authorization: Bearer`: this worker's own credential once it
-has one; before that its join token (`TGIS_JOIN_TOKEN`), whose report the router answers with
-`{"accepted": true, "credential": "..."}`; without either, the shared worker token (anonymous
-workers), or nothing. The credential is kept in memory only, and never logged.
+Each report carries one secret as `Authorization: Bearer`: this worker's own credential from
+that router once it has one; before that its join token (`TGIS_JOIN_TOKEN`), whose report the
+router answers with `{"accepted": true, "credential": "..."}`; without either, the shared worker
+token (anonymous workers), or nothing. One join token serves every router (routers that share
+their identities: the credential the first router answers is then presented to the others); a
+comma-separated list of as many tokens as routers gives each router its own, for routers that do
+not. Credentials are kept in memory only, and never logged.
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ from pyworker.admission import expected_wait_s
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker
 
-__all__ = ["UNSECURED_WARNING", "StatusReporter", "build_report", "retry_delay_s"]
+__all__ = [
+    "UNSECURED_WARNING",
+    "Registration",
+    "StatusReporter",
+    "build_report",
+    "registrations",
+    "retry_delay_s",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +84,41 @@ def build_report(
     )
 
 
+class Registration:
+    """One identity at one or more routers: the join token until a router answers it with this
+    worker's credential, then that credential. Routers that share it take turns: while it has no
+    credential yet, one report at a time carries its join token."""
+
+    def __init__(self, join_token: str | None) -> None:
+        self.join_token = join_token
+        self.credential: str | None = None
+        self.joining = asyncio.Lock()
+
+    @property
+    def registered(self) -> bool:
+        return self.credential is not None
+
+    def secret(self) -> str | None:
+        return self.credential or self.join_token
+
+
+def registrations(join_tokens: Sequence[str], routers: int) -> list[Registration]:
+    """Each router's registration: one shared by all for one join token (or none), one each for
+    as many tokens as routers. ValueError for any other count."""
+    if len(join_tokens) <= 1:
+        shared = Registration(join_tokens[0] if join_tokens else None)
+        return [shared] * routers
+    if len(join_tokens) != routers:
+        raise ValueError(
+            f"{len(join_tokens)} join tokens for {routers} routers: give one token for all "
+            "routers, or one per router in REPORT_ADDR's order"
+        )
+    return [Registration(token) for token in join_tokens]
+
+
 class StatusReporter:
+    """Sends this worker's reports to each router in `addresses`, each from its own task."""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
@@ -83,66 +128,126 @@ class StatusReporter:
         *,
         interval_s: float,
         token: str | None,
-        join_token: str | None = None,
+        join_tokens: Sequence[str] = (),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._session = session
-        self._addresses = list(addresses)
+        """`token`: the shared worker token, if any; `join_tokens`: none, one for every router,
+        or one per router in the order of `addresses` (`registrations`)."""
         self._make_report = make_report
         self._changed = changed
-        self._interval_s = interval_s
-        self._shared_token = token
-        self._join_token = join_token
-        self._credential: str | None = None
-        self._sleep = sleep
+        self._links = [
+            _RouterLink(session, address, registration, token, interval_s=interval_s, sleep=sleep)
+            for address, registration in zip(
+                addresses, registrations(join_tokens, len(addresses)), strict=True
+            )
+        ]
 
     @property
     def registered(self) -> bool:
-        """The router answered this worker's join token with its own credential."""
-        return self._credential is not None
-
-    def _headers(self) -> dict[str, str]:
-        secret = self._credential or self._join_token or self._shared_token
-        return {"Authorization": f"Bearer {secret}"} if secret else {}
+        """This worker had join tokens, and every router answered its token with a credential."""
+        joining = [link for link in self._links if link.joins]
+        return bool(joining) and all(link.registration.registered for link in joining)
 
     async def run(self) -> None:
+        """Report to every router until cancelled: each link on its own, woken on each change."""
+        tasks = [
+            asyncio.create_task(link.run(self._make_report), name=f"report-to-{link.address}")
+            for link in self._links
+        ]
+        try:
+            while True:
+                await self._changed.wait()
+                self._changed.clear()
+                for link in self._links:
+                    link.wake.set()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def send(self, report: WorkerStatusReport) -> bool:
+        """Post one report to every router at once; True when at least one accepted it."""
+        accepted = await asyncio.gather(*(link.send(report) for link in self._links))
+        return any(accepted)
+
+    async def send_final(self, state: WorkerState = WorkerState.STOPPED) -> None:
+        report = self._make_report().model_copy(update={"state": state})
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.send(report)
+
+
+class _RouterLink:
+    """The reports to one router: its registration, its back-off, its wake-up event."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        address: str,
+        registration: Registration,
+        shared_token: str | None,
+        *,
+        interval_s: float,
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self.address = address
+        self.registration = registration
+        self.wake = asyncio.Event()
+        self.joins = registration.join_token is not None
+        self._session = session
+        self._shared_token = shared_token
+        self._interval_s = interval_s
+        self._sleep = sleep
+
+    async def run(self, make_report: Callable[[], WorkerStatusReport]) -> None:
         failures = 0
         while True:
-            self._changed.clear()
-            if await self.send(self._make_report()):
+            self.wake.clear()
+            if await self.send(make_report()):
                 failures = 0
-                await self._wait_for_change()
+                await self._wait_for_wake()
             else:
                 failures += 1
                 await self._sleep(retry_delay_s(failures, self._interval_s))
 
     async def send(self, report: WorkerStatusReport) -> bool:
-        """Post one report; True when a router accepted it."""
+        """Post one report to this router; True when it accepted it."""
+        if self.registration.join_token is None:
+            return await self._post(report)
+        async with self.registration.joining:  # one join token in flight per registration
+            return await self._post(report)
+
+    async def _post(self, report: WorkerStatusReport) -> bool:
         body = report.model_dump(mode="json")
-        for address in self._addresses:
-            try:
-                timeout = aiohttp.ClientTimeout(total=5)
-                async with self._session.post(
-                    f"{address}/worker_status/", json=body, headers=self._headers(), timeout=timeout
-                ) as response:
-                    if response.status < 300:
-                        await self._take_credential(response, address)
-                        return True
-                    log.warning(
-                        "router %s refused the status report: %s %s",
-                        address,
-                        response.status,
-                        (await response.text())[:200],
-                    )
-            except (aiohttp.ClientError, TimeoutError) as exc:
+        try:
+            timeout = aiohttp.ClientTimeout(total=5)
+            async with self._session.post(
+                f"{self.address}/worker_status/",
+                json=body,
+                headers=self._headers(),
+                timeout=timeout,
+            ) as response:
+                if response.status < 300:
+                    await self._take_credential(response)
+                    return True
                 log.warning(
-                    "cannot report to router %s: %s", address, str(exc) or type(exc).__name__
+                    "router %s refused the status report: %s %s",
+                    self.address,
+                    response.status,
+                    (await response.text())[:200],
                 )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            log.warning("cannot report to router %s: %s", self.address, reason)
         return False
 
-    async def _take_credential(self, response: aiohttp.ClientResponse, address: str) -> None:
+    def _headers(self) -> dict[str, str]:
+        secret = self.registration.secret() or self._shared_token
+        return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    async def _take_credential(self, response: aiohttp.ClientResponse) -> None:
         """Keep the credential the router answers a join token's report with."""
-        if self._credential is not None or self._join_token is None:
+        registration = self.registration
+        if registration.registered or registration.join_token is None:
             return
         try:
             answer = await response.json(content_type=None)
@@ -150,15 +255,12 @@ class StatusReporter:
             return
         credential = answer.get("credential") if isinstance(answer, dict) else None
         if isinstance(credential, str) and credential:
-            self._credential, self._join_token = credential, None
-            log.info("registered with router %s: reporting with this worker's credential", address)
+            registration.credential, registration.join_token = credential, None
+            log.info(
+                "registered with router %s: reporting with this worker's credential", self.address
+            )
 
-    async def send_final(self, state: WorkerState = WorkerState.STOPPED) -> None:
-        report = self._make_report().model_copy(update={"state": state})
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.send(report)
-
-    async def _wait_for_change(self) -> None:
+    async def _wait_for_wake(self) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._interval_s):
-                await self._changed.wait()
+                await self.wake.wait()

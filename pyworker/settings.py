@@ -46,7 +46,8 @@ class WorkerSettings(ServiceSettings):
         default=None,
         validation_alias="TGIS_JOIN_TOKEN",
         description="one-time token to register with the router; its answer is this worker's "
-        "own credential, kept in memory for every later report",
+        "own credential, kept in memory for every later report; one for every router, or one "
+        "per REPORT_ADDR router, comma-separated in its order",
     )
     router_ca_file: str | None = Field(
         default=None,
@@ -157,6 +158,22 @@ class WorkerSettings(ServiceSettings):
         if self.router_ca_file and self.router_fingerprint:
             raise ValueError("set TGIS_ROUTER_CA or TGIS_ROUTER_FINGERPRINT, not both")
         return self
+
+    @model_validator(mode="after")
+    def _a_join_token_for_all_routers_or_each(self) -> Self:
+        tokens, routers = len(self.join_tokens), len(self.report_addresses)
+        if tokens > 1 and tokens != routers:
+            raise ValueError(
+                f"TGIS_JOIN_TOKEN holds {tokens} tokens for {routers} REPORT_ADDR routers: give "
+                "one token for every router, or one per router in REPORT_ADDR's order"
+            )
+        return self
+
+    @property
+    def join_tokens(self) -> list[str]:
+        """The join tokens: none, one for every router, or one per router."""
+        secret = self.join_token.get_secret_value() if self.join_token else ""
+        return [token.strip() for token in secret.split(",") if token.strip()]
 
     @property
     def report_addresses(self) -> list[str]:

@@ -16,6 +16,7 @@ from client.bench.sweep import SweepPolicy
 from client.bench.targets import TargetKind, TargetSettings
 from client.bench.trace import load_trace
 from client.bench.workload import RequestSpec, Workload, load_dataset, parse_length
+from client.routers import parse_router_urls
 from common.flags import number, whole_number
 
 __all__ = ["add_compare_arguments", "add_run_arguments", "build_config"]
@@ -46,7 +47,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--url",
         metavar="URL",
-        help="router URL (router, worker; default http://127.0.0.1:8080), backend URL "
+        action="append",
+        help="router URL (router, worker; default http://127.0.0.1:8080; repeat it, or give a "
+        "comma-separated list, for routers to fail over to), backend URL "
         "(default http://127.0.0.1:5001) or OpenAI-compatible base URL (required)",
     )
     target.add_argument("--endpoint", default="default", metavar="NAME", help="endpoint name")
@@ -213,14 +216,19 @@ def _steps(args: argparse.Namespace, mode: Mode) -> tuple[Phase, ...]:
 
 def _target(args: argparse.Namespace, api_key: str | None) -> TargetSettings:
     kind: TargetKind = args.target
-    url = args.url or DEFAULT_URLS.get(kind)
-    if url is None:
+    given = args.url or DEFAULT_URLS.get(kind)
+    if given is None:
         raise BenchInputError("--target openai needs --url (the server's base URL)")
-    if not url.startswith(("http://", "https://")):
-        raise BenchInputError(f"--url must be an http(s) URL, got {url!r}")
+    try:
+        url, *more_routers = parse_router_urls(given)
+    except ValueError as exc:
+        raise BenchInputError(f"--url: {exc}") from None
+    if more_routers and kind not in ("router", "worker"):
+        raise BenchInputError(f"--target {kind} takes one --url; several are routers")
     return TargetSettings(
         kind=kind,
-        url=url.rstrip("/"),
+        url=url,
+        more_routers=tuple(more_routers),
         endpoint=args.endpoint,
         api_key=api_key,
         model=args.model,

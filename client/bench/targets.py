@@ -1,6 +1,8 @@
 """Where the load goes, hop by hop, with one workload:
 
-    router   route at the router (timed, polling while it scales), then stream from the worker
+    router   route at the router (timed, polling while it scales), then stream from the worker;
+             with several routers, a route request that one leaves unanswered or answers 5xx
+             goes on to the next (`client.routers`)
     worker   straight to the workers: tickets are fetched from the router ahead of time, outside
              the timed window, so only the worker's hop (PyWorker + backend) is measured
     backend  straight to a TGI backend's /generate_stream (no ticket)
@@ -26,6 +28,7 @@ from client.bench.events import Dialect, EventHook, StreamFailure, TokenTally
 from client.bench.records import Outcome, RequestRecord
 from client.bench.workload import RequestSpec
 from client.errors import ProtocolError
+from client.routers import RouterRing, router_failed
 from client.routing import Ticket, interpret_route_answer
 
 __all__ = [
@@ -74,6 +77,12 @@ class TargetSettings:
     """Send the key as `"api_key"` in the route body, as Vast.ai's own client does."""
     admin_key: str | None = field(default=None, repr=False)
     """The router's admin key, which its `/status` wants (the workers' timeline)."""
+    more_routers: tuple[str, ...] = ()
+    """Routers to fail over to after `url` (router and worker targets)."""
+
+    @property
+    def router_urls(self) -> tuple[str, ...]:
+        return (self.url, *self.more_routers)
 
 
 class Target(Protocol):
@@ -211,16 +220,24 @@ class RouterTarget:
 
     def __init__(self, settings: TargetSettings) -> None:
         self.settings = settings
-        self._base = settings.url.rstrip("/")
+        self.routers = RouterRing(settings.router_urls)
 
     async def probe(self, session: aiohttp.ClientSession) -> None:
-        await probe_url(session, self._base + "/health", "router")
+        """Raise TargetDown unless at least one of the routers answers."""
+        down: list[TargetDown] = []
+        for url in self.routers.urls:
+            try:
+                await probe_url(session, url + "/health", "router")
+            except TargetDown as exc:
+                down.append(exc)
+        if len(down) == len(self.routers.urls):
+            raise TargetDown("; ".join(str(exc) for exc in down))
 
     async def send(
         self, session: aiohttp.ClientSession, spec: RequestSpec, record: RequestRecord, clock: Clock
     ) -> None:
         record.sent = clock()
-        ticket = await route(session, self.settings, spec.max_new_tokens)
+        ticket = await route(session, self.settings, spec.max_new_tokens, self.routers)
         record.routed = clock()
         await _stream_from_worker(session, ticket, spec, record, clock, self.settings)
 
@@ -241,8 +258,11 @@ async def _stream_from_worker(
     await stream_into(session, url, body, record, clock, "tgi", settings.idle_timeout)
 
 
-async def route(session: aiohttp.ClientSession, settings: TargetSettings, cost: int) -> Ticket:
-    """A ticket from the router, polling with the same request_idx while no worker is ready."""
+async def route(
+    session: aiohttp.ClientSession, settings: TargetSettings, cost: int, routers: RouterRing
+) -> Ticket:
+    """A ticket from the routers, polling with the same request_idx (at the router that gave
+    it) while no worker is ready."""
     body: dict[str, Any] = {"endpoint": settings.endpoint, "cost": cost}
     headers: dict[str, str] = {}
     if settings.api_key and settings.api_key_in_body:
@@ -250,9 +270,9 @@ async def route(session: aiohttp.ClientSession, settings: TargetSettings, cost: 
     elif settings.api_key:
         headers["Authorization"] = f"Bearer {settings.api_key}"
     deadline = time.monotonic() + settings.route_wait
-    url = settings.url.rstrip("/") + "/route/"
+    waiting_at: str | None = None
     while True:
-        answer = await _ask_router(session, url, body, headers)
+        router, answer = await _ask_routers(session, routers, body, headers, waiting_at)
         try:
             parsed = interpret_route_answer(answer)
         except ProtocolError as exc:
@@ -262,8 +282,35 @@ async def route(session: aiohttp.ClientSession, settings: TargetSettings, cost: 
         if time.monotonic() >= deadline:
             raise Failed("timeout", f"no worker ready within {settings.route_wait:g} s")
         if parsed.request_idx is not None:  # Vast.ai's wait may carry none
-            body["request_idx"] = parsed.request_idx
+            body["request_idx"], waiting_at = parsed.request_idx, router
         await asyncio.sleep(_ROUTE_POLL_S)
+
+
+async def _ask_routers(
+    session: aiohttp.ClientSession,
+    routers: RouterRing,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    waiting_at: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """The first answer of the routers, the preferred first, past those that `router_failed`
+    lets go on from; the `request_idx` only to the router that gave it."""
+    failure: Failed | None = None
+    for router in routers.order():
+        sent = (
+            body if router == waiting_at else {k: v for k, v in body.items() if k != "request_idx"}
+        )
+        try:
+            answer = await _ask_router(session, router + "/route/", sent, headers)
+        except Failed as exc:
+            if not router_failed(exc.status):
+                raise
+            failure = exc
+            continue
+        routers.answered(router)
+        return router, answer
+    assert failure is not None  # a ring holds at least one router
+    raise failure
 
 
 async def _ask_router(
@@ -279,6 +326,8 @@ async def _ask_router(
                 raise Failed(failure.outcome, message, response.status, fatal=bool(hint))
     except aiohttp.ClientError as exc:
         raise Failed("error", f"router: {_describe(exc)}") from None
+    except TimeoutError:
+        raise Failed("timeout", "router: no answer in time") from None
     try:
         answer = json.loads(content)
     except ValueError:
@@ -319,12 +368,13 @@ class WorkerTarget:
         expires = math.inf if ticket.exp is None else ticket.exp
         if expires - time.time() > _TICKET_MARGIN_S and ticket.cost >= cost:
             return ticket
-        return await route(session, self.settings, cost)
+        return await route(session, self.settings, cost, self._router.routers)
 
     async def _fill(self, session: aiohttp.ClientSession) -> None:
         while True:
             try:
-                await self._tickets.put(await route(session, self.settings, self._cost))
+                ticket = await route(session, self.settings, self._cost, self._router.routers)
+                await self._tickets.put(ticket)
             except Failed:
                 await asyncio.sleep(_ROUTE_POLL_S)
 

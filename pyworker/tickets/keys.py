@@ -1,15 +1,18 @@
-"""Fetching the router's public keys, with retries, again when a ticket names a new one, and
-at least once a minute.
+"""Fetching the routers' public keys, with retries, again when a ticket names a new one, and
+at least once a minute. With several routers (`REPORT_ADDR`), every one is asked at once and
+their keys are used together: routers that share a key ring publish the same keys, and routers
+that do not each publish their own.
 
 The native scheme reads `GET /keys` (every current key with its `kid`, so a rotation overlaps);
 Vast's RSA schemes read the one PEM at `GET /pubkey/`, and keep the previous key beside the new
 one so tickets signed just before a rotation still pass. A refresh is single-flight and rate
 limited: a flood of tickets naming unknown keys costs the router one fetch per interval.
 
-Each refresh replaces the keys with those the router publishes, so a key it stopped
+Each refresh replaces the keys with those the routers publish, so a key they stopped
 publishing (retired, or revoked) stops verifying within one period of `run_every` (Vast's
 single key: within two, as its predecessor is kept one refresh longer). A refresh that fails
-keeps the keys the worker had.
+keeps the keys the worker had; while another router answers, a router that misses one refresh
+keeps its own keys, and one that misses two in a row loses them until it answers again.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ from protocol import KeySet, load_public_key
 from protocol.vast_tickets import load_rsa_public_key, rsa_key_id
 from pyworker.tickets.verifier import PublicKey, TicketScheme, TicketVerifier
 
-__all__ = ["KeyFetchError", "KeyRefresher", "Keys", "fetch_keys", "fetch_keys_until_success"]
+__all__ = [
+    "KeyFetchError",
+    "KeyRefresher",
+    "Keys",
+    "RouterKeys",
+    "fetch_keys_until_success",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +45,69 @@ class KeyFetchError(Exception):
     """No router answered with a valid key."""
 
 
-async def fetch_keys(
-    session: aiohttp.ClientSession,
-    addresses: Sequence[str],
-    scheme: TicketScheme = TicketScheme.ED25519,
-) -> Keys:
-    """The keys of the first router that answers; KeyFetchError if none does."""
-    problems: list[str] = []
-    for address in addresses:
+async def _fetch_each(
+    session: aiohttp.ClientSession, addresses: Sequence[str], scheme: TicketScheme
+) -> dict[str, Keys]:
+    """The keys of each router that answers, asked all at once; KeyFetchError if none does."""
+
+    async def one(address: str) -> Keys | str:
         try:
             return await _fetch_from(session, address, scheme)
         except (aiohttp.ClientError, TimeoutError, ValueError, ValidationError) as exc:
-            problems.append(f"{address}{scheme.keys_path}: {str(exc) or type(exc).__name__}")
-    raise KeyFetchError("; ".join(problems) or "no router address configured")
+            return f"{address}{scheme.keys_path}: {str(exc) or type(exc).__name__}"
+
+    answers = await asyncio.gather(*(one(address) for address in addresses))
+    fetched = {
+        address: answer
+        for address, answer in zip(addresses, answers, strict=True)
+        if not isinstance(answer, str)
+    }
+    if not fetched:
+        problems = [answer for answer in answers if isinstance(answer, str)]
+        raise KeyFetchError("; ".join(problems) or "no router address configured")
+    return fetched
+
+
+class RouterKeys:
+    """The keys each router published when it last answered. A fetch asks every router at once.
+    A router that misses one fetch keeps its keys beside the fresh ones of the others (a blip);
+    one that misses `forget_after` fetches in a row while another router answers loses them, so
+    a key that a router sharing its key ring revoked does not live on through a router that is
+    gone. When no router answers, nothing changes (the worker is cut off: it keeps its keys)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        addresses: Sequence[str],
+        scheme: TicketScheme = TicketScheme.ED25519,
+        *,
+        forget_after: int = 2,
+    ) -> None:
+        self._session = session
+        self._addresses = list(addresses)
+        self._scheme = scheme
+        self._forget_after = forget_after
+        self._known: dict[str, Keys] = {}
+        self._missed: dict[str, int] = {}
+
+    async def fetch(self) -> Keys:
+        """Every router's keys, together; KeyFetchError (nothing changed) if none answers."""
+        fetched = await _fetch_each(self._session, self._addresses, self._scheme)
+        for address in self._addresses:
+            if address in fetched:
+                self._known[address], self._missed[address] = fetched[address], 0
+                continue
+            self._missed[address] = self._missed.get(address, 0) + 1
+            if self._missed[address] >= self._forget_after:
+                self._known.pop(address, None)
+        return self._merged()
+
+    def _merged(self) -> Keys:
+        """One key set from each router's, in the order of the routers."""
+        keys: Keys = {}
+        for address in self._addresses:
+            keys.update(self._known.get(address, {}))
+        return keys
 
 
 async def _fetch_from(session: aiohttp.ClientSession, address: str, scheme: TicketScheme) -> Keys:
@@ -67,18 +126,17 @@ async def _fetch_from(session: aiohttp.ClientSession, address: str, scheme: Tick
 
 
 async def fetch_keys_until_success(
-    session: aiohttp.ClientSession,
-    addresses: Sequence[str],
-    scheme: TicketScheme = TicketScheme.ED25519,
+    fetch: Callable[[], Awaitable[Keys]],
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     max_backoff_s: float = 10.0,
 ) -> Keys:
-    """Retry with exponential back-off until a router publishes its keys."""
+    """Retry `fetch` (`RouterKeys.fetch`) with exponential back-off until a router publishes
+    its keys."""
     delay = 0.5
     while True:
         try:
-            return await fetch_keys(session, addresses, scheme)
+            return await fetch()
         except KeyFetchError as exc:
             log.warning("cannot fetch the router's keys yet (%s); retrying in %.1fs", exc, delay)
         await sleep(delay)
@@ -102,6 +160,11 @@ class KeyRefresher:
         self._min_interval_s = min_interval_s
         self._last_attempt: float | None = None
         self._inflight: asyncio.Task[bool] | None = None
+
+    async def fetch(self) -> Keys:
+        """The routers' keys now, not installed (the bring-up retries it); KeyFetchError if no
+        router answers."""
+        return await self._fetch()
 
     def install(self, keys: Keys) -> None:
         """Use `keys` now; Vast's single key keeps its predecessor beside it (overlap)."""

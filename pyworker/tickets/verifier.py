@@ -16,6 +16,9 @@ The signature scheme is a setting: the native Ed25519 one, or one of Vast's two 
 (`protocol.vast_tickets`). Vast tickets name no key: every RSA key the router published is
 tried, and they carry no expiry (an `exp`, when present, is still enforced) and no epoch.
 The reqnum is recorded only when every check passed, so a rejected ticket spends nothing.
+Each signing key has its own replay window: routers that do not share state number this
+worker's tickets each from 1 with keys of their own, and routers that share a key ring share
+their numbering too. A key no longer known loses its window (it verifies nothing any more).
 `check` (1-7) needs no payload, so the PyWorker runs it before it looks at the payload; `admit`
 (8-9) then weighs the payload's workload and spends the reqnum; `verify` is both.
 
@@ -70,6 +73,8 @@ class TicketFacts:
     reqnum: int
     exp: float | None
     epoch: str | None
+    kid: str
+    """The key that signed the ticket: its reqnum is checked in that key's replay window."""
 
 
 def normalize_url(url: str) -> str:
@@ -102,7 +107,8 @@ class TicketVerifier:
         self._scheme = scheme
         self._clock = clock
         self._clock_skew_s = clock_skew_s
-        self._replay = ReplayWindow(replay_window)
+        self._replay_window = replay_window
+        self._replay: dict[str, ReplayWindow] = {}
         self.set_keys(keys)
 
     @property
@@ -123,7 +129,8 @@ class TicketVerifier:
 
     def set_keys(self, keys: Mapping[str, PublicKey]) -> None:
         self._keys = dict(keys)
-        self._rsa_keys = [key for key in keys.values() if isinstance(key, RSAPublicKey)]
+        self._rsa_keys = {kid: key for kid, key in keys.items() if isinstance(key, RSAPublicKey)}
+        self._replay = {kid: window for kid, window in self._replay.items() if kid in self._keys}
 
     def verify(self, raw: object, workload: float) -> TicketFacts:
         """Return the ticket's facts if it admits `workload`; raise TicketRejected if not."""
@@ -161,7 +168,13 @@ class TicketVerifier:
         if not verify_ticket_signature(key, raw):
             raise TicketRejected(401, "bad_signature", "ticket signature is not valid")
         return TicketFacts(
-            ticket.cost, ticket.url, ticket.endpoint, ticket.reqnum, ticket.exp, ticket.epoch
+            ticket.cost,
+            ticket.url,
+            ticket.endpoint,
+            ticket.reqnum,
+            ticket.exp,
+            ticket.epoch,
+            ticket.kid,
         )
 
     def _check_vast(self, raw: Mapping[str, Any]) -> TicketFacts:
@@ -169,10 +182,18 @@ class TicketVerifier:
         if not self._rsa_keys:
             raise TicketRejected(401, "unknown_key", "no router public key loaded yet: retry")
         variant = self._scheme.vast_variant
-        if not any(verify_vast_signature(key, raw, variant) for key in self._rsa_keys):
+        kid = next(
+            (
+                kid
+                for kid, key in self._rsa_keys.items()
+                if verify_vast_signature(key, raw, variant)
+            ),
+            None,
+        )
+        if kid is None:
             raise TicketRejected(401, "bad_signature", "ticket signature is not valid")
         return TicketFacts(
-            ticket.cost, ticket.url, ticket.endpoint, ticket.reqnum, ticket.exp, epoch=None
+            ticket.cost, ticket.url, ticket.endpoint, ticket.reqnum, ticket.exp, None, kid
         )
 
     def _check_expiry(self, facts: TicketFacts) -> None:
@@ -208,7 +229,10 @@ class TicketVerifier:
             )
 
     def _spend(self, facts: TicketFacts) -> None:
-        verdict = self._replay.accept(facts.reqnum)
+        window = self._replay.get(facts.kid)
+        if window is None:
+            window = self._replay[facts.kid] = ReplayWindow(self._replay_window)
+        verdict = window.accept(facts.reqnum)
         if verdict is ReplayVerdict.REPLAYED:
             raise TicketRejected(403, "replayed", "ticket was already used: route again")
         if verdict is ReplayVerdict.TOO_OLD and self._scheme.signs_request_fields:

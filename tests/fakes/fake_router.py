@@ -34,6 +34,11 @@ class StandInRouter:
     """Fetches of `/keys` and `/pubkey/` together (a worker uses the one of its scheme)."""
     report_attempts: list[float] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
+    join_token: str | None = None
+    """A report bearing this token is answered with `credential` (once: then it is used)."""
+    credential: str = "tgis-worker-stand-in"
+    authorizations: list[str] = field(default_factory=list)
+    """The `Authorization` header of each accepted report."""
 
     @property
     def key(self) -> RSAPrivateKey:
@@ -75,6 +80,11 @@ class StandInRouter:
             self.refuse_reports -= 1
             return web.json_response({"error": "busy"}, status=503)
         self.reports.append(await request.json())
+        presented = request.headers.get("Authorization", "")
+        self.authorizations.append(presented)
+        if self.join_token is not None and presented == f"Bearer {self.join_token}":
+            self.join_token = None
+            return web.json_response({"accepted": True, "credential": self.credential})
         return web.json_response({})
 
     def _refused_key_fetch(self) -> web.Response | None:

@@ -183,6 +183,8 @@ class FakeRouter:
         """Workers to route to, in order of preference; empty: only `worker`. As the real
         router, it skips the ones a retry names in `avoid` while another one is left."""
         self.delay = 0.0
+        self.fail_after: int | None = None
+        """Answer 503 to every request after this many (a router that goes down mid-wait)."""
         self.waits_without_request_idx = False
         """Answer "wait" as Vast.ai documents it: `endpoint` and `status` only."""
         self._polls: dict[int, int] = {}
@@ -200,6 +202,8 @@ class FakeRouter:
         await asyncio.sleep(self.delay)
         if self.reject is not None:
             return self.reject.response()
+        if self.fail_after is not None and len(self.seen) > self.fail_after:
+            return Scripted.error(503, "router going away", "unavailable").response()
         presented = request.headers.get("Authorization") or f"Bearer {body.get('api_key')}"
         if presented != f"Bearer {API_KEY}":
             return Scripted.error(401, "invalid API key", "unauthorized").response()

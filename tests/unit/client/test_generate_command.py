@@ -7,6 +7,8 @@ import argparse
 import pytest
 
 from client import generate_command
+from client._async import DEFAULT_ROUTER_URL
+from client.settings import command_router_urls
 
 
 def parser() -> argparse.ArgumentParser:
@@ -18,7 +20,8 @@ def parser() -> argparse.ArgumentParser:
 def test_the_defaults_match_the_architecture() -> None:
     args = parser().parse_args(["Hello"])
     assert args.prompt == "Hello"
-    assert args.router == "http://127.0.0.1:8080"
+    assert args.router is None  # then $TGIS_ROUTER_URL, else the default
+    assert command_router_urls(args.router, {}, DEFAULT_ROUTER_URL) == ("http://127.0.0.1:8080",)
     assert args.endpoint == "default"
     assert args.api_key is None
     assert args.max_new_tokens == 100
@@ -32,9 +35,21 @@ def test_every_flag_parses() -> None:
     argv = "Hi --router http://r:1 --endpoint e --api-key k --max-new-tokens 7 --stream "
     argv += "--temperature 0.5 --seed 0 --details --wait 3"
     args = parser().parse_args(argv.split())
-    assert (args.router, args.endpoint, args.api_key) == ("http://r:1", "e", "k")
+    assert (args.router, args.endpoint, args.api_key) == (["http://r:1"], "e", "k")
     assert (args.max_new_tokens, args.stream, args.temperature) == (7, True, 0.5)
     assert (args.seed, args.details, args.wait) == (0, True, 3.0)
+
+
+def test_several_routers_come_from_repeated_flags_comma_lists_or_the_environment() -> None:
+    args = parser().parse_args(
+        ["Hi", "--router", "http://a:1/", "--router", "http://b:2,http://c:3"]
+    )
+    urls = command_router_urls(args.router, {"TGIS_ROUTER_URL": "http://ignored:9"}, "http://d:4")
+    assert urls == ("http://a:1", "http://b:2", "http://c:3")
+    environ = {"TGIS_ROUTER_URL": "http://e:5, http://f:6"}
+    assert command_router_urls(None, environ, "http://d:4") == ("http://e:5", "http://f:6")
+    with pytest.raises(ValueError, match="must be an http"):
+        command_router_urls(["http://a:1,ftp://b"], {}, "http://d:4")
 
 
 def test_a_temperature_of_zero_asks_for_greedy_decoding() -> None:

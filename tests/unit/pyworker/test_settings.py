@@ -88,3 +88,13 @@ def test_keys_are_polled_at_least_every_minute() -> None:
     assert WorkerSettings(key_poll_interval_s=60).key_poll_interval_s == 60
     with pytest.raises(ValueError, match=r"key_poll_interval_s|TGIS_KEY_POLL_INTERVAL_S"):
         WorkerSettings(key_poll_interval_s=61)
+
+
+def test_one_join_token_for_every_router_or_one_per_router() -> None:
+    routers = "http://a:1, http://b:2"
+    assert WorkerSettings(report_addr=routers, join_token="t").join_tokens == ["t"]
+    both = WorkerSettings(report_addr=routers, join_token="ta, tb")
+    assert both.join_tokens == ["ta", "tb"]
+    with pytest.raises(ValueError, match="3 tokens for 2 REPORT_ADDR routers"):
+        WorkerSettings(report_addr=routers, join_token="ta,tb,tc")
+    assert WorkerSettings(report_addr=routers).join_tokens == []

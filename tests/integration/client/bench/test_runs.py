@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from client.bench.workload import LengthDist, Workload
 from common.trace import parse_trace
 from tests.fakes.router_status import status_with
 from tests.integration.client.bench.conftest import Served
-from tests.integration.client.fakes import API_KEY, FakeRouter, FakeWorker
+from tests.integration.client.fakes import API_KEY, FakeRouter, FakeWorker, Scripted
 from tests.ports import free_port
 
 WORKLOAD = Workload(LengthDist("fixed", 4), LengthDist("fixed", 6))
@@ -315,3 +316,34 @@ async def test_a_vast_style_wait_without_request_idx_is_polled(routed: FakeRoute
     assert record.route_time is not None
     assert record.route_time >= 0.4  # two polls, 0.25 s apart
     assert [("request_idx" in seen.body) for seen in routed.seen] == [False, False, False]
+
+
+async def test_route_requests_fail_over_to_the_next_router_and_stay_there(
+    routed: FakeRouter,
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    target = replace(settings("router", dead), more_routers=(routed.url,))
+    result = await execute(LoadPlan("open", (Phase(4, 0.5),), seed=6), target, WORKLOAD, QUICK)
+
+    assert [r.outcome for r in result.records] == ["ok", "ok"]
+    assert len(routed.seen) == len(routed.worker.seen) == 2
+
+
+async def test_a_5xx_router_is_passed_over_a_4xx_one_is_not(
+    routed: FakeRouter, aiohttp_server: AiohttpServer
+) -> None:
+    broken = FakeRouter(routed.key, routed.worker)
+    broken.reject = Scripted.error(502, "bad gateway", "internal")
+    server = await aiohttp_server(broken.app(), host="127.0.0.1")
+    target = replace(
+        settings("router", str(server.make_url("")).rstrip("/")), more_routers=(routed.url,)
+    )
+    result = await execute(LoadPlan("open", (Phase(4, 0.5),), seed=7), target, WORKLOAD, QUICK)
+    assert [r.outcome for r in result.records] == ["ok", "ok"]
+    assert len(broken.seen) == 1  # the second request went to the router that answered
+
+    broken.reject = Scripted.error(401, "wrong API key", "unauthorized")
+    routed.seen.clear()
+    with pytest.raises(RunAborted, match="router: HTTP 401"):
+        await execute(LoadPlan("closed", users=1, seconds=5.0), target, WORKLOAD, QUICK)
+    assert routed.seen == []

@@ -51,6 +51,7 @@ def test_malformed_flags_exit_2(
         (["--scenario", "idle-burst"], "needs --rate"),
         (["--steps", "1:1"], "only for --scenario step"),
         (["--url", "ftp://x"], "must be an http(s) URL"),
+        (["--target", "backend", "--url", "http://b:1"], "takes one --url; several are routers"),
         (["--trace", "/nonexistent.csv"], "cannot read the trace"),
         (["--trace", "x.csv", "--rate", "5"], "drop --rate and --dataset"),
         (["--trace", "x.csv", "--sweep"], "choose one of --sweep, --trace"),

@@ -6,8 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol import SigningKey
-from tests.unit.pyworker.tickets.helpers import ED_OTHER, NOW, URL, issue, refused, verifier
+from protocol import SigningKey, sign_ticket
+from protocol.vast_tickets import rsa_key_id
+from pyworker.tickets.verifier import TicketScheme
+from tests.unit.pyworker.tickets.helpers import (
+    ED_KEY,
+    ED_OTHER,
+    NOW,
+    RSA_KEY,
+    URL,
+    issue,
+    refused,
+    verifier,
+)
 
 
 def test_a_valid_ticket_is_accepted() -> None:
@@ -115,3 +126,26 @@ def test_any_tampered_ticket_is_refused_and_spends_nothing(field: str, value: An
     error = refused(check, tampered, workload=1)
     assert error.status in (401, 403)
     assert check.verify(genuine, workload=1).reqnum == 1
+
+
+def test_each_key_has_its_own_reqnums_as_routers_that_share_no_state_sign() -> None:
+    # Two routers, each with its own key, number this worker's tickets each from 1.
+    check = verifier()
+    check.set_keys({**check.current_keys(), ED_OTHER.kid: ED_OTHER.public_key})
+    other = sign_ticket(
+        ED_OTHER.private_key,
+        {**{k: v for k, v in issue().items() if k != "signature"}, "kid": ED_OTHER.kid},
+    )
+    assert check.verify(issue(), workload=1).kid == ED_KEY.kid
+    assert check.verify(other, workload=1).kid == ED_OTHER.kid
+    assert refused(check, issue()).reason == "replayed"
+    assert refused(check, other).reason == "replayed"
+
+
+@pytest.mark.parametrize("scheme", [TicketScheme.VAST, TicketScheme.VAST_URL])
+def test_a_vast_ticket_is_counted_in_the_window_of_the_key_that_verified_it(
+    scheme: TicketScheme,
+) -> None:
+    check = verifier(scheme)
+    assert check.verify(issue(scheme), workload=1).kid == rsa_key_id(RSA_KEY.public_key())
+    assert refused(check, issue(scheme)).reason == "replayed"
