@@ -197,3 +197,37 @@ async def test_a_key_rotated_on_one_router_signs_on_every_router(
     assert (await route(second))["kid"] == kid
     published = [key["kid"] for key in (await (await second.get("/keys")).json())["keys"]]
     assert kid in published
+
+
+async def test_routers_serve_through_a_redis_restart_and_reconcile(
+    start_routers: StartRouters, redis_server: RedisServer
+) -> None:
+    """Redis goes away (SIGKILL, no persistence) under load and comes back empty: the routers
+    keep issuing tickets from the blocks they hold, then put the ring and endpoints back, and
+    no reqnum is ever issued twice."""
+    first, second = await start_routers(2, state_reqnum_block=64)
+    verifier = await verifier_for(first, "w1")
+    await report(first, "w1", epoch=verifier.epoch)
+    await flush(first, second)
+    tickets = [await route(client) for client in (first, second) for _ in range(5)]
+    kid = app_of(first)[KEY_RING].signing_key(time.time()).kid
+
+    redis_server.stop(kill=True)
+    await flush(first, second)  # each router finds Redis away
+    assert not app_of(first)[STATE_SYNC].available
+    tickets += [await route(client) for client in (first, second) for _ in range(5)]
+
+    redis_server.start()  # empty: no persistence
+    await flush(first, second)
+    await flush(first, second)
+    assert app_of(first)[STATE_SYNC].available
+    await report(first, "w1", epoch=verifier.epoch)
+    await flush(first, second)
+    tickets += [await route(client) for client in (first, second) for _ in range(5)]
+    reqnums = [ticket["reqnum"] for ticket in tickets]
+    assert len(set(reqnums)) == len(reqnums) == 30
+    for ticket in tickets:
+        verifier.verify(ticket, 1.0)
+    assert app_of(second)[KEY_RING].signing_key(time.time()).kid == kid
+    stored = await app_of(second)[STATE_SYNC].state.get_resources()
+    assert "default" in stored.endpoints
