@@ -30,6 +30,7 @@ from pydantic import SecretStr
 
 from router.endpoints.models import Endpoint
 from router.endpoints.store import EndpointStore
+from router.errors import Unavailable
 from router.http.metrics import RouterMetrics
 from router.http.state import (
     CLOCK,
@@ -58,6 +59,7 @@ from router.routing.service import RouteService
 from router.settings import RouterSettings
 from router.state.redis_store import RedisState
 from router.state.sealing import Sealer
+from router.state.shared import StateUnavailable
 from router.state.sync import StateSync, load_shared_endpoints, open_shared_ring
 
 __all__ = [
@@ -170,7 +172,14 @@ async def open_key_ring(app: web.Application) -> AsyncIterator[None]:
         app[KEY_RING] = await open_shared_ring(state, app[KEY_RING], settings)
 
         async def save(ring: KeyRing) -> None:
-            await state.put_ring(ring_to_bytes(ring))
+            try:
+                await state.put_ring(ring_to_bytes(ring))
+            except StateUnavailable:
+                raise Unavailable(
+                    "the shared state is away: the key ring cannot change until it is back "
+                    "(the current key keeps signing)",
+                    retry_after_s=1.0,
+                ) from None
 
     app[ROTATION] = KeyRotation(app[KEY_RING], settings, app[CLOCK], save=save)
     try:

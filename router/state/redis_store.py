@@ -8,9 +8,10 @@ Keys, all under `tgis:`:
     workers              the set of worker ids with a report (pruned when theirs expired)
     load:{router}        a hash, worker id -> that router's in-flight cost, expiring
     routers              the set of router ids with a load hash (pruned likewise)
-    ring, ring:version   the key ring, sealed; bumped on every write
+    ring, ring:version   the key ring, sealed; its version, bumped on every write
     endpoints, groups    hashes, name -> the resource's JSON, sealed
-    resources:version    bumped on every write of either
+    resources:version    bumped on every write of either (versions start at the time in
+                         microseconds: after a loss of data, none repeats one seen before)
     lease:{name}         its holder, expiring (SET NX PX; renewed by its holder only)
 
 Every command has a short timeout: a Redis that is away costs a router a timeout per flush,
@@ -19,6 +20,7 @@ never a stuck route. Errors come out as `StateUnavailable`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -169,8 +171,13 @@ class RedisState:
         sealed = self._sealer.seal(ring)
         stored = await _call(lambda: self._redis.set(f"{PREFIX}ring", sealed, nx=only_if_absent))
         if stored:
-            await _call(lambda: self._redis.incr(f"{PREFIX}ring:version"))
+            await _call(lambda: self._bump(f"{PREFIX}ring:version"))
         return bool(stored)
+
+    async def _bump(self, key: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            _bump(pipe, key)
+            await pipe.execute()
 
     async def get_resources(self) -> Resources:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -199,7 +206,7 @@ class RedisState:
                         pipe.hsetnx(f"{PREFIX}{key}", name, self._sealer.seal(value))
                     else:
                         pipe.hset(f"{PREFIX}{key}", name, self._sealer.seal(value))
-            pipe.incr(f"{PREFIX}resources:version")
+            _bump(pipe, f"{PREFIX}resources:version")
             await _call(pipe.execute)
 
     async def hold_lease(self, name: str, holder: str, ttl_s: float) -> bool:
@@ -209,6 +216,13 @@ class RedisState:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _bump(pipe: Any, key: str) -> None:
+    """Bump a version. A new one starts at the time in microseconds, so a Redis that lost its
+    data never hands out a version a router saw before."""
+    pipe.set(key, time.time_ns() // 1000, nx=True)
+    pipe.incr(key)
 
 
 async def _call(operation: Callable[[], Awaitable[T]]) -> T:

@@ -248,16 +248,16 @@ class StateSync:
 
     async def _reload_resources(self) -> None:
         store = self._store
-        if store.unshared:
-            await store.save()
         stored = await self.state.get_resources()
-        if not stored.endpoints:  # the store lost them: put ours back, where nobody did
+        if stored.version == 0:  # the store lost them: put ours back, where nobody did
             await self.state.put_resources(
                 _encode_endpoints(dict(store.endpoints)),
                 _encode_groups(dict(store.groups)),
                 only_if_absent=True,
             )
-            stored = await self.state.get_resources()
+        if store.unshared:
+            await store.save()
+        stored = await self.state.get_resources()
         self._resources_version = stored.version
         store.replace(_decode_endpoints(stored.endpoints), _decode_groups(stored.groups))
 
@@ -266,7 +266,7 @@ async def load_shared_endpoints(state: SharedState, store: EndpointStore) -> Non
     """At start-up: the shared endpoints and groups into `store` (which then writes its changes
     there); when none are shared yet, this router's (from its state directory) become them."""
     stored = await state.get_resources()
-    if not stored.endpoints:
+    if stored.version == 0:  # nothing was ever shared (or the store lost it)
         await state.put_resources(
             _encode_endpoints(dict(store.endpoints)),
             _encode_groups(dict(store.groups)),

@@ -231,3 +231,22 @@ async def test_routers_serve_through_a_redis_restart_and_reconcile(
     assert app_of(second)[KEY_RING].signing_key(time.time()).kid == kid
     stored = await app_of(second)[STATE_SYNC].state.get_resources()
     assert "default" in stored.endpoints
+
+
+async def test_changes_made_while_redis_is_away_reach_the_others_when_it_returns(
+    start_routers: StartRouters, redis_server: RedisServer
+) -> None:
+    first, second = await start_routers(2)
+    redis_server.stop(kill=True)
+    created = await first.post(
+        "/api/v0/endpoints/", json={"name": "late", "api_key": "late-key"}, headers=ADMIN
+    )
+    assert created.status == 503  # made here; shared once Redis is back
+    assert "late" in app_of(first)[STORE].endpoints
+    rotated = await first.post("/api/v0/keys/rotate", headers=ADMIN)
+    assert rotated.status == 503
+    redis_server.start()
+    await flush(first, second)
+    await flush(second)
+    for name, client in (("first", first), ("second", second)):  # nothing else lost either
+        assert {"default", "late"} <= app_of(client)[STORE].endpoints.keys(), name
