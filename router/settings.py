@@ -97,6 +97,22 @@ class RouterSettings(ServiceSettings):
         default=100_000, ge=0, le=10_000_000, validation_alias="TGIS_MAX_SESSIONS"
     )
     reqnum_block: int = Field(default=100_000, ge=1, validation_alias="TGIS_REQNUM_BLOCK")
+    state_url: str | None = Field(
+        default=None, pattern=r"^rediss?://[^\s]+$", validation_alias="TGIS_STATE_URL"
+    )
+    """redis://HOST:PORT/DB: share endpoints, keys, reqnums, workers and load with the other
+    routers on this Redis (docs/scaleout.md). Unset: everything in memory and the state dir."""
+    state_secret: SecretStr = Field(default=SecretStr(""), validation_alias="TGIS_STATE_SECRET")
+    """With `state_url`: the key-encryption secret (32 characters or more, the same on every
+    router). Private signing keys and endpoints' API keys are sealed with a key derived from it,
+    so a Redis reader without it can neither sign nor call an endpoint."""
+    state_flush_s: float = Field(default=1.0, gt=0.0, le=1.0, validation_alias="TGIS_STATE_FLUSH_S")
+    """With `state_url`: how often a router pushes its reports and in-flight load to Redis and
+    takes in the others' (at most 1 s)."""
+    state_reqnum_block: int = Field(
+        default=64, ge=1, le=4096, validation_alias="TGIS_STATE_REQNUM_BLOCK"
+    )
+    """With `state_url`: reqnums a router reserves per worker per Redis increment."""
     accept_unknown_workers: bool = Field(
         default=True, validation_alias="TGIS_ACCEPT_UNKNOWN_WORKERS"
     )
@@ -158,6 +174,16 @@ class RouterSettings(ServiceSettings):
                 "TGIS_WORKER_TOKEN is a shared token, bound to no worker: set "
                 "TGIS_ALLOW_ANONYMOUS_WORKERS=true to accept it (Vast's PyWorker needs it), or "
                 "unset it and give each worker a join token (docs/router.md, Worker identity)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _state_secret_with_redis(self) -> Self:
+        if self.state_url is not None and len(self.state_secret.get_secret_value()) < 32:
+            raise ValueError(
+                "TGIS_STATE_URL needs TGIS_STATE_SECRET, 32 characters or more and the same on "
+                "every router: it seals the signing keys and API keys kept in Redis "
+                "(docs/scaleout.md)"
             )
         return self
 

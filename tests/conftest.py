@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from blockbuster import BlockingError, blockbuster_ctx
 
+pytest_plugins = ["tests.redis_server"]  # the `redis_server` fixture: a real redis-server
+
 
 @pytest.fixture(scope="session")
 def tgis_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -29,6 +29,7 @@ Environment (names exactly as spelled; all of them in docs/router.md, Settings):
                       (a private network only: they name every worker and its URL)
   TGIS_METRICS_ADDRESS  HOST:PORT to serve /metrics on instead of the main port
   TGIS_TLS_CERT, TGIS_TLS_KEY  serve HTTPS with this certificate (PEM) and key
+  TGIS_STATE_URL, TGIS_STATE_SECRET  several routers on one Redis (--state; docs/scaleout.md)
 
 Gateway mode: POST /endpoints/<name>/generate (also /generate_stream, /, /v1/chat/completions,
 /v1/completions) with `Authorization: Bearer <API key>`: the router proxies to a worker itself.
@@ -70,6 +71,13 @@ HELP = "run the router alone: sign routing tickets, take worker reports, publish
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_router_arguments(parser, default_port="8080")
+    parser.add_argument(
+        "--state",
+        dest="state_url",
+        metavar="redis://HOST:PORT/DB",
+        help="share state with the other routers on this Redis (needs TGIS_STATE_SECRET; "
+        "docs/scaleout.md); default $TGIS_STATE_URL, else in memory",
+    )
     scaling = parser.add_argument_group("autoscaler (with --provider)")
     scaling.add_argument(
         "--provider",

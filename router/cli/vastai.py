@@ -36,8 +36,10 @@ from router.autoscaler.params import EndpointParams
 from router.autoscaler.policies import make_policy
 from router.endpoints.store import EndpointStore
 from router.http.app import DEMAND, IDENTITIES, REGISTRY, STORE, create_app
+from router.http.state import SHARED_STATE, STATE_SYNC
 from router.providers.vastai import VastAIConfig, VastAIProvider
 from router.settings import RouterSettings
+from router.state.lease import AUTOSCALER_LEASE, AUTOSCALER_LEASE_S, Lease, run_while_leading
 from router.tls import server_ssl_context
 
 __all__ = ["VastSetupError", "add_vastai_arguments", "serve_with_vastai", "vastai_config"]
@@ -158,7 +160,7 @@ async def serve_with_vastai(
             await site.start()
             print(banner, flush=True)
             stop = stop or _stop_event()
-            autoscaler = asyncio.create_task(loop.run(stop))
+            autoscaler = asyncio.create_task(_run_autoscaler(app, loop, stop))
             await stop.wait()
             await stop_task(autoscaler)
             print(
@@ -170,6 +172,17 @@ async def serve_with_vastai(
             return 0
         finally:
             await runner.cleanup()
+
+
+async def _run_autoscaler(app: web.Application, loop: AutoscalerLoop, stop: asyncio.Event) -> None:
+    """The autoscaler's loop until `stop`; with several routers on shared state, only while
+    this router holds the autoscaler's lease (docs/scaleout.md)."""
+    state, sync = app.get(SHARED_STATE), app.get(STATE_SYNC)
+    if state is None or sync is None:
+        await loop.run(stop)
+        return
+    lease = Lease(state, AUTOSCALER_LEASE, sync.router_id, AUTOSCALER_LEASE_S)
+    await run_while_leading(lease, loop.run, stop)
 
 
 async def _publish(

@@ -1,11 +1,13 @@
 """The router's start-up: named steps, run in order; on shutdown, their teardowns in reverse.
 
+    connect_shared_state      with `state_url`: the store the routers share (Redis)
     load_endpoints            the endpoint store, with the settings' endpoint in it
     load_worker_identities    the workers' join tokens and credentials
     open_key_ring             the signing keys, and their rotation
     start_reqnum_writer       the reqnum high-water mark and the thread that writes it
     build_route_service       the ticket issuer, the route service, and what reads the service
     rotate_keys_periodically  a new signing key every `key_rotation_s`, when that is set
+    sync_shared_state         with `state_url`: a first flush, then one every `state_flush_s`
 
 `router_lifetime` is the app's `cleanup_ctx` entry (`create_app` registers it): it runs `STEPS`
 and then logs `router_started`. Each step is an async context manager over the app: it reads
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
@@ -27,6 +30,7 @@ from pydantic import SecretStr
 
 from router.endpoints.models import Endpoint
 from router.endpoints.store import EndpointStore
+from router.errors import Unavailable
 from router.http.metrics import RouterMetrics
 from router.http.state import (
     CLOCK,
@@ -40,21 +44,29 @@ from router.http.state import (
     ROTATION,
     SERVICE,
     SETTINGS,
+    SHARED_STATE,
+    STATE_SYNC,
     STORE,
 )
 from router.keys.reqnums import ReqnumFile, ReqnumHighWater, Submit
+from router.keys.ring import KeyRing
 from router.keys.rotation import KeyRotation
-from router.keys.store import load_key_ring
+from router.keys.store import load_key_ring, ring_to_bytes
 from router.keys.tickets import TicketIssuer, key_alg
 from router.logs import event
 from router.routing.backplane import BACKPLANE, CoreBackplane
 from router.routing.service import RouteService
 from router.settings import RouterSettings
+from router.state.redis_store import RedisState
+from router.state.sealing import Sealer
+from router.state.shared import StateUnavailable
+from router.state.sync import StateSync, load_shared_endpoints, open_shared_ring
 
 __all__ = [
     "STEPS",
     "Step",
     "build_route_service",
+    "connect_shared_state",
     "load_endpoints",
     "load_worker_identities",
     "open_key_ring",
@@ -62,6 +74,7 @@ __all__ = [
     "router_lifetime",
     "run_in_order",
     "start_reqnum_writer",
+    "sync_shared_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,11 +107,30 @@ async def run_in_order(steps: Iterable[Step], app: web.Application) -> AsyncIter
 
 
 @contextlib.asynccontextmanager
+async def connect_shared_state(app: web.Application) -> AsyncIterator[None]:
+    """With `state_url`: the store the routers share (`SHARED_STATE`), its secret values sealed
+    with a key derived from `state_secret`; closed on the way out. Without: nothing."""
+    settings = app[SETTINGS]
+    if settings.state_url is None:
+        yield
+        return
+    sealer = Sealer(settings.state_secret.get_secret_value())
+    app[SHARED_STATE] = state = RedisState(settings.state_url, sealer)
+    try:
+        yield
+    finally:
+        await state.close()
+
+
+@contextlib.asynccontextmanager
 async def load_endpoints(app: web.Application) -> AsyncIterator[None]:
-    """Read the endpoint store from the state directory. The settings' endpoint (`default`)
+    """Read the endpoint store from the state directory (or, sharing state, from the shared
+    store, which this router's fill when it holds none). The settings' endpoint (`default`)
     exists, with the settings' API key when one is set; the store is saved if that changed it."""
     store = app[STORE]
     await asyncio.to_thread(store.load)
+    if SHARED_STATE in app:
+        await load_shared_endpoints(app[SHARED_STATE], store)
     if _ensure_bootstrap_endpoint(store, app[SETTINGS], app[CLOCK]()):
         await store.save()
     yield
@@ -128,12 +160,28 @@ async def load_worker_identities(app: web.Application) -> AsyncIterator[None]:
 async def open_key_ring(app: web.Application) -> AsyncIterator[None]:
     """The signing keys (`KEY_RING`): the ring `create_app` was given, else the one saved by the
     last rotation, else one key of the scheme's kind (created on first start). Their rotation
-    (`ROTATION`) writes the ring back to the state directory."""
+    (`ROTATION`) writes the ring back to the state directory. Sharing state, the shared ring
+    (this one, when none is shared yet), and rotations write it there."""
     settings = app[SETTINGS]
     if KEY_RING not in app:
         alg, ttl_s = key_alg(settings.ticket_scheme), settings.ticket_ttl_s
         app[KEY_RING] = await asyncio.to_thread(load_key_ring, settings.state_dir, alg, ttl_s=ttl_s)
-    app[ROTATION] = KeyRotation(app[KEY_RING], settings, app[CLOCK])
+    save = None
+    if SHARED_STATE in app:
+        state = app[SHARED_STATE]
+        app[KEY_RING] = await open_shared_ring(state, app[KEY_RING], settings)
+
+        async def save(ring: KeyRing) -> None:
+            try:
+                await state.put_ring(ring_to_bytes(ring))
+            except StateUnavailable:
+                raise Unavailable(
+                    "the shared state is away: the key ring cannot change until it is back "
+                    "(the current key keeps signing)",
+                    retry_after_s=1.0,
+                ) from None
+
+    app[ROTATION] = KeyRotation(app[KEY_RING], settings, app[CLOCK], save=save)
     try:
         yield
     finally:
@@ -160,12 +208,25 @@ async def build_route_service(app: web.Application) -> AsyncIterator[None]:
     """The route service (`SERVICE`) with its ticket issuer over the key ring, and what reads
     the service: the gateway's and Vast's backplane, the metrics."""
     settings, registry = app[SETTINGS], app[REGISTRY]
+    sync = None
+    if SHARED_STATE in app:
+        sync = StateSync(
+            app[SHARED_STATE],
+            router_id=secrets.token_hex(8),
+            settings=settings,
+            registry=registry,
+            store=app[STORE],
+            ring=app[KEY_RING],
+            clock=app[CLOCK],
+        )
+        app[STATE_SYNC] = sync
     issuer = TicketIssuer(
         app[KEY_RING],
         registry,
         ttl_s=settings.ticket_ttl_s,
         scheme=settings.ticket_scheme,
-        high_water=app[HIGH_WATER],
+        high_water=app[HIGH_WATER] if sync is None else None,
+        reqnums=sync.take_reqnum if sync is not None else None,
     )
     service = RouteService(
         settings,
@@ -177,6 +238,8 @@ async def build_route_service(app: web.Application) -> AsyncIterator[None]:
         demand=app[DEMAND],
     )
     app[SERVICE], app[BACKPLANE] = service, CoreBackplane(service)
+    if sync is not None:
+        sync.service = service
     app[METRICS] = RouterMetrics(registry, service.queue, app[CLOCK], app[STORE].endpoints)
     yield
 
@@ -196,13 +259,34 @@ async def rotate_keys_periodically(app: web.Application) -> AsyncIterator[None]:
                 await task
 
 
+@contextlib.asynccontextmanager
+async def sync_shared_state(app: web.Application) -> AsyncIterator[None]:
+    """Sharing state: a first flush (the other routers' workers, and their reqnum blocks), then
+    one every `state_flush_s`, stopped on the way out. Not sharing: nothing."""
+    sync = app.get(STATE_SYNC)
+    if sync is None:
+        yield
+        return
+    await sync.tick()
+    task = asyncio.create_task(sync.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await sync.close()
+
+
 STEPS: tuple[Step, ...] = (
+    connect_shared_state,
     load_endpoints,
     load_worker_identities,
     open_key_ring,
     start_reqnum_writer,
     build_route_service,
     rotate_keys_periodically,
+    sync_shared_state,
 )
 """The start-up, in order."""
 

@@ -22,6 +22,8 @@ from router.keys.rotation import KeyRotation
 from router.routing.registry import WorkerRegistry
 from router.routing.service import RouteService
 from router.settings import RouterSettings
+from router.state.shared import SharedState
+from router.state.sync import StateSync
 
 __all__ = [
     "ADMISSION",
@@ -36,6 +38,8 @@ __all__ = [
     "ROTATION",
     "SERVICE",
     "SETTINGS",
+    "SHARED_STATE",
+    "STATE_SYNC",
     "STORE",
     "Admission",
 ]
@@ -63,3 +67,7 @@ HIGH_WATER = web.AppKey("high_water", ReqnumHighWater)
 SERVICE = web.AppKey("service", RouteService)
 METRICS = web.AppKey("metrics", RouterMetrics)
 ROTATION = web.AppKey("key_rotation", KeyRotation)
+SHARED_STATE: web.AppKey[SharedState] = web.AppKey("shared_state")
+"""Set at start-up with `state_url` only: the store the routers share (`router.state`)."""
+STATE_SYNC = web.AppKey("state_sync", StateSync)
+"""Set with `SHARED_STATE`: this router's flushes to and from it."""

@@ -24,7 +24,15 @@ from protocol import WorkerState, WorkerStatusReport
 from router.credentials import bearer_token, master_token
 from router.errors import EndpointNotFound, Forbidden, InvalidRequest
 from router.http.bodies import parse_model, read_json
-from router.http.state import ADMISSION, CLOCK, IDENTITIES, REGISTRY, SERVICE, SETTINGS
+from router.http.state import (
+    ADMISSION,
+    CLOCK,
+    IDENTITIES,
+    REGISTRY,
+    SERVICE,
+    SETTINGS,
+    STATE_SYNC,
+)
 from router.identity.speaker import AnonymousWorkers, check_report, identify
 from router.logs import event
 from router.routing.worker_url import WorkerUrlError, check_worker_url
@@ -89,6 +97,9 @@ async def worker_status(request: web.Request) -> web.Response:
             max_perf=report.max_perf,
             error=report.error_msg or None,
         )
+    sync = app.get(STATE_SYNC)
+    if sync is not None:  # routers on shared state: the others hear of it at the next flush
+        await sync.report_taken(report, now)
     if record is not None and record.healthy:
         service.capacity_changed(report.endpoint)
     if credential is not None:

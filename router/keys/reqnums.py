@@ -27,7 +27,14 @@ from pathlib import Path
 
 from router.state_files import write_private
 
-__all__ = ["DEFAULT_BLOCK", "REQNUM_FILE", "ReqnumFile", "ReqnumHighWater", "Submit"]
+__all__ = [
+    "DEFAULT_BLOCK",
+    "REQNUM_FILE",
+    "ReqnumFile",
+    "ReqnumHighWater",
+    "ReqnumsExhausted",
+    "Submit",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,14 @@ DEFAULT_BLOCK = 100_000
 REQNUM_FILE = "reqnum-high-water.json"
 
 Submit = Callable[[Callable[[], None]], "Future[None]"]
+
+
+class ReqnumsExhausted(Exception):
+    """No reqnum is reserved for this worker right now (routers on shared state reserve them
+    in blocks, `router.state.reqnums`): the worker is not ready on this router until its next
+    block lands, which wakes the requests waiting for one."""
+
+
 """Runs a write elsewhere (e.g. `ThreadPoolExecutor.submit`) and returns its future."""
 
 

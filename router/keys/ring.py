@@ -127,6 +127,13 @@ class KeyRing:
         """The same keys in a ring of their own (to write a rotation before it takes effect)."""
         return KeyRing(self._keys, ttl_s=self._ttl_s, revoked=self._revoked)
 
+    def adopt(self, other: KeyRing) -> None:
+        """Take `other`'s keys and revocations (a ring another router wrote to shared state):
+        whoever holds this ring signs and publishes as `other` says from now on."""
+        self._keys = list(other._keys)
+        self._revoked = other._revoked
+        self._signing = None
+
     def signing_key(self, now: float) -> RingKey:
         """The key that signs tickets at `now`: the newest one whose time has come."""
         current = self._signing

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from router.keys.ring import KeyRing, generate_private_key
@@ -21,7 +21,9 @@ from router.keys.tickets import key_alg
 from router.logs import event
 from router.settings import RouterSettings
 
-__all__ = ["KeyRotation", "Revoked", "Rotated"]
+__all__ = ["KeyRotation", "Revoked", "Rotated", "SaveRing"]
+
+SaveRing = Callable[[KeyRing], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +53,20 @@ class KeyRotation:
     """Rotations of `ring`, with the key kind of the settings' ticket scheme, a new key signing
     `key_lead_s` after it is published, and the ring written to the settings' state directory."""
 
-    def __init__(self, ring: KeyRing, settings: RouterSettings, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        ring: KeyRing,
+        settings: RouterSettings,
+        clock: Callable[[], float],
+        *,
+        save: SaveRing | None = None,
+    ) -> None:
+        """`save`: where a changed ring is written before it takes effect (default: the state
+        directory; routers on shared state write it there)."""
         self._ring = ring
         self._settings = settings
         self._clock = clock
+        self._save = save if save is not None else self._save_to_state_dir
         self._lock = asyncio.Lock()
 
     async def rotate(self) -> Rotated:
@@ -85,6 +97,9 @@ class KeyRotation:
             except Exception:
                 log.exception("key rotation failed; the current key keeps signing")
 
+    async def _save_to_state_dir(self, ring: KeyRing) -> None:
+        await asyncio.to_thread(save_key_ring, self._settings.state_dir, ring)
+
     async def _rotate(self) -> Rotated:
         settings, ring = self._settings, self._ring
         alg = key_alg(settings.ticket_scheme)
@@ -92,7 +107,7 @@ class KeyRotation:
             private, now = await asyncio.to_thread(generate_private_key, alg), self._clock()
             rotated = ring.copy()
             added = rotated.rotate(private, now, lead_s=settings.key_lead_s)
-            await asyncio.to_thread(save_key_ring, settings.state_dir, rotated)
+            await self._save(rotated)
             ring.rotate(private, now, lead_s=settings.key_lead_s)  # the same ring as written
         event(log, "key_rotated", kid=added.kid, signs_from=added.signs_from)
         published = [key.kid for key in ring.published(self._clock())]
@@ -108,7 +123,7 @@ class KeyRotation:
                 successor = await asyncio.to_thread(generate_private_key, alg)
             revised = ring.copy()
             added = revised.revoke(kid, now, successor)
-            await asyncio.to_thread(save_key_ring, settings.state_dir, revised)
+            await self._save(revised)
             ring.revoke(kid, now, successor)  # the same ring as written
         replaced_by = added.kid if added is not None else None
         event(log, "key_revoked", kid=kid, successor=replaced_by)

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -29,6 +30,8 @@ __all__ = [
     "load_key_ring",
     "load_or_create_rsa_key",
     "load_or_create_signing_key",
+    "ring_from_bytes",
+    "ring_to_bytes",
     "save_key_ring",
 ]
 
@@ -112,6 +115,12 @@ def _first_key(state_dir: Path, alg: KeyAlg) -> PrivateKey:
 def save_key_ring(state_dir: Path, ring: KeyRing) -> None:
     """Write every key of the ring (private, mode 0600) with its signing window, and the kids
     it revoked, atomically."""
+    write_private(state_dir / RING_FILE, ring_to_bytes(ring))
+
+
+def ring_to_bytes(ring: KeyRing) -> bytes:
+    """The ring as JSON: every key (its private half, PEM) with its signing window, and the kids
+    it revoked. Secret: kept in a 0600 file, or sealed in shared state."""
     entries = [
         {
             "pem": _private_pem(key.private_key).decode("ascii"),
@@ -120,17 +129,26 @@ def save_key_ring(state_dir: Path, ring: KeyRing) -> None:
         }
         for key in ring.keys
     ]
-    body = {"keys": entries, "revoked": sorted(ring.revoked)}
-    write_private(state_dir / RING_FILE, json.dumps(body).encode())
+    return json.dumps({"keys": entries, "revoked": sorted(ring.revoked)}).encode()
+
+
+def ring_from_bytes(body: bytes, alg: KeyAlg, *, ttl_s: float) -> KeyRing:
+    """The ring `ring_to_bytes` wrote, keeping the keys of `alg`; ValueError if none is left."""
+    keys, revoked = _parse_ring(json.loads(body), "the stored ring")
+    kept = [key for key in keys if key.alg is alg and key.kid not in revoked]
+    return KeyRing(kept, ttl_s=ttl_s, revoked=revoked)
 
 
 def _read_ring(path: Path) -> tuple[list[RingKey], frozenset[str]]:
-    stored = json.loads(path.read_text())
+    return _parse_ring(json.loads(path.read_text()), str(path))
+
+
+def _parse_ring(stored: Any, source: str) -> tuple[list[RingKey], frozenset[str]]:
     keys = []
     for entry in stored["keys"]:
         private = serialization.load_pem_private_key(entry["pem"].encode("ascii"), password=None)
         if not isinstance(private, Ed25519PrivateKey | RSAPrivateKey):
-            raise ValueError(f"{path}: unsupported key type {type(private).__name__}")
+            raise ValueError(f"{source}: unsupported key type {type(private).__name__}")
         until = entry.get("signs_until")
         keys.append(RingKey(private, float(entry["signs_from"]), None if until is None else until))
     return keys, frozenset(str(kid) for kid in stored.get("revoked", []))

@@ -10,6 +10,7 @@ the result is a `Ticket`: the signed fields, in the order they were written.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -21,7 +22,10 @@ from router.keys.reqnums import ReqnumHighWater
 from router.keys.ring import KeyAlg, KeyRing, RingKey
 from router.routing.registry import PendingTicket, WorkerRecord, WorkerRegistry
 
-__all__ = ["TicketIssuer", "TicketScheme", "key_alg"]
+__all__ = ["ReqnumSource", "TicketIssuer", "TicketScheme", "key_alg"]
+
+ReqnumSource = Callable[[WorkerRecord, float], int]
+"""The next reqnum for a ticket to `worker` at `now`."""
 
 
 def key_alg(scheme: TicketScheme) -> KeyAlg:
@@ -38,7 +42,10 @@ class TicketIssuer:
         ttl_s: float,
         scheme: TicketScheme = TicketScheme.ED25519,
         high_water: ReqnumHighWater | None = None,
+        reqnums: ReqnumSource | None = None,
     ) -> None:
+        """`reqnums`: where a ticket's number comes from (routers on shared state reserve them
+        in blocks, `router.state.reqnums`); default: the worker's record counts them."""
         if isinstance(key, SigningKey):
             key = KeyRing([RingKey(key.private_key, signs_from=0.0)], ttl_s=ttl_s)
         self.ring = key
@@ -46,13 +53,14 @@ class TicketIssuer:
         self._registry = registry
         self._ttl_s = ttl_s
         self._high_water = high_water
+        self._reqnums = reqnums
 
     def issue(
         self, worker: WorkerRecord, *, endpoint: str, cost: float, request_idx: int, now: float
     ) -> Ticket:
         expires_at = now + self._ttl_s
         signer = self.ring.signing_key(now)
-        reqnum = worker.take_reqnum()
+        reqnum = worker.take_reqnum() if self._reqnums is None else self._reqnums(worker, now)
         fields: dict[str, Any] = {
             "cost": _json_number(cost),
             "endpoint": endpoint,

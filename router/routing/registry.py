@@ -67,17 +67,21 @@ class WorkerRecord:
     """The worker's current start, from its reports: native tickets name it."""
     pending: deque[PendingTicket] = field(default_factory=deque)
     pending_workload: float = 0.0
+    remote_workload: float = 0.0
+    """The cost other routers count in flight on it (routers on shared state, `router.state`);
+    as of their last flush, so at most a flush interval old."""
     failed_at: float | None = None
     stamp: int = 0
     """Bumped whenever the expected wait may have changed (for routing's index)."""
 
     @property
     def expected_load(self) -> float:
-        return self.reported_workload + self.pending_workload
+        return self.reported_workload + self.pending_workload + self.remote_workload
 
     @property
     def expected_wait_s(self) -> float:
-        return (self.reported_workload + self.pending_workload) / max(self.max_perf, MIN_PERF)
+        load = self.reported_workload + self.pending_workload + self.remote_workload
+        return load / max(self.max_perf, MIN_PERF)
 
     @property
     def healthy(self) -> bool:
@@ -225,6 +229,13 @@ class WorkerRegistry:
 
     def add_pending(self, worker: WorkerRecord, ticket: PendingTicket) -> None:
         worker.add_pending(ticket)
+
+    def set_remote_load(self, worker: WorkerRecord, load: float) -> None:
+        """The cost other routers count in flight on `worker` now (routing re-indexes it)."""
+        if worker.remote_workload != load:
+            worker.remote_workload = load
+            worker.stamp += 1
+            self._touch(worker)
 
     def release(self, worker: WorkerRecord, reqnum: int) -> bool:
         """The request that ticket `reqnum` of `worker` carried is over: its cost stops counting

@@ -31,6 +31,7 @@ from router.errors import (
     Overloaded,
     Unavailable,
 )
+from router.keys.reqnums import ReqnumsExhausted
 from router.keys.tickets import TicketIssuer
 from router.logs import event
 from router.routing.affinity import SessionAffinity
@@ -206,9 +207,13 @@ class RouteService:
             return None
         if session is not None:
             self.affinity.remember(endpoint, session, worker.id)
-        ticket = self.issuer.issue(
-            worker, endpoint=endpoint, cost=cost, request_idx=request_idx, now=now
-        )
+        try:
+            ticket = self.issuer.issue(
+                worker, endpoint=endpoint, cost=cost, request_idx=request_idx, now=now
+            )
+        except ReqnumsExhausted:
+            return None  # routers on shared state: its next reqnums are on their way
+
         index = self._indexes.get(endpoint)
         if index is not None:
             index.update(worker)

@@ -48,8 +48,12 @@ SETTINGS = list(DOCUMENTED_IN)
 
 ENVIRONMENT_NAME = re.compile(r"`([A-Z][A-Z0-9_]*(?:<[A-Z0-9_]+>)?)`")
 FAMILY_MEMBER = "3000"
-NEEDS = {"TGIS_WORKER_TOKEN": {"TGIS_ALLOW_ANONYMOUS_WORKERS": "true"}}
-"""What a variable is valid only with (the router's shared worker token: anonymous workers)."""
+NEEDS = {
+    "TGIS_WORKER_TOKEN": {"TGIS_ALLOW_ANONYMOUS_WORKERS": "true"},
+    "TGIS_STATE_URL": {"TGIS_STATE_SECRET": "s" * 32},
+}
+"""What a variable is valid only with (the router's shared worker token: anonymous workers;
+shared state: its secret)."""
 
 
 def documented_names(doc: str) -> list[str]:
@@ -189,6 +193,7 @@ def test_only_command_modules_read_the_environment() -> None:
 FORMATTED_EXAMPLES = {
     "TGIS_METRICS_ADDRESS": "127.0.0.1:9400",
     "TGIS_ROUTER_FINGERPRINT": "ab" * 32,
+    "TGIS_STATE_URL": "redis://127.0.0.1:6379/0",
 }
 """Values for the variables a generic value cannot spell (a format of their own)."""
 

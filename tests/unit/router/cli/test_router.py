@@ -105,3 +105,15 @@ def test_what_up_adds_wins_over_the_environment() -> None:
     environ = {"TGIS_ACCEPT_UNKNOWN_WORKERS": "true"}
     settings, _ = router.build_settings(parse(), environ, accept_unknown_workers=False)
     assert settings.accept_unknown_workers is False
+
+
+def test_state_takes_a_redis_url_and_needs_the_state_secret() -> None:
+    secret = {"TGIS_STATE_SECRET": "s" * 32}
+    settings, _ = router.build_settings(parse("--state", "redis://10.0.0.5:6379/2"), secret)
+    assert settings.state_url == "redis://10.0.0.5:6379/2"
+    in_memory, _ = router.build_settings(parse(), {})
+    assert in_memory.state_url is None
+    with pytest.raises(ValidationError, match="TGIS_STATE_SECRET"):
+        router.build_settings(parse("--state", "redis://10.0.0.5:6379/2"), {})
+    with pytest.raises(ValidationError, match="state_url"):
+        router.build_settings(parse("--state", "memcached://x"), secret)
