@@ -4,12 +4,13 @@ Pure state with an injected `now`: no I/O, no clock reads. A worker's expected l
 last reported in flight plus the cost of tickets issued since, which are not yet in its report.
 A ticket stops counting at the first of: a report made `settle_s` after it was issued (by then
 the worker counts it itself, or never will), its expiry, the worker's removal, the worker going
-stale, or `release` once the request it carried is over: by the router's own proxy (gateway mode), or when the worker
-says so (`release_request`: Vast's PyWorker names ended requests by `request_idx`). Each of
-these takes the ticket out of its worker's deque, so its cost comes back exactly once, whichever
-is first. A stale worker (no report for `stale_after_s`: killed, stopped, cut off) counts no load
-at all, neither its tickets nor what it last reported in flight: no dead worker's load stays
-counted, and if it was only silent, its next report says what it runs.
+stale, or `release` once the request it carried is over: by the router's own proxy (gateway
+mode), or when the worker says so (`release_request`: Vast's PyWorker names ended requests by
+`request_idx`). Each of these takes the ticket out of its worker's deque, so its cost comes back
+exactly once, whichever is first. A stale worker (no report for `stale_after_s`: killed,
+stopped, cut off) counts no load at all, neither its tickets nor what it last reported in
+flight: no dead worker's load stays counted, and if it was only silent, its next report says
+what it runs.
 
 Pending tickets sit in a deque per worker in the order they were issued, and their total is
 kept as a running sum, so settling and expiring pop from the left and reading a worker's
