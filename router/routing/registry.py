@@ -261,7 +261,7 @@ class WorkerRegistry:
         """Stop counting expired tickets, and any load of a stale worker."""
         expired = False
         for worker in self._workers.values():
-            if not self.is_fresh(worker, now) and worker.expected_load:
+            if not self.is_fresh(worker, now) and (worker.pending or worker.reported_workload):
                 worker.forget_load()
                 expired = True
             elif worker.pending and worker.pending[0].expires_at <= now:
