@@ -95,6 +95,7 @@ class AutoscalerLoop:
 
     async def tick(self) -> Decision:
         now = self.clock()
+        self.registry.expire_due(now)  # no expired ticket, no stale worker's load, is demand
         interval = now - self._last_tick if self._last_tick is not None else self.params.tick_s
         self._last_tick = now
         workers = await self._call(self.provider.list)

@@ -3,11 +3,14 @@
 Pure state with an injected `now`: no I/O, no clock reads. A worker's expected load is what it
 last reported in flight plus the cost of tickets issued since, which are not yet in its report.
 A ticket stops counting at the first of: a report made `settle_s` after it was issued (by then
-the worker counts it itself, or never will), its expiry, the worker's removal, or `release` once
-the request it carried is over: by the router's own proxy (gateway mode), or when the worker
-says so (`release_request`: Vast's PyWorker names ended requests by `request_idx`). Each of
-these takes the ticket out of its worker's deque, so its cost comes back exactly once, whichever
-is first.
+the worker counts it itself, or never will), its expiry, the worker's removal, the worker going
+stale, or `release` once the request it carried is over: by the router's own proxy (gateway
+mode), or when the worker says so (`release_request`: Vast's PyWorker names ended requests by
+`request_idx`). Each of these takes the ticket out of its worker's deque, so its cost comes back
+exactly once, whichever is first. A stale worker (no report for `stale_after_s`: killed,
+stopped, cut off) counts no load at all, neither its tickets nor what it last reported in
+flight: no dead worker's load stays counted, and if it was only silent, its next report says
+what it runs.
 
 Pending tickets sit in a deque per worker in the order they were issued, and their total is
 kept as a running sum, so settling and expiring pop from the left and reading a worker's
@@ -138,6 +141,14 @@ class WorkerRecord:
                 return True
         return False
 
+    def forget_load(self) -> None:
+        """Count nothing on this worker until it reports again (it is stale)."""
+        if self.pending or self.reported_workload:
+            self.pending.clear()
+            self.pending_workload = 0.0
+            self.reported_workload = 0.0
+            self.stamp += 1
+
     def _clamp(self) -> None:
         if not self.pending:
             self.pending_workload = 0.0  # no float drift survives an empty deque
@@ -258,9 +269,13 @@ class WorkerRegistry:
         return False
 
     def expire_pending(self, now: float) -> None:
+        """Stop counting expired tickets, and any load of a stale worker."""
         expired = False
         for worker in self._workers.values():
-            if worker.pending and worker.pending[0].expires_at <= now:
+            if not self.is_fresh(worker, now) and (worker.pending or worker.reported_workload):
+                worker.forget_load()
+                expired = True
+            elif worker.pending and worker.pending[0].expires_at <= now:
                 worker.expire(now)
                 expired = True
         self._next_sweep = now + SWEEP_INTERVAL_S
@@ -268,8 +283,9 @@ class WorkerRegistry:
             self.version += 1  # many waits changed: routing re-indexes
 
     def expire_due(self, now: float) -> None:
-        """Expire every worker's due tickets, at most once per SWEEP_INTERVAL_S (routing calls
-        this each time; a worker out of rotation gets its expired cost back within a second)."""
+        """Expire every worker's due tickets and stale workers' load, at most once per
+        SWEEP_INTERVAL_S (routing calls this each time; a worker out of rotation gets its
+        expired cost back within a second)."""
         if now >= self._next_sweep:
             self.expire_pending(now)
 

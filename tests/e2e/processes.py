@@ -145,10 +145,14 @@ def worker_args(port: int, backend_url: str, router_url: str, worker_id: str) ->
     ]  # fmt: skip
 
 
-def cli_join_token(router_url: str, admin_key: str, endpoint: str = "default") -> str:
-    """A join token from `tgi-serverless endpoints join-token`, as an operator gets one."""
+def cli_join_token(
+    router_url: str, admin_key: str, endpoint: str = "default", worker_id: str | None = None
+) -> str:
+    """A join token from `tgi-serverless endpoints join-token`, as an operator gets one (bound to
+    `worker_id` when given: a restarted worker of that id may then take its place)."""
     command = [sys.executable, "-m", "tgi_serverless", "endpoints", "--router", router_url]
     command += ["--admin-key", admin_key, "join-token", endpoint]
+    command += ["--worker-id", worker_id] if worker_id else []
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
     return done.stdout.strip()
 

@@ -20,6 +20,8 @@ class Harness:
         self.clock = FakeClock()
         self.registry = WorkerRegistry(stale_after_s=20.0, settle_s=0.0)
         self.demand = DemandSignal()
+        self.silent: set[str] = set()
+        """Workers whose reports never reach the router (killed, stopped, cut off)."""
         self.provider = SimulatedProvider(
             clock=self.clock,
             report=self.report,
@@ -33,7 +35,8 @@ class Harness:
         )
 
     def report(self, report: WorkerStatusReport) -> None:
-        self.registry.apply_report(report, self.clock.now)
+        if report.id not in self.silent:
+            self.registry.apply_report(report, self.clock.now)
 
     async def run(self, seconds: int) -> None:
         for _ in range(seconds):
@@ -92,6 +95,22 @@ async def test_the_floor_is_kept_and_a_dead_worker_is_replaced() -> None:
     await h.run(14)
     assert set(h.states()) == {"sim-2", "sim-3"}
     assert h.routable() == ["sim-2", "sim-3"]
+
+
+async def test_a_silent_worker_s_load_is_no_demand_once_it_is_stale() -> None:
+    """A worker whose reports stop under load (its PyWorker killed): once it is stale, the loop
+    counts none of its last reported load as in flight (before, it stayed until removal)."""
+    h = Harness(PARAMS.model_copy(update={"min_workers": 1}))
+    await h.run(12)
+    assert h.routable() == ["sim-1"]
+    h.provider.workers["sim-1"].in_flight = 300.0
+    await h.run(1)
+    assert h.loop.last_observation is not None
+    assert h.loop.last_observation.in_flight_tokens() == 300.0
+    h.silent.add("sim-1")
+    await h.run(21)
+    assert h.routable() == []
+    assert h.loop.last_observation.in_flight_tokens() == 0.0
 
 
 async def test_a_worker_that_never_serves_is_destroyed_after_the_ready_timeout() -> None:

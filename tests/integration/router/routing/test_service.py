@@ -130,6 +130,21 @@ async def test_a_worker_that_misses_its_reports_is_out(start_router: StartRouter
     assert (await ticket(client))["url"] == url_of("quiet")
 
 
+async def test_a_silent_worker_s_load_leaves_the_metrics(start_router: StartRouter) -> None:
+    """A worker killed under load: once it is stale, neither its last reported load nor its
+    tickets count in `/metrics` (before, they stayed: its report's load until it was removed)."""
+    clock = FakeClock()
+    _, client = await start_router(clock=clock, worker_stale_s=5)
+    await report(client, "killed", in_flight_workload=30)
+    await ticket(client, cost=12)
+    text = await (await client.get("/metrics")).text()
+    assert 'tgis_router_in_flight_load{endpoint="default"} 42.0' in text
+    clock.now += 6
+    text = await (await client.get("/metrics")).text()
+    assert 'tgis_router_in_flight_load{endpoint="default"} 0.0' in text
+    assert 'tgis_router_pending_ticket_cost{endpoint="default"} 0.0' in text
+
+
 # -- session affinity ------------------------------------------------------------------------
 
 

@@ -82,6 +82,19 @@ def test_expired_tickets_stop_counting() -> None:
     assert record.expected_load == 0
 
 
+def test_a_silent_worker_s_load_stops_counting_once_it_is_stale() -> None:
+    """A worker killed under load reports no more: neither what it last reported in flight nor
+    its unexpired tickets count once it is stale (its next report, if any, says what it runs)."""
+    workers, record = one_worker(pending(30, reqnum=1, expires_at=60), in_flight_workload=50)
+    workers.expire_pending(now=20)
+    assert record.expected_load == 80  # not stale yet: all of it counts
+    workers.expire_pending(now=21)
+    assert (record.expected_load, workers.pending_total()) == (0, 0)
+    assert not workers.release(record, 1)  # its cost came back once, with the staleness
+    workers.apply_report(report(in_flight_workload=40), now=25)
+    assert record.expected_load == 40
+
+
 def test_unmeasured_workers_use_a_minimum_perf() -> None:
     _, record = one_worker(max_perf=0, in_flight_workload=3)
     assert record.expected_wait_s == 3 / MIN_PERF
