@@ -4,6 +4,7 @@ read with psutil every few seconds on a thread of their own."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -73,21 +74,25 @@ def _option(command: Sequence[str], flag: str) -> str | None:
 
 
 class ProcessSampler:
-    """Samples `root_pid` and its descendants every `interval_s` from `start()` until `stop()`;
+    """Samples `root_pid` and its descendants every `interval_s` from `start(t0)` until `stop()`;
     `samples` maps each process's name (`process_names`) to its samples, their times in
-    seconds since `t0` (a `time.monotonic()` reading). A process that cannot be read (gone, or
-    not ours) is skipped at that moment."""
+    seconds since `t0` (a `time.monotonic()` reading), and `machine_load` holds the machine's
+    1-minute load average at each of those times. A process that cannot be read (gone, or not
+    ours) is skipped at that moment. `snapshot()` reads every process once, outside the
+    series."""
 
-    def __init__(self, root_pid: int, t0: float, interval_s: float = 5.0) -> None:
+    def __init__(self, root_pid: int, interval_s: float = 5.0) -> None:
         self._root = psutil.Process(root_pid)
-        self._t0 = t0
+        self._t0 = time.monotonic()
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
         self._names: dict[int, str] = {}
         self.samples: dict[str, list[ProcessSample]] = {}
+        self.machine_load: list[tuple[float, float]] = []
 
-    def start(self) -> None:
+    def start(self, t0: float) -> None:
+        self._t0 = t0
         self._thread.start()
 
     def stop(self) -> None:
@@ -98,25 +103,36 @@ class ProcessSampler:
         """Each process's last sample."""
         return {name: samples[-1] for name, samples in list(self.samples.items()) if samples}
 
+    def snapshot(self) -> dict[str, ProcessSample]:
+        """Every process now, by name."""
+        return self._read(time.monotonic() - self._t0)
+
+    def sample_once(self) -> None:
+        t = time.monotonic() - self._t0
+        for name, sample in self._read(t).items():
+            self.samples.setdefault(name, []).append(sample)
+        self.machine_load.append((t, os.getloadavg()[0]))
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.sample_once()
             self._stop.wait(self._interval_s)
 
-    def sample_once(self) -> None:
-        t = time.monotonic() - self._t0
+    def _read(self, t: float) -> dict[str, ProcessSample]:
         try:
             processes = [self._root, *self._root.children(recursive=True)]
         except psutil.Error:
-            return  # `up` is gone: nothing left to sample
+            return {}  # `up` is gone: nothing left to sample
         self._name_new(processes)
+        read = {}
         for process in processes:
             try:
                 with process.oneshot():
                     sample = ProcessSample(t, process.memory_info().rss, process.num_fds())
             except psutil.Error:
                 continue
-            self.samples.setdefault(self._names[process.pid], []).append(sample)
+            read[self._names[process.pid]] = sample
+        return read
 
     def _name_new(self, processes: Sequence[psutil.Process]) -> None:
         if all(process.pid in self._names for process in processes):

@@ -24,6 +24,9 @@ def verdict_table(verdict: SoakVerdict) -> str:
         f"soak verdict: {outcome}; {verdict.requests} requests in {verdict.seconds:g} s at "
         f"{verdict.rate_rps:.2f} req/s (capacity {verdict.capacity_rps:.2f} req/s)"
     )
+    early, late = verdict.machine_load
+    if early is not None and late is not None:
+        lines.append(f"machine load average {early:.1f} early, {late:.1f} late (latency windows)")
     return "\n".join(lines)
 
 
@@ -46,8 +49,10 @@ def _or_dash(value: float | None, form: str) -> str:
     return "-" if value is None else form.format(value)
 
 
-def progress_line(elapsed_s: float, planned_s: float, latest: dict[str, ProcessSample]) -> str:
-    """The processes' last samples, one line: "soak 120/600 s  router [12] 95.1 MiB 23 fds ..."."""
+def progress_line(planned_s: float, latest: dict[str, ProcessSample]) -> str:
+    """The processes' last samples, one line: "soak 120/600 s  router [12] 95.1 MiB 23 fds ...",
+    its time that of the newest sample."""
+    elapsed_s = max((sample.t for sample in latest.values()), default=0.0)
     parts = [
         f"{name} {sample.rss_bytes / 2**20:.1f} MiB {sample.fds} fds"
         for name, sample in latest.items()

@@ -7,15 +7,17 @@
    (`soak.capacity`), unless `--capacity` gives it;
 3. `tgi-serverless bench --rate` at `--load` x capacity through the router for `--seconds`,
    while `soak.processes` samples every process's RSS and open file descriptors (a line of
-   them on stderr every tenth of the run, under the bench's own progress line);
+   them on stderr every tenth of the run, under the bench's own progress line); each process
+   is also read at rest, after `--rest-seconds` of idle just before the load and just after;
 4. the verdict (`soak.verdict`): a table, then the same as JSON, on stdout and in
-   DIR/verdict.json. Exit 0 when every check passed, 1 when one failed, 2 when the stack or the
-   bench could not run.
+   DIR/verdict.json (every sample in DIR/samples.json). Exit 0 when every check passed, 1
+   when one failed, 2 when the stack or the bench could not run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -32,7 +34,7 @@ from soak.capacity import capacity
 from soak.processes import ProcessSampler
 from soak.report import progress_line, verdict_table
 from soak.stack import Stack, StackError
-from soak.verdict import Limits, ProcessSample, judge
+from soak.verdict import AtRest, Limits, judge
 
 __all__ = ["main"]
 
@@ -51,6 +53,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sweep-seconds", type=float, default=20.0, help="per sweep step")
     parser.add_argument("--workers", type=int, default=2, help="local workers (default 2)")
     parser.add_argument("--output-dir", type=Path, help="default soak-results/<time>")
+    parser.add_argument(
+        "--rest-seconds", type=float, default=30.0, help="idle before and after the load"
+    )
     parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds for `up`")
     limits = parser.add_argument_group("verdict limits")
     limits.add_argument("--max-lost", type=int, default=Limits.max_lost)
@@ -76,12 +81,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say(
                 f"capacity {measured:.2f} req/s; soaking at {rate:.2f} req/s for {args.seconds:g} s"
             )
-            records, samples = _soak(stack, rate, args.seconds, directory, env)
+            records, sampler, at_rest = _soak(stack, rate, args, directory, env)
     except (SoakError, StackError) as exc:
         print(f"soak: {exc}", file=sys.stderr)
         return NOT_RUN
+    _write_samples(directory / "samples.json", sampler, at_rest)
     verdict = judge(
-        records, samples, seconds=args.seconds, capacity_rps=measured, rate_rps=rate, limits=limits
+        records,
+        sampler.samples,
+        at_rest,
+        seconds=args.seconds,
+        capacity_rps=measured,
+        rate_rps=rate,
+        limits=limits,
+        machine_load=sampler.machine_load,
     )
     document = verdict.model_dump_json(by_alias=True, indent=2)
     (directory / "verdict.json").write_text(document + "\n")
@@ -106,29 +119,50 @@ def _measure_capacity(
 
 
 def _soak(
-    stack: Stack, rate: float, seconds: float, directory: Path, env: Mapping[str, str]
-) -> tuple[list[RequestRecord], dict[str, list[ProcessSample]]]:
-    """The soak itself: the bench at `rate` for `seconds`, every process sampled 120 times
-    over the run (every 5 s of 10 minutes), a progress line every tenth of it."""
-    output = directory / "soak"
-    t0 = time.monotonic()
-    sampler = ProcessSampler(stack.process.pid, t0, interval_s=seconds / 120)
-    sampler.start()
+    stack: Stack, rate: float, args: argparse.Namespace, directory: Path, env: Mapping[str, str]
+) -> tuple[list[RequestRecord], ProcessSampler, AtRest]:
+    """The soak itself: the bench at `rate` for `args.seconds`, every process sampled 120 times
+    over the run (every 5 s of 10 minutes), a progress line every tenth of it; each process
+    read at rest, `args.rest_seconds` after the load before it and after it."""
+    output, seconds = directory / "soak", args.seconds
+    sampler = ProcessSampler(stack.process.pid, interval_s=seconds / 120)
+    _say(f"at rest for {args.rest_seconds:g} s before the load ...")
+    time.sleep(args.rest_seconds)
+    before = sampler.snapshot()
+    sampler.start(time.monotonic())
     try:
-        bench = _bench(
-            stack.url, ["--rate", f"{rate:.3f}", "--duration", f"{seconds:g}"], output, env
-        )
+        load = ["--rate", f"{rate:.3f}", "--duration", f"{seconds:g}"]
+        bench = _bench(stack.url, load, output, env)
         while bench.poll() is None:
             try:
                 bench.wait(seconds / 10)
             except subprocess.TimeoutExpired:
-                _say(progress_line(time.monotonic() - t0, seconds, sampler.latest()))
+                _say(progress_line(seconds, sampler.latest()))
     finally:
         sampler.stop()
     if bench.returncode != 0:
         raise SoakError(f"the soak's bench failed (exit {bench.returncode})")
+    _say(f"at rest for {args.rest_seconds:g} s after the load ...")
+    time.sleep(args.rest_seconds)
+    at_rest = AtRest(before, sampler.snapshot())
     lines = (output / "records.jsonl").read_text().splitlines()
-    return [RequestRecord.from_json(json.loads(line)) for line in lines], sampler.samples
+    return [RequestRecord.from_json(json.loads(line)) for line in lines], sampler, at_rest
+
+
+def _write_samples(path: Path, sampler: ProcessSampler, at_rest: AtRest) -> None:
+    """Every sample, for a reader who wants the curves behind the verdict."""
+    document = {
+        "processes": {
+            name: [dataclasses.asdict(sample) for sample in samples]
+            for name, samples in sampler.samples.items()
+        },
+        "at_rest": {
+            "before": {name: dataclasses.asdict(s) for name, s in at_rest.before.items()},
+            "after": {name: dataclasses.asdict(s) for name, s in at_rest.after.items()},
+        },
+        "machine_load": sampler.machine_load,
+    }
+    path.write_text(json.dumps(document, indent=1) + "\n")
 
 
 def _bench(

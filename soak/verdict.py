@@ -9,9 +9,12 @@ The run is split by fractions of its length, so that a short run keeps the shape
 - **RSS growth** of a process = median RSS over the last 5 % of the run (30 s) / median RSS
   over the first 5 % of the steady part, minus 1. Medians, so one passing spike (a burst of
   requests, a garbage collection) moves neither end;
-- **file descriptors** are flat when the median count over the last 5 % exceeds the *highest*
-  count over the first 5 % of the steady part by at most `fd_slack`: open connections follow
-  the load, which varies; a leak grows without bound;
+- **file descriptors** are flat when, at rest after the load (the bench gone, idle
+  connections closed: `soak.run` waits 30 s), a process holds at most `fd_slack` more than it
+  did at rest just before the load (after the capacity sweep, which warms the stack up). Under
+  load the count follows the connections open, which follow the requests in flight, so counts
+  taken under load tell the machine's pace as much as a leak; a leaked descriptor stays at
+  rest;
 - **p99 drift** = p99 of the end-to-end latency of the requests meant to start in the last 20 %
   (the last 2 minutes) / p99 of those meant to start in the first steady 20 % (minutes 2 to
   4), minus 1. Only an increase fails;
@@ -32,6 +35,7 @@ from client.bench.records import RequestRecord
 from client.bench.stats import percentile
 
 __all__ = [
+    "AtRest",
     "Check",
     "Limits",
     "ProcessSample",
@@ -90,6 +94,14 @@ class Windows:
 
 
 @dataclass(frozen=True)
+class AtRest:
+    """Each process read once at rest, by name: just before the load, and after it."""
+
+    before: Mapping[str, ProcessSample]
+    after: Mapping[str, ProcessSample]
+
+
+@dataclass(frozen=True)
 class Limits:
     max_lost: int = 0
     max_rss_growth: float = 0.05
@@ -123,6 +135,9 @@ class SoakVerdict(BaseModel):
     rate_rps: float
     requests: int
     checks: list[Check]
+    machine_load: tuple[float | None, float | None] = (None, None)
+    """The machine's mean 1-minute load average over the first steady latency window and over
+    the last one: not a check, the context of the latency figures on a shared machine."""
 
 
 def lost_check(records: Sequence[RequestRecord], limits: Limits) -> Check:
@@ -161,22 +176,23 @@ def rss_check(
     )
 
 
-def fd_check(
-    name: str, samples: Sequence[ProcessSample], windows: Windows, limits: Limits
-) -> Check:
-    first = [s.fds for s in samples if windows.steady_start.holds(s.t)]
-    last = [s.fds for s in samples if windows.end.holds(s.t)]
-    if not first or not last:
-        return _unmeasured("file descriptors", name, limits.fd_slack, first, last)
-    highest, median_last = max(first), statistics.median(last)
-    growth = median_last - highest
+def fd_check(name: str, samples: Sequence[ProcessSample], at_rest: AtRest, limits: Limits) -> Check:
+    before, after = at_rest.before.get(name), at_rest.after.get(name)
+    if before is None or after is None:
+        first = [before] if before else []
+        return _unmeasured(
+            "file descriptors", name, limits.fd_slack, first, [after] if after else []
+        )
+    growth = after.fds - before.fds
+    under_load = [s.fds for s in samples]
+    loaded = f"; {min(under_load)} to {max(under_load)} under load" if under_load else ""
     return Check(
         check="file descriptors",
         subject=name,
         value=growth,
         limit=limits.fd_slack,
         passed=growth <= limits.fd_slack,
-        detail=f"at most {highest} early, median {median_last:g} at the end",
+        detail=f"at rest {before.fds} before, {after.fds} after{loaded}",
     )
 
 
@@ -203,19 +219,22 @@ def p99_drift_check(records: Sequence[RequestRecord], windows: Windows, limits: 
 def judge(
     records: Sequence[RequestRecord],
     processes: Mapping[str, Sequence[ProcessSample]],
+    at_rest: AtRest,
     *,
     seconds: float,
     capacity_rps: float,
     rate_rps: float,
     limits: Limits,
+    machine_load: Sequence[tuple[float, float]] = (),
 ) -> SoakVerdict:
     """Every check of a soak of `seconds`: requests lost, then RSS and fds of each process (in
     `processes`' order), then p99 drift. The verdict passes when every check does; a process
-    that vanished before the end has no samples there and fails its checks."""
+    that vanished before the end has no samples there and fails its checks. `machine_load`:
+    (time, 1-minute load average) readings, summed up in the verdict as context."""
     windows = Windows.of(seconds)
     checks = [lost_check(records, limits)]
     checks += [rss_check(name, samples, windows, limits) for name, samples in processes.items()]
-    checks += [fd_check(name, samples, windows, limits) for name, samples in processes.items()]
+    checks += [fd_check(name, samples, at_rest, limits) for name, samples in processes.items()]
     checks.append(p99_drift_check(records, windows, limits))
     return SoakVerdict(
         passed=all(check.passed for check in checks),
@@ -224,7 +243,16 @@ def judge(
         rate_rps=rate_rps,
         requests=len(records),
         checks=checks,
+        machine_load=(
+            _mean_in(machine_load, windows.first_latency),
+            _mean_in(machine_load, windows.last_latency),
+        ),
     )
+
+
+def _mean_in(readings: Sequence[tuple[float, float]], span: Span) -> float | None:
+    inside = [value for t, value in readings if span.holds(t)]
+    return statistics.fmean(inside) if inside else None
 
 
 def _latencies(records: Sequence[RequestRecord], span: Span) -> list[float]:

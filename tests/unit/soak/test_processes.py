@@ -51,8 +51,9 @@ def test_a_backend_without_its_pyworker_is_named_unknown() -> None:
 def test_the_sampler_reads_memory_and_descriptors_of_the_tree() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        sampler = ProcessSampler(child.pid, time.monotonic(), interval_s=0.05)
-        sampler.start()
+        sampler = ProcessSampler(child.pid, interval_s=0.05)
+        at_rest = sampler.snapshot()
+        sampler.start(time.monotonic())
         deadline = time.monotonic() + 20
         while len(sampler.samples.get(f"router [{child.pid}]", [])) < 3:
             assert time.monotonic() < deadline, sampler.samples
@@ -65,6 +66,9 @@ def test_the_sampler_reads_memory_and_descriptors_of_the_tree() -> None:
     assert all(s.rss_bytes > 2**20 and s.fds >= 3 for s in samples)
     assert [s.t for s in samples] == sorted(s.t for s in samples)
     assert list(sampler.latest()) == [f"router [{child.pid}]"]
+    assert list(at_rest) == [f"router [{child.pid}]"]
+    assert len(sampler.machine_load) >= 3
     count = len(samples)
     sampler.sample_once()  # the process is gone: nothing sampled, nothing raised
     assert len(sampler.samples[f"router [{child.pid}]"]) == count
+    assert sampler.snapshot() == {}

@@ -22,7 +22,7 @@ LOST = Check(check="requests lost", subject="all requests", value=0, limit=0, pa
 RSS = Check(check="RSS growth", subject="router [7]", value=0.062, limit=0.05, passed=False,
             detail="100.0 -> 106.2 MiB (medians)")  # fmt: skip
 FDS = Check(check="file descriptors", subject="router [7]", value=-2, limit=4, passed=True,
-            detail="at most 30 early, median 28 at the end")  # fmt: skip
+            detail="at rest 30 before, 28 after; 25 to 61 under load")  # fmt: skip
 DRIFT = Check(check="p99 drift", subject="end-to-end latency", value=None, limit=0.1,
               passed=False, detail="not measured: 0 samples early, 3 at the end")  # fmt: skip
 
@@ -48,16 +48,19 @@ def test_the_table_has_a_row_per_check_and_says_which_failed() -> None:
     assert all(line[column:].startswith(("pass", "FAIL", "result")) for line in lines[:-1])
 
 
-def test_a_passing_verdict_says_pass() -> None:
-    assert verdict_table(verdict(LOST, FDS)).splitlines()[-1].startswith("soak verdict: PASS;")
+def test_a_passing_verdict_says_pass_and_how_loaded_the_machine_was() -> None:
+    loaded = verdict(LOST, FDS).model_copy(update={"machine_load": (2.04, 7.5)})
+    lines = verdict_table(loaded).splitlines()
+    assert lines[-2].startswith("soak verdict: PASS;")
+    assert lines[-1] == "machine load average 2.0 early, 7.5 late (latency windows)"
 
 
 def test_the_progress_line_shows_each_process() -> None:
     latest = {"router [7]": ProcessSample(60, 100 * 2**20, 31), "worker-1 backend [9]":
               ProcessSample(60, 512 * 2**20, 12)}  # fmt: skip
-    line = progress_line(61.2, 600, latest)
+    line = progress_line(600, latest)
     assert line == (
-        "soak 61/600 s  router [7] 100.0 MiB 31 fds  |  worker-1 backend [9] 512.0 MiB 12 fds"
+        "soak 60/600 s  router [7] 100.0 MiB 31 fds  |  worker-1 backend [9] 512.0 MiB 12 fds"
     )
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from client.bench.records import RequestRecord
 from soak.verdict import (
+    AtRest,
     Limits,
     ProcessSample,
     Windows,
@@ -105,23 +106,42 @@ def test_rss_growth_is_the_ratio_of_the_medians(base: int, growth: float) -> Non
 
 def test_a_process_gone_before_the_end_fails_unmeasured() -> None:
     samples = series([100 * MIB] * 60)  # the last sample at 295 s
-    rss, fds = rss_check("p", samples, WINDOWS, LIMITS), fd_check("p", samples, WINDOWS, LIMITS)
+    rest = AtRest({"p": ProcessSample(0, MIB, 20)}, {})
+    rss, fds = rss_check("p", samples, WINDOWS, LIMITS), fd_check("p", samples, rest, LIMITS)
     assert not rss.passed
     assert not fds.passed
     assert rss.value is None
+    assert fds.value is None
     assert "not measured" in rss.detail
 
 
-def test_descriptors_that_follow_the_load_are_flat() -> None:
-    fds = [20 + (i * 7) % 5 for i in range(121)]  # between 20 and 24, up and down
-    assert fd_check("router", series([MIB] * 121, fds), WINDOWS, LIMITS).passed
+def at_rest(name: str, before: int, after: int) -> AtRest:
+    return AtRest({name: ProcessSample(-1, MIB, before)}, {name: ProcessSample(631, MIB, after)})
 
 
-def test_a_descriptor_leak_fails() -> None:
-    fds = [20 + i // 10 for i in range(121)]  # one more every 50 s: +9 from 2 to 10 min
-    check = fd_check("worker-2 pyworker", series([MIB] * 121, fds), WINDOWS, LIMITS)
+def test_descriptors_back_where_they_were_at_rest_are_flat() -> None:
+    # Under load the count follows the connections open; at rest it is back.
+    fds = [20 + (i * 7) % 40 for i in range(121)]
+    check = fd_check("router", series([MIB] * 121, fds), at_rest("router", 21, 23), LIMITS)
+    assert check.passed
+    assert check.value == 2
+    assert check.detail == "at rest 21 before, 23 after; 20 to 59 under load"
+
+
+def test_descriptors_kept_after_the_load_are_a_leak() -> None:
+    check = fd_check("worker-2 pyworker", series([MIB] * 121), at_rest("p", 0, 0), LIMITS)
+    assert not check.passed  # not read at rest under its own name: unmeasured
+    rest = at_rest("worker-2 pyworker", 30, 35)
+    check = fd_check("worker-2 pyworker", series([MIB] * 121), rest, LIMITS)
     assert not check.passed
-    assert check.value == 31 - 22  # median at the end - the most at 2 min
+    assert check.value == 5
+
+
+@given(st.integers(0, 10_000), st.integers(-100, 100))
+def test_the_fd_check_is_the_change_at_rest(before: int, change: int) -> None:
+    check = fd_check("p", series([MIB] * 5), at_rest("p", before, before + change), LIMITS)
+    assert check.value == change
+    assert check.passed == (change <= LIMITS.fd_slack)
 
 
 @given(st.lists(st.floats(min_value=0.01, max_value=100.0), min_size=5, max_size=50))
@@ -173,18 +193,26 @@ def test_every_request_not_ok_is_lost(outcomes: list[str]) -> None:
 
 def test_the_verdict_passes_only_when_every_check_does() -> None:
     healthy = {"router [1]": series([100 * MIB] * 121)}
+    rest = at_rest("router [1]", 20, 20)
+    load = [(t, 1.0 if t < 300 else 3.0) for t in range(0, 600, 5)]
     verdict = judge(
-        steady_requests(), healthy, seconds=SECONDS, capacity_rps=10, rate_rps=8, limits=LIMITS
-    )
+        steady_requests(), healthy, rest, seconds=SECONDS, capacity_rps=10, rate_rps=8,
+        limits=LIMITS, machine_load=load,
+    )  # fmt: skip
     assert verdict.passed
+    assert verdict.machine_load == (1.0, 3.0)
     assert [c.check for c in verdict.checks] == [
         "requests lost", "RSS growth", "file descriptors", "p99 drift"
     ]  # fmt: skip
     leaking = {**healthy, "worker-1 backend [2]": series(ramp(100 * MIB, 200 * MIB))}
+    rest = AtRest({**rest.before, "worker-1 backend [2]": ProcessSample(0, MIB, 30)},
+                  {**rest.after, "worker-1 backend [2]": ProcessSample(0, MIB, 31)})  # fmt: skip
     verdict = judge(
-        steady_requests(), leaking, seconds=SECONDS, capacity_rps=10, rate_rps=8, limits=LIMITS
-    )
+        steady_requests(), leaking, rest, seconds=SECONDS, capacity_rps=10, rate_rps=8,
+        limits=LIMITS,
+    )  # fmt: skip
     assert not verdict.passed
+    assert verdict.machine_load == (None, None)
     failed = [(c.check, c.subject) for c in verdict.checks if not c.passed]
     assert failed == [("RSS growth", "worker-1 backend [2]")]
     assert verdict.model_dump(by_alias=True)["schema"] == "tgi-serverless-soak/1"
