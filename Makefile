@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 DSTACK_VENV := .venv-dstack
 DSTACK := dstack==0.22.5
 
-.PHONY: install dstack-env up test lint typecheck unit integration e2e faults coverage fuzz clean
+.PHONY: install dstack-env up test lint typecheck unit integration e2e faults soak coverage fuzz clean
 
 install: $(STAMP)
 
@@ -66,6 +66,13 @@ e2e: $(STAMP)
 # measured. Some need root (network namespaces, tmpfs mounts) and say so when skipped.
 faults: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/faults
+
+# The soak (docs/reliability.md, Soak): `up --workers 2`, its capacity measured by the bench,
+# then SOAK_SECONDS at 80 % of it and a verdict (requests lost, RSS, fds, p99 drift); exit 1 when
+# it fails. Minutes long: not part of `make test`.
+SOAK_SECONDS ?= 600
+soak: $(STAMP)
+	$(BIN)/python -m soak --seconds $(SOAK_SECONDS)
 
 # Coverage-guided fuzzing (atheris) of each target in fuzz/run.py for FUZZ_SECONDS; a crash
 # stops it, its input kept in fuzz/regressions/ (docs/reliability.md). `make test` runs each

@@ -1,0 +1,284 @@
+"""The soak's verdict, pure: from the samples of every process and the bench's request records
+to a list of checks, each passed or failed. No I/O; `soak.run` gathers the inputs.
+
+The run is split by fractions of its length, so that a short run keeps the shape of the
+10-minute one (`Windows.of`):
+
+- the first 20 % is warm-up (2 minutes of 10): caches fill, pools grow, nothing is judged;
+- the *steady* part is the rest (the last 8 minutes);
+- **RSS growth** of a process = median RSS over the last 5 % of the run (30 s) / median RSS
+  over the first 5 % of the steady part, minus 1. Medians, so one passing spike (a burst of
+  requests, a garbage collection) moves neither end;
+- **file descriptors** are flat when, at rest after the load (the bench gone, idle
+  connections closed: `soak.run` waits 30 s), a process holds at most `fd_slack` more than it
+  did at rest just before the load (after the capacity sweep, which warms the stack up). Under
+  load the count follows the connections open, which follow the requests in flight, so counts
+  taken under load tell the machine's pace as much as a leak; a leaked descriptor stays at
+  rest;
+- **p99 drift** = p99 of the end-to-end latency of the requests meant to start in the last 20 %
+  (the last 2 minutes) / p99 of those meant to start in the first steady 20 % (minutes 2 to
+  4), minus 1. Only an increase fails;
+- **requests lost** = every request the bench sent that did not end `ok` (429/503, errors,
+  timeouts, broken streams, and those still running when the bench's drain ended).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from client.bench.records import RequestRecord
+from client.bench.stats import percentile
+
+__all__ = [
+    "AtRest",
+    "Check",
+    "Limits",
+    "ProcessSample",
+    "SoakVerdict",
+    "Windows",
+    "fd_check",
+    "judge",
+    "lost_check",
+    "p99_drift_check",
+    "rss_check",
+]
+
+SCHEMA = "tgi-serverless-soak/1"
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """One process at one moment: seconds since the load started, resident memory, open fds."""
+
+    t: float
+    rss_bytes: int
+    fds: int
+
+
+@dataclass(frozen=True)
+class Span:
+    start: float
+    end: float
+
+    def holds(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Where each check looks, in seconds since the load started."""
+
+    steady_start: Span
+    """The first edge of the steady part: RSS and fds are compared against it."""
+    end: Span
+    """The last edge of the run."""
+    first_latency: Span
+    """The first steady latency window."""
+    last_latency: Span
+
+    @classmethod
+    def of(cls, seconds: float) -> Windows:
+        """The windows of a run of `seconds`: 20 % warm-up, 5 % edges, 20 % latency windows."""
+        warmup, edge, window = 0.2 * seconds, 0.05 * seconds, 0.2 * seconds
+        return cls(
+            steady_start=Span(warmup, warmup + edge),
+            end=Span(seconds - edge, seconds),
+            first_latency=Span(warmup, warmup + window),
+            last_latency=Span(seconds - window, seconds),
+        )
+
+
+@dataclass(frozen=True)
+class AtRest:
+    """Each process read once at rest, by name: just before the load, and after it."""
+
+    before: Mapping[str, ProcessSample]
+    after: Mapping[str, ProcessSample]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_lost: int = 0
+    max_rss_growth: float = 0.05
+    fd_slack: int = 4
+    max_p99_drift: float = 0.10
+
+
+class Check(BaseModel):
+    """One line of the verdict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    check: Literal["requests lost", "RSS growth", "file descriptors", "p99 drift"]
+    subject: str
+    """What was measured: "all requests", or a process ("router", "worker-1 backend")."""
+    value: float | None
+    """The figure (a count, a fraction, a change in fds); None when it could not be measured."""
+    limit: float
+    passed: bool
+    detail: str
+    """The figures behind `value`, for a reader."""
+
+
+class SoakVerdict(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+    passed: bool
+    seconds: float
+    capacity_rps: float
+    rate_rps: float
+    requests: int
+    checks: list[Check]
+    machine_load: tuple[float | None, float | None] = (None, None)
+    """The machine's mean 1-minute load average over the first steady latency window and over
+    the last one: not a check, the context of the latency figures on a shared machine."""
+
+
+def lost_check(records: Sequence[RequestRecord], limits: Limits) -> Check:
+    outcomes: dict[str, int] = {}
+    for record in records:
+        if record.outcome != "ok":
+            outcomes[record.outcome] = outcomes.get(record.outcome, 0) + 1
+    lost = sum(outcomes.values())
+    detail = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
+    return Check(
+        check="requests lost",
+        subject="all requests",
+        value=lost,
+        limit=limits.max_lost,
+        passed=lost <= limits.max_lost,
+        detail=f"{len(records)} sent" + (f"; {detail}" if detail else ""),
+    )
+
+
+def rss_check(
+    name: str, samples: Sequence[ProcessSample], windows: Windows, limits: Limits
+) -> Check:
+    first = [s.rss_bytes for s in samples if windows.steady_start.holds(s.t)]
+    last = [s.rss_bytes for s in samples if windows.end.holds(s.t)]
+    if not first or not last:
+        return _unmeasured("RSS growth", name, limits.max_rss_growth, first, last)
+    before, after = statistics.median(first), statistics.median(last)
+    growth = after / before - 1
+    return Check(
+        check="RSS growth",
+        subject=name,
+        value=growth,
+        limit=limits.max_rss_growth,
+        passed=growth < limits.max_rss_growth,
+        detail=f"{_mib(before)} -> {_mib(after)} MiB (medians)",
+    )
+
+
+def fd_check(name: str, samples: Sequence[ProcessSample], at_rest: AtRest, limits: Limits) -> Check:
+    before, after = at_rest.before.get(name), at_rest.after.get(name)
+    if before is None or after is None:
+        first = [before] if before else []
+        return _unmeasured(
+            "file descriptors", name, limits.fd_slack, first, [after] if after else []
+        )
+    growth = after.fds - before.fds
+    under_load = [s.fds for s in samples]
+    loaded = f"; {min(under_load)} to {max(under_load)} under load" if under_load else ""
+    return Check(
+        check="file descriptors",
+        subject=name,
+        value=growth,
+        limit=limits.fd_slack,
+        passed=growth <= limits.fd_slack,
+        detail=f"at rest {before.fds} before, {after.fds} after{loaded}",
+    )
+
+
+def p99_drift_check(records: Sequence[RequestRecord], windows: Windows, limits: Limits) -> Check:
+    first = _latencies(records, windows.first_latency)
+    last = _latencies(records, windows.last_latency)
+    if not first or not last:
+        return _unmeasured("p99 drift", "end-to-end latency", limits.max_p99_drift, first, last)
+    before, after = percentile(first, 99), percentile(last, 99)
+    drift = after / before - 1
+    return Check(
+        check="p99 drift",
+        subject="end-to-end latency",
+        value=drift,
+        limit=limits.max_p99_drift,
+        passed=drift < limits.max_p99_drift,
+        detail=(
+            f"{before * 1000:.0f} ms ({len(first)} requests) -> "
+            f"{after * 1000:.0f} ms ({len(last)} requests)"
+        ),
+    )
+
+
+def judge(
+    records: Sequence[RequestRecord],
+    processes: Mapping[str, Sequence[ProcessSample]],
+    at_rest: AtRest,
+    *,
+    seconds: float,
+    capacity_rps: float,
+    rate_rps: float,
+    limits: Limits,
+    machine_load: Sequence[tuple[float, float]] = (),
+) -> SoakVerdict:
+    """Every check of a soak of `seconds`: requests lost, then RSS and fds of each process (in
+    `processes`' order), then p99 drift. The verdict passes when every check does; a process
+    that vanished before the end has no samples there and fails its checks. `machine_load`:
+    (time, 1-minute load average) readings, summed up in the verdict as context."""
+    windows = Windows.of(seconds)
+    checks = [lost_check(records, limits)]
+    checks += [rss_check(name, samples, windows, limits) for name, samples in processes.items()]
+    checks += [fd_check(name, samples, at_rest, limits) for name, samples in processes.items()]
+    checks.append(p99_drift_check(records, windows, limits))
+    return SoakVerdict(
+        passed=all(check.passed for check in checks),
+        seconds=seconds,
+        capacity_rps=capacity_rps,
+        rate_rps=rate_rps,
+        requests=len(records),
+        checks=checks,
+        machine_load=(
+            _mean_in(machine_load, windows.first_latency),
+            _mean_in(machine_load, windows.last_latency),
+        ),
+    )
+
+
+def _mean_in(readings: Sequence[tuple[float, float]], span: Span) -> float | None:
+    inside = [value for t, value in readings if span.holds(t)]
+    return statistics.fmean(inside) if inside else None
+
+
+def _latencies(records: Sequence[RequestRecord], span: Span) -> list[float]:
+    return [
+        record.e2e
+        for record in records
+        if record.outcome == "ok" and record.e2e is not None and span.holds(record.intended)
+    ]
+
+
+def _unmeasured(
+    check: Literal["RSS growth", "file descriptors", "p99 drift"],
+    subject: str,
+    limit: float,
+    first: Sequence[object],
+    last: Sequence[object],
+) -> Check:
+    return Check(
+        check=check,
+        subject=subject,
+        value=None,
+        limit=limit,
+        passed=False,
+        detail=f"not measured: {len(first)} samples early, {len(last)} at the end",
+    )
+
+
+def _mib(size: float) -> str:
+    return f"{size / 2**20:.1f}"
