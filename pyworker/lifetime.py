@@ -76,6 +76,7 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
         interval_s=settings.report_interval_s,
         token=settings.worker_token.get_secret_value() if settings.worker_token else None,
         join_token=settings.join_token.get_secret_value() if settings.join_token else None,
+        router_clock=app[state.ROUTER_CLOCK],
     )
     app[state.REPORTER] = reporter
     tasks = [

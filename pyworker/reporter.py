@@ -7,6 +7,9 @@ Each report carries one secret as `Authorization: Bearer`: this worker's own cre
 has one; before that its join token (`TGIS_JOIN_TOKEN`), whose report the router answers with
 `{"accepted": true, "credential": "..."}`; without either, the shared worker token (anonymous
 workers), or nothing. The credential is kept in memory only, and never logged.
+
+An accepted report's `Date` header sets the router's clock as this worker reckons it
+(`pyworker.tickets.router_clock`), against which tickets' expiry is checked.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from protocol.version import VERSION
 from pyworker.admission import expected_wait_s
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker
+from pyworker.tickets.router_clock import RouterClock
 
 __all__ = ["UNSECURED_WARNING", "StatusReporter", "build_report", "retry_delay_s"]
 
@@ -84,6 +88,7 @@ class StatusReporter:
         interval_s: float,
         token: str | None,
         join_token: str | None = None,
+        router_clock: RouterClock | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._session = session
@@ -94,6 +99,7 @@ class StatusReporter:
         self._shared_token = token
         self._join_token = join_token
         self._credential: str | None = None
+        self._router_clock = router_clock
         self._sleep = sleep
 
     @property
@@ -122,10 +128,15 @@ class StatusReporter:
         for address in self._addresses:
             try:
                 timeout = aiohttp.ClientTimeout(total=5)
+                sent_at = self._router_clock.local() if self._router_clock else 0.0
                 async with self._session.post(
                     f"{address}/worker_status/", json=body, headers=self._headers(), timeout=timeout
                 ) as response:
                     if response.status < 300:
+                        if self._router_clock is not None:
+                            received_at = self._router_clock.local()
+                            date = response.headers.get("Date")
+                            self._router_clock.observe(date, sent_at, received_at)
                         await self._take_credential(response, address)
                         return True
                     log.warning(
