@@ -122,7 +122,8 @@ def running_stack(
     router_url_for_worker: Callable[[str], str] = lambda url: url,
 ) -> Iterator[Stack]:
     """Router, backend and worker, once the router shows the worker ready. `inside`: a prefix
-    (`ip netns exec NAME`, `faketime ...`) the backend and the worker are started under.
+    the backend and the worker are started under (`ip netns exec NAME`, which execs the
+    program: a prefix that forks would leave them running when stopped).
     `backend_url_for_worker`, `router_url_for_worker`: the URLs the worker is given (a
     proxy's, an address on another network)."""
     cache = {"TGIS_CACHE_DIR": str(cache_dir)}

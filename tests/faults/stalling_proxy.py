@@ -31,8 +31,7 @@ class StallingProxy:
     def __init__(self, upstream_port: int) -> None:
         self.port = free_port()
         self.stall = Stall.NONE
-        self.stalled = threading.Event()
-        """Set once an answer has been held."""
+        """What happens to the next generation's answer: set it from any thread."""
         self._upstream_port = upstream_port
 
     @property
@@ -66,7 +65,7 @@ class StallingProxy:
         self, reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter, answer: _Answer
     ) -> None:
         while chunk := await reader.read(65536):
-            if chunk.startswith(b"POST /"):  # a new request on this connection
+            if chunk.startswith((b"POST /", b"GET /")):  # a new request on this connection
                 answer.reset(self.stall if chunk.startswith(b"POST /generate") else Stall.NONE)
             up_writer.write(chunk)
             await up_writer.drain()
@@ -79,8 +78,6 @@ class StallingProxy:
             if passed:
                 writer.write(passed)
                 await writer.drain()
-            if answer.holding:
-                self.stalled.set()
 
 
 class _Answer:
