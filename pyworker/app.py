@@ -25,7 +25,8 @@ from pyworker.load import LoadTracker
 from pyworker.metrics import WorkerMetrics
 from pyworker.routes import add_routes, count_error
 from pyworker.settings import WorkerSettings
-from pyworker.state import GATE, LIFECYCLE, LOAD, METRICS, SETTINGS, VERIFIER
+from pyworker.state import GATE, LIFECYCLE, LOAD, METRICS, ROUTER_CLOCK, SETTINGS, VERIFIER
+from pyworker.tickets.router_clock import RouterClock
 from pyworker.tickets.verifier import TicketVerifier
 
 __all__ = ["create_app"]
@@ -45,11 +46,12 @@ def create_app(
     app[LOAD] = LoadTracker(clock=clock)
     app[GATE] = FifoGate(settings.max_concurrency or INITIAL_CONCURRENCY)
     app[METRICS] = WorkerMetrics(app[LOAD], app[LIFECYCLE], lambda: app[GATE])
+    app[ROUTER_CLOCK] = RouterClock(clock, skew_allowance_s=settings.clock_skew_s)
     app[VERIFIER] = TicketVerifier(
         settings.advertised_url,
         {},
         endpoint=settings.endpoint,
-        clock=clock,
+        clock=app[ROUTER_CLOCK].now,  # tickets' expiry is the router's time
         scheme=settings.ticket_scheme,
         clock_skew_s=settings.clock_skew_s,
         replay_window=settings.replay_window,

@@ -77,6 +77,7 @@ async def background_tasks(app: web.Application) -> AsyncIterator[None]:
         interval_s=settings.report_interval_s,
         token=settings.worker_token.get_secret_value() if settings.worker_token else None,
         join_tokens=settings.join_tokens,
+        router_clock=app[state.ROUTER_CLOCK],
     )
     app[state.REPORTER] = reporter
     tasks = [

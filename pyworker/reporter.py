@@ -11,6 +11,11 @@ token (anonymous workers), or nothing. One join token serves every router (route
 their identities: the credential the first router answers is then presented to the others); a
 comma-separated list of as many tokens as routers gives each router its own, for routers that do
 not. Credentials are kept in memory only, and never logged.
+
+An accepted report's `Date` header sets the routers' clock as this worker reckons it
+(`pyworker.tickets.router_clock`), against which tickets' expiry is checked. With several
+routers, every router's answer feeds the one reckoning: routers are expected to keep their
+clocks in step with each other (NTP), as they sign tickets with the same lifetime.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from protocol.version import VERSION
 from pyworker.admission import expected_wait_s
 from pyworker.lifecycle import Lifecycle
 from pyworker.load import LoadTracker
+from pyworker.tickets.router_clock import RouterClock
 
 __all__ = [
     "UNSECURED_WARNING",
@@ -129,6 +135,7 @@ class StatusReporter:
         interval_s: float,
         token: str | None,
         join_tokens: Sequence[str] = (),
+        router_clock: RouterClock | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`token`: the shared worker token, if any; `join_tokens`: none, one for every router,
@@ -136,7 +143,15 @@ class StatusReporter:
         self._make_report = make_report
         self._changed = changed
         self._links = [
-            _RouterLink(session, address, registration, token, interval_s=interval_s, sleep=sleep)
+            _RouterLink(
+                session,
+                address,
+                registration,
+                token,
+                interval_s=interval_s,
+                sleep=sleep,
+                router_clock=router_clock,
+            )
             for address, registration in zip(
                 addresses, registrations(join_tokens, len(addresses)), strict=True
             )
@@ -188,6 +203,7 @@ class _RouterLink:
         *,
         interval_s: float,
         sleep: Callable[[float], Awaitable[None]],
+        router_clock: RouterClock | None = None,
     ) -> None:
         self.address = address
         self.registration = registration
@@ -197,6 +213,7 @@ class _RouterLink:
         self._shared_token = shared_token
         self._interval_s = interval_s
         self._sleep = sleep
+        self._router_clock = router_clock
 
     async def run(self, make_report: Callable[[], WorkerStatusReport]) -> None:
         failures = 0
@@ -220,6 +237,7 @@ class _RouterLink:
         body = report.model_dump(mode="json")
         try:
             timeout = aiohttp.ClientTimeout(total=5)
+            sent_at = self._router_clock.local() if self._router_clock else 0.0
             async with self._session.post(
                 f"{self.address}/worker_status/",
                 json=body,
@@ -227,6 +245,10 @@ class _RouterLink:
                 timeout=timeout,
             ) as response:
                 if response.status < 300:
+                    if self._router_clock is not None:
+                        received_at = self._router_clock.local()
+                        date = response.headers.get("Date")
+                        self._router_clock.observe(date, sent_at, received_at)
                     await self._take_credential(response)
                     return True
                 log.warning(

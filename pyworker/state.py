@@ -13,6 +13,7 @@ from pyworker.relay import Relay
 from pyworker.reporter import StatusReporter
 from pyworker.settings import WorkerSettings
 from pyworker.tickets.keys import KeyRefresher
+from pyworker.tickets.router_clock import RouterClock
 from pyworker.tickets.verifier import TicketVerifier
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "REFRESHER",
     "RELAY",
     "REPORTER",
+    "ROUTER_CLOCK",
     "SESSION",
     "SETTINGS",
     "VERIFIER",
@@ -32,6 +34,7 @@ SETTINGS = web.AppKey("settings", WorkerSettings)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 LOAD = web.AppKey("load", LoadTracker)
 VERIFIER = web.AppKey("verifier", TicketVerifier)
+ROUTER_CLOCK = web.AppKey("router_clock", RouterClock)
 REFRESHER = web.AppKey("refresher", KeyRefresher)
 GATE = web.AppKey("gate", FifoGate)
 METRICS = web.AppKey("metrics", WorkerMetrics)

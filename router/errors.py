@@ -14,7 +14,8 @@ RouterError             500  internal
 ├── WorkerFailed        502  worker_failed        every worker tried failed before answering
 ├── NoWorker            503  no_worker            no ready worker came in time (gateway)
 └── Unavailable         503  unavailable          the endpoint is suspended or stopped; /route/
-                                                  with no worker ready (`retry`)
+    │                                             with no worker ready (`retry`)
+    └── StateUnwritable                           a state file could not be written (full disk)
 
 `retry_after_s` (any of them) becomes `Retry-After`.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "RouterError",
+    "StateUnwritable",
     "Unauthorized",
     "Unavailable",
     "WorkerFailed",
@@ -90,3 +92,16 @@ class NoWorker(RouterError):
 
 class Unavailable(RouterError):
     error_type = ErrorType.UNAVAILABLE
+
+
+class StateUnwritable(Unavailable, OSError):
+    """A file in the state directory could not be written (the disk is full or read-only): the
+    stored version is untouched. An OSError too, so that what handles a failed write (start-up,
+    the reqnum writer) still does; a request that waited on the write is answered 503
+    `unavailable` with `Retry-After`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after_s=STATE_RETRY_AFTER_S)
+
+
+STATE_RETRY_AFTER_S = 5.0

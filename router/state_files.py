@@ -6,6 +6,9 @@ The new bytes go to a temporary file in the same directory, which is synced to d
 is renamed over the old file (a rename that reached the disk before the data could otherwise
 leave an empty file under the name); then the directory is synced, so the rename itself
 survives a power cut.
+
+A write that fails raises `StateUnwritable` (an OSError, and the router's 503 `unavailable`):
+the stored file is left as it was, and a request that waited on the write is told to retry.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+
+from router.errors import StateUnwritable
 
 __all__ = ["write_private"]
 
@@ -22,7 +27,15 @@ def write_private(path: Path, data: bytes) -> None:
     0600, in a directory created with mode 0700): state files may hold keys. When the new
     bytes cannot be written or synced, the error is raised, the old file is left as it was and
     no temporary file is left behind; one syncing the directory after the rename is raised too
-    (the new file is in place, but may not survive a power cut)."""
+    (the new file is in place, but may not survive a power cut). Raised as `StateUnwritable`."""
+    try:
+        _replace(path, data)
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise StateUnwritable(f"the router could not store {path.name}: {reason}") from exc
+
+
+def _replace(path: Path, data: bytes) -> None:
     directory = path.parent
     created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ class Worker:
     def url(self) -> str:
         return str(self.server.make_url("")).rstrip("/")
 
-    def ticket(self, key: SigningKey, cost: int = 3) -> dict[str, Any]:
+    def ticket(self, key: SigningKey, cost: int = 3, life_s: float = 60) -> dict[str, Any]:
         self.reqnum += 1
         fields = {
             "cost": cost,
@@ -65,14 +65,14 @@ class Worker:
             "reqnum": self.reqnum,
             "url": self.url,
             "request_idx": self.reqnum,
-            "exp": time.time() + 60,
+            "exp": time.time() + life_s,
             "kid": key.kid,
             "epoch": self.server.app[VERIFIER].epoch,
         }
         return sign_ticket(key.private_key, fields)
 
-    async def generate(self, key: SigningKey) -> aiohttp.ClientResponse:
-        body = {"auth_data": self.ticket(key), "payload": PAYLOAD}
+    async def generate(self, key: SigningKey, life_s: float = 60) -> aiohttp.ClientResponse:
+        body = {"auth_data": self.ticket(key, life_s=life_s), "payload": PAYLOAD}
         return await self.http.post(f"{self.url}/generate", json=body)
 
     def assert_idle(self) -> None:
@@ -82,7 +82,11 @@ class Worker:
 
 @contextlib.asynccontextmanager
 async def worker_for(
-    aiohttp_server: ServerFactory, report_addr: str, backend: FakeTGI, **fields: Any
+    aiohttp_server: ServerFactory,
+    report_addr: str,
+    backend: FakeTGI,
+    clock: Callable[[], float] = time.time,
+    **fields: Any,
 ) -> AsyncIterator[Worker]:
     backend_server = await aiohttp_server(backend.app())
     port = free_port()
@@ -99,7 +103,7 @@ async def worker_for(
             **fields,
         }
     )
-    server = await aiohttp_server(create_app(settings), port=port)
+    server = await aiohttp_server(create_app(settings, clock=clock), port=port)
     async with aiohttp.ClientSession() as http:
         await wait_until(lambda: server.app[LIFECYCLE].serving)
         backend.received.clear()
@@ -256,3 +260,21 @@ async def test_every_state_change_is_logged_and_reported(
     ]
     assert [r["state"] for r in router.reports][-2:] == ["draining", "stopped"]
     assert worker.server.app[LIFECYCLE].state is WorkerState.STOPPED
+
+
+@pytest.mark.parametrize("worker_ahead_s", [30.0, -30.0])
+async def test_tickets_expire_by_the_routers_clock_on_a_worker_whose_clock_is_off(
+    aiohttp_server: ServerFactory, worker_ahead_s: float
+) -> None:
+    """A worker's clock 30 s off the router's: it learns the offset from its reports' answers
+    (their Date), so a ticket with 15 s to live is served (a worker 30 s ahead once refused
+    it as expired) and one expired 15 s ago is refused (a worker 30 s behind once served it)."""
+    router = StandInRouter()
+    router_server = await aiohttp_server(router.app())
+    ahead = lambda: time.time() + worker_ahead_s  # noqa: E731
+    async with worker_for(aiohttp_server, address(router_server), FakeTGI(), ahead) as worker:
+        await wait_until(lambda: len(router.reports) >= 2)  # the first one's answer is in
+        assert (await worker.generate(router.keys[0], life_s=15)).status == 200
+        expired = await worker.generate(router.keys[0], life_s=-15)
+        assert expired.status == 401
+        assert (await expired.json())["reason"] == "expired"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from router.errors import StateUnwritable
 from router.state_files import write_private
 
 
@@ -100,3 +101,26 @@ def test_a_write_that_cannot_be_synced_keeps_the_old_file_and_no_temporary(
     assert path.read_bytes() == b"old"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["file.json"]
+
+
+def test_a_full_disk_is_a_503_to_retry_and_an_os_error_still(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while writing: the request that waited on the write is answered 503
+    `unavailable` with Retry-After (not a 500), naming the file and the cause; what handles a
+    failed write as an OSError (start-up, the reqnum writer) still does."""
+    path = tmp_path / "endpoints.json"
+    write_private(path, b"old")
+
+    def full_disk(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(StateUnwritable) as raised:
+        write_private(path, b"new")
+    error = raised.value
+    assert isinstance(error, OSError)
+    assert (error.status, error.error_type, error.retry_after_s) == (503, "unavailable", 5.0)
+    assert str(error) == "the router could not store endpoints.json: No space left on device"
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["endpoints.json"]
