@@ -74,7 +74,7 @@ from pyworker.backend.launch import (
     launch_spec,
     parse_backend,
 )
-from pyworker.connections import KEEPALIVE_TIMEOUT_S, LINGERING_TIME_S, ConnectionGuard
+from httpedge.connections import KEEPALIVE_TIMEOUT_S, LINGERING_TIME_S, ConnectionGuard
 from pyworker.settings import WorkerSettings
 
 SHUTDOWN_TIMEOUT_S = 2.0  # after the drain, what still runs gets this long, then is cancelled
