@@ -197,7 +197,21 @@ def _body_late(content: Any, timeout_s: float) -> None:
 
 
 class JsonErrorHandler(RequestHandler):
-    """aiohttp's protocol for one connection, answering what it cannot parse as JSON errors."""
+    """aiohttp's protocol for one connection, answering what it cannot parse as JSON errors.
+
+    Once it answers one, it reads nothing more from the connection, which closes after the
+    answer: aiohttp would otherwise go on feeding the rest (a 1 MiB header, say) to a parser
+    that failed already, each chunk kept with the error it raises until the connection ends."""
+
+    __slots__ = ("_refusing",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refusing = False
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refusing:
+            super().data_received(data)
 
     def handle_error(
         self,
@@ -206,6 +220,9 @@ class JsonErrorHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        self._refusing = True
+        if self.transport is not None:
+            self.transport.pause_reading()
         if request.writer.output_size > 0:  # too late for an answer: as aiohttp does
             return super().handle_error(request, status, exc, message)
         error = _parse_error(status, exc, message)
