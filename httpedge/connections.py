@@ -14,9 +14,10 @@ is the protocol factory in front of aiohttp's server, and enforces `ConnectionLi
 - **body**: a request's body must be in within `body_timeout_s` of its headers, else the
   handler's read raises `BodyTimeout` (408 `request_timeout` through the app's error
   middleware), and the connection closes after the answer;
-- **a reader that stalls**: when what the client has not read yet fills the socket's write
-  buffer (asyncio's high-water mark, 64 KiB), it must read some within `send_timeout_s`, else
-  its connection is aborted (its handler sees the client gone);
+- **a reader that stalls**: once the kernel's send buffer is full and anything is left to
+  send, the client must take some of it within each `send_timeout_s`, else its connection is
+  aborted (its handler sees the client gone); aiohttp holds at most 64 KiB above the kernel's
+  buffer before it waits;
 - **how many**: at most `max_connections` are open at once; a new one beyond that first closes
   the oldest connection still waiting for its headers (a stalled client, not a served one), and
   when there is none it is closed at once;
@@ -38,6 +39,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
+from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from protocol.errors import INTERNAL_MESSAGE, ErrorType, ServiceError, error_answer
@@ -189,7 +191,7 @@ class ConnectionGuard:
         return handle_request
 
 
-def _body_late(content: Any, timeout_s: float) -> None:
+def _body_late(content: StreamReader, timeout_s: float) -> None:
     """The body deadline passed: a read of what has not arrived raises `BodyTimeout`."""
     if not content.is_eof():
         message = f"the request body did not arrive within {timeout_s:g}s of its headers"
@@ -250,7 +252,12 @@ def _parse_error(status: int, exc: BaseException | None, message: str | None) ->
 
 class _Tracked(asyncio.Protocol):
     """aiohttp's protocol for one connection, with the guard told when it opens and closes,
-    and aborted when its client leaves the write buffer full for `send_timeout_s`."""
+    and aborted when its client takes none of what is left to send for `send_timeout_s`.
+
+    The transport pauses the protocol as soon as anything is left unsent (a write-buffer
+    high-water mark of 0), so that a stall is seen whatever is left: even a few bytes stuck
+    behind a full kernel buffer would hold the connection for good, as closing it waits for
+    them. aiohttp writes up to 64 KiB before it waits for the buffer to drain."""
 
     def __init__(self, guard: ConnectionGuard, handler: RequestHandler, send_timeout_s: float):
         self._guard = guard
@@ -258,9 +265,12 @@ class _Tracked(asyncio.Protocol):
         self._send_timeout_s = send_timeout_s
         self._transport: asyncio.BaseTransport | None = None
         self._stalled: asyncio.TimerHandle | None = None
+        self._unsent = 0  # what was left to send when the timer was last set
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.set_write_buffer_limits(high=0)
         self._guard._opened(self._handler)
         self._handler.connection_made(transport)
 
@@ -277,21 +287,35 @@ class _Tracked(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         if self._stalled is None:
-            loop = asyncio.get_running_loop()
-            self._stalled = loop.call_later(self._send_timeout_s, self._abort)
+            self._set_send_timer()
         self._handler.pause_writing()
 
     def resume_writing(self) -> None:
         self._stop_send_timer()
         self._handler.resume_writing()
 
+    def _set_send_timer(self) -> None:
+        self._unsent = self._left_to_send()
+        loop = asyncio.get_running_loop()
+        self._stalled = loop.call_later(self._send_timeout_s, self._check_progress)
+
     def _stop_send_timer(self) -> None:
         if self._stalled is not None:
             self._stalled.cancel()
             self._stalled = None
 
-    def _abort(self) -> None:
-        """The client read nothing for send_timeout_s with the buffer full: drop it."""
+    def _left_to_send(self) -> int:
+        transport = self._transport
+        if isinstance(transport, asyncio.WriteTransport):
+            return transport.get_write_buffer_size()
+        return 0
+
+    def _check_progress(self) -> None:
+        """send_timeout_s since the timer was set: a client that took some is given as long
+        again; one that took nothing is dropped."""
+        if self._left_to_send() < self._unsent:
+            self._set_send_timer()
+            return
         self._stalled = None
         _abort(self._transport)
 

@@ -34,6 +34,11 @@ LIMITS = ConnectionLimits(
 class Served:
     port: int
     streams: list[str]  # how each /stream handler ended: "done" or "cut off"
+    site: GuardedSite
+
+    def open_connections(self) -> int:
+        assert self.site.guard is not None
+        return self.site.guard.open_connections
 
 
 async def _echo(request: web.Request) -> web.Response:
@@ -58,6 +63,18 @@ def _stream_handler(ends: list[str]) -> object:
     return stream
 
 
+async def _small_stream(request: web.Request) -> web.StreamResponse:
+    """40 KiB and the end, through a 4 KiB kernel send buffer: what it cannot take stays in
+    the process, under aiohttp's 64 KiB high-water mark."""
+    assert request.transport is not None
+    request.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    response = web.StreamResponse()
+    await response.prepare(request)
+    await response.write(b"x" * 40960)
+    await response.write_eof()
+    return response
+
+
 @contextlib.asynccontextmanager
 async def served(limits: ConnectionLimits = LIMITS) -> AsyncIterator[Served]:
     ends: list[str] = []
@@ -67,12 +84,13 @@ async def served(limits: ConnectionLimits = LIMITS) -> AsyncIterator[Served]:
     app.router.add_get("/ping", _pong)
     app.router.add_post("/echo", _echo)
     app.router.add_get("/stream", _stream_handler(ends))  # type: ignore[arg-type]
+    app.router.add_get("/small-stream", _small_stream)
     runner = connection_runner(app, limits)
     await runner.setup()
     site = GuardedSite(runner, limits, "127.0.0.1", 0)
     await site.start()
     try:
-        yield Served(site.port, ends)
+        yield Served(site.port, ends, site)
     finally:
         await runner.cleanup()
 
@@ -198,6 +216,23 @@ async def test_a_client_that_never_reads_its_answer_is_cut_off_at_the_send_deadl
         sock.close()
         assert server.streams == ["cut off"]
         assert time.monotonic() - started < 3.0
+
+
+async def test_a_few_bytes_stuck_behind_a_full_kernel_buffer_do_not_hold_the_connection() -> None:
+    """An answer that ends, some KiB of it never read: under aiohttp's own 64 KiB high-water
+    mark, closing the connection (at the keep-alive deadline) would wait for them for ever;
+    the send deadline drops it."""
+    async with served() as server:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(b"GET /small-stream HTTP/1.1\r\nHost: a\r\n\r\n")
+        started = time.monotonic()
+        while server.open_connections() and time.monotonic() - started < 5:
+            await asyncio.sleep(0.05)
+        assert server.open_connections() == 0
+        assert time.monotonic() - started < 3.0
+        sock.close()
 
 
 async def test_a_kept_alive_connection_idle_past_its_timeout_is_closed() -> None:
