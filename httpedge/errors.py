@@ -15,8 +15,8 @@ connection. `on_error` sees every error answered (the PyWorker counts them by ty
 fail, that is logged and the answer still goes out.
 
 Not seen here: what aiohttp refuses before any handler runs (a request line or headers it
-cannot parse, or beyond its size limits) gets aiohttp's own plain-text 400, and the connection
-is closed.
+cannot parse, or beyond their size limits) is answered by `httpedge.connections` (431 or 400,
+JSON too) on a server that `GuardedSite` serves, and the connection is closed.
 """
 
 from __future__ import annotations

@@ -65,6 +65,7 @@ class ErrorType(StrEnum):
     CONFLICT = "conflict"
     REQUEST_TIMEOUT = "request_timeout"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    HEADERS_TOO_LARGE = "headers_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     VALIDATION = "validation"
     OVERLOADED = "overloaded"
@@ -117,6 +118,7 @@ ERROR_TYPES: Mapping[ErrorType, ErrorKind] = {
     _T.CONFLICT: ErrorKind((409,)),
     _T.REQUEST_TIMEOUT: ErrorKind((408,)),
     _T.PAYLOAD_TOO_LARGE: ErrorKind((413,)),
+    _T.HEADERS_TOO_LARGE: ErrorKind((431,)),
     _T.UNSUPPORTED_MEDIA_TYPE: ErrorKind((415,)),
     _T.VALIDATION: ErrorKind((422,)),
     _T.OVERLOADED: ErrorKind((429,)),

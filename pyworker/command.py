@@ -67,6 +67,7 @@ from pathlib import Path
 import pydantic
 from aiohttp import web
 
+from httpedge.connections import GuardedSite, connection_runner
 from pyworker.backend.launch import (
     LaunchError,
     LaunchSpec,
@@ -74,7 +75,6 @@ from pyworker.backend.launch import (
     launch_spec,
     parse_backend,
 )
-from pyworker.connections import KEEPALIVE_TIMEOUT_S, LINGERING_TIME_S, ConnectionGuard
 from pyworker.settings import WorkerSettings
 
 SHUTDOWN_TIMEOUT_S = 2.0  # after the drain, what still runs gets this long, then is cancelled
@@ -262,41 +262,25 @@ async def serve(
     port listened on, once it listens. `sock`, when given, is the socket to listen on (bound
     already, by `listen_socket`).
     """
-    runner = web.AppRunner(
-        app,
-        handler_cancellation=True,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-        keepalive_timeout=KEEPALIVE_TIMEOUT_S,
-        lingering_time=LINGERING_TIME_S,
-    )
+    limits = settings.connection_limits
+    runner = connection_runner(app, limits, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
-        assert runner.server is not None
-        guard = ConnectionGuard(
-            runner.server,
-            max_connections=settings.max_connections,
-            header_timeout_s=settings.header_timeout_s,
-        )
-        loop = asyncio.get_running_loop()
-        handshake_s = settings.header_timeout_s if ssl else None
         if sock is None:
             sock = listen_socket(settings.host, settings.port)
-        server = await loop.create_server(
-            guard, sock=sock, ssl=ssl, ssl_handshake_timeout=handshake_s
-        )
-        try:
-            if started is not None:
-                started(server.sockets[0].getsockname()[1])
-            from pyworker.state import LIFECYCLE
+        site = GuardedSite(runner, limits, sock=sock, ssl_context=ssl)
+        await site.start()
+        if started is not None:
+            started(site.port)
+        from pyworker.state import LIFECYCLE
 
-            lifecycle = app[LIFECYCLE]
-            await _until_stopped(
-                loop, {signal.SIGUSR1: lifecycle.park, signal.SIGUSR2: lifecycle.resume}
-            )
-        finally:
-            server.close()  # stop listening; runner.cleanup drains and closes the connections
+        lifecycle = app[LIFECYCLE]
+        await _until_stopped(
+            asyncio.get_running_loop(),
+            {signal.SIGUSR1: lifecycle.park, signal.SIGUSR2: lifecycle.resume},
+        )
     finally:
-        await runner.cleanup()
+        await runner.cleanup()  # stops listening first, then drains and closes the connections
 
 
 async def _until_stopped(

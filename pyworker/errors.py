@@ -3,7 +3,6 @@ status; the error middleware (`httpedge.errors`) answers them as JSON.
 
 WorkerError               500  internal
 ├── BadRequest            400  bad_request          the body is not JSON
-├── RequestTimeout        408  request_timeout      the body did not arrive in time
 ├── PayloadTooLarge       413  payload_too_large    the body is over the size limit
 ├── InvalidPayload        422  validation           the envelope or payload is malformed
 ├── TicketRejected        401 / 403  ticket_rejected  no valid routing ticket (`reason`)
@@ -15,7 +14,8 @@ WorkerError               500  internal
 A ticket rejection keeps its own type, apart from the router's `unauthorized` and `forbidden`:
 the client's fix is another ticket from /route/ (or the keys and clocks of router and worker),
 not another API key; its body adds `reason`, the check that failed. Overloaded and NotReady say
-when to come back (`Retry-After`).
+when to come back (`Retry-After`). A body that does not arrive in time is
+`httpedge.connections.BodyTimeout` (408), the same for every service.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ __all__ = [
     "NotReady",
     "Overloaded",
     "PayloadTooLarge",
-    "RequestTimeout",
     "TicketRejected",
     "WorkerError",
 ]
@@ -42,12 +41,6 @@ class WorkerError(ServiceError):
 
 class BadRequest(WorkerError):
     error_type = ErrorType.BAD_REQUEST
-
-
-class RequestTimeout(WorkerError):
-    """The body did not arrive in time: answered, then the connection is closed."""
-
-    error_type = ErrorType.REQUEST_TIMEOUT
 
 
 class PayloadTooLarge(WorkerError):

@@ -13,7 +13,6 @@ by its type (`count_error`).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,7 +24,7 @@ from protocol import ServiceError
 from protocol.relay import METADATA_PATHS, RELAYED_PATHS
 from pyworker.admission import refuse_if_overloaded
 from pyworker.envelope import encode_payload, payload_of, read_json, ticket_of, workload
-from pyworker.errors import NotReady, RequestTimeout, TicketRejected
+from pyworker.errors import NotReady, TicketRejected
 from pyworker.load import RequestSlot
 from pyworker.metrics import CONTENT_TYPE, WorkerMetrics
 from pyworker.openapi import worker_openapi
@@ -72,7 +71,7 @@ def _metadata_handler(path: str) -> Callable[[web.Request], Awaitable[web.Stream
 async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
     app = request.app
     settings, lifecycle, load = app[SETTINGS], app[LIFECYCLE], app[LOAD]
-    envelope, strict = read_json(await _read_body(request, settings.body_timeout_s))
+    envelope, strict = read_json(await request.read())
     auth_data = ticket_of(envelope, settings.unsecured)
     facts = None if settings.unsecured else await _check_ticket(app, auth_data)
     payload = payload_of(envelope)
@@ -88,21 +87,6 @@ async def relay_request(request: web.Request, path: str) -> web.StreamResponse:
         response = await _admit_and_relay(app, request, path, body, slot)
     _observe(app[METRICS], slot)
     return response
-
-
-async def _read_body(request: web.Request, timeout_s: float) -> bytes:
-    """The whole body (up to the app's size limit), or RequestTimeout if it takes longer than
-    `timeout_s`; aiohttp then closes the connection, as the body was not read to its end.
-    A body that is all here already (the usual case: it came with its headers) is read with no
-    deadline to keep, which spares every such request a timer."""
-    if request.content.is_eof():
-        return await request.read()
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await request.read()
-    except TimeoutError:
-        message = f"the request body did not arrive within {timeout_s:g}s of its headers"
-        raise RequestTimeout(f"{message}: send it at once") from None
 
 
 async def _admit_and_relay(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
+from httpedge.connections import GuardedSite, connection_runner
 from tgi_server.engine.shard.launch import PendingShard, ShardFailedError, start_shard
 from tgi_server.json_logging import LAUNCHER_TARGET, SERVER_TARGET
 from tgi_server.settings import BackendSettings
@@ -121,16 +122,13 @@ def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 async def _serve(
     app: web.Application, settings: BackendSettings, crashed: asyncio.Event | None
 ) -> int:
-    runner = web.AppRunner(
-        app,
-        handler_cancellation=True,
-        shutdown_timeout=settings.shutdown_timeout_s,
-        access_log=None,
+    limits = settings.connection_limits
+    runner = connection_runner(
+        app, limits, shutdown_timeout=settings.shutdown_timeout_s, access_log=None
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        await GuardedSite(runner, limits, settings.host, settings.port).start()
     except OSError as exc:
         log.error("Webserver Crashed: %s", exc, extra={"target": LAUNCHER_TARGET})
         print("Error: WebserverFailed", file=sys.stderr, flush=True)

@@ -51,11 +51,15 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
+import signal
+import ssl
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr, ValidationError
 
@@ -65,6 +69,9 @@ from router.autoscaler.policies import policy_names
 from router.cli.vastai import VastSetupError, add_vastai_arguments, serve_with_vastai, vastai_config
 from router.settings import RouterSettings
 from router.tls import certificate_fingerprint, server_ssl_context
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 HELP = "run the router alone: sign routing tickets, take worker reports, publish keys"
 
@@ -167,8 +174,6 @@ def generated_key_lines(settings: RouterSettings, generated: frozenset[str]) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from router.http.app import create_app
     from router.http.bodies import describe_validation
 
@@ -193,15 +198,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"router on {settings.scheme}://{settings.host}:{settings.port}", flush=True)
     if pin is not None:
         print(f"its certificate's SHA-256 (workers: TGIS_ROUTER_FINGERPRINT): {pin}", flush=True)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ssl_context=ssl_context,
-        print=None,
-        handler_cancellation=True,
-    )
+    asyncio.run(_serve(create_app(settings), settings, ssl_context))
     return 0
+
+
+async def _serve(
+    app: web.Application, settings: RouterSettings, ssl_context: ssl.SSLContext | None
+) -> None:
+    """Serve `app` behind its connection limits until SIGINT or SIGTERM."""
+    from httpedge.connections import GuardedSite, connection_runner
+
+    limits = settings.connection_limits
+    runner = connection_runner(app, limits)
+    await runner.setup()
+    try:
+        site = GuardedSite(runner, limits, settings.host, settings.port, ssl_context=ssl_context)
+        await site.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def _run_with_vastai(

@@ -31,9 +31,9 @@ from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
-from aiohttp import web
 from pydantic import SecretStr, ValidationError
 
+from httpedge.connections import GuardedSite, connection_runner
 from protocol import WorkerState
 from router.autoscaler.endpoint_seam import follow_endpoint, publish_params
 from router.autoscaler.http import add_autoscaler_routes
@@ -164,7 +164,7 @@ async def _serve(
     loop = AutoscalerLoop(make_policy(args.policy, params), provider, app[REGISTRY], app[DEMAND])
     add_autoscaler_routes(app, loop, app[STORE], settings.endpoint)
     app[ADMISSION] = lambda worker_id: any(w.name == worker_id for w in provider.workers)
-    runner = web.AppRunner(app, handler_cancellation=True)
+    runner = connection_runner(app, settings.connection_limits)
     await runner.setup()
     await publish_params(  # the local provider's workers listen on loopback
         app[STORE],
@@ -175,7 +175,9 @@ async def _serve(
     )
     follow_endpoint(app[STORE], loop, settings.endpoint, partial(make_policy, args.policy))
     try:
-        await web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context).start()
+        limits = settings.connection_limits
+        site = GuardedSite(runner, limits, settings.host, settings.port, ssl_context=ssl_context)
+        await site.start()
     except OSError as exc:
         await runner.cleanup()
         print(f"tgi-serverless up: cannot listen on {settings.host}:{settings.port}: {exc}")

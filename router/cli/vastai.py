@@ -27,8 +27,8 @@ from functools import partial
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
+from httpedge.connections import GuardedSite, connection_runner
 from router.autoscaler.endpoint_seam import follow_endpoint
 from router.autoscaler.http import add_autoscaler_routes
 from router.autoscaler.loop import AutoscalerLoop, stop_task
@@ -151,12 +151,18 @@ async def serve_with_vastai(
         first = make_policy(policy, choose_params(EndpointParams()))
         loop = AutoscalerLoop(first, provider, app[REGISTRY], app[DEMAND])
         add_autoscaler_routes(app, loop, store, settings.endpoint)
-        runner = web.AppRunner(app, handler_cancellation=True)
+        runner = connection_runner(app, settings.connection_limits)
         await runner.setup()
         try:
             await _publish(store, settings.endpoint, choose_params, model_id)
             follow_endpoint(store, loop, settings.endpoint, partial(make_policy, policy))
-            site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
+            site = GuardedSite(
+                runner,
+                settings.connection_limits,
+                settings.host,
+                settings.port,
+                ssl_context=ssl_context,
+            )
             await site.start()
             print(banner, flush=True)
             stop = stop or _stop_event()
