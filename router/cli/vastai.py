@@ -27,6 +27,7 @@ from functools import partial
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from httpedge.connections import GuardedSite, connection_runner
 from router.autoscaler.endpoint_seam import follow_endpoint
