@@ -146,12 +146,18 @@ async def serve_with_kubernetes(
         join_token: JoinTokens, worker_env: Callable[[], dict[str, str]]
     ) -> AsyncIterator[KubernetesProvider]:
         async with ApiClient(configuration) as api:
-            yield KubernetesProvider(
+            provider = KubernetesProvider(
                 config,
                 api,
                 join_token=join_token,
                 worker_env=lambda: {**worker_env(), "REPORT_ADDR": router_url},
             )
+            watching = asyncio.create_task(provider.watch())
+            try:
+                yield provider
+            finally:
+                watching.cancel()
+                await asyncio.gather(watching, return_exceptions=True)
 
     return await serve_autoscaled(
         settings,

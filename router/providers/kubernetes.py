@@ -8,17 +8,21 @@ stop_to_cold: delete Pod W and Secret W; the claim stays, with the model on it (
 resume:       a new join token in Secret W, then Pod W again, on the same claim
 destroy:      delete Pod W, Secret W and PersistentVolumeClaim W
 list:         the endpoint's claims (one per worker) and Pods, by label; a claim without a
-              live Pod is a parked worker
+              live Pod is a parked worker. While `watch()` runs, both are kept in memory by a
+              LIST and a WATCH each (router.providers.k8s_watch), and a tick asks the API
+              nothing; else each list asks it
 
 Answers, as the autoscaler loop expects them (router.providers.base): a delete that finds
 nothing (404) is done already; a Secret that exists (409, one a failed call left behind) is
 replaced; a Pod that exists (409: the one just parked is still terminating) and every other
 API or network error is a ProviderError naming the call, which the loop retries on a later tick.
+An expired watch (410) lists again.
 The objects module (router.providers.k8s_objects) says what each object holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,6 +43,7 @@ from router.providers.k8s_objects import (
     worker_pod,
     worker_view,
 )
+from router.providers.k8s_watch import ObjectCache
 
 __all__ = ["KubernetesConfig", "KubernetesProvider"]
 
@@ -75,6 +80,15 @@ class KubernetesProvider:
         self._join_token = join_token
         self._worker_env = worker_env
         self._seen: dict[str, float] = {}
+        namespace, endpoint = config.namespace, config.endpoint
+        list_claims = self._core.list_namespaced_persistent_volume_claim
+        self.claims = ObjectCache(api, "PersistentVolumeClaim", list_claims, namespace, endpoint)
+        self.pods = ObjectCache(api, "Pod", self._core.list_namespaced_pod, namespace, endpoint)
+
+    async def watch(self) -> None:
+        """Keep the endpoint's claims and Pods in memory (LIST, then WATCH) until cancelled:
+        `list` then asks the API nothing while both are in step."""
+        await asyncio.gather(self.claims.run(), self.pods.run())
 
     async def start(self) -> ProviderWorker:
         name, endpoint = new_worker_name(self.config.endpoint), self.config.endpoint
@@ -87,11 +101,13 @@ class KubernetesProvider:
                 self.config.namespace, _body(claim)
             ),
         )
+        self.claims.put(self._api.sanitize_for_serialization(created))
         await self._run_pod(name, str(created.metadata.uid or ""))
         return ProviderWorker(name, ProviderState.CREATING, "", self._seen[name])
 
     async def stop_to_cold(self, worker_id: str) -> None:
         await self._delete("Pod", self._core.delete_namespaced_pod, worker_id)
+        self.pods.drop(worker_id)
         await self._delete("Secret", self._core.delete_namespaced_secret, worker_id)
 
     async def resume(self, worker_id: str) -> None:
@@ -105,10 +121,30 @@ class KubernetesProvider:
         await self.stop_to_cold(worker_id)
         delete_claim = self._core.delete_namespaced_persistent_volume_claim
         await self._delete("PersistentVolumeClaim", delete_claim, worker_id)
+        self.claims.drop(worker_id)
         self._seen.pop(worker_id, None)
 
     async def list(self) -> builtins.list[ProviderWorker]:
-        """The endpoint's workers: one per claim that is not being deleted."""
+        """The endpoint's workers: one per claim that is not being deleted. From memory while
+        `watch` keeps both kinds in step, else from the API."""
+        if self.claims.synced and self.pods.synced:
+            claims, pods = list(self.claims.objects.values()), list(self.pods.objects.values())
+        else:
+            claims, pods = await self._list_from_api()
+        pods_by_name = {pod["metadata"]["name"]: pod for pod in pods}
+        now, workers = time.time(), []
+        for claim in claims:
+            if claim["metadata"].get("deletionTimestamp"):
+                continue
+            name = claim["metadata"]["name"]
+            seen = self._seen.setdefault(name, now)
+            port = self.config.worker_port
+            workers.append(worker_view(claim, pods_by_name.get(name), worker_port=port, seen=seen))
+        return workers
+
+    async def _list_from_api(
+        self,
+    ) -> tuple[builtins.list[dict[str, Any]], builtins.list[dict[str, Any]]]:
         namespace, selector = self.config.namespace, label_selector(self.config.endpoint)
         claims = await self._call(
             "list PersistentVolumeClaims",
@@ -117,16 +153,7 @@ class KubernetesProvider:
         pods = await self._call(
             "list Pods", self._core.list_namespaced_pod(namespace, label_selector=selector)
         )
-        pods_by_name = {pod["metadata"]["name"]: pod for pod in self._documents(pods)}
-        now, workers = time.time(), []
-        for claim in self._documents(claims):
-            if claim["metadata"].get("deletionTimestamp"):
-                continue
-            name = claim["metadata"]["name"]
-            seen = self._seen.setdefault(name, now)
-            port = self.config.worker_port
-            workers.append(worker_view(claim, pods_by_name.get(name), worker_port=port, seen=seen))
-        return workers
+        return self._documents(claims), self._documents(pods)
 
     async def _run_pod(self, name: str, claim_uid: str) -> None:
         """Secret `name` with a new join token, then Pod `name` from the template."""
@@ -138,8 +165,8 @@ class KubernetesProvider:
             if exc.status != 409:
                 raise _error("create Secret", exc) from None
             await self._delete("Secret", self._core.delete_namespaced_secret, name)
-            created = self._core.create_namespaced_secret(namespace, secret)
-            await self._call("create Secret", created)
+            again = self._core.create_namespaced_secret(namespace, secret)
+            await self._call("create Secret", again)
         except aiohttp.ClientError as exc:
             raise ProviderError(f"kubernetes: create Secret: {exc}") from None
         pod = _body(
@@ -151,7 +178,8 @@ class KubernetesProvider:
                 worker_port=self.config.worker_port,
             )
         )
-        await self._call("create Pod", self._core.create_namespaced_pod(namespace, pod))
+        created = await self._call("create Pod", self._core.create_namespaced_pod(namespace, pod))
+        self.pods.put(self._api.sanitize_for_serialization(created))
         self._seen[name] = time.time()
 
     async def _delete(self, kind: str, delete: Callable[..., Awaitable[Any]], name: str) -> None:

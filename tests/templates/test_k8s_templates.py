@@ -11,6 +11,7 @@ exactly the calls the provider makes against kmock (a local Kubernetes API serve
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ctypes
 import json
 import os
@@ -214,10 +215,13 @@ VERBS = {"CREATE": "create", "DELETE": "delete", "LIST": "list", "FETCH": "get",
 async def test_the_role_grants_exactly_the_calls_the_provider_makes(
     kmock: kmock.KubernetesEmulator,
 ) -> None:
-    """Every call of a worker's whole life (start, list, park, resume, destroy) is allowed, and
-    nothing else is: no read of any Secret, no update, nothing outside the namespace."""
+    """Every call of a worker's whole life (start, list, park, resume, destroy) and of the watch
+    is allowed, and nothing else is: no read of any Secret, no update, nothing outside the
+    namespace. (kmock takes a watch only as `watch=true`: kubernetes_asyncio's `watch=True`
+    is answered by an open stream.)"""
     for plural in ("pods", "secrets", "persistentvolumeclaims"):
         kmock.resources[f"v1/{plural}"] = kmock.ResourceInfo(namespaced=True)
+    kmock[{"watch": "True"}] << (...,)
     template = yaml.safe_load(WORKER_POD.read_text())
     config = KubernetesConfig(namespace="llm", pod_template=template, endpoint="llama")
 
@@ -226,16 +230,24 @@ async def test_the_role_grants_exactly_the_calls_the_provider_makes(
 
     async with ApiClient(Configuration(host=str(kmock.url).rstrip("/"))) as api:
         provider = KubernetesProvider(config, api, join_token=token)
+        watching = asyncio.create_task(provider.watch())
+        for _ in range(400):
+            if len(kmock[{"watch": "True"}]) == 2:
+                break
+            await asyncio.sleep(0.025)
         worker = await provider.start()
         await provider.list()
         await provider.stop_to_cold(worker.id)
         await provider.resume(worker.id)
         await provider.destroy(worker.id)
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
     used = set()
     for request in kmock:
         assert request.resource is not None
         assert request.action is not None
-        used.add((request.resource.plural, VERBS[request.action.name]))
+        watch = request.params.get("watch") == "True"
+        used.add((request.resource.plural, "watch" if watch else VERBS[request.action.name]))
     assert {request.namespace for request in kmock} == {"llm"}
     [role] = by_kind(rendered({}), "Role")
     granted = {

@@ -33,6 +33,7 @@ async def test_it_scales_the_endpoint_with_pods_and_stops_cleanly(
 ) -> None:
     for plural in ("pods", "secrets", "persistentvolumeclaims"):
         kmock.resources[f"v1/{plural}"] = kmock.ResourceInfo(namespaced=True)
+    kmock[{"watch": "True"}] << (...,)  # the provider's watches (test_kubernetes_watch.py)
     port = free_port()
     settings = RouterSettings(
         port=port,
@@ -73,4 +74,5 @@ async def test_it_scales_the_endpoint_with_pods_and_stops_cleanly(
     stop.set()
     assert await asyncio.wait_for(serving, 30) == 0
     assert not list(kmock["delete pods"]), "a stopping router leaves its workers running"
+    assert len(kmock[{"watch": "True"}]) >= 2, "it watched its claims and Pods"
     assert "the banner" in capsys.readouterr().out
