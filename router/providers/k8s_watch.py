@@ -6,7 +6,8 @@ ends the watch then), and lists again. A watch whose resourceVersion has expired
 as an ERROR event or as the answer) lists again at once; any other error marks the objects
 unsynced (the provider then lists by itself) and tries again after `retry_s`. What the provider
 writes is put in (or dropped) at once, ahead of its event, so a worker it just started is never
-missing from the next tick.
+missing from the next tick; the deletion of an earlier object of the same name (the Pod a
+resumed worker had before it was parked) does not remove the new one.
 """
 
 from __future__ import annotations
@@ -114,5 +115,9 @@ class ObjectCache:
             return
         if kind in ("ADDED", "MODIFIED"):
             self.put(document)
-        elif kind == "DELETED":
-            self.drop(name)
+        elif kind == "DELETED" and _uid(self.objects.get(name)) in ("", _uid(document)):
+            self.drop(name)  # not a newer object of the same name (a resumed worker's Pod)
+
+
+def _uid(document: dict[str, Any] | None) -> str:
+    return str(((document or {}).get("metadata") or {}).get("uid") or "")

@@ -1,9 +1,11 @@
-"""The Kubernetes objects of a worker, and the worker read back from them (pure)."""
+"""The Kubernetes objects of a worker, the worker read back from them, and the watched copy
+of them (pure: no API)."""
 
 from __future__ import annotations
 
 import json
 import re
+from typing import Any, cast
 
 import pytest
 
@@ -19,6 +21,7 @@ from router.providers.k8s_objects import (
     worker_pod,
     worker_view,
 )
+from router.providers.k8s_watch import ObjectCache
 
 TEMPLATE = {
     "apiVersion": "v1",
@@ -131,3 +134,21 @@ def test_times_are_the_objects_own_else_when_first_seen() -> None:
     assert (view.since, view.url) == (1796468400.0, "http://10.0.0.9:3000")
     bare = worker_view({"metadata": {"name": "w"}}, {"metadata": {}}, worker_port=3000, seen=5.0)
     assert (bare.since, bare.url, bare.state) == (5.0, "", ProviderState.CREATING)
+
+
+def pod(name: str, uid: str) -> dict[str, object]:
+    labels = dict(pair.split("=") for pair in label_selector("chat").split(","))
+    return {"kind": "Pod", "metadata": {"name": name, "uid": uid, "labels": labels}}
+
+
+def test_the_watched_objects_follow_events_of_their_kind_and_endpoint() -> None:
+    cache = ObjectCache(cast(Any, None), "Pod", cast(Any, None), "llm", "chat")
+    cache._apply("ADDED", pod("w", "uid-1"))
+    cache._apply("ADDED", {**pod("x", "uid-2"), "kind": "PersistentVolumeClaim"})
+    cache._apply("ADDED", {"kind": "Pod", "metadata": {"name": "y", "labels": {}}})
+    assert list(cache.objects) == ["w"]
+    cache.put(pod("w", "uid-3"))  # parked and resumed: a new Pod of the same name
+    cache._apply("DELETED", pod("w", "uid-1"))  # the old one's deletion, arriving late
+    assert cache.objects["w"]["metadata"]["uid"] == "uid-3"
+    cache._apply("DELETED", pod("w", "uid-3"))
+    assert cache.objects == {}
