@@ -2,12 +2,14 @@
 Kubernetes API, so that the autoscaler's list (every tick) asks the API nothing.
 
 `run()` lists, then watches from the list's resourceVersion for `watch_timeout_s` (the server
-ends the watch then), and lists again. A watch whose resourceVersion has expired (410 Gone,
-as an ERROR event or as the answer) lists again at once; any other error marks the objects
-unsynced (the provider then lists by itself) and tries again after `retry_s`. What the provider
-writes is put in (or dropped) at once, ahead of its event, so a worker it just started is never
-missing from the next tick; the deletion of an earlier object of the same name (the Pod a
-resumed worker had before it was parked) does not remove the new one.
+ends the watch then; a connection that went silent is given up `grace_s` later), and lists
+again.
+A watch whose resourceVersion has expired (410 Gone, as an ERROR event or as the answer) lists
+again at once; any other error marks the objects unsynced (the provider then lists by itself)
+and tries again after `retry_s`. What the provider writes is put in (or dropped) at once,
+ahead of its event, so a worker it just started is never missing from the next tick; the
+deletion of an earlier object of the same name (the Pod a resumed worker had before it was
+parked) does not remove the new one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.watch import Watch
@@ -40,7 +43,8 @@ class ObjectCache:
         namespace: str,
         endpoint: str,
         *,
-        watch_timeout_s: int = 300,
+        watch_timeout_s: int = 60,
+        grace_s: float = 15.0,
         retry_s: float = 1.0,
     ) -> None:
         self._api = api
@@ -50,6 +54,7 @@ class ObjectCache:
         self._endpoint = endpoint
         self._selector = label_selector(endpoint)
         self.watch_timeout_s = watch_timeout_s
+        self.grace_s = grace_s
         self.retry_s = retry_s
         self.objects: dict[str, dict[str, Any]] = {}
         self.synced = False  # the objects are the API's, as of the last event
@@ -101,6 +106,7 @@ class ObjectCache:
         arguments: dict[str, Any] = {
             "label_selector": self._selector,
             "timeout_seconds": self.watch_timeout_s,
+            "_request_timeout": aiohttp.ClientTimeout(total=self.watch_timeout_s + self.grace_s),
         }
         if version:
             arguments["resource_version"] = version

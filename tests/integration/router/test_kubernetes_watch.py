@@ -1,6 +1,6 @@
 """The provider's watch (router.providers.k8s_watch) against kmock: once synced, the
 autoscaler's list asks the API nothing; events change the workers; an expired watch (410)
-lists again; a failed one is tried again until it holds.
+lists again; a failed one is tried again until it holds; a silent one is given up.
 
 kmock 0.8 takes a watch only as `watch=true`, while kubernetes_asyncio sends `watch=True` (the
 API server takes either: Go's ParseBool), and its own watch replays the objects but does not
@@ -152,6 +152,22 @@ async def test_a_failed_watch_is_tried_again_until_it_holds(
         await asyncio.sleep(0.3)  # 6 retry periods: a held watch is not tried again
         assert synced(provider)
         assert len(kmock[WATCH]) == watches
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_watch_that_goes_silent_is_given_up_and_listed_again(
+    kmock: kmock.KubernetesEmulator, provider: KubernetesProvider
+) -> None:
+    """The server ends a watch after its timeoutSeconds; one that stays open and silent past
+    that (a half-open connection) must not keep stale objects in step forever."""
+    kmock[WATCH] << (...,)  # open, and never a word: kmock ignores timeoutSeconds
+    provider.pods.watch_timeout_s, provider.pods.grace_s = 1, 0.2
+    task = asyncio.create_task(provider.watch())
+    try:
+        await until(lambda: provider.pods.lists >= 2, "given up and listed again")
+        assert provider.claims.lists == 1  # its watch has the default minute
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
