@@ -19,17 +19,23 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from kubernetes_asyncio import config as kube_config
-from kubernetes_asyncio.client import ApiClient, Configuration
-from kubernetes_asyncio.config.config_exception import ConfigException
 
 from router.cli.autoscaled import JoinTokens, ParamsChoice, serve_autoscaled
-from router.providers.k8s_objects import TemplateError, valid_label_value, worker_pod
-from router.providers.kubernetes import KubernetesConfig, KubernetesProvider
+from router.providers.k8s_objects import (
+    KubernetesConfig,
+    TemplateError,
+    valid_label_value,
+    worker_pod,
+)
 from router.settings import RouterSettings
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import Configuration
+
+    from router.providers.kubernetes import KubernetesProvider
 
 __all__ = [
     "KubernetesSetupError",
@@ -114,6 +120,12 @@ def api_configuration(api_url: str | None, environ: Mapping[str, str]) -> Config
     account, or the kubeconfig's current context; KubernetesSetupError if none works. Called
     before the router's event loop runs: it reads files, and the kubeconfig's loader (a
     coroutine) runs on a loop of its own."""
+    # The client is imported here and in serve_with_kubernetes, not with this module: it takes
+    # about a second, which only `--provider kubernetes` pays.
+    from kubernetes_asyncio import config as kube_config
+    from kubernetes_asyncio.client import Configuration
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
     configuration = Configuration()
     try:
         if api_url:
@@ -140,6 +152,9 @@ async def serve_with_kubernetes(
 ) -> int:
     """Serve the router with its autoscaler on Kubernetes until SIGINT or SIGTERM (or `stop`,
     when given, is set), printing `banner` once it listens; workers report to `router_url`."""
+    from kubernetes_asyncio.client import ApiClient
+
+    from router.providers.kubernetes import KubernetesProvider
 
     @asynccontextmanager
     async def open_kubernetes(

@@ -20,6 +20,7 @@ import copy
 import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "JOIN_TOKEN_KEY",
     "MANAGED_BY",
     "WORKER_CONTAINER",
+    "KubernetesConfig",
     "TemplateError",
     "cache_claim",
     "is_ours",
@@ -56,6 +58,16 @@ CACHE_MOUNT = "/data"  # HF_HOME in templates/tgi/Dockerfile
 JOIN_TOKEN_KEY = "TGIS_JOIN_TOKEN"
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class KubernetesConfig:
+    namespace: str
+    pod_template: Mapping[str, Any]  # a Pod manifest with a container named `worker`
+    endpoint: str = "default"
+    cache_size: str = "100Gi"  # each worker's model cache (a Kubernetes quantity)
+    storage_class: str | None = None  # None: the cluster's default
+    worker_port: int = 3000  # WORKER_PORT in the worker's image
 
 
 class TemplateError(ValueError):

@@ -26,7 +26,6 @@ import asyncio
 import builtins
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -35,6 +34,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from router.providers.base import ProviderError, ProviderState, ProviderWorker
 from router.providers.k8s_objects import (
+    KubernetesConfig,
     cache_claim,
     is_ours,
     join_token_secret,
@@ -51,16 +51,6 @@ T = TypeVar("T")
 
 JoinTokenMinter = Callable[[str], Awaitable[str]]
 """A new one-time join token for the worker of this name."""
-
-
-@dataclass(frozen=True)
-class KubernetesConfig:
-    namespace: str
-    pod_template: Mapping[str, Any]  # a Pod manifest with a container named `worker`
-    endpoint: str = "default"
-    cache_size: str = "100Gi"  # each worker's model cache (a Kubernetes quantity)
-    storage_class: str | None = None  # None: the cluster's default
-    worker_port: int = 3000  # WORKER_PORT in the worker's image
 
 
 class KubernetesProvider:
