@@ -6,7 +6,8 @@
 # VENV      where the environment goes (default /opt/tgi-serverless/venv); made if missing.
 # --worker-only
 #           the PyWorker alone, without the embedded backend's libraries (torch, transformers,
-#           tokenizers, llguidance): for an image that brings its own backend, as TGI's does.
+#           tokenizers, llguidance) nor the router's Kubernetes client (kubernetes_asyncio):
+#           for an image that brings its own backend, as TGI's does.
 #
 # Environment:
 #   SOURCE  the project to install (default: the folder above this script's)
@@ -28,8 +29,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source_dir="${SOURCE:-$(dirname "$here")}"
 python="${PYTHON:-python3}"
 
-# The embedded backend's libraries: what --worker-only leaves out.
-backend_only="torch transformers tokenizers llguidance"
+# What --worker-only leaves out: the embedded backend's libraries, and the router's Kubernetes
+# client (--provider kubernetes; imported only then).
+backend_only="torch transformers tokenizers llguidance kubernetes_asyncio"
 
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || { echo "install.sh: $python is older than Python 3.11" >&2; exit 1; }

@@ -69,7 +69,10 @@ def _no_blocking_calls_in_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> Ite
     - `ReqnumHighWater._catch_up` (router/keys/reqnums.py) waits for, or makes, the write of
       the next reqnum ceiling when tickets have used up the stored one: never a number beyond
       what is on disk. With the default block that takes 50,000 tickets during one ~10 ms
-      write; the tests reach it with blocks of 4. Only the calls that wait or write."""
+      write; the tests reach it with blocks of 4. Only the calls that wait or write;
+    - `api_configuration` (router/cli/kubernetes.py) reads the kubeconfig or the service
+      account's files once, before the router serves, on an event loop of its own (the
+      kubeconfig loader is a coroutine): no request waits on it."""
     raised: list[str] = []
     error_init = BlockingError.__init__
 
@@ -84,5 +87,7 @@ def _no_blocking_calls_in_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> Ite
             blockbuster.functions[name].can_block_in("logging/__init__.py", {"emit", "flush"})
         for name in CATCH_UP_BLOCKS_ON:
             blockbuster.functions[name].can_block_in("router/keys/reqnums.py", "_catch_up")
+        for function in blockbuster.functions.values():
+            function.can_block_in("router/cli/kubernetes.py", "api_configuration")
         yield
     assert not raised, f"blocking calls in an event loop: {raised}"

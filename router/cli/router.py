@@ -42,6 +42,11 @@ stops, starts and destroys Vast instances from a Vast template (--vast-template)
 own join token, as the endpoint's parameters ask (`tgi-serverless endpoints update NAME --set
 ...`, or --set here). Vast's API key comes from VAST_API_KEY.
 
+Autoscaling on Kubernetes (--provider kubernetes, docs/deploy.md): each worker is a Pod made
+from a worker Pod template (--k8s-worker-template) with a model-cache volume claim and a join
+token Secret of its own; parked workers keep their claim, not their Pod. The chart in
+templates/k8s/ runs this router in a cluster.
+
 Examples:
   TGIS_API_KEY=secret tgi-serverless router --port 8080
   VAST_API_KEY=... tgi-serverless router --host 0.0.0.0 --provider vastai \\
@@ -66,6 +71,13 @@ from pydantic import SecretStr, ValidationError
 from protocol.ticket_scheme import TicketScheme
 from router.autoscaler.params import EndpointParams, ParamsError, add_params_flag
 from router.autoscaler.policies import policy_names
+from router.cli.kubernetes import (
+    KubernetesSetupError,
+    add_kubernetes_arguments,
+    api_configuration,
+    kubernetes_config,
+    serve_with_kubernetes,
+)
 from router.cli.vastai import VastSetupError, add_vastai_arguments, serve_with_vastai, vastai_config
 from router.settings import RouterSettings
 from router.tls import certificate_fingerprint, server_ssl_context
@@ -88,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scaling = parser.add_argument_group("autoscaler (with --provider)")
     scaling.add_argument(
         "--provider",
-        choices=["vastai"],
+        choices=["vastai", "kubernetes"],
         help="run the autoscaler with this provider (default: none; workers join by themselves)",
     )
     scaling.add_argument(
@@ -96,6 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_params_flag(scaling, help="an endpoint parameter to store (min_workers, ...); repeatable")
     add_vastai_arguments(parser)
+    add_kubernetes_arguments(parser)
 
 
 def add_router_arguments(parser: argparse.ArgumentParser, *, default_port: str) -> None:
@@ -190,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.provider == "vastai":
         return _run_with_vastai(args, settings, generated)
+    if args.provider == "kubernetes":
+        return _run_with_kubernetes(args, settings, generated)
     if args.params:
         print("tgi-serverless router: --set needs --provider (the autoscaler)", file=sys.stderr)
         return 2
@@ -245,3 +260,35 @@ def _run_with_vastai(
     return asyncio.run(
         serve_with_vastai(settings, config, policy=args.policy, choose_params=choose, banner=banner)
     )
+
+
+def _run_with_kubernetes(
+    args: argparse.Namespace, settings: RouterSettings, generated: frozenset[str]
+) -> int:
+    """The router with its autoscaler on Kubernetes: `--set` changes the stored parameters."""
+    import asyncio
+
+    try:
+        config = kubernetes_config(args, settings.endpoint)
+        EndpointParams.from_assignments(args.params)  # refuse a bad --set before starting
+        configuration = api_configuration(args.k8s_api, os.environ)
+    except (KubernetesSetupError, ParamsError) as exc:
+        print(f"tgi-serverless router: {exc}", file=sys.stderr)
+        return 2
+
+    def choose(stored: EndpointParams) -> EndpointParams:
+        return EndpointParams.from_assignments(args.params, stored.model_dump())
+
+    router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
+    keys = generated_key_lines(settings, generated)
+    banner = "\n".join([*keys, f"router on {router_url}; autoscaling on Kubernetes"])
+    serving = serve_with_kubernetes(
+        settings,
+        config,
+        configuration,
+        router_url=args.k8s_router_url,
+        policy=args.policy,
+        choose_params=choose,
+        banner=banner,
+    )
+    return asyncio.run(serving)

@@ -58,6 +58,8 @@ def test_the_worker_only_install_runs_the_worker_without_torch(tmp_path: Path) -
     assert runs(venv, "import pyworker.app, pyworker.backend.managed")
     assert not runs(venv, "import torch")
     assert not runs(venv, "import transformers")
+    assert not runs(venv, "import kubernetes_asyncio")  # the router's, with --provider kubernetes
+    assert runs(venv, "import router.cli.router")  # which imports it only then
     help_text = subprocess.run(
         [str(venv / "bin" / "tgi-serverless"), "worker", "--help"], capture_output=True, text=True
     )
