@@ -18,9 +18,11 @@ The route waits at the router (`route_timeout_s` is raised so that the client's 
 adds nothing): the ticket comes the moment the worker reports `ready`. Inside each, the steps
 are timed from here by polling (every 5 ms): the backend's `/health`, the PyWorker's first
 report, its `benchmarking` and `ready` reports, and the first token. Anchors measured in the
-same run: a Python interpreter's start (`python -c pass`), the imports of each command's
-module, reading the model's weights (from the page cache: the file was just written), and the
-first token of a worker that is already serving.
+same run: the backend started alone (wall time to a healthy `/health`, and the CPU time of
+its two processes: the figure a loaded machine moves least), a Python interpreter's start
+(`python -c pass`), the imports of each command's module, reading the model's weights (from
+the page cache: the file was just written), and the first token of a worker that is already
+serving.
 
 Two models: the built-in tiny one, and a larger Llama built here from a config with random
 weights (`--large-layers` layers of width 1024: 12 make about 340 MB of bfloat16 safetensors),
@@ -34,11 +36,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,9 +116,51 @@ def read_weights_s(model_dir: Path) -> float:
     return time.perf_counter() - started
 
 
+def backend_start(
+    model_dir: Path, python: str = sys.executable, cwd: Path | None = None
+) -> tuple[float, float]:
+    """`tgi-serverless backend` alone (run by `python` in `cwd`): wall seconds to a healthy
+    `/health`, and the CPU seconds its processes took to get there and stop (the shard
+    included: the server reaps it). CPU time is what a loaded machine makes everyone wait
+    for; it moves far less with the load than wall time does."""
+    port = free_port()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    command = [python, "-m", "tgi_serverless", "backend", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--model-id", str(model_dir)],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not _healthy(port):
+            if process.poll() is not None:
+                raise RuntimeError(f"the backend exited with status {process.returncode}")
+            time.sleep(POLL_S)
+        wall = time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
 def anchors(model_dir: Path) -> dict[str, float]:
     python = sys.executable
+    backend_wall, backend_cpu = backend_start(model_dir)
     return {
+        "backend alone: start to healthy": backend_wall,
+        "backend alone: CPU s, both processes": backend_cpu,
         "python start": wall_of([python, "-c", "pass"]),
         "worker CLI + imports": wall_of([python, "-m", "tgi_serverless", "worker", "--help"]),
         "backend imports (torch, transformers)": wall_of(
