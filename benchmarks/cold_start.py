@@ -8,15 +8,21 @@ client asks for its first token while the provider brings a worker up:
 - (a) from nothing: no process of the worker's yet; the provider starts its backend and its
   PyWorker (what the autoscaler does for the first request of an endpoint at zero);
 - (b) from parked: the worker was parked (`stop_to_cold`: what the autoscaler does after
-  `inactivity_timeout`) and is resumed.
+  `inactivity_timeout`) and is resumed;
+- (a2) from nothing again: the worker was destroyed and a new one starts, as (a) but with the
+  start-up benchmark's figure in the workers' benchmark cache (`TGIS_BENCHMARK_CACHE`, which
+  `tgi-serverless up` keeps in its state folder): the start of a worker on a machine that has
+  served this model before.
 
 The route waits at the router (`route_timeout_s` is raised so that the client's own polling
 adds nothing): the ticket comes the moment the worker reports `ready`. Inside each, the steps
 are timed from here by polling (every 5 ms): the backend's `/health`, the PyWorker's first
 report, its `benchmarking` and `ready` reports, and the first token. Anchors measured in the
-same run: a Python interpreter's start (`python -c pass`), the imports of each command's
-module, reading the model's weights (from the page cache: the file was just written), and the
-first token of a worker that is already serving.
+same run: the backend started alone (wall time to a healthy `/health`, and the CPU time of
+its two processes: the figure a loaded machine moves least), a Python interpreter's start
+(`python -c pass`), the imports of each command's module, reading the model's weights (from
+the page cache: the file was just written), and the first token of a worker that is already
+serving.
 
 Two models: the built-in tiny one, and a larger Llama built here from a config with random
 weights (`--large-layers` layers of width 1024: 12 make about 340 MB of bfloat16 safetensors),
@@ -30,11 +36,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +86,7 @@ class Figures:
     anchors: dict[str, list[float]] = field(default_factory=dict)
     from_nothing: dict[str, list[float]] = field(default_factory=dict)
     from_parked: dict[str, list[float]] = field(default_factory=dict)
+    from_nothing_cached: dict[str, list[float]] = field(default_factory=dict)
 
     @staticmethod
     def add(table: dict[str, list[float]], values: dict[str, float]) -> None:
@@ -107,9 +116,51 @@ def read_weights_s(model_dir: Path) -> float:
     return time.perf_counter() - started
 
 
+def backend_start(
+    model_dir: Path, python: str = sys.executable, cwd: Path | None = None
+) -> tuple[float, float]:
+    """`tgi-serverless backend` alone (run by `python` in `cwd`): wall seconds to a healthy
+    `/health`, and the CPU seconds its processes took to get there and stop (the shard
+    included: the server reaps it). CPU time is what a loaded machine makes everyone wait
+    for; it moves far less with the load than wall time does."""
+    port = free_port()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    command = [python, "-m", "tgi_serverless", "backend", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--model-id", str(model_dir)],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not _healthy(port):
+            if process.poll() is not None:
+                raise RuntimeError(f"the backend exited with status {process.returncode}")
+            time.sleep(POLL_S)
+        wall = time.perf_counter() - started
+    finally:
+        process.terminate()
+        process.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
 def anchors(model_dir: Path) -> dict[str, float]:
     python = sys.executable
+    backend_wall, backend_cpu = backend_start(model_dir)
     return {
+        "backend alone: start to healthy": backend_wall,
+        "backend alone: CPU s, both processes": backend_cpu,
         "python start": wall_of([python, "-c", "pass"]),
         "worker CLI + imports": wall_of([python, "-m", "tgi_serverless", "worker", "--help"]),
         "backend imports (torch, transformers)": wall_of(
@@ -150,7 +201,11 @@ async def start_stack(state_dir: Path, model_dir: Path) -> Stack:
     provider = LocalProvider(
         router_url=url,
         endpoint=settings.endpoint,
-        env={**os.environ, "TGIS_TICKET_SCHEME": settings.ticket_scheme},
+        env={
+            **os.environ,
+            "TGIS_TICKET_SCHEME": settings.ticket_scheme,
+            "TGIS_BENCHMARK_CACHE": str(state_dir / "benchmarks.json"),
+        },
         join_token=join_token,
         backend_args=["--model-id", str(model_dir)],
         log_level="WARNING",
@@ -239,6 +294,12 @@ async def one_run(model_dir: Path, figures: Figures) -> None:
             await until_parked(stack, name)
             parked = await timed(stack, name, lambda: stack.provider.resume(name), backend=False)
             figures.add(figures.from_parked, parked)
+            await stack.provider.destroy(name)
+            again = "worker-2"
+            cached = await timed(
+                stack, again, lambda: stack.provider.start_worker(again), backend=True
+            )
+            figures.add(figures.from_nothing_cached, cached)
         finally:
             await stack.provider.stop_all()
             await stack.runner.cleanup()
@@ -292,6 +353,12 @@ STEPS_FROM_NOTHING = (
     ("start-up benchmark (warm-up, 3 rounds), ready report", "benchmarking", "ready"),
     ("first route: the waiting route's ticket, first token", "ready", "first token"),
 )
+STEPS_CACHED = (
+    ("PyWorker: process start, CLI, imports, first report", None, "first report"),
+    ("backend: process start, imports, weights load (healthy)", None, "backend healthy"),
+    ("PyWorker notices the backend, takes the cached figure", "backend healthy", "ready"),
+    ("first route: the waiting route's ticket, first token", "ready", "first token"),
+)
 STEPS_FROM_PARKED = (
     ("SIGUSR2 to the router's ready report", None, "ready"),
     ("first route: the waiting route's ticket, first token", "ready", "first token"),
@@ -315,6 +382,7 @@ def report(label: str, model_dir: Path, figures: Figures) -> None:
     tables = (
         ("(a) from nothing", figures.from_nothing, STEPS_FROM_NOTHING),
         ("(b) from parked", figures.from_parked, STEPS_FROM_PARKED),
+        ("(a2) from nothing, figure cached", figures.from_nothing_cached, STEPS_CACHED),
     )
     for title, table, steps in tables:
         print(f"{title}: seconds from the provider call to what was seen first (median)")
@@ -327,6 +395,7 @@ def report(label: str, model_dir: Path, figures: Figures) -> None:
     weights = median(figures.anchors["reading the weights"])
     parked_added = median(figures.from_parked["first token"]) - serving
     nothing_added = median(figures.from_nothing["first token"]) - serving - weights
+    cached_added = median(figures.from_nothing_cached["first token"]) - serving - weights
     print("goals:")
     print(
         f"  parked worker adds {parked_added:6.3f} s to the first token "
@@ -336,6 +405,16 @@ def report(label: str, model_dir: Path, figures: Figures) -> None:
         f"  from nothing adds  {nothing_added:6.3f} s on top of reading the weights "
         f"(goal <= {FROM_NOTHING_GOAL_S:.1f} s: "
         f"{nothing_added / FROM_NOTHING_GOAL_S:5.2f}x the goal)"
+    )
+    print(
+        f"  same, figure cached {cached_added:6.3f} s on top of reading the weights "
+        f"(goal <= {FROM_NOTHING_GOAL_S:.1f} s: "
+        f"{cached_added / FROM_NOTHING_GOAL_S:5.2f}x the goal)"
+    )
+    imports = median(figures.anchors["backend imports (torch, transformers)"])
+    print(
+        f"  of which the backend's imports of torch and transformers: {imports:6.3f} s "
+        f"({imports / FROM_NOTHING_GOAL_S:5.2f}x the goal by themselves)"
     )
 
 

@@ -9,20 +9,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from protocol import Info, WorkerState
 from pyworker import state
+from pyworker.backend.benchmark_cache import BenchmarkCache
 from pyworker.backend.model_log import LogFollower
 from pyworker.backend.probe import BackendProbe
 from pyworker.backend.supervisor import Supervisor
 from pyworker.relay import Relay
 from pyworker.reporter import UNSECURED_WARNING, StatusReporter, build_report
 from pyworker.router_tls import router_ssl
+from pyworker.settings import WorkerSettings
 from pyworker.tickets.keys import KeyRefresher, RouterKeys, fetch_keys_until_success
 
 __all__ = ["background_tasks", "client_session", "drain"]
@@ -127,8 +131,20 @@ async def _bring_up(app: web.Application) -> None:
         benchmark_repeats=settings.benchmark_repeats,
         benchmark_budget_s=settings.benchmark_budget_s,
         log_lines=follower,
+        benchmark_cache=BenchmarkCache(Path(settings.benchmark_cache))
+        if settings.benchmark_cache
+        else None,
+        machine=_machine(settings),
     )
     await supervisor.run()
+
+
+def _machine(settings: WorkerSettings) -> str:
+    """This machine as a cached start-up figure's key names it: what decides its speed."""
+    return (
+        f"{socket.gethostname()} gpus={settings.cuda_visible_devices or '-'}"
+        f" threads={settings.omp_num_threads or '-'}"
+    )
 
 
 async def drain(app: web.Application) -> None:

@@ -164,6 +164,21 @@ class WorkerSettings(ServiceSettings):
         validation_alias="TGIS_BENCHMARK_BUDGET_S",
         description="no start-up benchmark round starts once the timed ones took this long",
     )
+    benchmark_cache: str = Field(
+        default="",
+        validation_alias="TGIS_BENCHMARK_CACHE",
+        description="JSON file of start-up figures: a start that finds its own serves at once",
+    )
+    omp_num_threads: str = Field(
+        default="",
+        validation_alias="OMP_NUM_THREADS",
+        description="the backend's torch threads, when set here: part of the cached figure's key",
+    )
+    cuda_visible_devices: str = Field(
+        default="",
+        validation_alias="CUDA_VISIBLE_DEVICES",
+        description="the backend's GPUs, when set here: part of the cached figure's key",
+    )
     model_log: str = Field(
         default="",
         validation_alias="MODEL_LOG",

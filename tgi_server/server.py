@@ -20,6 +20,7 @@ from aiohttp import web
 from httpedge.connections import GuardedSite, connection_runner
 from tgi_server.engine.shard.launch import PendingShard, ShardFailedError, start_shard
 from tgi_server.json_logging import LAUNCHER_TARGET, SERVER_TARGET
+from tgi_server.model.launch_flags import asks_the_device
 from tgi_server.settings import BackendSettings
 
 if TYPE_CHECKING:
@@ -36,8 +37,11 @@ default 5 ms switch interval each hand-off can wait that long for the GIL."""
 
 def serve(settings: BackendSettings) -> int:
     """Run the backend with `settings`; the process exit status."""
-    # The shard starts loading the model before this process imports its own libraries.
-    shard = start_shard(settings) if settings.engine == "shard" else None
+    # The shard starts loading the model before this process imports the rest of its own
+    # libraries: forked once those it shares with the shard are imported (`launch`), while
+    # this process still has one thread and has run no model.
+    fork = not asks_the_device(settings)
+    shard = start_shard(settings, fork=fork) if settings.engine == "shard" else None
     from transformers.utils import logging as transformers_logging
 
     from tgi_server.engine.shard.engine import ShardEngine

@@ -3,8 +3,11 @@
 Readiness needs both signals this worker can get: the backend answers `/health` with 200, and
 its log (`MODEL_LOG`, when set) has not reported a failure since it last said "Connected". A
 log line wakes the supervisor at once; otherwise it polls. Before `ready` it reads `/info` and
-measures `max_perf` with concurrent requests. An `error` state carries the message (the log
-line, or the failing check) and is cleared when the backend is healthy again.
+measures `max_perf` with concurrent requests, unless its benchmark cache (`TGIS_BENCHMARK_CACHE`)
+holds the figure of an earlier start of the same backend, model and machine
+(`benchmark_cache`): it then goes from `loading` straight to `ready`. An `error` state carries
+the message (the log line, or the failing check) and is cleared when the backend is healthy
+again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 
 from protocol import Info, WorkerState
+from pyworker.backend.benchmark_cache import BenchmarkCache, BenchmarkKey
 from pyworker.backend.model_log import LogSignal, classify_line
 from pyworker.backend.probe import BackendProbe, BackendProbeError
 from pyworker.lifecycle import Lifecycle
@@ -41,6 +45,8 @@ class Supervisor:
         benchmark_budget_s: float = math.inf,
         log_lines: AsyncIterator[str] | None = None,
         poll_s: float = 0.05,
+        benchmark_cache: BenchmarkCache | None = None,
+        machine: str = "",
     ) -> None:
         self._probe = probe
         self._lifecycle = lifecycle
@@ -52,6 +58,8 @@ class Supervisor:
         self._benchmark_budget_s = benchmark_budget_s
         self._log_lines = log_lines
         self._poll_s = poll_s
+        self._benchmark_cache = benchmark_cache
+        self._machine = machine
         self._log_failure: str | None = None
         self._wake = asyncio.Event()
 
@@ -73,13 +81,7 @@ class Supervisor:
         lifecycle = self._lifecycle
         try:
             info = await self._probe.info()
-            lifecycle.move_to(WorkerState.BENCHMARKING)
-            perf = await self._probe.measure_tokens_per_second(
-                self._benchmark_tokens,
-                self._benchmark_concurrency,
-                self._benchmark_repeats,
-                self._benchmark_budget_s,
-            )
+            perf = await self._start_up_figure(info)
         except (BackendProbeError, aiohttp.ClientError, TimeoutError) as exc:
             lifecycle.move_to(WorkerState.ERROR, f"backend check failed: {exc}")
             await self._sleep_or_wake(self._health_interval_s)
@@ -91,6 +93,30 @@ class Supervisor:
         self._on_ready(info, perf)
         lifecycle.mark_ready(info.max_total_tokens)
         return True
+
+    async def _start_up_figure(self, info: Info) -> float:
+        """The figure the cache keeps for this backend, else the benchmark's (then kept)."""
+        cache = self._benchmark_cache
+        key = BenchmarkKey.of(
+            info,
+            machine=self._machine,
+            tokens=self._benchmark_tokens,
+            concurrency=self._benchmark_concurrency,
+            repeats=self._benchmark_repeats,
+        )
+        if cache is not None and (kept := await asyncio.to_thread(cache.get, key)) is not None:
+            log.info("start-up figure from the benchmark cache: %.1f tokens/s", kept)
+            return kept
+        self._lifecycle.move_to(WorkerState.BENCHMARKING)
+        perf = await self._probe.measure_tokens_per_second(
+            self._benchmark_tokens,
+            self._benchmark_concurrency,
+            self._benchmark_repeats,
+            self._benchmark_budget_s,
+        )
+        if cache is not None and perf > 0:
+            await asyncio.to_thread(cache.put, key, perf)
+        return perf
 
     async def _until_healthy(self) -> None:
         polls = 0

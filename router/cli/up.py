@@ -252,8 +252,11 @@ def worker_env(
     backend, oversubscribes them: two backends on two cores run four threads, each spinning at
     OpenMP barriers while another holds the core it waits for (the capacity test's two workers
     answered 600 requests in 30 s so, 10 700 with a thread each). So unless `base` sets
-    `OMP_NUM_THREADS`, each backend gets the cores divided among `max_workers`, at least one."""
+    `OMP_NUM_THREADS`, each backend gets the cores divided among `max_workers`, at least one.
+    The workers keep their start-up benchmark's figure in the state folder
+    (`TGIS_BENCHMARK_CACHE`, unless `base` sets it), so a worker started again skips it."""
     env = {**base, "TGIS_TICKET_SCHEME": settings.ticket_scheme}
+    env.setdefault("TGIS_BENCHMARK_CACHE", str(settings.state_dir / "benchmarks.json"))
     if settings.tls_cert is not None:
         env["TGIS_ROUTER_FINGERPRINT"] = certificate_fingerprint(settings.tls_cert)
     env.setdefault("OMP_NUM_THREADS", str(max(1, cpus // max(1, max_workers))))

@@ -18,6 +18,7 @@ import pytest
 
 from tests.e2e.processes import children_of, pid_alive
 from tests.ports import free_port
+from tgi_server.engine.shard.launch import SHARD_PROCESS_NAME
 from tgi_server.model.tiny import ensure_tiny_model
 
 pytestmark = pytest.mark.e2e
@@ -110,6 +111,8 @@ def test_a_crashed_shard_ends_the_backend_as_tgi_launcher_does(tgis_cache_dir: P
         assert READY_MARKER in lines_until(process.stdout, READY_MARKER, deadline_s=60)[-1]
         shards = [pid for pid in children_of(process.pid) if is_shard(pid)]
         assert len(shards) == 1
+        # Forked from the backend's process, not a new interpreter: torch is imported once.
+        assert command_of(shards[0]) == command_of(process.pid)
         os.kill(shards[0], signal.SIGKILL)
         output, _ = process.communicate(timeout=30)
         assert process.returncode == 1
@@ -123,8 +126,9 @@ def test_a_crashed_shard_ends_the_backend_as_tgi_launcher_does(tgis_cache_dir: P
 
 
 def is_shard(pid: int) -> bool:
-    """Whether process `pid` is a model server: `python -m tgi_server.engine.shard FD`."""
-    return command_of(pid)[1:3] == ["-m", "tgi_server.engine.shard"]
+    """Whether process `pid` is a model server (forked from the backend's process, it has the
+    backend's command line and the shard's name)."""
+    return Path(f"/proc/{pid}/comm").read_text().strip() == SHARD_PROCESS_NAME
 
 
 def command_of(pid: int) -> list[str]:
@@ -172,8 +176,10 @@ def test_a_shard_still_loading_exits_when_the_backend_is_killed(tmp_path: Path) 
         stderr=subprocess.DEVNULL,
     )
     try:
-        shard = wait_for_shard(process.pid, limit_s=30)
-        time.sleep(3)  # past its imports: now it is waiting for the hub
+        # Forked once the backend has imported torch and transformers (tens of seconds on a
+        # loaded machine), then waiting for the hub.
+        shard = wait_for_shard(process.pid, limit_s=180)
+        time.sleep(3)
         assert pid_alive(shard)
         process.kill()
         process.wait(timeout=10)

@@ -23,6 +23,7 @@ from tgi_server.settings import BackendSettings, Quantize
 __all__ = [
     "BITSANDBYTES",
     "LaunchFacts",
+    "asks_the_device",
     "launch_facts",
     "launch_problem",
     "pretrained_options",
@@ -52,12 +53,18 @@ def launch_facts(settings: BackendSettings) -> LaunchFacts:
     `--quantize` asks for bitsandbytes (the only flag that depends on the device)."""
     local = settings.model_id is not None and Path(settings.model_id).expanduser().is_dir()
     cuda = False
-    if settings.quantize in BITSANDBYTES:
+    if asks_the_device(settings):
         import torch
 
         cuda = bool(torch.cuda.is_available())
     installed = importlib.util.find_spec("bitsandbytes") is not None
     return LaunchFacts(local_model=local, cuda=cuda, bitsandbytes_installed=installed)
+
+
+def asks_the_device(settings: BackendSettings) -> bool:
+    """Whether `launch_facts` asks CUDA about this machine's GPU for `settings` (after which a
+    process forked from this one could not use CUDA)."""
+    return settings.quantize in BITSANDBYTES
 
 
 def launch_problem(settings: BackendSettings, facts: LaunchFacts) -> str | None:

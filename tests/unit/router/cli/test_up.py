@@ -16,9 +16,20 @@ from tests.tls_certs import make_server_certificate
 @pytest.mark.parametrize("scheme", ["ed25519", "vast", "vast-url"])
 def test_the_workers_get_the_routers_ticket_scheme(scheme: str) -> None:
     settings = RouterSettings(ticket_scheme=scheme)
-    base = {"PATH": "/bin", "TGIS_TICKET_SCHEME": "stale", "OMP_NUM_THREADS": "3"}
+    base = {
+        "PATH": "/bin",
+        "TGIS_TICKET_SCHEME": "stale",
+        "OMP_NUM_THREADS": "3",
+        "TGIS_BENCHMARK_CACHE": "/mine.json",
+    }
     env = worker_env(settings, base, cpus=2, max_workers=2)
-    assert env == {"PATH": "/bin", "TGIS_TICKET_SCHEME": scheme, "OMP_NUM_THREADS": "3"}
+    assert env == {**base, "TGIS_TICKET_SCHEME": scheme}
+
+
+def test_the_workers_keep_their_start_up_figures_in_the_state_folder(tmp_path: Path) -> None:
+    """A worker started again finds its figure there and skips the benchmark."""
+    env = worker_env(RouterSettings(state_dir=tmp_path), {}, cpus=2, max_workers=2)
+    assert env["TGIS_BENCHMARK_CACHE"] == str(tmp_path / "benchmarks.json")
 
 
 @pytest.mark.parametrize(
