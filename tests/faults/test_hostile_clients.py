@@ -45,6 +45,7 @@ TIMEOUT_S = 4.0
 """The header, body, send and keep-alive deadlines every service gets here (defaults: 10, 30,
 60 and 75 s)."""
 MAX_CONNECTIONS = 4096  # the default, left as it is
+ACCEPT_BATCH = 128  # aiohttp's listen backlog: asyncio accepts up to this many in one loop turn
 IDLE_CONNECTIONS = 10_000
 SLOW_CLIENTS = 300
 STALLED_STREAMS = 4
@@ -320,7 +321,9 @@ async def test_ten_thousand_idle_connections(stack: Stack, service: str) -> None
             "normal clients, during": latency,
         },
     )
-    assert peak.fds <= before.fds + MAX_CONNECTIONS + 64
+    # An evicted connection's descriptor closes on the loop's next turn, so for a moment one
+    # batch of accepted connections stands beside the MAX_CONNECTIONS held (seen: 138 over).
+    assert peak.fds <= before.fds + MAX_CONNECTIONS + ACCEPT_BATCH + 64
     assert after.fds <= before.fds + 8
     assert peak.rss_mib - before.rss_mib < 256
 
