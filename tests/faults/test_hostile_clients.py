@@ -53,9 +53,10 @@ STREAM_TOKENS = 64  # real work for the tiny model on 2 shared cores: more, and 
 # answers 429 `overloaded` (its expected wait over 30 s) before any stream starts
 NORMAL_REQUESTS = 8
 MIB = 1024 * 1024
-READER_LIMIT_S = 64.0
-"""Stalled readers are dropped within this: measured 29 to 33 s, later than the 4 s send and
-keep-alive timeouts say, for a reason not found yet (docs/reliability.md, Hostile clients)."""
+READER_LIMIT_S = 30.0
+"""Stalled readers are dropped within this: the stream's own length, then the 4 s keep-alive
+deadline (measured 4.3 to 6.6 s on a quiet machine; 29 to 33 s under a load average of 15,
+where the streams themselves took that long: docs/reliability.md, Hostile clients)."""
 
 
 @dataclass
