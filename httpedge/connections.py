@@ -41,6 +41,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
+from pydantic import Field
 
 from protocol.errors import INTERNAL_MESSAGE, ErrorType, ServiceError, error_answer
 
@@ -85,6 +86,51 @@ class ConnectionLimits:
             max_connections=settings.max_connections,
             max_header_bytes=settings.max_header_bytes,
         )
+
+
+_LIMIT_FIELDS: dict[str, dict[str, Any]] = {
+    "header_timeout_s": {
+        "default": 10.0,
+        "gt": 0.0,
+        "description": "a connection's first request line and headers must arrive within this, "
+        "else it is closed (also the TLS handshake's limit)",
+    },
+    "body_timeout_s": {
+        "default": 30.0,
+        "gt": 0.0,
+        "description": "a request's whole body must arrive within this after its headers "
+        "(else 408)",
+    },
+    "send_timeout_s": {
+        "default": 60.0,
+        "gt": 0.0,
+        "description": "a client that leaves its socket's write buffer full this long (it reads "
+        "nothing) is cut off",
+    },
+    "keepalive_timeout_s": {
+        "default": 75.0,
+        "gt": 0.0,
+        "description": "a kept-alive connection idle this long between requests is closed",
+    },
+    "max_connections": {
+        "default": 4096,
+        "ge": 1,
+        "description": "connections open at once; beyond it the oldest still without headers goes",
+    },
+    "max_header_bytes": {
+        "default": 8190,
+        "ge": 1024,
+        "description": "the longest request line, or header name or value, in bytes (else 414 or "
+        "431)",
+    },
+}
+
+
+def limit_field(prefix: str, name: str) -> Any:
+    """The settings field for the connection limit `name` (one of `LimitFields`), read from the
+    variable `prefix` + `NAME`: one default, bound and description for every service, which
+    differ only by their prefix (`TGIS_ROUTER_`, `TGIS_WORKER_`, `TGIS_BACKEND_`)."""
+    return Field(validation_alias=f"{prefix}{name.upper()}", **_LIMIT_FIELDS[name])
 
 
 class LimitFields(Protocol):

@@ -12,7 +12,7 @@ from typing import Literal, Self
 from pydantic import Field, FilePath, SecretStr, model_validator
 
 from common.settings import ServiceSettings
-from httpedge.connections import ConnectionLimits
+from httpedge.connections import ConnectionLimits, limit_field
 from protocol.ticket_scheme import TicketScheme
 
 __all__ = ["RouterSettings", "default_state_dir"]
@@ -124,44 +124,12 @@ class RouterSettings(ServiceSettings):
         default=64 * 1024, ge=1024, validation_alias="TGIS_ROUTER_MAX_BODY_BYTES"
     )
     # What one client's connections may take (docs/reliability.md, Hostile clients)
-    header_timeout_s: float = Field(
-        default=10.0,
-        gt=0.0,
-        validation_alias="TGIS_ROUTER_HEADER_TIMEOUT_S",
-        description="a connection's first request line and headers must arrive within this, "
-        "else it is closed (also the TLS handshake's limit)",
-    )
-    body_timeout_s: float = Field(
-        default=30.0,
-        gt=0.0,
-        validation_alias="TGIS_ROUTER_BODY_TIMEOUT_S",
-        description="a request's whole body must arrive within this after its headers (else 408)",
-    )
-    send_timeout_s: float = Field(
-        default=60.0,
-        gt=0.0,
-        validation_alias="TGIS_ROUTER_SEND_TIMEOUT_S",
-        description="a client that leaves its socket's write buffer full this long (it reads "
-        "nothing) is cut off",
-    )
-    keepalive_timeout_s: float = Field(
-        default=75.0,
-        gt=0.0,
-        validation_alias="TGIS_ROUTER_KEEPALIVE_TIMEOUT_S",
-        description="a kept-alive connection idle this long between requests is closed",
-    )
-    max_connections: int = Field(
-        default=4096,
-        ge=1,
-        validation_alias="TGIS_ROUTER_MAX_CONNECTIONS",
-        description="connections open at once; beyond it the oldest still without headers goes",
-    )
-    max_header_bytes: int = Field(
-        default=8190,
-        ge=1024,
-        validation_alias="TGIS_ROUTER_MAX_HEADER_BYTES",
-        description="the longest request line, or header name or value, in bytes (else 414 or 431)",
-    )
+    header_timeout_s: float = limit_field("TGIS_ROUTER_", "header_timeout_s")
+    body_timeout_s: float = limit_field("TGIS_ROUTER_", "body_timeout_s")
+    send_timeout_s: float = limit_field("TGIS_ROUTER_", "send_timeout_s")
+    keepalive_timeout_s: float = limit_field("TGIS_ROUTER_", "keepalive_timeout_s")
+    max_connections: int = limit_field("TGIS_ROUTER_", "max_connections")
+    max_header_bytes: int = limit_field("TGIS_ROUTER_", "max_header_bytes")
     # Vast.ai compatibility (docs/vast.md)
     vast_route_wait_s: float = Field(
         default=5.0,

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import AliasChoices, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from common.settings import ServiceSettings
-from httpedge.connections import ConnectionLimits
+from httpedge.connections import ConnectionLimits, limit_field
 
 __all__ = ["DEFAULT_CACHE_DIR", "BackendSettings", "Quantize"]
 
@@ -128,44 +128,12 @@ class BackendSettings(ServiceSettings):
         description="never stop on EOS (benchmarks: every request runs its full length)",
     )
     payload_limit: int = Field(default=2_000_000, ge=1024, validation_alias="PAYLOAD_LIMIT")
-    header_timeout_s: float = Field(
-        default=10.0,
-        gt=0.0,
-        validation_alias="TGIS_BACKEND_HEADER_TIMEOUT_S",
-        description="a connection's first request line and headers must arrive within this, "
-        "else it is closed (also the TLS handshake's limit)",
-    )
-    body_timeout_s: float = Field(
-        default=30.0,
-        gt=0.0,
-        validation_alias="TGIS_BACKEND_BODY_TIMEOUT_S",
-        description="a request's whole body must arrive within this after its headers (else 408)",
-    )
-    send_timeout_s: float = Field(
-        default=60.0,
-        gt=0.0,
-        validation_alias="TGIS_BACKEND_SEND_TIMEOUT_S",
-        description="a client that leaves its socket's write buffer full this long (it reads "
-        "nothing) is cut off",
-    )
-    keepalive_timeout_s: float = Field(
-        default=75.0,
-        gt=0.0,
-        validation_alias="TGIS_BACKEND_KEEPALIVE_TIMEOUT_S",
-        description="a kept-alive connection idle this long between requests is closed",
-    )
-    max_connections: int = Field(
-        default=4096,
-        ge=1,
-        validation_alias="TGIS_BACKEND_MAX_CONNECTIONS",
-        description="connections open at once; beyond it the oldest still without headers goes",
-    )
-    max_header_bytes: int = Field(
-        default=8190,
-        ge=1024,
-        validation_alias="TGIS_BACKEND_MAX_HEADER_BYTES",
-        description="the longest request line, or header name or value, in bytes (else 414 or 431)",
-    )
+    header_timeout_s: float = limit_field("TGIS_BACKEND_", "header_timeout_s")
+    body_timeout_s: float = limit_field("TGIS_BACKEND_", "body_timeout_s")
+    send_timeout_s: float = limit_field("TGIS_BACKEND_", "send_timeout_s")
+    keepalive_timeout_s: float = limit_field("TGIS_BACKEND_", "keepalive_timeout_s")
+    max_connections: int = limit_field("TGIS_BACKEND_", "max_connections")
+    max_header_bytes: int = limit_field("TGIS_BACKEND_", "max_header_bytes")
     compute_type: str | None = Field(
         default=None,
         validation_alias="COMPUTE_TYPE",
