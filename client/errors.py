@@ -113,7 +113,10 @@ class EndpointNotFound(TGISError):
 
 class TicketRejected(TGISError):
     """The worker refused the routing ticket: 401 for its signature, key or expiry, 403 for its
-    url, a replay, or a cost below the request's workload."""
+    url, a replay, or a cost below the request's workload. `reason` is the check that failed,
+    as the worker named it (`replayed`, `expired`, ...), when it did."""
+
+    reason: str | None = None
 
 
 class OverloadedError(TGISError):
@@ -154,7 +157,10 @@ def error_from_response(
     if kind is ProtocolError:
         message = f"unexpected HTTP status {status}: {message}"
     seconds = parse_retry_after(retry_after) if kind is OverloadedError else None
-    return kind(message, origin=origin, status=status, error_type=error_type, retry_after=seconds)
+    error = kind(message, origin=origin, status=status, error_type=error_type, retry_after=seconds)
+    if isinstance(error, TicketRejected):
+        error.reason = _reason_of(body)
+    return error
 
 
 def _error_class(
@@ -208,6 +214,16 @@ def _describe_body(body: bytes | str, status: int) -> tuple[str, str | None]:
             return _truncate(error), error_type if isinstance(error_type, str) else None
     text = " ".join(text.split())
     return (_truncate(text) if text else f"HTTP {status} with an empty body"), None
+
+
+def _reason_of(body: bytes | str) -> str | None:
+    """A ticket rejection's `reason` (the check that failed), when the body is JSON that has one."""
+    try:
+        parsed: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    reason = parsed.get("reason") if isinstance(parsed, dict) else None
+    return reason if isinstance(reason, str) else None
 
 
 def _truncate(text: str) -> str:

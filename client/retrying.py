@@ -2,8 +2,8 @@
 
 Only failures before the first byte of an answer are retried, each with a fresh ticket (the
 router routes again, so the retry can land on another worker): 429/503 (the router or worker is
-at capacity) and connection failures. Anything after the first byte is the caller's to handle,
-since tokens may already have been consumed.
+at capacity), connection failures, and a ticket refused as replayed (403 `replayed`). Anything
+after the first byte is the caller's to handle, since tokens may already have been consumed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from client.errors import ConnectionFailed, OverloadedError, TGISError
+from client.errors import ConnectionFailed, OverloadedError, TGISError, TicketRejected
 
 __all__ = ["RetryPolicy"]
 
@@ -42,7 +42,9 @@ class RetryPolicy:
 
     def should_retry(self, error: TGISError, attempt: int) -> bool:
         """Whether failed attempt number `attempt` (1-based) is worth another try."""
-        return attempt < self.attempts and isinstance(error, OverloadedError | ConnectionFailed)
+        if attempt >= self.attempts:
+            return False
+        return isinstance(error, OverloadedError | ConnectionFailed) or _refused_as_replayed(error)
 
     def delay(self, error: TGISError, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt `attempt`: the server's Retry-After when it gave
@@ -51,3 +53,11 @@ class RetryPolicy:
             return min(error.retry_after, self.max_delay)
         step = min(self.max_delay, self.initial_delay * self.factor ** (attempt - 1))
         return rng.uniform(step / 2, step)
+
+
+def _refused_as_replayed(error: TGISError) -> bool:
+    """A fresh ticket the worker refused as used or too old (403 `replayed`, "route again"): the
+    worker did nothing with the request, and the router numbers tickets afresh. It happens for
+    a moment after a shared state's Redis restarts (docs/scaleout.md, Failures): a router may
+    still issue numbers from a block it held before, below those others issue anew."""
+    return isinstance(error, TicketRejected) and error.reason == "replayed"

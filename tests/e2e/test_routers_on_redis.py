@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from protocol import load_public_key
+from pyworker.errors import TicketRejected
 from pyworker.tickets.verifier import TicketVerifier
 from tests.e2e.processes import ADMIN_KEY, ManagedProcess, router_args, wait_for
 from tests.ports import free_port
@@ -121,8 +122,18 @@ async def _scenario(
     assert any(killed_at < at < away_at for at in times), "no ticket after the kill"
     assert any(at > back_at for at in times), "no ticket after Redis came back"
     tickets = [ticket for _, ticket in received]
-    for ticket in tickets:
-        verifiers[ticket["url"]].verify(ticket, 1.0)  # TicketRejected: replayed or too old
+    too_old = []
+    for at, ticket in received:
+        try:
+            verifiers[ticket["url"]].verify(ticket, 1.0)
+        except TicketRejected as refusal:
+            # Never "already used" (no reqnum is issued twice). "Too old" only just after Redis
+            # came back empty: a router still on a block it held before issues numbers below
+            # those another already takes afresh, for up to three flushes (docs/scaleout.md,
+            # Failures); the worker answers "route again", and the SDK does.
+            too_old.append((at - back_at, str(refusal)))
+    print(f"refused as too old: {len(too_old)} of {len(tickets)}, at {too_old} s after Redis")
+    assert all("too old" in why and 0.0 <= after <= 5.0 for after, why in too_old), too_old
     return tickets
 
 

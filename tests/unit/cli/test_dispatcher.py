@@ -50,7 +50,7 @@ def test_the_parser_knows_the_architecture_flags() -> None:
     args = parser.parse_args(
         ["generate", "hi", "--router", "http://r", "--endpoint", "e", "--max-new-tokens", "5"]
     )
-    assert (args.router, args.endpoint, args.max_new_tokens) == ("http://r", "e", 5)
+    assert (args.router, args.endpoint, args.max_new_tokens) == (["http://r"], "e", 5)
     args = parser.parse_args(["worker", "--port", "3001", "--backend-url", "http://b"])
     assert (args.port, args.backend_url) == (3001, "http://b")
     assert parser.parse_args(["router", "--port", "8081"]).port == 8081
