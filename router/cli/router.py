@@ -63,6 +63,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -238,6 +239,17 @@ async def _serve(
         await runner.cleanup()
 
 
+def _chosen_params(assignments: list[str], stored: EndpointParams) -> EndpointParams:
+    """The endpoint's stored parameters with the command line's `--set` assignments over them."""
+    return EndpointParams.from_assignments(assignments, stored.model_dump())
+
+
+def _autoscaling_banner(settings: RouterSettings, generated: frozenset[str], where: str) -> str:
+    router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
+    keys = generated_key_lines(settings, generated)
+    return "\n".join([*keys, f"router on {router_url}; autoscaling on {where}"])
+
+
 def _run_with_vastai(
     args: argparse.Namespace, settings: RouterSettings, generated: frozenset[str]
 ) -> int:
@@ -251,12 +263,8 @@ def _run_with_vastai(
         print(f"tgi-serverless router: {exc}", file=sys.stderr)
         return 2
 
-    def choose(stored: EndpointParams) -> EndpointParams:
-        return EndpointParams.from_assignments(args.params, stored.model_dump())
-
-    router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
-    keys = generated_key_lines(settings, generated)
-    banner = "\n".join([*keys, f"router on {router_url}; autoscaling on Vast.ai"])
+    choose = partial(_chosen_params, args.params)
+    banner = _autoscaling_banner(settings, generated, "Vast.ai")
     return asyncio.run(
         serve_with_vastai(settings, config, policy=args.policy, choose_params=choose, banner=banner)
     )
@@ -276,12 +284,8 @@ def _run_with_kubernetes(
         print(f"tgi-serverless router: {exc}", file=sys.stderr)
         return 2
 
-    def choose(stored: EndpointParams) -> EndpointParams:
-        return EndpointParams.from_assignments(args.params, stored.model_dump())
-
-    router_url = f"{settings.scheme}://{settings.host}:{settings.port}"
-    keys = generated_key_lines(settings, generated)
-    banner = "\n".join([*keys, f"router on {router_url}; autoscaling on Kubernetes"])
+    choose = partial(_chosen_params, args.params)
+    banner = _autoscaling_banner(settings, generated, "Kubernetes")
     serving = serve_with_kubernetes(
         settings,
         config,
