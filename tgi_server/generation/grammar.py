@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import llguidance.hf
 import torch
-from llguidance import LLMatcher
+from llguidance import LLMatcher, regex_to_lark
 
 from tgi_server.errors import ValidationError
 from tgi_server.generation.json_schema import checked_schema, closed_objects
@@ -38,6 +38,9 @@ __all__ = ["CompiledGrammar", "GrammarCompiler", "TokenConstraint", "grammar_key
 CACHE_SIZE = 128
 JSON_OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}
 """Compact JSON: `,` and `:` with no whitespace around, and none between values."""
+REGEX_ASCII_CLASSES = "dw"
+"""`\\d` is `[0-9]` and `\\w` is `[0-9A-Za-z_]` in a regex grammar, as in JSON Schema's and
+JavaScript's regexes: with Unicode's classes, `\\d{3}` gave `౩༨۷` from a model free to pick."""
 _BITS = torch.arange(8, dtype=torch.uint8)
 
 
@@ -126,7 +129,9 @@ def grammar_key(grammar: Mapping[str, Any]) -> str:
     if kind == "regex":
         if not isinstance(value, str):
             raise ValidationError("grammar is not valid: a regex grammar needs a string value")
-        return str(LLMatcher.grammar_from_regex(value))
+        return str(
+            LLMatcher.grammar_from_lark(f"start: /{regex_to_lark(value, REGEX_ASCII_CLASSES)}/")
+        )
     if kind == "json_schema":
         if not isinstance(value, dict) or "schema" not in value:
             raise ValidationError('grammar is not valid: json_schema needs {"schema": ...}')

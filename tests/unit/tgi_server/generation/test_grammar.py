@@ -101,3 +101,20 @@ def test_seed_001s_bounds_hold_on_every_walk(tiny_tokenizer: Any) -> None:
         assert document["animals_seen"] in range(1, 6)
         assert 0 < document["ratio"] < 1
         assert re.fullmatch("[a-z]{2,3}", document["code"])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "ascii_pattern"),
+    [
+        (r"\d{3}-\d{2}-\d{4}", r"[0-9]{3}-[0-9]{2}-[0-9]{4}"),
+        (r"\w{6}/[\d_]", r"[0-9A-Za-z_]{6}/[0-9_]"),
+    ],
+)
+def test_regex_digit_and_word_classes_are_ascii(
+    tiny_tokenizer: Any, pattern: str, ascii_pattern: str
+) -> None:
+    """`\\d` and `\\w` as JSON Schema's regexes read them: Unicode's classes let a free model
+    write `౩༨۷` for `\\d{3}` (39 walks of 40 did), which Python's `re` may not even accept."""
+    grammar = {"type": "regex", "value": pattern}
+    for seed in range(12):
+        assert re.fullmatch(ascii_pattern, walk(tiny_tokenizer, grammar, seed))
