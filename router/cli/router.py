@@ -224,16 +224,16 @@ async def _serve(
     """Serve `app` behind its connection limits until SIGINT or SIGTERM."""
     from httpedge.connections import GuardedSite, connection_runner
 
+    stop = asyncio.Event()  # set from the start: a SIGTERM while starting stops it cleanly too
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     limits = settings.connection_limits
     runner = connection_runner(app, limits)
     await runner.setup()
     try:
         site = GuardedSite(runner, limits, settings.host, settings.port, ssl_context=ssl_context)
         await site.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()
