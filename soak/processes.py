@@ -7,24 +7,32 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import psutil  # type: ignore[import-untyped]  # no stubs offline (types-psutil)
 
 from soak.verdict import ProcessSample
+from tgi_server.engine.shard.launch import SHARD_PROCESS_NAME
 
 __all__ = ["ProcessSampler", "process_names"]
 
 
 def process_names(
-    root_pid: int, commands: Mapping[int, Sequence[str]], parents: Mapping[int, int]
+    root_pid: int,
+    commands: Mapping[int, Sequence[str]],
+    parents: Mapping[int, int],
+    shards: Collection[int] = (),
 ) -> dict[int, str]:
     """A readable name for each process of the stack, from its command line and its parent:
-    "router" for `root_pid` (`up`), "worker-1 pyworker" for a PyWorker (its `--worker-id`),
-    "worker-1 backend" for the backend that PyWorker's `--backend-url` names (by port),
-    "worker-1 shard" for that backend's model process, and "<parent's name> child <program>"
-    otherwise. Each name ends with the pid, so that a replaced process is not confused with the
-    one before it."""
+    "router" for `root_pid` (`up`), "fork server" for `up`'s fork server, "worker-1 pyworker"
+    for a PyWorker (its `--worker-id`), "worker-1 backend" for the backend that PyWorker's
+    `--backend-url` names (by port), "worker-1 shard" for that backend's model process, and
+    "<parent's name> child <program>" otherwise. A command line is its words, or one title
+    (a backend forked by the fork server shows `tgi-serverless ... backend --port N`). A shard
+    forked from its backend has the backend's command line: `shards` are the pids whose
+    process name is the shard's (`SHARD_PROCESS_NAME`). Each name ends with the pid, so that a
+    replaced process is not confused with the one before it."""
+    commands = {pid: _words(command) for pid, command in commands.items()}
     ports: dict[str, str] = {}  # a backend's port -> the worker in front of it
     for command in commands.values():
         if _subcommand(command) == "worker":
@@ -34,36 +42,53 @@ def process_names(
     for pid, command in commands.items():
         if pid == root_pid:
             roles[pid] = "router"
+        elif pid in shards:
+            continue  # named after its parent, below
+        elif _option(command, "-m") == "tgi_serverless.fork_server":
+            roles[pid] = "fork server"
         elif _subcommand(command) == "worker":
             roles[pid] = f"{_option(command, '--worker-id') or 'worker'} pyworker"
         elif _subcommand(command) == "backend":
             roles[pid] = f"{ports.get(_option(command, '--port') or '', 'unknown')} backend"
     for pid, command in commands.items():
         if pid not in roles:
-            roles[pid] = _child_role(roles.get(parents.get(pid, 0), "process"), command)
+            parent = roles.get(parents.get(pid, 0), "process")
+            roles[pid] = _child_role(parent, command, pid in shards)
     return {pid: f"{role} [{pid}]" for pid, role in roles.items()}
 
 
-def _child_role(parent: str, command: Sequence[str]) -> str:
+def _child_role(parent: str, command: Sequence[str], shard: bool) -> str:
     module = _option(command, "-m")
-    if module == "tgi_server.engine.shard" and parent.endswith(" backend"):
+    if (shard or module == "tgi_server.engine.shard") and parent.endswith(" backend"):
         return parent.removesuffix(" backend") + " shard"
-    program = module or (command[0].rsplit("/", 1)[-1] if command else "?")
+    program = module or (_program(command[0]) if command else "?")
     return f"{parent} child {program}"
+
+
+def _words(command: Sequence[str]) -> list[str]:
+    """A command line's words, also where it is one title padded with empty strings."""
+    return " ".join(command).split()
 
 
 def _subcommand(command: Sequence[str]) -> str | None:
     """The `tgi-serverless` command a command line runs (`python -m tgi_serverless [--log-level
-    L] backend ...` -> "backend"); None for another program."""
-    if "tgi_serverless" not in command:
+    L] backend ...` or the title `tgi-serverless ... backend ...` -> "backend"); None for
+    another program."""
+    programs = ("tgi_serverless", "tgi-serverless")
+    start = next((i for i, word in enumerate(command) if _program(word) in programs), None)
+    if start is None:
         return None
-    words = iter(command[command.index("tgi_serverless") + 1 :])
+    words = iter(command[start + 1 :])
     for word in words:
         if word == "--log-level":
             next(words, None)
         elif not word.startswith("-"):
             return word
     return None
+
+
+def _program(word: str) -> str:
+    return word.rsplit("/", 1)[-1]
 
 
 def _option(command: Sequence[str], flag: str) -> str | None:
@@ -137,10 +162,13 @@ class ProcessSampler:
     def _name_new(self, processes: Sequence[psutil.Process]) -> None:
         if all(process.pid in self._names for process in processes):
             return
-        commands, parents = {}, {}
+        commands, parents, shards = {}, {}, []
         for process in processes:
             try:
                 commands[process.pid], parents[process.pid] = process.cmdline(), process.ppid()
+                if process.name() == SHARD_PROCESS_NAME:
+                    shards.append(process.pid)
             except psutil.Error:
                 commands[process.pid] = []
-        self._names = {**process_names(self._root.pid, commands, parents), **self._names}
+        names = process_names(self._root.pid, commands, parents, shards)
+        self._names = {**names, **self._names}

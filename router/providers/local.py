@@ -10,10 +10,18 @@ Each PyWorker it starts gets a new one-time join token (`TGIS_JOIN_TOKEN`), boun
 worker's name, from `join_token(name)`: the worker registers with it, and a resumed one replaces
 its earlier registration.
 
+Backends are forked from a fork server (`router.providers.forked`, `tgi_serverless.fork_server`)
+that the provider starts first thing (`prepare`) with the backends' environment: it imports
+torch, transformers and the backend once, so a backend started from nothing begins with its
+model's load instead of about 4 s of imports. Where the fork server cannot serve (it failed
+to start, or died), a backend is a new interpreter as before; `fork_server=False` asks for
+that always. PyWorkers are always new interpreters (light: no torch).
+
 Children get ports that were free a moment ago, start in their own session (so a Ctrl-C in the
 terminal reaches only the supervisor, which then stops them in order), and die with their
-parent even if it is killed outright (Linux parent-death signal). Their output is relayed line
-by line, prefixed with the worker's name.
+parent even if it is killed outright (Linux parent-death signal; a forked backend dies with the
+fork server, which dies with the provider's process). Their output is relayed line by line,
+prefixed with the worker's name.
 """
 
 from __future__ import annotations
@@ -29,10 +37,12 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from router.providers.base import ProviderError, ProviderState, ProviderWorker
+from router.providers.forked import ForkServerClient, ForkServerGone
 
-__all__ = ["JoinTokenMinter", "LocalProvider", "LocalWorker", "free_port"]
+__all__ = ["ChildProcess", "JoinTokenMinter", "LocalProvider", "LocalWorker", "free_port"]
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +64,34 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+class ChildProcess(Protocol):
+    """A worker's process: a child of ours (`asyncio.subprocess.Process`) or of the fork
+    server (`ForkedProcess`)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def stdout(self) -> asyncio.StreamReader | None: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    async def wait(self) -> int: ...
+
+
 @dataclass
 class LocalWorker:
     name: str
     backend_port: int
     worker_port: int
-    processes: list[asyncio.subprocess.Process] = field(default_factory=list)
+    processes: list[ChildProcess] = field(default_factory=list)
     relays: list[asyncio.Task[None]] = field(default_factory=list)
     cold: bool = False
     started_at: float = field(default_factory=time.time)
@@ -95,6 +127,7 @@ class LocalProvider:
         log_level: str = "INFO",
         python: str = sys.executable,
         output: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+        fork_server: bool = True,
     ) -> None:
         self._router_url = router_url
         self._endpoint = endpoint
@@ -106,17 +139,70 @@ class LocalProvider:
         self._output = output
         self.workers: list[LocalWorker] = []
         self.grace_s = 15.0
+        self._fork_server = (
+            ForkServerClient(python, self._env, preexec_fn=_die_with_parent)
+            if fork_server
+            else None
+        )
+        self._fork_server_started = False
+        self._fork_server_failed = False
+        self._fork_server_ready: asyncio.Task[bool] | None = None
+        self._relays: list[asyncio.Task[None]] = []
+
+    async def prepare(self) -> None:
+        """Start the fork server, so that its imports are done before the first worker starts
+        (`up` calls this first thing). Idempotent; `start_worker` calls it too."""
+        if self._fork_server is None or self._fork_server_started:
+            return
+        self._fork_server_started = True
+        try:
+            output = await self._fork_server.start()
+        except OSError as exc:
+            log.warning("no fork server (%s): each backend starts a new interpreter", exc)
+            self._fork_server = None
+            return
+        if output is not None:
+            self._relays.append(asyncio.create_task(self._relay_output("[fork-server]", output)))
+        self._fork_server_ready = asyncio.create_task(self._until_fork_server_ready())
+
+    async def prepared(self) -> bool:
+        """Wait until the fork server has imported the backend's libraries; whether it has
+        (False: no fork server, or it exited first)."""
+        await self.prepare()
+        return self._fork_server_ready is not None and await self._fork_server_ready
+
+    async def _until_fork_server_ready(self) -> bool:
+        if self._fork_server is None:
+            return False
+        try:
+            ready = await self._fork_server.wait_ready()
+        except ForkServerGone as exc:
+            log.warning("%s; backends start a new interpreter", exc)
+            return False
+        log.info("fork server ready: backends start without imports (%.1f s)", ready.preload_s)
+        return True
 
     async def start_worker(self, name: str) -> LocalWorker:
+        await self.prepare()
         worker = LocalWorker(name, backend_port=free_port(), worker_port=free_port())
         self.workers.append(worker)
-        await self._spawn(
-            worker,
-            "backend",
-            ["backend", "--port", str(worker.backend_port), *self._backend_args],
-        )
+        await self._spawn_backend(worker)
         await self._spawn_pyworker(worker)
         return worker
+
+    async def _spawn_backend(self, worker: LocalWorker) -> None:
+        args = ["backend", "--port", str(worker.backend_port), *self._backend_args]
+        if self._fork_server is not None and not self._fork_server_failed:
+            try:
+                forked = await self._fork_server.spawn(self._command(args))
+            except ForkServerGone as exc:
+                log.warning("%s; backends start a new interpreter from now on", exc)
+                self._fork_server_failed = True
+            else:
+                log.debug("forked %s backend (pid %d)", worker.name, forked.pid)
+                self._adopt(worker, "backend", forked)
+                return
+        await self._spawn(worker, "backend", args)
 
     async def _spawn_pyworker(self, worker: LocalWorker) -> None:
         backend_url = f"http://127.0.0.1:{worker.backend_port}"
@@ -192,17 +278,23 @@ class LocalProvider:
         args: builtins.list[str],
         env: Mapping[str, str] | None = None,
     ) -> None:
-        command = [self._python, "-m", "tgi_serverless", "--log-level", self._log_level, *args]
         process = await asyncio.create_subprocess_exec(
-            *command,
+            self._python, "-m", "tgi_serverless", *self._command(args),
             env={**self._env, **(env or {})},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent,
-        )
+        )  # fmt: skip
         log.debug("started %s %s (pid %d)", worker.name, role, process.pid)
+        self._adopt(worker, role, process)
+
+    def _command(self, args: Sequence[str]) -> builtins.list[str]:
+        """The words after `tgi-serverless` for a child running `args`."""
+        return ["--log-level", self._log_level, *args]
+
+    def _adopt(self, worker: LocalWorker, role: str, process: ChildProcess) -> None:
         worker.processes.append(process)
         if process.stdout is not None:
             relay = self._relay_output(f"[{worker.name} {role}]", process.stdout)
@@ -213,8 +305,15 @@ class LocalProvider:
             self._output(f"{prefix} {line.decode('utf-8', errors='replace').rstrip()}")
 
     async def stop_all(self, grace_s: float = 15.0) -> None:
-        """SIGTERM every child (PyWorkers first, so they report `stopped`), SIGKILL stragglers."""
+        """SIGTERM every child (PyWorkers first, so they report `stopped`), SIGKILL stragglers,
+        then close the fork server."""
         await self._stop(self.workers, grace_s)
+        if self._fork_server_ready is not None:
+            self._fork_server_ready.cancel()
+            await asyncio.gather(self._fork_server_ready, return_exceptions=True)
+        if self._fork_server is not None:
+            await self._fork_server.close()
+        await asyncio.gather(*self._relays, return_exceptions=True)
 
     @staticmethod
     async def _stop(workers: Sequence[LocalWorker], grace_s: float) -> None:
@@ -232,7 +331,7 @@ def _view(worker: LocalWorker) -> ProviderWorker:
     return ProviderWorker(worker.name, worker.state, worker.url, worker.started_at)
 
 
-async def _wait_or_kill(processes: Sequence[asyncio.subprocess.Process], grace_s: float) -> None:
+async def _wait_or_kill(processes: Sequence[ChildProcess], grace_s: float) -> None:
     waits = [asyncio.create_task(process.wait()) for process in processes]
     if not waits:
         return

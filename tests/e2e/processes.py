@@ -247,6 +247,30 @@ def children_of(pid: int) -> list[int]:
     return children
 
 
+def command_words(pid: int) -> list[str]:
+    """Process `pid`'s command line as words: its arguments, or the one title a process forked
+    by `up`'s fork server shows (`tgi-serverless --log-level INFO backend --port N`); [] once
+    it has gone."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return []
+    return raw.replace("\0", " ").split()
+
+
+def worker_processes(up_pid: int) -> dict[int, list[str]]:
+    """`up`'s workers' processes, backends and PyWorkers, with their command lines: its
+    children, and those of its fork server (the backends it forked); not their shards."""
+    found = {}
+    for child in children_of(up_pid):
+        words = command_words(child)
+        if "tgi_serverless.fork_server" in words:
+            found.update({pid: command_words(pid) for pid in children_of(child)})
+        else:
+            found[child] = words
+    return found
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below `pid`: its children, theirs, and so on."""
     found, frontier = [], [pid]

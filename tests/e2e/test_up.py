@@ -11,10 +11,10 @@ from client import Client
 from tests.e2e.processes import (
     ADMIN_KEY,
     ManagedProcess,
-    children_of,
     descendants,
     start_up,
     wait_gone,
+    worker_processes,
 )
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +33,7 @@ def test_up_serves_every_worker_and_sigterm_stops_them_all(
         assert ADMIN_KEY not in banner  # given by variable: never printed
         assert "TGIS_API_KEY=<your API key>" in banner
         assert f"{router_url}/ui" in banner
-        assert len(children_of(up.pid)) == 4  # a backend and a PyWorker per worker
+        assert len(worker_processes(up.pid)) == 4  # a backend and a PyWorker per worker
         children = descendants(up.pid)
         with Client(router_url, api_key=API_KEY) as client:
             urls = {client.route(4).url for _ in range(6)}
@@ -61,11 +61,11 @@ def test_up_from_zero_starts_a_worker_for_the_first_request(
     up, router_url = start_up(tmp_path, tgis_cache_dir, 0, "--max-workers", "1", api_key=API_KEY)
     try:
         assert "no worker yet" in up.output()
-        assert children_of(up.pid) == []
+        assert worker_processes(up.pid) == {}
         with Client(router_url, api_key=API_KEY, timeout=120) as client:
             text = client.generate("Hello", max_new_tokens=4).generated_text
         assert text
-        assert len(children_of(up.pid)) == 2  # one backend and one PyWorker, started on demand
+        assert len(worker_processes(up.pid)) == 2  # one backend and one PyWorker, on demand
         children = descendants(up.pid)
     finally:
         returncode = up.stop(signal.SIGTERM, grace_s=40)

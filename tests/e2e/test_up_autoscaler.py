@@ -21,6 +21,7 @@ from tests.e2e.processes import (
     start_up,
     wait_for,
     wait_gone,
+    worker_processes,
 )
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +66,7 @@ def test_a_cold_worker_replaces_a_dead_one(tmp_path: Path, tgis_cache_dir: Path)
             [up],
             limit_s=180,
         )
-        assert len(children_of(up.pid)) == 4
+        assert len(worker_processes(up.pid)) == 4
         assert pyworker_of(up, "worker-2") is not None
         assert ready_workers(router_url) == ["worker-1"]
         victim = pyworker_of(up, "worker-1")

@@ -18,7 +18,14 @@ import pytest
 from client import Client, RetryPolicy
 from client.errors import TGISError
 from protocol import Ticket
-from tests.e2e.processes import ManagedProcess, children_of, post, router_status, start_up, wait_for
+from tests.e2e.processes import (
+    ManagedProcess,
+    post,
+    router_status,
+    start_up,
+    wait_for,
+    worker_processes,
+)
 from tests.faults.fleet import (
     API_KEY,
     TICKET_TTL_S,
@@ -52,20 +59,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, tgis_cache_dir: Path) -> Ite
         built.stop()
 
 
-def cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    except OSError:
-        return []
-
-
 def option(args: list[str], name: str) -> str:
     return args[args.index(name) + 1]
 
 
 def backend_of(up: ManagedProcess, worker_name: str) -> int:
     """The pid of the backend behind `up`'s worker `worker_name` (its PyWorker's backend URL)."""
-    children = {pid: cmdline(pid) for pid in children_of(up.pid)}
+    children = worker_processes(up.pid)
     pyworker = next(a for a in children.values() if "worker" in a and worker_name in a)
     port = option(pyworker, "--backend-url").rsplit(":", 1)[1]
     return next(

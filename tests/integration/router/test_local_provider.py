@@ -17,6 +17,8 @@ from router.providers.local import LocalProvider, LocalWorker
 
 STAND_IN = """#!{python}
 import os, signal, sys, time
+if "tgi_serverless.fork_server" in sys.argv:
+    sys.exit(3)  # a fork server that cannot start (its imports failed)
 log = open(os.path.join({folder!r}, str(os.getpid())), "a", buffering=1)
 log.write(" ".join(sys.argv[1:]) + "\\n")
 for signum in (signal.SIGUSR1, signal.SIGUSR2):
@@ -29,6 +31,12 @@ while True:
 
 @pytest.fixture
 async def provider(tmp_path: Path) -> AsyncIterator[LocalProvider]:
+    local = stand_in_provider(tmp_path, fork_server=False)  # the stand-in is the backend too
+    yield local
+    await local.stop_all(grace_s=5)
+
+
+def stand_in_provider(tmp_path: Path, *, fork_server: bool) -> LocalProvider:
     program = tmp_path / "stand-in-python"
     program.write_text(STAND_IN.format(python=sys.executable, folder=str(tmp_path)))
     program.chmod(0o755)
@@ -43,9 +51,9 @@ async def provider(tmp_path: Path) -> AsyncIterator[LocalProvider]:
         join_token=join_token,
         python=str(program),
         output=lambda line: None,
+        fork_server=fork_server,
     )
-    yield local
-    await local.stop_all(grace_s=5)
+    return local
 
 
 def lines_of(tmp_path: Path, pid: int) -> list[str]:
@@ -98,3 +106,21 @@ async def test_a_pyworker_gone_while_parked_is_started_again_on_resume(
     assert pyworker_pid(worker) != gone.pid
     await until(lambda: len(lines_of(tmp_path, pyworker_pid(worker))) == 1)
     assert state_of(worker) is ProviderState.RUNNING
+
+
+async def test_backends_start_as_new_interpreters_when_the_fork_server_fails(
+    tmp_path: Path,
+) -> None:
+    local = stand_in_provider(tmp_path, fork_server=True)
+    try:
+        assert not await local.prepared()  # it exited (status 3) instead of saying ready
+        worker = await local.start_worker("worker-1")
+        backend, pyworker = (process.pid for process in worker.processes)
+        await until(lambda: len(lines_of(tmp_path, backend)) == 1)
+        assert lines_of(tmp_path, backend)[0].startswith(
+            "-m tgi_serverless --log-level INFO backend"
+        )
+        await until(lambda: len(lines_of(tmp_path, pyworker)) == 1)
+        assert state_of(worker) is ProviderState.RUNNING
+    finally:
+        await local.stop_all(grace_s=5)

@@ -72,3 +72,24 @@ def test_the_sampler_reads_memory_and_descriptors_of_the_tree() -> None:
     sampler.sample_once()  # the process is gone: nothing sampled, nothing raised
     assert len(sampler.samples[f"router [{child.pid}]"]) == count
     assert sampler.snapshot() == {}
+
+
+def test_forked_backends_and_their_shards_are_named_by_their_titles() -> None:
+    """`up`'s fork server forks backends, which show one title; their shards share it and
+    are known by their process name."""
+    title = "tgi-serverless --log-level INFO backend --port 5101"
+    commands = {
+        10: [*PYTHON, "up", "--workers", "1"],
+        11: ["/venv/bin/python", "-m", "tgi_serverless.fork_server", "7"],
+        12: [title, "", "", ""],
+        13: [title, "", ""],
+        14: PYWORKER_1,
+    }
+    parents = {11: 10, 12: 11, 13: 12, 14: 10}
+    assert process_names(10, commands, parents, shards=[13]) == {
+        10: "router [10]",
+        11: "fork server [11]",
+        12: "worker-1 backend [12]",
+        13: "worker-1 shard [13]",
+        14: "worker-1 pyworker [14]",
+    }
