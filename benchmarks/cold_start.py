@@ -6,7 +6,10 @@ A router runs in this process, as `tgi-serverless up` runs it, with the local pr
 client asks for its first token while the provider brings a worker up:
 
 - (a) from nothing: no process of the worker's yet; the provider starts its backend and its
-  PyWorker (what the autoscaler does for the first request of an endpoint at zero);
+  PyWorker (what the autoscaler does for the first request of an endpoint at zero). Measured
+  both ways a local backend starts: forked from the fork server that `up` starts first thing
+  (its imports done long before: the benchmark waits for its `Ready`), and as a new
+  interpreter (`up --no-fork-server`), runs alternating;
 - (b) from parked: the worker was parked (`stop_to_cold`: what the autoscaler does after
   `inactivity_timeout`) and is resumed;
 - (a2) from nothing again: the worker was destroyed and a new one starts, as (a) but with the
@@ -181,7 +184,7 @@ class Stack:
     url: str
 
 
-async def start_stack(state_dir: Path, model_dir: Path) -> Stack:
+async def start_stack(state_dir: Path, model_dir: Path, fork_server: bool) -> Stack:
     port = free_port()
     settings = RouterSettings(
         port=port,
@@ -210,7 +213,10 @@ async def start_stack(state_dir: Path, model_dir: Path) -> Stack:
         backend_args=["--model-id", str(model_dir)],
         log_level="WARNING",
         output=lambda line: None,
+        fork_server=fork_server,
     )
+    if fork_server and not await provider.prepared():  # as `up` has, long before a start
+        raise RuntimeError("the fork server did not start")
     app[ADMISSION] = lambda worker_id: any(w.name == worker_id for w in provider.workers)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -278,10 +284,10 @@ async def until_parked(stack: Stack, name: str) -> None:
         await asyncio.sleep(POLL_S)  # the registry has no event to wait on
 
 
-async def one_run(model_dir: Path, figures: Figures) -> None:
+async def one_run(model_dir: Path, figures: Figures, *, fork_server: bool) -> None:
     figures.add(figures.anchors, anchors(model_dir))
     with tempfile.TemporaryDirectory(prefix="cold-start-state-") as state:
-        stack = await start_stack(Path(state), model_dir)
+        stack = await start_stack(Path(state), model_dir, fork_server)
         try:
             name = "worker-1"
             nothing = await timed(
@@ -418,11 +424,15 @@ def report(label: str, model_dir: Path, figures: Figures) -> None:
     )
 
 
-async def measure(model_dir: Path, runs: int) -> Figures:
-    figures = Figures()
+def compare(label: str, model_dir: Path, runs: int) -> None:
+    """Both ways a local backend starts: forked from `up`'s fork server (the default), and as
+    a new interpreter (`up --no-fork-server`), alternating runs."""
+    forked, fresh = Figures(), Figures()
     for _ in range(runs):
-        await one_run(model_dir, figures)
-    return figures
+        asyncio.run(one_run(model_dir, forked, fork_server=True))
+        asyncio.run(one_run(model_dir, fresh, fork_server=False))
+    report(f"{label}, backends forked from the fork server", model_dir, forked)
+    report(f"{label}, backends as new interpreters (--no-fork-server)", model_dir, fresh)
 
 
 def main() -> int:
@@ -433,13 +443,13 @@ def main() -> int:
     args = parser.parse_args()
     print("cold start (a shared, noisy machine: read the ratios, not the last digit)")
     tiny = tiny_model_folder()
-    report("tiny model", tiny, asyncio.run(measure(tiny, args.runs)))
+    compare("tiny model", tiny, args.runs)
     if not args.no_large:
         with tempfile.TemporaryDirectory(prefix="cold-start-model-") as folder:
             started = time.perf_counter()
             build_large_model(Path(folder), args.large_layers)
             print(f"\n(built the large model in {time.perf_counter() - started:.1f} s)")
-            report("large model", Path(folder), asyncio.run(measure(Path(folder), args.runs)))
+            compare("large model", Path(folder), args.runs)
     return 0
 
 
