@@ -71,6 +71,7 @@ from router.errors import (
     PayloadTooLarge,
     WorkerFailed,
 )
+from router.gateway.metrics import FailureKind, GatewayMetrics
 from router.gateway.policy import (
     METADATA_COST,
     RETRYABLE_STATUSES,
@@ -78,8 +79,9 @@ from router.gateway.policy import (
     request_cost,
     upstream_url,
 )
-from router.gateway.sessions import client_session
+from router.gateway.sessions import PrivateAddressRefused, client_session
 from router.http.bodies import json_object, parse_json
+from router.http.state import METRICS
 from router.routing.backplane import BACKPLANE, EndpointView
 from router.settings import RouterSettings
 
@@ -113,11 +115,14 @@ SESSION = web.AppKey("gateway_session", aiohttp.ClientSession)
 """To workers on public addresses only."""
 PRIVATE_SESSION = web.AppKey("gateway_private_session", aiohttp.ClientSession)
 """To workers anywhere: for the endpoints that allow private workers."""
+GATEWAY_METRICS = web.AppKey("gateway_metrics", GatewayMetrics)
 
 
 def setup(app: web.Application, settings: RouterSettings) -> None:
     app[CONFIG] = GatewayConfig.from_settings(settings)
+    app[GATEWAY_METRICS] = GatewayMetrics()
     app.cleanup_ctx.append(_client_sessions)
+    app.on_startup.append(_serve_metrics)
     app.router.add_post("/endpoints/{name}", _handler("/"))
     for path in RELAYED_PATHS:
         app.router.add_post(f"/endpoints/{{name}}{path}", _handler(path))
@@ -133,6 +138,10 @@ async def _client_sessions(app: web.Application) -> AsyncIterator[None]:
     ):
         app[SESSION], app[PRIVATE_SESSION] = public, private
         yield
+
+
+async def _serve_metrics(app: web.Application) -> None:
+    app[METRICS].include(app[GATEWAY_METRICS].registry)  # set by the startup steps, run first
 
 
 def _handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -186,6 +195,7 @@ class _Failure:
     """A worker failed before the first byte went out: try another."""
 
     reason: str
+    kind: FailureKind
     status: int | None = None
     body: bytes = b""
     headers: list[tuple[str, str]] | None = None
@@ -198,6 +208,7 @@ class _Broken:
 
     response: web.StreamResponse
     reason: str
+    kind: FailureKind
 
 
 async def _forward(
@@ -210,7 +221,7 @@ async def _forward(
     """The request on a worker with a ticket for `cost`, retried on another one as the module
     says: POSTed in its envelope, or, with no `payload_json`, a GET with no ticket."""
     app = request.app
-    config, backplane = app[CONFIG], app[BACKPLANE]
+    config, backplane, metrics = app[CONFIG], app[BACKPLANE], app[GATEWAY_METRICS]
     session = app[PRIVATE_SESSION] if endpoint.allow_private_workers else app[SESSION]
     failed: list[str] = []
     last: _Failure | None = None
@@ -229,10 +240,12 @@ async def _forward(
             ticket.done()
         if isinstance(outcome, _Broken):
             backplane.worker_failed(endpoint.name, url, outcome.reason)
+            metrics.worker_failed(endpoint.name, outcome.kind)
             return outcome.response
         if not isinstance(outcome, _Failure):
             return outcome
         backplane.worker_failed(endpoint.name, url, outcome.reason)
+        metrics.worker_failed(endpoint.name, outcome.kind)
         failed.append(url)
         last = outcome
     return _give_up(endpoint.name, failed, last)
@@ -275,15 +288,17 @@ async def _try_worker(
                     url, data=io.BytesIO(body), headers=UPSTREAM_HEADERS, allow_redirects=False
                 )
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-        return _Failure(_describe(exc))
+        return _failure(exc)
     async with upstream:
         headers = relayed_headers(upstream.headers.items())
         if upstream.status in RETRYABLE_STATUSES:
+            said = await _read_small(upstream)
             return _Failure(
-                f"HTTP {upstream.status}", upstream.status, await _read_small(upstream), headers
+                f"HTTP {upstream.status}", FailureKind.STATUS, upstream.status, said, headers
             )
         if is_redirect(upstream.status):
-            return _Failure(f"it answered a redirect (HTTP {upstream.status}), never followed")
+            reason = f"it answered a redirect (HTTP {upstream.status}), never followed"
+            return _Failure(reason, FailureKind.REDIRECT)
         if upstream.content_type == "text/event-stream":
             return await _relay_stream(request, upstream, headers, config)
         answer = await _read_whole(upstream, config.max_answer_bytes, deadline_at)
@@ -297,7 +312,7 @@ async def _read_whole(
 ) -> bytes | _Failure:
     """The answer's body, if it is whole by `deadline_at` (the loop's time) and at most `limit`
     bytes; else the worker's failure."""
-    too_large = _Failure(f"its answer is over the {limit}-byte limit")
+    too_large = _Failure(f"its answer is over the {limit}-byte limit", FailureKind.TOO_LARGE)
     if upstream.content_length is not None and upstream.content_length > limit:
         return too_large
     answer = bytearray()
@@ -308,7 +323,7 @@ async def _read_whole(
                 if len(answer) > limit:
                     return too_large
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return _Failure(_describe(exc))
+        return _failure(exc)
     return bytes(answer)
 
 
@@ -327,6 +342,7 @@ async def _relay_stream(
     response = web.StreamResponse(status=upstream.status, headers=headers)
     started = False
     broke: str | None = None
+    kind = FailureKind.BROKEN
     timeout_s = config.first_byte_timeout_s
     try:
         while True:
@@ -335,18 +351,23 @@ async def _relay_stream(
                     chunk = await upstream.content.readany()
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 if not started:
-                    return _Failure(_describe(exc))
+                    return _failure(exc)
                 log.warning(
                     "gateway: stream from %s broke after its first event: %s", upstream.url, exc
                 )
                 broke = f"its stream broke after the first event ({_describe(exc)})"
+                kind = (
+                    FailureKind.IDLE_TIMEOUT
+                    if isinstance(exc, TimeoutError)
+                    else FailureKind.BROKEN
+                )
                 await response.write(framer.interrupted())
                 break
             if not chunk:  # the worker ended its stream: at an event's end, or cut short
                 if not started:  # no event at all (TGI always sends one): try another worker
-                    return _Failure("its stream ended before its first event")
+                    return _Failure("its stream ended before its first event", FailureKind.NO_EVENT)
                 if framer.mid_event:
-                    broke = "its stream ended inside an event"
+                    broke, kind = "its stream ended inside an event", FailureKind.BROKEN
                     await response.write(framer.interrupted())
                 break
             events = framer.feed(chunk)
@@ -359,7 +380,7 @@ async def _relay_stream(
         await response.write_eof()
     except ConnectionResetError:  # writing to the client, which has gone: no worker's fault
         log.info("gateway: the client left a stream from %s", upstream.url)
-    return response if broke is None else _Broken(response, broke)
+    return response if broke is None else _Broken(response, broke, kind)
 
 
 async def _read_small(upstream: aiohttp.ClientResponse, limit: int = 64 * 1024) -> bytes:
@@ -368,6 +389,20 @@ async def _read_small(upstream: aiohttp.ClientResponse, limit: int = 64 * 1024) 
             return await upstream.content.read(limit)
     except (aiohttp.ClientError, TimeoutError, OSError):
         return b""
+
+
+def _failure(exc: BaseException) -> _Failure:
+    """A worker's failure to answer, from what the connection raised."""
+    if isinstance(exc, TimeoutError):
+        kind = FailureKind.TIMEOUT
+    elif isinstance(exc, ValueError) or (
+        isinstance(exc, aiohttp.ClientConnectorError)
+        and isinstance(exc.os_error, PrivateAddressRefused)
+    ):
+        kind = FailureKind.ADDRESS
+    else:
+        kind = FailureKind.CONNECTION
+    return _Failure(_describe(exc), kind)
 
 
 def _describe(exc: BaseException) -> str:

@@ -213,6 +213,10 @@ def _gateway_stalls(stack: Stack, proxy: StallingProxy) -> None:
     log = stack.router.output()  # the gateway's failures are logged, once each
     assert log.count("failed a gateway request: timed out") == 1
     assert log.count("its stream broke after the first event (timed out)") == 1
+    failures = "tgis_gateway_worker_failures_total"  # and counted once each, by kind
+    for kind in ("timeout", "idle_timeout"):
+        labels = f'endpoint="default",kind="{kind}"'
+        assert worker_metric(stack.router_url, failures, labels) == 1, kind
     assert _relay_errors(stack, "backend_timeout") == 1  # still only the worker's own case
     assert _relay_errors(stack, "idle_timeout") == 1
 

@@ -7,6 +7,7 @@ import asyncio
 import gzip
 import json
 import logging
+import re
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -417,6 +418,8 @@ async def test_a_worker_that_fails_before_the_first_byte_is_replaced_and_its_cos
         await asyncio.sleep(0.01)
         current = await loads(client)
     assert current == {"failing": 0, "healthy": 500}  # 500 is its own report: no ticket left
+    kind = {"busy": "status", "reset": "connection", "stream_dies_early": "connection"}
+    assert await counted_failures(client) == {kind.get(behaviour, "no_event"): 1.0}
 
 
 async def test_a_dead_worker_is_replaced_by_another(
@@ -700,6 +703,8 @@ async def test_a_worker_whose_stream_breaks_mid_way_is_routed_to_no_more(
     first = encode_json_event({"index": 1, "token": {"text": " t1"}})
     assert await response.read() == first + INCOMPLETE_STREAM_EVENT
     assert await states(client) == {"broken": "failed", "healthy": "ready"}
+    kind = "idle_timeout" if behaviour == "stream_stalls" else "broken"
+    assert await counted_failures(client) == {kind: 1.0}  # once, whatever came after
     for _ in range(3):
         response = await generate(client)
         assert await response.json() == {"generated_text": " from healthy"}
@@ -809,6 +814,15 @@ async def start_internal(servers: list[TestServer]) -> tuple[InternalService, st
     return service, str(server.make_url("/metadata"))
 
 
+async def counted_failures(client: TestClient[Any, Any]) -> dict[str, float]:
+    """The gateway's worker failures by kind, as the router's `/metrics` shows them."""
+    text = await (await client.get("/metrics")).text()
+    found = re.findall(
+        r'^tgis_gateway_worker_failures_total\{endpoint="default",kind="(\w+)"\} (\S+)$', text, re.M
+    )
+    return {kind: float(value) for kind, value in found}
+
+
 async def assert_worker_failed(response: aiohttp.ClientResponse, reason: str) -> None:
     assert response.status == 502
     answer = await response.json()
@@ -829,6 +843,7 @@ async def test_a_redirect_is_the_workers_failure_and_is_never_followed(
     assert internal.hits == []
     assert len(worker.received) == 1
     assert await states(client) == {"a": "failed"}  # out of rotation until its next report
+    assert await counted_failures(client) == {"redirect": 1.0}
 
 
 @pytest.mark.parametrize("suffix", ["#", "?", "/?to=", "/#", "/prefix?x=1#y"])
@@ -861,6 +876,7 @@ async def test_an_answer_over_the_size_limit_is_the_workers_failure(
     response = await generate(client)
     await assert_worker_failed(response, "over the 1024-byte limit")
     assert await loads_settle_at_zero(client) == {"a": 0}  # the ticket's cost is back
+    assert await counted_failures(client) == {"too_large": 1.0}
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])  # an address, and a name for it
@@ -876,6 +892,7 @@ async def test_a_private_worker_is_refused_unless_its_endpoint_allows_private_wo
     response = await generate(client)
     await assert_worker_failed(response, "is not a public address")
     assert worker.received == []
+    assert await counted_failures(client) == {"address": 1.0}
 
     allow = {"allow_private_workers": True}
     admin = {"Authorization": "Bearer admin"}
