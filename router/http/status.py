@@ -13,10 +13,13 @@ it shows is current.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from httpedge.connections import GuardedSite, connection_runner
+from httpedge.errors import error_middleware
 from protocol import RouterStatus
 from router.http.access import Handler, status_reader
 from router.http.metrics import CONTENT_TYPE
@@ -25,6 +28,8 @@ from router.http.status_page import render_status_page
 from router.routing.status import router_status
 
 __all__ = ["add_status_routes", "metrics_site", "status_view"]
+
+log = logging.getLogger(__name__)
 
 
 def add_status_routes(app: web.Application) -> None:
@@ -54,15 +59,18 @@ async def status_page(request: web.Request) -> web.Response:
 
 async def metrics_site(app: web.Application) -> AsyncIterator[None]:
     """While `app` runs: a plain-HTTP site on its `metrics_address` that serves only its
-    /metrics. A start-up step, after the one that makes the metrics."""
+    /metrics, behind the same connection guard as the main port (header deadline, idle and
+    connection limits). A start-up step, after the one that makes the metrics."""
     address = app[SETTINGS].metrics_host_port
     assert address is not None, "metrics_site runs only with a metrics_address"
-    metrics_app = web.Application()
+    errors = error_middleware(log, body_limit=app[SETTINGS].max_body_bytes)
+    metrics_app = web.Application(middlewares=[errors])  # a 404 or 405 in JSON, as elsewhere
     metrics_app.router.add_get("/metrics", _metrics_handler(app))
-    runner = web.AppRunner(metrics_app)
+    limits = app[SETTINGS].connection_limits  # the main port's: slow or idle scrapers too
+    runner = connection_runner(metrics_app, limits)
     await runner.setup()
     try:
-        await web.TCPSite(runner, *address).start()
+        await GuardedSite(runner, limits, *address).start()
         yield
     finally:
         await runner.cleanup()

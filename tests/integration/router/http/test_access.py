@@ -4,7 +4,9 @@ an address of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,28 @@ async def test_metrics_on_an_address_of_their_own_leave_the_main_port(
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectionError):
             await session.get(f"http://127.0.0.1:{port}/metrics")
+
+
+async def test_the_metrics_address_has_the_main_ports_connection_guard(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """A scraper that never finishes its headers is let go after `header_timeout_s`, as on the
+    main port (a plain aiohttp site would hold it for good); an unknown path is a JSON 404."""
+    port = free_port()
+    client = await router(
+        aiohttp_client, tmp_path, metrics_address=f"127.0.0.1:{port}", header_timeout_s=0.3
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+    started = time.monotonic()
+    assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, unanswered
+    assert time.monotonic() - started < 5
+    writer.close()
+    await writer.wait_closed()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/nothing") as response,
+    ):
+        assert response.status == 404
+        assert "error" in await response.json()
+    await client.close()
