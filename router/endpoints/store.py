@@ -21,7 +21,7 @@ from router.endpoints.models import (
     endpoint_from_body,
     worker_group_from_body,
 )
-from router.errors import EndpointNotFound, Unauthorized
+from router.errors import EndpointNotFound, StateUnwritable, Unauthorized
 from router.state_files import write_private
 
 __all__ = ["ENDPOINTS_FILE", "EndpointStore", "Share", "Watcher"]
@@ -47,6 +47,9 @@ class EndpointStore:
         self._share: Share | None = None
         self._changed_endpoints: set[str] = set()
         self._changed_groups: set[str] = set()
+        self.unsaved = False
+        """A change is in memory that the last write could not store (a full disk): written by
+        the next `save`, or by `save_if_unsaved`, which the router calls every few seconds."""
 
     def authenticate(self, name: str, presented: str | None) -> Endpoint:
         """The endpoint named `name`, if `presented` is its API key: EndpointNotFound for no
@@ -158,9 +161,25 @@ class EndpointStore:
         if self._path is not None:
             await asyncio.shield(self._write(self._path))
 
+    async def save_if_unsaved(self) -> bool:
+        """Write what the last write could not store; whether something was written now. A
+        failure again leaves it unsaved, quietly (the failed request said so already)."""
+        if not self.unsaved:
+            return False
+        try:
+            await self.save()
+        except StateUnwritable:
+            return False
+        return True
+
     async def _write(self, path: Path) -> None:
         async with self._write_lock:
-            await asyncio.to_thread(_write_json, path, self.snapshot())
+            try:
+                await asyncio.to_thread(_write_json, path, self.snapshot())
+            except StateUnwritable:
+                self.unsaved = True
+                raise
+            self.unsaved = False
 
     async def _write_shared(self, share: Share) -> None:
         async with self._write_lock:

@@ -8,6 +8,7 @@
     build_route_service       the ticket issuer, the route service, and what reads the service
     rotate_keys_periodically  a new signing key every `key_rotation_s`, when that is set
     sync_shared_state         with `state_url`: a first flush, then one every `state_flush_s`
+    store_unsaved_endpoints   an endpoint change a full disk refused, written once it has room
 
 `router_lifetime` is the app's `cleanup_ctx` entry (`create_app` registers it): it runs `STEPS`
 and then logs `router_started`. Each step is an async context manager over the app: it reads
@@ -278,6 +279,30 @@ async def sync_shared_state(app: web.Application) -> AsyncIterator[None]:
         await sync.close()
 
 
+@contextlib.asynccontextmanager
+async def store_unsaved_endpoints(app: web.Application) -> AsyncIterator[None]:
+    """Every `UNSAVED_RETRY_S`, write the endpoint store if a change could not be (its request
+    was answered 503: the disk was full), so that it survives a restart once the disk has room
+    even if no other change comes; stopped on the way out."""
+    task = asyncio.create_task(_store_when_possible(app[STORE]))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+UNSAVED_RETRY_S = 5.0
+
+
+async def _store_when_possible(store: EndpointStore, period_s: float = UNSAVED_RETRY_S) -> None:
+    while True:
+        await asyncio.sleep(period_s)
+        if await store.save_if_unsaved():
+            event(log, "endpoints_stored_late", logging.INFO, reason="the disk has room again")
+
+
 STEPS: tuple[Step, ...] = (
     connect_shared_state,
     load_endpoints,
@@ -287,6 +312,7 @@ STEPS: tuple[Step, ...] = (
     build_route_service,
     rotate_keys_periodically,
     sync_shared_state,
+    store_unsaved_endpoints,
 )
 """The start-up, in order."""
 
