@@ -153,7 +153,10 @@ class ProcessSampler:
         for process in processes:
             try:
                 with process.oneshot():
-                    sample = ProcessSample(t, process.memory_info().rss, process.num_fds())
+                    cpu = process.cpu_times()
+                    sample = ProcessSample(
+                        t, process.memory_info().rss, process.num_fds(), cpu.user + cpu.system
+                    )
             except psutil.Error:
                 continue
             read[self._names[process.pid]] = sample

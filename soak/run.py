@@ -52,6 +52,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--capacity", type=float, help="req/s: skip the sweep, take this")
     parser.add_argument("--sweep-seconds", type=float, default=20.0, help="per sweep step")
     parser.add_argument("--workers", type=int, default=2, help="local workers (default 2)")
+    parser.add_argument(
+        "--burstiness",
+        default="1",
+        help="the bench's arrival gaps, a gamma shape: 1 Poisson (default), inf evenly spaced",
+    )
     parser.add_argument("--output-dir", type=Path, help="default soak-results/<time>")
     parser.add_argument(
         "--rest-seconds", type=float, default=30.0, help="idle before and after the load"
@@ -132,6 +137,7 @@ def _soak(
     sampler.start(time.monotonic())
     try:
         load = ["--rate", f"{rate:.3f}", "--duration", f"{seconds:g}"]
+        load += ["--burstiness", args.burstiness]
         bench = _bench(stack.url, load, output, env)
         while bench.poll() is None:
             try:

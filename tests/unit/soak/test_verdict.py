@@ -14,6 +14,7 @@ from soak.verdict import (
     Limits,
     ProcessSample,
     Windows,
+    cpu_check,
     fd_check,
     judge,
     lost_check,
@@ -216,3 +217,73 @@ def test_the_verdict_passes_only_when_every_check_does() -> None:
     failed = [(c.check, c.subject) for c in verdict.checks if not c.passed]
     assert failed == [("RSS growth", "worker-1 backend [2]")]
     assert verdict.model_dump(by_alias=True)["schema"] == "tgi-serverless-soak/1"
+
+
+def test_the_drift_detail_gives_the_spread_of_p99_over_the_steady_part() -> None:
+    """Slices as long as an edge window (30 s of 10 min): 0.5 s everywhere but one slice at
+    2 s; the warm-up's 9 s is not part of it."""
+    records = [request(i, 9.0 if i < 120 else 2.0 if 300 <= i < 330 else 0.5) for i in range(600)]
+    check = p99_drift_check(records, WINDOWS, LIMITS)
+    assert "; p99 by 30 s over the steady part: 500 to 2000 ms;" in check.detail
+
+
+def sliced(levels: list[float], per_slice: int = 30) -> list[RequestRecord]:
+    """Requests over the steady part (from 120 s), each 30 s slice at its own latency."""
+    step = 30 / per_slice
+    return [
+        request(120 + index * 30 + k * step, level)
+        for index, level in enumerate(levels)
+        for k in range(per_slice)
+    ]
+
+
+def test_a_drift_within_the_runs_own_ups_and_downs_passes() -> None:
+    """The last window's pooled p99 is 25 % above the first's, set by one slow slice; the
+    run's slices go up and down that much with no trend: as likely shuffled, so no drift."""
+    levels = [1.0, 0.8, 1.2, 0.9, 1.1, 1.5, 0.9, 1.3, 0.8, 1.0, 1.4, 1.1, 0.9, 1.5, 1.0, 0.8]
+    check = p99_drift_check(sliced(levels), WINDOWS, LIMITS)
+    assert check.value == pytest.approx(0.25)
+    assert check.passed
+    assert "shuffled, those slices shift as far" in check.detail
+
+
+@pytest.mark.parametrize("step", [1.3, 2.0])
+def test_a_level_that_moves_up_and_stays_fails_through_the_noise(step: float) -> None:
+    noise = [1.0, 0.9, 1.1, 1.0] * 4
+    levels = [level * (step if index >= 12 else 1) for index, level in enumerate(noise)]
+    check = p99_drift_check(sliced(levels), WINDOWS, LIMITS)
+    assert check.value is not None
+    assert check.value > LIMITS.max_p99_drift
+    assert not check.passed
+
+
+def cpu_samples(rates: list[float], every_s: float = 5.0) -> list[ProcessSample]:
+    """Samples every `every_s`, the CPU used growing at `rates[i]` cores in sample i's stretch."""
+    cpu, samples = 0.0, []
+    for index, rate in enumerate(rates):
+        samples.append(ProcessSample(index * every_s, MIB, 20, cpu))
+        cpu += rate * every_s
+    return samples
+
+
+def test_cpu_per_request_is_steady_for_steady_work() -> None:
+    check = cpu_check("p", cpu_samples([0.5] * 121), steady_requests(), WINDOWS, LIMITS)
+    assert check is not None
+    assert check.value == pytest.approx(0.0)
+    assert check.passed
+    assert check.detail == "500.00 -> 500.00 ms of CPU a request"
+
+
+def test_cpu_per_request_that_grows_fails() -> None:
+    rates = [0.5 if i < 96 else 0.6 for i in range(121)]  # 20 % more in the last 2 minutes
+    check = cpu_check("p", cpu_samples(rates), steady_requests(), WINDOWS, LIMITS)
+    assert check is not None
+    assert check.value == pytest.approx(0.2)
+    assert not check.passed
+
+
+def test_an_idle_process_has_no_cpu_check() -> None:
+    assert (
+        cpu_check("fork server", cpu_samples([0.001] * 121), steady_requests(), WINDOWS, LIMITS)
+        is None
+    )
