@@ -15,6 +15,7 @@ from tests.e2e.processes import (
     ADMIN_AUTH,
     ManagedProcess,
     children_of,
+    command_words,
     descendants,
     get_json,
     router_status,
@@ -29,16 +30,9 @@ pytestmark = pytest.mark.e2e
 API_KEY = "autoscale-key"
 
 
-def cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    except OSError:
-        return []
-
-
 def pyworker_of(up: ManagedProcess, name: str) -> int | None:
     for pid in children_of(up.pid):
-        args = cmdline(pid)
+        args = command_words(pid)
         if "worker" in args and name in args:
             return pid
     return None
