@@ -22,9 +22,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -250,14 +251,11 @@ async def rotate_keys_periodically(app: web.Application) -> AsyncIterator[None]:
     """A new signing key every `key_rotation_s` (0: only when asked for); stopped on the way
     out."""
     period_s = app[SETTINGS].key_rotation_s
-    task = asyncio.create_task(app[ROTATION].run_every(period_s)) if period_s > 0 else None
-    try:
+    if period_s <= 0:
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return
+    async with _in_background(app[ROTATION].run_every(period_s)):
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -269,13 +267,10 @@ async def sync_shared_state(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     await sync.tick()
-    task = asyncio.create_task(sync.run())
     try:
-        yield
+        async with _in_background(sync.run()):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await sync.close()
 
 
@@ -284,13 +279,8 @@ async def store_unsaved_endpoints(app: web.Application) -> AsyncIterator[None]:
     """Every `UNSAVED_RETRY_S`, write the endpoint store if a change could not be (its request
     was answered 503: the disk was full), so that it survives a restart once the disk has room
     even if no other change comes; stopped on the way out."""
-    task = asyncio.create_task(_store_when_possible(app[STORE]))
-    try:
+    async with _in_background(_store_when_possible(app[STORE])):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 UNSAVED_RETRY_S = 5.0
@@ -301,6 +291,18 @@ async def _store_when_possible(store: EndpointStore, period_s: float = UNSAVED_R
         await asyncio.sleep(period_s)
         if await store.save_if_unsaved():
             event(log, "endpoints_stored_late", logging.INFO, reason="the disk has room again")
+
+
+@contextlib.asynccontextmanager
+async def _in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """`work` as a task while the block runs; cancelled, and awaited, on the way out."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 STEPS: tuple[Step, ...] = (
