@@ -111,7 +111,8 @@ class ForkServer:
         pid = self._fork(request.argv, stdin, stdout)
         _close_all([stdin, stdout])
         self._status[pid] = status
-        self._tell(pid, encode_status(Spawned(pid=pid)))
+        with contextlib.suppress(OSError):
+            status.sendall(encode_status(Spawned(pid=pid)))
         return True
 
     def _fork(self, argv: Sequence[str], stdin: int, stdout: int) -> int:
@@ -162,14 +163,12 @@ class ForkServer:
                 return
             if pid == 0:
                 return
-            returncode = os.waitstatus_to_exitcode(wait_status)
-            self._tell(pid, encode_status(Exited(returncode=returncode)))
-            self._status.pop(pid).close()
-
-    def _tell(self, pid: int, line: bytes) -> None:
-        """Write `line` on `pid`'s status line; a provider that closed its end misses it."""
-        with contextlib.suppress(OSError):
-            self._status[pid].sendall(line)
+            status = self._status.pop(pid, None)
+            if status is not None:
+                returncode = os.waitstatus_to_exitcode(wait_status)
+                with contextlib.suppress(OSError):  # a provider that closed its end misses it
+                    status.sendall(encode_status(Exited(returncode=returncode)))
+                status.close()
 
 
 def _run_command(argv: Sequence[str]) -> int:
