@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import psutil  # type: ignore[import-untyped]  # no stubs offline (types-psutil)
 
 from soak.verdict import ProcessSample
 from tgi_server.engine.shard.launch import SHARD_PROCESS_NAME
 
-__all__ = ["ProcessSampler", "process_names"]
+__all__ = ["ProcessSampler", "process_names", "worker_urls"]
 
 
 def process_names(
@@ -55,6 +55,19 @@ def process_names(
             parent = roles.get(parents.get(pid, 0), "process")
             roles[pid] = _child_role(parent, command, pid in shards)
     return {pid: f"{role} [{pid}]" for pid, role in roles.items()}
+
+
+def worker_urls(commands: Iterable[Sequence[str]]) -> dict[str, str]:
+    """Each worker's URL by its name, from its PyWorker's command line (`--worker-id`,
+    `--public-url`)."""
+    found = {}
+    for command in commands:
+        words = _words(command)
+        if _subcommand(words) == "worker":
+            name, url = _option(words, "--worker-id"), _option(words, "--public-url")
+            if name is not None and url is not None:
+                found[name] = url
+    return found
 
 
 def _child_role(parent: str, command: Sequence[str], shard: bool) -> str:
@@ -113,6 +126,8 @@ class ProcessSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
         self._names: dict[int, str] = {}
+        self.worker_urls: dict[str, str] = {}
+        """Each worker's URL (its PyWorker's `--public-url`) by its name (`--worker-id`)."""
         self.samples: dict[str, list[ProcessSample]] = {}
         self.machine_load: list[tuple[float, float]] = []
 
@@ -175,3 +190,4 @@ class ProcessSampler:
                 commands[process.pid] = []
         names = process_names(self._root.pid, commands, parents, shards)
         self._names = {**names, **self._names}
+        self.worker_urls.update(worker_urls(commands.values()))

@@ -100,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_rps=rate,
         limits=limits,
         machine_load=sampler.machine_load,
+        worker_urls=sampler.worker_urls,
     )
     document = verdict.model_dump_json(by_alias=True, indent=2)
     (directory / "verdict.json").write_text(document + "\n")
@@ -167,6 +168,7 @@ def _write_samples(path: Path, sampler: ProcessSampler, at_rest: AtRest) -> None
             "after": {name: dataclasses.asdict(s) for name, s in at_rest.after.items()},
         },
         "machine_load": sampler.machine_load,
+        "worker_urls": sampler.worker_urls,
     }
     path.write_text(json.dumps(document, indent=1) + "\n")
 

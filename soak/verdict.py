@@ -365,17 +365,22 @@ def judge(
     rate_rps: float,
     limits: Limits,
     machine_load: Sequence[tuple[float, float]] = (),
+    worker_urls: Mapping[str, str] | None = None,
 ) -> SoakVerdict:
     """Every check of a soak of `seconds`: requests lost, then RSS and fds of each process (in
-    `processes`' order), then p99 drift. The verdict passes when every check does; a process
-    that vanished before the end has no samples there and fails its checks. `machine_load`:
-    (time, 1-minute load average) readings, summed up in the verdict as context."""
+    `processes`' order), then CPU per request of each busy one, then p99 drift. The verdict
+    passes when every check does; a process that vanished before the end has no samples there
+    and fails its checks. `machine_load`: (time, 1-minute load average) readings, summed up in
+    the verdict as context. `worker_urls`: each worker's URL by its name ("worker-1"): a
+    worker's processes count the requests it served, since the router moves load between
+    workers as their measured capacity moves; the others count every request."""
     windows = Windows.of(seconds)
     checks = [lost_check(records, limits)]
     checks += [rss_check(name, samples, windows, limits) for name, samples in processes.items()]
     checks += [fd_check(name, samples, at_rest, limits) for name, samples in processes.items()]
     for name, samples in processes.items():
-        if (cpu := cpu_check(name, samples, records, windows, limits)) is not None:
+        served = _served_by(records, (worker_urls or {}).get(name.split(" ", 1)[0]))
+        if (cpu := cpu_check(name, samples, served, windows, limits)) is not None:
             checks.append(cpu)
     checks.append(p99_drift_check(records, windows, limits))
     return SoakVerdict(
@@ -390,6 +395,10 @@ def judge(
             _mean_in(machine_load, windows.last_latency),
         ),
     )
+
+
+def _served_by(records: Sequence[RequestRecord], url: str | None) -> Sequence[RequestRecord]:
+    return records if url is None else [record for record in records if record.worker == url]
 
 
 def _mean_in(readings: Sequence[tuple[float, float]], span: Span) -> float | None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from soak.processes import ProcessSampler, process_names
+from soak.processes import ProcessSampler, process_names, worker_urls
 
 PYTHON = ["/venv/bin/python", "-m", "tgi_serverless", "--log-level", "INFO"]
 BACKEND_1 = [*PYTHON, "backend", "--port", "5101"]
@@ -92,4 +92,18 @@ def test_forked_backends_and_their_shards_are_named_by_their_titles() -> None:
         12: "worker-1 backend [12]",
         13: "worker-1 shard [13]",
         14: "worker-1 pyworker [14]",
+    }
+
+
+def test_each_workers_url_comes_from_its_pyworkers_command_line() -> None:
+    title = "tgi-serverless --log-level INFO backend --port 5101"
+    commands = [
+        [*PYWORKER_1, "--public-url", "http://127.0.0.1:6101"],
+        [*PYWORKER_2, "--public-url", "http://127.0.0.1:6102"],
+        [title, "", ""],
+        [*PYTHON, "worker", "--worker-id", "worker-3"],  # no URL: not named
+    ]
+    assert worker_urls(commands) == {
+        "worker-1": "http://127.0.0.1:6101",
+        "worker-2": "http://127.0.0.1:6102",
     }

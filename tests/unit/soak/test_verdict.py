@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -316,3 +317,27 @@ def test_an_idle_process_has_no_cpu_check() -> None:
         cpu_check("fork server", cpu_samples([0.001] * 121), steady_requests(), WINDOWS, LIMITS)
         is None
     )
+
+
+def test_a_workers_cpu_counts_the_requests_it_served() -> None:
+    """The router moves load from worker-2 to worker-1 half-way (their measured capacities
+    moved): worker-1's backend does the same work per request it serves, so no growth, though
+    its CPU per request of all requests grew by half."""
+    records = [
+        dataclasses.replace(request(i / 2), worker="w1" if i % 4 < (2 if i < 600 else 3) else "w2")
+        for i in range(1200)
+    ]
+    rates = [0.5 if i < 60 else 0.75 for i in range(121)]  # 0.5 s of CPU a request served
+    served = {"worker-1 backend [2]": cpu_samples(rates)}
+    verdict = judge(
+        records, served, AtRest({}, {}), seconds=SECONDS, capacity_rps=2, rate_rps=2,
+        limits=LIMITS, worker_urls={"worker-1": "w1"},
+    )  # fmt: skip
+    [cpu] = [check for check in verdict.checks if check.check == "CPU per request"]
+    assert cpu.value == pytest.approx(0.0, abs=0.02)
+    alone = judge(
+        records, served, AtRest({}, {}), seconds=SECONDS, capacity_rps=2, rate_rps=2,
+        limits=LIMITS,
+    )  # fmt: skip
+    [cpu] = [check for check in alone.checks if check.check == "CPU per request"]
+    assert cpu.value == pytest.approx(0.5, abs=0.02)
