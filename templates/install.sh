@@ -29,9 +29,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source_dir="${SOURCE:-$(dirname "$here")}"
 python="${PYTHON:-python3}"
 
-# What --worker-only leaves out: the embedded backend's libraries, and the router's Kubernetes
-# client (--provider kubernetes; imported only then).
-backend_only="torch transformers tokenizers llguidance kubernetes_asyncio"
+# What --worker-only leaves out: the embedded backend's libraries, setproctitle (for `up`'s
+# fork server of embedded backends), and the router's Kubernetes client (--provider
+# kubernetes; imported only then).
+backend_only="torch transformers tokenizers llguidance setproctitle kubernetes_asyncio"
 
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || { echo "install.sh: $python is older than Python 3.11" >&2; exit 1; }
