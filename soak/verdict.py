@@ -243,7 +243,7 @@ def p99_drift_check(records: Sequence[RequestRecord], windows: Windows, limits: 
         subject="end-to-end latency",
         value=drift,
         limit=limits.max_p99_drift,
-        passed=drift < limits.max_p99_drift or chance >= limits.drift_significance,
+        passed=_within(drift, limits.max_p99_drift, chance, limits),
         detail=(
             f"{before * 1000:.0f} ms ({len(first)} requests) -> "
             f"{after * 1000:.0f} ms ({len(last)} requests); p99 by {windows.slice_s:g} s over "
@@ -278,6 +278,12 @@ def _chance_of_shift(values: Sequence[float], edge: int, permutations: int) -> f
         rng.shuffle(order)
         reached += _median_shift(order, edge) >= observed
     return reached / permutations
+
+
+def _within(change: float, limit: float, chance: float, limits: Limits) -> bool:
+    """The one rule of the drift checks: a change passes under its limit, or when the run's own
+    slices, shuffled, shift as far often enough (`chance`) that it is no trend."""
+    return change < limit or chance >= limits.drift_significance
 
 
 def _shuffled(chance: float, limits: Limits) -> str:
@@ -322,7 +328,7 @@ def cpu_check(
         subject=name,
         value=growth,
         limit=limits.max_cpu_growth,
-        passed=growth < limits.max_cpu_growth or chance >= limits.drift_significance,
+        passed=_within(growth, limits.max_cpu_growth, chance, limits),
         detail=(
             f"{before * 1000:.2f} -> {after * 1000:.2f} ms of CPU a request; "
             f"{_shuffled(chance, limits)}"
