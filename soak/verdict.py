@@ -412,14 +412,6 @@ def _mean_in(readings: Sequence[tuple[float, float]], span: Span) -> float | Non
     return statistics.fmean(inside) if inside else None
 
 
-def _latencies(records: Sequence[RequestRecord], span: Span) -> list[float]:
-    return [
-        record.e2e
-        for record in records
-        if record.outcome == "ok" and record.e2e is not None and span.holds(record.intended)
-    ]
-
-
 def _unmeasured(
     check: Literal["RSS growth", "file descriptors", "CPU per request", "p99 drift"],
     subject: str,

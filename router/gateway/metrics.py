@@ -47,9 +47,3 @@ class GatewayMetrics:
 
     def worker_failed(self, endpoint: str, kind: FailureKind) -> None:
         self._failures.labels(endpoint, kind.value).inc()
-
-    def failures(self, endpoint: str, kind: FailureKind) -> float:
-        """How many so far (for tests and the status page)."""
-        labels = {"endpoint": endpoint, "kind": kind.value}
-        value = self.registry.get_sample_value("tgis_gateway_worker_failures_total", labels)
-        return 0.0 if value is None else value
