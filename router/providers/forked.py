@@ -174,7 +174,11 @@ class ForkServerClient:
         try:
             return await asyncio.wait_for(_spawned(status_ours, output_read), self.answer_timeout_s)
         except TimeoutError as exc:
-            await self.close()
+            # Killed, not closed: our end stays open until `close`, so whatever waits on it
+            # (`wait_ready`) sees the fork server go, never a descriptor closed under it.
+            if self.process is not None and self.process.returncode is None:
+                self.process.kill()
+                await self.process.wait()
             raise ForkServerGone(
                 f"the fork server did not fork within {self.answer_timeout_s:g} s; stopped it"
             ) from exc

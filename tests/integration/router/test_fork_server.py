@@ -142,3 +142,26 @@ def test_malformed_requests_leave_the_fork_server_serving(tgis_cache_dir: Path) 
     assert "a request came with 0 descriptors" in errors
     assert "a request came with 1 descriptors" in errors
     assert errors.count("a request is not valid") == 2
+
+
+async def test_a_fork_server_that_never_answers_is_killed_and_waiters_told(
+    tmp_path: Path,
+) -> None:
+    """A hung fork server (here: a program that reads nothing) is killed after
+    `answer_timeout_s`; whoever waits for its `Ready` hears that it has gone."""
+    hung = tmp_path / "hung-python"
+    hung.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(600)\n")
+    hung.chmod(0o755)
+    client = ForkServerClient(str(hung), dict(os.environ))
+    await client.start()
+    client.answer_timeout_s = 0.5
+    ready = asyncio.create_task(client.wait_ready())
+    try:
+        with pytest.raises(ForkServerGone, match=r"did not fork within 0\.5 s"):
+            await asyncio.wait_for(client.spawn(["--version"]), 30)
+        assert not client.running
+        with pytest.raises(ForkServerGone):
+            await asyncio.wait_for(ready, 30)
+    finally:
+        ready.cancel()
+        await client.close()
