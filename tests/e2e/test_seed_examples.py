@@ -98,20 +98,29 @@ def matches_schema(document: Any, schema: dict[str, Any]) -> bool:
     return True
 
 
+JSON_STRING_CHARACTER = r'([^"\\\x00-\x1F]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})'
+"""One character of a JSON string as RFC 8259 has it. outlines-core's regexes also leave out
+U+007F to U+009F, which JSON allows and our grammar engine may write (seen in CI: a C1 control
+in a tool call's `location`)."""
+
+
+def schema_regex(schema: dict[str, Any], *, sort_keys: bool) -> str:
+    """outlines-core's regular expression for `schema`, with any JSON whitespace between tokens
+    and JSON's own string characters."""
+    pattern = outlines_json_schema.build_regex_from_schema(
+        json.dumps(schema, sort_keys=sort_keys), whitespace_pattern=r"[\n\t ]*"
+    )
+    return str(pattern).replace(outlines_json_schema.STRING_INNER, JSON_STRING_CHARACTER)
+
+
 def assert_follows_schema(text: str, schema: dict[str, Any]) -> None:
     """`text` is a JSON document valid under `schema` or, cut by the token budget, the start of
-    one: a prefix of the language of the schema's regular expression (outlines-core's, with any
-    JSON whitespace between tokens, the properties in the schema's order or sorted by name, as
-    TGI generates them)."""
+    one: a prefix of the language of the schema's regular expression, the properties in the
+    schema's order or sorted by name, as TGI generates them."""
     try:
         document = json.loads(text)
     except ValueError:
-        patterns = [
-            outlines_json_schema.build_regex_from_schema(
-                json.dumps(schema, sort_keys=sort), whitespace_pattern=r"[\n\t ]*"
-            )
-            for sort in (False, True)
-        ]
+        patterns = [schema_regex(schema, sort_keys=sort) for sort in (False, True)]
         assert any(partial_regex.fullmatch(p, text, partial=True) for p in patterns), text
         return
     assert matches_schema(document, schema), document
@@ -185,11 +194,13 @@ def test_seed_000_text_generation_streaming(target: Target) -> None:
 
 def assert_stopped_at_the_first_period(text: str) -> None:
     """The generated text alone (no prompt), ended by the stop sequence, which TGI keeps, or by
-    the model before any: never past a period."""
+    the model before any: never past a period. TGI stops when the text ends with a stop
+    sequence, so a token that carries more than the period (the tiny vocabulary has one, `."`)
+    does not stop it."""
     assert isinstance(text, str)
     assert text
     assert not text.startswith("Write a short story")
-    assert "." not in text[:-1]
+    assert "." not in text.replace('."', "")[:-1], text
 
 
 def test_seed_000_basic_async_generation(target: Target) -> None:
