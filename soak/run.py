@@ -3,8 +3,9 @@
     python -m soak [--seconds 600] [--load 0.8] [--capacity R] [--workers 2] [--output-dir DIR]
 
 1. `tgi-serverless up --workers 2`, as a user starts it (`soak.stack`);
-2. its capacity, measured by `tgi-serverless bench --sweep` through the router
-   (`soak.capacity`), unless `--capacity` gives it;
+2. its capacity, measured by `tgi-serverless bench --sweep --sweep-refine 3` through the
+   router: the most load it serves before a queue builds (`soak.capacity`), unless
+   `--capacity` gives it;
 3. `tgi-serverless bench --rate` at `--load` x capacity through the router for `--seconds`,
    while `soak.processes` samples every process's RSS and open file descriptors (a line of
    them on stderr every tenth of the run, under the bench's own progress line); each process
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from client.bench.records import RequestRecord
 from client.bench.summary import BenchSummary
-from soak.capacity import capacity
+from soak.capacity import REFINING_STEPS, capacity
 from soak.processes import ProcessSampler
 from soak.report import progress_line, verdict_table
 from soak.stack import Stack, StackError
@@ -114,7 +115,8 @@ def _measure_capacity(
 ) -> float:
     output = directory / "capacity"
     _say("measuring capacity: `tgi-serverless bench --sweep` through the router ...")
-    bench = _bench(url, ["--sweep", "--duration", f"{args.sweep_seconds:g}"], output, env)
+    sweep = ["--sweep", "--sweep-refine", str(REFINING_STEPS)]
+    bench = _bench(url, [*sweep, "--duration", f"{args.sweep_seconds:g}"], output, env)
     if bench.wait() != 0:
         raise SoakError(f"the capacity sweep failed (exit {bench.returncode})")
     summary = BenchSummary.model_validate_json((output / "summary.json").read_text())

@@ -27,6 +27,7 @@ _NON_NEGATIVE = number(at_least=0)
 _BURSTINESS = number(above=0, infinite=True, note="(1 = Poisson, inf = even)")
 _FACTOR = number(above=1)
 _COUNT = whole_number(at_least=1, at_most=100_000)
+_REFINEMENTS = whole_number(at_least=0, at_most=10)
 
 DEFAULT_URLS = {
     "router": "http://127.0.0.1:8080",
@@ -98,6 +99,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--sweep-factor", type=_FACTOR, default=2.0, metavar="F")
     load.add_argument("--sweep-max-steps", type=_COUNT, default=8, metavar="N")
     load.add_argument(
+        "--sweep-refine", type=_REFINEMENTS, default=0, metavar="N",
+        help="after the first overloaded step, N steps that halve the interval between it and "
+        "the highest rate kept up (default 0)",
+    )  # fmt: skip
+    load.add_argument(
         "--processes", type=_processes, default=1, metavar="N|auto",
         help="client processes (default 1); auto: enough for the expected SSE events/s",
     )  # fmt: skip
@@ -162,7 +168,9 @@ def build_config(
         scenario=args.scenario or "step",
         idle=args.idle,
         steps=steps,
-        sweep=SweepPolicy(factor=args.sweep_factor, max_steps=args.sweep_max_steps),
+        sweep=SweepPolicy(
+            factor=args.sweep_factor, max_steps=args.sweep_max_steps, refine=args.sweep_refine
+        ),
         slo=Slo(_ms(args.slo_ttft), _ms(args.slo_itl), _ms(args.slo_e2e)),
         processes=args.processes,
         seed=args.seed,

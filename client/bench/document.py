@@ -127,13 +127,15 @@ def sweep_document(
     processes: int,
 ) -> BenchSummary:
     """The summary of a sweep: the figures of its best step that kept up (the most goodput),
-    every step, and why it stopped. `plan` is step 0's; `processes` the most a step used."""
+    every step, and why it stopped climbing (its first overloaded step). `plan` is step 0's;
+    `processes` the most a step used."""
     kept = [s for s in steps if not s.overloaded]
     best = max(kept, key=lambda s: s.summary.goodput.requests_per_s)
     end = max((r.end or 0.0 for r in records), default=0.0)
+    refined = f", then {config.sweep.refine} refining" if config.sweep.refine else ""
     text = (
-        f"sweep: 1 user, then open loop at x{config.sweep.factor:g} steps until overload "
-        f"({len(steps) - 1} steps, best: step {best.step})"
+        f"sweep: 1 user, then open loop at x{config.sweep.factor:g} steps until overload"
+        f"{refined} ({len(steps) - 1} steps, best: step {best.step})"
     )
     return BenchSummary(
         schema_name=SCHEMA,
@@ -147,8 +149,13 @@ def sweep_document(
         arrivals=_arrivals(plan, records),
         client=_client_check(health, None, processes),
         sweep=steps,
-        sweep_stopped=steps[-1].overloaded or ["reached the last step"],
+        sweep_stopped=_why_it_stopped(steps),
     )
+
+
+def _why_it_stopped(steps: list[SweepStep]) -> list[str]:
+    """Why the sweep stopped climbing: its first overloaded step's reasons."""
+    return next((step.overloaded for step in steps if step.overloaded), ["reached the last step"])
 
 
 def _now() -> str:

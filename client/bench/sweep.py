@@ -5,6 +5,11 @@ at baseline x factor^k. A step is overloaded when the target completed clearly l
 offered, when failures (429/503 included) passed `max_failure_share` (at least `min_failures`
 of them), or when median TTFT grew past `ttft_growth` times the baseline's (a queue is
 building). The sweep stops after the first overloaded step, or after `max_steps`.
+
+A doubling sweep knows the target's limit only within a factor of 2: it lies between the last
+step that kept up and the first that did not. `refine` more steps halve that interval each (on a
+log scale, at the geometric mean of its ends), so that the highest rate kept up (`sustained`) is
+within a factor of `factor ** (1 / 2 ** refine)` of the limit.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 
 from client.bench.summary import Figures
 
-__all__ = ["SweepPolicy", "overload_reasons"]
+__all__ = ["SweepPolicy", "between", "overload_reasons"]
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,19 @@ class SweepPolicy:
     min_failures: int = 2
     """A single failed request in a short step is not yet a trend."""
     ttft_growth: float = 5.0
+    refine: int = 0
+    """Steps after the first overloaded one, each between the highest rate kept up and the
+    lowest overloaded one."""
 
     def rate(self, baseline_rate: float, step: int) -> float:
         """The open-loop rate of step `step` (1-based)."""
         return baseline_rate * self.factor ** (step - 1)
+
+
+def between(kept_up_rate: float, overloaded_rate: float) -> float:
+    """The next refining step's rate: the geometric mean of the interval's ends (they differ by
+    a factor, so halving the interval on a log scale halves that factor's exponent)."""
+    return math.sqrt(kept_up_rate * overloaded_rate)
 
 
 def overload_reasons(

@@ -64,16 +64,27 @@ def test_the_progress_line_shows_each_process() -> None:
     )
 
 
-def test_capacity_is_the_best_throughput_of_the_sweep() -> None:
+def test_capacity_is_the_best_throughput_of_a_step_that_kept_up() -> None:
     sweep = stored("sweep.json")
     assert sweep.sweep
+    assert [bool(step.overloaded) for step in sweep.sweep] == [False, False, True]
     steps = [
         step.model_copy(update={"summary": figures(rps=rps)})
-        for step, rps in zip(sweep.sweep, [3.0, 6.0, 11.5, 9.0], strict=False)
+        for step, rps in zip(sweep.sweep, [3.0, 6.0, 11.5], strict=True)
     ]
-    assert capacity(sweep.model_copy(update={"sweep": steps})) == max(
-        step.summary.throughput.requests_per_s for step in steps
-    )
+    # the overloaded step completed more (a saturated batch), but a queue was building
+    assert capacity(sweep.model_copy(update={"sweep": steps})) == 6.0
+
+
+def test_a_refining_step_that_kept_up_raises_the_capacity() -> None:
+    sweep = stored("sweep.json")
+    assert sweep.sweep
+    refined = sweep.sweep[1].model_copy(update={"step": 3, "summary": figures(rps=8.0)})
+    steps = [
+        step.model_copy(update={"summary": figures(rps=rps)})
+        for step, rps in zip(sweep.sweep, [3.0, 6.0, 11.5], strict=True)
+    ]
+    assert capacity(sweep.model_copy(update={"sweep": [*steps, refined]})) == 8.0
 
 
 def test_capacity_refuses_a_run_that_is_not_a_sweep() -> None:
@@ -85,5 +96,5 @@ def test_capacity_refuses_a_sweep_that_completed_nothing() -> None:
     sweep = stored("sweep.json")
     assert sweep.sweep
     steps = [step.model_copy(update={"summary": figures(rps=0.0)}) for step in sweep.sweep]
-    with pytest.raises(ValueError, match="completed"):
+    with pytest.raises(ValueError, match="completed a request while it kept up"):
         capacity(sweep.model_copy(update={"sweep": steps}))

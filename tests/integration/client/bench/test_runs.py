@@ -284,6 +284,32 @@ async def test_a_sweep_climbs_until_the_target_is_overloaded_then_stops(paced: S
     assert {r.phase for r in outcome.records} == set(range(len(steps)))
 
 
+async def test_refining_steps_narrow_the_limit_after_the_first_overload(paced: Served) -> None:
+    paced.fake.capacity = 5  # about 60 req/s; the first open step (the 1-user rate) keeps up
+    policy = SweepPolicy(factor=4.0, max_steps=6, refine=2)
+    cfg = config(settings("backend", paced.url), mode="sweep", seconds=1.0, sweep=policy)
+    outcome = await run_bench(cfg, LiveView(io.StringIO(), enabled=False))
+
+    steps = outcome.summary.sweep
+    assert steps is not None
+    first_overloaded = next(i for i, step in enumerate(steps) if step.overloaded)
+    assert first_overloaded >= 2, [step.overloaded for step in steps]
+    assert len(steps) == first_overloaded + 1 + 2
+    kept_up = steps[first_overloaded - 1].offered_rate
+    overloaded = steps[first_overloaded].offered_rate
+    assert kept_up is not None
+    assert overloaded is not None
+    for step in steps[first_overloaded + 1 :]:
+        assert step.offered_rate == pytest.approx((kept_up * overloaded) ** 0.5)
+        if step.overloaded:
+            overloaded = step.offered_rate
+        else:
+            kept_up = step.offered_rate
+    assert outcome.summary.sweep_stopped == steps[first_overloaded].overloaded
+    assert "then 2 refining" in outcome.summary.load.description
+    assert {r.phase for r in outcome.records} == set(range(len(steps)))
+
+
 async def test_a_wrong_api_key_aborts_the_run_with_a_hint(routed: FakeRouter) -> None:
     target = TargetSettings("router", routed.url, api_key="wrong", idle_timeout=5, route_wait=5)
     plan = LoadPlan("closed", users=2, seconds=30.0)

@@ -7,7 +7,7 @@ import pytest
 from client.bench.compare import compare
 from client.bench.selfcheck import ClientHealth, advice, verdict
 from client.bench.summary import Figures
-from client.bench.sweep import SweepPolicy, overload_reasons
+from client.bench.sweep import SweepPolicy, between, overload_reasons
 from client.bench.watchdog import DownWatch
 from tests.unit.client.bench.documents import figures
 
@@ -71,6 +71,17 @@ def test_overload_signals(summary: Figures, reason: str) -> None:
 def test_sweep_rates_grow_geometrically() -> None:
     policy = SweepPolicy(factor=2)
     assert [policy.rate(3, k) for k in (1, 2, 3)] == [3, 6, 12]
+
+
+def test_a_refining_step_halves_the_interval_on_a_log_scale() -> None:
+    assert between(60, 120) == pytest.approx(60 * 2**0.5)
+    # three of them leave the limit within 2 ** (1/8) of the highest rate kept up
+    kept_up, overloaded = 60.0, 120.0
+    for limit in (100.0, 100.0, 100.0):
+        rate = between(kept_up, overloaded)
+        kept_up, overloaded = (kept_up, rate) if rate > limit else (rate, overloaded)
+    assert overloaded / kept_up == pytest.approx(2 ** (1 / 8))
+    assert kept_up <= 100 < overloaded
 
 
 def test_the_self_check_flags_lag_cpu_and_dispatch_delay() -> None:
