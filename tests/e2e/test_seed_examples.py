@@ -312,9 +312,16 @@ def test_seed_000_json_schema(target: Target) -> None:
 
     result = model("Create a character.", output_type=Character, frequency_penalty=1.5)
     print(result)  # '{"name": "Evelyn", "age": 34, "skills": ["archery", "stealth", "alchemy"]}'
-    print(Character.model_validate_json(result))  # name=Evelyn, age=34, skills=[...]
-
-    assert isinstance(Character.model_validate_json(result).age, int)
+    try:
+        print(Character.model_validate_json(result))  # name=Evelyn, age=34, skills=[...]
+    except ValidationError as error:
+        # No budget is given: the tiny model's words may run until the default one cuts the
+        # document (as in the async example below), and then only its start can be judged.
+        (problem,) = error.errors()
+        assert problem["type"] == "json_invalid"
+        assert_follows_schema(result, Character.model_json_schema())
+    else:
+        assert isinstance(Character.model_validate_json(result).age, int)
 
 
 def test_seed_000_multiple_choice(target: Target) -> None:
