@@ -300,11 +300,13 @@ async def test_refining_steps_narrow_the_limit_after_the_first_overload(paced: S
     assert kept_up is not None
     assert overloaded is not None
     for step in steps[first_overloaded + 1 :]:
-        assert step.offered_rate == pytest.approx((kept_up * overloaded) ** 0.5)
+        rate = step.offered_rate
+        assert rate is not None
+        assert rate == pytest.approx((kept_up * overloaded) ** 0.5)
         if step.overloaded:
-            overloaded = step.offered_rate
+            overloaded = rate
         else:
-            kept_up = step.offered_rate
+            kept_up = rate
     assert outcome.summary.sweep_stopped == steps[first_overloaded].overloaded
     assert "then 2 refining" in outcome.summary.load.description
     assert {r.phase for r in outcome.records} == set(range(len(steps)))
