@@ -114,8 +114,8 @@ def _measure_capacity(
     url: str, args: argparse.Namespace, directory: Path, env: Mapping[str, str]
 ) -> float:
     output = directory / "capacity"
-    _say("measuring capacity: `tgi-serverless bench --sweep` through the router ...")
     sweep = ["--sweep", "--sweep-refine", str(REFINING_STEPS)]
+    _say(f"measuring capacity: `tgi-serverless bench {' '.join(sweep)}` through the router ...")
     bench = _bench(url, [*sweep, "--duration", f"{args.sweep_seconds:g}"], output, env)
     if bench.wait() != 0:
         raise SoakError(f"the capacity sweep failed (exit {bench.returncode})")
